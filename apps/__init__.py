@@ -1,0 +1,1 @@
+"""dlsuite applications: one package per app, plus the shared training machinery in `apps.common`."""

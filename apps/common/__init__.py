@@ -1,0 +1,1 @@
+"""Training machinery shared by every app: configs, data sources, strategies, run directories."""

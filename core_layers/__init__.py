@@ -1,0 +1,1 @@
+"""Reusable, serializable Keras 3 layers, registered under the package name "dlsuite"."""

@@ -1,0 +1,55 @@
+"""TF Serving warmup files: ``assets.extra/tf_serving_warmup_requests``.
+
+A TFRecord file of ``tensorflow.serving.PredictionLog`` protos. TF Serving replays them (up to
+1000 records) before it marks a version AVAILABLE, so the first real request does not pay for
+graph tracing and memory allocation. See TF Serving's ``saved_model_warmup.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+WARMUP_DIR = "assets.extra"
+WARMUP_FILE = "tf_serving_warmup_requests"
+MAX_WARMUP_RECORDS = 1000
+
+
+def warmup_path(version_dir: str | os.PathLike[str]) -> Path:
+    """Where TF Serving looks for the warmup file of a version."""
+    return Path(version_dir) / WARMUP_DIR / WARMUP_FILE
+
+
+def write_warmup_requests(version_dir: str | os.PathLike[str], logs: Iterable) -> Path:
+    """Write ``PredictionLog`` protos to the version's warmup file; returns its path."""
+    import tensorflow as tf
+
+    path = warmup_path(version_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for log in logs:
+            count += 1
+            if count > MAX_WARMUP_RECORDS:
+                raise ValueError(f"TF Serving replays at most {MAX_WARMUP_RECORDS} warmup records")
+            writer.write(log.SerializeToString())
+    if count == 0:
+        raise ValueError("no warmup requests given; pass at least one PredictionLog")
+    return path
+
+
+def read_warmup_requests(version_dir: str | os.PathLike[str]) -> Iterator:
+    """Yield the ``PredictionLog`` protos of a version's warmup file (nothing if it has none)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = warmup_path(version_dir)
+    if not path.is_file():
+        return
+    for i, record in enumerate(tf.data.TFRecordDataset(str(path))):
+        if i >= MAX_WARMUP_RECORDS:
+            break
+        log = prediction_log_pb2.PredictionLog()
+        log.ParseFromString(record.numpy())
+        yield log
