@@ -1,0 +1,79 @@
+"""The compliance manifest: ``assets.extra/manifest.json`` in every exported model version.
+
+A machine-readable record of one model version for the EU AI Act (Regulation (EU) 2024/1689)
+Annex IV technical documentation and for model-card readers: identity, intended use and risk
+classification, model and signatures, training data and compute (with an energy/CO2e estimate),
+held-out evaluation, limitations and oversight, and SHA-256 digests of every file of the version.
+Fields the suite measures come from the run directory; fields only a person can know come from a
+YAML/JSON file (``docs/manifest_example.yaml``). Field reference: ``docs/manifest.md``.
+
+Typical use by the export code, after every other file of the version is written::
+
+    person = load_person_fields("manifest.yaml", overrides={"provider.contact": "ml@example.org"})
+    manifest = build_manifest(run_dir=run_dir, version_dir=tmp_dir, name="digits", version=3,
+                              person=person)
+    write_manifest(tmp_dir, manifest)
+    ...
+    assert not verify_version(version_dir)   # the server checks this before loading
+
+Nothing here imports TensorFlow at import time.
+"""
+
+from __future__ import annotations
+
+from serving.manifest.build import (
+    DEFAULT_DEVICE_POWER_W,
+    DEFAULT_GRID_INTENSITY,
+    DEFAULT_PUE,
+    SCHEMA_VERSION,
+    SYSTEMIC_RISK_THRESHOLD_FLOP,
+    build_manifest,
+    energy_estimate,
+    systemic_risk,
+)
+from serving.manifest.card import render_html
+from serving.manifest.integrity import (
+    MANIFEST_RELPATH,
+    compute_integrity,
+    load_manifest,
+    manifest_path,
+    verify_version,
+    write_manifest,
+)
+from serving.manifest.person import (
+    ANNEX_III_AREAS,
+    OPTIONAL_PERSON_FIELDS,
+    REQUIRED_PERSON_FIELDS,
+    RISK_CLASSES,
+    load_person_fields,
+    missing_person_fields,
+    parse_assignments,
+)
+from serving.manifest.schema import load_schema, validate_manifest
+
+__all__ = [
+    "ANNEX_III_AREAS",
+    "DEFAULT_DEVICE_POWER_W",
+    "DEFAULT_GRID_INTENSITY",
+    "DEFAULT_PUE",
+    "MANIFEST_RELPATH",
+    "OPTIONAL_PERSON_FIELDS",
+    "REQUIRED_PERSON_FIELDS",
+    "RISK_CLASSES",
+    "SCHEMA_VERSION",
+    "SYSTEMIC_RISK_THRESHOLD_FLOP",
+    "build_manifest",
+    "compute_integrity",
+    "energy_estimate",
+    "load_manifest",
+    "load_person_fields",
+    "load_schema",
+    "manifest_path",
+    "missing_person_fields",
+    "parse_assignments",
+    "render_html",
+    "systemic_risk",
+    "validate_manifest",
+    "verify_version",
+    "write_manifest",
+]

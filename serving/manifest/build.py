@@ -1,0 +1,347 @@
+"""Build the manifest dict from a run directory, an exported version and the person fields.
+
+Measured fields come from the run directory (``config.json``, ``metrics.json``, optionally
+``evaluation.json``; format in ``docs/architecture.md``) and from the version's ``saved_model.pb``.
+Derived figures (the Art. 51 systemic-risk check, energy and CO2e) are computed last, from the
+merged values, so an ``extra`` override of ``training.training_flops`` is what gets checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from serving.manifest.person import as_list, deep_merge, missing_person_fields
+
+SCHEMA_VERSION = "1.0"
+# Art. 51(2): a general-purpose AI model is presumed to have high-impact capabilities (systemic
+# risk) when its cumulative training compute is greater than 10^25 floating-point operations.
+SYSTEMIC_RISK_THRESHOLD_FLOP = 1e25
+# Energy-estimate defaults; a person file's `energy:` section overrides any of them.
+DEFAULT_DEVICE_POWER_W: dict[str, float] = {"CPU": 65.0, "GPU": 300.0, "TPU": 200.0}
+DEFAULT_PUE = 1.58  # Uptime Institute Global Data Center Survey 2023, average PUE
+DEFAULT_GRID_INTENSITY = 0.475  # kgCO2e/kWh, IEA world average electricity generation
+ENERGY_FORMULA = (
+    "energy_kwh = device_count * device_power_w[device_kind] * wall_time_s / 3.6e6 * pue; "
+    "co2e_kg = energy_kwh * grid_intensity_kgco2e_per_kwh"
+)
+_RUN_KEYS = ("app", "run_id", "config_hash")  # added to config.json beside the config fields
+# metrics.json `data.kind` -> manifest source kind (apps.common.data calls a folder source "dir").
+_DATA_KINDS = {"tfds": "tfds", "dir": "folder", "folder": "folder", "builtin": "builtin"}
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 with a ``Z`` suffix and whole seconds."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def export_versions() -> dict[str, str | None]:
+    """Versions of Python, TensorFlow, Keras and dlsuite in the exporting environment."""
+    from importlib import metadata
+
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": version("tensorflow"),
+        "keras": version("keras"),
+        "dlsuite": version("dlsuite"),
+    }
+
+
+def summarize_signatures(version_dir: str | os.PathLike[str]) -> dict:
+    """``{name: {method_name, inputs: {key: {dtype, shape}}, outputs: {...}}}`` from saved_model.pb.
+
+    Shapes use -1 for an unknown dimension and None for an unknown rank; internal signatures
+    (``__saved_model_init_op``) are left out.
+    """
+    import tensorflow as tf
+
+    from serving.signatures import read_signature_defs
+
+    def tensors(infos: Mapping[str, Any]) -> dict:
+        out = {}
+        for key in sorted(infos):
+            info = infos[key]
+            shape = (
+                None
+                if info.tensor_shape.unknown_rank
+                else [int(d.size) for d in info.tensor_shape.dim]
+            )
+            out[key] = {"dtype": tf.dtypes.as_dtype(info.dtype).name, "shape": shape}
+        return out
+
+    defs = read_signature_defs(version_dir)
+    return {
+        name: {
+            "method_name": sig.method_name,
+            "inputs": tensors(sig.inputs),
+            "outputs": tensors(sig.outputs),
+        }
+        for name, sig in sorted(defs.items())
+        if not name.startswith("__")
+    }
+
+
+def energy_estimate(
+    *,
+    wall_time_s: float,
+    device_kind: str,
+    device_count: int,
+    constants: Mapping[str, Any] | None = None,
+) -> dict:
+    """Estimated training energy (kWh) and emissions (kg CO2e), with the constants used.
+
+    ``constants`` may hold ``device_power_w`` (``{kind: watts}``, merged over the defaults),
+    ``pue`` and ``grid_intensity_kgco2e_per_kwh``.
+    """
+    constants = dict(constants or {})
+    unknown = sorted(set(constants) - {"device_power_w", "pue", "grid_intensity_kgco2e_per_kwh"})
+    if unknown:
+        raise ValueError(
+            f"unknown energy constant(s) {unknown}; use device_power_w, pue, "
+            "grid_intensity_kgco2e_per_kwh"
+        )
+    power = {**DEFAULT_DEVICE_POWER_W, **dict(constants.get("device_power_w") or {})}
+    pue = float(constants.get("pue", DEFAULT_PUE))
+    grid = float(constants.get("grid_intensity_kgco2e_per_kwh", DEFAULT_GRID_INTENSITY))
+    kind = str(device_kind).upper()
+    if kind not in power:
+        raise ValueError(
+            f"no device power for device kind {kind!r}; set energy.device_power_w.{kind} (watts) "
+            "in the manifest fields file"
+        )
+    for label, value in (
+        ("pue", pue),
+        ("grid_intensity_kgco2e_per_kwh", grid),
+        (f"device_power_w.{kind}", power[kind]),
+    ):
+        if value < 0 or (label == "pue" and value < 1):
+            raise ValueError(
+                f"energy.{label} must be {'>= 1' if label == 'pue' else '>= 0'}. Received: {value}"
+            )
+    energy_kwh = device_count * float(power[kind]) * float(wall_time_s) / 3.6e6 * pue
+    return {
+        "energy_kwh": energy_kwh,
+        "co2e_kg": energy_kwh * grid,
+        "constants": {
+            "device_kind": kind,
+            "device_count": int(device_count),
+            "device_power_w": float(power[kind]),
+            "wall_time_s": float(wall_time_s),
+            "pue": pue,
+            "grid_intensity_kgco2e_per_kwh": grid,
+        },
+        "formula": ENERGY_FORMULA,
+    }
+
+
+def systemic_risk(training_flops: float | None, general_purpose_ai: bool) -> dict:
+    """The Art. 51(2) presumption: threshold, recorded figure, and whether it is exceeded."""
+    exceeds = training_flops is not None and float(training_flops) > SYSTEMIC_RISK_THRESHOLD_FLOP
+    return {
+        "basis": "Regulation (EU) 2024/1689 Art. 51(2)",
+        "threshold_flop": SYSTEMIC_RISK_THRESHOLD_FLOP,
+        "training_flop": None if training_flops is None else float(training_flops),
+        "exceeds_threshold": bool(exceeds),
+        # The presumption is about general-purpose AI models only.
+        "presumed_systemic_risk": bool(exceeds and general_purpose_ai),
+    }
+
+
+def _data_section(data: Mapping[str, Any], person: Mapping[str, Any]) -> dict:
+    kind = data.get("kind")
+    source = {
+        "kind": _DATA_KINDS.get(str(kind), "other"),
+        "name": data.get("name"),
+        "version": data.get("version"),
+        "source": data.get("source"),
+    }
+    section = {
+        "sources": [source],
+        "splits": dict(data.get("splits") or {}),
+        "preprocessing": data.get("preprocessing"),
+        "class_names": data.get("class_names"),
+        "input_shape": data.get("input_shape"),
+    }
+    if person.get("data_provenance"):
+        section["provenance"] = person["data_provenance"]
+    return section
+
+
+def _evaluation_section(run_dir: Path, metrics: Mapping[str, Any]) -> dict:
+    from apps.common.files import read_json
+
+    evaluation = metrics.get("evaluation")
+    if (run_dir / "evaluation.json").is_file():  # `dlsuite evaluate` output is the newest figure
+        candidate = read_json(run_dir / "evaluation.json")
+        if isinstance(candidate, Mapping) and ("per_class" in candidate or "split" in candidate):
+            evaluation = candidate
+    final = dict(metrics.get("final") or {})
+    if isinstance(evaluation, Mapping):
+        split = evaluation.get("split") or "test"
+        scores = {
+            k: v
+            for k, v in evaluation.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        if isinstance(evaluation.get("metrics"), Mapping):
+            scores.update(evaluation["metrics"])
+    elif isinstance(final.get("test"), Mapping):
+        split, scores, evaluation = "test", dict(final["test"]), {}
+    else:
+        split, scores, evaluation = None, {}, {}
+    section: dict[str, Any] = {"split": split, "metrics": scores}
+    if evaluation.get("per_class"):
+        section["per_class"] = evaluation["per_class"]
+    if evaluation.get("confusion_matrix") is not None:
+        section["confusion_matrix"] = evaluation["confusion_matrix"]
+    other = {
+        name: values
+        for name, values in final.items()
+        if name != split and isinstance(values, Mapping)
+    }
+    if other:
+        section["other_splits"] = other
+    if split is None:
+        section["note"] = "the run recorded no evaluation on held-out data"
+    return section
+
+
+def build_manifest(
+    *,
+    run_dir: str | os.PathLike[str],
+    version_dir: str | os.PathLike[str],
+    name: str,
+    version: int,
+    person: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> dict:
+    """Return the manifest of ``version_dir`` (without the integrity section).
+
+    ``person`` comes from `load_person_fields`; raises one `ValueError` naming every missing or
+    invalid required person field. ``extra`` is deep-merged over the result (nested dicts merge,
+    other values replace) before the systemic-risk and energy figures are computed.
+    """
+    from apps.common.files import read_json
+
+    problems = missing_person_fields(person)
+    if problems:
+        raise ValueError(
+            "the manifest needs these fields that only a person can fill (set them in the manifest "
+            "fields file, see docs/manifest_example.yaml, or as overrides): " + "; ".join(problems)
+        )
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"version must be a positive integer. Received: version={version!r}")
+    run_dir = Path(run_dir)
+    config = read_json(run_dir / "config.json")
+    if not (run_dir / "metrics.json").is_file():
+        raise FileNotFoundError(f"{run_dir} has no metrics.json: the run is not complete")
+    metrics = read_json(run_dir / "metrics.json")
+    data = dict(metrics.get("data") or {})
+    devices = dict(metrics.get("devices") or {})
+    risk = dict(person["risk"])
+    versions_now = export_versions()
+
+    manifest: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "identity": {
+            "name": name,
+            "version": version,
+            "created_utc": utc_now(),
+            "suite_version": versions_now["dlsuite"]
+            or (metrics.get("framework") or {}).get("dlsuite"),
+            "frameworks": {
+                "training": dict(metrics.get("framework") or {}),
+                "export": versions_now,
+            },
+            "license": person["license"],
+            "provider": dict(person["provider"]),
+        },
+        "intended_use": {
+            "intended_purpose": person["intended_purpose"],
+            "intended_users": as_list(person["intended_users"]),
+            "out_of_scope_uses": as_list(person["out_of_scope_uses"]),
+            "risk": {
+                "classification": risk["classification"],
+                "annex_iii_area": risk.get("annex_iii_area")
+                if risk["classification"] == "high_risk"
+                else None,
+                "rationale": risk.get("rationale"),
+                "recorded_by": "person exporting the model",
+            },
+            "general_purpose_ai": person["general_purpose_ai"],
+        },
+        "model": {
+            "architecture": metrics.get("model") or config.get("model"),
+            "app": metrics.get("app") or config.get("app"),
+            "parameter_count": metrics.get("num_params"),
+            "flops_per_example": metrics.get("flops_per_example"),
+            "flops_method": metrics.get("flops_method"),
+            "class_names": data.get("class_names"),
+            "signatures": summarize_signatures(version_dir),
+        },
+        "training": {
+            "run_id": metrics.get("run_id") or config.get("run_id"),
+            "run_dir": run_dir.as_posix(),
+            "config_hash": config.get("config_hash"),
+            "data": _data_section(data, person),
+            "hyperparameters": {k: v for k, v in config.items() if k not in _RUN_KEYS},
+            "seed": metrics.get("seed", config.get("seed")),
+            "strategy": metrics.get("strategy"),
+            "replicas": metrics.get("replicas"),
+            "devices": devices,
+            "global_batch_size": metrics.get("global_batch_size"),
+            "mixed_precision": metrics.get("mixed_precision"),
+            "jit_compile": metrics.get("jit_compile"),
+            "epochs_completed": metrics.get("epochs_completed"),
+            "resumed": metrics.get("resumed"),
+            "examples_seen": metrics.get("examples_seen"),
+            "wall_time_s": metrics.get("wall_time_s"),
+            "training_flops": metrics.get("training_flops"),
+        },
+        "evaluation": _evaluation_section(run_dir, metrics),
+        "limitations": {
+            "limitations": as_list(person["limitations"]),
+            "known_risks": as_list(person["known_risks"]),
+            "human_oversight": person["human_oversight"],
+        },
+    }
+    if person.get("description"):
+        manifest["identity"]["description"] = person["description"]
+    if person.get("post_market_monitoring"):
+        manifest["limitations"]["post_market_monitoring"] = person["post_market_monitoring"]
+    if person.get("synthetic_content_marking"):
+        manifest["synthetic_content_marking"] = dict(person["synthetic_content_marking"])
+    if extra:
+        manifest = deep_merge(manifest, extra)
+
+    training = manifest["training"]
+    if training.get("training_flops") is None:
+        raise ValueError(
+            f"{run_dir / 'metrics.json'} records no training_flops; the Art. 51 check needs it "
+            "(pass extra={'training': {'training_flops': ...}})"
+        )
+    if training.get("wall_time_s") is None:
+        raise ValueError(
+            f"{run_dir / 'metrics.json'} records no wall_time_s; the energy estimate needs it"
+        )
+    manifest["intended_use"]["systemic_risk"] = systemic_risk(
+        training["training_flops"], manifest["intended_use"]["general_purpose_ai"]
+    )
+    run_devices = training.get("devices") or {}
+    training["energy"] = energy_estimate(
+        wall_time_s=training["wall_time_s"],
+        device_kind=run_devices.get("kind", "CPU"),
+        device_count=int(run_devices.get("count", 1)),
+        constants=person.get("energy"),
+    )
+    return manifest
