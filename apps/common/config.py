@@ -1,0 +1,104 @@
+"""Typed, frozen training configs shared by every app.
+
+Each app subclasses `TrainingConfig` with its own fields and a table of named presets. Every field
+carries its command-line help in ``metadata["help"]``, so the CLI is generated from the dataclass
+and `dlsuite train <app> --help` documents every option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+C = TypeVar("C", bound="TrainingConfig")
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+# Fields that say where a run is stored, not what it computes: left out of the config hash.
+_LOCATION_FIELDS = frozenset({"run_root", "run_id", "resume", "data_dir"})
+
+
+def option(default: Any, help: str, **extra: Any) -> Any:  # noqa: A002 - mirrors argparse
+    """A dataclass field with its command-line help text (``choices`` etc. go in ``extra``)."""
+    return dataclasses.field(default=default, metadata={"help": help, **extra})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Options every app's training understands."""
+
+    data: str = option("builtin:digits", "data source: tfds:<name>, dir:<path> or builtin:<name>")
+    data_dir: str | None = option(None, "tensorflow-datasets data directory (tfds: sources)")
+    epochs: int = option(10, "number of epochs")
+    batch_size: int = option(64, "GLOBAL batch size, split evenly across replicas")
+    learning_rate: float = option(1e-3, "initial learning rate")
+    optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
+    seed: int = option(0, "random seed; a seeded run is reproducible (deterministic ops are enabled)")
+    split_seed: int = option(1234, "seed of the train/validation/test split (kept fixed so the held-out split never changes)")
+    validation_fraction: float = option(0.1, "fraction of the training data held out for validation when the source has no validation split")
+    test_fraction: float = option(0.2, "fraction held out for the test split when the source has no test split")
+    max_train_examples: int | None = option(None, "use at most this many training examples (smoke tests)")
+    cache: bool = option(True, "cache decoded examples in memory (tf.data cache)")
+    shuffle_buffer: int = option(10000, "tf.data shuffle buffer size")
+    strategy: str = option("auto", "distribution strategy; auto = all GPUs with MirroredStrategy, else one device", choices=STRATEGIES)
+    replicas: int | None = option(None, "number of replicas for --strategy mirrored; on a CPU-only host the CPU is split into this many logical devices")
+    mixed_precision: bool = option(False, "mixed precision: mixed_float16 on GPU, mixed_bfloat16 on CPU")
+    jit_compile: bool = option(False, "compile the training step with XLA")
+    run_root: str = option("runs", "folder that holds run directories (runs/<app>/<run-id>/)")
+    run_id: str | None = option(None, "run directory name; default: <UTC time>-<config hash>, and an unfinished run with the same config is resumed")
+    resume: bool = option(True, "resume an unfinished run of the same config (Keras BackupAndRestore)")
+    verbose: int = option(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
+
+    def __post_init__(self) -> None:
+        _positive(self, "epochs", "batch_size")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate expected a positive number. Received: learning_rate={self.learning_rate}")
+        for name in ("validation_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} expected a number in [0, 1). Received: {name}={value}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy expected one of {STRATEGIES}. Received: strategy={self.strategy!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer expected one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}")
+        if self.replicas is not None:
+            _positive(self, "replicas")
+            if self.strategy not in ("mirrored", "auto"):
+                raise ValueError(f"--replicas goes with --strategy mirrored. Received: strategy={self.strategy!r}")
+        if self.max_train_examples is not None:
+            _positive(self, "max_train_examples")
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a plain JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    def config_hash(self) -> str:
+        """Short digest of every field that affects the result (not where the run is stored)."""
+        payload = {k: v for k, v in self.to_dict().items() if k not in _LOCATION_FIELDS}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _positive(config: TrainingConfig, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} expected a positive integer. Received: {name}={value!r}")
+
+
+def override(config: C, overrides: Mapping[str, Any]) -> C:
+    """Return ``config`` with fields replaced; an unknown key is an error naming the known ones."""
+    known = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown} for {type(config).__name__}; known keys: {sorted(known)}")
+    return dataclasses.replace(config, **overrides)
+
+
+def from_dict(cls: type[C], values: Mapping[str, Any]) -> C:
+    """Rebuild a config from `to_dict` output, ignoring the run bookkeeping keys written beside it."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,44 @@
+"""The apps the suite knows, and the module convention each follows.
+
+An app is the package ``apps.<name>`` with ``config.py`` (``CONFIG_CLASS``, ``PRESETS``),
+``data.py`` (``load_splits(config)``), ``train.py`` (``train_and_evaluate(config)``,
+``evaluate_run(run_dir, split)``) and ``export.py`` (``export_run(...)``). Only the config module is
+imported to build the CLI, so it must not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+APPS: dict[str, str] = {
+    "vision": "image classification: LeNet-5, AlexNet-style, CIFAR ResNet-20/32/56, ResNet-50",
+}
+
+
+def app_module(app: str, part: str) -> ModuleType:
+    """Import ``apps.<app>.<part>``, with an error listing the known apps for an unknown one."""
+    if app not in APPS:
+        raise ValueError(f"unknown app {app!r}; known apps: {sorted(APPS)}")
+    return importlib.import_module(f"apps.{app}.{part}")
+
+
+def config_class(app: str) -> type:
+    return app_module(app, "config").CONFIG_CLASS
+
+
+def presets(app: str) -> dict[str, Any]:
+    return app_module(app, "config").PRESETS
+
+
+def config_from_run(config_json: dict[str, Any]) -> Any:
+    """Rebuild an app's config from a run's ``config.json``."""
+    from apps.common.config import from_dict
+
+    app = config_json.get("app")
+    values = dict(config_json)
+    for key, value in values.items():
+        if isinstance(value, list):
+            values[key] = tuple(value)
+    return from_dict(config_class(app), values)

@@ -1,0 +1,30 @@
+"""Reading finished (or unfinished) run directories back: their config, metrics and data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from apps.common.registry import app_module, config_from_run
+from apps.common.rundir import load_run
+
+__all__ = ["load_run", "run_config", "dataset_for_run", "splits_for_run"]
+
+
+def run_config(run_dir: str | Path) -> Any:
+    """The app config a run was trained with."""
+    config_json, _ = load_run(run_dir)
+    return config_from_run(config_json)
+
+
+def splits_for_run(run_dir: str | Path) -> Any:
+    """The run's `Splits` (same source, same seeded split, same preprocessing)."""
+    config_json, _ = load_run(run_dir)
+    return app_module(config_json["app"], "data").load_splits(config_from_run(config_json))
+
+
+def dataset_for_run(run_dir: str | Path, split: str) -> Any:
+    """One split of a run's data as an unbatched ``(model float input, label)`` dataset."""
+    if split not in ("train", "validation", "test"):
+        raise ValueError(f"split expected train, validation or test. Received: {split!r}")
+    return getattr(splits_for_run(run_dir), split)

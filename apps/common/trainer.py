@@ -1,0 +1,179 @@
+"""The training loop every app uses: strategy, precision, seeding, run directory, metrics.json.
+
+`train_and_evaluate` takes an app's config, its data splits and two callables that build and
+compile the model, and leaves a complete run directory behind (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from apps.common.config import TrainingConfig
+from apps.common.data import Splits, make_pipeline
+from apps.common.flops import FLOPS_METHOD, forward_flops, training_flops
+from apps.common.plots import plot_learning_curves
+from apps.common.rundir import RunDir, open_run
+from apps.common.strategy import describe_devices, make_strategy, mixed_precision_policy
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run: RunDir
+    model: Any
+    metrics: dict[str, Any]
+
+
+@contextlib.contextmanager
+def dtype_policy_scope(policy: str | None) -> Iterator[None]:
+    """Build layers under a Keras dtype policy, restoring the previous global policy afterwards."""
+    import keras
+
+    if policy is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def make_optimizer(name: str, learning_rate: float) -> Any:
+    import keras
+
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def framework_versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    from apps.common.version import suite_version
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "dlsuite": suite_version(),
+    }
+
+
+def train_and_evaluate(
+    *,
+    app: str,
+    config: TrainingConfig,
+    splits: Splits,
+    build_model: Callable[[], Any],
+    compile_model: Callable[[Any, Any], None],
+    evaluate: Callable[[Any, RunDir, Any], dict[str, Any]],
+    augment: Any = None,
+    extra_metrics: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train ``build_model()`` on ``splits`` under ``config``; write and return the run's metrics.
+
+    ``compile_model(model, optimizer)`` compiles (loss and metrics are the app's choice);
+    ``evaluate(model, run, test_batches)`` returns the held-out evaluation (and may write files).
+    """
+    process_start = time.perf_counter()
+    run = open_run(app, config)
+    seed_everything(config.seed)
+    strategy = make_strategy(config.strategy, config.replicas)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(
+            f"batch_size {config.batch_size} (global) must divide evenly across {replicas} replicas"
+        )
+    policy = mixed_precision_policy(config.mixed_precision)
+    with dtype_policy_scope(policy), strategy.scope():
+        model = build_model()
+        compile_model(model, make_optimizer(config.optimizer, config.learning_rate))
+        if config.jit_compile:
+            model.jit_compile = True
+
+    pipeline = dict(batch_size=config.batch_size, seed=config.seed, cache=config.cache,
+                    shuffle_buffer=config.shuffle_buffer)
+    train_ds = make_pipeline(splits.train, training=True, augment=augment,
+                             max_examples=config.max_train_examples, **pipeline)
+    val_ds = make_pipeline(splits.validation, training=False, **pipeline)
+    test_ds = make_pipeline(splits.test, training=False, **pipeline)
+    train_size = min(splits.sizes["train"], config.max_train_examples or splits.sizes["train"])
+
+    from apps.common.callbacks import standard_callbacks
+
+    print(f"run directory: {run.path}" + (" (resuming)" if run.resumed else ""), flush=True)
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+              callbacks=standard_callbacks(run), verbose=config.verbose)
+    shutil.rmtree(run.backup_dir, ignore_errors=True)
+    _save_model_atomically(model, run)
+
+    history = run.read_history()
+    validation = _named(model.evaluate(val_ds, verbose=0, return_dict=True))
+    test = _named(model.evaluate(test_ds, verbose=0, return_dict=True))
+    evaluation = evaluate(model, run, test_ds)
+    flops = forward_flops(model, splits.input_shape)
+    examples_seen = train_size * len(history)
+    metrics = {
+        "app": app,
+        "model": model.name,
+        "run_id": run.run_id,
+        "final": {"test": test, "validation": validation},
+        "history": history,
+        "epochs_completed": len(history),
+        "resumed": run.resumed,
+        "wall_time_s": sum(r["epoch_time_s"] for r in history),
+        "process_wall_time_s": time.perf_counter() - process_start,
+        "examples_seen": examples_seen,
+        "num_params": int(model.count_params()),
+        "flops_per_example": flops,
+        "training_flops": training_flops(flops, examples_seen),
+        "flops_method": FLOPS_METHOD,
+        "devices": describe_devices(strategy),
+        "strategy": type(strategy).__name__,
+        "replicas": replicas,
+        "global_batch_size": config.batch_size,
+        "per_replica_batch_size": config.batch_size // replicas,
+        "mixed_precision": policy,
+        "jit_compile": config.jit_compile,
+        "seed": config.seed,
+        "data": splits.describe(),
+        "evaluation": evaluation,
+        "framework": framework_versions(),
+        "tf_config": bool(os.environ.get("TF_CONFIG")),
+        **(extra_metrics or {}),
+    }
+    plot_learning_curves(history, run.path / "learning_curves.png", title=f"{app} {model.name}")
+    run.write_metrics(metrics)
+    return TrainResult(run=run, model=model, metrics=metrics)
+
+
+def _named(values: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items()}
+
+
+def _save_model_atomically(model: Any, run: RunDir) -> None:
+    tmp = run.path / ".model.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, run.model_file)

@@ -1,0 +1,1 @@
+"""The vision app: image classification (LeNet-5, AlexNet-style, CIFAR ResNets, ResNet-50)."""
