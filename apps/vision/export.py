@@ -1,0 +1,148 @@
+"""Vision serving signatures: what a client actually has (encoded images), preprocessing in-graph.
+
+| signature | method | inputs | outputs |
+| --- | --- | --- | --- |
+| ``serving_default`` | predict | ``image_bytes``: string [N], JPEG/PNG/GIF/BMP bytes | ``class_ids`` int64 [N], ``class_names`` string [N], ``probabilities`` float32 [N, K] |
+| ``predict_images`` | predict | ``images``: float32 [N, S, S, C], pixel values 0-255 | same as above |
+| ``classify`` | classify | ``inputs``: string [N], serialized ``tf.Example`` with ``image/encoded`` bytes | ``classes`` string [N, K], ``scores`` float32 [N, K] |
+
+Decoded images are converted to C channels and resized to S x S (bilinear), as in training.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from serving.signatures import CLASSIFY_METHOD
+
+IMAGE_FEATURE = "image/encoded"
+
+
+def build_signatures(model: Any, class_names: Sequence[str], input_shape: Sequence[int]) -> dict[str, Any]:
+    """``{name: (tf.function, input_signature)}`` of the three vision signatures for ``model``."""
+    import tensorflow as tf
+
+    size, _, channels = input_shape
+    names = tf.constant(list(class_names))
+
+    def decode(data: Any) -> Any:  # scalar string -> (S, S, C) float32 0-255
+        image = tf.io.decode_image(data, channels=channels, expand_animations=False, dtype=tf.uint8)
+        image = tf.image.resize(tf.cast(image, tf.float32), (size, size), method="bilinear")
+        return tf.clip_by_value(image, 0.0, 255.0)
+
+    def decode_all(data: Any) -> Any:  # (N,) string -> (N, S, S, C)
+        return tf.map_fn(decode, data, fn_output_signature=tf.TensorSpec([size, size, channels], tf.float32))
+
+    def predict(images: Any) -> dict[str, Any]:
+        probabilities = tf.cast(model(images, training=False), tf.float32)  # (N, K)
+        class_ids = tf.argmax(probabilities, axis=-1)  # (N,)
+        return {"class_ids": class_ids, "class_names": tf.gather(names, class_ids),
+                "probabilities": probabilities}
+
+    def serving_default(image_bytes: Any) -> dict[str, Any]:
+        return predict(decode_all(image_bytes))
+
+    def predict_images(images: Any) -> dict[str, Any]:
+        return predict(images)
+
+    def classify(inputs: Any) -> dict[str, Any]:
+        features = tf.io.parse_example(inputs, {IMAGE_FEATURE: tf.io.FixedLenFeature([], tf.string)})
+        scores = predict(decode_all(features[IMAGE_FEATURE]))["probabilities"]  # (N, K)
+        classes = tf.tile(names[tf.newaxis, :], [tf.shape(scores)[0], 1])  # (N, K)
+        return {"classes": classes, "scores": scores}
+
+    return {
+        "serving_default": (serving_default, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
+        "predict_images": (predict_images, [tf.TensorSpec([None, size, size, channels], tf.float32, name="images")]),
+        "classify": (classify, [tf.TensorSpec([None], tf.string, name="inputs")]),
+    }
+
+
+def save_saved_model(model: Any, class_names: Sequence[str], input_shape: Sequence[int], path: Path) -> None:
+    """Write ``model`` with the vision signatures through `keras.export.ExportArchive`."""
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, (fn, signature) in build_signatures(model, class_names, input_shape).items():
+        archive.add_endpoint(name, fn, input_signature=signature)
+    archive.write_out(str(path), verbose=False)
+
+
+def encode_png(image: Any) -> bytes:
+    """(S, S, C) float 0-255 -> PNG bytes."""
+    import numpy as np
+    import tensorflow as tf
+
+    pixels = np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
+    return tf.io.encode_png(pixels).numpy()
+
+
+def warmup_logs(name: str, images: Sequence[Any]) -> list[Any]:
+    """TF Serving warmup records from real held-out images: predict (bytes and float) and classify."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import (
+        classification_pb2,
+        input_pb2,
+        model_pb2,
+        predict_pb2,
+        prediction_log_pb2,
+    )
+
+    encoded = [encode_png(image) for image in images]
+    logs = []
+    for batch in (encoded[:1], encoded):
+        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name="serving_default"))
+        request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+        logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name="predict_images"))
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.stack(images).astype(np.float32)))
+    logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
+    examples = [
+        tf.train.Example(features=tf.train.Features(feature={
+            IMAGE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))}))
+        for data in encoded
+    ]
+    classify = classification_pb2.ClassificationRequest(
+        model_spec=model_pb2.ModelSpec(name=name, signature_name="classify"),
+        input=input_pb2.Input(example_list=input_pb2.ExampleList(examples=examples)),
+    )
+    logs.append(prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=classify)))
+    return logs
+
+
+def export_run(
+    run_dir: str | os.PathLike[str],
+    *,
+    model_base_path: str | os.PathLike[str] = "saved_models",
+    name: str,
+    manifest_info: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    num_warmup: int = 4,
+) -> Path:
+    """Export a finished vision run as the next version of ``<model_base_path>/<name>``."""
+    import keras
+
+    import core_layers  # noqa: F401  (registers the custom layers the saved model may use)
+    from apps.common.runs import splits_for_run
+    from serving.export import export_version
+    from serving.manifest import load_person_fields
+
+    person = load_person_fields(manifest_info, overrides)
+    run_path = Path(run_dir)
+    model = keras.saving.load_model(run_path / "model.keras")
+    splits = splits_for_run(run_path)
+    images = [image for image, _ in splits.test.take(num_warmup).as_numpy_iterator()]
+    return export_version(
+        model_base_path=model_base_path,
+        name=name,
+        run_dir=run_path,
+        save=lambda path: save_saved_model(model, splits.class_names, splits.input_shape, path),
+        warmup_logs=lambda model_name: warmup_logs(model_name, images),
+        person=person,
+        signature_methods={"classify": CLASSIFY_METHOD},
+    )
