@@ -1,0 +1,64 @@
+"""Run the model server: load the models, then serve gRPC and REST from one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from serving.server.config import ServerOptions
+from serving.server.errors import ServingError
+from serving.server.manager import ModelManager
+from serving.server.metrics import Metrics
+
+log = logging.getLogger("dlsuite.serve")
+
+
+def run_server(options: ServerOptions) -> int:
+    """Load every model, serve until SIGINT/SIGTERM, then stop cleanly; returns the exit code."""
+    from serving.server.grpc_service import make_grpc_server
+
+    manager = ModelManager(options.models, options.batching, Metrics())
+    manager.reconcile()  # the initial load happens before the ports open, as in TF Serving
+    for name in manager.model_names():
+        try:
+            log.info("model %s: %s", name, {s.version: s.state for s in manager.status(name)})
+        except ServingError:
+            log.warning("model %s: no versions found yet under its base path", name)
+    batch_threads = 2 * options.batching.max_batch_size if options.batching else 0
+    workers = min(128, max(32, batch_threads))
+    grpc_server, grpc_port = make_grpc_server(manager, options.host, options.port,
+                                              options.max_request_bytes, workers)
+    try:
+        asyncio.run(_serve_rest(manager, options, workers))
+    finally:
+        grpc_server.stop(grace=2).wait()
+        manager.stop()
+    log.info("server stopped")
+    return 0
+
+
+async def _serve_rest(manager: ModelManager, options: ServerOptions, workers: int) -> None:
+    from aiohttp import web
+
+    from serving.server.rest import RestApi
+
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rest")
+    api = RestApi(manager, executor, max_request_bytes=options.max_request_bytes,
+                  timeout_ms=options.rest_api_timeout_in_ms, prometheus_path=options.prometheus_path)
+    runner = web.AppRunner(api.make_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, options.host, options.rest_api_port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    manager.start_polling(options.file_system_poll_wait_seconds)
+    log.info("Running gRPC ModelServer at %s:%d ...", options.host, options.port)
+    log.info("Exporting HTTP/REST API at:%s:%d ...", options.host, options.rest_api_port)
+    print(f"dlsuite serve: ready (gRPC {options.port}, REST {options.rest_api_port})", flush=True)
+    await stop.wait()
+    await runner.cleanup()
+    executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,162 @@
+"""Dynamic batching: concurrent requests to one signature are merged into one call.
+
+Follows TF Serving's ``BatchingParameters``: a batch is run when it holds ``max_batch_size`` rows
+or when its oldest request has waited ``batch_timeout_micros``; at most ``max_enqueued_batches``
+batches wait in the queue (more is answered UNAVAILABLE, as TF Serving does); a batch is padded
+(by repeating its first row) up to the next of ``allowed_batch_sizes``; ``num_batch_threads``
+batches run in parallel. Requests are merged only when their inputs agree in every dimension but
+the 0-th.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from serving.server.config import BatchingOptions
+from serving.server.errors import ServingError, invalid
+
+RunFn = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+@dataclasses.dataclass
+class _Task:
+    key: tuple
+    signature: str
+    inputs: dict[str, np.ndarray]
+    rows: int
+    enqueued: float
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    result: dict[str, np.ndarray] | None = None
+    error: BaseException | None = None
+
+
+class Batcher:
+    """Queue of pending requests for one loaded version, drained by ``num_batch_threads`` threads.
+
+    Args:
+        run: ``run(signature, inputs) -> outputs`` executing one (merged) call.
+        options: the batching parameters.
+        on_batch: called with ``(rows, padded_rows)`` for every batch that runs.
+    """
+
+    def __init__(self, run: RunFn, options: BatchingOptions,
+                 on_batch: Callable[[int, int], None] | None = None) -> None:
+        self._run = run
+        self.options = options
+        self._on_batch = on_batch
+        self._queue: collections.deque[_Task] = collections.deque()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._threads = [threading.Thread(target=self._loop, name=f"batch-{i}", daemon=True)
+                         for i in range(options.num_batch_threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run ``inputs`` as part of a batch; blocks until its rows of the outputs are ready."""
+        rows = {a.shape[0] if a.ndim else -1 for a in inputs.values()}
+        if len(rows) != 1 or -1 in rows:
+            return self._run(signature, inputs)  # not batchable: run alone
+        (size,) = rows
+        if size > self.options.max_batch_size:
+            raise invalid(f"Task size {size} is larger than maximum input batch size "
+                          f"{self.options.max_batch_size}")
+        key = (signature,) + tuple(sorted((n, a.shape[1:], a.dtype.str) for n, a in inputs.items()))
+        task = _Task(key, signature, inputs, size, time.monotonic())
+        with self._cond:
+            if self._stopped:
+                raise ServingError("UNAVAILABLE", "batcher is shut down")
+            queued = sum(t.rows for t in self._queue)
+            if queued + size > self.options.max_enqueued_batches * self.options.max_batch_size:
+                raise ServingError("UNAVAILABLE",
+                                   "The batch scheduling queue to which this task was submitted is full")
+            self._queue.append(task)
+            self._cond.notify_all()
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        assert task.result is not None
+        return task.result
+
+    def stop(self) -> None:
+        """Stop the threads after the queued tasks have run."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _take(self) -> list[_Task] | None:
+        timeout = self.options.batch_timeout_micros / 1e6
+        with self._cond:
+            while True:
+                while not self._queue:
+                    if self._stopped:
+                        return None
+                    self._cond.wait()
+                first = self._queue[0]
+                deadline = first.enqueued + timeout
+                same = [t for t in self._queue if t.key == first.key]
+                rows = sum(t.rows for t in same)
+                now = time.monotonic()
+                if rows >= self.options.max_batch_size or now >= deadline or self._stopped:
+                    break
+                self._cond.wait(deadline - now)
+            batch, total = [], 0
+            for task in same:
+                if total + task.rows > self.options.max_batch_size:
+                    break
+                batch.append(task)
+                total += task.rows
+            for task in batch:
+                self._queue.remove(task)
+            return batch
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            self._run_batch(batch)
+
+    def _padded_size(self, rows: int) -> int:
+        for size in self.options.allowed_batch_sizes:
+            if size >= rows:
+                return size
+        return rows
+
+    def _run_batch(self, batch: list[_Task]) -> None:
+        rows = sum(t.rows for t in batch)
+        padded = self._padded_size(rows)
+        try:
+            merged = {}
+            for name in batch[0].inputs:
+                parts = [t.inputs[name] for t in batch]
+                if padded > rows:
+                    parts.append(np.repeat(parts[0][:1], padded - rows, axis=0))
+                merged[name] = np.concatenate(parts, axis=0)  # (padded, ...)
+            outputs = self._run(batch[0].signature, merged)
+            if self._on_batch is not None:
+                self._on_batch(rows, padded)
+            offset = 0
+            for task in batch:
+                result = {}
+                for name, value in outputs.items():
+                    if value.ndim == 0 or value.shape[0] != padded:
+                        raise ServingError("INTERNAL", f"output '{name}' has no batch dimension; "
+                                           "disable batching for this model")
+                    result[name] = value[offset:offset + task.rows]
+                task.result = result
+                offset += task.rows
+        except BaseException as err:  # noqa: BLE001 - handed to every waiting request
+            for task in batch:
+                task.error = err
+        finally:
+            for task in batch:
+                task.done.set()

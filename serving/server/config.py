@@ -1,0 +1,269 @@
+"""Server options and TF Serving's text-format config files.
+
+``--model_config_file`` holds a ``ModelServerConfig`` (parsed with the protos shipped in
+``tensorflow-serving-api``). ``--batching_parameters_file`` holds a ``BatchingParameters`` and
+``--monitoring_config_file`` a ``MonitoringConfig``; those two protos are not part of
+``tensorflow-serving-api``, so they are declared here with TF Serving's exact field names and
+numbers (``session_bundle_config.proto``, ``monitoring_config.proto``) in a private descriptor pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from serving.repository import check_model_name
+
+DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+_PROTO_CLASSES: dict[str, Any] = {}
+
+
+def _extra_protos() -> dict[str, Any]:
+    """Build ``BatchingParameters`` and ``MonitoringConfig`` message classes once."""
+    if _PROTO_CLASSES:
+        return _PROTO_CLASSES
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
+
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+    f = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(
+        name="dlsuite/tfserving_extra.proto", package="tensorflow.serving", syntax="proto3",
+        dependency=["google/protobuf/wrappers.proto"],
+    )
+    batching = file.message_type.add(name="BatchingParameters")
+    for number, name, type_name in [
+        (1, "max_batch_size", ".google.protobuf.Int64Value"),
+        (2, "batch_timeout_micros", ".google.protobuf.Int64Value"),
+        (3, "max_enqueued_batches", ".google.protobuf.Int64Value"),
+        (4, "num_batch_threads", ".google.protobuf.Int64Value"),
+        (5, "thread_pool_name", ".google.protobuf.StringValue"),
+    ]:
+        batching.field.add(name=name, number=number, type=f.TYPE_MESSAGE,
+                           label=f.LABEL_OPTIONAL, type_name=type_name)
+    batching.field.add(name="allowed_batch_sizes", number=6, type=f.TYPE_INT64,
+                       label=f.LABEL_REPEATED)
+    batching.field.add(name="pad_variable_length_inputs", number=7, type=f.TYPE_BOOL,
+                       label=f.LABEL_OPTIONAL)
+    prometheus = file.message_type.add(name="PrometheusConfig")
+    prometheus.field.add(name="enable", number=1, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL)
+    prometheus.field.add(name="path", number=2, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+    monitoring = file.message_type.add(name="MonitoringConfig")
+    monitoring.field.add(name="prometheus_config", number=1, type=f.TYPE_MESSAGE,
+                         label=f.LABEL_OPTIONAL, type_name=".tensorflow.serving.PrometheusConfig")
+    pool.Add(file)
+    for name in ("BatchingParameters", "MonitoringConfig"):
+        _PROTO_CLASSES[name] = message_factory.GetMessageClass(
+            pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
+    return _PROTO_CLASSES
+
+
+def _parse_text(path: str | os.PathLike[str], message: Any, what: str) -> Any:
+    from google.protobuf import text_format
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    try:
+        return text_format.Parse(path.read_text(encoding="utf-8"), message)
+    except text_format.ParseError as err:
+        raise ValueError(f"{path} is not a valid text-format {type(message).__name__}: {err}") from err
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionPolicy:
+    """Which versions of a model to serve: ``latest`` N, ``all``, or ``specific`` versions."""
+
+    kind: str = "latest"
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    def select(self, on_disk: list[int]) -> set[int]:
+        """Versions to serve out of the sorted versions found on disk."""
+        if self.kind == "all":
+            return set(on_disk)
+        if self.kind == "specific":
+            return set(self.versions) & set(on_disk)
+        return set(on_disk[-self.num_versions:]) if on_disk else set()
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One served model: name, base path, version policy and version labels."""
+
+    name: str
+    base_path: str
+    policy: VersionPolicy = VersionPolicy()
+    labels: tuple[tuple[str, int], ...] = ()
+
+    def label_map(self) -> dict[str, int]:
+        """``{label: version}``."""
+        return dict(self.labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingOptions:
+    """Dynamic batching options (TF Serving's ``BatchingParameters`` with its defaults)."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 100
+    num_batch_threads: int = 2
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size expected a positive integer. Received: {self.max_batch_size}")
+        if self.num_batch_threads < 1:
+            raise ValueError(f"num_batch_threads expected a positive integer. Received: {self.num_batch_threads}")
+        sizes = list(self.allowed_batch_sizes)
+        if sizes and (sizes != sorted(set(sizes)) or sizes[-1] != self.max_batch_size):
+            raise ValueError(
+                "allowed_batch_sizes must be increasing and end with max_batch_size. "
+                f"Received: allowed_batch_sizes={sizes}, max_batch_size={self.max_batch_size}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """Everything ``dlsuite serve`` needs, validated at start-up."""
+
+    models: tuple[ModelSpec, ...]
+    port: int = 8500
+    rest_api_port: int = 8501
+    host: str = "0.0.0.0"
+    file_system_poll_wait_seconds: float = 1.0
+    batching: BatchingOptions | None = None
+    prometheus_path: str | None = None
+    rest_api_timeout_in_ms: int = 30000
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    model_config_file: str | None = None
+
+
+def policy_from_proto(proto: Any) -> VersionPolicy:
+    """Convert a ``FileSystemStoragePathSourceConfig.ServableVersionPolicy``."""
+    which = proto.WhichOneof("policy_choice")
+    if which == "all":
+        return VersionPolicy("all")
+    if which == "specific":
+        if not proto.specific.versions:
+            raise ValueError("a 'specific' version policy needs at least one version")
+        return VersionPolicy("specific", versions=tuple(int(v) for v in proto.specific.versions))
+    num = proto.latest.num_versions if which == "latest" and proto.latest.num_versions else 1
+    return VersionPolicy("latest", num_versions=int(num))
+
+
+def models_from_config_proto(config: Any, relative_to: Path | None = None) -> tuple[ModelSpec, ...]:
+    """Convert a ``ModelServerConfig`` proto to `ModelSpec`s (names checked, no duplicates)."""
+    if config.WhichOneof("config") == "custom_model_config":
+        raise ValueError("custom_model_config is not supported; use model_config_list")
+    specs, seen = [], set()
+    for model in config.model_config_list.config:
+        name = check_model_name(model.name)
+        if name in seen:
+            raise ValueError(f"model {name!r} appears twice in the model config")
+        seen.add(name)
+        if not model.base_path:
+            raise ValueError(f"model {name!r} has no base_path")
+        if model.model_platform not in ("", "tensorflow"):
+            raise ValueError(f"model {name!r}: only model_platform 'tensorflow' is supported")
+        base = Path(model.base_path)
+        if not base.is_absolute() and relative_to is not None:
+            base = relative_to / base
+        labels = tuple(sorted((str(k), int(v)) for k, v in model.version_labels.items()))
+        specs.append(ModelSpec(name, str(base), policy_from_proto(model.model_version_policy), labels))
+    if not specs:
+        raise ValueError("the model config lists no models")
+    return tuple(specs)
+
+
+def parse_model_config_text(text: str, relative_to: Path | None = None) -> tuple[ModelSpec, ...]:
+    """Parse text-format ``ModelServerConfig`` into `ModelSpec`s."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    try:
+        proto = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    except text_format.ParseError as err:
+        raise ValueError(f"not a valid text-format ModelServerConfig: {err}") from err
+    return models_from_config_proto(proto, relative_to)
+
+
+def read_model_config_file(path: str | os.PathLike[str]) -> tuple[ModelSpec, ...]:
+    """Read ``--model_config_file``; relative base paths resolve against the current directory."""
+    from tensorflow_serving.config import model_server_config_pb2
+
+    proto = _parse_text(path, model_server_config_pb2.ModelServerConfig(), "model config")
+    return models_from_config_proto(proto, Path.cwd())
+
+
+def read_batching_parameters(path: str | os.PathLike[str] | None) -> BatchingOptions:
+    """Read ``--batching_parameters_file`` (defaults when ``path`` is None)."""
+    if path is None:
+        return BatchingOptions()
+    proto = _parse_text(path, _extra_protos()["BatchingParameters"](), "batching parameters")
+    kwargs: dict[str, Any] = {}
+    for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"):
+        if proto.HasField(name):
+            kwargs[name] = int(getattr(proto, name).value)
+    kwargs["allowed_batch_sizes"] = tuple(int(v) for v in proto.allowed_batch_sizes)
+    kwargs["pad_variable_length_inputs"] = bool(proto.pad_variable_length_inputs)
+    return BatchingOptions(**kwargs)
+
+
+def read_monitoring_config(path: str | os.PathLike[str] | None) -> str | None:
+    """Read ``--monitoring_config_file``; returns the Prometheus path, or None when disabled."""
+    if path is None:
+        return None
+    proto = _parse_text(path, _extra_protos()["MonitoringConfig"](), "monitoring config")
+    if not proto.prometheus_config.enable:
+        return None
+    metrics_path = proto.prometheus_config.path or DEFAULT_PROMETHEUS_PATH
+    if not metrics_path.startswith("/") or metrics_path.startswith("/v1/"):
+        raise ValueError(f"prometheus_config.path must start with '/' and not '/v1/'. Received: {metrics_path}")
+    return metrics_path
+
+
+def batching_parameters_text(options: BatchingOptions) -> str:
+    """Text-format ``BatchingParameters`` for the real tensorflow_model_server."""
+    lines = [
+        f"max_batch_size {{ value: {options.max_batch_size} }}",
+        f"batch_timeout_micros {{ value: {options.batch_timeout_micros} }}",
+        f"max_enqueued_batches {{ value: {options.max_enqueued_batches} }}",
+        f"num_batch_threads {{ value: {options.num_batch_threads} }}",
+    ]
+    lines += [f"allowed_batch_sizes: {size}" for size in options.allowed_batch_sizes]
+    if options.pad_variable_length_inputs:
+        lines.append("pad_variable_length_inputs: true")
+    return "\n".join(lines) + "\n"
+
+
+def monitoring_config_text(path: str = DEFAULT_PROMETHEUS_PATH) -> str:
+    """Text-format ``MonitoringConfig`` enabling Prometheus at ``path``."""
+    return f'prometheus_config {{\n  enable: true,\n  path: "{path}"\n}}\n'
+
+
+def model_config_text(models: tuple[ModelSpec, ...] | list[ModelSpec]) -> str:
+    """Text-format ``ModelServerConfig`` for `ModelSpec`s (round-trips with `parse_model_config_text`)."""
+    out = ["model_config_list {"]
+    for spec in models:
+        out += ["  config {", f'    name: "{spec.name}"', f'    base_path: "{spec.base_path}"',
+                '    model_platform: "tensorflow"']
+        policy = spec.policy
+        if policy.kind == "all":
+            out.append("    model_version_policy { all {} }")
+        elif policy.kind == "specific":
+            versions = " ".join(f"versions: {v}" for v in policy.versions)
+            out.append(f"    model_version_policy {{ specific {{ {versions} }} }}")
+        elif policy.num_versions != 1:
+            out.append(f"    model_version_policy {{ latest {{ num_versions: {policy.num_versions} }} }}")
+        for label, version in spec.labels:
+            out.append(f'    version_labels {{ key: "{label}" value: {version} }}')
+        out.append("  }")
+    out.append("}")
+    return "\n".join(out) + "\n"

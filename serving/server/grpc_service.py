@@ -1,0 +1,139 @@
+"""TF Serving's gRPC services: ``PredictionService`` and ``ModelService``.
+
+Built on the generated stubs of ``tensorflow-serving-api``; errors are aborted with TF Serving's
+status codes (NOT_FOUND for an unknown model/version/label, INVALID_ARGUMENT for bad input,
+RESOURCE_EXHAUSTED for an oversized message, which grpc itself enforces).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+)
+
+from serving.server import inference
+from serving.server.config import models_from_config_proto
+from serving.server.errors import ServingError, invalid
+from serving.server.manager import ModelManager
+
+
+def _version_of(spec: Any) -> tuple[int | None, str | None]:
+    which = spec.WhichOneof("version_choice")
+    if which == "version":
+        return int(spec.version.value), None
+    if which == "version_label":
+        return None, spec.version_label
+    return None, None
+
+
+def _error_code_number(name: str) -> int:
+    from tensorflow_serving.apis import status_pb2
+
+    enum = status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"].enum_type
+    value = enum.values_by_name.get(name) or enum.values_by_name["UNKNOWN"]
+    return value.number
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict, Classify, Regress, MultiInference and GetModelMetadata."""
+
+    def __init__(self, manager: ModelManager) -> None:
+        self.manager = manager
+
+    def _serve(self, api: str, request: Any, spec: Any, fn: Callable[[Any, Any], Any], context: Any) -> Any:
+        started = time.monotonic()
+        status, served = "OK", ""
+        try:
+            if not spec.name:
+                raise invalid("Missing ModelSpec")
+            version, label = _version_of(spec)
+            with self.manager.servable(spec.name, version, label) as servable:
+                served = str(servable.version)
+                return fn(servable, request)
+        except ServingError as err:
+            status = err.code
+            context.abort(err.grpc_code, err.message)
+        except Exception as err:  # noqa: BLE001 - never crash on a request
+            status = "INTERNAL"
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+        finally:
+            if spec.name in self.manager.model_names():
+                self.manager.metrics.observe_request(spec.name, served, api, "GRPC", status,
+                                                     time.monotonic() - started)
+
+    def Predict(self, request, context):  # noqa: N802 - gRPC method name
+        return self._serve("predict", request, request.model_spec, inference.predict_proto, context)
+
+    def Classify(self, request, context):  # noqa: N802
+        return self._serve("classify", request, request.model_spec, inference.classify_proto, context)
+
+    def Regress(self, request, context):  # noqa: N802
+        return self._serve("regress", request, request.model_spec, inference.regress_proto, context)
+
+    def MultiInference(self, request, context):  # noqa: N802
+        if not request.tasks:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Found no inference tasks")
+        return self._serve("multi_inference", request, request.tasks[0].model_spec,
+                           inference.multi_inference_proto, context)
+
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        return self._serve("metadata", request, request.model_spec, inference.metadata_proto, context)
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus and HandleReloadConfigRequest."""
+
+    def __init__(self, manager: ModelManager) -> None:
+        self.manager = manager
+
+    def GetModelStatus(self, request, context):  # noqa: N802
+        try:
+            version, label = _version_of(request.model_spec)
+            entries = self.manager.status(request.model_spec.name, version, label)
+        except ServingError as err:
+            context.abort(err.grpc_code, err.message)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for entry in entries:
+            item = response.model_version_status.add()
+            item.version = entry.version
+            item.state = get_model_status_pb2.ModelVersionStatus.State.Value(entry.state)
+            item.status.error_code = _error_code_number(entry.error_code)
+            item.status.error_message = entry.error_message
+        return response
+
+    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            self.manager.reload_config(models_from_config_proto(request.config))
+        except (ServingError, ValueError) as err:
+            code = err.code if isinstance(err, ServingError) else "INVALID_ARGUMENT"
+            message = err.message if isinstance(err, ServingError) else str(err)
+            response.status.error_code = _error_code_number(code)
+            response.status.error_message = message
+            context.abort(getattr(grpc.StatusCode, code), message)
+        return response
+
+
+def make_grpc_server(manager: ModelManager, host: str, port: int, max_request_bytes: int,
+                     workers: int = 32) -> tuple[grpc.Server, int]:
+    """A started threaded gRPC server with both services; returns ``(server, bound port)``."""
+    options = [("grpc.max_receive_message_length", max_request_bytes),
+               ("grpc.max_send_message_length", -1)]
+    server = grpc.server(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+                         options=options)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise ValueError(f"cannot bind the gRPC port {host}:{port}")
+    server.start()
+    return server, bound

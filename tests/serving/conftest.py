@@ -1,0 +1,105 @@
+"""Fixtures for the model-server tests: golden models and server processes on free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def golden_versions(tmp_path_factory) -> dict[str, Path]:
+    """Two golden versions, written once: ``two`` (y = x/2 + 2) and ``three`` (y = x/2 + 3)."""
+    from tests.serving.golden import write_half_plus
+
+    root = tmp_path_factory.mktemp("golden")
+    return {"two": write_half_plus(root / "two", 2.0), "three": write_half_plus(root / "three", 3.0)}
+
+
+def copy_version(src: Path, model_dir: Path, version: int) -> Path:
+    """Publish a copy of ``src`` as ``model_dir/<version>`` atomically (as an export would)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / f".tmp-{version}"
+    shutil.copytree(src, tmp)
+    target = model_dir / str(version)
+    os.rename(tmp, target)
+    return target
+
+
+class ServerProcess:
+    """``python -m serving.server`` in a subprocess, on free ports, logging to a file."""
+
+    def __init__(self, args: list[str], log_path: Path, backend: str = "dlsuite") -> None:
+        self.grpc_port, self.rest_port = free_port(), free_port()
+        self.backend = backend
+        self.log_path = log_path
+        cmd = [sys.executable, "-m", "serving.server", "--backend", backend,
+               f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}", *args]
+        if backend == "dlsuite":
+            cmd.append("--host=127.0.0.1")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
+               "PYTHONPATH": str(ROOT)}
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    @property
+    def rest(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def wait_ready(self, model: str, timeout: float = 120.0) -> None:
+        """Wait until ``model`` answers its status on REST; fail with the log if the process dies."""
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(f"{self.rest}/v1/models/{model}", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def start_server(args: list[str], log_path: Path, ready_model: str, backend: str = "dlsuite") -> ServerProcess:
+    """Start a server and wait until ``ready_model`` is served (skip tfserving when absent)."""
+    if backend == "tfserving" and shutil.which("tensorflow_model_server") is None:
+        pytest.skip("tensorflow_model_server is not on PATH")
+    server = ServerProcess(args, log_path, backend)
+    server.wait_ready(ready_model)
+    return server

@@ -1,0 +1,184 @@
+"""Dynamic batching, Prometheus metrics and warmup replay, against a real server process.
+
+One server with ``--enable_batching`` and ``--monitoring_config_file``; plus in-process unit tests
+of `Batcher` (no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import requests
+
+from serving.server.batching import Batcher
+from serving.server.config import BatchingOptions
+from serving.server.errors import ServingError
+from tests.serving.conftest import copy_version, start_server
+
+METRICS = "/monitoring/prometheus/metrics"
+
+
+@pytest.fixture(scope="module")
+def batching_server(golden_versions, tmp_path_factory):
+    root = tmp_path_factory.mktemp("batching")
+    copy_version(golden_versions["two"], root / "hp", 1)
+    (root / "batching.config").write_text(
+        "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 50000 }\n"
+        "max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 1 }\n"
+        "allowed_batch_sizes: 2\nallowed_batch_sizes: 4\nallowed_batch_sizes: 8\n")
+    (root / "monitoring.config").write_text(f'prometheus_config {{ enable: true, path: "{METRICS}" }}\n')
+    srv = start_server(["--model_name=hp", f"--model_base_path={root / 'hp'}", "--enable_batching",
+                        f"--batching_parameters_file={root / 'batching.config'}",
+                        f"--monitoring_config_file={root / 'monitoring.config'}"],
+                       root / "server.log", "hp")
+    yield srv
+    srv.stop()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(r"^([^\s{]+)(?:\{(.*)\})? (\S+)$", line)
+        if not m or m[1] != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', m[2] or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(m[3])
+    return total
+
+
+def scrape(server) -> str:
+    resp = requests.get(server.rest + METRICS, timeout=10)
+    assert resp.status_code == 200
+    return resp.text
+
+
+@pytest.mark.slow
+def test_warmup_replayed_before_available(batching_server):
+    text = scrape(batching_server)  # no request has been sent yet
+    assert metric(text, ":tensorflow:serving:model_warmup_records_total", model_name="hp", model_version="1") == 3
+    assert metric(text, ":tensorflow:serving:model_warmup_latency_count", status="OK") == 1
+    assert "replayed 3 warmup records for hp version 1" in batching_server.log()
+    log = batching_server.log()
+    assert log.index("replayed 3 warmup records") < log.index("hp version 1 is AVAILABLE")
+
+
+@pytest.mark.slow
+def test_batching_merges_concurrent_requests_and_answers_each(batching_server):
+    before = scrape(batching_server)
+    n = 24
+
+    def call(i: int) -> list[float]:
+        r = requests.post(f"{batching_server.rest}/v1/models/hp:predict",
+                          json={"instances": [float(i)]}, timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()["predictions"]
+
+    with ThreadPoolExecutor(n) as pool:
+        results = list(pool.map(call, range(n)))
+    assert results == [[0.5 * i + 2.0] for i in range(n)]
+    after = scrape(batching_server)
+    name = ":tensorflow:serving:batching_session:processed_batch_size"
+    batches = metric(after, name + "_count") - metric(before, name + "_count")
+    rows = metric(after, name + "_sum") - metric(before, name + "_sum")
+    assert rows == n
+    assert batches < n, f"{n} requests ran as {batches} batches: nothing was merged"
+
+
+@pytest.mark.slow
+def test_batching_server_other_apis_and_errors(batching_server):
+    rest = batching_server.rest
+    r = requests.post(f"{rest}/v1/models/hp:classify", timeout=30,
+                      json={"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}, {"x": 2.0}]})
+    assert r.json() == {"results": [[["y", 2.5]], [["y", 3.0]]]}
+    r = requests.post(f"{rest}/v1/models/hp:predict", timeout=30,
+                      json={"signature_name": "two_inputs", "inputs": {"a": [1.0], "b": [2.0]}})
+    assert r.json() == {"outputs": {"diff": [-1.0], "sum": [3.0]}}
+    r = requests.post(f"{rest}/v1/models/hp:predict", json={"instances": [1.0] * 9}, timeout=30)
+    assert r.status_code == 400 and "larger than maximum input batch size 8" in r.json()["error"]
+
+
+@pytest.mark.slow
+def test_prometheus_request_metrics(batching_server):
+    requests.post(f"{batching_server.rest}/v1/models/hp:predict", json={"instances": [1.0]}, timeout=30)
+    requests.post(f"{batching_server.rest}/v1/models/hp:predict", json={"instances": ["x"]}, timeout=30)
+    text = scrape(batching_server)
+    count = ":tensorflow:serving:request_count_total"
+    assert metric(text, count, model_name="hp", model_version="1", API="predict", status="OK") >= 1
+    assert metric(text, count, model_name="hp", API="predict", status="INVALID_ARGUMENT") >= 1
+    assert metric(text, ":tensorflow:serving:request_latency_count", model_name="hp") >= 2
+
+
+# --- Batcher unit tests (no TensorFlow) --------------------------------------------------------
+def _doubling_runner(calls: list[int]):
+    def run(signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        calls.append(inputs["x"].shape[0])
+        time.sleep(0.01)
+        return {"y": inputs["x"] * 2}
+    return run
+
+
+def test_batcher_merges_pads_and_splits():
+    calls: list[int] = []
+    seen: list[tuple[int, int]] = []
+    batcher = Batcher(_doubling_runner(calls), BatchingOptions(
+        max_batch_size=8, batch_timeout_micros=100_000, num_batch_threads=1,
+        allowed_batch_sizes=(4, 8)), on_batch=lambda rows, padded: seen.append((rows, padded)))
+    try:
+        with ThreadPoolExecutor(5) as pool:
+            outs = list(pool.map(lambda i: batcher.submit("s", {"x": np.array([i, i], np.float32)}), range(5)))
+    finally:
+        batcher.stop()
+    for i, out in enumerate(outs):
+        np.testing.assert_array_equal(out["y"], [2 * i, 2 * i])
+    assert sum(rows for rows, _ in seen) == 10
+    assert all(padded in (4, 8) for _, padded in seen) and len(seen) < 5
+    assert set(calls) <= {4, 8}
+
+
+def test_batcher_rejects_oversized_and_full_queue():
+    gate = threading.Event()
+
+    def slow(signature, inputs):
+        gate.wait(5)
+        return {"y": inputs["x"]}
+
+    batcher = Batcher(slow, BatchingOptions(max_batch_size=2, max_enqueued_batches=1,
+                                            num_batch_threads=1))
+    try:
+        with pytest.raises(ServingError, match="larger than maximum input batch size"):
+            batcher.submit("s", {"x": np.zeros(3)})
+        pool = ThreadPoolExecutor(4)
+        futures = [pool.submit(batcher.submit, "s", {"x": np.zeros(2)}) for _ in range(4)]
+        time.sleep(0.3)
+        gate.set()
+        outcomes = []
+        for f in futures:
+            try:
+                f.result(timeout=10)
+                outcomes.append("ok")
+            except ServingError as err:
+                outcomes.append(err.code)
+        pool.shutdown()
+    finally:
+        gate.set()
+        batcher.stop()
+    assert "UNAVAILABLE" in outcomes and "ok" in outcomes
+
+
+def test_batcher_keeps_incompatible_shapes_apart():
+    calls: list[int] = []
+    batcher = Batcher(_doubling_runner(calls), BatchingOptions(max_batch_size=8, batch_timeout_micros=50_000))
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            a = pool.submit(batcher.submit, "s", {"x": np.ones((1, 2))})
+            b = pool.submit(batcher.submit, "s", {"x": np.ones((1, 3))})
+            assert a.result().get("y").shape == (1, 2) and b.result()["y"].shape == (1, 3)
+    finally:
+        batcher.stop()

@@ -1,0 +1,475 @@
+"""Conformance of `dlsuite serve` with TF Serving's REST and gRPC APIs, against a real process.
+
+One server (module scope) serves four models from a text-format ModelServerConfig:
+``hp`` (versions 1 and 2, policy all, labels stable=1 / canary=2), ``hp_latest`` (latest 1),
+``hp_specific`` (specific 1) and ``poll`` (version 1 at start; the last tests publish new
+versions while requests run). The same tests run against the real tensorflow_model_server when it
+is on PATH (``tfserving`` parameter, skipped otherwise).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+import requests
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from tests.serving.conftest import copy_version, start_server
+from tests.serving.golden import example
+
+pytestmark = pytest.mark.slow
+MAX_BYTES = 100_000
+
+
+def config_text(repo) -> str:
+    return f"""
+model_config_list {{
+  config {{ name: "hp" base_path: "{repo}/hp" model_platform: "tensorflow"
+           model_version_policy {{ all {{}} }}
+           version_labels {{ key: "stable" value: 1 }}
+           version_labels {{ key: "canary" value: 2 }} }}
+  config {{ name: "hp_latest" base_path: "{repo}/hp" model_platform: "tensorflow" }}
+  config {{ name: "hp_specific" base_path: "{repo}/hp" model_platform: "tensorflow"
+           model_version_policy {{ specific {{ versions: 1 }} }} }}
+  config {{ name: "poll" base_path: "{repo}/poll" model_platform: "tensorflow" }}
+}}
+"""
+
+
+@pytest.fixture(scope="module", params=["dlsuite", "tfserving"])
+def server(request, golden_versions, tmp_path_factory):
+    if request.param == "tfserving" and shutil.which("tensorflow_model_server") is None:
+        pytest.skip("tensorflow_model_server is not on PATH")
+    repo = tmp_path_factory.mktemp("repo")
+    copy_version(golden_versions["two"], repo / "hp", 1)
+    copy_version(golden_versions["three"], repo / "hp", 2)
+    (repo / "hp" / "tflite").mkdir()           # ignored: not a version number
+    (repo / "hp" / ".tmp-7").mkdir()           # ignored: an export in progress
+    copy_version(golden_versions["two"], repo / "poll", 1)
+    config = repo / "models.config"
+    config.write_text(config_text(repo))
+    srv = start_server([f"--model_config_file={config}", "--file_system_poll_wait_seconds=1",
+                        f"--max_request_size_bytes={MAX_BYTES}"],
+                       repo / "server.log", "poll", backend=request.param)
+    srv.repo = repo
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def stubs(server):
+    channel = grpc.insecure_channel(server.grpc_target)
+    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
+           model_service_pb2_grpc.ModelServiceStub(channel))
+    channel.close()
+
+
+def post(server, path: str, body, raw: bool = False) -> requests.Response:
+    data = body if raw else json.dumps(body)
+    return requests.post(f"{server.rest}/v1/models/{path}", data=data, timeout=30)
+
+
+def ok(resp: requests.Response) -> dict:
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+# --- REST: status and metadata ---------------------------------------------------------------
+def test_rest_status_all_versions(server):
+    body = ok(requests.get(f"{server.rest}/v1/models/hp", timeout=10))
+    assert body == {"model_version_status": [
+        {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
+        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+
+
+@pytest.mark.parametrize("path, version", [("hp/versions/1", "1"), ("hp/labels/stable", "1"),
+                                           ("hp/labels/canary", "2"), ("hp_latest", "2"),
+                                           ("hp_specific", "1")])
+def test_rest_status_one_version(server, path, version):
+    body = ok(requests.get(f"{server.rest}/v1/models/{path}", timeout=10))
+    assert [s["version"] for s in body["model_version_status"]] == [version]
+    assert body["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+@pytest.mark.parametrize("path", ["nope", "hp/versions/9", "hp/labels/nolabel", "hp_latest/versions/1"])
+def test_rest_status_not_found(server, path):
+    resp = requests.get(f"{server.rest}/v1/models/{path}", timeout=10)
+    assert resp.status_code == 404 and "error" in resp.json()
+
+
+def test_rest_metadata(server):
+    body = ok(requests.get(f"{server.rest}/v1/models/hp/versions/1/metadata", timeout=10))
+    assert body["model_spec"] == {"name": "hp", "signature_name": "", "version": "1"}
+    sigs = body["metadata"]["signature_def"]["signature_def"]
+    assert {"serving_default", "classify_x_to_y", "regress_x_to_y", "bytes_length"} <= set(sigs)
+    assert sigs["classify_x_to_y"]["method_name"] == "tensorflow/serving/classify"
+    assert sigs["serving_default"]["inputs"]["x"]["dtype"] == "DT_FLOAT"
+
+
+# --- REST: predict, classify, regress ---------------------------------------------------------
+def test_rest_predict_row_format(server):
+    assert ok(post(server, "hp:predict", {"instances": [1.0, 2.0, 5.0]})) == {"predictions": [3.5, 4.0, 5.5]}
+
+
+@pytest.mark.parametrize("path, expected", [("hp/versions/1:predict", 2.5), ("hp/labels/stable:predict", 2.5),
+                                            ("hp/labels/canary:predict", 3.5), ("hp_specific:predict", 2.5),
+                                            ("hp_latest:predict", 3.5)])
+def test_rest_predict_version_and_label(server, path, expected):
+    assert ok(post(server, path, {"instances": [1.0]}))["predictions"] == [expected]
+
+
+def test_rest_predict_columnar_format(server):
+    assert ok(post(server, "hp:predict", {"inputs": [1.0, 3.0]})) == {"outputs": [3.5, 4.5]}
+    assert ok(post(server, "hp:predict", {"inputs": {"x": [1.0]}})) == {"outputs": [3.5]}
+
+
+def test_rest_predict_multiple_inputs_and_outputs(server):
+    rows = ok(post(server, "hp:predict", {"signature_name": "two_inputs",
+                                          "instances": [{"a": 1, "b": 3}, {"a": 2, "b": 4}]}))
+    assert rows == {"predictions": [{"diff": -2.0, "sum": 4.0}, {"diff": -2.0, "sum": 6.0}]}
+    cols = ok(post(server, "hp:predict", {"signature_name": "two_inputs",
+                                          "inputs": {"a": [1, 2], "b": [3, 4]}}))
+    assert cols == {"outputs": {"diff": [-2.0, -2.0], "sum": [4.0, 6.0]}}
+
+
+def test_rest_predict_b64_in_and_out(server):
+    raw = b"\x00\xffbinary"
+    body = {"signature_name": "bytes_length", "instances": [{"b64": base64.b64encode(raw).decode()}, "abc"]}
+    result = ok(post(server, "hp:predict", body))["predictions"]
+    assert result[0] == {"echo_bytes": {"b64": base64.b64encode(raw).decode()}, "length": len(raw)}
+    assert result[1] == {"echo_bytes": {"b64": base64.b64encode(b"abc").decode()}, "length": 3}
+
+
+def test_rest_predict_ints_and_nan(server):
+    body = ok(post(server, "hp:predict", {"signature_name": "ints", "instances": [[1, 2], [3, 4]]}))
+    assert body == {"predictions": [[2, 4], [6, 8]]}
+    resp = post(server, "hp:predict", '{"instances": [NaN, Infinity]}', raw=True)
+    assert ok(resp)["predictions"][1] == float("inf") and np.isnan(resp.json()["predictions"][0])
+
+
+def test_rest_classify_and_regress(server):
+    body = {"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}, {"x": 3.0}]}
+    assert ok(post(server, "hp:classify", body)) == {"results": [[["y", 3.5]], [["y", 4.5]]]}
+    body = {"signature_name": "regress_x_to_y", "context": {"x": 2.0}, "examples": [{}]}
+    assert ok(post(server, "hp/versions/1:regress", body)) == {"results": [3.0]}
+
+
+ERROR_CASES = [
+    ("hp:predict", '{"instances": [1.0', 400),                                   # malformed JSON
+    ("hp:predict", '[1, 2]', 400),                                               # not an object
+    ("hp:predict", '{"instances": [1], "inputs": [1]}', 400),                    # both formats
+    ("hp:predict", '{"signature_name": "serving_default"}', 400),               # no inputs
+    ("hp:predict", '{"instances": ["a", "b"]}', 400),                            # wrong dtype
+    ("hp:predict", '{"instances": [[1.0, 2.0]]}', 400),                          # wrong shape
+    ("hp:predict", '{"instances": [[1.0], [2.0, 3.0]], "signature_name": "ints"}', 400),  # ragged
+    ("hp:predict", '{"instances": [{"a": 1}], "signature_name": "two_inputs"}', 400),    # missing input
+    ("hp:predict", '{"inputs": {"x": [1], "zz": [2]}}', 400),                    # unknown input
+    ("hp:predict", '{"instances": [1], "signature_name": "nope"}', 400),         # unknown signature
+    ("hp:predict", '{"instances": [{"b64": "***"}], "signature_name": "bytes_length"}', 400),  # bad b64
+    ("hp:predict", '{"instances": [1.5], "signature_name": "ints"}', 400),       # float for int64
+    ("hp:classify", '{"signature_name": "serving_default", "examples": [{"x": 1.0}]}', 400),  # method
+    ("hp:classify", '{"signature_name": "classify_x_to_y", "examples": []}', 400),
+    ("hp:classify", '{"signature_name": "classify_x_to_y", "examples": [{"x": 1}]}', 400),  # int64 feature
+    ("hp:regress", '{"signature_name": "regress_x_to_y", "context": {"x": 1.0}, "examples": [{"x": 2.0}]}', 400),
+    ("nope:predict", '{"instances": [1.0]}', 404),
+    ("hp/versions/7:predict", '{"instances": [1.0]}', 404),
+    ("hp/labels/nolabel:predict", '{"instances": [1.0]}', 404),
+    ("hp_specific/versions/2:predict", '{"instances": [1.0]}', 404),
+]
+
+
+@pytest.mark.parametrize("path, body, status", ERROR_CASES)
+def test_rest_errors(server, path, body, status):
+    resp = post(server, path, body, raw=True)
+    assert resp.status_code == status, resp.text
+    assert isinstance(resp.json()["error"], str) and resp.json()["error"]
+    assert ok(post(server, "hp:predict", {"instances": [1.0]}))  # still serving
+
+
+def test_rest_unknown_model_message_matches_tf_serving(server):
+    resp = post(server, "half:predict", {"instances": [1.0]})
+    assert resp.status_code == 404
+    assert resp.json() == {"error": "Servable not found for request: Latest(half)"}
+
+
+def test_rest_request_too_large(server):
+    if server.backend != "dlsuite":
+        pytest.skip("--max_request_size_bytes is a dlsuite flag")
+    resp = post(server, "hp:predict", {"instances": [1.0] * (MAX_BYTES // 4)})
+    assert resp.status_code == 413 and "larger than the maximum" in resp.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/v1/models/..%2F..", "/v1/models/..%2F..%2Fetc%2Fpasswd:predict",
+                                  "/v1/models/%2Fetc", "/v1/models/hp/../../x", "/v1/other"])
+def test_rest_path_escape_rejected(server, path):
+    s = requests.Session()
+    req = requests.Request("POST" if ":predict" in path else "GET", server.rest + path,
+                           data="{}").prepare()
+    req.url = server.rest + path  # keep '..' and %2F exactly as sent
+    resp = s.send(req, timeout=10)
+    assert resp.status_code in (400, 404), resp.text
+    assert "error" in resp.json()
+
+
+# --- gRPC --------------------------------------------------------------------------------------
+def predict_request(name="hp", values=(1.0, 2.0), signature="", version=None, label=None):
+    req = predict_pb2.PredictRequest()
+    req.model_spec.name = name
+    req.model_spec.signature_name = signature
+    if version is not None:
+        req.model_spec.version.value = version
+    if label is not None:
+        req.model_spec.version_label = label
+    req.inputs["x"].CopyFrom(tf.make_tensor_proto(list(values), dtype=tf.float32))
+    return req
+
+
+def test_grpc_predict(stubs):
+    resp = stubs[0].Predict(predict_request(), timeout=10)
+    np.testing.assert_allclose(tf.make_ndarray(resp.outputs["y"]), [3.5, 4.0])
+    assert resp.model_spec.name == "hp" and resp.model_spec.version.value == 2
+    assert resp.model_spec.signature_name == "serving_default"
+    resp = stubs[0].Predict(predict_request(label="stable"), timeout=10)
+    np.testing.assert_allclose(tf.make_ndarray(resp.outputs["y"]), [2.5, 3.0])
+    assert resp.model_spec.version.value == 1
+
+
+def test_grpc_predict_output_filter_and_strings(stubs):
+    req = predict_pb2.PredictRequest()
+    req.model_spec.name = "hp"
+    req.model_spec.signature_name = "bytes_length"
+    req.inputs["x_bytes"].CopyFrom(tf.make_tensor_proto([b"ab", b"\x00\x01\x02"]))
+    req.output_filter.append("length")
+    resp = stubs[0].Predict(req, timeout=10)
+    assert list(resp.outputs) == ["length"]
+    assert tf.make_ndarray(resp.outputs["length"]).tolist() == [2, 3]
+
+
+def test_grpc_classify_regress_multi_inference(stubs):
+    req = classification_pb2.ClassificationRequest()
+    req.model_spec.name = "hp"
+    req.model_spec.signature_name = "classify_x_to_y"
+    req.input.example_list.examples.extend([example(1.0), example(3.0)])
+    result = stubs[0].Classify(req, timeout=10).result
+    assert [[(c.label, c.score) for c in r.classes] for r in result.classifications] == [[("y", 3.5)], [("y", 4.5)]]
+
+    req = regression_pb2.RegressionRequest()
+    req.model_spec.name = "hp"
+    req.model_spec.signature_name = "regress_x_to_y"
+    req.model_spec.version.value = 1
+    req.input.example_list_with_context.context.CopyFrom(example(2.0))
+    req.input.example_list_with_context.examples.add()
+    resp = stubs[0].Regress(req, timeout=10)
+    assert [r.value for r in resp.result.regressions] == [3.0] and resp.model_spec.version.value == 1
+
+    req = inference_pb2.MultiInferenceRequest()
+    for sig, method in [("classify_x_to_y", "tensorflow/serving/classify"),
+                        ("regress_x_to_y", "tensorflow/serving/regress")]:
+        task = req.tasks.add(method_name=method)
+        task.model_spec.name, task.model_spec.signature_name = "hp", sig
+    req.input.example_list.examples.extend([example(1.0)])
+    results = stubs[0].MultiInference(req, timeout=10).results
+    assert results[0].classification_result.classifications[0].classes[0].score == 3.5
+    assert results[1].regression_result.regressions[0].value == 3.5
+
+
+def test_grpc_metadata_and_status(stubs):
+    req = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    req.model_spec.name = "hp"
+    resp = stubs[0].GetModelMetadata(req, timeout=10)
+    sig_map = get_model_metadata_pb2.SignatureDefMap()
+    resp.metadata["signature_def"].Unpack(sig_map)
+    assert sig_map.signature_def["regress_x_to_y"].method_name == "tensorflow/serving/regress"
+    assert resp.model_spec.version.value == 2
+
+    req = get_model_status_pb2.GetModelStatusRequest()
+    req.model_spec.name = "hp"
+    statuses = stubs[1].GetModelStatus(req, timeout=10).model_version_status
+    assert sorted((s.version, s.state) for s in statuses) == [
+        (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE),
+        (2, get_model_status_pb2.ModelVersionStatus.AVAILABLE)]
+
+
+@pytest.mark.parametrize("kwargs, code", [
+    ({"name": "nope"}, grpc.StatusCode.NOT_FOUND),
+    ({"version": 9}, grpc.StatusCode.NOT_FOUND),
+    ({"label": "nolabel"}, grpc.StatusCode.NOT_FOUND),
+    ({"signature": "nope"}, grpc.StatusCode.FAILED_PRECONDITION),
+    ({"signature": "ints"}, grpc.StatusCode.INVALID_ARGUMENT),
+])
+def test_grpc_errors(stubs, kwargs, code):
+    with pytest.raises(grpc.RpcError) as info:
+        stubs[0].Predict(predict_request(**kwargs), timeout=10)
+    assert info.value.code() == code, info.value.details()
+
+
+def test_grpc_wrong_dtype_and_too_large(stubs, server):
+    req = predict_request()
+    req.inputs["x"].CopyFrom(tf.make_tensor_proto(["a"]))
+    with pytest.raises(grpc.RpcError) as info:
+        stubs[0].Predict(req, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    if server.backend == "dlsuite":
+        with pytest.raises(grpc.RpcError) as info:
+            stubs[0].Predict(predict_request(values=[1.0] * MAX_BYTES), timeout=10)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+# --- the dlsuite predict client ----------------------------------------------------------------
+def run_client(capsys, *argv: str) -> dict:
+    import argparse
+
+    from serving import client
+
+    parser = argparse.ArgumentParser()
+    client.register(parser.add_subparsers())
+    args = parser.parse_args(["predict", *argv])
+    assert args.func(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_client_rest_and_grpc(server, capsys, tmp_path):
+    rest = f"127.0.0.1:{server.rest_port}"
+    grpc_target = server.grpc_target
+    assert run_client(capsys, "--server", rest, "--model", "hp", "--input", "[1.0, 2.0]") == {
+        "predictions": [3.5, 4.0]}
+    assert run_client(capsys, "--server", rest, "--model", "hp", "--label", "stable",
+                      "--input", '{"inputs": [1.0]}') == {"outputs": [2.5]}
+    assert run_client(capsys, "--server", grpc_target, "--protocol", "grpc", "--model", "hp",
+                      "--version", "1", "--input", "[1.0, 2.0]") == {"outputs": {"y": [2.5, 3.0]}}
+    image = tmp_path / "img.bin"
+    image.write_bytes(b"\x89PNG\x00")
+    for proto, target, key in (("rest", rest, "predictions"), ("grpc", grpc_target, "outputs")):
+        answer = run_client(capsys, "--server", target, "--protocol", proto, "--model", "hp",
+                            "--signature", "bytes_length", "--image", str(image))
+        length = answer[key][0]["length"] if proto == "rest" else answer[key]["length"][0]
+        assert length == 5
+
+
+def test_client_errors_are_one_line(server):
+    import argparse
+
+    from serving import client
+
+    parser = argparse.ArgumentParser()
+    client.register(parser.add_subparsers())
+    for argv, match in [(["--model", "nope"], "404"), (["--protocol", "grpc", "--model", "nope"], "NOT_FOUND")]:
+        target = server.grpc_target if "grpc" in argv else f"127.0.0.1:{server.rest_port}"
+        args = parser.parse_args(["predict", "--server", target, *argv, "--input", "[1.0]"])
+        with pytest.raises(ValueError, match=match):
+            args.func(args)
+
+
+# --- versions: polling, hot swap, failed loads, reload ----------------------------------------
+def _status(server, model="poll") -> dict[str, dict]:
+    body = requests.get(f"{server.rest}/v1/models/{model}", timeout=10).json()
+    return {s["version"]: s for s in body.get("model_version_status", [])}
+
+
+def _wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_hot_swap_under_concurrent_requests_has_zero_failures(server, stubs, golden_versions):
+    failures, answers, stop = [], set(), threading.Event()
+
+    def rest_client():
+        with requests.Session() as s:
+            while not stop.is_set():
+                try:
+                    r = s.post(f"{server.rest}/v1/models/poll:predict", json={"instances": [1.0]}, timeout=30)
+                    if r.status_code != 200:
+                        failures.append(r.text)
+                    else:
+                        answers.add(r.json()["predictions"][0])
+                except Exception as err:  # noqa: BLE001
+                    failures.append(repr(err))
+
+    def grpc_client():
+        while not stop.is_set():
+            try:
+                resp = stubs[0].Predict(predict_request("poll", [1.0]), timeout=30)
+                answers.add(float(tf.make_ndarray(resp.outputs["y"])[0]))
+            except Exception as err:  # noqa: BLE001
+                failures.append(repr(err))
+
+    threads = [threading.Thread(target=f) for f in (rest_client, rest_client, rest_client, grpc_client)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        copy_version(golden_versions["three"], server.repo / "poll", 2)   # polling must find it
+        swapped = _wait_for(lambda: _status(server).get("2", {}).get("state") == "AVAILABLE"
+                            and _status(server).get("1", {}).get("state") in ("END", None))
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert swapped, _status(server)
+    assert failures == []
+    assert answers == {2.5, 3.5}
+    assert ok(post(server, "poll:predict", {"instances": [1.0]}))["predictions"] == [3.5]
+
+
+def test_corrupted_version_is_reported_and_old_one_keeps_serving(server):
+    bad = server.repo / "poll" / ".tmp-3"
+    bad.mkdir()
+    (bad / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+    bad.rename(server.repo / "poll" / "3")
+    assert _wait_for(lambda: _status(server).get("3", {}).get("state") == "END"), _status(server)
+    status = _status(server)
+    assert status["3"]["status"]["error_code"] != "OK" and status["3"]["status"]["error_message"]
+    assert status["2"]["state"] == "AVAILABLE"
+    assert ok(post(server, "poll:predict", {"instances": [1.0]}))["predictions"] == [3.5]
+    resp = post(server, "poll/versions/3:predict", {"instances": [1.0]})
+    assert resp.status_code == 404
+
+
+def test_version_failing_manifest_check_is_not_loaded(server, golden_versions):
+    if server.backend != "dlsuite":
+        pytest.skip("the manifest check is dlsuite's")
+    src = server.repo / "poll" / ".tmp-4"
+    shutil.copytree(golden_versions["two"], src)
+    manifest = {"integrity": {"algorithm": "sha256", "files": {"saved_model.pb": "0" * 64}}}
+    (src / "assets.extra" / "manifest.json").write_text(json.dumps(manifest))
+    src.rename(server.repo / "poll" / "4")
+    assert _wait_for(lambda: _status(server).get("4", {}).get("state") == "END"), _status(server)
+    status = _status(server)["4"]["status"]
+    assert status["error_code"] == "DATA_LOSS" and "saved_model.pb" in status["error_message"]
+    assert ok(post(server, "poll:predict", {"instances": [1.0]}))["predictions"] == [3.5]
+
+
+def test_reload_config_removes_and_adds_models(server, stubs):
+    from google.protobuf import text_format
+
+    text = config_text(server.repo).replace('name: "hp_specific"', 'name: "hp_renamed"')
+    req = model_management_pb2.ReloadConfigRequest()
+    text_format.Parse(text, req.config)
+    resp = stubs[1].HandleReloadConfigRequest(req, timeout=60)
+    assert resp.status.error_code == 0
+    assert requests.get(f"{server.rest}/v1/models/hp_specific", timeout=10).status_code == 404
+    assert ok(post(server, "hp_renamed:predict", {"instances": [1.0]}))["predictions"] == [2.5]
