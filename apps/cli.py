@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 # Modules that define subcommands, in the order `dlsuite --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "apps.common.commands",
+    "apps.common.launch",
+    "serving.manifest.commands",
+    "serving.tflite_commands",
+    "serving.server.commands",
+    "serving.client",
+    "serving.tfserving_config",
 )
 
 
@@ -35,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; returns the process exit code."""
+    # Quieter TensorFlow C++ logs unless the user asked for them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

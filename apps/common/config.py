@@ -17,6 +17,7 @@ C = TypeVar("C", bound="TrainingConfig")
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LOOPS = ("auto", "fit", "custom")
 
 # Fields that say where a run is stored, not what it computes: left out of the config hash.
 _LOCATION_FIELDS = frozenset({"run_root", "run_id", "resume", "data_dir"})
@@ -48,6 +49,9 @@ class TrainingConfig:
     replicas: int | None = option(None, "number of replicas for --strategy mirrored; on a CPU-only host the CPU is split into this many logical devices")
     mixed_precision: bool = option(False, "mixed precision: mixed_float16 on GPU, mixed_bfloat16 on CPU")
     jit_compile: bool = option(False, "compile the training step with XLA")
+    loop: str = option("auto", "training loop: fit (Keras model.fit), custom (strategy.run loop, apps/common/custom_loop.py) or auto = fit, except custom under multi_worker or with --clip-norm over several replicas", choices=LOOPS)
+    clip_norm: float | None = option(None, "clip the global gradient norm (over all replicas) to this value; default: no clipping")
+    grad_accum_steps: int | None = option(None, "accumulate gradients over this many batches before each optimizer step (effective batch = batch_size x steps); default: off")
     run_root: str = option("runs", "folder that holds run directories (runs/<app>/<run-id>/)")
     run_id: str | None = option(None, "run directory name; default: <UTC time>-<config hash>, and an unfinished run with the same config is resumed")
     resume: bool = option(True, "resume an unfinished run of the same config (Keras BackupAndRestore)")
@@ -71,6 +75,14 @@ class TrainingConfig:
                 raise ValueError(f"--replicas goes with --strategy mirrored. Received: strategy={self.strategy!r}")
         if self.max_train_examples is not None:
             _positive(self, "max_train_examples")
+        if self.loop not in LOOPS:
+            raise ValueError(f"loop expected one of {LOOPS}. Received: loop={self.loop!r}")
+        if self.loop == "fit" and self.strategy == "multi_worker":
+            raise ValueError("--loop fit does not work under --strategy multi_worker (keras-team/keras#20585); use --loop custom or auto")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm expected a positive number. Received: clip_norm={self.clip_norm}")
+        if self.grad_accum_steps is not None:
+            _positive(self, "grad_accum_steps")
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as a plain JSON-serialisable dict."""

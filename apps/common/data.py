@@ -101,7 +101,7 @@ def split_by_index(dataset: Any, num_examples: int, fractions: dict[str, float],
 
 
 def load_tfds(name: str, data_dir: str | None, validation_fraction: float) -> tuple[dict[str, Any], dict[str, int], Any]:
-    """Load a tfds dataset as supervised ``(features, label)`` splits.
+    """Load a tfds dataset as supervised ``(features, label)`` splits with `tfds.load`.
 
     Uses the dataset's own ``validation`` split when it has one, else carves the last
     ``validation_fraction`` of ``train`` with tfds's split slicing; ``test`` must exist.
@@ -110,9 +110,7 @@ def load_tfds(name: str, data_dir: str | None, validation_fraction: float) -> tu
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare()
-    info = builder.info
-    available = set(info.splits.keys())
+    available = set(builder.info.splits.keys()) or {"train", "test"}
     if "test" not in available or "train" not in available:
         raise ValueError(f"tfds:{name} has splits {sorted(available)}; a train and a test split are needed")
     if "validation" in available:
@@ -120,12 +118,19 @@ def load_tfds(name: str, data_dir: str | None, validation_fraction: float) -> tu
     else:
         cut = round(100 * (1 - validation_fraction))
         split_names = {"train": f"train[:{cut}%]", "validation": f"train[{cut}%:]", "test": "test"}
-    datasets = {
-        key: builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
-        for key, split in split_names.items()
-    }
-    sizes = {key: int(info.splits[split].num_examples) for key, split in split_names.items()}
+    loaded, info = tfds.load(name, split=list(split_names.values()), data_dir=data_dir,
+                             as_supervised=True, shuffle_files=False, with_info=True)
+    datasets = dict(zip(split_names, loaded))
+    sizes = {key: _num_examples(info, split, datasets[key]) for key, split in split_names.items()}
     return datasets, sizes, info
+
+
+def _num_examples(info: Any, split: str, dataset: Any) -> int:
+    """Examples in a split, from the dataset's metadata when it has them, else by counting."""
+    try:
+        return int(info.splits[split].num_examples)
+    except (KeyError, ValueError):
+        return int(dataset.reduce(0, lambda count, _: count + 1))
 
 
 def make_pipeline(

@@ -37,6 +37,19 @@ def configure_cpu_replicas(replicas: int) -> None:
         ) from err
 
 
+_MULTI_WORKER: Any = None
+
+
+def prepare_strategy(name: str) -> None:
+    """Create the ``multi_worker`` strategy now, before any TensorFlow op runs.
+
+    `MultiWorkerMirroredStrategy` configures collective ops, which TensorFlow allows only at
+    program start-up; the `dlsuite train` command calls this before the app loads its data.
+    """
+    if name == "multi_worker":
+        make_strategy(name)
+
+
 def make_strategy(name: str, replicas: int | None = None) -> Any:
     """Return the `tf.distribute.Strategy` for ``name`` (see the module docstring)."""
     import tensorflow as tf
@@ -66,7 +79,10 @@ def make_strategy(name: str, replicas: int | None = None) -> Any:
             json.loads(os.environ["TF_CONFIG"])
         except json.JSONDecodeError as err:
             raise ValueError(f"TF_CONFIG is not valid JSON: {err}") from err
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        global _MULTI_WORKER
+        if _MULTI_WORKER is None:  # one per process, created before any TensorFlow op (see prepare_strategy)
+            _MULTI_WORKER = tf.distribute.MultiWorkerMirroredStrategy()
+        return _MULTI_WORKER
     raise ValueError(f"unknown strategy {name!r}; use auto, one_device, mirrored or multi_worker")
 
 

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from apps.common import custom_loop
+from apps.common.cluster import local_run_config, shared_backup_dir
 from apps.common.config import TrainingConfig
 from apps.common.data import Splits, make_pipeline
 from apps.common.flops import FLOPS_METHOD, forward_flops, training_flops
@@ -46,25 +48,33 @@ def dtype_policy_scope(policy: str | None) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def make_optimizer(name: str, learning_rate: float) -> Any:
+def make_optimizer(name: str, learning_rate: float, **options: Any) -> Any:
+    """A Keras optimizer; ``options`` are Keras optimizer arguments (clipping, accumulation)."""
     import keras
 
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate)
+        return keras.optimizers.Adam(learning_rate, **options)
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, **options)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate)
+        return keras.optimizers.RMSprop(learning_rate, **options)
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and TensorFlow; with ``deterministic``, make TensorFlow ops deterministic.
+
+    XLA and op determinism exclude each other in Keras, so a ``--jit-compile`` run is seeded but
+    not bit-reproducible.
+    """
     import keras
-    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
 
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        tf_config.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
 
 
 def framework_versions() -> dict[str, str]:
@@ -87,19 +97,19 @@ def train_and_evaluate(
     config: TrainingConfig,
     splits: Splits,
     build_model: Callable[[], Any],
-    compile_model: Callable[[Any, Any], None],
+    compile_model: Callable[[Any, Any, bool], None],
     evaluate: Callable[[Any, RunDir, Any], dict[str, Any]],
     augment: Any = None,
     extra_metrics: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``build_model()`` on ``splits`` under ``config``; write and return the run's metrics.
 
-    ``compile_model(model, optimizer)`` compiles (loss and metrics are the app's choice);
+    ``compile_model(model, optimizer, jit_compile)`` compiles (loss and metrics are the app's choice);
     ``evaluate(model, run, test_batches)`` returns the held-out evaluation (and may write files).
     """
     process_start = time.perf_counter()
-    run = open_run(app, config)
-    seed_everything(config.seed)
+    run = open_run(app, local_run_config(config))  # under multi_worker, non-chief workers write to a temp dir
+    seed_everything(config.seed, deterministic=not config.jit_compile)
     strategy = make_strategy(config.strategy, config.replicas)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -107,11 +117,11 @@ def train_and_evaluate(
             f"batch_size {config.batch_size} (global) must divide evenly across {replicas} replicas"
         )
     policy = mixed_precision_policy(config.mixed_precision)
+    custom = custom_loop.use_custom_loop(config, replicas)
     with dtype_policy_scope(policy), strategy.scope():
         model = build_model()
-        compile_model(model, make_optimizer(config.optimizer, config.learning_rate))
-        if config.jit_compile:
-            model.jit_compile = True
+        options = custom_loop.optimizer_options(config, replicas, custom)
+        compile_model(model, make_optimizer(config.optimizer, config.learning_rate, **options), config.jit_compile)
 
     pipeline = dict(batch_size=config.batch_size, seed=config.seed, cache=config.cache,
                     shuffle_buffer=config.shuffle_buffer)
@@ -124,8 +134,13 @@ def train_and_evaluate(
     from apps.common.callbacks import standard_callbacks
 
     print(f"run directory: {run.path}" + (" (resuming)" if run.resumed else ""), flush=True)
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-              callbacks=standard_callbacks(run), verbose=config.verbose)
+    if custom:  # strategy.run loop with the same callbacks and run directory (works under multi_worker)
+        custom_loop.fit(model, strategy, train_ds, validation_data=val_ds, epochs=config.epochs,
+                        callbacks=standard_callbacks(run), verbose=config.verbose, config=config,
+                        backup_dir=shared_backup_dir(config, app, run.run_id), write_backup_dir=run.backup_dir)
+    else:
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, shuffle=False,
+                  callbacks=standard_callbacks(run), verbose=config.verbose)
     shutil.rmtree(run.backup_dir, ignore_errors=True)
     _save_model_atomically(model, run)
 
@@ -156,7 +171,8 @@ def train_and_evaluate(
         "global_batch_size": config.batch_size,
         "per_replica_batch_size": config.batch_size // replicas,
         "mixed_precision": policy,
-        "jit_compile": config.jit_compile,
+        "jit_compile": bool(model.jit_compile),
+        "loop": "custom" if custom else "fit",
         "seed": config.seed,
         "data": splits.describe(),
         "evaluation": evaluation,

@@ -12,7 +12,7 @@ from apps.vision.data import augmentation, image_size, load_splits
 APP = "vision"
 
 
-def compile_classifier(model: Any, optimizer: Any, label_smoothing: float = 0.0) -> None:
+def compile_classifier(model: Any, optimizer: Any, jit_compile: bool = False, label_smoothing: float = 0.0) -> None:
     """Sparse categorical cross-entropy (with optional label smoothing) and accuracy."""
     import keras
 
@@ -24,7 +24,8 @@ def compile_classifier(model: Any, optimizer: Any, label_smoothing: float = 0.0)
             return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=label_smoothing)
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
-    model.compile(optimizer=optimizer, loss=loss, metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile,
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
 
 def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
@@ -47,7 +48,26 @@ def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
         config=config,
         splits=splits,
         build_model=build,
-        compile_model=lambda model, opt: compile_classifier(model, opt, config.label_smoothing),
+        compile_model=lambda model, opt, jit: compile_classifier(model, opt, jit, config.label_smoothing),
         evaluate=evaluate,
         augment=augmentation(config, size),
     )
+
+
+def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
+    """Evaluate a finished run's ``model.keras`` on a held-out split; writes the report files."""
+    from pathlib import Path
+
+    import keras
+
+    import core_layers  # noqa: F401  (registers the custom layers the model may use)
+    from apps.common.data import make_pipeline
+    from apps.common.runs import run_config, splits_for_run
+
+    path = Path(run_dir)
+    config = run_config(path)
+    splits = splits_for_run(path)
+    model = keras.saving.load_model(path / "model.keras")
+    batches = make_pipeline(getattr(splits, split), batch_size=config.batch_size, training=False,
+                            seed=config.seed, cache=False)
+    return evaluate_classifier(model, batches, splits.class_names, path, split=split)

@@ -1,0 +1,191 @@
+"""`dlsuite launch`: run a training command as N local workers of one `tf.distribute` cluster.
+
+    dlsuite launch --workers 2 -- dlsuite train vision --model lenet5 --data builtin:digits
+
+Each worker is a process with its own ``TF_CONFIG`` (the same cluster of free localhost ports, its
+own task index), ``--strategy multi_worker`` and a shared ``--run-id``. The run id is chosen the way
+`dlsuite train` chooses it: the newest unfinished run of the same config is resumed, so relaunching
+a failed job continues from its last checkpoint. Logs are streamed with a ``[worker i]`` prefix;
+if any worker fails, the others are stopped and the launcher exits with that worker's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+GRACE_S = 5.0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "launch", help="run a training command as N local tf.distribute workers",
+        description="Start N local worker processes of `dlsuite train ...` with TF_CONFIG on free "
+                    "localhost ports, --strategy multi_worker and a shared --run-id; stream their "
+                    "logs; fail the whole job if one worker fails. Relaunching resumes the run.",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="number of worker processes (default: 2)")
+    parser.add_argument("--port-base", type=int, default=None,
+                        help="use ports P..P+N-1 on localhost (default: free ports chosen by the OS)")
+    parser.add_argument("--gpus-per-worker", type=int, default=None,
+                        help="on a multi-GPU host, give worker i the GPUs i*G..i*G+G-1 through "
+                             "CUDA_VISIBLE_DEVICES (default: every worker sees every GPU)")
+    parser.add_argument("command", nargs=argparse.REMAINDER,
+                        help="the training command after --, e.g. -- dlsuite train vision --model lenet5")
+    parser.set_defaults(func=_launch)
+
+
+def _launch(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    return launch(command, workers=args.workers, port_base=args.port_base,
+                  gpus_per_worker=args.gpus_per_worker)
+
+
+def worker_command(command: Sequence[str]) -> list[str]:
+    """``command`` with ``--strategy multi_worker`` and a ``--run-id`` (chosen if absent)."""
+    command = list(command)
+    if len(command) < 3 or command[0] != "dlsuite" or command[1] != "train":
+        raise ValueError(f"launch runs `dlsuite train <app> ...`. Received: {' '.join(command) or 'nothing'}")
+    strategy = _option(command, "--strategy")
+    if strategy is None:
+        command += ["--strategy", "multi_worker"]
+    elif strategy != "multi_worker":
+        raise ValueError(f"launch trains with --strategy multi_worker. Received: --strategy {strategy}")
+    if _option(command, "--run-id") is None:
+        command += ["--run-id", choose_run_id(command)]
+    return command
+
+
+def choose_run_id(command: Sequence[str]) -> str:
+    """The run id `dlsuite train` would pick: the newest unfinished run of this config, else a new one."""
+    from apps.cli import build_parser
+    from apps.common.commands import config_from_args
+    from apps.common.rundir import CONFIG_FILE, is_complete
+
+    args = build_parser().parse_args(list(command[1:]))
+    config = config_from_args(args.app, args)
+    digest = config.config_hash()
+    root = Path(config.run_root) / args.app
+    if config.resume and root.is_dir():
+        unfinished = sorted(p for p in root.glob(f"*-{digest}")
+                            if p.is_dir() and not is_complete(p) and (p / CONFIG_FILE).is_file())
+        if unfinished:
+            return unfinished[-1].name
+    return f"{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}-{digest}"
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports the OS reports free on localhost (held open until all are chosen)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("localhost", 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def launch(command: Sequence[str], *, workers: int, port_base: int | None = None,
+           gpus_per_worker: int | None = None, out: TextIO | None = None) -> int:
+    """Run ``command`` as ``workers`` processes; returns 0, or the exit code of the first failure."""
+    import json
+
+    from apps.common.cluster import tf_config
+
+    if workers < 1:
+        raise ValueError(f"workers expected a positive integer. Received: workers={workers}")
+    out = out or sys.stdout
+    command = worker_command(command)
+    ports = list(range(port_base, port_base + workers)) if port_base else free_ports(workers)
+    addresses = [f"localhost:{p}" for p in ports]
+    argv = [sys.executable, "-m", "apps.cli", *command[1:]]  # `dlsuite` of this very environment
+    _print(out, "launch", f"{workers} workers on {', '.join(addresses)}: {' '.join(command)}")
+    procs: list[subprocess.Popen[str]] = []
+    lock = threading.Lock()
+    threads = []
+    try:
+        for index in range(workers):
+            env = {**os.environ, "TF_CONFIG": json.dumps(tf_config(addresses, index)), "PYTHONUNBUFFERED": "1",
+                   "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+            if gpus_per_worker:
+                first = index * gpus_per_worker
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(str(first + g) for g in range(gpus_per_worker))
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, bufsize=1)
+            procs.append(proc)
+            _print(out, "launch", f"worker {index} pid {proc.pid}")
+            thread = threading.Thread(target=_stream, args=(proc, f"worker {index}", out, lock), daemon=True)
+            thread.start()
+            threads.append(thread)
+        code = _wait(procs, out)
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        _stop(procs)
+        for thread in threads:
+            thread.join(timeout=GRACE_S)
+    _print(out, "launch", "job finished" if code == 0 else f"job failed (exit code {code})")
+    return code
+
+
+def _wait(procs: list[subprocess.Popen[str]], out: TextIO) -> int:
+    """Wait for every worker; on the first failure return its exit code (the caller stops the rest)."""
+    while True:
+        codes = [p.poll() for p in procs]
+        for index, code in enumerate(codes):
+            if code not in (None, 0):
+                _print(out, "launch", f"worker {index} exited with code {code}; stopping the other workers")
+                return code if code > 0 else 128 - code  # killed by signal N -> 128 + N, as shells report
+        if all(code == 0 for code in codes):
+            return 0
+        time.sleep(0.2)
+
+
+def _stop(procs: list[subprocess.Popen[str]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_S
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _stream(proc: subprocess.Popen[str], name: str, out: TextIO, lock: threading.Lock) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        with lock:
+            _print(out, name, line.rstrip("\n"))
+
+
+def _print(out: TextIO, name: str, text: str) -> None:
+    out.write(f"[{name}] {text}\n")
+    out.flush()
+
+
+def _option(command: Sequence[str], flag: str) -> str | None:
+    """The value of ``flag`` in ``command`` (``--flag value`` or ``--flag=value``), else None."""
+    for i, word in enumerate(command):
+        if word == flag and i + 1 < len(command):
+            return command[i + 1]
+        if word.startswith(flag + "="):
+            return word.split("=", 1)[1]
+    return None

@@ -1,0 +1,45 @@
+"""Fixtures for app tests: tiny finished runs, shared across a test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY = dict(model="lenet5", data="builtin:digits", epochs=2, batch_size=32, max_train_examples=128,
+            verbose=0, seed=7)
+
+
+def train_tiny(run_root: Path, **overrides):
+    """Train LeNet-5 on 128 digits for 2 epochs; returns the `TrainResult`."""
+    from apps.vision.config import VisionConfig
+    from apps.vision.train import train_and_evaluate
+
+    return train_and_evaluate(VisionConfig(**{**TINY, "run_root": str(run_root), **overrides}))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished tiny vision run (about 10 s)."""
+    return train_tiny(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """The quality-bar run, exactly as a user types it (plus where to put the run).
+
+    Returns ``(run_dir, metrics, wall_clock_s)``.
+    """
+    import json
+    import time
+
+    from apps.cli import main
+
+    root = tmp_path_factory.mktemp("quality")
+    start = time.perf_counter()
+    code = main(["train", "vision", "--model", "lenet5", "--data", "builtin:digits",
+                 "--run-root", str(root), "--verbose", "0"])
+    elapsed = time.perf_counter() - start
+    assert code == 0
+    (run_dir,) = (root / "vision").iterdir()
+    return run_dir, json.loads((run_dir / "metrics.json").read_text()), elapsed

@@ -1,0 +1,135 @@
+"""Vision export: versioned SavedModel, signatures equal to the Keras model, warmup, manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    from apps.vision.export import export_run
+
+    base = tmp_path_factory.mktemp("saved_models")
+    path = export_run(tiny_run.run.path, model_base_path=base, name="digits", manifest_info=MANIFEST_INFO)
+    return base, path
+
+
+def _held_out(tiny_run, n=6):
+    from apps.common.runs import splits_for_run
+
+    splits = splits_for_run(tiny_run.run.path)
+    images = np.stack([x for x, _ in splits.test.take(n).as_numpy_iterator()])
+    return np.rint(images).astype(np.float32)  # what a PNG round trip keeps (uint8 pixels)
+
+
+def test_version_layout(exported):
+    base, path = exported
+    assert path == base / "digits" / "1"
+    for name in ("saved_model.pb", "variables/variables.index", "assets.extra/manifest.json",
+                 "assets.extra/tf_serving_warmup_requests"):
+        assert (path / name).is_file(), name
+    assert not [p for p in (base / "digits").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_signatures_match_the_keras_model(exported, tiny_run):
+    import tensorflow as tf
+
+    from apps.vision.export import IMAGE_FEATURE, encode_png
+
+    _, path = exported
+    loaded = tf.saved_model.load(str(path))
+    images = _held_out(tiny_run)
+    expected = tiny_run.model.predict(images, verbose=0)
+
+    out = loaded.signatures["predict_images"](images=tf.constant(images))
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(out["class_ids"].numpy(), expected.argmax(-1))
+    assert [c.decode() for c in out["class_names"].numpy()] == [str(i) for i in expected.argmax(-1)]
+
+    png = [encode_png(image) for image in images]
+    out = loaded.signatures["serving_default"](image_bytes=tf.constant(png))
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+
+    examples = [tf.train.Example(features=tf.train.Features(feature={
+        IMAGE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))})).SerializeToString()
+        for data in png]
+    out = loaded.signatures["classify"](inputs=tf.constant(examples))
+    np.testing.assert_allclose(out["scores"].numpy(), expected, atol=1e-5)
+    assert out["classes"].shape == (len(png), 10)
+    assert out["classes"].numpy()[0, 3].decode() == "3"
+
+
+def test_signature_methods_for_tf_serving(exported):
+    from serving.signatures import CLASSIFY_METHOD, PREDICT_METHOD, read_signature_defs
+
+    defs = read_signature_defs(exported[1])
+    assert defs["serving_default"].method_name == PREDICT_METHOD
+    assert set(defs["serving_default"].inputs) == {"image_bytes"}
+    assert set(defs["serving_default"].outputs) == {"class_ids", "class_names", "probabilities"}
+    assert defs["classify"].method_name == CLASSIFY_METHOD
+    assert set(defs["classify"].inputs) == {"inputs"} and set(defs["classify"].outputs) == {"classes", "scores"}
+
+
+def test_warmup_requests_replay_against_the_model(exported):
+    import tensorflow as tf
+
+    from serving.warmup import read_warmup_requests
+
+    _, path = exported
+    logs = list(read_warmup_requests(path))
+    kinds = [log.WhichOneof("log_type") for log in logs]
+    assert kinds.count("predict_log") == 3 and kinds.count("classify_log") == 1
+    loaded = tf.saved_model.load(str(path))
+    request = logs[1].predict_log.request
+    assert request.model_spec.name == "digits" and request.model_spec.signature_name == "serving_default"
+    out = loaded.signatures["serving_default"](image_bytes=tf.constant(tf.make_ndarray(request.inputs["image_bytes"])))
+    assert out["probabilities"].shape == (4, 10)
+
+
+def test_manifest_is_complete_and_verifies(exported, tiny_run):
+    from serving.manifest import validate_manifest, verify_version
+
+    _, path = exported
+    manifest = json.loads((path / "assets.extra" / "manifest.json").read_text())
+    assert validate_manifest(manifest) == []
+    assert verify_version(path) == []
+    text = json.dumps(manifest)
+    assert "digits" in text and str(tiny_run.metrics["num_params"]) in text
+
+
+def test_manifest_detects_a_changed_file(tiny_run, tmp_path):
+    from apps.vision.export import export_run
+    from serving.manifest import verify_version
+
+    path = export_run(tiny_run.run.path, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO)
+    (path / "variables" / "variables.index").write_bytes(b"tampered")
+    assert any("variables/variables.index" in problem for problem in verify_version(path))
+
+
+def test_next_export_is_the_next_version_and_failures_publish_nothing(tiny_run, tmp_path):
+    from apps.vision.export import export_run
+
+    first = export_run(tiny_run.run.path, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO)
+    second = export_run(tiny_run.run.path, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO)
+    assert (first.name, second.name) == ("1", "2")
+    with pytest.raises(ValueError, match="provider.name"):
+        export_run(tiny_run.run.path, model_base_path=tmp_path, name="digits")
+    with pytest.raises(ValueError, match="model name"):
+        export_run(tiny_run.run.path, model_base_path=tmp_path, name="../escape", manifest_info=MANIFEST_INFO)
+    assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == ["1", "2"]
+
+
+def test_export_command_refuses_an_unfinished_run(tmp_path):
+    from apps.cli import main
+
+    run = tmp_path / "vision" / "r1"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"app": "vision"}))
+    assert main(["export", str(run), "--name", "digits", "--model-base-path", str(tmp_path)]) == 2
