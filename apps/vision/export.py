@@ -66,7 +66,6 @@ def save_saved_model(model: Any, class_names: Sequence[str], input_shape: Sequen
     import keras
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
     for name, (fn, signature) in build_signatures(model, class_names, input_shape).items():
         archive.add_endpoint(name, fn, input_signature=signature)
     archive.write_out(str(path), verbose=False)
@@ -134,7 +133,8 @@ def export_run(
 
     person = load_person_fields(manifest_info, overrides)
     run_path = Path(run_dir)
-    model = keras.saving.load_model(run_path / "model.keras")
+    # compile=False: the SavedModel carries the weights, not the optimizer's training state.
+    model = keras.saving.load_model(run_path / "model.keras", compile=False)
     splits = splits_for_run(run_path)
     images = [image for image, _ in splits.test.take(num_warmup).as_numpy_iterator()]
     return export_version(

@@ -1,0 +1,37 @@
+"""Quality bars, measured: real training on CPU to a target (`make test` runs these, `make test-fast` skips them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.quality
+MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
+
+
+def test_lenet5_on_builtin_digits_reaches_97_percent_in_under_3_minutes(digits_run):
+    run_dir, metrics, wall_clock_s = digits_run
+    assert metrics["evaluation"]["split"] == "test"
+    assert metrics["data"]["splits"]["test"] == 359  # held out by a fixed seed, never trained on
+    assert metrics["final"]["test"]["accuracy"] >= 0.97
+    assert metrics["evaluation"]["accuracy"] >= 0.97
+    assert wall_clock_s < 180, f"training took {wall_clock_s:.0f}s"
+
+
+def test_int8_digits_model_is_small_and_agrees_with_the_saved_model(digits_run, tmp_path):
+    from apps.common.runs import dataset_for_run
+    from apps.vision.export import export_run
+    from serving.tflite import convert_version
+
+    run_dir, _, _ = digits_run
+    version = export_run(run_dir, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO)
+    representative = [x for x, _ in dataset_for_run(run_dir, "train").take(200).as_numpy_iterator()]
+    held_out = [x for x, _ in dataset_for_run(run_dir, "test").as_numpy_iterator()]
+    report = convert_version(version, output_dir=tmp_path / "tflite", quantize="int8",
+                             representative_examples=representative, check_examples=held_out)
+    assert report["check"]["num_examples"] == 359
+    # The SavedModel holds only the weights (exported without optimizer state).
+    assert report["savedmodel_variables_bytes"] < 1.05 * report["signature_weights_bytes"] + 4096
+    assert report["size_ratio"] <= 0.30, report
+    assert report["check"]["top1_agreement"] >= 0.99, report["check"]

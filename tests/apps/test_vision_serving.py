@@ -1,0 +1,69 @@
+"""The exported vision model served by `dlsuite serve`: REST and gRPC, image bytes in, classes out."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from tests.serving.conftest import start_server
+
+pytestmark = pytest.mark.slow
+MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
+
+
+@pytest.fixture(scope="module")
+def served(tiny_run, tmp_path_factory):
+    from apps.common.runs import splits_for_run
+    from apps.vision.export import encode_png, export_run
+
+    base = tmp_path_factory.mktemp("repo")
+    export_run(tiny_run.run.path, model_base_path=base, name="digits", manifest_info=MANIFEST_INFO)
+    images = np.stack([x for x, _ in splits_for_run(tiny_run.run.path).test.take(3).as_numpy_iterator()])
+    images = np.rint(images).astype(np.float32)
+    expected = tiny_run.model.predict(images, verbose=0)
+    server = start_server([f"--model_name=digits", f"--model_base_path={base / 'digits'}"],
+                          tmp_path_factory.mktemp("log") / "server.log", ready_model="digits")
+    yield server, [encode_png(image) for image in images], expected
+    server.stop()
+
+
+def test_status_is_available_after_warmup(served):
+    server, _, _ = served
+    status = requests.get(f"{server.rest}/v1/models/digits", timeout=10).json()
+    assert status["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+def test_rest_predict_with_encoded_images(served):
+    server, pngs, expected = served
+    body = {"instances": [{"b64": base64.b64encode(png).decode()} for png in pngs]}
+    answer = requests.post(f"{server.rest}/v1/models/digits:predict", json=body, timeout=30).json()
+    predictions = answer["predictions"]
+    assert [p["class_ids"] for p in predictions] == expected.argmax(-1).tolist()
+    assert [p["class_names"] for p in predictions] == [str(i) for i in expected.argmax(-1)]
+    np.testing.assert_allclose([p["probabilities"] for p in predictions], expected, atol=1e-5)
+
+
+def test_rest_classify_with_tf_examples(served):
+    server, pngs, expected = served
+    body = {"signature_name": "classify",
+            "examples": [{"image/encoded": {"b64": base64.b64encode(png).decode()}} for png in pngs]}
+    answer = requests.post(f"{server.rest}/v1/models/digits:classify", json=body, timeout=30).json()
+    results = answer["results"]
+    assert len(results) == len(pngs) and len(results[0]) == 10
+    for row, probs in zip(results, expected):
+        best = max(row, key=lambda pair: pair[1])
+        assert best[0] == str(int(probs.argmax()))
+        assert best[1] == pytest.approx(float(probs.max()), abs=1e-5)
+
+
+def test_grpc_predict_with_encoded_images(served):
+    from serving.client import grpc_predict
+
+    server, pngs, expected = served
+    outputs = grpc_predict(server.grpc_target, "digits", {"image_bytes": pngs})
+    np.testing.assert_array_equal(outputs["class_ids"], expected.argmax(-1))
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)
