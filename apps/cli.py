@@ -17,6 +17,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "apps.common.commands",
     "apps.common.launch",
+    "apps.common.k8s",
     "serving.manifest.commands",
     "serving.tflite_commands",
     "serving.server.commands",

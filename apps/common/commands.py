@@ -103,7 +103,7 @@ def _train(args: argparse.Namespace) -> int:
     from apps.common.strategy import prepare_strategy
 
     config = config_from_args(args.app, args)
-    prepare_strategy(config.strategy)  # multi_worker: before the app's data touches TensorFlow
+    prepare_strategy(config.strategy, config.replicas)  # before the app's data touches TensorFlow
     result = app_module(args.app, "train").train_and_evaluate(config)
     metrics = result.metrics
     print(f"\nrun: {result.run.path}")

@@ -73,7 +73,9 @@ def fit(
     import tensorflow as tf
 
     steps = _cardinality(train_ds)
-    _build(model, strategy, train_ds)
+    # Build from a batch of the unshuffled validation data: an extra pass over train_ds would
+    # advance its reshuffling and change the epochs' order.
+    _build(model, strategy, validation_data if validation_data is not None else train_ds)
     optimizer = model.optimizer
     loss_fn = _per_example_loss(model)
     loss_tracker = next(m for m in model.metrics if m.name == "loss")

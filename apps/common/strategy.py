@@ -40,14 +40,15 @@ def configure_cpu_replicas(replicas: int) -> None:
 _MULTI_WORKER: Any = None
 
 
-def prepare_strategy(name: str) -> None:
-    """Create the ``multi_worker`` strategy now, before any TensorFlow op runs.
+def prepare_strategy(name: str, replicas: int | None = None) -> None:
+    """Do what must precede any TensorFlow op: create the ``multi_worker`` strategy, split the CPU.
 
-    `MultiWorkerMirroredStrategy` configures collective ops, which TensorFlow allows only at
-    program start-up; the `dlsuite train` command calls this before the app loads its data.
+    `MultiWorkerMirroredStrategy` configures collective ops and ``mirrored --replicas N`` on a CPU
+    configures logical devices, both of which TensorFlow allows only at program start-up; the
+    `dlsuite train` command calls this before the app loads its data.
     """
-    if name == "multi_worker":
-        make_strategy(name)
+    if name == "multi_worker" or (name == "mirrored" and replicas):
+        make_strategy(name, replicas)
 
 
 def make_strategy(name: str, replicas: int | None = None) -> Any:

@@ -12,7 +12,7 @@ import pytest
 
 import core_layers
 from core_layers import BasicResidualBlock, BottleneckResidualBlock, LocalResponseNormalization
-from layer_checks import LAYER_CHECKS, LayerCase
+from tests.core_layers.layer_checks import LAYER_CHECKS, LayerCase
 
 LAYER_CASES = [
     LayerCase(BasicResidualBlock, {"filters": 4}, (2, 6, 6, 4)),
