@@ -8,6 +8,14 @@ def check_positive_int(**arguments):
             raise ValueError(f"`{name}` expected a positive integer. Received: {name}={value!r}")
 
 
+def check_batch_norm(momentum, epsilon):
+    """Raises `ValueError` unless `momentum` is in [0, 1) and `epsilon` is positive."""
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"`momentum` expected a float in [0, 1). Received: momentum={momentum}")
+    if not epsilon > 0:
+        raise ValueError(f"`epsilon` expected a positive float. Received: epsilon={epsilon}")
+
+
 def conv_output_length(length, strides):
     """Length of a "same"-padded convolution's output; `None` (unknown) stays `None`."""
     if length is None:

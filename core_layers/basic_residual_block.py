@@ -2,7 +2,7 @@
 
 import keras
 
-from core_layers._validation import check_positive_int, conv_output_length
+from core_layers._validation import check_batch_norm, check_positive_int, conv_output_length
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -54,12 +54,7 @@ class BasicResidualBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         check_positive_int(filters=filters)
         check_positive_int(strides=strides)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(
-                f"`momentum` expected a float in [0, 1). Received: momentum={momentum}"
-            )
-        if not epsilon > 0:
-            raise ValueError(f"`epsilon` expected a positive float. Received: epsilon={epsilon}")
+        check_batch_norm(momentum, epsilon)
         self.filters = filters
         self.strides = strides
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

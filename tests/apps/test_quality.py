@@ -35,3 +35,20 @@ def test_int8_digits_model_is_small_and_agrees_with_the_saved_model(digits_run, 
     assert report["savedmodel_variables_bytes"] < 1.05 * report["signature_weights_bytes"] + 4096
     assert report["size_ratio"] <= 0.30, report
     assert report["check"]["top1_agreement"] >= 0.99, report["check"]
+
+
+def test_two_local_workers_reach_the_same_quality_bar(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "apps.cli", "launch", "--workers", "2", "--",
+               "dlsuite", "train", "vision", "--model", "lenet5", "--data", "builtin:digits",
+               "--strategy", "multi_worker", "--run-root", str(tmp_path), "--verbose", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "vision").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["replicas"] == 2 and metrics["loop"] == "custom"
+    assert metrics["final"]["test"]["accuracy"] >= 0.97
