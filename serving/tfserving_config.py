@@ -36,7 +36,7 @@ def find_models(repository: str | os.PathLike[str]) -> list[str]:
 def docker_run_command(repository: Path, config_dir: Path, image: str = TFSERVING_IMAGE,
                        batching: bool = True) -> str:
     """``docker run`` for tensorflow/serving with the repository at /models and configs at /config."""
-    lines = [f"docker run --rm -p 8500:8500 -p 8501:8501",
+    lines = ["docker run --rm -p 8500:8500 -p 8501:8501",
              f"  -v {repository.resolve()}:/models:ro",
              f"  -v {config_dir.resolve()}:/config:ro",
              f"  {image}",

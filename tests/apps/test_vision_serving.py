@@ -25,7 +25,7 @@ def served(tiny_run, tmp_path_factory):
     images = np.stack([x for x, _ in splits_for_run(tiny_run.run.path).test.take(3).as_numpy_iterator()])
     images = np.rint(images).astype(np.float32)
     expected = tiny_run.model.predict(images, verbose=0)
-    server = start_server([f"--model_name=digits", f"--model_base_path={base / 'digits'}"],
+    server = start_server(["--model_name=digits", f"--model_base_path={base / 'digits'}"],
                           tmp_path_factory.mktemp("log") / "server.log", ready_model="digits")
     yield server, [encode_png(image) for image in images], expected
     server.stop()
