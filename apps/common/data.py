@@ -29,10 +29,6 @@ class DataSpec:
     kind: str
     name: str
 
-    @property
-    def source(self) -> str:
-        return f"{self.kind}:{self.name}"
-
 
 def parse_source(source: str) -> DataSpec:
     """Parse ``kind:name``; raise a `ValueError` that shows the accepted forms."""

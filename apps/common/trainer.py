@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import platform
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from apps.common.flops import FLOPS_METHOD, forward_flops, training_flops
 from apps.common.plots import plot_learning_curves
 from apps.common.rundir import RunDir, open_run
 from apps.common.strategy import describe_devices, make_strategy, mixed_precision_policy
+from apps.common.version import framework_versions
 
 
 @dataclasses.dataclass
@@ -75,20 +75,6 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         tf_config.enable_op_determinism()
     else:
         tf_config.disable_op_determinism()
-
-
-def framework_versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
-
-    from apps.common.version import suite_version
-
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "dlsuite": suite_version(),
-    }
 
 
 def train_and_evaluate(

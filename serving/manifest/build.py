@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from apps.common.version import framework_versions
 from serving.manifest.person import as_list, deep_merge, missing_person_fields
 
 SCHEMA_VERSION = "1.0"
@@ -37,24 +37,6 @@ _DATA_KINDS = {"tfds": "tfds", "dir": "folder", "folder": "folder", "builtin": "
 def utc_now() -> str:
     """The current UTC time as ISO 8601 with a ``Z`` suffix and whole seconds."""
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def export_versions() -> dict[str, str | None]:
-    """Versions of Python, TensorFlow, Keras and dlsuite in the exporting environment."""
-    from importlib import metadata
-
-    def version(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return {
-        "python": platform.python_version(),
-        "tensorflow": version("tensorflow"),
-        "keras": version("keras"),
-        "dlsuite": version("dlsuite"),
-    }
 
 
 def summarize_signatures(version_dir: str | os.PathLike[str]) -> dict:
@@ -249,7 +231,7 @@ def build_manifest(
     data = dict(metrics.get("data") or {})
     devices = dict(metrics.get("devices") or {})
     risk = dict(person["risk"])
-    versions_now = export_versions()
+    versions_now = framework_versions()
 
     manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
