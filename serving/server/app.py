@@ -7,6 +7,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
+from serving.server import access_log
 from serving.server.config import ServerOptions
 from serving.server.errors import ServingError
 from serving.server.manager import ModelManager
@@ -29,7 +30,7 @@ def run_server(options: ServerOptions) -> int:
     batch_threads = 2 * options.batching.max_batch_size if options.batching else 0
     workers = min(128, max(32, batch_threads))
     grpc_server, grpc_port = make_grpc_server(manager, options.host, options.port,
-                                              options.max_request_bytes, workers)
+                                              options.max_request_bytes, workers, options.access_log)
     try:
         asyncio.run(_serve_rest(manager, options, workers))
     finally:
@@ -46,7 +47,10 @@ async def _serve_rest(manager: ModelManager, options: ServerOptions, workers: in
 
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rest")
     api = RestApi(manager, executor, max_request_bytes=options.max_request_bytes,
-                  timeout_ms=options.rest_api_timeout_in_ms, prometheus_path=options.prometheus_path)
+                  timeout_ms=options.rest_api_timeout_in_ms, prometheus_path=options.prometheus_path,
+                  access_log=options.access_log)
+    if options.access_log:
+        access_log.enable()
     runner = web.AppRunner(api.make_app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.rest_api_port)

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("dlsuite", "tfserving"), default="dlsuite",
                         help="dlsuite (this server) or tfserving (exec tensorflow_model_server "
                              "from PATH with the same flags)")
+    parser.add_argument("--access_log", action="store_true",
+                        help="log one JSON line per REST request and gRPC prediction call (model, version, signature, API, "
+                             "status, latency, request id) on the dlsuite.access logger (stderr)")
     parser.add_argument("--log_level", default="INFO", help="Python log level (dlsuite backend)")
 
 
@@ -86,7 +89,8 @@ def options_from_args(args: argparse.Namespace):  # -> ServerOptions
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds, batching=batching,
         prometheus_path=config.read_monitoring_config(args.monitoring_config_file),
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
-        max_request_bytes=args.max_request_size_bytes, model_config_file=args.model_config_file)
+        max_request_bytes=args.max_request_size_bytes, model_config_file=args.model_config_file,
+        access_log=bool(getattr(args, "access_log", False)))
 
 
 def tfserving_argv(args: argparse.Namespace, binary: str) -> list[str]:

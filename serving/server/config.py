@@ -143,6 +143,7 @@ class ServerOptions:
     rest_api_timeout_in_ms: int = 30000
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     model_config_file: str | None = None
+    access_log: bool = False
 
 
 def policy_from_proto(proto: Any) -> VersionPolicy:

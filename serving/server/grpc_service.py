@@ -21,6 +21,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.server import inference
+from serving.server.access_log import log_access, request_id
 from serving.server.config import models_from_config_proto
 from serving.server.errors import ServingError, invalid
 from serving.server.manager import ModelManager
@@ -46,12 +47,15 @@ def _error_code_number(name: str) -> int:
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict, Classify, Regress, MultiInference and GetModelMetadata."""
 
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ModelManager, access_log: bool = False) -> None:
         self.manager = manager
+        self.access_log = access_log
 
     def _serve(self, api: str, request: Any, spec: Any, fn: Callable[[Any, Any], Any], context: Any) -> Any:
         started = time.monotonic()
         status, served = "OK", ""
+        rid = request_id(dict(context.invocation_metadata()).get("x-request-id"))
+        context.send_initial_metadata((("x-request-id", rid),))
         try:
             if not spec.name:
                 raise invalid("Missing ModelSpec")
@@ -69,6 +73,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             if spec.name in self.manager.model_names():
                 self.manager.metrics.observe_request(spec.name, served, api, "GRPC", status,
                                                      time.monotonic() - started)
+            if self.access_log:
+                version, label = _version_of(spec)
+                log_access(rid, "GRPC", f"PredictionService/{api}", status, time.monotonic() - started,
+                           {"api": api, "model": spec.name, "signature": spec.signature_name
+                            or "serving_default", "version": served or str(version or label or "")})
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
         return self._serve("predict", request, request.model_spec, inference.predict_proto, context)
@@ -124,13 +133,13 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def make_grpc_server(manager: ModelManager, host: str, port: int, max_request_bytes: int,
-                     workers: int = 32) -> tuple[grpc.Server, int]:
+                     workers: int = 32, access_log: bool = False) -> tuple[grpc.Server, int]:
     """A started threaded gRPC server with both services; returns ``(server, bound port)``."""
     options = [("grpc.max_receive_message_length", max_request_bytes),
                ("grpc.max_send_message_length", -1)]
     server = grpc.server(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
                          options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager, access_log), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:

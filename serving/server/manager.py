@@ -41,6 +41,7 @@ class VersionStatus:
 class _Model:
     spec: ModelSpec
     versions: dict[int, VersionStatus] = dataclasses.field(default_factory=dict)
+    wanted: set[int] = dataclasses.field(default_factory=set)  # what the policy selected last scan
 
 
 def check_manifest(version_dir: Path) -> list[str]:
@@ -117,6 +118,7 @@ class ModelManager:
         on_disk = list_versions(base)
         wanted = model.spec.policy.select(on_disk)
         with self._lock:
+            model.wanted = set(wanted)
             for version in [v for v, s in model.versions.items()
                             if v not in on_disk and s.servable is None]:
                 del model.versions[version]  # a failed or unloaded version folder went away
@@ -259,6 +261,32 @@ class ModelManager:
             yield servable
         finally:
             servable.release()
+
+    def not_ready(self) -> dict[str, str]:
+        """``{model: why}`` for every configured model that is not ready (empty = server ready).
+
+        A model is ready when it has an AVAILABLE (loaded and warmed up) version and no version its
+        policy selects is still loading, unless that version replaces one that still serves (an
+        availability-preserving swap). A selected version that failed to load does not make a model
+        unready while an older version keeps answering in its place.
+        """
+        problems = {}
+        with self._lock:
+            for name, model in sorted(self._models.items()):
+                available = sorted(v for v, s in model.versions.items() if s.state == "AVAILABLE")
+                loading = sorted(v for v in model.wanted
+                                 if model.versions.get(v) is None
+                                 or model.versions[v].state in ("START", "LOADING"))
+                failed = [f"version {v}: {s.error_code}: {s.error_message}"
+                          for v, s in sorted(model.versions.items()) if s.error_code != "OK"]
+                if not model.wanted and not available:
+                    problems[name] = f"no versions found under {model.spec.base_path}"
+                elif not available:
+                    problems[name] = "no version is AVAILABLE" + (
+                        f"; loading: {loading}" if loading else "") + "".join(f"; {f}" for f in failed)
+                elif loading and len(available) < len(model.wanted):
+                    problems[name] = f"versions still loading: {loading}"
+        return problems
 
     def status(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionStatus]:
         """Status of every version of a model, or of one version (by number or label)."""

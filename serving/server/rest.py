@@ -5,6 +5,10 @@
 ``POST /v1/models/{name}[/versions/{v}|/labels/{l}]:(predict|classify|regress)``
 Errors are ``{"error": "..."}`` with TF Serving's HTTP status. TensorFlow runs in a thread pool so
 the event loop stays responsive.
+
+dlsuite extensions: ``GET /v1/health/live``, ``GET /v1/health/ready``, ``GET /v1/models`` (listing),
+the KServe V2 REST protocol under ``/v2`` (`serving.server.v2`), an ``x-request-id`` header on every
+response and, with ``access_log``, one JSON access-log line per request on ``dlsuite.access``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from serving.server import inference
+from serving.server import inference, v2
+from serving.server.access_log import log_access, request_id as make_request_id
 from serving.server.errors import ServingError, invalid
 from serving.server.manager import ModelManager
 from serving.server.tensors import examples_from_body, outputs_to_json, parse_predict_body
@@ -58,6 +63,18 @@ def metadata_json(manager: ModelManager, name: str, version: int | None, label: 
                 "metadata": {"signature_def": {"signature_def": sig_map}}}
 
 
+def models_json(manager: ModelManager) -> dict:
+    """Every configured model with its versions' status (``GET /v1/models``)."""
+    models = []
+    for name in manager.model_names():
+        try:
+            versions = status_json(manager, name, None, None)["model_version_status"]
+        except ServingError:
+            versions = []
+        models.append({"name": name, "model_version_status": versions})
+    return {"models": models}
+
+
 def _run(manager: ModelManager, verb: str, name: str, version: int | None, label: str | None,
          body: Any) -> tuple[dict, str]:
     """Run one POST verb in a worker thread; returns ``(response body, version served)``."""
@@ -82,8 +99,10 @@ class RestApi:
     """The aiohttp application around a `ModelManager`."""
 
     def __init__(self, manager: ModelManager, executor: ThreadPoolExecutor, *,
-                 max_request_bytes: int, timeout_ms: int, prometheus_path: str | None) -> None:
+                 max_request_bytes: int, timeout_ms: int, prometheus_path: str | None,
+                 access_log: bool = False) -> None:
         self.manager = manager
+        self.access_log = access_log
         self.executor = executor
         self.max_request_bytes = max_request_bytes
         self.timeout = timeout_ms / 1000 if timeout_ms > 0 else None
@@ -91,14 +110,122 @@ class RestApi:
 
     def make_app(self) -> web.Application:
         """Build the application (its body limit is one byte above ``max_request_bytes``)."""
-        app = web.Application(client_max_size=self.max_request_bytes + 1)
+        app = web.Application(client_max_size=self.max_request_bytes + 1, middlewares=[self._access])
         if self.prometheus_path:
             app.router.add_get(self.prometheus_path, self.metrics)
+        app.router.add_get("/v1/health/live", self.live)
+        app.router.add_get("/v1/health/ready", self.ready)
+        app.router.add_get("/v1/models", self.list_models)
+        app.router.add_get("/v1/models/", self.list_models)
+        app.router.add_get("/v2/health/live", self.live)
+        app.router.add_get("/v2/health/ready", self.v2_ready)
+        for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+            app.router.add_get(prefix, self.v2_metadata)
+            app.router.add_get(prefix + "/ready", self.v2_model_ready)
+            app.router.add_post(prefix + "/infer", self.v2_infer)
         app.router.add_get("/v1/models/{tail:.*}", self.get)
         app.router.add_post("/v1/models/{tail:.*}", self.post)
         app.router.add_route("*", "/{tail:.*}", self.fallback)
         return app
 
+    # -- access log, health, listing ----------------------------------------------------------
+    @web.middleware
+    async def _access(self, request: web.Request, handler) -> web.StreamResponse:
+        started = time.monotonic()
+        request_id = make_request_id(request.headers.get("x-request-id"))
+        request["access"] = {}
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            response = exc
+        response.headers["x-request-id"] = request_id
+        if self.access_log:
+            log_access(request_id, request.method, request.path, response.status,
+                       time.monotonic() - started, request["access"])
+        return response
+
+    async def live(self, request: web.Request) -> web.Response:
+        return _json_response({"live": True})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        problems = self.manager.not_ready()
+        if problems:
+            return _json_response({"ready": False, "not_ready": problems}, 503)
+        return _json_response({"ready": True})
+
+    async def list_models(self, request: web.Request) -> web.Response:
+        return _json_response(models_json(self.manager))
+
+    # -- KServe V2 ----------------------------------------------------------------------------
+    def _v2_target(self, request: web.Request, api: str) -> tuple[str, int | None, str | None]:
+        name, version = request.match_info["name"], request.match_info.get("version")
+        request["access"].update(api=api, model=name, version=version or "")
+        if version is None:
+            return name, None, None
+        return (name, int(version), None) if re.fullmatch(r"-?\d+", version) else (name, None, version)
+
+    async def v2_ready(self, request: web.Request) -> web.Response:
+        problems = self.manager.not_ready()
+        if problems:  # the V2 protocol answers 4xx for "false"
+            return _json_response({"ready": False, "error": "; ".join(
+                f"{name}: {why}" for name, why in problems.items()), "not_ready": problems}, 400)
+        return _json_response({"ready": True})
+
+    async def v2_model_ready(self, request: web.Request) -> web.Response:
+        try:
+            name, version, label = self._v2_target(request, "v2_ready")
+            states = [s.state for s in self.manager.status(name, version, label)]  # 404 if unknown
+            if "AVAILABLE" not in states:
+                return _json_response({"name": name, "ready": False,
+                                       "error": f"Model {name} is not ready"}, 400)
+            return _json_response({"name": name, "ready": True})
+        except ServingError as err:
+            return _error(err)
+
+    async def v2_metadata(self, request: web.Request) -> web.Response:
+        try:
+            name, version, label = self._v2_target(request, "v2_metadata")
+            signature = request.query.get("signature_name", "")
+            request["access"]["signature"] = signature or "serving_default"
+            return _json_response(await self._call(v2.model_metadata, self.manager, name, version,
+                                                   label, signature))
+        except ServingError as err:
+            return _error(err)
+
+    async def v2_infer(self, request: web.Request) -> web.Response:
+        started = time.monotonic()
+        served, status, name = "", "OK", request.match_info["name"]
+        try:
+            name, version, label = self._v2_target(request, "v2_infer")
+            body = await self._read_json(request)
+            result, served, signature = await self._call(v2.infer, self.manager, name, version,
+                                                         label, body)
+            request["access"].update(version=served, signature=signature)
+            return _json_response(result)
+        except ServingError as err:
+            status = err.code
+            return _error(err)
+        except Exception as err:  # noqa: BLE001 - never crash on a request
+            status = "INTERNAL"
+            return _json_response({"error": f"Internal error: {type(err).__name__}: {err}"}, 500)
+        finally:
+            if name in self.manager.model_names():
+                self.manager.metrics.observe_request(name, served, "v2_infer", "REST", status,
+                                                     time.monotonic() - started)
+
+    async def _read_json(self, request: web.Request) -> Any:
+        if request.content_length is not None and request.content_length > self.max_request_bytes:
+            raise ServingError("RESOURCE_EXHAUSTED", self._too_big(request.content_length), 413)
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise ServingError("RESOURCE_EXHAUSTED", self._too_big(None), 413) from None
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise invalid(f"JSON Parse error: {err}") from None
+
+    # -- TF Serving's v1 API ------------------------------------------------------------------
     async def fallback(self, request: web.Request) -> web.Response:
         return _json_response({"error": f"Malformed request: {request.method} {request.path}"}, 404)
 
@@ -125,6 +252,8 @@ class RestApi:
     async def get(self, request: web.Request) -> web.Response:
         try:
             name, version, label, verb, metadata = self._route(request)
+            request["access"].update(api="metadata" if metadata else "status", model=name,
+                                     version=str(version or label or ""))
             if verb is not None:
                 raise ServingError("INVALID_ARGUMENT",
                                    f"Malformed request: GET {request.path} (use POST for :{verb})")
@@ -140,19 +269,14 @@ class RestApi:
         status = "OK"
         try:
             name, version, label, verb, metadata = self._route(request)
+            request["access"].update(api=verb or "", model=name, version=str(version or label or ""))
             if verb is None:
                 raise ServingError("INVALID_ARGUMENT", f"Malformed request: POST {request.path}")
-            if request.content_length is not None and request.content_length > self.max_request_bytes:
-                raise ServingError("RESOURCE_EXHAUSTED", self._too_big(request.content_length), 413)
-            try:
-                raw = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                raise ServingError("RESOURCE_EXHAUSTED", self._too_big(None), 413) from None
-            try:
-                body = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise invalid(f"JSON Parse error: {err}") from None
+            body = await self._read_json(request)
+            if isinstance(body, dict) and isinstance(body.get("signature_name", ""), str):
+                request["access"]["signature"] = body.get("signature_name") or "serving_default"
             result, served = await self._call(_run, self.manager, verb, name, version, label, body)
+            request["access"]["version"] = served
             return _json_response(result)
         except ServingError as err:
             status = err.code

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+METRICS = "/monitoring/prometheus/metrics"
 
 
 def free_port() -> int:
@@ -103,3 +104,22 @@ def start_server(args: list[str], log_path: Path, ready_model: str, backend: str
     server = ServerProcess(args, log_path, backend)
     server.wait_ready(ready_model)
     return server
+
+
+@pytest.fixture(scope="session")
+def batching_server(golden_versions, tmp_path_factory):
+    """One dlsuite server (model ``hp``, version 1) with batching, metrics and ``--access_log``;
+    shared by the batching, health and V2 modules so they start one process between them."""
+    root = tmp_path_factory.mktemp("batching")
+    copy_version(golden_versions["two"], root / "hp", 1)
+    (root / "batching.config").write_text(
+        "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 50000 }\n"
+        "max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 1 }\n"
+        "allowed_batch_sizes: 2\nallowed_batch_sizes: 4\nallowed_batch_sizes: 8\n")
+    (root / "monitoring.config").write_text(f'prometheus_config {{ enable: true, path: "{METRICS}" }}\n')
+    srv = start_server(["--model_name=hp", f"--model_base_path={root / 'hp'}", "--enable_batching",
+                        f"--batching_parameters_file={root / 'batching.config'}",
+                        f"--monitoring_config_file={root / 'monitoring.config'}", "--access_log"],
+                       root / "server.log", "hp")
+    yield srv
+    srv.stop()

@@ -1,6 +1,7 @@
 """Dynamic batching, Prometheus metrics and warmup replay, against a real server process.
 
-One server with ``--enable_batching`` and ``--monitoring_config_file``; plus in-process unit tests
+One server with ``--enable_batching`` and ``--monitoring_config_file`` (``batching_server`` in
+conftest, shared with `test_server_v2`); plus in-process unit tests
 of `Batcher` (no TensorFlow).
 """
 
@@ -18,26 +19,7 @@ import requests
 from serving.server.batching import Batcher
 from serving.server.config import BatchingOptions
 from serving.server.errors import ServingError
-from tests.serving.conftest import copy_version, start_server
-
-METRICS = "/monitoring/prometheus/metrics"
-
-
-@pytest.fixture(scope="module")
-def batching_server(golden_versions, tmp_path_factory):
-    root = tmp_path_factory.mktemp("batching")
-    copy_version(golden_versions["two"], root / "hp", 1)
-    (root / "batching.config").write_text(
-        "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 50000 }\n"
-        "max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 1 }\n"
-        "allowed_batch_sizes: 2\nallowed_batch_sizes: 4\nallowed_batch_sizes: 8\n")
-    (root / "monitoring.config").write_text(f'prometheus_config {{ enable: true, path: "{METRICS}" }}\n')
-    srv = start_server(["--model_name=hp", f"--model_base_path={root / 'hp'}", "--enable_batching",
-                        f"--batching_parameters_file={root / 'batching.config'}",
-                        f"--monitoring_config_file={root / 'monitoring.config'}"],
-                       root / "server.log", "hp")
-    yield srv
-    srv.stop()
+from tests.serving.conftest import METRICS
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -64,6 +64,8 @@ def test_serve_flags(tmp_path):
     options = commands.options_from_args(_args("--model_name=m", f"--model_base_path={tmp_path / 'm'}"))
     assert options.port == 8500 and options.rest_api_port == 8501
     assert options.models[0].name == "m" and options.batching is None and options.prometheus_path is None
+    assert options.access_log is False
+    assert commands.options_from_args(_args(f"--model_base_path={tmp_path / 'm'}", "--access_log")).access_log
     with pytest.raises(ValueError, match="model_base_path"):
         commands.options_from_args(_args())
     with pytest.raises(ValueError, match="model name"):

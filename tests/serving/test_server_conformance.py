@@ -473,3 +473,38 @@ def test_reload_config_removes_and_adds_models(server, stubs):
     assert resp.status.error_code == 0
     assert requests.get(f"{server.rest}/v1/models/hp_specific", timeout=10).status_code == 404
     assert ok(post(server, "hp_renamed:predict", {"instances": [1.0]}))["predictions"] == [2.5]
+
+
+# --- dlsuite extensions: listing and readiness across several models --------------------------
+def test_models_listing_and_readiness_follow_the_config(server, stubs):
+    if server.backend != "dlsuite":
+        pytest.skip("GET /v1/models and /v1/health/* are dlsuite extensions")
+    from google.protobuf import text_format
+
+    listing = ok(requests.get(f"{server.rest}/v1/models", timeout=10))["models"]
+    versions = {m["name"]: [s["version"] for s in m["model_version_status"]] for m in listing}
+    assert versions["hp"] == ["2", "1"] and "poll" in versions
+    # poll's versions 3 and 4 failed to load, but version 2 still serves in their place
+    assert ok(requests.get(f"{server.rest}/v1/health/ready", timeout=10)) == {"ready": True}
+
+    (server.repo / "empty").mkdir(exist_ok=True)
+    text = config_text(server.repo).replace(
+        "}\n}", f'}}\n  config {{ name: "empty" base_path: "{server.repo}/empty" '
+                f'model_platform: "tensorflow" }}\n}}', 1)
+    req = model_management_pb2.ReloadConfigRequest()
+    text_format.Parse(text, req.config)
+    assert stubs[1].HandleReloadConfigRequest(req, timeout=60).status.error_code == 0
+    try:
+        resp = requests.get(f"{server.rest}/v1/health/ready", timeout=10)
+        assert resp.status_code == 503
+        assert list(resp.json()["not_ready"]) == ["empty"], resp.json()
+        assert requests.get(f"{server.rest}/v2/health/ready", timeout=10).status_code == 400
+        assert requests.get(f"{server.rest}/v1/health/live", timeout=10).status_code == 200
+        names = [m["name"] for m in ok(requests.get(f"{server.rest}/v1/models", timeout=10))["models"]]
+        assert "empty" in names
+    finally:
+        req = model_management_pb2.ReloadConfigRequest()
+        text_format.Parse(config_text(server.repo), req.config)
+        stubs[1].HandleReloadConfigRequest(req, timeout=60)
+    assert requests.get(f"{server.rest}/v1/health/ready", timeout=10).status_code == 200
+    assert '"request_id"' not in server.log_path.read_text(errors="replace")  # --access_log is off

@@ -1,0 +1,171 @@
+"""KServe V2 / Open Inference Protocol (REST) on top of the `ModelManager`.
+
+A model's V2 inputs and outputs are those of one SignatureDef: ``serving_default`` unless the
+request's (or the metadata query's) ``signature_name`` parameter names another. Tensors travel as
+``{"name", "shape", "datatype", "data"}`` with ``data`` flat (row-major) or nested; BYTES elements are
+UTF-8 strings or ``{"b64": "..."}`` objects. Errors are raised as `ServingError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from typing import Any
+
+import numpy as np
+
+from serving.server.errors import invalid
+from serving.server.manager import ModelManager
+
+PLATFORM = "tensorflow_savedmodel"
+
+# TensorFlow dtype name -> V2 datatype.
+_V2_TYPES = {
+    "bool": "BOOL", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32", "uint64": "UINT64",
+    "int8": "INT8", "int16": "INT16", "int32": "INT32", "int64": "INT64", "float16": "FP16",
+    "float32": "FP32", "float64": "FP64", "bfloat16": "BF16", "string": "BYTES",
+}
+
+
+def v2_datatype(dtype: Any) -> str:
+    """The V2 datatype name of a ``tf.DType`` (its TF name upper-cased when V2 has none)."""
+    return _V2_TYPES.get(dtype.name, dtype.name.upper())
+
+
+def _dims(shape: Any) -> list[int]:
+    """A ``tf.TensorShape`` as V2 dims (-1 for unknown sizes, ``[-1]`` for unknown rank)."""
+    if shape.rank is None:
+        return [-1]
+    return [-1 if d is None else int(d) for d in shape.as_list()]
+
+
+def _signature(parameters: Any) -> str:
+    if parameters is None:
+        return ""
+    if not isinstance(parameters, dict):
+        raise invalid("'parameters' must be a JSON object")
+    name = parameters.get("signature_name", "")
+    if not isinstance(name, str):
+        raise invalid("parameter 'signature_name' must be a string")
+    return name
+
+
+def model_metadata(manager: ModelManager, name: str, version: int | None, label: str | None,
+                   signature: str = "") -> dict:
+    """V2 model metadata of one signature (``serving_default`` unless ``signature`` is given)."""
+    import tensorflow as tf
+
+    with manager.servable(name, version, label) as servable:
+        key = servable.signature(signature)
+        inputs = [{"name": n, "datatype": v2_datatype(spec.dtype), "shape": _dims(spec.shape)}
+                  for n, spec in sorted(servable.input_specs[key].items())]
+        outputs = []
+        for n, info in sorted(servable.signature_defs[key].outputs.items()):
+            shape = tf.TensorShape(None if info.tensor_shape.unknown_rank
+                                   else [d.size if d.size >= 0 else None for d in info.tensor_shape.dim])
+            outputs.append({"name": n, "datatype": v2_datatype(tf.dtypes.as_dtype(info.dtype)),
+                            "shape": _dims(shape)})
+        versions = [str(s.version) for s in manager.status(name) if s.state == "AVAILABLE"]
+        return {"name": name, "versions": versions, "platform": PLATFORM,
+                "parameters": {"signature_name": key, "version": str(servable.version)},
+                "inputs": inputs, "outputs": outputs}
+
+
+def _flat(data: Any) -> list:
+    if isinstance(data, list):
+        return [x for item in data for x in _flat(item)]
+    return [data]
+
+
+def _bytes_element(value: Any, name: str) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise invalid(f"Input '{name}': unable to base64 decode: {err}") from None
+    raise invalid(f"Input '{name}' has datatype BYTES; its elements must be strings or {{\"b64\": ...}}")
+
+
+def input_array(tensor: Any, spec: Any) -> np.ndarray:
+    """One V2 request input as a numpy array checked against its ``tf.TensorSpec``."""
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+        raise invalid("each input must be an object with 'name', 'shape', 'datatype' and 'data'")
+    name = tensor["name"]
+    shape, datatype, data = tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise invalid(f"Input '{name}': 'shape' must be a list of non-negative integers")
+    expected = v2_datatype(spec.dtype)
+    if datatype != expected:
+        raise invalid(f"Input '{name}' has datatype {datatype} but the signature expects {expected}")
+    if data is None:
+        raise invalid(f"Input '{name}' has no 'data'")
+    flat = _flat(data)
+    if len(flat) != math.prod(shape):
+        raise invalid(f"Input '{name}' has {len(flat)} elements but shape {shape} needs {math.prod(shape)}")
+    if expected == "BYTES":
+        arr = np.empty(len(flat), dtype=object)
+        arr[:] = [_bytes_element(v, name) for v in flat]
+        return arr.reshape(shape)
+    if any(isinstance(v, (str, dict, list)) or v is None for v in flat):
+        raise invalid(f"Input '{name}' has datatype {expected}; its elements must be numbers")
+    if expected == "BOOL" and not all(isinstance(v, bool) for v in flat):
+        raise invalid(f"Input '{name}' has datatype BOOL; its elements must be true/false")
+    if spec.dtype.is_integer and any(isinstance(v, float) and v != int(v) for v in flat):
+        raise invalid(f"Input '{name}' has datatype {expected} but got a decimal number")
+    try:
+        return np.array(flat, dtype=spec.dtype.as_numpy_dtype).reshape(shape)
+    except (ValueError, OverflowError) as err:
+        raise invalid(f"Input '{name}' cannot be converted to {expected}: {err}") from None
+
+
+def output_json(name: str, arr: np.ndarray) -> dict:
+    """One output array as a V2 tensor (BYTES as UTF-8 strings, or all ``{"b64"}`` if any is not)."""
+    import tensorflow as tf
+
+    arr = np.asarray(arr)
+    if arr.dtype == object or arr.dtype.kind in "SU":
+        items = [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in arr.reshape(-1)]
+        try:
+            data: list = [v.decode("utf-8") for v in items]
+        except UnicodeDecodeError:
+            data = [{"b64": base64.b64encode(v).decode("ascii")} for v in items]
+        datatype = "BYTES"
+    else:
+        data = arr.reshape(-1).tolist()
+        datatype = v2_datatype(tf.dtypes.as_dtype(arr.dtype))
+    return {"name": name, "shape": list(arr.shape), "datatype": datatype, "data": data}
+
+
+def infer(manager: ModelManager, name: str, version: int | None, label: str | None,
+          body: Any) -> tuple[dict, str, str]:
+    """Run a V2 inference request; returns ``(response, version served, signature used)``."""
+    if not isinstance(body, dict):
+        raise invalid("Request body must be a JSON object")
+    signature = _signature(body.get("parameters"))
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise invalid("'inputs' must be a non-empty list of tensors")
+    wanted = body.get("outputs") or []
+    if not isinstance(wanted, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
+                                               for o in wanted):
+        raise invalid("'outputs' must be a list of objects with a 'name'")
+    with manager.servable(name, version, label) as servable:
+        key = servable.signature(signature)
+        specs = servable.input_specs[key]
+        arrays = {}
+        for tensor in inputs:
+            tname = tensor.get("name") if isinstance(tensor, dict) else None
+            if tname not in specs:
+                raise invalid(f"input tensor alias not found in signature: {tname}. Inputs expected "
+                              f"to be in the set {{{','.join(sorted(specs))}}}.")
+            arrays[tname] = input_array(tensor, specs[tname])
+        outputs = servable.run(key, arrays, tuple(o["name"] for o in wanted))
+        response = {"model_name": name, "model_version": str(servable.version),
+                    "outputs": [output_json(n, a) for n, a in sorted(outputs.items())]}
+        if "id" in body:
+            response["id"] = body["id"]
+        return response, str(servable.version), key
+
