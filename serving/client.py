@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# gRPC clients default to 4 MB per message; image batches need more (the server has its own limits).
+GRPC_CHANNEL_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+
 
 def _model_path(model: str, version: int | None, label: str | None) -> str:
     from serving.repository import check_model_name
@@ -94,7 +97,7 @@ def grpc_predict(server: str, model: str, inputs: dict[str, Any], version: int |
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    with grpc.insecure_channel(server) as channel:
+    with grpc.insecure_channel(server, options=GRPC_CHANNEL_OPTIONS) as channel:
         infos = grpc_signature_inputs(channel, model, version, label, signature, timeout)
         request = predict_pb2.PredictRequest()
         _model_spec(request.model_spec, model, version, label, signature)
@@ -141,7 +144,7 @@ def _grpc_inputs(args: argparse.Namespace) -> dict[str, Any]:
             value = value.get("inputs", value.get("instances"))
     if isinstance(value, dict):
         return value
-    with grpc.insecure_channel(args.server) as channel:
+    with grpc.insecure_channel(args.server, options=GRPC_CHANNEL_OPTIONS) as channel:
         names = sorted(grpc_signature_inputs(channel, args.model, args.version, args.label, args.signature))
     if len(names) != 1:
         raise ValueError(f"the signature has inputs {names}; pass --input as a JSON object naming them")

@@ -20,8 +20,15 @@ def run_server(options: ServerOptions) -> int:
     """Load every model, serve until SIGINT/SIGTERM, then stop cleanly; returns the exit code."""
     from serving.server.grpc_service import make_grpc_server
 
-    manager = ModelManager(options.models, options.batching, Metrics())
+    manager = ModelManager(options.models, options.batching, Metrics(),
+                           options.allow_version_labels_for_unavailable_models)
     manager.reconcile()  # the initial load happens before the ports open, as in TF Serving
+    try:
+        manager.check_labels()
+    except ServingError as err:
+        manager.stop()
+        raise ValueError(f"{err.message} (start with --allow_version_labels_for_unavailable_models "
+                         "to allow it)") from None
     for name in manager.model_names():
         try:
             log.info("model %s: %s", name, {s.version: s.state for s in manager.status(name)})
@@ -30,7 +37,8 @@ def run_server(options: ServerOptions) -> int:
     batch_threads = 2 * options.batching.max_batch_size if options.batching else 0
     workers = min(128, max(32, batch_threads))
     grpc_server, grpc_port = make_grpc_server(manager, options.host, options.port,
-                                              options.max_request_bytes, workers, options.access_log)
+                                              options.grpc_max_receive_bytes, workers,
+                                              options.access_log, options.grpc_max_send_bytes)
     try:
         asyncio.run(_serve_rest(manager, options, workers))
     finally:
@@ -48,7 +56,7 @@ async def _serve_rest(manager: ModelManager, options: ServerOptions, workers: in
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rest")
     api = RestApi(manager, executor, max_request_bytes=options.max_request_bytes,
                   timeout_ms=options.rest_api_timeout_in_ms, prometheus_path=options.prometheus_path,
-                  access_log=options.access_log)
+                  access_log=options.access_log, cors_origins=options.cors_allowed_origins)
     if options.access_log:
         access_log.enable()
     runner = web.AppRunner(api.make_app(), access_log=None)

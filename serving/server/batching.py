@@ -6,6 +6,13 @@ batches wait in the queue (more is answered UNAVAILABLE, as TF Serving does); a 
 (by repeating its first row) up to the next of ``allowed_batch_sizes``; ``num_batch_threads``
 batches run in parallel. Requests are merged only when their inputs agree in every dimension but
 the 0-th.
+
+Adaptive batching (``BatchingOptions.adaptive``, a dlsuite option in the spirit of BentoML's and
+MLServer's adaptive batchers) keeps the mean gap between the last 32 arrivals and a moving average
+of the time a batch takes to run, and waits for more rows only when another request is expected before the
+current batch could have finished: the window is ``min(run time, rows still missing x gap,
+batch_timeout_micros)`` when ``gap < run time`` and 0 otherwise. At low load a request runs at once
+(no added latency); at high load batches fill as with the fixed window.
 """
 
 from __future__ import annotations
@@ -46,10 +53,15 @@ class Batcher:
     """
 
     def __init__(self, run: RunFn, options: BatchingOptions,
-                 on_batch: Callable[[int, int], None] | None = None) -> None:
+                 on_batch: Callable[[int, int], None] | None = None,
+                 on_queue: Callable[[int], None] | None = None) -> None:
         self._run = run
         self.options = options
         self._on_batch = on_batch
+        self._on_queue = on_queue
+        self._queued_rows = 0
+        self._arrivals: collections.deque[float] = collections.deque(maxlen=32)  # last arrival times
+        self._latency: float | None = None  # moving average of seconds per batch run
         self._queue: collections.deque[_Task] = collections.deque()
         self._cond = threading.Condition()
         self._stopped = False
@@ -72,11 +84,12 @@ class Batcher:
         with self._cond:
             if self._stopped:
                 raise ServingError("UNAVAILABLE", "batcher is shut down")
-            queued = sum(t.rows for t in self._queue)
-            if queued + size > self.options.max_enqueued_batches * self.options.max_batch_size:
+            if self._queued_rows + size > self.options.max_enqueued_batches * self.options.max_batch_size:
                 raise ServingError("UNAVAILABLE",
                                    "The batch scheduling queue to which this task was submitted is full")
+            self._arrivals.append(task.enqueued)
             self._queue.append(task)
+            self._set_queued(self._queued_rows + size)
             self._cond.notify_all()
         task.done.wait()
         if task.error is not None:
@@ -92,8 +105,26 @@ class Batcher:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _take(self) -> list[_Task] | None:
+    def _set_queued(self, rows: int) -> None:
+        self._queued_rows = rows
+        if self._on_queue is not None:
+            self._on_queue(rows)
+
+    def window(self, rows: int) -> float:
+        """Seconds the oldest request may wait for a batch that holds ``rows`` rows so far."""
         timeout = self.options.batch_timeout_micros / 1e6
+        if not self.options.adaptive:
+            return timeout
+        latency, arrivals = self._latency, self._arrivals
+        if latency is None or len(arrivals) < 2:
+            return 0.0
+        gap = (arrivals[-1] - arrivals[0]) / (len(arrivals) - 1)  # mean of the last 31 gaps
+        if gap >= latency:
+            return 0.0  # nobody else expected before a batch could finish: run now
+        window = min(latency, (self.options.max_batch_size - rows) * gap)
+        return min(window, timeout) if timeout > 0 else window
+
+    def _take(self) -> list[_Task] | None:
         with self._cond:
             while True:
                 while not self._queue:
@@ -101,9 +132,9 @@ class Batcher:
                         return None
                     self._cond.wait()
                 first = self._queue[0]
-                deadline = first.enqueued + timeout
                 same = [t for t in self._queue if t.key == first.key]
                 rows = sum(t.rows for t in same)
+                deadline = first.enqueued + self.window(rows)
                 now = time.monotonic()
                 if rows >= self.options.max_batch_size or now >= deadline or self._stopped:
                     break
@@ -116,6 +147,7 @@ class Batcher:
                 total += task.rows
             for task in batch:
                 self._queue.remove(task)
+            self._set_queued(self._queued_rows - total)
             return batch
 
     def _loop(self) -> None:
@@ -141,7 +173,10 @@ class Batcher:
                 if padded > rows:
                     parts.append(np.repeat(parts[0][:1], padded - rows, axis=0))
                 merged[name] = np.concatenate(parts, axis=0)  # (padded, ...)
+            started = time.monotonic()
             outputs = self._run(batch[0].signature, merged)
+            took = time.monotonic() - started
+            self._latency = took if self._latency is None else 0.8 * self._latency + 0.2 * took
             if self._on_batch is not None:
                 self._on_batch(rows, padded)
             offset = 0

@@ -8,12 +8,13 @@ import shutil
 import sys
 from collections.abc import Sequence
 
-from serving.server.config import DEFAULT_MAX_REQUEST_BYTES
+from serving.server.config import DEFAULT_MAX_REQUEST_BYTES, GRPC_UNLIMITED
 
 # Flags forwarded unchanged to tensorflow_model_server with --backend tfserving.
 TFSERVING_FLAGS = ("port", "rest_api_port", "model_name", "model_base_path", "model_config_file",
                    "file_system_poll_wait_seconds", "enable_batching", "batching_parameters_file",
-                   "monitoring_config_file", "rest_api_timeout_in_ms")
+                   "monitoring_config_file", "rest_api_timeout_in_ms",
+                   "allow_version_labels_for_unavailable_models")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,8 +40,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
                         help="REST request timeout in milliseconds (0 = none)")
     parser.add_argument("--max_request_size_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
-                        help="largest REST body / gRPC message accepted (413 / RESOURCE_EXHAUSTED "
-                             f"above it; default {DEFAULT_MAX_REQUEST_BYTES})")
+                        help="largest REST body accepted (413 above it) and the default of "
+                             f"--grpc_max_receive_message_bytes (default {DEFAULT_MAX_REQUEST_BYTES})")
+    parser.add_argument("--grpc_max_receive_message_bytes", type=int, default=None,
+                        help="largest gRPC request message (RESOURCE_EXHAUSTED above it; default "
+                             "--max_request_size_bytes)")
+    parser.add_argument("--grpc_max_send_message_bytes", type=int, default=GRPC_UNLIMITED,
+                        help=f"largest gRPC response message (default {GRPC_UNLIMITED}, as TF Serving)")
+    parser.add_argument("--allow_version_labels_for_unavailable_models", action="store_true",
+                        help="let version labels name versions that are not (yet) AVAILABLE")
+    parser.add_argument("--cors_allowed_origins", default="",
+                        help="comma-separated origins allowed to call the REST API from a browser "
+                             "('*' for any); CORS is off when empty (the default)")
+    parser.add_argument("--adaptive_batching", action="store_true",
+                        help="with --enable_batching: adapt the batch window to the arrival rate and "
+                             "model latency (batch_timeout_micros becomes its upper bound)")
     parser.add_argument("--backend", choices=("dlsuite", "tfserving"), default="dlsuite",
                         help="dlsuite (this server) or tfserving (exec tensorflow_model_server "
                              "from PATH with the same flags)")
@@ -77,20 +91,33 @@ def options_from_args(args: argparse.Namespace):  # -> ServerOptions
         port = getattr(args, port_flag)
         if not 0 < port < 65536:
             raise ValueError(f"--{port_flag} expected a port number. Received: {port}")
-    if args.max_request_size_bytes < 1024:
-        raise ValueError(f"--max_request_size_bytes must be at least 1024. Received: {args.max_request_size_bytes}")
+    grpc_receive = args.grpc_max_receive_message_bytes
+    if grpc_receive is None:
+        grpc_receive = args.max_request_size_bytes
+    for flag, value in (("max_request_size_bytes", args.max_request_size_bytes),
+                        ("grpc_max_receive_message_bytes", grpc_receive),
+                        ("grpc_max_send_message_bytes", args.grpc_max_send_message_bytes)):
+        if not 1024 <= value <= GRPC_UNLIMITED:
+            raise ValueError(f"--{flag} must be between 1024 and {GRPC_UNLIMITED}. Received: {value}")
     batching = None
     if args.enable_batching:
         batching = config.read_batching_parameters(args.batching_parameters_file)
-    elif args.batching_parameters_file:
-        raise ValueError("--batching_parameters_file needs --enable_batching")
+        if args.adaptive_batching:
+            import dataclasses
+
+            batching = dataclasses.replace(batching, adaptive=True)
+    elif args.batching_parameters_file or args.adaptive_batching:
+        raise ValueError("--batching_parameters_file and --adaptive_batching need --enable_batching")
+    origins = tuple(o.strip() for o in args.cors_allowed_origins.split(",") if o.strip())
     return config.ServerOptions(
         models=models, port=args.port, rest_api_port=args.rest_api_port, host=args.host,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds, batching=batching,
         prometheus_path=config.read_monitoring_config(args.monitoring_config_file),
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
         max_request_bytes=args.max_request_size_bytes, model_config_file=args.model_config_file,
-        access_log=bool(getattr(args, "access_log", False)))
+        access_log=bool(args.access_log), grpc_max_receive_bytes=grpc_receive,
+        grpc_max_send_bytes=args.grpc_max_send_message_bytes, cors_allowed_origins=origins,
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models)
 
 
 def tfserving_argv(args: argparse.Namespace, binary: str) -> list[str]:

@@ -18,6 +18,7 @@ from serving.repository import check_model_name
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+GRPC_UNLIMITED = 2**31 - 1  # what TF Serving sets on its gRPC server (INT_MAX)
 
 _PROTO_CLASSES: dict[str, Any] = {}
 
@@ -92,13 +93,26 @@ class VersionPolicy:
 
 
 @dataclasses.dataclass(frozen=True)
+class RequestLogging:
+    """A model's ``logging_config``: sample requests and responses to TFRecord files of ``PredictionLog``."""
+
+    filename_prefix: str
+    sampling_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sampling_rate <= 1.0:
+            raise ValueError(f"sampling_rate expected a number in [0, 1]. Received: {self.sampling_rate}")
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """One served model: name, base path, version policy and version labels."""
+    """One served model: name, base path, version policy, version labels and request logging."""
 
     name: str
     base_path: str
     policy: VersionPolicy = VersionPolicy()
     labels: tuple[tuple[str, int], ...] = ()
+    logging: RequestLogging | None = None
 
     def label_map(self) -> dict[str, int]:
         """``{label: version}``."""
@@ -115,6 +129,7 @@ class BatchingOptions:
     num_batch_threads: int = 2
     allowed_batch_sizes: tuple[int, ...] = ()
     pad_variable_length_inputs: bool = False
+    adaptive: bool = False  # dlsuite: adapt the window to arrival rate and latency (batching.py)
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
@@ -144,6 +159,10 @@ class ServerOptions:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     model_config_file: str | None = None
     access_log: bool = False
+    grpc_max_receive_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    grpc_max_send_bytes: int = GRPC_UNLIMITED
+    cors_allowed_origins: tuple[str, ...] = ()
+    allow_version_labels_for_unavailable_models: bool = False
 
 
 def policy_from_proto(proto: Any) -> VersionPolicy:
@@ -157,6 +176,23 @@ def policy_from_proto(proto: Any) -> VersionPolicy:
         return VersionPolicy("specific", versions=tuple(int(v) for v in proto.specific.versions))
     num = proto.latest.num_versions if which == "latest" and proto.latest.num_versions else 1
     return VersionPolicy("latest", num_versions=int(num))
+
+
+def logging_from_proto(name: str, model: Any, relative_to: Path | None) -> RequestLogging | None:
+    """A ``ModelConfig.logging_config`` as `RequestLogging` (None when absent or never sampling)."""
+    if not model.HasField("logging_config"):
+        return None
+    collector = model.logging_config.log_collector_config
+    rate = float(model.logging_config.sampling_config.sampling_rate)
+    if collector.type != "file":
+        raise ValueError(f"model {name!r}: log_collector_config.type must be 'file'. "
+                         f"Received: {collector.type!r}")
+    if not collector.filename_prefix:
+        raise ValueError(f"model {name!r}: log_collector_config needs a filename_prefix")
+    prefix = Path(collector.filename_prefix)
+    if not prefix.is_absolute() and relative_to is not None:
+        prefix = relative_to / prefix
+    return RequestLogging(str(prefix), rate) if rate > 0 else None
 
 
 def models_from_config_proto(config: Any, relative_to: Path | None = None) -> tuple[ModelSpec, ...]:
@@ -177,7 +213,8 @@ def models_from_config_proto(config: Any, relative_to: Path | None = None) -> tu
         if not base.is_absolute() and relative_to is not None:
             base = relative_to / base
         labels = tuple(sorted((str(k), int(v)) for k, v in model.version_labels.items()))
-        specs.append(ModelSpec(name, str(base), policy_from_proto(model.model_version_policy), labels))
+        specs.append(ModelSpec(name, str(base), policy_from_proto(model.model_version_policy), labels,
+                               logging_from_proto(name, model, relative_to)))
     if not specs:
         raise ValueError("the model config lists no models")
     return tuple(specs)
@@ -265,6 +302,10 @@ def model_config_text(models: tuple[ModelSpec, ...] | list[ModelSpec]) -> str:
             out.append(f"    model_version_policy {{ latest {{ num_versions: {policy.num_versions} }} }}")
         for label, version in spec.labels:
             out.append(f'    version_labels {{ key: "{label}" value: {version} }}')
+        if spec.logging is not None:
+            out.append(f'    logging_config {{ log_collector_config {{ type: "file" filename_prefix: '
+                       f'"{spec.logging.filename_prefix}" }} sampling_config {{ sampling_rate: '
+                       f'{spec.logging.sampling_rate} }} }}')
         out.append("  }")
     out.append("}")
     return "\n".join(out) + "\n"

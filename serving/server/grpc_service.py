@@ -1,8 +1,12 @@
-"""TF Serving's gRPC services: ``PredictionService`` and ``ModelService``.
+"""TF Serving's gRPC services: ``PredictionService`` and ``ModelService`` (plus KServe V2's
+``GRPCInferenceService`` from `serving.server.v2_grpc`).
 
 Built on the generated stubs of ``tensorflow-serving-api``; errors are aborted with TF Serving's
 status codes (NOT_FOUND for an unknown model/version/label, INVALID_ARGUMENT for bad input,
-RESOURCE_EXHAUSTED for an oversized message, which grpc itself enforces).
+RESOURCE_EXHAUSTED for an oversized message). grpc enforces ``--grpc_max_receive_message_bytes``
+itself ("Received message larger than max (N vs. LIMIT)"); responses above
+``--grpc_max_send_message_bytes`` are answered RESOURCE_EXHAUSTED with a message naming the flag.
+Sampled requests of models with a ``logging_config`` are written as ``PredictionLog`` records.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from tensorflow_serving.apis import (
 
 from serving.server import inference
 from serving.server.access_log import log_access, request_id
-from serving.server.config import models_from_config_proto
+from serving.server.config import GRPC_UNLIMITED, models_from_config_proto
 from serving.server.errors import ServingError, invalid
 from serving.server.manager import ModelManager
 
@@ -47,9 +51,23 @@ def _error_code_number(name: str) -> int:
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict, Classify, Regress, MultiInference and GetModelMetadata."""
 
-    def __init__(self, manager: ModelManager, access_log: bool = False) -> None:
+    def __init__(self, manager: ModelManager, access_log: bool = False,
+                 max_send_bytes: int = GRPC_UNLIMITED) -> None:
         self.manager = manager
         self.access_log = access_log
+        self.max_send_bytes = max_send_bytes
+
+    def _finish(self, api: str, request: Any, response: Any, version: int) -> Any:
+        size = response.ByteSize()
+        if size > self.max_send_bytes:
+            raise ServingError("RESOURCE_EXHAUSTED", f"Response message ({size} bytes) is larger than "
+                               f"--grpc_max_send_message_bytes={self.max_send_bytes}")
+        logger = self.manager.request_logger(request.model_spec.name if api != "multi_inference"
+                                             else request.tasks[0].model_spec.name)
+        if logger is not None and api != "metadata":
+            spec = response.model_spec if api != "multi_inference" else response.results[0].model_spec
+            logger.write(api, request, response, version, spec.signature_name)
+        return response
 
     def _serve(self, api: str, request: Any, spec: Any, fn: Callable[[Any, Any], Any], context: Any) -> Any:
         started = time.monotonic()
@@ -62,7 +80,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             version, label = _version_of(spec)
             with self.manager.servable(spec.name, version, label) as servable:
                 served = str(servable.version)
-                return fn(servable, request)
+                return self._finish(api, request, fn(servable, request), servable.version)
         except ServingError as err:
             status = err.code
             context.abort(err.grpc_code, err.message)
@@ -133,14 +151,19 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def make_grpc_server(manager: ModelManager, host: str, port: int, max_request_bytes: int,
-                     workers: int = 32, access_log: bool = False) -> tuple[grpc.Server, int]:
+                     workers: int = 32, access_log: bool = False,
+                     max_send_bytes: int = GRPC_UNLIMITED) -> tuple[grpc.Server, int]:
     """A started threaded gRPC server with both services; returns ``(server, bound port)``."""
     options = [("grpc.max_receive_message_length", max_request_bytes),
-               ("grpc.max_send_message_length", -1)]
+               ("grpc.max_send_message_length", max_send_bytes)]
     server = grpc.server(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
                          options=options)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager, access_log), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(manager, access_log, max_send_bytes), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
+    from serving.server import v2_grpc
+
+    v2_grpc.add_to_server(manager, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise ValueError(f"cannot bind the gRPC port {host}:{port}")

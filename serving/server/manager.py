@@ -21,6 +21,7 @@ from serving.repository import check_model_name, list_versions
 from serving.server.config import BatchingOptions, ModelSpec
 from serving.server.errors import ServingError, not_found
 from serving.server.metrics import Metrics
+from serving.server.request_log import RequestLogger
 from serving.server.servable import Servable
 
 log = logging.getLogger("dlsuite.serve")
@@ -64,13 +65,17 @@ class ModelManager:
         models: the models to serve.
         batching: batching options for every version, or None.
         metrics: where load, warmup and batch metrics go.
+        allow_unavailable_labels: let labels name versions that are not AVAILABLE
+            (``--allow_version_labels_for_unavailable_models``).
     """
 
     def __init__(self, models: tuple[ModelSpec, ...], batching: BatchingOptions | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, allow_unavailable_labels: bool = False) -> None:
         self._lock = threading.RLock()
         self._reconcile_lock = threading.Lock()
         self._models: dict[str, _Model] = {m.name: _Model(m) for m in models}
+        self._loggers = self._make_loggers(models)
+        self.allow_unavailable_labels = allow_unavailable_labels
         self.batching = batching
         self.metrics = metrics or Metrics()
         self._stop = threading.Event()
@@ -82,9 +87,25 @@ class ModelManager:
         with self._lock:
             return sorted(self._models)
 
+    @staticmethod
+    def _make_loggers(models: tuple[ModelSpec, ...]) -> dict[str, RequestLogger]:
+        return {m.name: RequestLogger(m.name, m.logging) for m in models if m.logging is not None}
+
+    def request_logger(self, name: str) -> RequestLogger | None:
+        """The model's request logger when this request is sampled, else None."""
+        logger = self._loggers.get(name)
+        return logger if logger is not None and logger.sampled() else None
+
     def reload_config(self, models: tuple[ModelSpec, ...]) -> None:
         """Replace the model list (``HandleReloadConfigRequest``); removed models are unloaded."""
         with self._lock:
+            loggers = self._make_loggers(models)
+            for name, logger in self._loggers.items():
+                if name in loggers and loggers[name].options == logger.options:
+                    loggers[name] = logger  # same file: keep appending
+                else:
+                    logger.close()
+            self._loggers = loggers
             new = {m.name: _Model(m) for m in models}
             for name, model in self._models.items():
                 if name in new and new[name].spec.base_path == model.spec.base_path:
@@ -94,6 +115,12 @@ class ModelManager:
                         self._begin_unload(status)
             self._models = new
         self.reconcile()
+        self.check_labels()
+
+    def check_labels(self) -> None:
+        """Raise FAILED_PRECONDITION when a label names a version that is not AVAILABLE (unless allowed)."""
+        if self.allow_unavailable_labels:
+            return
         with self._lock:
             for model in self._models.values():
                 for label, version in model.spec.labels:
@@ -137,6 +164,7 @@ class ModelManager:
     def _load(self, model: _Model, version: int, path: Path) -> None:
         name = model.spec.name
         status = VersionStatus(version, "START")
+        load_started = time.monotonic()
         with self._lock:
             model.versions[version] = status
             status.state = "LOADING"
@@ -146,7 +174,8 @@ class ModelManager:
             if problems:
                 raise ServingError("DATA_LOSS", "; ".join(problems))
             on_batch = self.metrics.batch_callback(name, version)
-            servable = Servable(name, version, path, self.batching, on_batch)
+            servable = Servable(name, version, path, self.batching, on_batch,
+                                self.metrics.queue_callback(name, version))
             started = time.monotonic()
             try:
                 replayed = self._warmup(servable)
@@ -161,11 +190,11 @@ class ModelManager:
             code = err.code if isinstance(err, ServingError) else "UNKNOWN"
             message = err.message if isinstance(err, ServingError) else f"{type(err).__name__}: {err}"
             log.error("failed to load %s version %d: %s", name, version, message)
-            self.metrics.load_count.labels(name, "ERROR").inc()
+            self.metrics.observe_load(name, version, time.monotonic() - load_started, code)
             with self._lock:
                 status.state, status.error_code, status.error_message = "END", code, message
             return
-        self.metrics.load_count.labels(name, "OK").inc()
+        self.metrics.observe_load(name, version, time.monotonic() - load_started, None)
         with self._lock:
             status.servable = servable
             status.state = "AVAILABLE"
@@ -216,6 +245,8 @@ class ModelManager:
                 for status in model.versions.values():
                     if status.servable is not None and status.servable.batcher is not None:
                         status.servable.batcher.stop()
+            for logger in self._loggers.values():
+                logger.close()
 
     # -- lookups ------------------------------------------------------------------------------
     def _model(self, name: str) -> _Model:

@@ -8,7 +8,9 @@ the event loop stays responsive.
 
 dlsuite extensions: ``GET /v1/health/live``, ``GET /v1/health/ready``, ``GET /v1/models`` (listing),
 the KServe V2 REST protocol under ``/v2`` (`serving.server.v2`), an ``x-request-id`` header on every
-response and, with ``access_log``, one JSON access-log line per request on ``dlsuite.access``.
+response and, with ``access_log``, one JSON access-log line per request on ``dlsuite.access``;
+Prometheus metrics at ``/metrics`` (KServe's scrape path); CORS for the origins of
+``--cors_allowed_origins`` (preflight ``OPTIONS`` answered 204, off by default).
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ from serving.server import inference, v2
 from serving.server.access_log import log_access, request_id as make_request_id
 from serving.server.errors import ServingError, invalid
 from serving.server.manager import ModelManager
-from serving.server.tensors import examples_from_body, outputs_to_json, parse_predict_body
+from serving.server.tensors import (
+    array_to_tensor_proto,
+    examples_from_body,
+    outputs_to_json,
+    parse_predict_body,
+)
+
+KSERVE_METRICS_PATH = "/metrics"
+_CORS_METHODS = "GET, POST, OPTIONS"
 
 _PATH = re.compile(
     r"^(?P<name>[^/:]+)"
@@ -87,12 +97,62 @@ def _run(manager: ModelManager, verb: str, name: str, version: int | None, label
         if verb == "predict":
             key = servable.signature(signature)
             inputs, row_format = parse_predict_body(body, servable.input_specs[key])
-            return outputs_to_json(servable.run(key, inputs), row_format), str(servable.version)
+            outputs = servable.run(key, inputs)
+            logger = manager.request_logger(name)
+            if logger is not None:
+                _log_predict(logger, servable.name, servable.version, key, inputs, outputs)
+            return outputs_to_json(outputs, row_format), str(servable.version)
         examples = examples_from_body(body)
         if verb == "classify":
             rows = inference.classify(servable, signature, examples)
-            return {"results": [[[label_, score] for label_, score in row] for row in rows]}, str(servable.version)
-        return {"results": inference.regress(servable, signature, examples)}, str(servable.version)
+            result: Any = [[[label_, score] for label_, score in row] for row in rows]
+        else:
+            result = inference.regress(servable, signature, examples)
+        logger = manager.request_logger(name)
+        if logger is not None:
+            _log_examples(logger, servable, verb, signature, examples, result)
+        return {"results": result}, str(servable.version)
+
+
+def _log_predict(logger: Any, name: str, version: int, key: str, inputs: dict, outputs: dict) -> None:
+    """Write a REST predict as the ``PredictRequest``/``PredictResponse`` TF Serving would log."""
+    from tensorflow_serving.apis import predict_pb2
+
+    request, response = predict_pb2.PredictRequest(), predict_pb2.PredictResponse()
+    for spec in (request.model_spec, response.model_spec):
+        spec.name, spec.signature_name = name, key
+    response.model_spec.version.value = version
+    for input_name, value in inputs.items():
+        request.inputs[input_name].CopyFrom(array_to_tensor_proto(value))
+    for output_name, value in outputs.items():
+        response.outputs[output_name].CopyFrom(array_to_tensor_proto(value))
+    logger.write("predict", request, response, version, key)
+
+
+def _log_examples(logger: Any, servable: Any, verb: str, signature: str, examples: list,
+                  result: list) -> None:
+    """Write a REST classify/regress as the ``Classification``/``Regression`` protos TF Serving would log."""
+    from tensorflow_serving.apis import classification_pb2, regression_pb2
+
+    from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD
+
+    classify = verb == "classify"
+    key = servable.signature(signature, CLASSIFY_METHOD if classify else REGRESS_METHOD)
+    module = classification_pb2 if classify else regression_pb2
+    request = module.ClassificationRequest() if classify else module.RegressionRequest()
+    response = module.ClassificationResponse() if classify else module.RegressionResponse()
+    for spec in (request.model_spec, response.model_spec):
+        spec.name, spec.signature_name = servable.name, key
+    response.model_spec.version.value = servable.version
+    request.input.example_list.examples.extend(examples)
+    for row in result:
+        if classify:
+            item = response.result.classifications.add()
+            for label, score in row:
+                item.classes.add(label=label, score=score)
+        else:
+            response.result.regressions.add(value=row)
+    logger.write(verb, request, response, servable.version, key)
 
 
 class RestApi:
@@ -100,8 +160,9 @@ class RestApi:
 
     def __init__(self, manager: ModelManager, executor: ThreadPoolExecutor, *,
                  max_request_bytes: int, timeout_ms: int, prometheus_path: str | None,
-                 access_log: bool = False) -> None:
+                 access_log: bool = False, cors_origins: tuple[str, ...] = ()) -> None:
         self.manager = manager
+        self.cors_origins = cors_origins
         self.access_log = access_log
         self.executor = executor
         self.max_request_bytes = max_request_bytes
@@ -110,8 +171,10 @@ class RestApi:
 
     def make_app(self) -> web.Application:
         """Build the application (its body limit is one byte above ``max_request_bytes``)."""
-        app = web.Application(client_max_size=self.max_request_bytes + 1, middlewares=[self._access])
-        if self.prometheus_path:
+        app = web.Application(client_max_size=self.max_request_bytes + 1,
+                              middlewares=[self._access, self._cors])
+        app.router.add_get(KSERVE_METRICS_PATH, self.metrics)
+        if self.prometheus_path and self.prometheus_path != KSERVE_METRICS_PATH:
             app.router.add_get(self.prometheus_path, self.metrics)
         app.router.add_get("/v1/health/live", self.live)
         app.router.add_get("/v1/health/ready", self.ready)
@@ -142,6 +205,36 @@ class RestApi:
         if self.access_log:
             log_access(request_id, request.method, request.path, response.status,
                        time.monotonic() - started, request["access"])
+        return response
+
+    def _allowed_origin(self, origin: str | None) -> str | None:
+        if not origin or not self.cors_origins:
+            return None
+        if "*" in self.cors_origins:
+            return "*"
+        return origin if origin in self.cors_origins else None
+
+    @web.middleware
+    async def _cors(self, request: web.Request, handler) -> web.StreamResponse:
+        origin = self._allowed_origin(request.headers.get("Origin"))
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            if origin is None:
+                return _json_response({"error": "CORS preflight from an origin that is not allowed"}, 403)
+            response: web.StreamResponse = web.Response(status=204, headers={
+                "Access-Control-Allow-Methods": _CORS_METHODS,
+                "Access-Control-Allow-Headers": request.headers.get(
+                    "Access-Control-Request-Headers", "Content-Type"),
+                "Access-Control-Max-Age": "600"})
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                response = exc
+        if origin is not None:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "x-request-id"
+            if origin != "*":
+                response.headers["Vary"] = "Origin"
         return response
 
     async def live(self, request: web.Request) -> web.Response:
@@ -291,4 +384,5 @@ class RestApi:
 
     def _too_big(self, size: int | None) -> str:
         got = f" ({size} bytes)" if size is not None else ""
-        return f"Request body{got} is larger than the maximum of {self.max_request_bytes} bytes"
+        return (f"Request body{got} is larger than the maximum of {self.max_request_bytes} bytes "
+                "(--max_request_size_bytes)")

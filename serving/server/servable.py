@@ -37,10 +37,12 @@ class Servable:
         path: the version folder.
         batching: dynamic batching options, or None to run every request alone.
         on_batch: metrics callback ``(rows, padded_rows)`` for each batch.
+        on_queue: metrics callback ``(queued_rows)`` when the batch queue changes.
     """
 
     def __init__(self, name: str, version: int, path: Path, batching: BatchingOptions | None = None,
-                 on_batch: Callable[[int, int], None] | None = None) -> None:
+                 on_batch: Callable[[int, int], None] | None = None,
+                 on_queue: Callable[[int], None] | None = None) -> None:
         import tensorflow as tf
 
         self.name = name
@@ -58,7 +60,7 @@ class Servable:
                 self.input_specs[key] = dict(fn.structured_input_signature[1])
         self._in_flight = 0
         self._cond = threading.Condition()
-        self.batcher = Batcher(self._run_direct, batching, on_batch) if batching else None
+        self.batcher = Batcher(self._run_direct, batching, on_batch, on_queue) if batching else None
 
     # -- signatures ---------------------------------------------------------------------------
     def signature(self, name: str | None, method: str | None = None) -> str:

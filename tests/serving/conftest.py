@@ -45,14 +45,18 @@ def copy_version(src: Path, model_dir: Path, version: int) -> Path:
 class ServerProcess:
     """``python -m serving.server`` in a subprocess, on free ports, logging to a file."""
 
-    def __init__(self, args: list[str], log_path: Path, backend: str = "dlsuite") -> None:
-        self.grpc_port, self.rest_port = free_port(), free_port()
+    def __init__(self, args: list[str], log_path: Path, backend: str = "dlsuite",
+                 ports: tuple[int, int] | None = None) -> None:
+        """With ``ports`` (gRPC, REST), ``args`` is the whole command line (it names the ports)."""
+        self.grpc_port, self.rest_port = ports or (free_port(), free_port())
         self.backend = backend
         self.log_path = log_path
-        cmd = [sys.executable, "-m", "serving.server", "--backend", backend,
-               f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}", *args]
-        if backend == "dlsuite":
-            cmd.append("--host=127.0.0.1")
+        cmd = [sys.executable, "-m", "serving.server"]
+        if ports is None:
+            cmd += ["--backend", backend, f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}"]
+            if backend == "dlsuite":
+                cmd.append("--host=127.0.0.1")
+        cmd += args
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
                "PYTHONPATH": str(ROOT)}
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
@@ -109,7 +113,7 @@ def start_server(args: list[str], log_path: Path, ready_model: str, backend: str
 @pytest.fixture(scope="session")
 def batching_server(golden_versions, tmp_path_factory):
     """One dlsuite server (model ``hp``, version 1) with batching, metrics and ``--access_log``;
-    shared by the batching, health and V2 modules so they start one process between them."""
+    shared by the batching, health, V2 and V2 gRPC modules so they start one process between them."""
     root = tmp_path_factory.mktemp("batching")
     copy_version(golden_versions["two"], root / "hp", 1)
     (root / "batching.config").write_text(

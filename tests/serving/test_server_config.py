@@ -82,3 +82,52 @@ def test_tfserving_backend_argv_and_missing_binary(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="tensorflow_model_server"):
         commands.run(_args("--backend=tfserving", f"--model_base_path={tmp_path}"))
+
+
+def test_limit_cors_label_and_adaptive_flags(tmp_path):
+    base = f"--model_base_path={tmp_path}"
+    options = commands.options_from_args(_args(base))
+    assert options.grpc_max_receive_bytes == options.max_request_bytes
+    assert options.cors_allowed_origins == () and not options.allow_version_labels_for_unavailable_models
+    options = commands.options_from_args(_args(
+        base, "--max_request_size_bytes=5000", "--grpc_max_receive_message_bytes=7000",
+        "--grpc_max_send_message_bytes=9000", "--cors_allowed_origins=http://a, http://b",
+        "--allow_version_labels_for_unavailable_models", "--enable_batching", "--adaptive_batching"))
+    assert (options.max_request_bytes, options.grpc_max_receive_bytes, options.grpc_max_send_bytes) == (
+        5000, 7000, 9000)
+    assert options.cors_allowed_origins == ("http://a", "http://b") and options.batching.adaptive
+    assert options.allow_version_labels_for_unavailable_models
+    with pytest.raises(ValueError, match="grpc_max_send_message_bytes"):
+        commands.options_from_args(_args(base, "--grpc_max_send_message_bytes=10"))
+    with pytest.raises(ValueError, match="enable_batching"):
+        commands.options_from_args(_args(base, "--adaptive_batching"))
+    argv = commands.tfserving_argv(_args(base, "--allow_version_labels_for_unavailable_models"), "tms")
+    assert "--allow_version_labels_for_unavailable_models=true" in argv
+
+
+def test_logging_config_parsed_and_written_back(tmp_path):
+    text = (f'model_config_list {{ config {{ name: "m" base_path: "{tmp_path}" logging_config {{ '
+            'log_collector_config { type: "file" filename_prefix: "logs/m" } '
+            'sampling_config { sampling_rate: 0.25 } } } }')
+    (spec,) = config.parse_model_config_text(text, tmp_path)
+    assert spec.logging == config.RequestLogging(str(tmp_path / "logs" / "m"), 0.25)
+    assert config.parse_model_config_text(config.model_config_text([spec])) == (spec,)
+    with pytest.raises(ValueError, match="type must be 'file'"):
+        config.parse_model_config_text(text.replace('"file"', '"kafka"'))
+
+
+def test_labels_on_unavailable_versions_need_the_flag(tmp_path):
+    from serving.server.errors import ServingError
+    from serving.server.manager import ModelManager
+
+    models = (config.ModelSpec("m", str(tmp_path), labels=(("canary", 2),)),)
+    strict = ModelManager(models)
+    strict.reconcile()
+    with pytest.raises(ServingError, match="not currently available"):
+        strict.check_labels()
+    allowed = ModelManager(models, allow_unavailable_labels=True)
+    allowed.reconcile()
+    allowed.check_labels()
+    with pytest.raises(ServingError, match="Specific"):
+        with allowed.servable("m", label="canary"):
+            pass
