@@ -20,8 +20,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "apps.common.k8s",
     "serving.manifest.commands",
     "serving.tflite_commands",
+    "serving.marking_commands",
     "serving.server.commands",
     "serving.client",
+    "apps.rl.play",
     "serving.tfserving_config",
 )
 

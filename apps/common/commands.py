@@ -122,7 +122,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     config_json, _ = load_run(args.run)
     report = app_module(config_json["app"], "train").evaluate_run(args.run, args.split)
-    print(format_report(report))
+    if "per_class" in report:
+        print(format_report(report))
+    else:  # an evaluation that is not a classification report (e.g. an unconditional GAN's FID)
+        print(json.dumps({k: v for k, v in report.items() if isinstance(v, (int, float, str))}, indent=2))
     return 0
 
 

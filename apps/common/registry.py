@@ -14,6 +14,9 @@ from typing import Any
 
 APPS: dict[str, str] = {
     "vision": "image classification: LeNet-5, AlexNet-style, CIFAR ResNet-20/32/56, ResNet-50",
+    "generative": "image generation: conditional DCGAN, WGAN-GP, with Art. 50 marked output",
+    "speech": "keyword spotting from raw waveforms: DNN, CNN, DS-CNN, BiLSTM-attention",
+    "rl": "reinforcement learning with TF-Agents: DQN, Double DQN, REINFORCE on CartPole and Atari",
 }
 
 

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from apps.common import custom_loop
@@ -87,11 +87,14 @@ def train_and_evaluate(
     evaluate: Callable[[Any, RunDir, Any], dict[str, Any]],
     augment: Any = None,
     extra_metrics: dict[str, Any] | None = None,
+    callbacks: Callable[[RunDir], Sequence[Any]] | None = None,
 ) -> TrainResult:
     """Train ``build_model()`` on ``splits`` under ``config``; write and return the run's metrics.
 
     ``compile_model(model, optimizer, jit_compile)`` compiles (loss and metrics are the app's choice);
     ``evaluate(model, run, test_batches)`` returns the held-out evaluation (and may write files).
+    ``callbacks(run)`` returns the app's own Keras callbacks; they run before the standard ones,
+    so values they add to an epoch's logs are recorded in ``history.jsonl``.
     """
     process_start = time.perf_counter()
     run = open_run(app, local_run_config(config))  # under multi_worker, non-chief workers write to a temp dir
@@ -119,14 +122,16 @@ def train_and_evaluate(
 
     from apps.common.callbacks import standard_callbacks
 
+    all_callbacks = [*(callbacks(run) if callbacks else ()), *standard_callbacks(run)]
+
     print(f"run directory: {run.path}" + (" (resuming)" if run.resumed else ""), flush=True)
     if custom:  # strategy.run loop with the same callbacks and run directory (works under multi_worker)
         custom_loop.fit(model, strategy, train_ds, validation_data=val_ds, epochs=config.epochs,
-                        callbacks=standard_callbacks(run), verbose=config.verbose, config=config,
+                        callbacks=all_callbacks, verbose=config.verbose, config=config,
                         backup_dir=shared_backup_dir(config, app, run.run_id), write_backup_dir=run.backup_dir)
     else:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, shuffle=False,
-                  callbacks=standard_callbacks(run), verbose=config.verbose)
+                  callbacks=all_callbacks, verbose=config.verbose)
     shutil.rmtree(run.backup_dir, ignore_errors=True)
     _save_model_atomically(model, run)
 

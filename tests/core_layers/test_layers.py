@@ -11,7 +11,15 @@ import keras
 import pytest
 
 import core_layers
-from core_layers import BasicResidualBlock, BottleneckResidualBlock, LocalResponseNormalization
+from core_layers import (
+    BasicResidualBlock,
+    BottleneckResidualBlock,
+    DCGANDiscriminatorBlock,
+    DCGANGeneratorBlock,
+    LocalResponseNormalization,
+    RestrictedBoltzmannMachine,
+)
+from core_layers import MFCC, LogMelSpectrogram, SpecAugment, STFTMagnitude
 from tests.core_layers.layer_checks import LAYER_CHECKS, LayerCase
 
 LAYER_CASES = [
@@ -21,6 +29,17 @@ LAYER_CASES = [
     LayerCase(BottleneckResidualBlock, {"filters": 2, "strides": 2}, (2, 6, 6, 3)),
     LayerCase(BottleneckResidualBlock, {"filters": 2, "epsilon": 1e-3}, (2, 5, 5, 8)),
     LayerCase(LocalResponseNormalization, {}, (2, 5, 5, 8)),
+    LayerCase(STFTMagnitude, {"frame_length_ms": 25, "frame_step_ms": 10}, (2, 1600)),
+    LayerCase(LogMelSpectrogram, {"num_mel_bins": 16, "fmax": 7000.0}, (2, 1600)),
+    LayerCase(MFCC, {"num_mfcc": 5, "num_mel_bins": 8, "power": 1.0, "log_offset": 1.0, "frame_step_ms": 20}, (2, 1600)),
+    LayerCase(SpecAugment, {"freq_mask_param": 3, "time_mask_param": 2, "seed": 1}, (2, 6, 10)),
+    LayerCase(DCGANGeneratorBlock, {"filters": 3}, (2, 3, 3, 4)),
+    LayerCase(DCGANGeneratorBlock, {"filters": 2, "normalization": "none"}, (2, 2, 2, 3)),
+    LayerCase(DCGANDiscriminatorBlock, {"filters": 3}, (2, 6, 6, 2)),
+    LayerCase(DCGANDiscriminatorBlock, {"filters": 2, "normalization": "batch"}, (2, 5, 5, 3)),
+    LayerCase(DCGANDiscriminatorBlock, {"filters": 2, "normalization": "layer"}, (2, 4, 4, 3)),
+    LayerCase(RestrictedBoltzmannMachine, {"units": 3}, (2, 5)),
+    LayerCase(RestrictedBoltzmannMachine, {"units": 2, "k": 3}, (1, 4)),
 ]
 
 
@@ -64,6 +83,14 @@ def test_layer(case, check, tmp_path):
         (BottleneckResidualBlock, {"filters": 4, "expansion": 0}, "expansion=0"),
         (LocalResponseNormalization, {"depth_radius": -1}, "Received: depth_radius=-1"),
         (LocalResponseNormalization, {"bias": 0}, "Received: bias=0"),
+        (STFTMagnitude, {"sample_rate": 0}, "Received: sample_rate=0"),
+        (STFTMagnitude, {"fft_length": 128}, "Received: fft_length=128"),
+        (LogMelSpectrogram, {"fmax": 9000.0}, "fmax=9000.0"),
+        (MFCC, {"num_mfcc": 50, "num_mel_bins": 40}, "Received: num_mfcc=50"),
+        (SpecAugment, {"num_time_masks": -1}, "Received: num_time_masks=-1"),
+        (DCGANGeneratorBlock, {"filters": 4, "normalization": "layer"}, "normalization='layer'"),
+        (DCGANDiscriminatorBlock, {"filters": 4, "negative_slope": -1}, "negative_slope=-1"),
+        (RestrictedBoltzmannMachine, {"units": 4, "k": 0}, "Received: k=0"),
     ],
 )
 def test_invalid_arguments(layer_cls, kwargs, message):

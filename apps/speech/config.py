@@ -1,0 +1,76 @@
+"""Speech (keyword spotting) training config and its named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from apps.common.config import TrainingConfig, option
+
+MODEL_NAMES = ("dnn", "cnn", "ds_cnn", "bilstm_attention")
+FEATURES = ("log_mel", "mfcc")
+AUGMENTATIONS = ("shift", "noise", "specaugment")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeechConfig(TrainingConfig):
+    """Keyword spotting: which network, which front end (inside the model), which augmentation."""
+
+    # Defaults tuned so `dlsuite train speech --model ds_cnn --data builtin:digits` meets the
+    # quality bar (>= 95% accuracy on held-out voices) on a CPU in about a minute.
+    data: str = option("builtin:digits", "data source: builtin:digits (eSpeak NG spoken digits), tfds:speech_commands or dir:<folder of WAV folders per class>")
+    epochs: int = option(20, "number of epochs")
+    batch_size: int = option(32, "GLOBAL batch size, split evenly across replicas")
+    learning_rate: float = option(3e-3, "initial learning rate")
+    model: str = option("ds_cnn", "network", choices=MODEL_NAMES)
+    sample_rate: int = option(16000, "sample rate in Hz of the model input; every source is resampled to it")
+    clip_ms: int = option(1000, "clip length in milliseconds; audio is padded or cropped to it")
+    features: str = option("mfcc", "front end inside the model", choices=FEATURES)
+    window_ms: float = option(40.0, "analysis window in milliseconds")
+    hop_ms: float = option(20.0, "hop between windows in milliseconds")
+    num_mel_bins: int = option(40, "mel filters")
+    num_mfcc: int = option(10, "cepstral coefficients kept (features=mfcc)")
+    fmin: float = option(20.0, "lowest mel filter edge in Hz")
+    fmax: float | None = option(None, "highest mel filter edge in Hz; default: sample_rate / 2")
+    augment: tuple[str, ...] = option(("shift", "specaugment"), "training augmentations (comma list of shift, noise, specaugment); builtin:digits already has background noise")
+    time_shift_ms: int = option(100, "largest random time shift in milliseconds (augment=shift)")
+    noise_snr_db: float = option(10.0, "lowest SNR in dB of the added noise (augment=noise); SNRs are drawn from [this, this + 20]")
+    dropout: float = option(0.1, "dropout rate before the classifier")
+    lr_schedule: str = option("cosine", "learning rate schedule: constant, or cosine decay to 0 over all training steps", choices=LR_SCHEDULES)
+    cache_dir: str | None = option(None, "where builtin: audio is generated once and cached; default: ~/.cache/dlsuite/speech")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"model expected one of {MODEL_NAMES}. Received: model={self.model!r}")
+        if self.features not in FEATURES:
+            raise ValueError(f"features expected one of {FEATURES}. Received: features={self.features!r}")
+        unknown = [a for a in self.augment if a not in AUGMENTATIONS]
+        if unknown:
+            raise ValueError(f"augment expected a list of {AUGMENTATIONS}. Received: augment={unknown}")
+        if self.sample_rate < 4000:
+            raise ValueError(f"sample_rate expected at least 4000. Received: sample_rate={self.sample_rate}")
+        if not self.window_ms < self.clip_ms or not 0 < self.hop_ms <= self.window_ms:
+            raise ValueError(f"expected 0 < hop_ms <= window_ms < clip_ms. Received: hop_ms={self.hop_ms}, "
+                             f"window_ms={self.window_ms}, clip_ms={self.clip_ms}")
+        if self.num_mfcc > self.num_mel_bins:
+            raise ValueError(f"num_mfcc expected at most num_mel_bins={self.num_mel_bins}. Received: num_mfcc={self.num_mfcc}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule expected one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout expected a number in [0, 1). Received: dropout={self.dropout}")
+
+    @property
+    def clip_samples(self) -> int:
+        return self.sample_rate * self.clip_ms // 1000
+
+
+PRESETS: dict[str, SpeechConfig] = {
+    # The quality-bar run: DS-CNN on eSpeak NG spoken digits, >= 95% on held-out voices.
+    "ds_cnn-digits": SpeechConfig(model="ds_cnn", data="builtin:digits"),
+    "cnn-digits": SpeechConfig(model="cnn", data="builtin:digits", features="log_mel"),
+    "dnn-digits": SpeechConfig(model="dnn", data="builtin:digits"),
+    "bilstm_attention-digits": SpeechConfig(model="bilstm_attention", data="builtin:digits", features="log_mel"),
+    "ds_cnn-speech_commands": SpeechConfig(model="ds_cnn", data="tfds:speech_commands", epochs=30, batch_size=100),
+}
+CONFIG_CLASS = SpeechConfig

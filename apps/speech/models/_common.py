@@ -1,0 +1,53 @@
+"""The waveform input, audio front end and classifier head shared by the KWS builders (private)."""
+
+import keras
+
+from core_layers import MFCC, LogMelSpectrogram, SpecAugment
+
+FEATURES = ("log_mel", "mfcc")
+DEFAULT_FRONTEND = {"features": "mfcc", "sample_rate": 16000, "frame_length_ms": 40.0, "frame_step_ms": 20.0,
+                    "num_mel_bins": 40, "num_mfcc": 10, "fmin": 20.0, "fmax": None}
+
+
+def check_arguments(model_name, num_samples, num_classes, dropout):
+    """Raises `ValueError` naming the bad argument of a `build_<model>` call."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 400:
+        raise ValueError(f"{model_name}: `num_samples` expected an integer >= 400. Received: num_samples={num_samples!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"{model_name}: `num_classes` expected an integer >= 2. Received: num_classes={num_classes!r}")
+    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{model_name}: `dropout` expected a float in [0, 1). Received: dropout={dropout!r}")
+
+
+def waveform_front_end(num_samples, frontend=None, spec_augment=True, seed=None):
+    """Input `waveform` (B, num_samples) -> features (B, frames, channels), normalized per utterance.
+
+    `frontend` overrides `DEFAULT_FRONTEND` (`features`: "mfcc" or "log_mel", then the
+    `LogMelSpectrogram` / `MFCC` arguments). SpecAugment masks are applied in training only.
+    """
+    options = {**DEFAULT_FRONTEND, **(frontend or {})}
+    features = options.pop("features")
+    if features not in FEATURES:
+        raise ValueError(f"`features` expected one of {FEATURES}. Received: features={features!r}")
+    num_mfcc = options.pop("num_mfcc")
+    inputs = keras.Input(shape=(num_samples,), dtype="float32", name="waveform")
+    if features == "mfcc":
+        x = MFCC(num_mfcc=num_mfcc, name="mfcc", **options)(inputs)  # (B, T, num_mfcc)
+    else:
+        x = LogMelSpectrogram(name="log_mel", **options)(inputs)  # (B, T, num_mel_bins)
+    # Per-utterance mean and variance normalization of every channel over time (CMVN).
+    x = keras.layers.LayerNormalization(axis=1, center=False, scale=False, name="cmvn")(x)  # (B, T, F)
+    if spec_augment:
+        channels = x.shape[-1]
+        x = SpecAugment(freq_mask_param=max(1, channels // 8), num_freq_masks=2,
+                        time_mask_param=max(1, x.shape[1] // 10), num_time_masks=2, seed=seed,
+                        name="spec_augment")(x)
+    return inputs, x
+
+
+def classifier_head(x, num_classes, dropout):
+    """Optional dropout, a dense layer to logits, and a float32 softmax named "probabilities"."""
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    x = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)

@@ -1,0 +1,59 @@
+"""Speech quality bars, measured: DS-CNN on eSpeak NG spoken digits, held-out voices, and its int8 TFLite form."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.quality
+MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
+
+
+@pytest.fixture(scope="module")
+def kws_run(tmp_path_factory):
+    """The quality-bar run exactly as a user types it; returns ``(run_dir, metrics, wall_clock_s)``."""
+    from apps.cli import main
+
+    root = tmp_path_factory.mktemp("speech-quality")
+    start = time.perf_counter()
+    code = main(["train", "speech", "--model", "ds_cnn", "--data", "builtin:digits", "--run-root", str(root),
+                 "--verbose", "0"])
+    elapsed = time.perf_counter() - start
+    assert code == 0
+    (run_dir,) = (root / "speech").iterdir()
+    return run_dir, json.loads((run_dir / "metrics.json").read_text()), elapsed
+
+
+def test_ds_cnn_on_builtin_digits_reaches_95_percent_on_held_out_voices(kws_run):
+    run_dir, metrics, wall_clock_s = kws_run
+    assert metrics["evaluation"]["split"] == "test"
+    assert metrics["data"]["splits"]["test"] == 360  # 12 voices never heard in training
+    assert metrics["evaluation"]["accuracy"] >= 0.95, metrics["evaluation"]
+    assert wall_clock_s < 300, f"training took {wall_clock_s:.0f}s"
+
+
+def test_int8_ds_cnn_agrees_with_the_saved_model(kws_run, tmp_path):
+    import keras
+
+    import core_layers  # noqa: F401
+    from apps.common.runs import dataset_for_run
+    from apps.speech.export import export_run, split_front_end
+    from serving.tflite import convert_version
+
+    run_dir, _, _ = kws_run
+    version = export_run(run_dir, model_base_path=tmp_path, name="kws", manifest_info=MANIFEST_INFO)
+    front_end, _ = split_front_end(keras.saving.load_model(run_dir / "model.keras", compile=False))
+
+    def features(split: str, count: int) -> np.ndarray:
+        waveforms = np.stack([w for w, _ in dataset_for_run(run_dir, split).take(count).as_numpy_iterator()])
+        return front_end.predict(waveforms, verbose=0)
+
+    report = convert_version(version, output_dir=tmp_path / "tflite", signature="predict_features", quantize="int8",
+                             representative_examples=features("train", 200), check_examples=features("test", 360))
+    assert report["check"]["num_examples"] == 360
+    assert report["check"]["top1_agreement"] >= 0.97, report["check"]
+    assert report["tflite_bytes"] < 60_000, report["tflite_bytes"]
