@@ -1,0 +1,1 @@
+"""The generative app: conditional DCGAN and WGAN-GP with marked synthetic output."""

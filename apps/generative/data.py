@@ -1,0 +1,23 @@
+"""Generative data: the vision app's sources (``builtin:digits``, ``tfds:*``, ``dir:*``) at the GAN's size.
+
+`load_splits` returns the same `Splits` as `apps.vision.data.load_splits` (float32 pixels in
+[0, 255], int64 labels, the same seeded held-out split); the GAN rescales to [-1, 1] itself.
+"""
+
+from __future__ import annotations
+
+from apps.common.data import Splits
+from apps.generative.config import GenerativeConfig
+
+
+def load_splits(config: GenerativeConfig) -> Splits:
+    """Train/validation/test splits of ``config.data`` at ``config.image_size``."""
+    from apps.vision import data as vision_data
+    from apps.vision.config import VisionConfig
+
+    vision = VisionConfig(
+        model="lenet5", data=config.data, data_dir=config.data_dir, image_size=config.image_size,
+        split_seed=config.split_seed, validation_fraction=config.validation_fraction,
+        test_fraction=config.test_fraction,
+    )
+    return vision_data.load_splits(vision)

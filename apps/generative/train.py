@@ -1,0 +1,169 @@
+"""Train and evaluate a GAN: ``train_and_evaluate(config)`` (the CLI calls this).
+
+Uses the shared trainer (`apps.common.trainer`): strategy, seeding, run directory, backup/resume,
+TensorBoard, history and metrics.json. The app adds two LeNet-5 evaluators trained on the real
+training split (`apps.generative.quality`), a marked sample grid and the validation FID every
+epoch (`apps.generative.samples.SampleGrids`), and the held-out sample quality as the evaluation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from apps.common import trainer
+from apps.generative.config import GenerativeConfig
+from apps.generative.data import load_splits
+
+APP = "generative"
+
+
+def compile_gan(model: Any, optimizer: Any, config: GenerativeConfig, jit_compile: bool = False) -> None:
+    """Adam for the discriminator (the trainer's optimizer, beta_1 set) and for the generator (+EMA)."""
+    import keras
+
+    optimizer.beta_1 = config.beta_1
+    g_options = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}
+    g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, **g_options)
+    model.compile(d_optimizer=optimizer, g_optimizer=g_optimizer, jit_compile=jit_compile)
+
+
+def _write_evaluation(report: dict[str, Any], run_path: Path, class_names: Any, title: str) -> None:
+    from apps.common.files import atomic_write_json
+    from apps.common.plots import plot_confusion_matrix
+
+    atomic_write_json(run_path / "evaluation.json", report)
+    if "confusion_matrix" in report:
+        plot_confusion_matrix(report["confusion_matrix"], class_names, run_path / "confusion_matrix.png",
+                              title=title)
+
+
+def evaluate_gan(gan: Any, evaluators: Any, splits: Any, config: GenerativeConfig, split: str = "test") -> dict[str, Any]:
+    """Sample quality against a held-out split, plus the validation FID (comparable with history)."""
+    from apps.generative.quality import arrays, dataset_name, sample_quality
+
+    dataset = dataset_name(splits.info)
+    options = dict(num_samples=config.num_eval_samples, class_names=splits.class_names, dataset=dataset,
+                   seed=config.seed + 1)
+    report = sample_quality(gan, evaluators, arrays(getattr(splits, split))[0], **options)
+    report["split"] = split
+    if split != "validation":
+        validation = sample_quality(gan, evaluators, arrays(splits.validation)[0], **options)
+        report[f"validation_FID-{dataset}"] = validation[f"FID-{dataset}"]
+    report["evaluators"] = evaluators.report
+    report["metric_notes"] = (f"FID-{dataset} and IS-{dataset} use the F6 features / softmax of a LeNet-5 trained "
+                              "on the real training split (not Inception; not comparable with published FIDs); "
+                              "accuracy = class-conditional accuracy judged by a second, independently seeded LeNet-5")
+    return report
+
+
+def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
+    """Greedy CD-k pre-training of the RBM stack, then fine-tuning as a classifier (``--model dbn``)."""
+    from apps.common.evaluation import evaluate_classifier
+    from apps.generative.dbn import GreedyPretraining, build_dbn_classifier
+    from apps.generative.quality import arrays
+    from apps.vision.train import compile_classifier
+
+    splits = load_splits(config)
+    images, labels = arrays(splits.train)
+    if config.max_train_examples:
+        images, labels = images[:config.max_train_examples], labels[:config.max_train_examples]
+
+    def callbacks(run: Any) -> list[Any]:
+        return [GreedyPretraining(run, images, labels, epochs=config.pretrain_epochs, batch_size=config.batch_size,
+                                  learning_rate=config.pretrain_learning_rate, seed=config.seed,
+                                  model_label=f"dlsuite generative dbn run {run.run_id}")]
+
+    return trainer.train_and_evaluate(
+        app=APP,
+        config=config,
+        splits=splits,
+        build_model=lambda: build_dbn_classifier(tuple(splits.input_shape), len(splits.class_names),
+                                                 config.dbn_units, config.dbn_layers, config.cd_k),
+        compile_model=lambda model, opt, jit: compile_classifier(model, opt, jit),
+        evaluate=lambda model, run, test: evaluate_classifier(model, test, splits.class_names, run.path),
+        callbacks=callbacks,
+        extra_metrics={"flops_note": "forward FLOPs of the fine-tuned classifier; CD-k pre-training is not counted"},
+    )
+
+
+def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
+    """Train a GAN (or, with ``--model dbn``, a DBN) on ``config.data``; returns the run with its metrics."""
+    if config.model == "dbn":
+        return train_dbn(config)
+    from apps.generative.gan import build_gan
+    from apps.generative.quality import arrays, dataset_name, sample_quality, train_evaluators
+    from apps.generative.samples import SampleGrids
+
+    splits = load_splits(config)
+    num_classes = len(splits.class_names) if config.conditional else None
+    dataset = dataset_name(splits.info)
+    state: dict[str, Any] = {}
+
+    def build() -> Any:
+        return build_gan(model=config.model, latent_dim=config.latent_dim, image_shape=tuple(splits.input_shape),
+                         filters=config.filters, num_classes=num_classes, n_critic=config.n_critic,
+                         gp_weight=config.gp_weight)
+
+    def callbacks(run: Any) -> list[Any]:
+        state["evaluators"] = evaluators = train_evaluators(splits, run.path, epochs=config.evaluator_epochs,
+                                                            seed=config.seed)
+        validation = arrays(splits.validation)[0]
+
+        def evaluate_epoch(gan: Any) -> dict[str, float]:
+            report = sample_quality(gan, evaluators, validation, num_samples=config.num_eval_samples,
+                                    class_names=splits.class_names, dataset=dataset, seed=config.seed + 1)
+            keys = [f"FID-{dataset}", f"IS-{dataset}", "class_accuracy"]
+            return {k: float(report[k]) for k in keys if k in report}
+
+        return [SampleGrids(run.path, evaluate_epoch, rows=config.sample_grid_classes,
+                            model_label=f"dlsuite generative {config.model} run {run.run_id}", seed=config.seed + 2)]
+
+    def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
+        report = evaluate_gan(model, state["evaluators"], splits, config)
+        _write_evaluation(report, run.path, splits.class_names,
+                          f"{model.name}: requested vs judged class, accuracy {report.get('accuracy', float('nan')):.3f}")
+        return report
+
+    from serving.marking import manifest_section
+
+    return trainer.train_and_evaluate(
+        app=APP,
+        config=config,
+        splits=splits,
+        build_model=build,
+        compile_model=lambda model, opt, jit: compile_gan(model, opt, config, jit),
+        evaluate=evaluate,
+        callbacks=callbacks,
+        extra_metrics={
+            "flops_note": "flops_per_example is the discriminator's forward pass on one image; "
+                          "training_flops = 3 x that x examples seen (the generator's passes are not counted)",
+            "synthetic_content_marking": manifest_section(),
+        },
+    )
+
+
+def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
+    """Evaluate a finished run's generator on a held-out split; writes evaluation.json."""
+    import keras
+
+    import core_layers  # noqa: F401  (registers the custom layers)
+    from apps.common.runs import run_config, splits_for_run
+    from apps.generative.gan import GAN
+    from apps.generative.quality import train_evaluators
+
+    path = Path(run_dir)
+    config = run_config(path)
+    splits = splits_for_run(path)
+    gan = keras.saving.load_model(path / "model.keras", compile=False)
+    if not isinstance(gan, GAN):  # the DBN classifier
+        from apps.common.data import make_pipeline
+        from apps.common.evaluation import evaluate_classifier
+
+        batches = make_pipeline(getattr(splits, split), batch_size=config.batch_size, training=False,
+                                seed=config.seed, cache=False)
+        return evaluate_classifier(gan, batches, splits.class_names, path, split=split)
+    evaluators = train_evaluators(splits, path, epochs=config.evaluator_epochs, seed=config.seed)
+    report = evaluate_gan(gan, evaluators, splits, config, split=split)
+    _write_evaluation(report, path, splits.class_names, f"{gan.name}: {split}")
+    return report
