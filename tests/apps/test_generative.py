@@ -300,3 +300,22 @@ def test_served_generate_over_grpc_with_cyclic_classes(served_gan):
     assert outputs["class_ids"].tolist() == list(range(10))  # no class ids given: 0, 1, ..., 9
     assert outputs["images"].shape == (10, 16, 16, 1) and outputs["images"].dtype == np.uint8
     assert all(detect_mark(png)["ai_generated"] for png in outputs["png_bytes"])
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10"])
+def test_tfds_sources_train_offline(tmp_path, dataset):
+    """The shared tfds loading code on tensorflow-datasets' mock data (no download)."""
+    import tensorflow_datasets as tfds
+
+    from apps.generative.config import GenerativeConfig
+    from apps.generative.train import train_and_evaluate
+
+    with tfds.testing.mock_data(num_examples=48, data_dir=str(tmp_path / "tfds")):
+        result = train_and_evaluate(GenerativeConfig(**{
+            **TINY, "epochs": 1, "max_train_examples": 32, "num_eval_samples": 40,
+            "data": f"tfds:{dataset}", "data_dir": str(tmp_path / "tfds"), "run_root": str(tmp_path)}))
+    metrics = result.metrics
+    channels = 3 if dataset == "cifar10" else 1
+    assert metrics["data"]["source"] == f"tfds:{dataset}" and metrics["data"]["input_shape"][-1] == channels
+    assert metrics["epochs_completed"] == 1
+    assert metrics["evaluation"][f"FID-{dataset}"] > 0
