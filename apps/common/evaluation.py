@@ -75,3 +75,18 @@ def evaluate_classifier(model: Any, batches: Any, class_names: Sequence[str], ou
     plot_confusion_matrix(report["confusion_matrix"], class_names, out / "confusion_matrix.png",
                           title=f"{model.name}: {split} accuracy {report['accuracy']:.4f}")
     return report
+
+
+def evaluate_classifier_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
+    """Evaluate a finished classifier run on a held-out split; writes the report files."""
+    from pathlib import Path
+
+    from apps.common.data import make_pipeline
+    from apps.common.runs import load_trained_model, run_config, splits_for_run
+
+    path = Path(run_dir)
+    config = run_config(path)
+    splits = splits_for_run(path)
+    batches = make_pipeline(getattr(splits, split), batch_size=config.batch_size, training=False,
+                            seed=config.seed, cache=False)
+    return evaluate_classifier(load_trained_model(path), batches, splits.class_names, path, split=split)

@@ -28,3 +28,18 @@ def dataset_for_run(run_dir: str | Path, split: str) -> Any:
     if split not in ("train", "validation", "test"):
         raise ValueError(f"split expected train, validation or test. Received: {split!r}")
     return getattr(splits_for_run(run_dir), split)
+
+
+def load_trained_model(run_dir: str | Path) -> Any:
+    """A finished run's ``model.keras`` without its optimizer state (for evaluation and export).
+
+    Imports `core_layers` first, so the custom layers a model uses are registered.
+    """
+    import keras
+
+    import core_layers  # noqa: F401
+
+    path = Path(run_dir) / "model.keras"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no model.keras: the run is not complete")
+    return keras.saving.load_model(path, compile=False)

@@ -124,17 +124,13 @@ def export_run(
     num_warmup: int = 4,
 ) -> Path:
     """Export a finished vision run as the next version of ``<model_base_path>/<name>``."""
-    import keras
-
-    import core_layers  # noqa: F401  (registers the custom layers the saved model may use)
-    from apps.common.runs import splits_for_run
+    from apps.common.runs import load_trained_model, splits_for_run
     from serving.export import export_version
     from serving.manifest import load_person_fields
 
     person = load_person_fields(manifest_info, overrides)
     run_path = Path(run_dir)
-    # compile=False: the SavedModel carries the weights, not the optimizer's training state.
-    model = keras.saving.load_model(run_path / "model.keras", compile=False)
+    model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
     splits = splits_for_run(run_path)
     images = [image for image, _ in splits.test.take(num_warmup).as_numpy_iterator()]
     return export_version(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.common import trainer
-from apps.common.evaluation import evaluate_classifier
+from apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
 from apps.vision.config import VisionConfig
 from apps.vision.data import augmentation, image_size, load_splits
 
@@ -54,20 +54,7 @@ def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
     )
 
 
+
 def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
-    """Evaluate a finished run's ``model.keras`` on a held-out split; writes the report files."""
-    from pathlib import Path
-
-    import keras
-
-    import core_layers  # noqa: F401  (registers the custom layers the model may use)
-    from apps.common.data import make_pipeline
-    from apps.common.runs import run_config, splits_for_run
-
-    path = Path(run_dir)
-    config = run_config(path)
-    splits = splits_for_run(path)
-    model = keras.saving.load_model(path / "model.keras")
-    batches = make_pipeline(getattr(splits, split), batch_size=config.batch_size, training=False,
-                            seed=config.seed, cache=False)
-    return evaluate_classifier(model, batches, splits.class_names, path, split=split)
+    """Evaluate a finished run's model on a held-out split; writes the report files."""
+    return evaluate_classifier_run(run_dir, split)
