@@ -21,3 +21,12 @@ def conv_output_length(length, strides):
     if length is None:
         return None
     return (length + strides - 1) // strides
+
+
+def check_4d_input(layer, input_shape):
+    """Raises `ValueError` unless `input_shape` is (batch, height, width, channels)."""
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"{layer.__class__.__name__} expected a 4D input (batch, height, width, channels)."
+            f" Received: input_shape={input_shape}"
+        )

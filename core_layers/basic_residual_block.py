@@ -2,7 +2,8 @@
 
 import keras
 
-from core_layers._validation import check_batch_norm, check_positive_int, conv_output_length
+from core_layers._conv_bn import batch_norm, same_conv
+from core_layers._validation import check_4d_input, check_batch_norm, check_positive_int, conv_output_length
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -63,29 +64,13 @@ class BasicResidualBlock(keras.layers.Layer):
         self.epsilon = epsilon
 
     def _conv(self, kernel_size, strides, name):
-        return keras.layers.Conv2D(
-            self.filters,
-            kernel_size,
-            strides=strides,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=self.kernel_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            dtype=self.dtype_policy,
-            name=name,
-        )
+        return same_conv(self, self.filters, kernel_size, strides, name)
 
     def _norm(self, name):
-        return keras.layers.BatchNormalization(
-            momentum=self.momentum, epsilon=self.epsilon, dtype=self.dtype_policy, name=name
-        )
+        return batch_norm(self, name)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"{self.__class__.__name__} expected a 4D input (batch, height, width, channels)."
-                f" Received: input_shape={input_shape}"
-            )
+        check_4d_input(self, input_shape)
         self.conv1 = self._conv(3, self.strides, "conv1")
         self.norm1 = self._norm("norm1")
         self.conv2 = self._conv(3, 1, "conv2")

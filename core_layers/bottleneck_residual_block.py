@@ -2,7 +2,8 @@
 
 import keras
 
-from core_layers._validation import check_batch_norm, check_positive_int, conv_output_length
+from core_layers._conv_bn import batch_norm, same_conv
+from core_layers._validation import check_4d_input, check_batch_norm, check_positive_int, conv_output_length
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -70,29 +71,13 @@ class BottleneckResidualBlock(keras.layers.Layer):
         self.epsilon = epsilon
 
     def _conv(self, filters, kernel_size, strides, name):
-        return keras.layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=self.kernel_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            dtype=self.dtype_policy,
-            name=name,
-        )
+        return same_conv(self, filters, kernel_size, strides, name)
 
     def _norm(self, name):
-        return keras.layers.BatchNormalization(
-            momentum=self.momentum, epsilon=self.epsilon, dtype=self.dtype_policy, name=name
-        )
+        return batch_norm(self, name)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"{self.__class__.__name__} expected a 4D input (batch, height, width, channels)."
-                f" Received: input_shape={input_shape}"
-            )
+        check_4d_input(self, input_shape)
         out_channels = self.filters * self.expansion
         self.reduce = self._conv(self.filters, 1, 1, "reduce")
         self.reduce_norm = self._norm("reduce_norm")

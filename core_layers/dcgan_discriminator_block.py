@@ -2,7 +2,7 @@
 
 import keras
 
-from core_layers._validation import check_positive_int, conv_output_length
+from core_layers._validation import check_4d_input, check_positive_int, conv_output_length
 
 NORMALIZATIONS = ("batch", "layer", "none")
 
@@ -61,11 +61,7 @@ class DCGANDiscriminatorBlock(keras.layers.Layer):
         self.negative_slope = float(negative_slope)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"{self.__class__.__name__} expected a 4D input (batch, height, width, channels)."
-                f" Received: input_shape={input_shape}"
-            )
+        check_4d_input(self, input_shape)
         self.conv = keras.layers.Conv2D(
             self.filters, self.kernel_size, strides=self.strides, padding="same",
             use_bias=self.normalization != "batch",

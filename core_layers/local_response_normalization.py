@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from core_layers._validation import check_4d_input
+
 
 @keras.saving.register_keras_serializable(package="dlsuite")
 class LocalResponseNormalization(keras.layers.Layer):
@@ -60,11 +62,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"{self.__class__.__name__} expected a 4D input (batch, height, width, channels)."
-                f" Received: input_shape={input_shape}"
-            )
+        check_4d_input(self, input_shape)
 
     def call(self, inputs):
         x = tf.cast(inputs, tf.float32)  # (B, H, W, C)
