@@ -14,6 +14,10 @@ Per step, on every replica (``strategy.run``)::
     grads = all_reduce(grads) / R                       # only with --clip-norm over R > 1 replicas
     optimizer.apply(grads)                              # sums over replicas; accumulates, clips
 
+A model that overrides ``train_step``/``test_step`` (the generative app's GAN, with two optimizers)
+has those run on every replica instead; they scale their losses by the number of replicas
+themselves, as they must under ``fit``.
+
 Metrics are Keras metrics with on-read synchronisation, so reading them sums over replicas and
 workers. ``BackupAndRestore`` is replaced by a `tf.train.CheckpointManager` of model, optimizer and
 epoch in the run's ``backup/``: the chief writes there, other workers to their own temporary run
@@ -76,52 +80,19 @@ def fit(
     # Build from a batch of the unshuffled validation data: an extra pass over train_ds would
     # advance its reshuffling and change the epochs' order.
     _build(model, strategy, validation_data if validation_data is not None else train_ds)
-    optimizer = model.optimizer
-    loss_fn = _per_example_loss(model)
-    loss_tracker = next(m for m in model.metrics if m.name == "loss")
-    compile_metrics = [m for m in model.metrics if m is not loss_tracker]
-    explicit_reduce = config.clip_norm is not None and strategy.num_replicas_in_sync > 1
-    scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-
-    def forward(x: Any, y: Any, training: bool) -> tuple[Any, Any]:
-        y_pred = model(x, training=training)
-        per_example = tf.reshape(tf.cast(loss_fn(y, y_pred), tf.float32), (-1,))  # (B / R,)
-        return y_pred, per_example
-
-    def gradients(x: Any, y: Any) -> tuple[Any, Any, list[Any]]:
-        with tf.GradientTape() as tape:
-            y_pred, per_example = forward(x, y, training=True)
-            loss = tf.nn.compute_average_loss(per_example)  # sum / GLOBAL batch
-            if model.losses:
-                loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(v, tf.float32) for v in model.losses]))
-            objective = optimizer.scale_loss(loss) if scaled else loss
-        return y_pred, per_example, tape.gradient(objective, model.trainable_variables)
-
-    if config.jit_compile:
-        gradients = tf.function(gradients, jit_compile=True)  # XLA for forward + backward; collectives stay outside
-
-    def train_replica(batch: Any) -> None:
-        x, y = batch[0], batch[1]
-        y_pred, per_example, grads = gradients(x, y)
-        if explicit_reduce:
-            context = tf.distribute.get_replica_context()
-            replicas = tf.cast(context.num_replicas_in_sync, grads[0].dtype)
-            grads = [g / replicas for g in context.all_reduce(tf.distribute.ReduceOp.SUM, grads)]
-        optimizer.apply(grads, model.trainable_variables)
-        _update_metrics(loss_tracker, compile_metrics, y, y_pred, per_example, model.losses)
-
-    def test_replica(batch: Any) -> None:
-        x, y = batch[0], batch[1]
-        y_pred, per_example = forward(x, y, training=False)
-        _update_metrics(loss_tracker, compile_metrics, y, y_pred, per_example, model.losses)
-
+    if has_own_train_step(model):  # the model's own steps (a GAN's two optimizers), run on every replica
+        if config.clip_norm is not None:
+            raise ValueError(f"--clip-norm needs the shared step; {type(model).__name__} has its own train_step")
+        train_replica, test_replica = model.train_step, model.test_step
+    else:
+        train_replica, test_replica = _shared_steps(model, strategy, config)
     train_step = tf.function(lambda batch: strategy.run(train_replica, args=(batch,)))
     test_step = tf.function(lambda batch: strategy.run(test_replica, args=(batch,)))
     dist_train = strategy.experimental_distribute_dataset(train_ds)
     dist_val = strategy.experimental_distribute_dataset(validation_data) if validation_data is not None else None
 
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
     manager = tf.train.CheckpointManager(checkpoint, str(write_backup_dir), max_to_keep=1)
     latest = tf.train.latest_checkpoint(str(backup_dir))
     if latest:
@@ -163,6 +134,60 @@ def fit(
         # they run on each worker's local copy of the (identical) weights, on all of the data.
         model._distribute_strategy = None  # noqa: SLF001
     return model.history
+
+
+def _shared_steps(model: Any, strategy: Any, config: TrainingConfig) -> tuple[Any, Any]:
+    """Per-replica train and test steps for a model compiled with one loss (the module docstring's step)."""
+    import keras
+    import tensorflow as tf
+
+    optimizer = model.optimizer
+    loss_fn = _per_example_loss(model)
+    loss_tracker = next(m for m in model.metrics if m.name == "loss")
+    compile_metrics = [m for m in model.metrics if m is not loss_tracker]
+    explicit_reduce = config.clip_norm is not None and strategy.num_replicas_in_sync > 1
+    scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+    def forward(x: Any, y: Any, training: bool) -> tuple[Any, Any]:
+        y_pred = model(x, training=training)
+        per_example = tf.reshape(tf.cast(loss_fn(y, y_pred), tf.float32), (-1,))  # (B / R,)
+        return y_pred, per_example
+
+    def gradients(x: Any, y: Any) -> tuple[Any, Any, list[Any]]:
+        with tf.GradientTape() as tape:
+            y_pred, per_example = forward(x, y, training=True)
+            loss = tf.nn.compute_average_loss(per_example)  # sum / GLOBAL batch
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(v, tf.float32) for v in model.losses]))
+            objective = optimizer.scale_loss(loss) if scaled else loss
+        return y_pred, per_example, tape.gradient(objective, model.trainable_variables)
+
+    if config.jit_compile:
+        gradients = tf.function(gradients, jit_compile=True)  # XLA for forward + backward; collectives stay outside
+
+    def train_replica(batch: Any) -> None:
+        x, y = batch[0], batch[1]
+        y_pred, per_example, grads = gradients(x, y)
+        if explicit_reduce:
+            context = tf.distribute.get_replica_context()
+            replicas = tf.cast(context.num_replicas_in_sync, grads[0].dtype)
+            grads = [g / replicas for g in context.all_reduce(tf.distribute.ReduceOp.SUM, grads)]
+        optimizer.apply(grads, model.trainable_variables)
+        _update_metrics(loss_tracker, compile_metrics, y, y_pred, per_example, model.losses)
+
+    def test_replica(batch: Any) -> None:
+        x, y = batch[0], batch[1]
+        y_pred, per_example = forward(x, y, training=False)
+        _update_metrics(loss_tracker, compile_metrics, y, y_pred, per_example, model.losses)
+
+    return train_replica, test_replica
+
+
+def has_own_train_step(model: Any) -> bool:
+    """Whether ``model`` overrides Keras's ``train_step`` (then the loop runs it instead of the shared step)."""
+    import keras
+
+    return type(model).train_step is not keras.Model.train_step
 
 
 def _update_metrics(loss_tracker: Any, compile_metrics: list[Any], y: Any, y_pred: Any,

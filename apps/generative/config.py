@@ -60,11 +60,8 @@ class GenerativeConfig(TrainingConfig):
             raise ValueError(f"ema_momentum expected a number in (0, 1). Received: ema_momentum={self.ema_momentum}")
         if self.optimizer != "adam":
             raise ValueError(f"the generative app trains with Adam. Received: optimizer={self.optimizer!r}")
-        if self.loop == "custom" or self.grad_accum_steps or self.clip_norm:
-            raise ValueError("the GAN train_step does not support --loop custom, --grad-accum-steps or --clip-norm")
-        if self.strategy == "multi_worker" and self.model != "dbn":
-            raise ValueError("--strategy multi_worker needs the shared custom loop, which cannot drive a GAN's "
-                             "two optimizers; use one_device or mirrored")
+        if self.model != "dbn" and (self.grad_accum_steps or self.clip_norm):
+            raise ValueError("the GAN train_step does not support --grad-accum-steps or --clip-norm")
 
 
 PRESETS: dict[str, GenerativeConfig] = {

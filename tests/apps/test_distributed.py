@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.apps.launching import Launch
+
 TINY = dict(model="lenet5", data="builtin:digits", epochs=2, batch_size=32, max_train_examples=256,
             verbose=0, seed=3)
 TINY_ARGS = ["--model", "lenet5", "--data", "builtin:digits", "--epochs", "6", "--batch-size", "32",
@@ -194,39 +192,11 @@ def test_multi_worker_needs_a_run_id(monkeypatch):
     assert config.run_root != "runs" and "dlsuite-worker1-" in config.run_root
 
 
-class Launch:
-    """`dlsuite launch` in a subprocess, its output collected line by line."""
-
-    def __init__(self, run_root: Path, run_id: str, *extra: str) -> None:
-        argv = [sys.executable, "-m", "apps.cli", "launch", "--workers", "2", "--",
-                "dlsuite", "train", "vision", *TINY_ARGS, "--run-root", str(run_root), "--run-id", run_id, *extra]
-        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
-        self.reader.start()
-
-    def wait(self, timeout: float = 240) -> int:
-        try:
-            code = self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(timeout=10)
-        return code
-
-    def worker_pid(self, index: int) -> int | None:
-        for line in list(self.lines):
-            if line.startswith(f"[launch] worker {index} pid "):
-                return int(line.split()[-1])
-        return None
-
-
 @pytest.fixture(scope="module")
 def two_worker_run(tmp_path_factory):
     """An uninterrupted 2-worker run of the tiny config (6 epochs)."""
     root = tmp_path_factory.mktemp("launch")
-    job = Launch(root, "reference")
+    job = Launch(root, "reference", "vision", *TINY_ARGS)
     code = job.wait()
     assert code == 0, "".join(job.lines[-40:])
     run = root / "vision" / "reference"
@@ -256,7 +226,7 @@ def test_launch_two_workers_trains_like_one_process(two_worker_run, tmp_path):
 def test_killed_worker_fails_the_job_and_relaunch_resumes(two_worker_run, tmp_path):
     _, reference, _ = two_worker_run
     run = tmp_path / "vision" / "ft"
-    job = Launch(tmp_path, "ft")
+    job = Launch(tmp_path, "ft", "vision", *TINY_ARGS)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and job.proc.poll() is None:
         history = run / "history.jsonl"
@@ -271,7 +241,7 @@ def test_killed_worker_fails_the_job_and_relaunch_resumes(two_worker_run, tmp_pa
     assert not (run / "metrics.json").exists()
     assert list((run / "backup").glob("checkpoint")), "the chief wrote no checkpoint"
 
-    again = Launch(tmp_path, "ft")
+    again = Launch(tmp_path, "ft", "vision", *TINY_ARGS)
     assert again.wait() == 0, "".join(again.lines[-40:])
     assert any("restored" in line for line in again.lines)
     metrics = json.loads((run / "metrics.json").read_text())
