@@ -381,3 +381,25 @@ def test_tfds_sources_train_offline(tmp_path, dataset):
     assert metrics["data"]["source"] == f"tfds:{dataset}" and metrics["data"]["input_shape"][-1] == channels
     assert metrics["epochs_completed"] == 1
     assert metrics["evaluation"][f"FID-{dataset}"] > 0
+
+
+def test_image_folder_source_feeds_the_gan(tmp_path):
+    """``dir:`` class folders through the shared image-folder source, at the GAN's image size."""
+    import keras
+
+    from apps.common.data import make_pipeline
+    from apps.generative.config import GenerativeConfig
+    from apps.generative.data import load_splits
+    from apps.generative.gan import build_gan
+    from tests.apps.test_vision_data import _write_digit_folders
+
+    _write_digit_folders(tmp_path / "digits")
+    splits = load_splits(GenerativeConfig(data=f"dir:{tmp_path / 'digits'}", image_size=16))
+    assert splits.class_names == ["class_0", "class_1", "class_2"] and splits.input_shape == (16, 16, 3)
+    train = make_pipeline(splits.train, training=True, batch_size=8, seed=0)
+    images, labels = next(iter(train))
+    assert images.shape[1:] == (16, 16, 3) and 0 <= float(images.numpy().min()) <= float(images.numpy().max()) <= 255
+    gan = build_gan(model="dcgan", latent_dim=8, image_shape=splits.input_shape, filters=8, num_classes=3)
+    gan.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3))
+    logs = gan.fit(train, epochs=1, verbose=0).history
+    assert np.isfinite(logs["d_loss"][0]) and int(gan.g_optimizer.iterations) == len(list(train))
