@@ -123,8 +123,9 @@ def convert_version(
         output_dir: folder for ``model_<quantize>.tflite``, ``labels.txt``, ``report.json`` and
             ``manifest.json`` (created if missing; must not be inside ``version_dir``).
         signature: signature to convert; one numeric input ``[None, ...]``, a float output
-            ``probabilities`` (or a single float output) of shape ``[None, K]``. String outputs
-            are dropped.
+            ``probabilities`` (or a single float output) of shape ``[None, K]``, or ``[None, ..., K]``
+            per position (e.g. per audio frame; agreement is then counted over every position).
+            String outputs are dropped.
         quantize: one of `QUANTIZATIONS`.
         representative_examples: single examples (no batch axis, or batches) from the training
             data, required for ``int8`` calibration; a few hundred are enough.
@@ -236,6 +237,41 @@ def convert_version(
     atomic_write_json(output_dir / REPORT_FILE, reports)
     atomic_write_json(output_dir / MANIFEST_FILE, _mobile_manifest(manifest, output_dir, report))
     return report
+
+
+def examples_for_signature(
+    version_dir: str | os.PathLike[str], signature: str, examples: Sequence[np.ndarray]
+) -> np.ndarray:
+    """``examples`` (single examples of a run's data) in the form ``signature`` takes, stacked.
+
+    Examples that fit the signature's input are stacked as they are. Otherwise the version must
+    have a signature that takes them and returns an output named like ``signature``'s input: the
+    examples are passed through it (the speech app's ``compute_features`` turns waveforms into
+    the ``features`` that ``predict_features`` takes), so int8 calibration and the self-check see
+    what the converted model will see.
+
+    Raises:
+        ValueError: the examples fit neither the signature nor any signature producing its input.
+    """
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(version_dir))
+    input_name, spec = _single_numeric_input(_get_signature(loaded, signature, Path(version_dir)), signature)
+    batch = np.stack([np.asarray(e) for e in examples])
+    if spec.shape.is_compatible_with(batch.shape):
+        return batch.astype(spec.dtype.as_numpy_dtype)
+    for name, candidate in loaded.signatures.items():
+        inputs = candidate.structured_input_signature[1]
+        if name == signature or input_name not in candidate.structured_outputs or len(inputs) != 1:
+            continue
+        ((source, source_spec),) = inputs.items()
+        if source_spec.shape.is_compatible_with(batch.shape):
+            converted = _savedmodel_predict(tf, candidate, source, batch.astype(source_spec.dtype.as_numpy_dtype))
+            return converted[input_name].astype(spec.dtype.as_numpy_dtype)
+    raise ValueError(
+        f"the examples have shape {batch.shape[1:]} but signature {signature!r} takes {input_name!r} of shape "
+        f"{tuple(spec.shape)[1:]}, and no signature of {version_dir} computes {input_name!r} from them"
+    )
 
 
 def tflite_predict(
@@ -450,17 +486,17 @@ def _self_check(model_bytes, check, expected, prob_key, labels, signature, quant
     if prob_key not in got:
         raise ConversionError(f"self-check failed: the .tflite model has no {prob_key!r} output")
     p_tfl, p_ref = got[prob_key], expected[prob_key]
-    if p_tfl.shape != p_ref.shape or p_ref.ndim != 2:
+    if p_tfl.shape != p_ref.shape or p_ref.ndim < 2:
         raise ConversionError(
             f"self-check failed: {prob_key!r} has shape {p_tfl.shape} in TFLite, "
-            f"{p_ref.shape} in the SavedModel (expected [N, K])"
+            f"{p_ref.shape} in the SavedModel (expected [N, K] or [N, ..., K])"
         )
     if not np.all(np.isfinite(p_tfl)):
         raise ConversionError(
             f"self-check failed: the {quantize} model outputs non-finite {prob_key!r}"
         )
-    if labels is not None and len(labels) != p_ref.shape[1]:
-        raise ConversionError(f"{len(labels)} labels for a model with {p_ref.shape[1]} classes")
+    if labels is not None and len(labels) != p_ref.shape[-1]:
+        raise ConversionError(f"{len(labels)} labels for a model with {p_ref.shape[-1]} classes")
     result = {
         "num_examples": int(len(check)),
         "top1_agreement": float(np.mean(p_tfl.argmax(-1) == p_ref.argmax(-1))),

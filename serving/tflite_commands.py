@@ -2,7 +2,10 @@
 
 Representative (int8 calibration) and held-out check examples come from the training run that
 produced the version: ``apps.common.runs.dataset_for_run(run_dir, "train" | "test")``. The run is
-``--run`` or the version manifest's ``training.run_dir``.
+``--run`` or the version manifest's ``training.run_dir``. When the signature takes something the
+model computes from that data (the speech app's ``predict_features`` takes features computed from
+waveforms), the examples go through the version's signature that computes it first
+(`serving.tflite.examples_for_signature`).
 """
 
 from __future__ import annotations
@@ -98,10 +101,14 @@ def run(args: argparse.Namespace) -> int:
         labels = [line.strip() for line in Path(args.labels).read_text("utf-8").splitlines()]
         labels = [label for label in labels if label]
 
-    check = _examples(run_dir, "test", args.num_check, shuffle=False)
+    check = tflite.examples_for_signature(
+        version_dir, args.signature, _examples(run_dir, "test", args.num_check, shuffle=False)
+    )
     representative = None
     if args.quantize == "int8":
-        representative = _examples(run_dir, "train", args.num_representative, shuffle=True)
+        representative = tflite.examples_for_signature(
+            version_dir, args.signature, _examples(run_dir, "train", args.num_representative, shuffle=True)
+        )
 
     report = tflite.convert_version(
         version_dir,

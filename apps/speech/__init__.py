@@ -1,1 +1,1 @@
-"""Speech app: keyword spotting from raw waveforms, with the audio front end inside the model."""
+"""Speech app: keyword spotting and CTC speech recognition from raw waveforms, with the audio front end inside the model."""

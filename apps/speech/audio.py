@@ -60,13 +60,18 @@ def fix_length(waveform: Any, num_samples: int) -> Any:
     return x  # (num_samples,)
 
 
-def decode_wav(data: Any, sample_rate: int, num_samples: int) -> Any:
-    """WAV bytes (PCM 16-bit, any rate, any channels) -> mono float32 ``(num_samples,)`` at ``sample_rate``."""
+def decode_wav_any_length(data: Any, sample_rate: int) -> Any:
+    """WAV bytes (PCM 16-bit, any rate, any channels) -> mono float32 ``(S,)`` at ``sample_rate``, all of it."""
     import tensorflow as tf
 
     audio, rate = tf.audio.decode_wav(data)  # (S, C) in [-1, 1], scalar int32
     mono = tf.reduce_mean(audio, axis=1)  # (S,)
-    return fix_length(resample(mono, rate, sample_rate), num_samples)
+    return resample(mono, rate, sample_rate)
+
+
+def decode_wav(data: Any, sample_rate: int, num_samples: int) -> Any:
+    """WAV bytes (PCM 16-bit, any rate, any channels) -> mono float32 ``(num_samples,)`` at ``sample_rate``."""
+    return fix_length(decode_wav_any_length(data, sample_rate), num_samples)
 
 
 def encode_wav(waveform: Any, sample_rate: int) -> bytes:

@@ -1,4 +1,4 @@
-"""Speech (keyword spotting) training config and its named presets."""
+"""Speech (keyword spotting and CTC speech recognition) training config and its named presets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import dataclasses
 
 from apps.common.config import TrainingConfig, option
 
-MODEL_NAMES = ("dnn", "cnn", "ds_cnn", "bilstm_attention")
+MODEL_NAMES = ("dnn", "cnn", "ds_cnn", "bilstm_attention", "ctc")
+RECOGNIZERS = ("ctc",)  # models that output transcripts (their data are transcribed clips, not classes)
 FEATURES = ("log_mel", "mfcc")
 AUGMENTATIONS = ("shift", "noise", "specaugment")
 LR_SCHEDULES = ("constant", "cosine")
@@ -14,15 +15,19 @@ LR_SCHEDULES = ("constant", "cosine")
 
 @dataclasses.dataclass(frozen=True)
 class SpeechConfig(TrainingConfig):
-    """Keyword spotting: which network, which front end (inside the model), which augmentation."""
+    """Keyword spotting or speech recognition: which network, which front end (inside the model), which augmentation.
+
+    ``--model ctc`` makes it a recogniser: the data are then transcribed clips (``builtin:phrases``,
+    ``builtin:digits`` with each word as its transcript, or ``dir:`` with a transcript file).
+    """
 
     # Defaults tuned so `dlsuite train speech --model ds_cnn --data builtin:digits` meets the
     # quality bar (>= 95% accuracy on held-out voices) on a CPU in about a minute.
-    data: str = option("builtin:digits", "data source: builtin:digits (eSpeak NG spoken digits), tfds:speech_commands or dir:<folder of WAV folders per class>")
+    data: str = option("builtin:digits", "data source: builtin:digits (eSpeak NG spoken digits), tfds:speech_commands or dir:<folder of WAV folders per class>; for --model ctc: builtin:phrases (eSpeak NG phrases with transcripts), builtin:digits or dir:<folder of WAVs with transcripts.tsv or metadata.csv>")
     epochs: int = option(20, "number of epochs")
     batch_size: int = option(32, "GLOBAL batch size, split evenly across replicas")
     learning_rate: float = option(3e-3, "initial learning rate")
-    model: str = option("ds_cnn", "network", choices=MODEL_NAMES)
+    model: str = option("ds_cnn", "network: keyword spotters dnn, cnn, ds_cnn, bilstm_attention; ctc = speech recogniser (characters, CTC loss; see --preset ctc-phrases)", choices=MODEL_NAMES)
     sample_rate: int = option(16000, "sample rate in Hz of the model input; every source is resampled to it")
     clip_ms: int = option(1000, "clip length in milliseconds; audio is padded or cropped to it")
     features: str = option("mfcc", "front end inside the model", choices=FEATURES)
@@ -37,6 +42,7 @@ class SpeechConfig(TrainingConfig):
     noise_snr_db: float = option(10.0, "lowest SNR in dB of the added noise (augment=noise); SNRs are drawn from [this, this + 20]")
     dropout: float = option(0.1, "dropout rate before the classifier")
     lr_schedule: str = option("cosine", "learning rate schedule: constant, or cosine decay to 0 over all training steps", choices=LR_SCHEDULES)
+    beam_width: int = option(16, "beams of the CTC beam-search decoder in the evaluation (model=ctc)")
     cache_dir: str | None = option(None, "where builtin: audio is generated once and cached; default: ~/.cache/dlsuite/speech")
 
     def __post_init__(self) -> None:
@@ -59,10 +65,17 @@ class SpeechConfig(TrainingConfig):
             raise ValueError(f"lr_schedule expected one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout expected a number in [0, 1). Received: dropout={self.dropout}")
+        if isinstance(self.beam_width, bool) or not isinstance(self.beam_width, int) or self.beam_width < 1:
+            raise ValueError(f"beam_width expected a positive integer. Received: beam_width={self.beam_width!r}")
 
     @property
     def clip_samples(self) -> int:
         return self.sample_rate * self.clip_ms // 1000
+
+    @property
+    def recognizer(self) -> bool:
+        """Whether the model transcribes speech (CTC) rather than classifying clips."""
+        return self.model in RECOGNIZERS
 
 
 PRESETS: dict[str, SpeechConfig] = {
@@ -72,5 +85,8 @@ PRESETS: dict[str, SpeechConfig] = {
     "dnn-digits": SpeechConfig(model="dnn", data="builtin:digits"),
     "bilstm_attention-digits": SpeechConfig(model="bilstm_attention", data="builtin:digits", features="log_mel"),
     "ds_cnn-speech_commands": SpeechConfig(model="ds_cnn", data="tfds:speech_commands", epochs=30, batch_size=100),
+    # The recognition quality-bar run: CTC on eSpeak NG phrases, CER <= 15% on held-out voices.
+    "ctc-phrases": SpeechConfig(model="ctc", data="builtin:phrases", clip_ms=2000, features="log_mel", epochs=15,
+                                learning_rate=5e-3, augment=("specaugment",), dropout=0.0),
 }
 CONFIG_CLASS = SpeechConfig

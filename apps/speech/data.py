@@ -4,6 +4,9 @@ Every source yields ``(waveform, label)``: ``waveform`` float32 ``(clip_samples,
 ``config.sample_rate`` (mono, resampled, then cropped or zero-padded at the end, as
 `keras.utils.audio_dataset_from_directory` does) and ``label`` an int64 class index. The front end
 (STFT, mel, MFCC) is inside the model, so a served model takes the same raw waveform.
+
+For the recogniser (``--model ctc``) `load_splits` returns transcribed clips instead
+(`apps.speech.transcripts`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ TFDS_RATE = 16000  # speech_commands is 16 kHz int16
 
 def load_splits(config: SpeechConfig) -> Splits:
     """Train/validation/test splits of ``config.data`` as fixed-length waveforms."""
+    if config.recognizer:
+        from apps.speech import transcripts
+
+        return transcripts.load_splits(config)
     spec = parse_source(config.data)
     if spec.kind == "builtin":
         return _builtin(spec.name, config)
@@ -35,7 +42,8 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
     from apps.speech import digits
 
     if name not in BUILTIN:
-        raise ValueError(f"unknown builtin speech dataset {name!r}; known: {BUILTIN}")
+        hint = " (transcribed phrases: train them with --model ctc)" if name == "phrases" else ""
+        raise ValueError(f"unknown builtin keyword-spotting dataset {name!r}; known: {BUILTIN}{hint}")
     data = digits.load(config.sample_rate, config.clip_samples, config.cache_dir)
     audio = data["audio"].astype(np.float32) / 32768.0  # (N, S)
     held_out = data["held_out"]

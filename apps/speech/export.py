@@ -1,4 +1,6 @@
-"""Speech serving signatures: WAV bytes or float waveforms in, keywords out, preprocessing in-graph.
+"""Speech serving signatures: WAV bytes or float waveforms in, keywords or transcripts out, preprocessing in-graph.
+
+Keyword spotters:
 
 | signature | inputs | outputs |
 | --- | --- | --- |
@@ -6,11 +8,30 @@
 | ``predict_waveform`` | ``waveform``: float32 [N, S], mono in [-1, 1] at the training sample rate | same as above |
 | ``predict_features`` | ``features``: float32 [N, T, F], the front end's output (MFCC or log-mel, normalized per utterance) | ``scores`` float32 [N, K] |
 | ``detect_keywords`` | ``waveform``: float32 [N, L], a longer recording at the training rate | per window of S samples every 250 ms: ``window_start_s`` float32 [N, W], ``window_class_ids`` int64, ``window_labels`` string, ``window_scores`` float32 (the top probability) |
+| ``detect_keywords_wav`` | ``audio``: string [N], WAV files of any length | as ``detect_keywords``, over each whole file (decoded, resampled; shorter files of the batch zero-padded to the longest) |
+| ``compute_features`` | ``waveform``: float32 [N, S] | ``features`` float32 [N, T, F]: the front end alone (``predict_features``' input) |
+
+Recognisers (``--model ctc``):
+
+| signature | inputs | outputs |
+| --- | --- | --- |
+| ``serving_default`` | ``audio``: string [N], WAV bytes | ``transcript`` string [N] (greedy CTC decoding) |
+| ``transcribe_waveform`` | ``waveform``: float32 [N, S] | ``transcript`` string [N] |
+| ``predict_probabilities`` | ``waveform``: float32 [N, S] | ``probabilities`` float32 [N, T, C]: per-frame softmax over `apps.speech.ctc.TOKENS` (blank = 0), for TFLite and client-side decoding |
+
+``predict_probabilities`` runs an unrolled copy of the recogniser (`unrolled`, same weights, same
+numbers): Keras runs a recurrent layer as a `tf.while_loop` that collects its outputs in a
+TensorList, which the TFLite converter lowers to builtin ops only when the batch size is fixed;
+unrolled over the fixed number of frames there is no loop, so ``dlsuite convert --signature
+predict_probabilities`` gives a builtins-only model that takes any batch. The other signatures keep the loop
+(faster to trace). CTC decoding stays outside TFLite.
 
 WAV bytes are decoded with ``tf.audio.decode_wav``, averaged to mono, resampled to the training
 rate with a windowed-sinc resampler and cropped or zero-padded at the end to S samples, exactly
 as the training data was (`apps.speech.audio`). ``predict_features`` is the network without its
-audio front end, for targets that compute the features themselves (the int8 TFLite model).
+audio front end, for targets that compute the features themselves (the int8 TFLite model);
+``compute_features`` is that front end, so `dlsuite convert` can turn the run's waveforms into
+calibration and check examples for ``predict_features`` (`serving.tflite.examples_for_signature`).
 """
 
 from __future__ import annotations
@@ -45,13 +66,13 @@ def split_front_end(model: Any) -> tuple[Any, Any]:
 
 
 def build_signatures(model: Any, class_names: Sequence[str], sample_rate: int, num_samples: int) -> dict[str, Any]:
-    """``{name: (tf.function, input_signature)}`` of the speech signatures for ``model``."""
+    """``{name: (tf.function, input_signature)}`` of the keyword-spotting signatures for ``model``."""
     import tensorflow as tf
 
-    from apps.speech.audio import decode_wav
+    from apps.speech.audio import decode_wav_any_length
 
     names = tf.constant(list(class_names))
-    _, body = split_front_end(model)
+    front_end, body = split_front_end(model)
 
     def outputs(scores: Any) -> dict[str, Any]:
         scores = tf.cast(scores, tf.float32)  # (N, K)
@@ -59,9 +80,7 @@ def build_signatures(model: Any, class_names: Sequence[str], sample_rate: int, n
         return {"class_ids": class_ids, "labels": tf.gather(names, class_ids), "scores": scores}
 
     def serving_default(audio: Any) -> dict[str, Any]:
-        waveforms = tf.map_fn(lambda data: decode_wav(data, sample_rate, num_samples), audio,
-                              fn_output_signature=tf.TensorSpec([num_samples], tf.float32))  # (N, S)
-        return outputs(model(waveforms, training=False))
+        return outputs(model(_decode_batch(audio, sample_rate, num_samples), training=False))
 
     def predict_waveform(waveform: Any) -> dict[str, Any]:
         return outputs(model(waveform, training=False))
@@ -78,49 +97,120 @@ def build_signatures(model: Any, class_names: Sequence[str], sample_rate: int, n
         return {"window_start_s": tf.tile(starts[None, :], [batch, 1]), "window_class_ids": class_ids,
                 "window_labels": tf.gather(names, class_ids), "window_scores": tf.reduce_max(scores, axis=-1)}
 
+    def detect_keywords_wav(audio: Any) -> dict[str, Any]:
+        recordings = tf.map_fn(lambda data: tf.RaggedTensor.from_tensor(decode_wav_any_length(data, sample_rate)[None]),
+                               audio, fn_output_signature=tf.RaggedTensorSpec([1, None], tf.float32))  # (N, 1, None)
+        return detect_keywords(recordings.merge_dims(1, 2).to_tensor())  # (N, L) zero-padded to the longest
+
     def predict_features(features: Any) -> dict[str, Any]:
         return {"scores": tf.cast(body(features, training=False), tf.float32)}
 
+    def compute_features(waveform: Any) -> dict[str, Any]:
+        return {"features": tf.cast(front_end(waveform, training=False), tf.float32)}
+
     feature_shape = list(body.inputs[0].shape[1:])
+    waveforms = [tf.TensorSpec([None, num_samples], tf.float32, name="waveform")]
     return {
         "serving_default": (serving_default, [tf.TensorSpec([None], tf.string, name="audio")]),
-        "predict_waveform": (predict_waveform, [tf.TensorSpec([None, num_samples], tf.float32, name="waveform")]),
+        "predict_waveform": (predict_waveform, waveforms),
         "detect_keywords": (detect_keywords, [tf.TensorSpec([None, None], tf.float32, name="waveform")]),
+        "detect_keywords_wav": (detect_keywords_wav, [tf.TensorSpec([None], tf.string, name="audio")]),
         "predict_features": (predict_features, [tf.TensorSpec([None, *feature_shape], tf.float32, name="features")]),
+        "compute_features": (compute_features, waveforms),
     }
 
 
-def save_saved_model(model: Any, class_names: Sequence[str], sample_rate: int, num_samples: int, path: Path) -> None:
-    """Write ``model`` with the speech signatures through `keras.export.ExportArchive`."""
+def build_recognizer_signatures(model: Any, sample_rate: int, num_samples: int, twin: Any) -> dict[str, Any]:
+    """``{name: (tf.function, input_signature)}`` of the CTC recogniser's signatures for ``model``.
+
+    ``twin`` is ``unrolled(model)``, which ``predict_probabilities`` runs (so it converts to TFLite).
+    """
+    import tensorflow as tf
+
+    from apps.speech import ctc
+
+    def serving_default(audio: Any) -> dict[str, Any]:
+        return {"transcript": ctc.transcribe(model(_decode_batch(audio, sample_rate, num_samples), training=False))}
+
+    def transcribe_waveform(waveform: Any) -> dict[str, Any]:
+        return {"transcript": ctc.transcribe(model(waveform, training=False))}
+
+    def predict_probabilities(waveform: Any) -> dict[str, Any]:
+        return {"probabilities": tf.cast(twin(waveform, training=False), tf.float32)}
+
+    waveforms = [tf.TensorSpec([None, num_samples], tf.float32, name="waveform")]
+    return {
+        "serving_default": (serving_default, [tf.TensorSpec([None], tf.string, name="audio")]),
+        "transcribe_waveform": (transcribe_waveform, waveforms),
+        "predict_probabilities": (predict_probabilities, waveforms),
+    }
+
+
+def unrolled(model: Any) -> Any:
+    """A copy of ``model`` (same weights) whose recurrent layers, bidirectional or not, are unrolled over time."""
+    import keras
+
+    def clone(layer: Any) -> Any:
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.Bidirectional):
+            for key in ("layer", "backward_layer"):
+                config[key]["config"]["unroll"] = True
+        elif isinstance(layer, keras.layers.RNN):
+            config["unroll"] = True
+        return layer.__class__.from_config(config)
+
+    twin = keras.models.clone_model(model, clone_function=clone)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _decode_batch(audio: Any, sample_rate: int, num_samples: int) -> Any:
+    """string [N] WAV bytes -> float32 (N, num_samples) waveforms, decoded as the training data were."""
+    import tensorflow as tf
+
+    from apps.speech.audio import decode_wav
+
+    return tf.map_fn(lambda data: decode_wav(data, sample_rate, num_samples), audio,
+                     fn_output_signature=tf.TensorSpec([num_samples], tf.float32))  # (N, S)
+
+
+def save_saved_model(models: Sequence[Any], signatures: Mapping[str, Any], path: Path) -> None:
+    """Write ``signatures`` (``{name: (fn, input_signature)}``) of ``models`` through `keras.export.ExportArchive`."""
     import keras
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
-    for name, (fn, signature) in build_signatures(model, class_names, sample_rate, num_samples).items():
+    for model in models:
+        archive.track(model)
+    for name, (fn, signature) in signatures.items():
         archive.add_endpoint(name, fn, input_signature=signature)
     archive.write_out(str(path), verbose=False)
 
 
-def warmup_logs(name: str, waveforms: Sequence[Any], sample_rate: int) -> list[Any]:
-    """TF Serving warmup records from real held-out clips: WAV bytes (1 and all) and float waveforms."""
+def warmup_logs(name: str, waveforms: Sequence[Any], sample_rate: int, recognizer: bool = False) -> list[Any]:
+    """TF Serving warmup records from real held-out clips: WAV bytes (1 and all) and float waveforms.
+
+    For a keyword spotter also the clips one after another as one recording (float and WAV) for
+    the streaming signatures; for a recogniser the ``transcribe_waveform`` and ``predict_probabilities`` inputs.
+    """
     import numpy as np
     import tensorflow as tf
-    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     from apps.speech.audio import encode_wav
+    from serving.warmup import predict_log
 
     wavs = [encode_wav(w, sample_rate) for w in waveforms]
-    logs = []
-    for signature, key, value in (
-        ("serving_default", "audio", tf.make_tensor_proto(wavs[:1], dtype=tf.string)),
-        ("serving_default", "audio", tf.make_tensor_proto(wavs, dtype=tf.string)),
-        ("predict_waveform", "waveform", tf.make_tensor_proto(np.stack(waveforms).astype(np.float32))),
-        ("detect_keywords", "waveform", tf.make_tensor_proto(np.concatenate(waveforms)[None, :].astype(np.float32))),
-    ):
-        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name=signature))
-        request.inputs[key].CopyFrom(value)
-        logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
-    return logs
+    batch = tf.make_tensor_proto(np.stack(waveforms).astype(np.float32))
+    requests = [("serving_default", "audio", tf.make_tensor_proto(wavs[:1], dtype=tf.string)),
+                ("serving_default", "audio", tf.make_tensor_proto(wavs, dtype=tf.string))]
+    if recognizer:
+        requests += [("transcribe_waveform", "waveform", batch), ("predict_probabilities", "waveform", batch)]
+    else:
+        recording = np.concatenate(waveforms)  # (len(waveforms) S,)
+        requests += [("predict_waveform", "waveform", batch),
+                     ("detect_keywords", "waveform", tf.make_tensor_proto(recording[None, :].astype(np.float32))),
+                     ("detect_keywords_wav", "audio",
+                      tf.make_tensor_proto([encode_wav(recording, sample_rate)], dtype=tf.string))]
+    return [predict_log(name, signature, {key: value}) for signature, key, value in requests]
 
 
 def export_run(
@@ -143,13 +233,26 @@ def export_run(
     model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
     splits = splits_for_run(run_path)
     waveforms = [w for w, _ in splits.test.take(num_warmup).as_numpy_iterator()]
+    speech = {"task": "recognition" if config.recognizer else "keyword_spotting", "sample_rate": config.sample_rate,
+              "clip_samples": config.clip_samples, "features": config.features}
+    if config.recognizer:
+        from apps.speech import ctc
+
+        models = [model, unrolled(model)]
+        signatures = build_recognizer_signatures(model, config.sample_rate, config.clip_samples, models[1])
+        speech.update(vocabulary=ctc.VOCABULARY, tokens=list(ctc.TOKENS), blank_index=ctc.BLANK,
+                      decoding="greedy CTC decoding in serving_default and transcribe_waveform; "
+                               "predict_probabilities gives the per-frame softmax for decoding outside the model")
+    else:
+        models = [model]
+        signatures = build_signatures(model, splits.class_names, config.sample_rate, config.clip_samples)
+        speech["labels"] = list(splits.class_names)
     return export_version(
         model_base_path=model_base_path,
         name=name,
         run_dir=run_path,
-        save=lambda path: save_saved_model(model, splits.class_names, config.sample_rate, config.clip_samples, path),
-        warmup_logs=lambda model_name: warmup_logs(model_name, waveforms, config.sample_rate),
+        save=lambda path: save_saved_model(models, signatures, path),
+        warmup_logs=lambda model_name: warmup_logs(model_name, waveforms, config.sample_rate, config.recognizer),
         person=person,
-        manifest_extra={"speech": {"sample_rate": config.sample_rate, "clip_samples": config.clip_samples,
-                                   "features": config.features, "labels": list(splits.class_names)}},
+        manifest_extra={"speech": speech},
     )

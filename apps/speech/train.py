@@ -1,7 +1,8 @@
-"""Train and evaluate a keyword spotter: ``train_and_evaluate(config)`` (the CLI calls this)."""
+"""Train and evaluate a keyword spotter or a CTC recogniser: ``train_and_evaluate(config)`` (the CLI calls this)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from apps.common import trainer
@@ -10,6 +11,7 @@ from apps.speech.config import SpeechConfig
 from apps.speech.data import augmentation, load_splits
 
 APP = "speech"
+NUM_EXAMPLES_SHOWN = 10  # transcripts recorded in a recogniser's evaluation.json
 
 
 def frontend_options(config: SpeechConfig) -> dict[str, Any]:
@@ -26,20 +28,35 @@ def build(config: SpeechConfig, num_classes: int) -> Any:
                        spec_augment="specaugment" in config.augment, dropout=config.dropout, seed=config.seed)
 
 
-def compile_classifier(model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None) -> None:
-    """Sparse categorical cross-entropy and accuracy; with ``decay_steps``, cosine learning-rate decay.
+def _scheduled(optimizer: Any, decay_steps: int | None) -> Any:
+    """The optimizer, rebuilt with cosine decay of its learning rate to 0 over ``decay_steps`` if given.
 
-    The decay rebuilds the trainer's optimizer from its config with a `keras.optimizers.schedules.CosineDecay`
-    from its learning rate to 0 (Loshchilov & Hutter 2017, without restarts).
+    Rebuilt from its config with a `keras.optimizers.schedules.CosineDecay` (Loshchilov & Hutter
+    2017, without restarts).
     """
     import keras
 
-    if decay_steps:
-        config = optimizer.get_config()
-        schedule = keras.optimizers.schedules.CosineDecay(float(config["learning_rate"]), decay_steps)
-        optimizer = type(optimizer).from_config({**config, "learning_rate": schedule})
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(), jit_compile=jit_compile,
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    if not decay_steps:
+        return optimizer
+    config = optimizer.get_config()
+    schedule = keras.optimizers.schedules.CosineDecay(float(config["learning_rate"]), decay_steps)
+    return type(optimizer).from_config({**config, "learning_rate": schedule})
+
+
+def compile_classifier(model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None) -> None:
+    """Sparse categorical cross-entropy and accuracy; with ``decay_steps``, cosine learning-rate decay."""
+    import keras
+
+    model.compile(optimizer=_scheduled(optimizer, decay_steps), loss=keras.losses.SparseCategoricalCrossentropy(),
+                  jit_compile=jit_compile, metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+def compile_recognizer(model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None) -> None:
+    """CTC loss and the greedy character error rate ("cer"); with ``decay_steps``, cosine learning-rate decay."""
+    from apps.speech.ctc import CharacterErrorRate, CTCLoss
+
+    model.compile(optimizer=_scheduled(optimizer, decay_steps), loss=CTCLoss(), jit_compile=jit_compile,
+                  metrics=[CharacterErrorRate()])
 
 
 def decay_steps(config: SpeechConfig, splits: Any) -> int | None:
@@ -52,25 +69,74 @@ def decay_steps(config: SpeechConfig, splits: Any) -> int | None:
     return config.epochs * math.ceil(examples / config.batch_size)
 
 
+def evaluate_recognizer(model: Any, batches: Any, out_dir: Any, split: str = "test", beam_width: int = 16) -> dict[str, Any]:
+    """Transcribe ``batches`` of ``(waveform, character ids)`` greedily and with beam search; CER and WER.
+
+    Writes ``evaluation.json`` (the rates, the first transcripts) to ``out_dir`` and returns it.
+    """
+    import numpy as np
+
+    from apps.common.files import atomic_write_json
+    from apps.speech import ctc
+    from apps.speech.error_rates import character_error_rate, word_error_rate
+
+    references: list[str] = []
+    hypotheses: dict[str, list[str]] = {method: [] for method in ctc.DECODERS}
+    for x, y in batches:
+        probabilities = model(x, training=False)  # (B, T, C)
+        references.extend(ctc.decode_ids(row) for row in np.asarray(y))
+        for method in ctc.DECODERS:
+            texts = ctc.transcribe(probabilities, method, beam_width).numpy()
+            hypotheses[method].extend(t.decode() for t in texts)
+    report: dict[str, Any] = {"split": split, "num_examples": len(references), "beam_width": beam_width}
+    for method, texts in hypotheses.items():
+        report[f"cer_{method}"] = character_error_rate(references, texts)
+        report[f"wer_{method}"] = word_error_rate(references, texts)
+    report["examples"] = [{"reference": ref, **{m: hypotheses[m][i] for m in ctc.DECODERS}}
+                          for i, ref in enumerate(references[:NUM_EXAMPLES_SHOWN])]
+    atomic_write_json(Path(out_dir) / "evaluation.json", report)
+    return report
+
+
+def _check_frames(config: SpeechConfig, splits: Any) -> None:
+    """Raise if the recogniser emits fewer frames than the longest transcript needs (CTC would be infinite)."""
+    frames = build(config, len(splits.class_names)).output.shape[1]
+    needed = splits.info["min_ctc_frames"]
+    if needed > frames:
+        raise ValueError(f"the longest transcript needs {needed} output frames, but --model {config.model} emits "
+                         f"{frames} for {config.clip_ms} ms at --hop-ms {config.hop_ms}; lower --hop-ms or "
+                         f"shorten the transcripts")
+
+
 def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
     """Train ``config.model`` on ``config.data``; returns the run with its metrics."""
     splits = load_splits(config)
-
-    def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
-        return evaluate_classifier(model, test_batches, splits.class_names, run.path)
-
+    if config.recognizer:
+        _check_frames(config, splits)
+        compile_model, evaluate = compile_recognizer, lambda model, run, test_batches: evaluate_recognizer(
+            model, test_batches, run.path, beam_width=config.beam_width)
+    else:
+        compile_model, evaluate = compile_classifier, lambda model, run, test_batches: evaluate_classifier(
+            model, test_batches, splits.class_names, run.path)
     return trainer.train_and_evaluate(
         app=APP,
         config=config,
         splits=splits,
         build_model=lambda: build(config, len(splits.class_names)),
-        compile_model=lambda model, optimizer, jit: compile_classifier(model, optimizer, jit, decay_steps(config, splits)),
+        compile_model=lambda model, optimizer, jit: compile_model(model, optimizer, jit, decay_steps(config, splits)),
         evaluate=evaluate,
         augment=augmentation(config),
     )
 
 
-
 def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     """Evaluate a finished run's model on a held-out split; writes the report files."""
-    return evaluate_classifier_run(run_dir, split)
+    from apps.common.data import make_pipeline
+    from apps.common.runs import load_trained_model, run_config, splits_for_run
+
+    config = run_config(run_dir)
+    if not config.recognizer:
+        return evaluate_classifier_run(run_dir, split)
+    batches = make_pipeline(getattr(splits_for_run(run_dir), split), batch_size=config.batch_size, training=False,
+                            seed=config.seed, cache=False)
+    return evaluate_recognizer(load_trained_model(run_dir), batches, run_dir, split, config.beam_width)

@@ -285,7 +285,8 @@ def test_export_signatures_match_the_keras_model(tiny_speech_run, exported):
     clips = np.stack(clips)
     expected = tiny_speech_run.model.predict(clips, verbose=0)
     loaded = tf.saved_model.load(str(exported))
-    assert set(loaded.signatures) >= {"serving_default", "predict_waveform", "predict_features"}
+    assert set(loaded.signatures) == {"serving_default", "predict_waveform", "predict_features", "detect_keywords",
+                                      "detect_keywords_wav", "compute_features"}
     floats = loaded.signatures["predict_waveform"](waveform=tf.constant(clips))
     np.testing.assert_allclose(floats["scores"].numpy(), expected, atol=1e-5)
     assert floats["labels"].numpy().astype(str).tolist() == [splits.class_names[i] for i in expected.argmax(-1)]
@@ -294,7 +295,7 @@ def test_export_signatures_match_the_keras_model(tiny_speech_run, exported):
     np.testing.assert_allclose(from_wav["scores"].numpy(), expected, atol=2e-3)  # 16-bit PCM rounding
     clear = _top2_gap(expected) > 5e-3  # the argmax of a near tie may flip with the rounding
     np.testing.assert_array_equal(from_wav["class_ids"].numpy()[clear], expected.argmax(-1)[clear])
-    assert len(list(read_warmup_requests(exported))) == 4
+    assert len(list(read_warmup_requests(exported))) == 5
     # Streaming: a 5 s recording of the clips one after another; windows every 250 ms, so the windows
     # at 0, 1, 2, ... s are exactly the clips.
     stream = loaded.signatures["detect_keywords"](waveform=tf.constant(clips.reshape(1, -1)))
@@ -302,6 +303,50 @@ def test_export_signatures_match_the_keras_model(tiny_speech_run, exported):
     assert len(starts) == 20 and starts[4] == pytest.approx(1.0)
     np.testing.assert_array_equal(stream["window_class_ids"].numpy()[0, ::4], expected.argmax(-1))
     np.testing.assert_allclose(stream["window_scores"].numpy()[0, ::4], expected.max(-1), atol=1e-5)
+
+
+def test_detect_keywords_takes_wav_files_of_any_length_and_rate(tiny_speech_run, exported):
+    import tensorflow as tf
+
+    from apps.common.runs import splits_for_run
+    from apps.speech.audio import decode_wav_any_length
+
+    clips = np.stack([c for c, _ in splits_for_run(tiny_speech_run.run.path).test.take(5).as_numpy_iterator()])
+    recording = _wav_bytes(clips.reshape(-1), 16000)  # 5 s, the clips one after another
+    short = _wav_bytes(clips[0, ::2], 8000)  # 1 s at 8 kHz: resampled in the graph
+    loaded = tf.saved_model.load(str(exported))
+    both = loaded.signatures["detect_keywords_wav"](audio=tf.constant([recording, short]))
+    floats = loaded.signatures["detect_keywords"](waveform=decode_wav_any_length(recording, 16000)[None, :])
+    for key in ("window_start_s", "window_class_ids", "window_scores"):
+        np.testing.assert_allclose(both[key].numpy()[0], floats[key].numpy()[0], atol=1e-6)
+    assert both["window_start_s"].shape == (2, 20)  # the short file is zero-padded to the long one
+    alone = loaded.signatures["detect_keywords_wav"](audio=tf.constant([short]))
+    assert alone["window_start_s"].shape == (1, 4)  # 1 s in 250 ms hops
+    np.testing.assert_array_equal(alone["window_class_ids"].numpy()[0, 0], both["window_class_ids"].numpy()[1, 0])
+
+
+def test_convert_calibrates_int8_predict_features_on_features_from_the_front_end(tiny_speech_run, exported, tmp_path):
+    import json
+
+    import tensorflow as tf
+
+    from apps.cli import main
+    from apps.common.runs import splits_for_run
+
+    assert main(["convert", str(exported), "--signature", "predict_features", "--quantize", "int8",
+                 "--num-check", "40", "--num-representative", "40", "--output", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())["int8"]
+    assert report["inputs"] == {"features": {"shape": [-1, 49, 10], "dtype": "float32"}}
+    assert report["representative_examples"] == 40 and report["check"]["num_examples"] == 40
+    # The examples were the run's waveforms through the version's compute_features signature.
+    waveforms = np.stack([w for w, _ in splits_for_run(tiny_speech_run.run.path).test.take(3).as_numpy_iterator()])
+    features = tf.saved_model.load(str(exported)).signatures["compute_features"](waveform=tf.constant(waveforms))
+    from serving.tflite import examples_for_signature
+
+    np.testing.assert_allclose(examples_for_signature(exported, "predict_features", list(waveforms)),
+                               features["features"].numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="no signature of .* computes 'features'"):
+        examples_for_signature(exported, "predict_features", [np.zeros(123, np.float32)])
 
 
 @pytest.mark.slow

@@ -1,14 +1,16 @@
-"""Keyword spotting models: one builder per model, looked up by name.
+"""Keyword spotting and speech recognition models: one builder per model, looked up by name.
 
 - "dnn": Hinton et al. 2012 style DNN over stacked frames.
 - "cnn": Sainath & Parada, "Convolutional Neural Networks for Small-footprint Keyword Spotting" (2015).
 - "ds_cnn": Zhang et al., "Hello Edge: Keyword Spotting on Microcontrollers" (2017).
 - "bilstm_attention": bidirectional LSTM (Hochreiter & Schmidhuber 1997) with attention pooling.
+- "ctc": character recogniser in the spirit of Deep Speech 2 (Amodei et al. 2016), trained with CTC.
 
 Every builder is `build_<name>(num_samples, num_classes, *, frontend=..., spec_augment=..., dropout=...)`
 and returns a functional model named after the model that takes a float32 waveform
 `(batch, num_samples)` named "waveform" (the audio front end is inside the model) and ends with a
-float32 softmax layer "probabilities".
+float32 softmax layer "probabilities": `(batch, num_classes)` for the keyword spotters,
+`(batch, frames, num_classes)` per frame for "ctc".
 """
 
 from collections.abc import Callable
@@ -17,6 +19,7 @@ import keras
 
 from apps.speech.models.bilstm_attention import build_bilstm_attention
 from apps.speech.models.cnn import build_cnn
+from apps.speech.models.ctc import build_ctc
 from apps.speech.models.dnn import build_dnn
 from apps.speech.models.ds_cnn import build_ds_cnn
 
@@ -25,6 +28,7 @@ MODELS: dict[str, Callable[..., keras.Model]] = {
     "cnn": build_cnn,
     "ds_cnn": build_ds_cnn,
     "bilstm_attention": build_bilstm_attention,
+    "ctc": build_ctc,
 }
 
 
@@ -35,4 +39,4 @@ def build_model(name: str, num_samples: int, num_classes: int, **options) -> ker
     return MODELS[name](num_samples, num_classes, **options)
 
 
-__all__ = ["MODELS", "build_bilstm_attention", "build_cnn", "build_dnn", "build_ds_cnn", "build_model"]
+__all__ = ["MODELS", "build_bilstm_attention", "build_cnn", "build_ctc", "build_dnn", "build_ds_cnn", "build_model"]

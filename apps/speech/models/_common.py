@@ -23,7 +23,9 @@ def waveform_front_end(num_samples, frontend=None, spec_augment=True, seed=None)
     """Input `waveform` (B, num_samples) -> features (B, frames, channels), normalized per utterance.
 
     `frontend` overrides `DEFAULT_FRONTEND` (`features`: "mfcc" or "log_mel", then the
-    `LogMelSpectrogram` / `MFCC` arguments). SpecAugment masks are applied in training only.
+    `LogMelSpectrogram` / `MFCC` arguments). SpecAugment masks are applied in training only:
+    `spec_augment` is False (none), True (two frequency masks of up to 1/8 of the channels and two
+    time masks of up to 1/10 of the frames) or a dict of `SpecAugment` arguments overriding those.
     """
     options = {**DEFAULT_FRONTEND, **(frontend or {})}
     features = options.pop("features")
@@ -38,10 +40,10 @@ def waveform_front_end(num_samples, frontend=None, spec_augment=True, seed=None)
     # Per-utterance mean and variance normalization of every channel over time (CMVN).
     x = keras.layers.LayerNormalization(axis=1, center=False, scale=False, name="cmvn")(x)  # (B, T, F)
     if spec_augment:
-        channels = x.shape[-1]
-        x = SpecAugment(freq_mask_param=max(1, channels // 8), num_freq_masks=2,
-                        time_mask_param=max(1, x.shape[1] // 10), num_time_masks=2, seed=seed,
-                        name="spec_augment")(x)
+        masks = {"freq_mask_param": max(1, x.shape[-1] // 8), "num_freq_masks": 2,
+                 "time_mask_param": max(1, x.shape[1] // 10), "num_time_masks": 2,
+                 **(spec_augment if isinstance(spec_augment, dict) else {})}
+        x = SpecAugment(**masks, seed=seed, name="spec_augment")(x)
     return inputs, x
 
 
