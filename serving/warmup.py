@@ -8,8 +8,9 @@ graph tracing and memory allocation. See TF Serving's ``saved_model_warmup.md``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -19,6 +20,33 @@ MAX_WARMUP_RECORDS = 1000
 def warmup_path(version_dir: str | os.PathLike[str]) -> Path:
     """Where TF Serving looks for the warmup file of a version."""
     return Path(version_dir) / WARMUP_DIR / WARMUP_FILE
+
+
+def predict_log(model_name: str, signature_name: str, inputs: Mapping[str, Any]) -> Any:
+    """A ``PredictionLog`` holding one ``PredictRequest``.
+
+    ``inputs`` maps the signature's input names to ``TensorProto``s, or to values that
+    ``tf.make_tensor_proto`` converts (pass a ``TensorProto`` when the dtype matters).
+    """
+    import tensorflow as tf
+    from tensorflow.core.framework import tensor_pb2
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name))
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(value if isinstance(value, tensor_pb2.TensorProto) else tf.make_tensor_proto(value))
+    return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+
+
+def classify_log(model_name: str, signature_name: str, examples: Sequence[Any]) -> Any:
+    """A ``PredictionLog`` holding one ``ClassificationRequest`` of ``tf.train.Example``s."""
+    from tensorflow_serving.apis import classification_pb2, input_pb2, model_pb2, prediction_log_pb2
+
+    request = classification_pb2.ClassificationRequest(
+        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name),
+        input=input_pb2.Input(example_list=input_pb2.ExampleList(examples=list(examples))),
+    )
+    return prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=request))
 
 
 def write_warmup_requests(version_dir: str | os.PathLike[str], logs: Iterable) -> Path:

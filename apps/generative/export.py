@@ -73,19 +73,20 @@ def save_saved_model(gan: Any, image_shape: Sequence[int], path: Path, model_nam
 def warmup_logs(name: str, num_classes: int | None) -> list[Any]:
     """TF Serving warmup records: the requests a client sends (one digit; a batch of each class)."""
     import tensorflow as tf
-    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    from serving.warmup import predict_log
 
     requests = [(1, [7 % (num_classes or 10)] if num_classes else [], 0),
                 (num_classes or 10, [], 1)]
-    logs = []
-    for signature in ("generate", "serving_default"):
-        for num_samples, class_ids, seed in requests:
-            request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name=signature))
-            request.inputs["num_samples"].CopyFrom(tf.make_tensor_proto(num_samples, dtype=tf.int32))
-            request.inputs["class_ids"].CopyFrom(tf.make_tensor_proto(class_ids, dtype=tf.int32, shape=[len(class_ids)]))
-            request.inputs["seed"].CopyFrom(tf.make_tensor_proto(seed, dtype=tf.int64))
-            logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
-    return logs
+    return [
+        predict_log(name, signature, {
+            "num_samples": tf.make_tensor_proto(num_samples, dtype=tf.int32),
+            "class_ids": tf.make_tensor_proto(class_ids, dtype=tf.int32, shape=[len(class_ids)]),
+            "seed": tf.make_tensor_proto(seed, dtype=tf.int64),
+        })
+        for signature in ("generate", "serving_default")
+        for num_samples, class_ids, seed in requests
+    ]
 
 
 def export_run(

@@ -66,16 +66,10 @@ def sample_observations(config: Any, count: int, seed: int) -> tuple[list[Any], 
 
 def warmup_logs(name: str, observations: Sequence[Any], step_types: Sequence[int]) -> list[Any]:
     """TF Serving warmup records: the ``action`` signature on one and on all observations."""
-    import tensorflow as tf
-    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+    from serving.warmup import predict_log
 
-    logs = []
-    for count in (1, len(observations)):
-        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name=ACTION_SIGNATURE))
-        for key, value in time_step_inputs(observations[:count], step_types[:count]).items():
-            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-        logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
-    return logs
+    return [predict_log(name, ACTION_SIGNATURE, time_step_inputs(observations[:count], step_types[:count]))
+            for count in (1, len(observations))]
 
 
 def save_policy(agent: Any, path: Path) -> None:

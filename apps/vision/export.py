@@ -84,33 +84,19 @@ def warmup_logs(name: str, images: Sequence[Any]) -> list[Any]:
     """TF Serving warmup records from real held-out images: predict (bytes and float) and classify."""
     import numpy as np
     import tensorflow as tf
-    from tensorflow_serving.apis import (
-        classification_pb2,
-        input_pb2,
-        model_pb2,
-        predict_pb2,
-        prediction_log_pb2,
-    )
+
+    from serving.warmup import classify_log, predict_log
 
     encoded = [encode_png(image) for image in images]
-    logs = []
-    for batch in (encoded[:1], encoded):
-        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name="serving_default"))
-        request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
-        logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
-    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name="predict_images"))
-    request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.stack(images).astype(np.float32)))
-    logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
+    logs = [predict_log(name, "serving_default", {"image_bytes": tf.make_tensor_proto(batch, dtype=tf.string)})
+            for batch in (encoded[:1], encoded)]
+    logs.append(predict_log(name, "predict_images", {"images": np.stack(images).astype(np.float32)}))
     examples = [
         tf.train.Example(features=tf.train.Features(feature={
             IMAGE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))}))
         for data in encoded
     ]
-    classify = classification_pb2.ClassificationRequest(
-        model_spec=model_pb2.ModelSpec(name=name, signature_name="classify"),
-        input=input_pb2.Input(example_list=input_pb2.ExampleList(examples=examples)),
-    )
-    logs.append(prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=classify)))
+    logs.append(classify_log(name, "classify", examples))
     return logs
 
 
