@@ -26,6 +26,7 @@ import numpy as np
 EVALUATOR_DIR = "evaluators"
 EVALUATOR_SIZE = 32
 FEATURE_LAYER = "f6"
+EVALUATOR_ROLES = ("feature", "judge")
 
 
 def dataset_name(info: dict[str, Any]) -> str:
@@ -50,7 +51,7 @@ def arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Evaluators:
-    """The feature LeNet (FID, IS) and the judge LeNet (class accuracy)."""
+    """The feature LeNet (FID, IS; None when only the judge was trained) and the judge LeNet (class accuracy)."""
 
     def __init__(self, feature_model: Any, judge_model: Any, report: dict[str, Any]) -> None:
         import keras
@@ -58,11 +59,13 @@ class Evaluators:
         self.feature_model = feature_model
         self.judge_model = judge_model
         self.report = report
-        self._features = keras.Model(feature_model.inputs,
-                                     [feature_model.get_layer(FEATURE_LAYER).output, feature_model.outputs[0]])
+        self._features = None if feature_model is None else keras.Model(
+            feature_model.inputs, [feature_model.get_layer(FEATURE_LAYER).output, feature_model.outputs[0]])
 
     def features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, S, S, C) pixels -> F6 features (N, 84) and class probabilities (N, K)."""
+        if self._features is None:
+            raise ValueError("FID and IS need the feature LeNet; these evaluators were trained with roles=('judge',)")
         feats, probs = [], []
         for start in range(0, len(images), 500):
             f, p = self._features(to_evaluator_input(images[start:start + 500]), training=False)
@@ -77,19 +80,23 @@ class Evaluators:
         return np.concatenate(preds)
 
 
-def train_evaluators(splits: Any, run_path: Path, *, epochs: int, seed: int) -> Evaluators:
-    """Train (or reload from ``<run>/evaluators/``) the feature and judge LeNet-5 classifiers."""
+def train_evaluators(splits: Any, run_path: Path, *, epochs: int, seed: int,
+                     roles: Sequence[str] = EVALUATOR_ROLES) -> Evaluators:
+    """Train (or reload from ``<run>/evaluators/``) the feature and judge LeNet-5 classifiers, or
+    only the judge with ``roles=("judge",)`` (the same network as when both are trained)."""
     import keras
 
     from apps.common.files import atomic_write_json, read_json
     from apps.vision.models import build_model
     from apps.vision.train import compile_classifier
 
+    if "judge" not in roles or not set(roles) <= set(EVALUATOR_ROLES):
+        raise ValueError(f"roles expected the judge and optionally the feature LeNet. Received: roles={tuple(roles)}")
     folder = run_path / EVALUATOR_DIR
-    paths = {"feature": folder / "feature_lenet5.keras", "judge": folder / "judge_lenet5.keras"}
+    paths = {role: folder / f"{role}_lenet5.keras" for role in roles}
     if all(p.is_file() for p in paths.values()) and (folder / "evaluators.json").is_file():
         models = {k: keras.saving.load_model(p, compile=False) for k, p in paths.items()}
-        return Evaluators(models["feature"], models["judge"], read_json(folder / "evaluators.json"))
+        return Evaluators(models.get("feature"), models["judge"], read_json(folder / "evaluators.json"))
     folder.mkdir(parents=True, exist_ok=True)
     train_x, train_y = arrays(splits.train)
     test_x, test_y = arrays(splits.test)
@@ -98,18 +105,19 @@ def train_evaluators(splits: Any, run_path: Path, *, epochs: int, seed: int) -> 
     channels = train_x.shape[-1]
     models, report = {}, {"network": "lenet5", "input": f"resized to {EVALUATOR_SIZE}x{EVALUATOR_SIZE}",
                           "trained_on": "the real training split", "epochs": epochs}
-    for offset, role in enumerate(("feature", "judge")):
-        keras.utils.set_random_seed(seed + 1000 + offset)  # two independent networks
+    for role in roles:
+        keras.utils.set_random_seed(seed + 1000 + EVALUATOR_ROLES.index(role))  # independent networks
         model = build_model("lenet5", (EVALUATOR_SIZE, EVALUATOR_SIZE, channels), len(splits.class_names))
         compile_classifier(model, keras.optimizers.Adam(2e-3))
         model.fit(train_x, train_y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
-        accuracy = float(np.mean(np.argmax(model.predict(test_x, verbose=0), -1) == test_y))
+        predicted = [np.argmax(np.asarray(model(test_x[s:s + 500], training=False)), -1) for s in range(0, len(test_x), 500)]
+        accuracy = float(np.mean(np.concatenate(predicted) == test_y))
         report[f"{role}_test_accuracy"] = accuracy
         model.save(paths[role])
         models[role] = model
     keras.utils.set_random_seed(seed)
     atomic_write_json(folder / "evaluators.json", report)
-    return Evaluators(models["feature"], models["judge"], report)
+    return Evaluators(models.get("feature"), models["judge"], report)
 
 
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:

@@ -57,10 +57,49 @@ def evaluate_gan(gan: Any, evaluators: Any, splits: Any, config: GenerativeConfi
     return report
 
 
+def evaluate_dbn(classifier: Any, run_path: Path, batches: Any, splits: Any, config: GenerativeConfig,
+                 split: str = "test") -> dict[str, Any]:
+    """The fine-tuned classifier's report (``accuracy``, per class, confusion matrix), plus the
+    generative DBN's: its free-energy classification of ``split`` and its label-clamped samples
+    judged by the judge LeNet-5 (``class_accuracy``)."""
+    import numpy as np
+
+    from apps.common.evaluation import classification_report, evaluate_classifier
+    from apps.common.files import atomic_write_json
+    from apps.generative.dbn import load_generative_dbn
+    from apps.generative.quality import arrays, requested_labels, train_evaluators
+
+    report = evaluate_classifier(classifier, batches, splits.class_names, run_path, split=split)
+    dbn = load_generative_dbn(run_path)
+    images, labels = arrays(getattr(splits, split))
+    predicted = np.concatenate([np.argmax(np.asarray(dbn(images[start:start + 500])), axis=-1)
+                                for start in range(0, len(images), 500)])  # lowest free energy
+    free_energy = classification_report(labels, predicted, splits.class_names)
+    evaluators = train_evaluators(splits, run_path, epochs=config.evaluator_epochs, seed=config.seed, roles=("judge",))
+    requested = requested_labels(config.num_eval_samples, dbn.num_classes)
+    fake = np.asarray(dbn.generate(requested, config.gibbs_steps, seed=config.seed + 1))  # (N, S, S, C)
+    samples = classification_report(requested, evaluators.judge(fake), splits.class_names)  # rows: requested
+    report.update({
+        "free_energy_accuracy": free_energy["accuracy"],
+        "class_accuracy": samples["accuracy"],
+        "num_generated": len(fake),
+        "generative_dbn": {"free_energy_classification": free_energy, "label_clamped_samples": samples,
+                           "gibbs_steps": config.gibbs_steps, "evaluators": evaluators.report},
+        "metric_notes": (
+            "accuracy (with per_class and confusion_matrix): the DBN classifier fine-tuned by backprop; "
+            "free_energy_accuracy: the generative DBN, the label of lowest free energy in its top-level "
+            "associative memory given the image's code (no backprop, no sampling); class_accuracy: the fraction "
+            f"of {len(fake)} label-clamped samples of the generative DBN that a LeNet-5 trained on the real "
+            "training split (the GAN runs' judge) assigns to the requested class"),
+    })
+    atomic_write_json(run_path / "evaluation.json", report)
+    return report
+
+
 def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
-    """Greedy CD-k pre-training of the RBM stack, then fine-tuning as a classifier (``--model dbn``)."""
-    from apps.common.evaluation import evaluate_classifier
-    from apps.generative.dbn import GreedyPretraining, build_dbn_classifier
+    """Greedy CD-k training of the generative DBN (RBMs and the label-unit associative memory),
+    then its RBMs fine-tuned by backprop as a classifier (``--model dbn``)."""
+    from apps.generative.dbn import GreedyPretraining, build_dbn_classifier, build_generative_dbn
     from apps.generative.quality import arrays
     from apps.vision.train import compile_classifier
 
@@ -68,22 +107,24 @@ def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
     images, labels = arrays(splits.train)
     if config.max_train_examples:
         images, labels = images[:config.max_train_examples], labels[:config.max_train_examples]
+    shape, num_classes = tuple(splits.input_shape), len(splits.class_names)
 
     def callbacks(run: Any) -> list[Any]:
-        return [GreedyPretraining(run, images, labels, epochs=config.pretrain_epochs, batch_size=config.batch_size,
-                                  learning_rate=config.pretrain_learning_rate, seed=config.seed,
+        dbn = build_generative_dbn(shape, num_classes, units=config.dbn_units, layers=config.dbn_layers,
+                                   top_units=config.dbn_top_units, k=config.cd_k)
+        return [GreedyPretraining(run, dbn, images, labels, config=config,
                                   model_label=f"dlsuite generative dbn run {run.run_id}")]
 
     return trainer.train_and_evaluate(
         app=APP,
         config=config,
         splits=splits,
-        build_model=lambda: build_dbn_classifier(tuple(splits.input_shape), len(splits.class_names),
-                                                 config.dbn_units, config.dbn_layers, config.cd_k),
+        build_model=lambda: build_dbn_classifier(shape, num_classes, config.dbn_units, config.dbn_layers, config.cd_k),
         compile_model=lambda model, opt, jit: compile_classifier(model, opt, jit),
-        evaluate=lambda model, run, test: evaluate_classifier(model, test, splits.class_names, run.path),
+        evaluate=lambda model, run, test: evaluate_dbn(model, run.path, test, splits, config),
         callbacks=callbacks,
-        extra_metrics={"flops_note": "forward FLOPs of the fine-tuned classifier; CD-k pre-training is not counted"},
+        extra_metrics={"flops_note": "forward FLOPs of the fine-tuned classifier; CD-k pre-training and the "
+                                     "generative DBN are not counted"},
     )
 
 
@@ -156,13 +197,12 @@ def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     config = run_config(path)
     splits = splits_for_run(path)
     gan = keras.saving.load_model(path / "model.keras", compile=False)
-    if not isinstance(gan, GAN):  # the DBN classifier
+    if not isinstance(gan, GAN):  # the DBN classifier (and the generative DBN beside it)
         from apps.common.data import make_pipeline
-        from apps.common.evaluation import evaluate_classifier
 
         batches = make_pipeline(getattr(splits, split), batch_size=config.batch_size, training=False,
                                 seed=config.seed, cache=False)
-        return evaluate_classifier(gan, batches, splits.class_names, path, split=split)
+        return evaluate_dbn(gan, path, batches, splits, config, split=split)
     evaluators = train_evaluators(splits, path, epochs=config.evaluator_epochs, seed=config.seed)
     report = evaluate_gan(gan, evaluators, splits, config, split=split)
     _write_evaluation(report, path, splits.class_names, f"{gan.name}: {split}")
