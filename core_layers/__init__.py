@@ -9,6 +9,14 @@ Layers (one per module, named after the class):
 - `DCGANGeneratorBlock`: transposed conv + BN + ReLU upsampling block (Radford et al. 2015).
 - `DCGANDiscriminatorBlock`: strided conv + norm + leaky ReLU block (Radford et al. 2015).
 - `RestrictedBoltzmannMachine`: binary RBM with CD-k and Gibbs sampling (Hinton et al. 2006).
+- `CachedMultiHeadAttention`: Keras multi-head attention plus causal/padding masks and a key/value
+  cache for incremental decoding (Vaswani et al. 2017; KerasHub's design).
+- `PositionalEmbedding`: token embedding plus sinusoidal or learned positions, padding mask (Vaswani et al. 2017).
+- `TransformerEncoderBlock`: self-attention and feed-forward with padding mask; pre- or post-norm
+  (Vaswani et al. 2017).
+- `LSTMBlock`: stacked, optionally bidirectional LSTM with masking (Hochreiter & Schmidhuber 1997).
+- `TransformerDecoderBlock`: causal self-attention (cached), optional cross-attention, feed-forward;
+  pre- or post-norm (Vaswani et al. 2017; Radford et al. 2019).
 
 Every layer is checked by the shared test `tests/core_layers/test_layers.py`; adding a layer
 means adding one line to its `LAYER_CASES`.
@@ -16,24 +24,34 @@ means adding one line to its `LAYER_CASES`.
 
 from core_layers.basic_residual_block import BasicResidualBlock
 from core_layers.bottleneck_residual_block import BottleneckResidualBlock
+from core_layers.cached_multi_head_attention import CachedMultiHeadAttention
 from core_layers.dcgan_discriminator_block import DCGANDiscriminatorBlock
 from core_layers.dcgan_generator_block import DCGANGeneratorBlock
 from core_layers.local_response_normalization import LocalResponseNormalization
+from core_layers.lstm_block import LSTMBlock
+from core_layers.positional_embedding import PositionalEmbedding
 from core_layers.restricted_boltzmann_machine import RestrictedBoltzmannMachine
 from core_layers.log_mel_spectrogram import LogMelSpectrogram
 from core_layers.mfcc import MFCC
 from core_layers.spec_augment import SpecAugment
 from core_layers.stft_magnitude import STFTMagnitude
+from core_layers.transformer_decoder_block import TransformerDecoderBlock
+from core_layers.transformer_encoder_block import TransformerEncoderBlock
 
 __all__ = [
     "BasicResidualBlock",
     "BottleneckResidualBlock",
+    "CachedMultiHeadAttention",
     "DCGANDiscriminatorBlock",
     "DCGANGeneratorBlock",
     "LocalResponseNormalization",
+    "LSTMBlock",
+    "PositionalEmbedding",
     "RestrictedBoltzmannMachine",
     "LogMelSpectrogram",
     "MFCC",
     "SpecAugment",
     "STFTMagnitude",
+    "TransformerDecoderBlock",
+    "TransformerEncoderBlock",
 ]

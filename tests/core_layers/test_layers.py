@@ -20,6 +20,8 @@ from core_layers import (
     RestrictedBoltzmannMachine,
 )
 from core_layers import MFCC, LogMelSpectrogram, SpecAugment, STFTMagnitude
+from core_layers import CachedMultiHeadAttention, TransformerDecoderBlock
+from core_layers import LSTMBlock, PositionalEmbedding, TransformerEncoderBlock
 from tests.core_layers.layer_checks import LAYER_CHECKS, LayerCase
 
 LAYER_CASES = [
@@ -40,6 +42,21 @@ LAYER_CASES = [
     LayerCase(DCGANDiscriminatorBlock, {"filters": 2, "normalization": "layer"}, (2, 4, 4, 3)),
     LayerCase(RestrictedBoltzmannMachine, {"units": 3}, (2, 5)),
     LayerCase(RestrictedBoltzmannMachine, {"units": 2, "k": 3}, (1, 4)),
+    LayerCase(RestrictedBoltzmannMachine, {"units": 3, "label_units": 2}, (2, 5)),
+    LayerCase(CachedMultiHeadAttention, {"num_heads": 2, "key_dim": 3}, (2, 5, 4)),
+    LayerCase(CachedMultiHeadAttention, {"num_heads": 1, "key_dim": 2, "dropout": 0.1, "seed": 1}, (2, 3, 4)),
+    LayerCase(TransformerDecoderBlock, {"num_heads": 2, "intermediate_dim": 8}, (2, 5, 4)),
+    LayerCase(TransformerDecoderBlock, {"num_heads": 1, "intermediate_dim": 6, "norm_first": False, "dropout": 0.1,
+                                        "activation": "relu"}, (2, 4, 6)),
+    LayerCase(PositionalEmbedding, {"vocabulary_size": 10, "output_dim": 4, "max_length": 8}, (2, 5), "int32"),
+    LayerCase(PositionalEmbedding, {"vocabulary_size": 12, "output_dim": 3, "max_length": 6, "position": "learned",
+                                    "mask_zero": True}, (2, 6), "int32"),
+    LayerCase(TransformerEncoderBlock, {"num_heads": 2, "intermediate_dim": 8}, (2, 5, 4)),
+    LayerCase(TransformerEncoderBlock, {"num_heads": 1, "intermediate_dim": 6, "norm_first": False, "dropout": 0.1,
+                                        "activation": "gelu"}, (2, 4, 6)),
+    LayerCase(LSTMBlock, {"units": 3}, (2, 5, 4)),
+    LayerCase(LSTMBlock, {"units": 2, "num_layers": 2, "bidirectional": False, "return_sequences": True,
+                          "dropout": 0.1}, (2, 4, 3)),
 ]
 
 
@@ -91,6 +108,18 @@ def test_layer(case, check, tmp_path):
         (DCGANGeneratorBlock, {"filters": 4, "normalization": "layer"}, "normalization='layer'"),
         (DCGANDiscriminatorBlock, {"filters": 4, "negative_slope": -1}, "negative_slope=-1"),
         (RestrictedBoltzmannMachine, {"units": 4, "k": 0}, "Received: k=0"),
+        (RestrictedBoltzmannMachine, {"units": 4, "label_units": -1}, "Received: label_units=-1"),
+        (CachedMultiHeadAttention, {"num_heads": 0, "key_dim": 2}, "Received: num_heads=0"),
+        (TransformerDecoderBlock, {"num_heads": 2, "intermediate_dim": 0}, "Received: intermediate_dim=0"),
+        (TransformerDecoderBlock, {"num_heads": 2, "intermediate_dim": 4, "dropout": 1.0}, "Received: dropout=1.0"),
+        (PositionalEmbedding, {"vocabulary_size": 0, "output_dim": 4}, "Received: vocabulary_size=0"),
+        (PositionalEmbedding, {"vocabulary_size": 5, "output_dim": 3}, "Received: output_dim=3"),
+        (PositionalEmbedding, {"vocabulary_size": 5, "output_dim": 4, "position": "rotary"}, "position='rotary'"),
+        (TransformerEncoderBlock, {"num_heads": 2, "intermediate_dim": -1}, "Received: intermediate_dim=-1"),
+        (TransformerEncoderBlock, {"num_heads": 2, "intermediate_dim": 4, "attention_dropout": 1.5},
+         "Received: attention_dropout=1.5"),
+        (LSTMBlock, {"units": 0}, "Received: units=0"),
+        (LSTMBlock, {"units": 2, "dropout": -0.1}, "Received: dropout=-0.1"),
     ],
 )
 def test_invalid_arguments(layer_cls, kwargs, message):
