@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "serving.server.commands",
     "serving.client",
     "apps.rl.play",
+    "apps.nlp.study_commands",
     "serving.tfserving_config",
 )
 

@@ -51,6 +51,7 @@ class Splits:
     input_shape: tuple[int, ...]
     sizes: dict[str, int]
     info: dict[str, Any]  # source, kind, name, version, preprocessing (for metrics.json and the manifest)
+    input_dtype: str = "float32"  # dtype of the model input ("string" for models that tokenize inside)
 
     def describe(self) -> dict[str, Any]:
         return {

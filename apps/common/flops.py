@@ -12,10 +12,50 @@ FLOPS_METHOD = (
 )
 
 
+_EINSUM_REGISTERED = []
+
+
+def _register_einsum_flops() -> None:
+    """Teach the profiler ``Einsum`` (Keras' `EinsumDense` and `MultiHeadAttention` use it).
+
+    TensorFlow's flops registry has no entry for it, so attention layers counted 0 FLOPs. A
+    contraction of two operands costs 2 x the product of every index size (multiply + add);
+    an ellipsis stands for the broadcast dimensions of the operand with the most of them.
+    """
+    if _EINSUM_REGISTERED:
+        return
+    import math
+
+    from tensorflow.python.framework import graph_util, ops
+
+    def einsum_flops(graph: Any, node: Any) -> Any:
+        operands = node.attr["equation"].s.decode().replace(" ", "").split("->")[0].split(",")
+        sizes: dict[str, int] = {}
+        ellipsis = 1
+        for labels, name in zip(operands, node.input):
+            shape = graph_util.tensor_shape_from_node_def_name(graph, name)
+            shape.assert_is_fully_defined()
+            dims = shape.as_list()
+            named = labels.replace("...", "")
+            if "..." in labels:
+                start = labels.index("...")
+                extra = dims[start:len(dims) - (len(named) - start)]
+                ellipsis = max(ellipsis, math.prod(extra))
+                dims = dims[:start] + dims[start + len(extra):]
+            sizes.update(zip(named, dims))
+        factor = 2 if len(operands) > 1 else 1
+        return ops.OpStats("flops", factor * ellipsis * math.prod(sizes.values()))
+
+    ops.RegisterStatistics("Einsum", "flops")(einsum_flops)
+    _EINSUM_REGISTERED.append(True)
+
+
 def forward_flops(model: Any, input_shape: Sequence[int], dtype: str = "float32") -> int:
     """Floating-point operations of one forward pass on one example of ``input_shape``."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    _register_einsum_flops()
 
     spec = tf.TensorSpec([1, *input_shape], dtype)
     concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)

@@ -139,7 +139,7 @@ def train_and_evaluate(
     validation = _named(model.evaluate(val_ds, verbose=0, return_dict=True))
     test = _named(model.evaluate(test_ds, verbose=0, return_dict=True))
     evaluation = evaluate(model, run, test_ds)
-    flops = forward_flops(model, splits.input_shape)
+    flops = forward_flops(model, splits.input_shape, splits.input_dtype)
     examples_seen = train_size * len(history)
     metrics = {
         "app": app,

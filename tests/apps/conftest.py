@@ -43,3 +43,18 @@ def digits_run(tmp_path_factory):
     assert code == 0
     (run_dir,) = (root / "vision").iterdir()
     return run_dir, json.loads((run_dir / "metrics.json").read_text()), elapsed
+
+
+NLP_TINY = dict(task="classify", model="transformer", data="builtin:langid", tokenizer="wordpiece", vocab_size=400,
+                sequence_length=16, embedding_dim=16, intermediate_dim=32, num_layers=1, num_heads=2,
+                langid_locales=("en_US", "de_DE", "fr_FR"), langid_sentences=80, epochs=1, batch_size=32,
+                verbose=0, seed=5)
+
+
+@pytest.fixture(scope="session")
+def nlp_tiny_run(tmp_path_factory):
+    """A finished tiny text classification run (Transformer, WordPiece, 3-language langid; a few seconds)."""
+    from apps.nlp.config import NLPConfig
+    from apps.nlp.train import train_and_evaluate
+
+    return train_and_evaluate(NLPConfig(**{**NLP_TINY, "run_root": str(tmp_path_factory.mktemp("nlp-runs"))}))
