@@ -349,6 +349,21 @@ def test_convert_calibrates_int8_predict_features_on_features_from_the_front_end
         examples_for_signature(exported, "predict_features", [np.zeros(123, np.float32)])
 
 
+def test_front_end_alone_converts_to_a_small_float_tflite_model(exported, tmp_path):
+    """The device pipeline beside the int8 network: compute_features as its own float TFLite model."""
+    import json
+
+    from apps.cli import main
+
+    assert main(["convert", str(exported), "--signature", "compute_features", "--quantize", "none",
+                 "--num-check", "20", "--output", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())["none"]
+    assert report["inputs"]["waveform"]["dtype"] == "float32"
+    assert report["check"]["num_examples"] == 20 and report["check"]["max_abs_diff"] < 1e-3
+    model = next(tmp_path.glob("*.tflite"))
+    assert model.stat().st_size < 100_000  # the mel filterbank, DCT and framing: no network weights
+
+
 @pytest.mark.slow
 def test_served_model_answers_rest_with_wav_bytes(tiny_speech_run, exported, tmp_path):
     import requests
