@@ -17,7 +17,8 @@ APPS: dict[str, str] = {
     "generative": "image generation: conditional DCGAN, WGAN-GP, with Art. 50 marked output",
     "speech": "speech from raw waveforms: keyword spotting (DNN, CNN, DS-CNN, BiLSTM-attention), CTC recognition",
     "rl": "reinforcement learning with TF-Agents: DQN, Double DQN, REINFORCE on CartPole and Atari",
-    "nlp": "text: classification (bag of embeddings, BiLSTM, Transformer) with the tokenizer inside the model",
+    "nlp": "text: classification (bag of embeddings, BiLSTM, Transformer), translation and a GPT-style language "
+           "model, with the tokenizer inside the model",
 }
 
 

@@ -142,7 +142,7 @@ PRESETS: dict[str, NLPConfig] = {
     # One block: at this data and compute scale a second one did not lower the held-out perplexity (docs/nlp.md).
     "gpt-pydocs": NLPConfig(task="lm", model="gpt", data="builtin:pydocs", tokenizer="wordpiece", vocab_size=2000,
                             sequence_length=64, embedding_dim=128, num_layers=1, num_heads=4, intermediate_dim=512,
-                            position_embedding="learned", dropout=0.0, batch_size=16, epochs=3, learning_rate=2e-3),
+                            position_embedding="learned", dropout=0.0, batch_size=8, epochs=2, learning_rate=2e-3),
     # The translation quality-bar run: English -> Spanish number words, >= 90% exact match (beam search) held out.
     "transformer_seq2seq-numbers": NLPConfig(
         task="translate", model="transformer_seq2seq", data="builtin:numbers", numbers_pair="en-es",

@@ -121,8 +121,8 @@ def pydocs_documents() -> list[str]:
     return list(seen)
 
 
-def read_documents(kind: str, name: str) -> tuple[list[str], str]:
-    """``(documents, version)`` of a ``builtin:``, ``file:`` or ``dir:`` text source."""
+def read_documents(kind: str, name: str) -> tuple[list[str], str | None]:
+    """``(documents, version)`` of a ``builtin:``, ``file:`` or ``dir:`` text source (version: builtin only)."""
     if kind == "builtin":
         if name not in BUILTIN:
             raise ValueError(f"unknown builtin text corpus {name!r}; known: {BUILTIN}")

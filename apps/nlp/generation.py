@@ -157,9 +157,9 @@ GENERATE_SIGNATURE = (
 class TextGenerator:
     """In-memory generation with a trained `GPTLanguageModel` (the exported signature's graph).
 
-    Example:
-    >>> TextGenerator(model)(["return the"], max_new_tokens=8)  # greedy
-    ['value of the ...']
+    ``TextGenerator(model)(["return the number of items in"], max_new_tokens=8)`` returns the greedy
+    continuations as strings; ``generate`` also returns the full texts and token counts. The graph
+    is traced once per ``use_cache`` value and reused.
     """
 
     def __init__(self, model: Any, tokenizer: Any = None) -> None:

@@ -36,8 +36,7 @@ complete members).
 
 Toy-scale caveats, stated in the JSON: checkpoints of one constant-rate run stand in for separate
 runs tuned to each horizon (Hoffmann et al. tune the cosine cycle to each), beyond one epoch D
-counts repeated tokens, and at small widths the embedding and output layers (outside N) cost a
-good part of the real compute.
+counts repeated tokens, and L(N) is read at one D for every member rather than at convergence.
 """
 
 from __future__ import annotations
@@ -197,7 +196,6 @@ class Member:
     val_loss: list[float]
     test_perplexity: float
     wall_time_s: float
-    run_dir: str
 
     def loss_at(self, tokens: float) -> float:
         """Held-out loss after ``tokens`` training tokens (linear in log D between checkpoints)."""
@@ -289,10 +287,10 @@ def train_member(config: Any, data: Any, steps: int, common_steps: int, checkpoi
     from apps.common.files import read_json
     from apps.common.rundir import is_complete
     from apps.nlp.language_model import (build_language_model, compile_language_model, compute_accounting,
-                                         held_out_perplexity, tokens_after)
+                                         epoch_windows, held_out_perplexity, tokens_after)
 
     train_windows = data.splits.sizes["train"]
-    per_epoch = math.ceil(min(train_windows, config.max_train_examples or train_windows) / config.batch_size)
+    per_epoch = math.ceil(epoch_windows(config, train_windows) / config.batch_size)
     config = override(config, {"epochs": math.ceil(steps / per_epoch)})
     run_path = Path(config.run_root) / "nlp" / config.run_id
     if not is_complete(run_path):
@@ -319,8 +317,7 @@ def train_member(config: Any, data: Any, steps: int, common_steps: int, checkpoi
     return Member(name=config.run_id, layers=config.num_layers, width=config.embedding_dim, heads=config.num_heads,
                   non_embedding_params=int(metrics["language_model"]["non_embedding_params"]),
                   total_params=int(metrics["num_params"]), tokens=tokens, val_loss=losses,
-                  test_perplexity=float(metrics["evaluation"]["perplexity"]), wall_time_s=float(metrics["wall_time_s"]),
-                  run_dir=str(run_path))
+                  test_perplexity=float(metrics["evaluation"]["perplexity"]), wall_time_s=float(metrics["wall_time_s"]))
 
 
 def run_study(base: Any, sizes: Sequence[str] = DEFAULT_SIZES, head_dim: int = DEFAULT_HEAD_DIM,
@@ -329,7 +326,7 @@ def run_study(base: Any, sizes: Sequence[str] = DEFAULT_SIZES, head_dim: int = D
     import numpy as np
 
     from apps.nlp.corpus import load_language_model_data
-    from apps.nlp.language_model import tokens_after
+    from apps.nlp.language_model import epoch_windows, tokens_after
 
     if base.task != "lm":
         raise ValueError(f"the scaling study trains language models: use --task lm. Received: task={base.task!r}")
@@ -343,7 +340,7 @@ def run_study(base: Any, sizes: Sequence[str] = DEFAULT_SIZES, head_dim: int = D
     configs = [member_config(base, layers, width, heads, out / "runs") for layers, width, heads in family]
     n = [total_params(config, data.tokenizer) for config in configs]
     train_windows = data.splits.sizes["train"]
-    per_epoch = math.ceil(min(train_windows, base.max_train_examples or train_windows) / base.batch_size)
+    per_epoch = math.ceil(epoch_windows(base, train_windows) / base.batch_size)
     common_steps = base.epochs * per_epoch
     d_common = tokens_after(common_steps, base, train_windows)
     c_iso = 6.0 * float(np.median(n)) * d_common

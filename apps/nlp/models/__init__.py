@@ -7,6 +7,9 @@ it inside (`apps.nlp.tokenizers`) and ends with a float32 softmax layer "probabi
 - "bag_of_embeddings": mean of the token embeddings (Joulin et al. 2017, fastText).
 - "bilstm": bidirectional LSTM (Hochreiter & Schmidhuber 1997; Schuster & Paliwal 1997).
 - "transformer": Transformer encoder (Vaswani et al. 2017).
+
+Language model (task "lm"): `apps.nlp.models.gpt.GPTLanguageModel`, built by
+`apps.nlp.language_model.build_language_model`.
 """
 
 from collections.abc import Callable
