@@ -1,6 +1,7 @@
 """The model repository layout that TF Serving polls: ``<base>/<model_name>/<version>/``.
 
-A version is a folder whose name is a positive integer; anything else in a model's folder (for
+A version is a folder whose whole name parses as a non-negative int64, leading zeros allowed
+(TF Serving's own test repositories use ``00000123``); anything else in a model's folder (for
 example ``tflite/`` or a ``.tmp-*`` folder being written) is ignored, as TF Serving ignores it.
 New versions are written into a hidden temporary folder and renamed into place, so a poller sees a
 version complete or not at all.
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_VERSION_DIR = re.compile(r"^[0-9]+$")
+_INT64_MAX = 2**63 - 1
 
 
 def check_model_name(name: str) -> str:
@@ -34,16 +37,37 @@ def model_dir(base_path: str | os.PathLike[str], name: str) -> Path:
     return Path(base_path) / check_model_name(name)
 
 
-def list_versions(model_path: str | os.PathLike[str]) -> list[int]:
-    """Sorted version numbers found under a model's folder (empty if the folder is absent)."""
+def parse_version_dir_name(name: str) -> int | None:
+    """The version a folder name stands for (``"00000123"`` -> 123), or None if it is not one.
+
+    As TF Serving's file-system source: the whole name must be ASCII digits and fit in an int64.
+    """
+    if not _VERSION_DIR.match(name):
+        return None
+    version = int(name)
+    return version if version <= _INT64_MAX else None
+
+
+def version_dirs(model_path: str | os.PathLike[str]) -> dict[int, Path]:
+    """``{version: folder}`` under a model's folder (empty if the folder is absent).
+
+    When two folders name the same version (``123`` and ``00000123``), the one whose name sorts
+    first is taken, so the choice does not depend on the order the file system lists them in.
+    """
     path = Path(model_path)
     if not path.is_dir():
-        return []
-    versions = []
-    for child in path.iterdir():
-        if child.is_dir() and child.name.isdigit() and int(child.name) > 0:
-            versions.append(int(child.name))
-    return sorted(versions)
+        return {}
+    found: dict[int, Path] = {}
+    for child in sorted(path.iterdir(), key=lambda c: c.name):
+        version = parse_version_dir_name(child.name)
+        if version is not None and version not in found and child.is_dir():
+            found[version] = child
+    return dict(sorted(found.items()))
+
+
+def list_versions(model_path: str | os.PathLike[str]) -> list[int]:
+    """Sorted version numbers found under a model's folder (empty if the folder is absent)."""
+    return list(version_dirs(model_path))
 
 
 def next_version(model_path: str | os.PathLike[str]) -> int:

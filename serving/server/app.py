@@ -21,7 +21,9 @@ def run_server(options: ServerOptions) -> int:
     from serving.server.grpc_service import make_grpc_server
 
     manager = ModelManager(options.models, options.batching, Metrics(),
-                           options.allow_version_labels_for_unavailable_models)
+                           options.allow_version_labels_for_unavailable_models,
+                           max_load_retries=options.max_num_load_retries,
+                           load_retry_interval=options.load_retry_interval_micros / 1e6)
     manager.reconcile()  # the initial load happens before the ports open, as in TF Serving
     try:
         manager.check_labels()

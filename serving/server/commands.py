@@ -14,7 +14,8 @@ from serving.server.config import DEFAULT_MAX_REQUEST_BYTES, GRPC_UNLIMITED
 TFSERVING_FLAGS = ("port", "rest_api_port", "model_name", "model_base_path", "model_config_file",
                    "file_system_poll_wait_seconds", "enable_batching", "batching_parameters_file",
                    "monitoring_config_file", "rest_api_timeout_in_ms",
-                   "allow_version_labels_for_unavailable_models")
+                   "allow_version_labels_for_unavailable_models", "max_num_load_retries",
+                   "load_retry_interval_micros")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"largest gRPC response message (default {GRPC_UNLIMITED}, as TF Serving)")
     parser.add_argument("--allow_version_labels_for_unavailable_models", action="store_true",
                         help="let version labels name versions that are not (yet) AVAILABLE")
+    parser.add_argument("--max_num_load_retries", type=int, default=5,
+                        help="times a failed version load is tried again before it is given up "
+                             "with its error (0 = tried once; default 5, as TF Serving)")
+    parser.add_argument("--load_retry_interval_micros", type=int, default=60_000_000,
+                        help="microseconds between load retries (default 60 s; negative = no wait)")
     parser.add_argument("--cors_allowed_origins", default="",
                         help="comma-separated origins allowed to call the REST API from a browser "
                              "('*' for any); CORS is off when empty (the default)")
@@ -108,6 +114,9 @@ def options_from_args(args: argparse.Namespace):  # -> ServerOptions
             batching = dataclasses.replace(batching, adaptive=True)
     elif args.batching_parameters_file or args.adaptive_batching:
         raise ValueError("--batching_parameters_file and --adaptive_batching need --enable_batching")
+    if args.max_num_load_retries < 0:
+        raise ValueError(f"--max_num_load_retries expected a non-negative integer. "
+                         f"Received: {args.max_num_load_retries}")
     origins = tuple(o.strip() for o in args.cors_allowed_origins.split(",") if o.strip())
     return config.ServerOptions(
         models=models, port=args.port, rest_api_port=args.rest_api_port, host=args.host,
@@ -117,7 +126,9 @@ def options_from_args(args: argparse.Namespace):  # -> ServerOptions
         max_request_bytes=args.max_request_size_bytes, model_config_file=args.model_config_file,
         access_log=bool(args.access_log), grpc_max_receive_bytes=grpc_receive,
         grpc_max_send_bytes=args.grpc_max_send_message_bytes, cors_allowed_origins=origins,
-        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models)
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        max_num_load_retries=args.max_num_load_retries,
+        load_retry_interval_micros=args.load_retry_interval_micros)
 
 
 def tfserving_argv(args: argparse.Namespace, binary: str) -> list[str]:

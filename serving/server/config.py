@@ -163,6 +163,8 @@ class ServerOptions:
     grpc_max_send_bytes: int = GRPC_UNLIMITED
     cors_allowed_origins: tuple[str, ...] = ()
     allow_version_labels_for_unavailable_models: bool = False
+    max_num_load_retries: int = 5
+    load_retry_interval_micros: int = 60_000_000
 
 
 def policy_from_proto(proto: Any) -> VersionPolicy:

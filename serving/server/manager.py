@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from serving.repository import check_model_name, list_versions
+from serving.repository import check_model_name, version_dirs
 from serving.server.config import BatchingOptions, ModelSpec
 from serving.server.errors import ServingError, not_found
 from serving.server.metrics import Metrics
@@ -36,6 +37,9 @@ class VersionStatus:
     error_code: str = "OK"
     error_message: str = ""
     servable: Servable | None = None
+    path: Path | None = None  # the version folder it was (or is being) loaded from
+    attempts: int = 0  # failed load attempts so far
+    retry_at: float | None = None  # monotonic time of the next load attempt, while retrying
 
 
 @dataclasses.dataclass
@@ -43,6 +47,7 @@ class _Model:
     spec: ModelSpec
     versions: dict[int, VersionStatus] = dataclasses.field(default_factory=dict)
     wanted: set[int] = dataclasses.field(default_factory=set)  # what the policy selected last scan
+    folders: dict[int, Path] = dataclasses.field(default_factory=dict)  # version folders, last scan
 
 
 def check_manifest(version_dir: Path) -> list[str]:
@@ -67,10 +72,19 @@ class ModelManager:
         metrics: where load, warmup and batch metrics go.
         allow_unavailable_labels: let labels name versions that are not AVAILABLE
             (``--allow_version_labels_for_unavailable_models``).
+        max_load_retries: how many times a failed load is tried again before the version is given
+            up with its error (``--max_num_load_retries``, TF Serving's default 5; 0 = once).
+        load_retry_interval: seconds between load attempts (``--load_retry_interval_micros`` / 1e6,
+            default 60 s; 0 or less retries at once).
     """
 
     def __init__(self, models: tuple[ModelSpec, ...], batching: BatchingOptions | None = None,
-                 metrics: Metrics | None = None, allow_unavailable_labels: bool = False) -> None:
+                 metrics: Metrics | None = None, allow_unavailable_labels: bool = False,
+                 max_load_retries: int = 5, load_retry_interval: float = 60.0) -> None:
+        if max_load_retries < 0:
+            raise ValueError(f"max_load_retries expected a non-negative integer. Received: {max_load_retries}")
+        self.max_load_retries = max_load_retries
+        self.load_retry_interval = load_retry_interval
         self._lock = threading.RLock()
         self._reconcile_lock = threading.Lock()
         self._models: dict[str, _Model] = {m.name: _Model(m) for m in models}
@@ -132,28 +146,39 @@ class ModelManager:
                             "which is not currently available for inference")
 
     # -- loading ------------------------------------------------------------------------------
-    def reconcile(self) -> None:
-        """Load the versions each model's policy wants and unload the ones it no longer wants."""
+    def reconcile(self, rescan: bool = True) -> None:
+        """Load the versions each model's policy wants and unload the ones it no longer wants.
+
+        With ``rescan=False`` the folders of the last scan are kept and only loads whose retry is
+        due are attempted (retries between polls, or with polling off).
+        """
         with self._reconcile_lock:
             with self._lock:
                 models = list(self._models.values())
             for model in models:
-                self._reconcile_model(model)
+                self._reconcile_model(model, rescan)
 
-    def _reconcile_model(self, model: _Model) -> None:
-        base = Path(model.spec.base_path)
-        on_disk = list_versions(base)
+    def _reconcile_model(self, model: _Model, rescan: bool = True) -> None:
+        if rescan:
+            folders = version_dirs(model.spec.base_path)
+            with self._lock:
+                model.folders = folders
+        on_disk = list(model.folders)
         wanted = model.spec.policy.select(on_disk)
+        now = time.monotonic()
         with self._lock:
             model.wanted = set(wanted)
             for version in [v for v, s in model.versions.items()
-                            if v not in on_disk and s.servable is None]:
+                            if v not in on_disk and s.servable is None and s.state != "UNLOADING"]:
                 del model.versions[version]  # a failed or unloaded version folder went away
-            to_load = [v for v in sorted(wanted, reverse=True)
-                       if v not in model.versions or (model.versions[v].state == "END"
-                                                      and model.versions[v].error_code == "OK")]
+            to_load = []
+            for version in sorted(wanted, reverse=True):
+                status = model.versions.get(version)
+                if status is None or (status.state == "END" and status.error_code == "OK") or (
+                        status.retry_at is not None and status.retry_at <= now):
+                    to_load.append(version)
         for version in to_load:
-            self._load(model, version, base / str(version))
+            self._load(model, version, model.folders[version])
         with self._lock:
             serving_wanted = any(s.state == "AVAILABLE" for v, s in model.versions.items() if v in wanted)
             for version, status in model.versions.items():
@@ -162,43 +187,70 @@ class ModelManager:
                     self._begin_unload(status)
 
     def _load(self, model: _Model, version: int, path: Path) -> None:
+        """Load one version; a failure is retried ``max_load_retries`` times, then reported."""
         name = model.spec.name
-        status = VersionStatus(version, "START")
-        load_started = time.monotonic()
         with self._lock:
-            model.versions[version] = status
-            status.state = "LOADING"
-        log.info("loading %s version %d from %s", name, version, path)
-        try:
-            problems = check_manifest(path)
-            if problems:
-                raise ServingError("DATA_LOSS", "; ".join(problems))
-            on_batch = self.metrics.batch_callback(name, version)
-            servable = Servable(name, version, path, self.batching, on_batch,
-                                self.metrics.queue_callback(name, version))
-            started = time.monotonic()
+            status = model.versions.get(version)
+            if status is None or status.retry_at is None:
+                status = VersionStatus(version, "START", path=path)
+                model.versions[version] = status
+            status.state, status.retry_at, status.path = "LOADING", None, path
+        while True:
+            load_started = time.monotonic()
+            log.info("loading %s version %d from %s", name, version, path)
             try:
-                replayed = self._warmup(servable)
-            except Exception:
-                self.metrics.warmup_latency.labels(str(path), "ERROR").observe(time.monotonic() - started)
-                raise
-            if replayed:
-                self.metrics.warmup_latency.labels(str(path), "OK").observe(time.monotonic() - started)
-                self.metrics.warmup_records.labels(name, str(version)).inc(replayed)
-                log.info("replayed %d warmup records for %s version %d", replayed, name, version)
-        except Exception as err:  # noqa: BLE001 - every load failure is reported in the status
-            code = err.code if isinstance(err, ServingError) else "UNKNOWN"
-            message = err.message if isinstance(err, ServingError) else f"{type(err).__name__}: {err}"
-            log.error("failed to load %s version %d: %s", name, version, message)
-            self.metrics.observe_load(name, version, time.monotonic() - load_started, code)
-            with self._lock:
-                status.state, status.error_code, status.error_message = "END", code, message
-            return
+                servable = self._load_servable(name, version, path)
+            except Exception as err:  # noqa: BLE001 - every load failure is reported in the status
+                code = err.code if isinstance(err, ServingError) else "UNKNOWN"
+                message = err.message if isinstance(err, ServingError) else f"{type(err).__name__}: {err}"
+                self.metrics.observe_load(name, version, time.monotonic() - load_started, code)
+                with self._lock:
+                    status.attempts += 1
+                    retries_left = self.max_load_retries - (status.attempts - 1)
+                    if retries_left <= 0:
+                        log.error("failed to load %s version %d: %s", name, version, message)
+                        status.state, status.error_code, status.error_message = "END", code, message
+                        return
+                    log.warning("failed to load %s version %d (attempt %d of %d, retrying in %gs): %s",
+                                name, version, status.attempts, self.max_load_retries + 1,
+                                max(self.load_retry_interval, 0), message)
+                    if self.load_retry_interval > 0:  # the poller tries again when it is due
+                        status.retry_at = time.monotonic() + self.load_retry_interval
+                        return
+                continue
+            break
         self.metrics.observe_load(name, version, time.monotonic() - load_started, None)
         with self._lock:
             status.servable = servable
             status.state = "AVAILABLE"
         log.info("%s version %d is AVAILABLE", name, version)
+
+    def _load_servable(self, name: str, version: int, path: Path) -> Servable:
+        """Check the manifest, load the SavedModel and replay its warmup requests."""
+        problems = check_manifest(path)
+        if problems:
+            raise ServingError("DATA_LOSS", "; ".join(problems))
+        servable = Servable(name, version, path, self.batching, self.metrics.batch_callback(name, version),
+                            self.metrics.queue_callback(name, version))
+        started = time.monotonic()
+        try:
+            replayed = self._warmup(servable)
+        except Exception:
+            self.metrics.warmup_latency.labels(str(path), "ERROR").observe(time.monotonic() - started)
+            servable.drain_and_close(timeout=0)
+            raise
+        if replayed:
+            self.metrics.warmup_latency.labels(str(path), "OK").observe(time.monotonic() - started)
+            self.metrics.warmup_records.labels(name, str(version)).inc(replayed)
+            log.info("replayed %d warmup records for %s version %d", replayed, name, version)
+        return servable
+
+    def next_retry(self) -> float | None:
+        """The monotonic time of the earliest pending load retry, or None."""
+        with self._lock:
+            times = [s.retry_at for m in self._models.values() for s in m.versions.values()
+                     if s.retry_at is not None]
+        return min(times) if times else None
 
     def _warmup(self, servable: Servable) -> int:
         from serving.server.inference import replay_warmup
@@ -223,14 +275,22 @@ class ModelManager:
 
     # -- polling ------------------------------------------------------------------------------
     def start_polling(self, seconds: float) -> None:
-        """Re-scan the base paths every ``seconds`` (no polling when ``seconds <= 0``)."""
-        if seconds <= 0:
-            return
+        """Re-scan the base paths every ``seconds`` (never when ``seconds <= 0``) and run due retries."""
 
         def loop() -> None:
-            while not self._stop.wait(seconds):
+            next_scan = time.monotonic() + seconds if seconds > 0 else math.inf
+            while True:
+                retry = self.next_retry()
+                wake = min(next_scan, retry if retry is not None else math.inf)
+                timeout = None if wake == math.inf else max(0.0, wake - time.monotonic())
+                if self._stop.wait(timeout if timeout is not None else 1.0):
+                    return
                 try:
-                    self.reconcile()
+                    if time.monotonic() >= next_scan:
+                        next_scan = time.monotonic() + seconds
+                        self.reconcile()
+                    elif retry is not None and time.monotonic() >= retry:
+                        self.reconcile(rescan=False)
                 except Exception:  # noqa: BLE001 - keep polling whatever happens
                     log.exception("model polling failed")
 

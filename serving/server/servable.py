@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +13,12 @@ import numpy as np
 from serving.server.batching import Batcher
 from serving.server.config import BatchingOptions
 from serving.server.errors import ServingError, invalid
-from serving.signatures import PREDICT_METHOD, read_signature_defs
+from serving.signatures import PREDICT_METHOD
 
 DEFAULT_SIGNATURE = "serving_default"
+SERVING_TAG = "serve"
+
+log = logging.getLogger("dlsuite.serve")
 
 
 def _tf_message(err: BaseException) -> str:
@@ -28,8 +32,28 @@ def _tf_message(err: BaseException) -> str:
     return message.split(" [[", 1)[0].strip()
 
 
+def _as_feed(value: Any, spec: Any) -> np.ndarray:
+    """``value`` as the array fed for an input of ``spec``: strings as an object array of bytes.
+
+    Numbers keep their dtype: a float64 array fed to a float32 input fails in the session with
+    TensorFlow's own ``Expects arg[i] to be float but double is provided``, as in TF Serving.
+    """
+    arr = np.asarray(value)
+    if spec.dtype.name == "string" and arr.dtype.kind == "U":
+        return np.vectorize(lambda v: v.encode("utf-8"), otypes=[object])(arr)
+    return arr
+
+
 class Servable:
-    """A SavedModel version loaded with ``tf.saved_model.load``.
+    """A SavedModel version loaded into a TensorFlow session, as ``tensorflow_model_server`` loads it.
+
+    TF Serving loads every SavedModel, TF1 (graph, session, reference variables; every Estimator
+    export) and TF2 (``tf.saved_model.save``, Keras ``model.export()``) alike, with the SavedModel
+    loader into a session (``tags={"serve"}``, variables restored, the main/init op run) and runs a
+    signature by feeding its input tensors and fetching its outputs. This does the same with
+    ``tf.compat.v1.saved_model.loader.load`` and one session callable per signature, so shapes
+    behave as in TF Serving: nothing is checked against the signature's static shapes, and the
+    graph runs on the shape that was sent (or fails with TensorFlow's own error).
 
     Args:
         name: the model name.
@@ -44,20 +68,40 @@ class Servable:
                  on_batch: Callable[[int, int], None] | None = None,
                  on_queue: Callable[[int], None] | None = None) -> None:
         import tensorflow as tf
+        from tensorflow.core.protobuf import config_pb2
 
         self.name = name
         self.version = version
         self.path = Path(path)
-        self.signature_defs = {k: v for k, v in read_signature_defs(path).items()
+        self._graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=self._graph)
+        try:
+            with self._graph.as_default():
+                meta_graph = tf.compat.v1.saved_model.loader.load(
+                    self._session, [SERVING_TAG], str(path))
+        except BaseException:
+            self._session.close()
+            raise
+        self.signature_defs = {k: v for k, v in meta_graph.signature_def.items()
                                if not k.startswith("__")}
-        self._loaded = tf.saved_model.load(str(path))
-        self._functions = {}
         self.input_specs: dict[str, dict[str, Any]] = {}
-        for key in self.signature_defs:
-            if key in self._loaded.signatures:
-                fn = self._loaded.signatures[key]
-                self._functions[key] = fn
-                self.input_specs[key] = dict(fn.structured_input_signature[1])
+        self._output_names: dict[str, list[str]] = {}
+        self._input_names: dict[str, list[str]] = {}
+        self._callables: dict[str, Any] = {}
+        for key, sig in self.signature_defs.items():
+            if not all(info.name for info in [*sig.inputs.values(), *sig.outputs.values()]):
+                log.warning("%s version %d: signature %r has sparse or composite tensors; "
+                            "it is not served", name, version, key)
+                continue
+            self.input_specs[key] = {
+                n: tf.TensorSpec(tf.TensorShape(info.tensor_shape), tf.as_dtype(info.dtype), n)
+                for n, info in sig.inputs.items()}
+            self._input_names[key] = sorted(sig.inputs)
+            self._output_names[key] = sorted(sig.outputs)
+            options = config_pb2.CallableOptions(
+                feed=[sig.inputs[n].name for n in self._input_names[key]],
+                fetch=[sig.outputs[n].name for n in self._output_names[key]])
+            self._callables[key] = self._session._make_callable_from_options(options)  # noqa: SLF001
         self._in_flight = 0
         self._cond = threading.Condition()
         self.batcher = Batcher(self._run_direct, batching, on_batch, on_queue) if batching else None
@@ -66,7 +110,7 @@ class Servable:
     def signature(self, name: str | None, method: str | None = None) -> str:
         """Resolve a signature name ('' means ``serving_default``) and check its method name."""
         key = name or DEFAULT_SIGNATURE
-        if key not in self._functions:
+        if key not in self._callables:
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{key}" not found.')
         actual = self.signature_defs[key].method_name or PREDICT_METHOD
         if method is not None and actual != method:
@@ -96,19 +140,7 @@ class Servable:
             if name not in outputs_known:
                 raise invalid(f"output tensor alias not found in signature: {name} Outputs expected "
                               f"to be in the set {{{','.join(sorted(outputs_known))}}}.")
-        checked = {}
-        for name, spec in specs.items():
-            arr = np.asarray(inputs[name])
-            if spec.dtype.name == "string":
-                if arr.dtype != object and arr.dtype.kind not in "SU":
-                    raise invalid(f"Expects arg[{name}] to be string but {arr.dtype} is provided")
-            elif arr.dtype != spec.dtype.as_numpy_dtype:
-                raise invalid(f"Expects arg[{name}] to be {spec.dtype.name} but {arr.dtype} is provided")
-            if not spec.shape.is_compatible_with(arr.shape):
-                raise invalid(f"Input '{name}' has shape {list(arr.shape)} but the signature expects "
-                              f"{spec.shape.as_list() if spec.shape.rank is not None else 'any'} "
-                              "(None = any size)")
-            checked[name] = arr
+        checked = {name: _as_feed(inputs[name], spec) for name, spec in specs.items()}
         if self.batcher is not None:
             outputs = self.batcher.submit(key, checked)
         else:
@@ -120,15 +152,13 @@ class Servable:
     def _run_direct(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tensorflow as tf
 
-        specs = self.input_specs[key]
         try:
-            tensors = {n: tf.constant(a, dtype=specs[n].dtype) for n, a in inputs.items()}
-            result = self._functions[key](**tensors)
+            values = self._callables[key](*[inputs[n] for n in self._input_names[key]])
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
             raise invalid(_tf_message(err)) from None
         except tf.errors.OpError as err:
             raise ServingError("INTERNAL", _tf_message(err)) from None
-        return {n: t.numpy() for n, t in result.items()}
+        return dict(zip(self._output_names[key], values, strict=True))
 
     # -- lifetime -----------------------------------------------------------------------------
     def acquire(self) -> None:
@@ -148,5 +178,5 @@ class Servable:
             self._cond.wait_for(lambda: self._in_flight == 0, timeout=timeout)
         if self.batcher is not None:
             self.batcher.stop()
-        self._functions = {}
-        self._loaded = None
+        self._callables = {}  # each releases its handle while the session is still open
+        self._session.close()
