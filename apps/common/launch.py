@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -53,11 +54,36 @@ def _launch(args: argparse.Namespace) -> int:
                   gpus_per_worker=args.gpus_per_worker)
 
 
-def worker_command(command: Sequence[str]) -> list[str]:
-    """``command`` with ``--strategy multi_worker`` and a ``--run-id`` (chosen if absent)."""
+_PYTHON = re.compile(r"^python[0-9.]*$")
+_MODULES = ("apps.cli", "dlsuite")
+
+
+def program_arguments(command: Sequence[str]) -> list[str] | None:
+    """The arguments after the `dlsuite` program in ``command``, or None if it names another program.
+
+    Accepted: ``dlsuite``, any path whose file name is ``dlsuite`` (``.venv/bin/dlsuite``), and
+    ``python -m apps.cli`` / ``python -m dlsuite`` with any ``python``, ``python3.11`` or path to one.
+    """
     command = list(command)
-    if len(command) < 3 or command[0] != "dlsuite" or command[1] != "train":
-        raise ValueError(f"launch runs `dlsuite train <app> ...`. Received: {' '.join(command) or 'nothing'}")
+    if command and Path(command[0]).name == "dlsuite":
+        return command[1:]
+    if len(command) >= 3 and _PYTHON.match(Path(command[0]).name) and command[1] == "-m" \
+            and command[2] in _MODULES:
+        return command[3:]
+    return None
+
+
+def worker_command(command: Sequence[str]) -> list[str]:
+    """``command`` as ``dlsuite train ...`` with ``--strategy multi_worker`` and a ``--run-id``.
+
+    ``command`` may name the program in any form `program_arguments` accepts; the workers always
+    run the `dlsuite` of this very environment.
+    """
+    arguments = program_arguments(command)
+    if arguments is None or len(arguments) < 2 or arguments[0] != "train":
+        raise ValueError("launch runs `dlsuite train <app> ...` (or a path to `dlsuite`, or "
+                         f"`python -m apps.cli train ...`). Received: {' '.join(command) or 'nothing'}")
+    command = ["dlsuite", *arguments]
     strategy = _option(command, "--strategy")
     if strategy is None:
         command += ["--strategy", "multi_worker"]

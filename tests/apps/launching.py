@@ -14,8 +14,11 @@ class Launch:
     """`dlsuite launch` in a subprocess, its output collected line by line."""
 
     def __init__(self, run_root: Path, run_id: str, app: str, *train_args: str) -> None:
+        # the training command names this environment's `dlsuite` by its path, as a user of a
+        # virtual environment would (`launch -- .venv/bin/dlsuite train ...`)
+        dlsuite = str(Path(sys.executable).parent / "dlsuite")
         argv = [sys.executable, "-m", "apps.cli", "launch", "--workers", "2", "--",
-                "dlsuite", "train", app, *train_args, "--run-root", str(run_root), "--run-id", run_id]
+                dlsuite, "train", app, *train_args, "--run-root", str(run_root), "--run-id", run_id]
         self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)

@@ -171,6 +171,18 @@ def test_worker_command_adds_strategy_and_run_id(tmp_path):
         worker_command(["dlsuite", "train", "vision", "--strategy", "mirrored"])
     with pytest.raises(ValueError, match="dlsuite train"):
         worker_command(["python", "x.py"])
+    with pytest.raises(ValueError, match="dlsuite train"):
+        worker_command(["/usr/bin/not-dlsuite", "train", "vision"])
+
+
+@pytest.mark.parametrize("program", [["/opt/venv/bin/dlsuite"], [".venv/bin/dlsuite"],
+                                     ["python", "-m", "apps.cli"], ["/usr/bin/python3.11", "-m", "apps.cli"],
+                                     ["python3", "-m", "dlsuite"]])
+def test_worker_command_accepts_a_path_to_dlsuite_and_python_m(tmp_path, program):
+    from apps.common.launch import worker_command
+
+    args = ["train", "vision", "--run-root", str(tmp_path), "--run-id", "r1"]
+    assert worker_command([*program, *args]) == worker_command(["dlsuite", *args])
 
 
 def _config_hash(tmp_path: Path) -> str:
