@@ -1,0 +1,152 @@
+"""Loading as tensorflow_model_server loads: zero-padded version folders, TF1 SavedModels, retries.
+
+Each test starts its own `dlsuite serve` process over a repository it lays out itself. The models
+are TF Serving's own test SavedModels (``half_plus_two``: y = x/2 + 2), recreated with TF1 APIs by
+`tests.serving.tfserving_models`, in folders named as in TF Serving's repository (``00000123``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from serving.repository import list_versions, parse_version_dir_name, version_dirs
+from tests.serving.conftest import ServerProcess
+from tests.serving.tfserving_models import write_half_plus_tf1
+
+
+@pytest.fixture(scope="module")
+def tf1_version(tmp_path_factory) -> Path:
+    """One TF1 ``half_plus_two`` SavedModel, written once and copied where a test needs it."""
+    return write_half_plus_tf1(tmp_path_factory.mktemp("tf1") / "half_plus_two", b=2.0, c=3.0)
+
+
+def _status(server: ServerProcess, model: str) -> dict[str, dict]:
+    resp = requests.get(f"{server.rest}/v1/models/{model}", timeout=10)
+    return {s["version"]: s for s in resp.json().get("model_version_status", [])}
+
+
+def _wait_for(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _predict(server: ServerProcess, path: str, instances: list) -> requests.Response:
+    return requests.post(f"{server.rest}/v1/models/{path}:predict", json={"instances": instances},
+                         timeout=30)
+
+
+def test_version_folder_names_follow_tf_serving(tmp_path):
+    # TF Serving: a folder is a version when its whole name parses as a non-negative int64
+    for name, version in [("00000123", 123), ("124", 124), ("0", 0), ("9223372036854775807", 2**63 - 1)]:
+        assert parse_version_dir_name(name) == version
+    for name in ["9223372036854775808", "-1", "12a", " 12", "1.0", "tflite", ".tmp-3", ""]:
+        assert parse_version_dir_name(name) is None, name
+    for name in ["00000123", "00000124", "tflite", ".tmp-125", "126"]:
+        (tmp_path / name).mkdir()
+    (tmp_path / "127").write_text("a file, not a folder")
+    (tmp_path / "123").mkdir()  # the same version twice: the name that sorts first wins
+    assert list_versions(tmp_path) == [123, 124, 126]
+    assert version_dirs(tmp_path)[123] == tmp_path / "00000123"
+
+
+def test_tf1_model_in_zero_padded_folders_serves(tf1_version, tmp_path):
+    base = tmp_path / "saved_model_half_plus_two_2_versions"
+    for version in ("00000123", "00000124"):
+        shutil.copytree(tf1_version, base / version)
+    server = ServerProcess(["--model_name=half_plus_two", f"--model_base_path={base}",
+                            "--file_system_poll_wait_seconds=0"], tmp_path / "server.log")
+    try:
+        server.wait_ready("half_plus_two")
+        # latest-1 policy: version 124 serves, named by its number although its folder is 00000124
+        assert {v: s["state"] for v, s in _status(server, "half_plus_two").items()} == {"124": "AVAILABLE"}
+        # api_rest.md's first example: {"instances": [1.0, 2.0, 5.0]} -> {"predictions": [2.5, 3.0, 4.5]}
+        resp = _predict(server, "half_plus_two/versions/124", [1.0, 2.0, 5.0])
+        assert resp.status_code == 200 and resp.json() == {"predictions": [2.5, 3.0, 4.5]}
+    finally:
+        server.stop()
+
+
+def test_half_written_version_becomes_available_within_the_retry_window(tf1_version, tmp_path):
+    base = tmp_path / "model"
+    shutil.copytree(tf1_version, base / "00000001")
+    server = ServerProcess(["--model_name=m", f"--model_base_path={base}",
+                            "--file_system_poll_wait_seconds=1", "--max_num_load_retries=20",
+                            "--load_retry_interval_micros=500000"], tmp_path / "server.log")
+    try:
+        server.wait_ready("m")
+        # A copy caught half-way: the folder exists, its saved_model.pb does not yet.
+        half = base / "00000002"
+        half.mkdir()
+        shutil.copytree(tf1_version / "variables", half / "variables")
+        assert _wait_for(lambda: _status(server, "m").get("2", {}).get("state") == "LOADING")
+        time.sleep(1.5)  # at least two failed attempts, each retried rather than given up
+        assert _status(server, "m")["2"]["state"] == "LOADING"
+        assert _predict(server, "m", [1.0]).json() == {"predictions": [2.5]}  # version 1 serves
+        # The copy completes: a retry finds the whole SavedModel and the version becomes AVAILABLE.
+        shutil.copy(tf1_version / "saved_model.pb", half / "saved_model.pb.tmp")
+        shutil.copytree(tf1_version / "assets", half / "assets")
+        os.rename(half / "saved_model.pb.tmp", half / "saved_model.pb")
+        assert _wait_for(lambda: _status(server, "m").get("2", {}).get("state") == "AVAILABLE"), \
+            server.log()
+        assert _status(server, "m")["2"]["status"] == {"error_code": "OK", "error_message": ""}
+        assert _predict(server, "m/versions/2", [4.0]).json() == {"predictions": [4.0]}
+        # version 1 is unloaded once version 2 (the policy's latest) serves
+        assert _wait_for(lambda: _status(server, "m").get("1", {}).get("state") == "END")
+    finally:
+        server.stop()
+    assert "attempt 1 of 21" in server.log_path.read_text()
+
+
+def test_version_that_stays_broken_is_reported_and_never_replaces_the_serving_one(tf1_version, tmp_path):
+    base = tmp_path / "model"
+    shutil.copytree(tf1_version, base / "1")
+    server = ServerProcess(["--model_name=m", f"--model_base_path={base}",
+                            "--file_system_poll_wait_seconds=1", "--max_num_load_retries=2",
+                            "--load_retry_interval_micros=200000"], tmp_path / "server.log")
+    try:
+        server.wait_ready("m")
+        broken = base / "2"
+        broken.mkdir()
+        (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+        assert _wait_for(lambda: _status(server, "m").get("2", {}).get("state") == "END"), server.log()
+        status = _status(server, "m")
+        assert status["2"]["status"]["error_code"] != "OK"
+        assert status["2"]["status"]["error_message"]
+        assert status["1"]["state"] == "AVAILABLE"
+        assert _predict(server, "m", [1.0]).json() == {"predictions": [2.5]}
+        assert _predict(server, "m/versions/2", [1.0]).status_code == 404
+        time.sleep(1.5)  # given up: no further attempts, however often the folder is scanned
+        assert _status(server, "m")["2"]["state"] == "END"
+    finally:
+        server.stop()
+    log = server.log_path.read_text()
+    assert "attempt 1 of 3" in log and "attempt 2 of 3" in log and "attempt 3 of 3" not in log
+    assert log.count("failed to load m version 2:") == 1
+
+
+def test_no_retries_gives_up_at_once(tf1_version, tmp_path):
+    base = tmp_path / "model"
+    shutil.copytree(tf1_version, base / "1")
+    (base / "2").mkdir()  # empty: fails to load
+    server = ServerProcess(["--model_name=m", f"--model_base_path={base}",
+                            "--file_system_poll_wait_seconds=0", "--max_num_load_retries=0"],
+                           tmp_path / "server.log")
+    try:
+        server.wait_ready("m")
+        # the latest-1 policy wants version 2 only; it failed once and was given up
+        status = _status(server, "m")
+        assert status["2"]["state"] == "END" and status["2"]["status"]["error_code"] != "OK"
+    finally:
+        server.stop()
+    log = server.log_path.read_text()
+    assert log.count("failed to load m version 2:") == 1 and "retrying" not in log
