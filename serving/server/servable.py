@@ -74,7 +74,9 @@ class Servable:
         self.version = version
         self.path = Path(path)
         self._graph = tf.Graph()
-        self._session = tf.compat.v1.Session(graph=self._graph)
+        # soft placement: a graph exported with GPU device pins still loads on a CPU-only host
+        self._session = tf.compat.v1.Session(
+            graph=self._graph, config=tf.compat.v1.ConfigProto(allow_soft_placement=True))
         try:
             with self._graph.as_default():
                 meta_graph = tf.compat.v1.saved_model.loader.load(
@@ -101,7 +103,10 @@ class Servable:
             options = config_pb2.CallableOptions(
                 feed=[sig.inputs[n].name for n in self._input_names[key]],
                 fetch=[sig.outputs[n].name for n in self._output_names[key]])
-            self._callables[key] = self._session._make_callable_from_options(options)  # noqa: SLF001
+            if options.fetch:
+                self._callables[key] = self._session._make_callable_from_options(options)  # noqa: SLF001
+            else:  # a signature with no outputs (TF-Agents' get_initial_state of a stateless policy)
+                self._callables[key] = lambda *_: []
         self._in_flight = 0
         self._cond = threading.Condition()
         self.batcher = Batcher(self._run_direct, batching, on_batch, on_queue) if batching else None
