@@ -40,6 +40,11 @@ def _version_of(spec: Any) -> tuple[int | None, str | None]:
     return None, None
 
 
+def _spec(request: Any) -> Any:
+    """The request's ``model_spec``, or None when it has none."""
+    return request.model_spec if request.HasField("model_spec") else None
+
+
 def _error_code_number(name: str) -> int:
     from tensorflow_serving.apis import status_pb2
 
@@ -69,16 +74,22 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             logger.write(api, request, response, version, spec.signature_name)
         return response
 
-    def _serve(self, api: str, request: Any, spec: Any, fn: Callable[[Any, Any], Any], context: Any) -> Any:
+    def _serve(self, api: str, request: Any, spec: Any, fn: Callable[[Any, Any], Any], context: Any,
+               precheck: Callable[[Any], None] | None = None) -> Any:
+        """Resolve ``spec`` as ServerCore does and answer with ``fn``; ``spec`` is None when the
+        request has no ``model_spec`` (INVALID_ARGUMENT ``Missing ModelSpec``)."""
         started = time.monotonic()
         status, served = "OK", ""
         rid = request_id(dict(context.invocation_metadata()).get("x-request-id"))
         context.send_initial_metadata((("x-request-id", rid),))
+        name = spec.name if spec is not None else ""
         try:
-            if not spec.name:
+            if spec is None:
                 raise invalid("Missing ModelSpec")
+            if precheck is not None:
+                precheck(request)
             version, label = _version_of(spec)
-            with self.manager.servable(spec.name, version, label) as servable:
+            with inference.servable_handle(self.manager, spec.name, version, label) as servable:
                 served = str(servable.version)
                 return self._finish(api, request, fn(servable, request), servable.version)
         except ServingError as err:
@@ -88,23 +99,24 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             status = "INTERNAL"
             context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
         finally:
-            if spec.name in self.manager.model_names():
-                self.manager.metrics.observe_request(spec.name, served, api, "GRPC", status,
+            if name in self.manager.model_names():
+                self.manager.metrics.observe_request(name, served, api, "GRPC", status,
                                                      time.monotonic() - started)
             if self.access_log:
-                version, label = _version_of(spec)
+                version, label = _version_of(spec) if spec is not None else (None, None)
                 log_access(rid, "GRPC", f"PredictionService/{api}", status, time.monotonic() - started,
-                           {"api": api, "model": spec.name, "signature": spec.signature_name
+                           {"api": api, "model": name, "signature": (spec.signature_name if spec
+                                                                     is not None else "")
                             or "serving_default", "version": served or str(version or label or "")})
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
-        return self._serve("predict", request, request.model_spec, inference.predict_proto, context)
+        return self._serve("predict", request, _spec(request), inference.predict_proto, context)
 
     def Classify(self, request, context):  # noqa: N802
-        return self._serve("classify", request, request.model_spec, inference.classify_proto, context)
+        return self._serve("classify", request, _spec(request), inference.classify_proto, context)
 
     def Regress(self, request, context):  # noqa: N802
-        return self._serve("regress", request, request.model_spec, inference.regress_proto, context)
+        return self._serve("regress", request, _spec(request), inference.regress_proto, context)
 
     def MultiInference(self, request, context):  # noqa: N802
         if not request.tasks:
@@ -113,7 +125,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                            inference.multi_inference_proto, context)
 
     def GetModelMetadata(self, request, context):  # noqa: N802
-        return self._serve("metadata", request, request.model_spec, inference.metadata_proto, context)
+        return self._serve("metadata", request, _spec(request), inference.metadata_proto, context,
+                           precheck=inference.check_metadata_request)
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -123,9 +136,12 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self.manager = manager
 
     def GetModelStatus(self, request, context):  # noqa: N802
+        """``GetModelStatusImpl``: a version label is ignored (all versions), as in TF Serving."""
         try:
-            version, label = _version_of(request.model_spec)
-            entries = self.manager.status(request.model_spec.name, version, label)
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            version, _label = _version_of(request.model_spec)
+            entries = inference.model_status(self.manager, request.model_spec.name, version)
         except ServingError as err:
             context.abort(err.grpc_code, err.message)
         response = get_model_status_pb2.GetModelStatusResponse()

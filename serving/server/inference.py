@@ -1,87 +1,191 @@
 """Predict, Classify, Regress and MultiInference on a loaded `Servable`, as TF Serving runs them.
 
-The numpy-level functions serve REST; the ``*_proto`` functions take and return the
-``tensorflow-serving-api`` protos and serve gRPC and warmup replay.
+The checks, their order, status codes and messages follow TF Serving's ``predict_util.cc``,
+``classifier.cc``, ``regressor.cc`` and ``util.cc`` (serialized Examples with their context
+prepended, ``Input is empty.``, the output shape and dtype checks). The numpy-level functions serve
+REST; the ``*_proto`` functions take and return the ``tensorflow-serving-api`` protos and serve gRPC
+and warmup replay. `servable_handle` and `model_status` resolve a model spec with ServerCore's and
+GetModelStatus's errors.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from serving.server.errors import ServingError, invalid
-from serving.server.servable import Servable
+from serving.server.errors import ServingError, invalid, not_found
+from serving.server.servable import DEFAULT_SIGNATURE, Servable
 from serving.server.tensors import array_to_tensor_proto, tensor_proto_to_array
 from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD
 
 
-def _examples_input(servable: Servable, key: str, examples: list) -> dict[str, np.ndarray]:
-    specs = servable.input_specs[key]
-    if len(specs) != 1:
-        raise ServingError("FAILED_PRECONDITION",
-                           f"signature {key!r} must have exactly one string input of serialized Examples")
-    (name,) = specs
-    serialized = np.array([ex.SerializeToString() for ex in examples], dtype=object)  # (N,)
-    return {name: serialized}
+@contextlib.contextmanager
+def servable_handle(manager: Any, name: str, version: int | None = None,
+                    label: str | None = None) -> Iterator[Servable]:
+    """``ServerCore::GetServableHandle``: a label is resolved first, so an unknown label (also of an
+    unknown model) is INVALID_ARGUMENT ``Unrecognized servable version label``; then NOT_FOUND."""
+    if not name:
+        raise invalid("ModelSpec has no name specified.")
+    if label is not None and name not in manager.model_names():
+        raise invalid(f"Unrecognized servable version label: {label}")
+    with manager.servable(name, version, label) as servable:
+        yield servable
 
 
-def classify(servable: Servable, signature: str | None, examples: list) -> list[list[tuple[str, float]]]:
-    """Per example, the ``(label, score)`` pairs of a classify signature (label '' if no classes)."""
-    if not examples:
-        raise invalid("Input is empty")
-    key = servable.signature(signature, CLASSIFY_METHOD)
-    outputs = servable.run(key, _examples_input(servable, key, examples))
-    classes, scores = outputs.get("classes"), outputs.get("scores")
-    if classes is None and scores is None:
-        raise ServingError("FAILED_PRECONDITION", "classify signature has neither 'classes' nor 'scores'")
-    n = len(examples)
-    classes = None if classes is None else np.asarray(classes).reshape(n, -1)  # (N, K)
-    scores = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(n, -1)
-    k = (classes if classes is not None else scores).shape[1]
-    result = []
-    for i in range(n):
-        row = []
-        for j in range(k):
-            label = classes[i, j] if classes is not None else b""
-            label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
-            row.append((label, float(scores[i, j]) if scores is not None else 0.0))
-        result.append(row)
-    return result
+def model_status(manager: Any, name: str, version: int | None = None) -> list:
+    """``GetModelStatusImpl``: one version's status or all of them (a version label is ignored,
+    as in TF Serving); NOT_FOUND ``Could not find version V of model M`` / ``... any versions``."""
+    if name not in manager.model_names():
+        raise not_found(f"Could not find version {version} of model {name}" if version is not None
+                        else f"Could not find any versions of model {name}")
+    return manager.status(name, version)
 
 
-def regress(servable: Servable, signature: str | None, examples: list) -> list[float]:
-    """One float per example from a regress signature's ``outputs``."""
-    if not examples:
-        raise invalid("Input is empty")
-    key = servable.signature(signature, REGRESS_METHOD)
-    outputs = servable.run(key, _examples_input(servable, key, examples))
-    if "outputs" not in outputs:
-        raise ServingError("FAILED_PRECONDITION", "regress signature has no 'outputs' output")
-    values = np.asarray(outputs["outputs"], dtype=np.float32)
-    if values.size != len(examples):
-        raise ServingError("INVALID_ARGUMENT", "Expected output Tensor shape to be [batch_size] or "
-                           f"[batch_size, 1] but got {list(values.shape)}")
-    return values.reshape(-1).astype(str).astype(np.float64).tolist()
-
-
-def examples_from_input(input_proto: Any) -> list:
-    """The Examples of an ``Input`` proto (``example_list`` or ``example_list_with_context``)."""
+def _dt_name(arr: np.ndarray) -> str:
     import tensorflow as tf
+    from tensorflow.core.framework import types_pb2
 
+    return types_pb2.DataType.Name(tf.as_dtype(np.asarray(arr).dtype).as_datatype_enum)
+
+
+def _shape(arr: np.ndarray) -> str:
+    """``TensorShape::DebugString``."""
+    return "[" + ",".join(str(d) for d in np.shape(arr)) + "]"
+
+
+def _debug_string(signature: Any) -> str:
+    from google.protobuf import text_format
+
+    return text_format.MessageToString(signature)
+
+
+def _signature(servable: Servable, name: str | None, method: str, kind: str) -> str:
+    """``GetClassificationSignatureDef`` / ``GetRegressionSignatureDef``."""
+    key = name or DEFAULT_SIGNATURE
+    sig = servable.signature_defs.get(key)
+    if sig is None:
+        raise invalid(f"No signature was found with the name: {key}")
+    if sig.method_name != method:
+        raise invalid(f"Expected {kind} signature method_name to be {method}. Was: {sig.method_name}")
+    return key
+
+
+def _run_examples(servable: Servable, key: str, serialized: Sequence[bytes]) -> dict[str, np.ndarray]:
+    """``PerformOneShotTensorComputation``: feed the serialized Examples to input ``inputs``."""
+    if not serialized:
+        raise invalid("Input is empty.")
+    tensor = np.empty(len(serialized), dtype=object)  # (N,)
+    tensor[:] = list(serialized)
+    return servable.run(key, {"inputs": tensor})
+
+
+def classify(servable: Servable, signature: str | None,
+             serialized: Sequence[bytes]) -> list[list[tuple[bytes, float]]]:
+    """Per example, the ``(label, score)`` pairs of a classify signature (label b'' without
+    ``classes``, score 0 without ``scores``), with ``classifier.cc``'s checks."""
+    key = _signature(servable, signature, CLASSIFY_METHOD, "classification")
+    sig = servable.signature_defs[key]
+    if len(sig.inputs) != 1:
+        raise invalid("Expected one input Tensor.")
+    if len(sig.outputs) not in (1, 2):
+        raise invalid(f"Expected one or two output Tensors, found {len(sig.outputs)}")
+    if "inputs" not in sig.inputs:
+        raise ServingError("FAILED_PRECONDITION",
+                           f"No classification inputs found in SignatureDef: {_debug_string(sig)}")
+    if "classes" not in sig.outputs and "scores" not in sig.outputs:
+        raise ServingError("FAILED_PRECONDITION", 'Expected classification signature outputs to '
+                           'contain at least one of "classes" or "scores". Signature was: '
+                           + _debug_string(sig))
+    outputs = _run_examples(servable, key, serialized)
+    n = len(serialized)
+    classes, scores = outputs.get("classes"), outputs.get("scores")
+    for name, arr, dtype in (("classes", classes, "DT_STRING"), ("scores", scores, "DT_FLOAT")):
+        if arr is None:
+            continue
+        if np.ndim(arr) != 2:
+            raise invalid(f"Expected Tensor shape: [batch_size num_classes] but got {_shape(arr)}")
+        if _dt_name(arr) != dtype:
+            raise invalid(f"Expected {name} Tensor of {dtype}. Got: {_dt_name(arr)}")
+        if np.shape(arr)[0] != n:
+            raise invalid(f"Expected {name} output batch size of {n}. Got: {np.shape(arr)[0]}")
+    if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+        raise invalid("Tensors class and score should match in dim_size(1). Got "
+                      f"{classes.shape[1]} vs. {scores.shape[1]}")
+    k = (classes if classes is not None else scores).shape[1]
+    labels = classes.tolist() if classes is not None else [[b""] * k] * n  # (N, K)
+    values = scores.astype(np.float64).tolist() if scores is not None else [[0.0] * k] * n
+    return [list(zip(label_row, score_row, strict=True)) for label_row, score_row in zip(labels, values, strict=True)]
+
+
+def regress(servable: Servable, signature: str | None, serialized: Sequence[bytes]) -> np.ndarray:
+    """One float32 per example from a regress signature's ``outputs``, with ``regressor.cc``'s checks."""
+    key = _signature(servable, signature, REGRESS_METHOD, "regression")
+    sig = servable.signature_defs[key]
+    if len(sig.inputs) != 1:
+        raise invalid("Expected one input Tensor.")
+    if len(sig.outputs) != 1:
+        raise invalid("Expected one output Tensor.")
+    if "inputs" not in sig.inputs:
+        raise ServingError("FAILED_PRECONDITION",
+                           f"No regression inputs found in SignatureDef: {_debug_string(sig)}")
+    if "outputs" not in sig.outputs:
+        raise ServingError("FAILED_PRECONDITION",
+                           f"No regression outputs found in SignatureDef: {_debug_string(sig)}")
+    out = np.asarray(_run_examples(servable, key, serialized)["outputs"])
+    n = len(serialized)
+    if not (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)):
+        raise invalid("Expected output Tensor shape to be either [batch_size] or [batch_size, 1] "
+                      f"but got {_shape(out)}")
+    if out.shape[0] != n:
+        raise invalid(f"Input batch size did not match output batch size: {n} vs. {out.shape[0]}")
+    if _dt_name(out) != "DT_FLOAT":
+        raise invalid(f"Expected output Tensor of DT_FLOAT.  Got: {_dt_name(out)}")
+    return out.reshape(-1)
+
+
+def serialized_examples(context: Any | None, examples: Sequence[Any]) -> list[bytes]:
+    """``InputToSerializedExampleTensor``: each Example serialized, its context's bytes first (so
+    an example's feature wins over the context's of the same name, as when TF parses them)."""
+    prefix = context.SerializeToString() if context is not None else b""
+    return [prefix + ex.SerializeToString() for ex in examples]
+
+
+def examples_from_input(input_proto: Any) -> list[bytes]:
+    """The serialized Examples of an ``Input`` proto (``example_list`` or ``..._with_context``)."""
     which = input_proto.WhichOneof("kind")
     if which == "example_list":
-        return list(input_proto.example_list.examples)
+        return serialized_examples(None, input_proto.example_list.examples)
     if which == "example_list_with_context":
-        ctx = input_proto.example_list_with_context.context
-        merged = []
-        for ex in input_proto.example_list_with_context.examples:
-            m = tf.train.Example()
-            m.CopyFrom(ctx)
-            m.MergeFrom(ex)
-            merged.append(m)
-        return merged
-    raise invalid("Input is empty")
+        lists = input_proto.example_list_with_context
+        return serialized_examples(lists.context, lists.examples)
+    raise invalid("Input is empty.")
+
+
+def check_predict_request(servable: Servable, key: str, input_names: Sequence[str],
+                          output_filter: Sequence[str]) -> None:
+    """``PreProcessPrediction``'s checks on input aliases and the output filter."""
+    sig = servable.signature_defs[key]
+    sent, wanted = sorted(input_names), sorted(sig.inputs)
+    if len(sent) != len(wanted):
+        extra, missing = sorted(set(sent) - set(wanted)), sorted(set(wanted) - set(sent))
+        raise invalid(f"input size does not match signature: {len(sent)}!={len(wanted)} "
+                      f"len({{{','.join(sent)}}}) != len({{{','.join(wanted)}}}). Sent extra: "
+                      f"{{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}.")
+    for alias in sent:
+        if alias not in sig.inputs:
+            raise invalid(f"input tensor alias not found in signature: {alias}. Inputs expected to "
+                          f"be in the set {{{','.join(wanted)}}}.")
+    seen: set[str] = set()
+    for alias in output_filter:
+        if alias not in sig.outputs:
+            raise invalid(f"output tensor alias not found in signature: {alias} Outputs expected to "
+                          f"be in the set {{{','.join(sorted(sig.outputs))}}}.")
+        if alias in seen:
+            raise invalid(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
 
 
 def _fill_spec(spec: Any, servable: Servable, key: str) -> None:
@@ -94,7 +198,8 @@ def predict_proto(servable: Servable, request: Any) -> Any:
     """Answer a ``PredictRequest``."""
     from tensorflow_serving.apis import predict_pb2
 
-    key = servable.signature(request.model_spec.signature_name)
+    key = servable.signature(request.model_spec.signature_name)  # FAILED_PRECONDITION if unknown
+    check_predict_request(servable, key, list(request.inputs), list(request.output_filter))
     inputs = {name: tensor_proto_to_array(t, name) for name, t in request.inputs.items()}
     outputs = servable.run(key, inputs, tuple(request.output_filter))
     response = predict_pb2.PredictResponse()
@@ -108,14 +213,14 @@ def classify_proto(servable: Servable, request: Any) -> Any:
     """Answer a ``ClassificationRequest``."""
     from tensorflow_serving.apis import classification_pb2
 
-    key = servable.signature(request.model_spec.signature_name, CLASSIFY_METHOD)
+    key = _signature(servable, request.model_spec.signature_name, CLASSIFY_METHOD, "classification")
     rows = classify(servable, key, examples_from_input(request.input))
     response = classification_pb2.ClassificationResponse()
     _fill_spec(response.model_spec, servable, key)
     for row in rows:
         item = response.result.classifications.add()
         for label, score in row:
-            item.classes.add(label=label, score=score)
+            item.classes.add(label=label.decode("utf-8", "replace"), score=score)
     return response
 
 
@@ -123,12 +228,12 @@ def regress_proto(servable: Servable, request: Any) -> Any:
     """Answer a ``RegressionRequest``."""
     from tensorflow_serving.apis import regression_pb2
 
-    key = servable.signature(request.model_spec.signature_name, REGRESS_METHOD)
+    key = _signature(servable, request.model_spec.signature_name, REGRESS_METHOD, "regression")
     values = regress(servable, key, examples_from_input(request.input))
     response = regression_pb2.RegressionResponse()
     _fill_spec(response.model_spec, servable, key)
     for value in values:
-        response.result.regressions.add(value=value)
+        response.result.regressions.add(value=float(value))
     return response
 
 
@@ -154,25 +259,30 @@ def multi_inference_proto(servable: Servable, request: Any) -> Any:
             for row in classify(servable, key, examples):
                 item = result.classification_result.classifications.add()
                 for label, score in row:
-                    item.classes.add(label=label, score=score)
+                    item.classes.add(label=label.decode("utf-8", "replace"), score=score)
         elif task.method_name == REGRESS_METHOD:
             for value in regress(servable, key, examples):
-                result.regression_result.regressions.add(value=value)
+                result.regression_result.regressions.add(value=float(value))
         else:
             raise ServingError("UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}")
     return response
+
+
+def check_metadata_request(request: Any) -> None:
+    """``ValidateGetModelMetadataRequest`` (TF Serving runs it before looking up the model)."""
+    fields = list(request.metadata_field)
+    if not fields:
+        raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
+    for field in fields:
+        if field != "signature_def":
+            raise invalid(f"Metadata field %s is not supported{field}")  # sic: StrCat, not printf
 
 
 def metadata_proto(servable: Servable, request: Any) -> Any:
     """Answer a ``GetModelMetadataRequest`` (only ``signature_def`` metadata exists)."""
     from tensorflow_serving.apis import get_model_metadata_pb2
 
-    fields = list(request.metadata_field)
-    if not fields:
-        raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
-    for field in fields:
-        if field != "signature_def":
-            raise invalid(f"Metadata field {field} is not supported")
+    check_metadata_request(request)
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = servable.name
     response.model_spec.version.value = servable.version

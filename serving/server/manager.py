@@ -327,7 +327,7 @@ class ModelManager:
             model = self._model(name)
             labels = model.spec.label_map()
         if label not in labels:
-            raise not_found(f"Unrecognized servable version label: {label}")
+            raise ServingError("INVALID_ARGUMENT", f"Unrecognized servable version label: {label}")
         return labels[label]
 
     @contextlib.contextmanager

@@ -19,6 +19,7 @@ import asyncio
 import json
 import re
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,25 +29,50 @@ from serving.server import inference, v2
 from serving.server.access_log import log_access, request_id as make_request_id
 from serving.server.errors import ServingError, invalid
 from serving.server.manager import ModelManager
-from serving.server.tensors import (
-    array_to_tensor_proto,
-    examples_from_body,
-    outputs_to_json,
-    parse_predict_body,
-)
+from serving.server.servable import DEFAULT_SIGNATURE
+from serving.server.json_tensor import examples_from_json, parse_json, predict_inputs, signature_name
+from serving.server.tensors import array_to_tensor_proto, body_bytes, classify_json, predict_json, regress_json
 
 KSERVE_METRICS_PATH = "/metrics"
 _CORS_METHODS = "GET, POST, OPTIONS"
 
-_PATH = re.compile(
-    r"^(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>-?\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?$"
-)
+# TF Serving's routes (http_rest_api_util.cc), matched case-insensitively on the raw path.
+_V1_PATH = re.compile(r"(?i)/v1/.*")
+_PREDICTION_PATH = re.compile(
+    r"(?i)/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)")
+_STATUS_PATH = re.compile(
+    r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
+_INT64_MAX = (1 << 63) - 1
+_VERBS = ("predict", "classify", "regress")
+
+
+def parse_model_info(method: str, path: str) -> tuple[str, int | None, str | None, str | None,
+                                                      str | None] | None:
+    """``ParseModelInfo``: ``(model, version, label, verb, subresource)`` of a raw ``/v1`` path, or
+    None when it matches no route; model and label are %-decoded, an out-of-range version is 400."""
+    regex = _PREDICTION_PATH if method == "POST" else _STATUS_PATH if method == "GET" else None
+    match = regex.fullmatch(path) if regex is not None else None
+    if match is None:
+        return None
+    name, version_text, label, last = match.groups()
+    version = None
+    if version_text:
+        version = int(version_text)
+        if version > _INT64_MAX:
+            raise invalid(f"Failed to convert version: {version_text} to numeric.")
+    name = urllib.parse.unquote(name) if name else ""
+    label = urllib.parse.unquote(label) if label else None
+    verb, subresource = (last, None) if method == "POST" else (None, last)
+    return name, version, label, verb, subresource
 
 
 def _json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+
+
+def _text_response(text: str) -> web.Response:
+    """A response body written by `serving.server.tensors` (raw bytes of strings kept)."""
+    return web.Response(body=body_bytes(text), content_type="application/json")
 
 
 def _error(err: ServingError) -> web.Response:
@@ -54,19 +80,23 @@ def _error(err: ServingError) -> web.Response:
 
 
 def status_json(manager: ModelManager, name: str, version: int | None, label: str | None) -> dict:
-    """``GetModelStatusResponse`` as TF Serving prints it in JSON."""
+    """``GetModelStatusResponse`` as TF Serving prints it in JSON.
+
+    As in TF Serving, a version label does not narrow the status: all versions are listed.
+    """
     return {"model_version_status": [
         {"version": str(s.version), "state": s.state,
          "status": {"error_code": s.error_code, "error_message": s.error_message}}
-        for s in manager.status(name, version, label)]}
+        for s in inference.model_status(manager, name, version)]}
 
 
 def metadata_json(manager: ModelManager, name: str, version: int | None, label: str | None) -> dict:
     """``GetModelMetadataResponse`` as TF Serving prints it in JSON."""
     from google.protobuf import json_format
 
-    with manager.servable(name, version, label) as servable:
-        sig_map = {k: json_format.MessageToDict(v, preserving_proto_field_name=True)
+    with inference.servable_handle(manager, name, version, label) as servable:
+        sig_map = {k: json_format.MessageToDict(v, preserving_proto_field_name=True,
+                                                always_print_fields_with_no_presence=True)
                    for k, v in sorted(servable.signature_defs.items())}
         return {"model_spec": {"name": servable.name, "signature_name": "",
                                "version": str(servable.version)},
@@ -86,32 +116,40 @@ def models_json(manager: ModelManager) -> dict:
 
 
 def _run(manager: ModelManager, verb: str, name: str, version: int | None, label: str | None,
-         body: Any) -> tuple[dict, str]:
-    """Run one POST verb in a worker thread; returns ``(response body, version served)``."""
-    if not isinstance(body, dict):
-        raise invalid("Request body must be a JSON object")
-    signature = body.get("signature_name", "")
-    if not isinstance(signature, str):
-        raise invalid("'signature_name' must be a string")
-    with manager.servable(name, version, label) as servable:
-        if verb == "predict":
-            key = servable.signature(signature)
-            inputs, row_format = parse_predict_body(body, servable.input_specs[key])
+         raw: bytes) -> tuple[str, str, str]:
+    """Run one POST verb in a worker thread, with TF Serving's checks in TF Serving's order (the
+    JSON and, for classify/regress, the Examples before the model lookup); returns
+    ``(response body text, version served, signature key)``."""
+    doc = parse_json(raw)
+    signame = signature_name(doc)
+    if verb == "predict":
+        with inference.servable_handle(manager, name, version, label) as servable:
+            key = signame or DEFAULT_SIGNATURE
+            sig = servable.signature_defs.get(key)
+            if sig is None:
+                raise invalid(f'Serving signature name: "{key}" not found in signature def')
+            infos = {n: info.dtype for n, info in sig.inputs.items()}
+            inputs, row_format = predict_inputs(doc, infos, signame)
+            key = servable.signature(signame)
             outputs = servable.run(key, inputs)
             logger = manager.request_logger(name)
             if logger is not None:
                 _log_predict(logger, servable.name, servable.version, key, inputs, outputs)
-            return outputs_to_json(outputs, row_format), str(servable.version)
-        examples = examples_from_body(body)
+            return predict_json(outputs, row_format), str(servable.version), key
+    context, examples = examples_from_json(doc)
+    serialized = inference.serialized_examples(context, examples)
+    with inference.servable_handle(manager, name, version, label) as servable:
+        key = signame or DEFAULT_SIGNATURE
         if verb == "classify":
-            rows = inference.classify(servable, signature, examples)
-            result: Any = [[[label_, score] for label_, score in row] for row in rows]
+            result: Any = inference.classify(servable, signame, serialized)
+            text = classify_json(result)
         else:
-            result = inference.regress(servable, signature, examples)
+            result = inference.regress(servable, signame, serialized)
+            text = regress_json(result)
         logger = manager.request_logger(name)
         if logger is not None:
-            _log_examples(logger, servable, verb, signature, examples, result)
-        return {"results": result}, str(servable.version)
+            _log_examples(logger, servable, verb, key, context, examples, result)
+        return text, str(servable.version), key
 
 
 def _log_predict(logger: Any, name: str, version: int, key: str, inputs: dict, outputs: dict) -> None:
@@ -129,29 +167,30 @@ def _log_predict(logger: Any, name: str, version: int, key: str, inputs: dict, o
     logger.write("predict", request, response, version, key)
 
 
-def _log_examples(logger: Any, servable: Any, verb: str, signature: str, examples: list,
-                  result: list) -> None:
+def _log_examples(logger: Any, servable: Any, verb: str, key: str, context: Any, examples: list,
+                  result: Any) -> None:
     """Write a REST classify/regress as the ``Classification``/``Regression`` protos TF Serving would log."""
     from tensorflow_serving.apis import classification_pb2, regression_pb2
 
-    from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD
-
     classify = verb == "classify"
-    key = servable.signature(signature, CLASSIFY_METHOD if classify else REGRESS_METHOD)
     module = classification_pb2 if classify else regression_pb2
     request = module.ClassificationRequest() if classify else module.RegressionRequest()
     response = module.ClassificationResponse() if classify else module.RegressionResponse()
     for spec in (request.model_spec, response.model_spec):
         spec.name, spec.signature_name = servable.name, key
     response.model_spec.version.value = servable.version
-    request.input.example_list.examples.extend(examples)
+    if context is not None:
+        request.input.example_list_with_context.context.CopyFrom(context)
+        request.input.example_list_with_context.examples.extend(examples)
+    else:
+        request.input.example_list.examples.extend(examples)
     for row in result:
         if classify:
             item = response.result.classifications.add()
             for label, score in row:
-                item.classes.add(label=label, score=score)
+                item.classes.add(label=label.decode("utf-8", "replace"), score=score)
         else:
-            response.result.regressions.add(value=row)
+            response.result.regressions.add(value=float(row))
     logger.write(verb, request, response, servable.version, key)
 
 
@@ -186,8 +225,7 @@ class RestApi:
             app.router.add_get(prefix, self.v2_metadata)
             app.router.add_get(prefix + "/ready", self.v2_model_ready)
             app.router.add_post(prefix + "/infer", self.v2_infer)
-        app.router.add_get("/v1/models/{tail:.*}", self.get)
-        app.router.add_post("/v1/models/{tail:.*}", self.post)
+        app.router.add_route("*", "/v1/{tail:.*}", self.v1)
         app.router.add_route("*", "/{tail:.*}", self.fallback)
         return app
 
@@ -306,13 +344,17 @@ class RestApi:
                 self.manager.metrics.observe_request(name, served, "v2_infer", "REST", status,
                                                      time.monotonic() - started)
 
-    async def _read_json(self, request: web.Request) -> Any:
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The request body, or RESOURCE_EXHAUSTED (413) above ``--max_request_size_bytes``."""
         if request.content_length is not None and request.content_length > self.max_request_bytes:
             raise ServingError("RESOURCE_EXHAUSTED", self._too_big(request.content_length), 413)
         try:
-            raw = await request.read()
+            return await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise ServingError("RESOURCE_EXHAUSTED", self._too_big(None), 413) from None
+
+    async def _read_json(self, request: web.Request) -> Any:
+        raw = await self._read_body(request)
         try:
             return json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -320,19 +362,13 @@ class RestApi:
 
     # -- TF Serving's v1 API ------------------------------------------------------------------
     async def fallback(self, request: web.Request) -> web.Response:
+        if _V1_PATH.fullmatch(request.path):  # TF Serving matches /v1/ in any case
+            return await self.v1(request)
         return _json_response({"error": f"Malformed request: {request.method} {request.path}"}, 404)
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = self.manager.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": self.manager.metrics.content_type})
-
-    def _route(self, request: web.Request) -> tuple[str, int | None, str | None, str | None, bool]:
-        tail = request.match_info["tail"]
-        match = _PATH.match(tail)
-        if match is None or ".." in tail:
-            raise ServingError("NOT_FOUND", f"Malformed request: {request.method} {request.path}")
-        version = int(match["version"]) if match["version"] is not None else None
-        return match["name"], version, match["label"], match["verb"], bool(match["metadata"])
 
     async def _call(self, fn, *args):  # -> Any
         loop = asyncio.get_running_loop()
@@ -342,35 +378,44 @@ class RestApi:
         except asyncio.TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Request timed out") from None
 
-    async def get(self, request: web.Request) -> web.Response:
+    async def v1(self, request: web.Request) -> web.Response:
+        """Every ``/v1/...`` request, routed as ``HttpRestApiHandler::ProcessRequest`` routes it:
+        anything that is not a status/metadata GET or a predict/classify/regress POST is 400
+        ``Malformed request: <METHOD> <path>``."""
+        method, path = request.method, request.raw_path.split("?", 1)[0]
         try:
-            name, version, label, verb, metadata = self._route(request)
-            request["access"].update(api="metadata" if metadata else "status", model=name,
-                                     version=str(version or label or ""))
-            if verb is not None:
-                raise ServingError("INVALID_ARGUMENT",
-                                   f"Malformed request: GET {request.path} (use POST for :{verb})")
-            if metadata:
-                return _json_response(await self._call(metadata_json, self.manager, name, version, label))
-            return _json_response(status_json(self.manager, name, version, label))
+            target = parse_model_info(method, path)
+            if method == "POST" and target is not None and target[3] in _VERBS:
+                return await self._post(request, *target[:4])
+            if method == "GET" and target is not None:
+                return await self._get(request, *target)
+            raise invalid(f"Malformed request: {method} {path}")
         except ServingError as err:
             return _error(err)
 
-    async def post(self, request: web.Request) -> web.Response:
+    async def _get(self, request: web.Request, name: str, version: int | None, label: str | None,
+                   _verb: str | None, subresource: str | None) -> web.Response:
+        request["access"].update(api="metadata" if subresource else "status", model=name,
+                                 version="" if version is None and label is None else str(
+                                     version if version is not None else label))
+        if not name:
+            raise invalid("Missing model name in request.")
+        if subresource == "metadata":  # case-sensitive in TF Serving: /METADATA answers the status
+            return _json_response(await self._call(metadata_json, self.manager, name, version, label))
+        return _json_response(status_json(self.manager, name, version, label))
+
+    async def _post(self, request: web.Request, name: str, version: int | None, label: str | None,
+                    verb: str) -> web.Response:
         started = time.monotonic()
-        name, served, verb = "", "", "unknown"
-        status = "OK"
+        served, status = "", "OK"
+        request["access"].update(api=verb, model=name, version="" if version is None and label is None
+                                 else str(version if version is not None else label))
         try:
-            name, version, label, verb, metadata = self._route(request)
-            request["access"].update(api=verb or "", model=name, version=str(version or label or ""))
-            if verb is None:
-                raise ServingError("INVALID_ARGUMENT", f"Malformed request: POST {request.path}")
-            body = await self._read_json(request)
-            if isinstance(body, dict) and isinstance(body.get("signature_name", ""), str):
-                request["access"]["signature"] = body.get("signature_name") or "serving_default"
-            result, served = await self._call(_run, self.manager, verb, name, version, label, body)
-            request["access"]["version"] = served
-            return _json_response(result)
+            raw = await self._read_body(request)
+            text, served, signature = await self._call(_run, self.manager, verb, name, version,
+                                                       label, raw)
+            request["access"].update(version=served, signature=signature)
+            return _text_response(text)
         except ServingError as err:
             status = err.code
             return _error(err)

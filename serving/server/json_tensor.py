@@ -1,0 +1,508 @@
+"""TF Serving's JSON request decoding (``tensorflow_serving/util/json_tensor.cc``), in numpy.
+
+Requests are parsed the way ``tensorflow_model_server`` parses them (rapidjson with NaN/Infinity
+tokens, its error messages and their order): ``:predict`` bodies in row (``instances``) or
+columnar (``inputs``) format become ``{input name: numpy array}`` whose shapes come from the JSON
+itself, and ``:classify``/``:regress`` bodies become ``tf.train.Example`` protos.
+
+Valid tensors take a numpy fast path (one object array to check the nesting, one set of leaf types,
+one vectorised range check, one ``np.asarray`` with the dtype); anything it does not accept is walked
+again by `_Walker`, a value-by-value copy of ``FillTensorProto`` that raises TF Serving's error for
+the first bad value, so messages are exact and valid requests never pay for the walk.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from serving.server.errors import ServingError, invalid
+
+FLOAT_MAX = float(np.finfo(np.float32).max)
+_FLOAT_INT_MAX = (1 << 24) - 1   # largest integer a float holds exactly (json_tensor.cc kMaxInt)
+_DOUBLE_INT_MAX = (1 << 53) - 1
+_INT_RANGES = {  # rapidjson's IsInt / IsInt64 / IsUint / IsUint64, as AddValueToTensor checks them
+    "DT_INT32": (-(1 << 31), (1 << 31) - 1), "DT_INT16": (-(1 << 31), (1 << 31) - 1),
+    "DT_INT8": (-(1 << 31), (1 << 31) - 1), "DT_UINT8": (-(1 << 31), (1 << 31) - 1),
+    "DT_INT64": (-(1 << 63), (1 << 63) - 1), "DT_UINT32": (0, (1 << 32) - 1),
+    "DT_UINT64": (0, (1 << 64) - 1),
+}
+_NUMPY = {"DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32,
+          "DT_INT16": np.int16, "DT_INT8": np.int8, "DT_UINT8": np.uint8, "DT_INT64": np.int64,
+          "DT_UINT32": np.uint32, "DT_UINT64": np.uint64, "DT_BOOL": np.bool_}
+
+# Python's json messages -> rapidjson's GetParseError_En (what TF Serving answers).
+_PARSE_ERRORS = (
+    ("Expecting property name enclosed in double quotes", "Missing a name for object member."),
+    ("Expecting ':' delimiter", "Missing a colon after a name of object member."),
+    ("Extra data", "The document root must not be followed by other values."),
+    ("Unterminated string", "Missing a closing quotation mark in string."),
+    ("Invalid \\uXXXX escape", "Incorrect hex digit after \\u escape in string."),
+    ("Invalid \\escape", "Invalid escape character in string."),
+    ("Invalid control character", "Invalid encoding in string."),
+)
+
+
+def dtype_name(dtype: int) -> str:
+    """``DataType_Name`` (``DT_FLOAT``) of a ``types_pb2`` enum value."""
+    from tensorflow.core.framework import types_pb2
+
+    return types_pb2.DataType.Name(dtype)
+
+
+def dtype_string(dtype: int) -> str:
+    """TensorFlow's ``DataTypeString`` (``float``, ``int64``, ``string``) of an enum value."""
+    return dtype_name(dtype)[3:].lower()
+
+
+# --- parsing and printing JSON values ---------------------------------------------------------
+def parse_json(raw: bytes) -> dict:
+    """``ParseJson``: the body as a JSON object, or TF Serving's INVALID_ARGUMENT.
+
+    Invalid UTF-8 inside strings is kept byte for byte (rapidjson does not validate encodings):
+    such strings carry surrogate escapes that `to_bytes` turns back into the original bytes.
+    """
+    if not raw:
+        raise invalid("JSON Parse error: The document is empty")
+    text = raw.decode("utf-8", "surrogateescape")
+    if not text.strip(" \t\r\n"):
+        raise invalid(f"JSON Parse error: The document is empty. at offset: {len(raw)}")
+    try:
+        doc = json.loads(text, parse_float=_parse_float)
+    except json.JSONDecodeError as err:
+        offset = len(text[:err.pos].encode("utf-8", "surrogateescape"))
+        raise invalid(f"JSON Parse error: {_rapidjson_message(err, text)} at offset: {offset}") from None
+    except _NumberTooBig as err:
+        offset = len(text[:max(text.find(err.literal), 0)].encode("utf-8", "surrogateescape"))
+        raise invalid(f"JSON Parse error: Number too big to be stored in double. at offset: {offset}") from None
+    except RecursionError:
+        raise invalid("JSON Parse error: Terminate parsing due to Handler error. at offset: 0") from None
+    if not isinstance(doc, dict):
+        raise invalid(f"JSON Value: {value_to_string(doc)} Is not object")
+    return doc
+
+
+class _NumberTooBig(Exception):
+    def __init__(self, literal: str) -> None:
+        super().__init__(literal)
+        self.literal = literal
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):  # 1e999: rapidjson refuses it, Python would make it inf
+        raise _NumberTooBig(literal)
+    return value
+
+
+def _rapidjson_message(err: json.JSONDecodeError, text: str) -> str:
+    for python, rapidjson in _PARSE_ERRORS:
+        if err.msg.startswith(python):
+            return rapidjson
+    if err.msg.startswith("Expecting ',' delimiter"):
+        return ("Missing a comma or '}' after an object member." if _innermost_open(text, err.pos) == "{"
+                else "Missing a comma or ']' after an array element.")
+    return "Invalid value."
+
+
+def _innermost_open(text: str, pos: int) -> str:
+    """``{`` or ``[``: the innermost container still open at ``pos`` (strings skipped)."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for ch in text[:pos]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            stack.append(ch)
+        elif ch in "]}" and stack:
+            stack.pop()
+    return stack[-1] if stack else "["
+
+
+def json_type(value: Any) -> str:
+    """rapidjson's type name of a decoded value (``JsonTypeString``)."""
+    if value is None:
+        return "Null"
+    if value is True:
+        return "True"
+    if value is False:
+        return "False"
+    if isinstance(value, dict):
+        return "Object"
+    if isinstance(value, list):
+        return "Array"
+    if isinstance(value, str):
+        return "String"
+    return "Number"
+
+
+def value_to_string(value: Any) -> str:
+    """``JsonValueToString``: a value as TF Serving prints it in error messages.
+
+    Decimals go through ``WriteDecimal`` (as float when they fit one, as rapidjson's ``IsFloat``);
+    everything else is pretty-printed with 4-space indents like rapidjson's ``PrettyWriter``.
+    """
+    from serving.server.tensors import format_decimals
+
+    if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)
+                                    and not -(1 << 63) <= value < (1 << 64)):
+        value = float(value)
+        as_float = -FLOAT_MAX <= value <= FLOAT_MAX
+        return format_decimals(np.array([value], np.float32 if as_float else np.float64))[0]
+    return json.dumps(value, indent=4, ensure_ascii=False)
+
+
+def to_bytes(text: str) -> bytes:
+    """A JSON string as the bytes it stands for (UTF-8, invalid bytes kept as they came)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def is_b64(value: Any) -> bool:
+    """``IsValBase64Object``: ``{"b64": <string>}`` and nothing else."""
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def decode_b64(value: Any) -> bytes:
+    """``JsonDecodeBase64Object`` (padding optional, as in ``absl::Base64Unescape``)."""
+    if not is_b64(value):
+        raise invalid(f"JSON Value: {value_to_string(value)} not formatted correctly for base64 data")
+    text = value["b64"]
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("Unable to base64 decode") from None
+
+
+# --- tensors -------------------------------------------------------------------------------------
+def dense_shape(value: Any) -> list[int]:
+    """``GetDenseTensorShape``: the shape read off the first element at every level."""
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def type_error(value: Any, dtype: int) -> ServingError:
+    return invalid(f"JSON Value: {value_to_string(value)} Type: {json_type(value)} is not of "
+                   f"expected type: {dtype_string(dtype)}")
+
+
+def check_value(value: Any, dtype: int) -> None:
+    """``AddValueToTensor``'s checks for one leaf value (not a list, not an object)."""
+    name = dtype_name(dtype)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if name in ("DT_FLOAT", "DT_DOUBLE"):
+        if not number:
+            raise type_error(value, dtype)
+        limit = _FLOAT_INT_MAX if name == "DT_FLOAT" else _DOUBLE_INT_MAX
+        big = FLOAT_MAX if name == "DT_FLOAT" else math.inf
+        exact_int = isinstance(value, int) and -(1 << 63) <= value < (1 << 64)
+        lossless = (abs(value) <= limit) if exact_int else (
+            not math.isfinite(float(value)) or abs(float(value)) <= big)
+        if not lossless:
+            target = "float" if name == "DT_FLOAT" else "double"
+            raise invalid(f"Cannot convert JSON value: {value_to_string(value)} to {target} "
+                          "without loss of precision.")
+    elif name in _INT_RANGES:
+        low, high = _INT_RANGES[name]
+        if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+            raise type_error(value, dtype)
+    elif name == "DT_STRING":
+        if not isinstance(value, str):
+            raise type_error(value, dtype)
+    elif name == "DT_BOOL":
+        if not isinstance(value, bool):
+            raise type_error(value, dtype)
+    else:
+        raise ServingError("UNIMPLEMENTED", f"Conversion of JSON Value: {value_to_string(value)} "
+                           f"to type: {dtype_string(dtype)}")
+
+
+class _Walker:
+    """``FillTensorProto``, value by value: raises TF Serving's error for the first bad value."""
+
+    def __init__(self, dtype: int) -> None:
+        self.dtype = dtype
+        self.string = dtype_name(dtype) == "DT_STRING"
+
+    def fill(self, value: Any, shape: list[int], level: int = 0) -> int:
+        """Check ``value`` at ``level`` against ``shape``; returns the number of leaf values."""
+        rank = len(shape)
+        if not isinstance(value, list):
+            if level != rank:
+                raise invalid(f"JSON Value: {value_to_string(value)} found at incorrect level: "
+                              f"{level + 1} in the JSON DOM. Expected at level: {rank}")
+            if isinstance(value, dict):
+                if not self.string:
+                    raise type_error(value, self.dtype)
+                decode_b64(value)
+            else:
+                check_value(value, self.dtype)
+            return 1
+        if level >= rank:
+            raise invalid(f"Encountered list at unexpected level: {level} expected < {rank}")
+        if len(value) != shape[level]:
+            raise invalid(f"Encountered list at unexpected size: {len(value)} at level: {level} "
+                          f"expected size: {shape[level]}")
+        return sum(self.fill(item, shape, level + 1) for item in value)
+
+
+def to_array(value: Any, dtype: int) -> np.ndarray | None:
+    """One JSON tensor value as an array of ``dtype``, or None if it has to be walked for its error.
+
+    The shape is the JSON's own (``dense_shape``); strings become an object array of bytes. Never
+    raises: whatever it does not accept, `_Walker` reports exactly.
+    """
+    try:
+        return _to_array(value, dtype)
+    except (ServingError, ValueError, OverflowError, TypeError):
+        return None
+
+
+def _to_array(value: Any, dtype: int) -> np.ndarray | None:
+    shape = tuple(dense_shape(value))
+    obj = np.array(value, dtype=object)  # ValueError when ragged
+    if obj.shape != shape:
+        return None
+    leaves = obj.reshape(-1)
+    kinds = set(map(type, leaves))
+    name = dtype_name(dtype)
+    if not leaves.size:  # nothing to convert: an empty tensor of the dtype
+        import tensorflow as tf
+
+        return np.zeros(shape, dtype=object if name == "DT_STRING" else tf.as_dtype(dtype).as_numpy_dtype)
+    if name == "DT_STRING":
+        if not kinds <= {str, dict}:
+            return None
+        out = np.empty(leaves.size, dtype=object)
+        out[:] = [decode_b64(v) if isinstance(v, dict) else to_bytes(v) for v in leaves]
+        return out.reshape(shape)
+    if name == "DT_BOOL":
+        return obj.astype(bool) if kinds == {bool} else None
+    if name in ("DT_FLOAT", "DT_DOUBLE"):
+        if not kinds <= {int, float}:
+            return None
+        wide = obj.astype(np.float64)  # OverflowError past the double range
+        limit = _FLOAT_INT_MAX if name == "DT_FLOAT" else _DOUBLE_INT_MAX
+        suspect = (np.abs(wide) > limit).reshape(-1)  # only these can be lossy: check them alone
+        for item in leaves[suspect]:
+            check_value(item, dtype)
+        return wide.astype(_NUMPY[name])
+    if name not in _INT_RANGES or kinds != {int}:
+        return None
+    low, high = _INT_RANGES[name]
+    wide = obj.astype(np.uint64 if name == "DT_UINT64" else np.int64)  # OverflowError past 64 bits
+    if not ((wide >= low) & (wide <= high)).all():
+        return None
+    return wide.astype(_NUMPY[name])
+
+
+def tensor_from_json(value: Any, dtype: int) -> np.ndarray:
+    """A whole JSON value as a tensor (columnar ``inputs``); TF Serving's errors, unwrapped."""
+    arr = to_array(value, dtype)
+    if arr is None:
+        _Walker(dtype).fill(value, dense_shape(value))
+        raise invalid(f"JSON Value: {value_to_string(value)} cannot be converted to "
+                      f"{dtype_string(dtype)}")  # the walk accepted what the fast path did not
+    return arr
+
+
+def _add_instance_item(item: Any, name: str, infos: Mapping[str, int],
+                       shapes: dict[str, tuple[list[int], int]]) -> None:
+    """``AddInstanceItem``: check one instance's value for ``name`` against the first one's."""
+    if name not in infos:
+        raise invalid(f"JSON object: does not have named input: {name}")
+    shape = dense_shape(item)
+    size = _Walker(infos[name]).fill(item, shape)
+    if name not in shapes:
+        shapes[name] = (shape, size)
+        return
+    first_shape, first_size = shapes[name]
+    if size != first_size:
+        raise invalid(f"Expecting tensor size: {first_size} but got: {size}")
+    if shape != first_shape:
+        raise invalid(f"Expecting shape [{','.join(map(str, first_shape))}] but got: "
+                      f"[{','.join(map(str, shape))}]")
+
+
+def _element_object(value: Any) -> bool:
+    return isinstance(value, dict) and not is_b64(value)
+
+
+def _walk_instances(rows: list, infos: Mapping[str, int]) -> None:
+    """``FillTensorMapFromInstancesList`` value by value; raises the first error it finds."""
+    names = sorted(infos)
+    objects = _element_object(rows[0])
+    shapes: dict[str, tuple[list[int], int]] = {}
+    for index, row in enumerate(rows):
+        if objects:
+            if not _element_object(row):
+                raise invalid(f"Expecting object but got list at item {index} of input list")
+            for key, item in row.items():
+                try:
+                    _add_instance_item(item, key, infos, shapes)
+                except ServingError as err:
+                    raise invalid(f"Failed to process element: {index} key: {key} of 'instances' "
+                                  f"list. Error: {err.code}: {err.message}") from None
+            if set(row) != set(names):
+                raise invalid(f"Failed to process element: {index} of 'instances' list. JSON "
+                              f"object: {value_to_string(row)} must only have keys: "
+                              f"{','.join(names)}")
+        else:
+            if _element_object(row):
+                raise invalid(f"Expecting value/list but got object at item {index} of input list")
+            try:
+                _add_instance_item(row, names[0], infos, shapes)
+            except ServingError as err:
+                raise invalid(f"Failed to process element: {index} of 'instances' list. Error: "
+                              f"{err.code}: {err.message}") from None
+
+
+def _instances(rows: list, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
+    if not isinstance(rows[0], dict) and len(infos) > 1:
+        raise invalid("instances is a plain list, but expecting list of objects as multiple input "
+                      "tensors required as per tensorinfo_map")
+    names = sorted(infos)
+    arrays: dict[str, np.ndarray] = {}
+    if _element_object(rows[0]):
+        wanted = set(names)
+        if all(_element_object(r) and r.keys() == wanted for r in rows):
+            for name in names:
+                column = [row[name] for row in rows]
+                arr = to_array(column, infos[name])
+                if arr is None or arr.shape[1:] != tuple(dense_shape(rows[0][name])):
+                    break
+                arrays[name] = arr
+    elif not any(_element_object(r) for r in rows):
+        arr = to_array(rows, infos[names[0]])
+        if arr is not None:
+            arrays[names[0]] = arr
+    if len(arrays) != len(names):
+        _walk_instances(rows, infos)
+        raise invalid("'instances' could not be converted")  # the walk accepted what numpy did not
+    return arrays
+
+
+def _columns(value: Any, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
+    if not isinstance(value, dict) or is_b64(value):
+        if len(infos) > 1:
+            raise invalid("inputs is a plain value/list, but expecting an object as multiple input "
+                          "tensors required as per tensorinfo_map")
+        (name,) = infos
+        return {name: tensor_from_json(value, infos[name])}
+    arrays = {}
+    for name in sorted(infos):  # names not in the signature are ignored, as in TF Serving
+        if name not in value:
+            raise invalid(f"Missing named input: {name} in 'inputs' object.")
+        arrays[name] = tensor_from_json(value[name], infos[name])
+    return arrays
+
+
+def signature_name(doc: dict) -> str:
+    """``FillSignature``: the optional ``signature_name`` ('' when absent)."""
+    name = doc.get("signature_name", "")
+    if not isinstance(name, str):
+        raise invalid(f"JSON Value: {value_to_string(doc)} not formatted correctly. "
+                      "'signature_name' key must be a string value.")
+    return name
+
+
+def predict_inputs(doc: dict, infos: Mapping[str, int], signame: str) -> tuple[dict[str, np.ndarray], bool]:
+    """``FillPredictRequestFromJson`` after the signature lookup: ``(inputs, row_format)``.
+
+    ``infos`` maps the signature's input names to their ``types_pb2`` dtype.
+    """
+    if not infos:
+        raise invalid(f"Failed to get input map for signature: {signame or 'DEFAULT'}")
+    if "instances" in doc:
+        if "inputs" in doc:
+            raise invalid(f"JSON Value: {value_to_string(doc)} Not formatted correctly expecting "
+                          "only one of 'inputs' or 'instances' keys to exist ")
+        rows = doc["instances"]
+        if not isinstance(rows, list):
+            raise invalid(f"JSON Value: {value_to_string(doc)} Excepting 'instances' to be an "
+                          "list/array")
+        if not rows:
+            raise invalid(f"JSON Value: {value_to_string(doc)} No values in 'instances' array")
+        return _instances(rows, infos), True
+    if "inputs" in doc:
+        return _columns(doc["inputs"], infos), False
+    raise invalid("Missing 'inputs' or 'instances' key")
+
+
+# --- classify / regress --------------------------------------------------------------------------
+def _feature(name: str, content: Any) -> Any:
+    """A ``tf.train.Feature`` from one JSON feature value or list (``AddValueToFeature``)."""
+    from tensorflow.core.example import feature_pb2
+
+    feature = feature_pb2.Feature()
+    kind = None
+    for value in content if isinstance(content, list) else [content]:
+        if value is None or isinstance(value, list) or (isinstance(value, dict) and not is_b64(value)):
+            raise invalid(f"Feature: {name} has element with unexpected JSON type: {json_type(value)}")
+        if isinstance(value, (str, dict)):
+            want = "bytes_list"
+        elif isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)
+                                          and not -(1 << 63) <= value < (1 << 64)):
+            want = "float_list"
+        else:
+            want = "int64_list"
+        if kind not in (None, want):
+            raise invalid(f"Unexpected element type in feature: {name} expecting type: "
+                          f"{kind.split('_')[0]}")
+        kind = want
+        if want == "bytes_list":
+            feature.bytes_list.value.append(decode_b64(value) if isinstance(value, dict) else to_bytes(value))
+        elif want == "float_list":
+            if math.isfinite(float(value)) and abs(float(value)) > FLOAT_MAX:
+                raise invalid(f"Cannot convert JSON value: {value_to_string(value)} to float "
+                              "without loss of precision.")
+            feature.float_list.value.append(float(value))
+        else:
+            if value >= (1 << 63):
+                raise invalid(f"Feature: {name} has uint64 element. Only int64 is supported.")
+            feature.int64_list.value.append(int(value))
+    return feature
+
+
+def example_from_json(value: Any) -> Any:
+    """``MakeExampleFromJsonObject``: one JSON object as a ``tf.train.Example``."""
+    from tensorflow.core.example import example_pb2
+
+    if not isinstance(value, dict):
+        raise invalid(f"Example must be JSON object but got JSON {json_type(value)}")
+    example = example_pb2.Example()
+    for name, content in value.items():
+        example.features.feature[name].CopyFrom(_feature(name, content))
+    return example
+
+
+def examples_from_json(doc: dict) -> tuple[Any | None, list]:
+    """``FillClassifyRegressRequestFromJson``: ``(context Example or None, [Example])``."""
+    context = example_from_json(doc["context"]) if "context" in doc else None
+    if "examples" not in doc:
+        raise invalid(f"JSON Value: {value_to_string(doc)} When method is classify, key 'examples' "
+                      "is expected and was not found")
+    examples = doc["examples"]
+    if not isinstance(examples, list):
+        raise invalid(f"JSON Value: {value_to_string(doc)} Expecting 'examples' value to be an "
+                      "list/array")
+    if not examples:
+        raise invalid(f"JSON Value: {value_to_string(doc)} 'examples' value is an empty array")
+    return context, [example_from_json(e) for e in examples]
