@@ -31,6 +31,8 @@ def servable_handle(manager: Any, name: str, version: int | None = None,
         raise invalid("ModelSpec has no name specified.")
     if label is not None and name not in manager.model_names():
         raise invalid(f"Unrecognized servable version label: {label}")
+    if version is not None and name not in manager.model_names():  # ServableRequest::DebugString
+        raise not_found(f"Servable not found for request: Specific({name}, {version})")
     with manager.servable(name, version, label) as servable:
         yield servable
 

@@ -32,7 +32,7 @@ def format_decimals(values: np.ndarray) -> list[str]:
     out = np.full(flat.shape, "", dtype=object)
     if finite.any():
         shown = wide[finite]
-        text = np.char.mod("%g", shown)  # absl::StrCat: six significant digits
+        text = np.char.mod("%g", shown).astype("U32")  # absl::StrCat: six significant digits
         back = text.astype(np.float64)
         if is_float:
             back = back.astype(np.float32).astype(np.float64)

@@ -100,19 +100,25 @@ def test_rest_status_all_versions(server):
         {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
 
 
-@pytest.mark.parametrize("path, version", [("hp/versions/1", "1"), ("hp/labels/stable", "1"),
-                                           ("hp/labels/canary", "2"), ("hp_latest", "2"),
-                                           ("hp_specific", "1")])
-def test_rest_status_one_version(server, path, version):
+# TF Serving's GetModelStatusImpl reads only model_spec.version: a label (known or not) lists
+# every version, like no label at all.
+@pytest.mark.parametrize("path, versions", [("hp/versions/1", ["1"]), ("hp/labels/stable", ["2", "1"]),
+                                            ("hp/labels/canary", ["2", "1"]),
+                                            ("hp/labels/nolabel", ["2", "1"]), ("hp_latest", ["2"]),
+                                            ("hp_specific", ["1"])])
+def test_rest_status_one_version(server, path, versions):
     body = ok(requests.get(f"{server.rest}/v1/models/{path}", timeout=10))
-    assert [s["version"] for s in body["model_version_status"]] == [version]
-    assert body["model_version_status"][0]["state"] == "AVAILABLE"
+    assert [s["version"] for s in body["model_version_status"]] == versions
+    assert {s["state"] for s in body["model_version_status"]} == {"AVAILABLE"}
 
 
-@pytest.mark.parametrize("path", ["nope", "hp/versions/9", "hp/labels/nolabel", "hp_latest/versions/1"])
-def test_rest_status_not_found(server, path):
+@pytest.mark.parametrize("path, message", [
+    ("nope", "Could not find any versions of model nope"),
+    ("hp/versions/9", "Could not find version 9 of model hp"),
+    ("hp_latest/versions/1", "Could not find version 1 of model hp_latest")])
+def test_rest_status_not_found(server, path, message):
     resp = requests.get(f"{server.rest}/v1/models/{path}", timeout=10)
-    assert resp.status_code == 404 and "error" in resp.json()
+    assert resp.status_code == 404 and resp.json() == {"error": message}
 
 
 def test_rest_metadata(server):
@@ -170,6 +176,15 @@ def test_rest_classify_and_regress(server):
     assert ok(post(server, "hp:classify", body)) == {"results": [[["y", 3.5]], [["y", 4.5]]]}
     body = {"signature_name": "regress_x_to_y", "context": {"x": 2.0}, "examples": [{}]}
     assert ok(post(server, "hp/versions/1:regress", body)) == {"results": [3.0]}
+    # TF Serving prepends the context's bytes to each example's: the example's own feature wins
+    body = {"signature_name": "regress_x_to_y", "context": {"x": 1.0}, "examples": [{"x": 2.0}]}
+    assert ok(post(server, "hp:regress", body)) == {"results": [4.0]}
+
+
+def test_rest_shapes_and_names_are_not_checked_against_the_signature(server):
+    # as in TF Serving: the graph runs on the shape sent, and names the signature lacks are ignored
+    assert ok(post(server, "hp:predict", {"instances": [[1.0, 2.0]]})) == {"predictions": [[3.5, 4.0]]}
+    assert ok(post(server, "hp:predict", {"inputs": {"x": [1], "zz": [2]}})) == {"outputs": [3.5]}
 
 
 ERROR_CASES = [
@@ -178,20 +193,18 @@ ERROR_CASES = [
     ("hp:predict", '{"instances": [1], "inputs": [1]}', 400),                    # both formats
     ("hp:predict", '{"signature_name": "serving_default"}', 400),               # no inputs
     ("hp:predict", '{"instances": ["a", "b"]}', 400),                            # wrong dtype
-    ("hp:predict", '{"instances": [[1.0, 2.0]]}', 400),                          # wrong shape
     ("hp:predict", '{"instances": [[1.0], [2.0, 3.0]], "signature_name": "ints"}', 400),  # ragged
     ("hp:predict", '{"instances": [{"a": 1}], "signature_name": "two_inputs"}', 400),    # missing input
-    ("hp:predict", '{"inputs": {"x": [1], "zz": [2]}}', 400),                    # unknown input
+    ("hp:predict", '{"inputs": {"zz": [2]}}', 400),                              # missing input
     ("hp:predict", '{"instances": [1], "signature_name": "nope"}', 400),         # unknown signature
     ("hp:predict", '{"instances": [{"b64": "***"}], "signature_name": "bytes_length"}', 400),  # bad b64
     ("hp:predict", '{"instances": [1.5], "signature_name": "ints"}', 400),       # float for int64
     ("hp:classify", '{"signature_name": "serving_default", "examples": [{"x": 1.0}]}', 400),  # method
     ("hp:classify", '{"signature_name": "classify_x_to_y", "examples": []}', 400),
     ("hp:classify", '{"signature_name": "classify_x_to_y", "examples": [{"x": 1}]}', 400),  # int64 feature
-    ("hp:regress", '{"signature_name": "regress_x_to_y", "context": {"x": 1.0}, "examples": [{"x": 2.0}]}', 400),
     ("nope:predict", '{"instances": [1.0]}', 404),
     ("hp/versions/7:predict", '{"instances": [1.0]}', 404),
-    ("hp/labels/nolabel:predict", '{"instances": [1.0]}', 404),
+    ("hp/labels/nolabel:predict", '{"instances": [1.0]}', 400),  # INVALID_ARGUMENT, as ServerCore
     ("hp_specific/versions/2:predict", '{"instances": [1.0]}', 404),
 ]
 
@@ -311,7 +324,7 @@ def test_grpc_metadata_and_status(stubs):
 @pytest.mark.parametrize("kwargs, code", [
     ({"name": "nope"}, grpc.StatusCode.NOT_FOUND),
     ({"version": 9}, grpc.StatusCode.NOT_FOUND),
-    ({"label": "nolabel"}, grpc.StatusCode.NOT_FOUND),
+    ({"label": "nolabel"}, grpc.StatusCode.INVALID_ARGUMENT),
     ({"signature": "nope"}, grpc.StatusCode.FAILED_PRECONDITION),
     ({"signature": "ints"}, grpc.StatusCode.INVALID_ARGUMENT),
 ])

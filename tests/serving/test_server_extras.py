@@ -131,7 +131,9 @@ def test_rest_labels_wherever_versions_are_accepted(server):
 def test_label_on_a_version_still_loading_is_accepted_then_serves(server, channel, golden_versions):
     # canary -> 2 was accepted at start-up although version 2 did not exist; it answers NOT_FOUND...
     assert predict(server, "hp/labels/canary:predict", [2.0]).status_code == 404
-    assert predict(server, "hp/labels/nope:predict", [2.0]).status_code == 404
+    # an unknown label is INVALID_ARGUMENT, as ServerCore::GetModelVersionForLabel answers
+    resp = predict(server, "hp/labels/nope:predict", [2.0])
+    assert (resp.status_code, resp.json()) == (400, {"error": "Unrecognized servable version label: nope"})
     # ... a reload may also point a label at an unavailable version ...
     request = model_management_pb2.ReloadConfigRequest()
     from google.protobuf import text_format
