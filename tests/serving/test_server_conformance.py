@@ -66,7 +66,9 @@ def server(request, golden_versions, tmp_path_factory):
     copy_version(golden_versions["two"], repo / "poll", 1)
     config = repo / "models.config"
     config.write_text(config_text(repo))
+    # one quick load retry, so versions that stay broken reach END with their error in seconds
     srv = start_server([f"--model_config_file={config}", "--file_system_poll_wait_seconds=1",
+                        "--max_num_load_retries=1", "--load_retry_interval_micros=200000",
                         f"--max_request_size_bytes={MAX_BYTES}"],
                        repo / "server.log", "poll", backend=request.param)
     srv.repo = repo
