@@ -150,3 +150,28 @@ def test_no_retries_gives_up_at_once(tf1_version, tmp_path):
         server.stop()
     log = server.log_path.read_text()
     assert log.count("failed to load m version 2:") == 1 and "retrying" not in log
+
+
+def test_keras_model_export_serves_as_in_memory(tmp_path):
+    """A SavedModel made by Keras 3's own ``model.export()`` (not by the suite) answers as the model."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((4,), name="features")
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="probs")(hidden))
+    model.export(str(tmp_path / "keras_model" / "0000000007"))  # serve_default: features -> output_0
+    rows = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    expected = model.predict(rows, verbose=0)
+    server = ServerProcess(["--model_name=keras_model", f"--model_base_path={tmp_path / 'keras_model'}",
+                            "--file_system_poll_wait_seconds=0"], tmp_path / "server.log")
+    try:
+        server.wait_ready("keras_model")
+        assert list(_status(server, "keras_model")) == ["7"]
+        resp = requests.post(f"{server.rest}/v1/models/keras_model:predict", timeout=30,
+                             json={"signature_name": "serve", "instances": rows.tolist()})
+        assert resp.status_code == 200, resp.text
+        np.testing.assert_allclose(np.array(resp.json()["predictions"]), expected, rtol=1e-5, atol=1e-6)
+    finally:
+        server.stop()
