@@ -289,7 +289,7 @@ def metadata_proto(servable: Servable, request: Any) -> Any:
     response.model_spec.name = servable.name
     response.model_spec.version.value = servable.version
     sig_map = get_model_metadata_pb2.SignatureDefMap()
-    for key, sig in servable.signature_defs.items():
+    for key, sig in servable.all_signature_defs.items():
         sig_map.signature_def[key].CopyFrom(sig)
     response.metadata["signature_def"].Pack(sig_map)
     return response

@@ -84,7 +84,9 @@ class Servable:
         except BaseException:
             self._session.close()
             raise
-        self.signature_defs = {k: v for k, v in meta_graph.signature_def.items()
+        # every SignatureDef, ``__saved_model_init_op`` included, as TF Serving's metadata lists them
+        self.all_signature_defs = dict(meta_graph.signature_def)
+        self.signature_defs = {k: v for k, v in self.all_signature_defs.items()
                                if not k.startswith("__")}
         self.input_specs: dict[str, dict[str, Any]] = {}
         self._output_names: dict[str, list[str]] = {}

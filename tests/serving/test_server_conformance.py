@@ -130,6 +130,8 @@ def test_rest_metadata(server):
     assert {"serving_default", "classify_x_to_y", "regress_x_to_y", "bytes_length"} <= set(sigs)
     assert sigs["classify_x_to_y"]["method_name"] == "tensorflow/serving/classify"
     assert sigs["serving_default"]["inputs"]["x"]["dtype"] == "DT_FLOAT"
+    # TF Serving lists every SignatureDef of the MetaGraph, a TF2 model's init op included
+    assert "__saved_model_init_op" in sigs
 
 
 # --- REST: predict, classify, regress ---------------------------------------------------------
@@ -313,6 +315,7 @@ def test_grpc_metadata_and_status(stubs):
     sig_map = get_model_metadata_pb2.SignatureDefMap()
     resp.metadata["signature_def"].Unpack(sig_map)
     assert sig_map.signature_def["regress_x_to_y"].method_name == "tensorflow/serving/regress"
+    assert "__saved_model_init_op" in sig_map.signature_def
     assert resp.model_spec.version.value == 2
 
     req = get_model_status_pb2.GetModelStatusRequest()
