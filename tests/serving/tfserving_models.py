@@ -13,6 +13,7 @@ y3 = a2*x2 + c2 with a = a2 = 0.5, c2 = 3) with the same signatures:
 * ``classify_x_to_y`` (classify): ``inputs`` = ``tf_example`` string [-1] -> ``scores`` = y
 * ``regress_x_to_y``, ``regress_x_to_y2`` (regress): ``inputs`` = ``tf_example`` -> ``outputs``
 * ``regress_x2_to_y3`` (regress): ``inputs`` = ``x2`` float32 [-1, 1] -> ``outputs`` = y3
+* ``classify_x2_to_y3`` (classify): ``inputs`` = ``x2`` float32 [-1, 1] -> ``scores`` = y3
 
 and an asset file (``assets/foo.txt``) assigned by the main op, as TF Serving's script does.
 `write_repository` lays out the two repositories with their zero-padded names.
@@ -78,6 +79,9 @@ def write_half_plus_tf1(export_dir: str | Path, b: float = 2.0, c: float = 3.0) 
                                          {consts.REGRESS_OUTPUTS: y2}, consts.REGRESS_METHOD_NAME),
             "regress_x2_to_y3": signature({consts.REGRESS_INPUTS: x2},
                                           {consts.REGRESS_OUTPUTS: y3}, consts.REGRESS_METHOD_NAME),
+            "classify_x2_to_y3": signature({consts.CLASSIFY_INPUTS: x2},
+                                           {consts.CLASSIFY_OUTPUT_SCORES: y3},
+                                           consts.CLASSIFY_METHOD_NAME),
         }
         sess.run(v1.global_variables_initializer())
         builder = v1.saved_model.builder.SavedModelBuilder(str(export_dir))
