@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from serving.server import inference, v2
+from serving.server import inference, v2, v2_binary
 from serving.server.access_log import log_access, request_id as make_request_id
 from serving.server.errors import ServingError, invalid
 from serving.server.manager import ModelManager
@@ -219,6 +219,7 @@ class RestApi:
         app.router.add_get("/v1/health/ready", self.ready)
         app.router.add_get("/v1/models", self.list_models)
         app.router.add_get("/v1/models/", self.list_models)
+        app.router.add_get("/v2", self.v2_server_metadata)
         app.router.add_get("/v2/health/live", self.live)
         app.router.add_get("/v2/health/ready", self.v2_ready)
         for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
@@ -302,6 +303,9 @@ class RestApi:
                 f"{name}: {why}" for name, why in problems.items()), "not_ready": problems}, 400)
         return _json_response({"ready": True})
 
+    async def v2_server_metadata(self, request: web.Request) -> web.Response:
+        return _json_response(v2.server_metadata())
+
     async def v2_model_ready(self, request: web.Request) -> web.Response:
         try:
             name, version, label = self._v2_target(request, "v2_ready")
@@ -328,11 +332,15 @@ class RestApi:
         served, status, name = "", "OK", request.match_info["name"]
         try:
             name, version, label = self._v2_target(request, "v2_infer")
-            body = await self._read_json(request)
-            result, served, signature = await self._call(v2.infer, self.manager, name, version,
-                                                         label, body)
+            raw = await self._read_body(request)
+            payload, json_length, served, signature = await self._call(
+                v2.infer_http, self.manager, name, version, label, raw,
+                request.headers.get(v2_binary.HEADER))
             request["access"].update(version=served, signature=signature)
-            return _json_response(result)
+            if json_length is None:
+                return web.Response(body=payload, content_type="application/json", charset="utf-8")
+            return web.Response(body=payload, content_type="application/octet-stream",
+                                headers={v2_binary.HEADER: str(json_length)})
         except ServingError as err:
             status = err.code
             return _error(err)

@@ -3,7 +3,10 @@
 A model's V2 inputs and outputs are those of one SignatureDef: ``serving_default`` unless the
 request's (or the metadata query's) ``signature_name`` parameter names another. Tensors travel as
 ``{"name", "shape", "datatype", "data"}`` with ``data`` flat (row-major) or nested; BYTES elements are
-UTF-8 strings or ``{"b64": "..."}`` objects. Errors are raised as `ServingError`.
+UTF-8 strings or ``{"b64": "..."}`` objects. With the binary tensor data extension
+(`serving.server.v2_binary`) inputs may come raw after the JSON header, and outputs go back raw
+when asked (``binary_data`` on a requested output, or ``binary_data_output`` on the request).
+Errors are raised as `ServingError`.
 """
 
 from __future__ import annotations
@@ -11,14 +14,16 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from serving.server import v2_binary
 from serving.server.errors import invalid
 from serving.server.manager import ModelManager
 
 PLATFORM = "tensorflow_savedmodel"
+EXTENSIONS = ("binary_tensor_data",)  # what server metadata reports (Triton's extension names)
 
 # TensorFlow dtype name -> V2 datatype.
 _V2_TYPES = {
@@ -26,6 +31,17 @@ _V2_TYPES = {
     "int8": "INT8", "int16": "INT16", "int32": "INT32", "int64": "INT64", "float16": "FP16",
     "float32": "FP32", "float64": "FP64", "bfloat16": "BF16", "string": "BYTES",
 }
+
+
+def server_metadata() -> dict:
+    """V2 server metadata: ``{"name": "dlsuite", "version": ..., "extensions": [...]}``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("dlsuite")
+    except PackageNotFoundError:
+        ours = "dev"
+    return {"name": "dlsuite", "version": ours, "extensions": list(EXTENSIONS)}
 
 
 def v2_datatype(dtype: Any) -> str:
@@ -38,6 +54,28 @@ def _dims(shape: Any) -> list[int]:
     if shape.rank is None:
         return [-1]
     return [-1 if d is None else int(d) for d in shape.as_list()]
+
+
+class InferResult(NamedTuple):
+    """A V2 inference: the JSON response, the raw data of its binary outputs (in the order of
+    ``response["outputs"]``), the version that answered and the signature used."""
+
+    response: dict
+    binary: list[bytes]
+    version: str
+    signature: str
+
+
+def _flag(parameters: Any, key: str, where: str, default: bool = False) -> bool:
+    """A boolean parameter (``binary_data``, ``binary_data_output``) of a parameters object."""
+    if parameters is None:
+        return default
+    if not isinstance(parameters, dict):
+        raise invalid(f"'parameters' of {where} must be a JSON object")
+    value = parameters.get(key, default)
+    if not isinstance(value, bool):
+        raise invalid(f"parameter '{key}' of {where} must be true or false, got {value!r}")
+    return value
 
 
 def _signature(parameters: Any) -> str:
@@ -89,8 +127,12 @@ def _bytes_element(value: Any, name: str) -> bytes:
     raise invalid(f"Input '{name}' has datatype BYTES; its elements must be strings or {{\"b64\": ...}}")
 
 
-def input_array(tensor: Any, spec: Any) -> np.ndarray:
-    """One V2 request input as a numpy array checked against its ``tf.TensorSpec``."""
+def input_array(tensor: Any, spec: Any, raw: bytes | None = None) -> np.ndarray:
+    """One V2 request input as a numpy array checked against its ``tf.TensorSpec``.
+
+    ``raw`` is the input's binary data (binary extension, or gRPC ``raw_input_contents``); without
+    it the elements come from the tensor's JSON ``data``.
+    """
     if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
         raise invalid("each input must be an object with 'name', 'shape', 'datatype' and 'data'")
     name = tensor["name"]
@@ -100,6 +142,11 @@ def input_array(tensor: Any, spec: Any) -> np.ndarray:
     expected = v2_datatype(spec.dtype)
     if datatype != expected:
         raise invalid(f"Input '{name}' has datatype {datatype} but the signature expects {expected}")
+    if raw is not None:
+        if data is not None:
+            raise invalid(f"Input '{name}' has both 'data' and binary data ('{v2_binary.SIZE}'); "
+                          "send one of them")
+        return v2_binary.decode(name, expected, shape, raw, spec.dtype.as_numpy_dtype)
     if data is None:
         raise invalid(f"Input '{name}' has no 'data'")
     flat = _flat(data)
@@ -121,12 +168,26 @@ def input_array(tensor: Any, spec: Any) -> np.ndarray:
         raise invalid(f"Input '{name}' cannot be converted to {expected}: {err}") from None
 
 
+def _output_datatype(arr: np.ndarray) -> str:
+    import tensorflow as tf
+
+    return "BYTES" if v2_binary.is_bytes(arr) else v2_datatype(tf.dtypes.as_dtype(arr.dtype))
+
+
+def output_binary(name: str, arr: np.ndarray) -> tuple[dict, bytes]:
+    """One output array as a V2 tensor sent as binary data: ``(JSON tensor, raw data)``."""
+    arr = np.asarray(arr)
+    raw = v2_binary.encode(arr)
+    return ({"name": name, "shape": list(arr.shape), "datatype": _output_datatype(arr),
+             "parameters": {v2_binary.SIZE: len(raw)}}, raw)
+
+
 def output_json(name: str, arr: np.ndarray) -> dict:
     """One output array as a V2 tensor (BYTES as UTF-8 strings, or all ``{"b64"}`` if any is not)."""
     import tensorflow as tf
 
     arr = np.asarray(arr)
-    if arr.dtype == object or arr.dtype.kind in "SU":
+    if v2_binary.is_bytes(arr):
         items = [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in arr.reshape(-1)]
         try:
             data: list = [v.decode("utf-8") for v in items]
@@ -140,11 +201,17 @@ def output_json(name: str, arr: np.ndarray) -> dict:
 
 
 def infer(manager: ModelManager, name: str, version: int | None, label: str | None,
-          body: Any) -> tuple[dict, str, str]:
-    """Run a V2 inference request; returns ``(response, version served, signature used)``."""
+          body: Any, raw_inputs: list[bytes | None] | None = None) -> InferResult:
+    """Run a V2 inference request.
+
+    ``raw_inputs[i]`` is the binary data of ``body["inputs"][i]`` (None: its JSON ``data``). An
+    output goes back as binary data when its requested ``parameters.binary_data`` is true, or when
+    it has none and the request's ``parameters.binary_data_output`` is true.
+    """
     if not isinstance(body, dict):
         raise invalid("Request body must be a JSON object")
     signature = _signature(body.get("parameters"))
+    all_binary = _flag(body.get("parameters"), "binary_data_output", "the request")
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise invalid("'inputs' must be a non-empty list of tensors")
@@ -152,20 +219,44 @@ def infer(manager: ModelManager, name: str, version: int | None, label: str | No
     if not isinstance(wanted, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
                                                for o in wanted):
         raise invalid("'outputs' must be a list of objects with a 'name'")
+    binary_outputs = {o["name"]: _flag(o.get("parameters"), "binary_data", f"output '{o['name']}'",
+                                       all_binary) for o in wanted}
+    raws = raw_inputs if raw_inputs is not None else [None] * len(inputs)
+    if len(raws) != len(inputs):
+        raise invalid(f"expected binary data for {len(inputs)} inputs, got {len(raws)}")
     with manager.servable(name, version, label) as servable:
         key = servable.signature(signature)
         specs = servable.input_specs[key]
         arrays = {}
-        for tensor in inputs:
+        for tensor, raw in zip(inputs, raws):
             tname = tensor.get("name") if isinstance(tensor, dict) else None
             if tname not in specs:
                 raise invalid(f"input tensor alias not found in signature: {tname}. Inputs expected "
                               f"to be in the set {{{','.join(sorted(specs))}}}.")
-            arrays[tname] = input_array(tensor, specs[tname])
+            arrays[tname] = input_array(tensor, specs[tname], raw)
         outputs = servable.run(key, arrays, tuple(o["name"] for o in wanted))
-        response = {"model_name": name, "model_version": str(servable.version),
-                    "outputs": [output_json(n, a) for n, a in sorted(outputs.items())]}
+        tensors, binary = [], []
+        for n, a in sorted(outputs.items()):
+            if binary_outputs.get(n, all_binary):
+                tensor, raw = output_binary(n, a)
+                tensors.append(tensor)
+                binary.append(raw)
+            else:
+                tensors.append(output_json(n, a))
+        response = {"model_name": name, "model_version": str(servable.version), "outputs": tensors}
         if "id" in body:
             response["id"] = body["id"]
-        return response, str(servable.version), key
+        return InferResult(response, binary, str(servable.version), key)
 
+
+def infer_http(manager: ModelManager, name: str, version: int | None, label: str | None,
+               raw: bytes, header_length: str | None) -> tuple[bytes, int | None, str, str]:
+    """Run an HTTP V2 infer body (JSON, or JSON header + binary tensors when ``header_length``,
+    the ``Inference-Header-Content-Length`` header, is given).
+
+    Returns ``(response body, its JSON header length or None when all JSON, version, signature)``.
+    """
+    body, raws = v2_binary.parse_request(raw, header_length)
+    result = infer(manager, name, version, label, body, raws)
+    payload, json_length = v2_binary.response_body(result.response, result.binary)
+    return payload, json_length, result.version, result.signature

@@ -5,12 +5,13 @@ The messages are those of the published ``grpc_predict_v2.proto`` (KServe's
 superset with the same numbers), declared here field by field with the proto's exact package,
 names and numbers into a private descriptor pool, so no generated code is needed: neither
 ``grpcio-tools`` (needs protobuf < 7) nor ``tritonclient`` (needs ml-dtypes <= 0.5.4) installs
-beside the pinned core versions; Triton's client with its own generated stubs was checked against
-this service (``tests/serving/test_server_v2_grpc.py``, run when it is importable).
+beside the pinned core versions. Triton's client with its own generated stubs is run against this
+service from a virtual environment of its own (``tests/serving/test_server_tritonclient.py``).
 
 Served: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and ModelInfer (the Repository* methods answer UNIMPLEMENTED, as unregistered
 methods do). Inputs may come as typed ``contents`` or ``raw_input_contents``; outputs go back as
-``raw_output_contents`` (BYTES elements length-prefixed with 4 little-endian bytes, as Triton does).
+``raw_output_contents`` (BYTES elements length-prefixed with 4 little-endian bytes, as Triton does;
+the codec is `serving.server.v2_binary`, shared with the REST binary tensor data extension).
 """
 
 from __future__ import annotations
@@ -149,61 +150,51 @@ def _target(version: str) -> tuple[int | None, str | None]:
     return (int(version), None) if version.lstrip("-").isdigit() else (None, version)
 
 
-def _bytes_elements(raw: bytes) -> list[bytes]:
-    out, offset = [], 0
-    while offset < len(raw):
-        if offset + 4 > len(raw):
-            raise invalid("BYTES raw contents are truncated")
-        size = int.from_bytes(raw[offset:offset + 4], "little")
-        out.append(raw[offset + 4:offset + 4 + size])
-        offset += 4 + size
-    return out
+def request_body(request: Any) -> tuple[dict, list[bytes | None]]:
+    """A ``ModelInferRequest`` as ``(V2 JSON body, raw data of each input)`` for `v2.infer`.
 
-
-def request_body(request: Any) -> dict:
-    """A ``ModelInferRequest`` as the V2 REST body that `v2.infer` takes."""
-    raws = list(request.raw_input_contents)
+    ``raw_input_contents`` (one entry per input, all or none, as the protocol says) are decoded by
+    `serving.server.v2_binary`; typed ``contents`` become JSON ``data``. The body asks for every
+    output as binary data, which `response_proto` sends as ``raw_output_contents``.
+    """
+    raws: list[bytes | None] = list(request.raw_input_contents)
     if raws and len(raws) != len(request.inputs):
-        raise invalid(f"expected {len(request.inputs)} raw_input_contents, got {len(raws)}")
+        raise invalid(f"expected {len(request.inputs)} raw_input_contents (one per input), got {len(raws)}")
+    if not raws:
+        raws = [None] * len(request.inputs)
     inputs = []
-    for i, tensor in enumerate(request.inputs):
+    for tensor, raw in zip(request.inputs, raws):
         datatype = tensor.datatype
-        if datatype == "BYTES":
-            items = _bytes_elements(raws[i]) if raws else list(tensor.contents.bytes_contents)
-            data: list = [{"b64": base64.b64encode(v).decode("ascii")} for v in items]
-        elif datatype in _TYPES:
-            dtype, field = _TYPES[datatype]
-            if raws:
-                data = np.frombuffer(raws[i], dtype=np.dtype(dtype).newbyteorder("<")).tolist()
-            elif field is None:
+        item: dict = {"name": tensor.name, "datatype": datatype, "shape": list(tensor.shape)}
+        if raw is None:
+            if datatype == "BYTES":
+                item["data"] = [{"b64": base64.b64encode(v).decode("ascii")}
+                                for v in tensor.contents.bytes_contents]
+            elif datatype in _TYPES and _TYPES[datatype][1] is not None:
+                item["data"] = list(getattr(tensor.contents, _TYPES[datatype][1]))
+            elif datatype in _TYPES:
                 raise invalid(f"Input '{tensor.name}': {datatype} must be sent as raw_input_contents")
             else:
-                data = list(getattr(tensor.contents, field))
-        else:
-            raise invalid(f"Input '{tensor.name}': unsupported datatype {datatype}")
-        inputs.append({"name": tensor.name, "datatype": datatype, "shape": list(tensor.shape), "data": data})
-    body: dict = {"inputs": inputs, "outputs": [{"name": o.name} for o in request.outputs]}
+                raise invalid(f"Input '{tensor.name}': unsupported datatype {datatype}")
+        inputs.append(item)
+    parameters: dict = {"binary_data_output": True}
     if "signature_name" in request.parameters:
-        body["parameters"] = {"signature_name": request.parameters["signature_name"].string_param}
+        parameters["signature_name"] = request.parameters["signature_name"].string_param
+    body: dict = {"inputs": inputs, "outputs": [{"name": o.name} for o in request.outputs],
+                  "parameters": parameters}
     if request.id:
         body["id"] = request.id
-    return body
+    return body, raws
 
 
-def response_proto(result: dict) -> Any:
-    """`v2.infer`'s JSON result as a ``ModelInferResponse`` with raw output contents."""
-    response = messages()["ModelInferResponse"](model_name=result["model_name"],
-                                                model_version=result["model_version"],
-                                                id=result.get("id", ""))
-    for out in result["outputs"]:
+def response_proto(result: v2.InferResult) -> Any:
+    """`v2.infer`'s result (every output binary) as a ``ModelInferResponse`` with raw contents."""
+    response = messages()["ModelInferResponse"](model_name=result.response["model_name"],
+                                                model_version=result.response["model_version"],
+                                                id=result.response.get("id", ""))
+    for out in result.response["outputs"]:
         response.outputs.add(name=out["name"], datatype=out["datatype"], shape=out["shape"])
-        if out["datatype"] == "BYTES":
-            items = [base64.b64decode(v["b64"]) if isinstance(v, dict) else v.encode("utf-8")
-                     for v in out["data"]]
-            raw = b"".join(len(v).to_bytes(4, "little") + v for v in items)
-        else:
-            raw = np.asarray(out["data"], dtype=np.dtype(_TYPES[out["datatype"]][0]).newbyteorder("<")).tobytes()
-        response.raw_output_contents.append(raw)
+    response.raw_output_contents.extend(result.binary)
     return response
 
 
@@ -227,13 +218,7 @@ class InferenceServicer:
         return self.m["ServerReadyResponse"](ready=not self.manager.not_ready())
 
     def ServerMetadata(self, request, context):  # noqa: N802
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            ours = version("dlsuite")
-        except PackageNotFoundError:
-            ours = "dev"
-        return self.m["ServerMetadataResponse"](name="dlsuite", version=ours, extensions=[])
+        return self.m["ServerMetadataResponse"](**v2.server_metadata())
 
     def ModelReady(self, request, context):  # noqa: N802
         def ready() -> bool:
@@ -252,8 +237,9 @@ class InferenceServicer:
         started, served, status = time.monotonic(), "", "OK"
         try:
             version, label = _target(request.model_version)
-            result, served, _ = v2.infer(self.manager, request.model_name, version, label,
-                                         request_body(request))
+            body, raws = request_body(request)
+            result = v2.infer(self.manager, request.model_name, version, label, body, raws)
+            served = result.version
             return response_proto(result)
         except ServingError as err:
             status = err.code

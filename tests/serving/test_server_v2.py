@@ -126,6 +126,120 @@ def test_v2_infer_bad_json(batching_server):
     assert resp.status_code == 400 and "JSON" in resp.json()["error"]
 
 
+HEADER = "Inference-Header-Content-Length"
+
+
+def binary_infer(server, body: dict, tail: bytes = b"", header_length=None) -> requests.Response:
+    """POST a JSON header + binary tensors (the binary tensor data extension)."""
+    head = json.dumps(body).encode()
+    length = len(head) if header_length is None else header_length
+    return requests.post(server.rest + "/v2/models/hp/infer", data=head + tail, timeout=30,
+                         headers={HEADER: str(length), "Content-Type": "application/octet-stream"})
+
+
+def split_binary(resp: requests.Response) -> tuple[dict, bytes]:
+    length = int(resp.headers[HEADER])
+    return json.loads(resp.content[:length]), resp.content[length:]
+
+
+def test_v2_binary_inputs_and_outputs(batching_server):
+    import numpy as np
+
+    body = {"parameters": {"signature_name": "two_inputs", "binary_data_output": True},
+            "outputs": [{"name": "sum"}, {"name": "diff", "parameters": {"binary_data": False}}],
+            "inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}},
+                       {"name": "b", "shape": [2], "datatype": "FP32", "data": [10.0, 20.0]}]}
+    resp = binary_infer(batching_server, body, np.array([1.0, 2.0], "<f4").tobytes())
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["Content-Type"] == "application/octet-stream"
+    header, tail = split_binary(resp)
+    assert header["outputs"] == [
+        {"name": "diff", "shape": [2], "datatype": "FP32", "data": [-9.0, -18.0]},
+        {"name": "sum", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]
+    assert np.frombuffer(tail, "<f4").tolist() == [11.0, 22.0]
+
+    # BYTES in binary (4-byte little-endian length prefixes), both outputs binary, in name order
+    raw = b"".join(len(v).to_bytes(4, "little") + v for v in (b"ab", b"\xff\x00", b""))
+    resp = binary_infer(batching_server, {
+        "parameters": {"signature_name": "bytes_length"},
+        "outputs": [{"name": "echo_bytes", "parameters": {"binary_data": True}},
+                    {"name": "length", "parameters": {"binary_data": True}}],
+        "inputs": [{"name": "x_bytes", "shape": [3], "datatype": "BYTES",
+                    "parameters": {"binary_data_size": len(raw)}}]}, raw)
+    header, tail = split_binary(resp)
+    sizes = [o["parameters"]["binary_data_size"] for o in header["outputs"]]
+    assert [o["name"] for o in header["outputs"]] == ["echo_bytes", "length"] and sizes == [16, 12]
+    assert tail[:16] == raw and np.frombuffer(tail[16:], "<i4").tolist() == [2, 2, 0]
+
+    # binary input, JSON output (no binary_data asked): a plain JSON response
+    resp = binary_infer(batching_server, {"inputs": [
+        {"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]},
+        np.array([4.0, 6.0], "<f4").tobytes())
+    assert HEADER not in resp.headers and resp.headers["Content-Type"].startswith("application/json")
+    assert resp.json()["outputs"] == [{"name": "y", "shape": [2], "datatype": "FP32", "data": [4.0, 5.0]}]
+
+    # a JSON request asking for binary output
+    resp = infer(batching_server, {"parameters": {"binary_data_output": True}, "inputs": [
+        {"name": "x", "shape": [1], "datatype": "FP32", "data": [2.0]}]})
+    header, tail = split_binary(resp)
+    assert header["outputs"][0]["parameters"] == {"binary_data_size": 4}
+    assert np.frombuffer(tail, "<f4").tolist() == [3.0]
+
+
+X8 = {"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}
+TWO_FLOATS = b"\x00\x00\x80?\x00\x00\x00@"
+
+
+@pytest.mark.parametrize("body, tail, header_length, match", [
+    (X8, TWO_FLOATS, 10**6, "Inference-Header-Content-Length (1000000) is larger than the request body"),
+    (X8, TWO_FLOATS, "abc", "Inference-Header-Content-Length must be a non-negative integer"),
+    (X8, TWO_FLOATS, "-3", "Inference-Header-Content-Length must be a non-negative integer"),
+    (X8, TWO_FLOATS, 0, "raw binary body without a JSON inference header"),
+    (X8, TWO_FLOATS + b"\x00" * 4, None, "12 bytes of binary data after its JSON header but the "
+                                         "inputs' binary_data_size parameters add up to 8"),
+    (X8, TWO_FLOATS[:4], None, "binary_data_size 8 but only 4 bytes of binary data are left"),
+    ({"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]},
+     TWO_FLOATS, None, "8 bytes of binary data do not match shape [3] of FP32 (3 x 4 = 12 bytes)"),
+    ({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": "8"}}]},
+     TWO_FLOATS, None, "parameter 'binary_data_size' must be a non-negative integer"),
+    ({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1, 2],
+                  "parameters": {"binary_data_size": 8}}]}, TWO_FLOATS, None, "both 'data' and binary"),
+    ({"parameters": {"signature_name": "bytes_length"}, "inputs": [
+        {"name": "x_bytes", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 5}}]},
+     b"\x09\x00\x00\x00a", None, "BYTES element 0 has a length prefix of 9 bytes but only 1 bytes"),
+    ({"parameters": {"signature_name": "bytes_length"}, "inputs": [
+        {"name": "x_bytes", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 2}}]},
+     b"\x01\x00", None, "ends inside the 4-byte length prefix of element 0"),
+    ({"parameters": {"signature_name": "bytes_length"}, "inputs": [
+        {"name": "x_bytes", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": 5}}]},
+     b"\x01\x00\x00\x00a", None, "holds 1 elements but shape [2] needs 2"),
+    ({**X8, "outputs": [{"name": "y", "parameters": {"binary_data": "yes"}}]}, TWO_FLOATS, None,
+     "parameter 'binary_data' of output 'y' must be true or false"),
+    ({**X8, "parameters": {"binary_data_output": 1}}, TWO_FLOATS, None,
+     "parameter 'binary_data_output' of the request must be true or false"),
+])
+def test_v2_binary_malformed_requests_are_400(batching_server, body, tail, header_length, match):
+    resp = binary_infer(batching_server, body, tail, header_length)
+    assert resp.status_code == 400, resp.text
+    assert set(resp.json()) == {"error"} and match in resp.json()["error"], resp.json()
+
+
+def test_v2_binary_data_without_the_header_is_400(batching_server):
+    head = json.dumps(X8).encode()
+    resp = requests.post(batching_server.rest + "/v2/models/hp/infer", data=head + TWO_FLOATS, timeout=30)
+    assert resp.status_code == 400 and "JSON Parse error" in resp.json()["error"]
+    assert HEADER in resp.json()["error"]
+    resp = requests.post(batching_server.rest + "/v2/models/hp/infer", data=head, timeout=30)
+    assert resp.status_code == 400
+    assert "only 0 bytes of binary data are left" in resp.json()["error"]
+    assert "the Inference-Header-Content-Length header is missing" in resp.json()["error"]
+
+
+def test_v2_server_metadata(batching_server):
+    body = get(batching_server, "/v2").json()
+    assert body["name"] == "dlsuite" and body["extensions"] == ["binary_tensor_data"]
+
+
 def _access_lines(server) -> list[dict]:
     lines = []
     for line in server.log_path.read_text(errors="replace").splitlines():

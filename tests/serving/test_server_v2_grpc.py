@@ -1,7 +1,8 @@
 """KServe V2 ``inference.GRPCInferenceService`` against the session's ``batching_server``
 (model ``hp``, version 1 of y = x/2 + 2), with a client built on the same field-by-field
 declaration of ``grpc_predict_v2.proto`` (no V2 client library installs beside the pinned core
-versions; see `serving.server.v2_grpc`)."""
+versions; see `serving.server.v2_grpc`). Triton's own client is run against it from a venv of its
+own in ``test_server_tritonclient.py``."""
 
 from __future__ import annotations
 
@@ -79,28 +80,41 @@ def test_v2_grpc_bytes_signature_and_errors(call):
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "FP32" in info.value.details()
 
 
-def test_v2_grpc_with_tritonclient(batching_server):
-    """Triton's client, with its own generated stubs, when it is importable (it does not install
-    beside the pinned versions; run with it on PYTHONPATH to check wire compatibility)."""
-    try:
-        import tritonclient.grpc as triton
-    except (ImportError, RuntimeError) as err:
-        pytest.skip(f"tritonclient[grpc] is not importable: {err}")
-    client = triton.InferenceServerClient(batching_server.grpc_target)
-    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("hp", "1")
-    assert client.get_server_metadata().name == "dlsuite"
-    assert [t.name for t in client.get_model_metadata("hp").inputs] == ["x"]
-    x = triton.InferInput("x", [3], "FP32")
-    x.set_data_from_numpy(np.array([1.0, 2.0, 3.0], np.float32))
-    result = client.infer("hp", [x], request_id="t1")
-    np.testing.assert_allclose(result.as_numpy("y"), [2.5, 3.0, 3.5])
-    text = triton.InferInput("x_bytes", [2], "BYTES")
-    text.set_data_from_numpy(np.array([b"ab", b"\xff"], dtype=object))
-    result = client.infer("hp", [text], parameters={"signature_name": "bytes_length"},
-                          outputs=[triton.InferRequestedOutput("length")])
-    assert result.as_numpy("length").tolist() == [2, 1]
-    with pytest.raises(triton.InferenceServerException, match="NOT_FOUND"):
-        client.is_model_ready("nope")
+def test_v2_grpc_raw_bytes_int64_and_bad_raw_contents(call):
+    m = messages()
+    req = m["ModelInferRequest"](model_name="hp")
+    req.parameters["signature_name"].string_param = "bytes_length"
+    req.inputs.add(name="x_bytes", datatype="BYTES", shape=[3])
+    req.raw_input_contents.append(b"".join(len(v).to_bytes(4, "little") + v for v in (b"ab", b"\xff\x00", b"")))
+    resp = call("ModelInfer", req)
+    outputs = dict(zip([o.name for o in resp.outputs], resp.raw_output_contents))
+    assert np.frombuffer(outputs["length"], "<i4").tolist() == [2, 2, 0]
+    assert outputs["echo_bytes"] == b"\x02\x00\x00\x00ab\x02\x00\x00\x00\xff\x00\x00\x00\x00\x00"
+
+    ints = m["ModelInferRequest"](model_name="hp")
+    ints.parameters["signature_name"].string_param = "ints"
+    ints.inputs.add(name="k", datatype="INT64", shape=[2, 2])
+    ints.raw_input_contents.append(np.array([[1, 2], [3, -4]], "<i8").tobytes())
+    (out,) = call("ModelInfer", ints).raw_output_contents
+    assert np.frombuffer(out, "<i8").tolist() == [2, 4, 6, -8]
+
+    for raw, match in ((np.array([1.0], "<f4").tobytes(), "do not match shape [2]"),
+                       (b"\x09\x00\x00\x00a", "length prefix of 9 bytes")):
+        bad = m["ModelInferRequest"](model_name="hp")
+        name, datatype = ("x", "FP32") if match.startswith("do") else ("x_bytes", "BYTES")
+        if datatype == "BYTES":
+            bad.parameters["signature_name"].string_param = "bytes_length"
+        bad.inputs.add(name=name, datatype=datatype, shape=[2] if datatype == "FP32" else [1])
+        bad.raw_input_contents.append(raw)
+        with pytest.raises(grpc.RpcError) as info:
+            call("ModelInfer", bad)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and match in info.value.details()
+    two = m["ModelInferRequest"](model_name="hp")
+    two.inputs.add(name="x", datatype="FP32", shape=[1])
+    two.raw_input_contents.extend([b"\x00" * 4, b"\x00" * 4])
+    with pytest.raises(grpc.RpcError) as info:
+        call("ModelInfer", two)
+    assert "expected 1 raw_input_contents" in info.value.details()
 
 
 def test_v2_grpc_infer_is_counted(call, batching_server):
