@@ -97,7 +97,7 @@ def metadata_json(manager: ModelManager, name: str, version: int | None, label: 
     with inference.servable_handle(manager, name, version, label) as servable:
         sig_map = {k: json_format.MessageToDict(v, preserving_proto_field_name=True,
                                                 always_print_fields_with_no_presence=True)
-                   for k, v in sorted(servable.signature_defs.items())}
+                   for k, v in sorted(servable.all_signature_defs.items())}
         return {"model_spec": {"name": servable.name, "signature_name": "",
                                "version": str(servable.version)},
                 "metadata": {"signature_def": {"signature_def": sig_map}}}
