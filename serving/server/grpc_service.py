@@ -1,5 +1,6 @@
 """TF Serving's gRPC services: ``PredictionService`` and ``ModelService`` (plus KServe V2's
-``GRPCInferenceService`` from `serving.server.v2_grpc`).
+``GRPCInferenceService`` from `serving.server.v2_grpc` and the standard ``grpc.health.v1.Health``
+from `serving.server.health_grpc`).
 
 Built on the generated stubs of ``tensorflow-serving-api``; errors are aborted with TF Serving's
 status codes (NOT_FOUND for an unknown model/version/label, INVALID_ARGUMENT for bad input,
@@ -169,7 +170,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 def make_grpc_server(manager: ModelManager, host: str, port: int, max_request_bytes: int,
                      workers: int = 32, access_log: bool = False,
                      max_send_bytes: int = GRPC_UNLIMITED) -> tuple[grpc.Server, int]:
-    """A started threaded gRPC server with both services; returns ``(server, bound port)``."""
+    """A started threaded gRPC server with all its services; returns ``(server, bound port)``."""
     options = [("grpc.max_receive_message_length", max_request_bytes),
                ("grpc.max_send_message_length", max_send_bytes)]
     server = grpc.server(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
@@ -177,9 +178,10 @@ def make_grpc_server(manager: ModelManager, host: str, port: int, max_request_by
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(manager, access_log, max_send_bytes), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
-    from serving.server import v2_grpc
+    from serving.server import health_grpc, v2_grpc
 
     v2_grpc.add_to_server(manager, server)
+    health_grpc.add_to_server(manager, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise ValueError(f"cannot bind the gRPC port {host}:{port}")
