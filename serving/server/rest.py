@@ -116,12 +116,14 @@ def models_json(manager: ModelManager) -> dict:
 
 
 def _run(manager: ModelManager, verb: str, name: str, version: int | None, label: str | None,
-         raw: bytes) -> tuple[str, str, str]:
+         raw: bytes, access: dict) -> tuple[str, str, str]:
     """Run one POST verb in a worker thread, with TF Serving's checks in TF Serving's order (the
     JSON and, for classify/regress, the Examples before the model lookup); returns
-    ``(response body text, version served, signature key)``."""
+    ``(response body text, version served, signature key)``. The signature asked for goes into
+    ``access`` (the access-log record) as soon as it is known, so failed requests name it too."""
     doc = parse_json(raw)
     signame = signature_name(doc)
+    access["signature"] = signame or DEFAULT_SIGNATURE
     if verb == "predict":
         with inference.servable_handle(manager, name, version, label) as servable:
             key = signame or DEFAULT_SIGNATURE
@@ -421,7 +423,7 @@ class RestApi:
         try:
             raw = await self._read_body(request)
             text, served, signature = await self._call(_run, self.manager, verb, name, version,
-                                                       label, raw)
+                                                       label, raw, request["access"])
             request["access"].update(version=served, signature=signature)
             return _text_response(text)
         except ServingError as err:
