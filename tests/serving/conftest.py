@@ -72,6 +72,10 @@ class ServerProcess:
 
     def wait_ready(self, model: str, timeout: float = 120.0) -> None:
         """Wait until ``model`` answers its status on REST; fail with the log if the process dies."""
+        self.wait_for(f"/v1/models/{model}", timeout)
+
+    def wait_for(self, path: str, timeout: float = 120.0) -> None:
+        """Wait until ``GET path`` answers 200 on REST; fail with the log if the process dies."""
         import requests
 
         deadline = time.monotonic() + timeout
@@ -79,13 +83,13 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if requests.get(f"{self.rest}/v1/models/{model}", timeout=2).status_code == 200:
+                if requests.get(f"{self.rest}{path}", timeout=2).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+        raise RuntimeError(f"server did not answer {path} after {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
@@ -108,6 +112,18 @@ def start_server(args: list[str], log_path: Path, ready_model: str, backend: str
     server = ServerProcess(args, log_path, backend)
     server.wait_ready(ready_model)
     return server
+
+
+@pytest.fixture(scope="module")
+def stubs(server):
+    """``(PredictionServiceStub, ModelServiceStub)`` on the module's own ``server`` fixture."""
+    import grpc
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+    channel = grpc.insecure_channel(server.grpc_target)
+    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
+           model_service_pb2_grpc.ModelServiceStub(channel))
+    channel.close()
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,7 @@ from tensorflow_serving.apis import (
     get_model_status_pb2,
     inference_pb2,
     model_management_pb2,
-    model_service_pb2_grpc,
     predict_pb2,
-    prediction_service_pb2_grpc,
     regression_pb2,
 )
 
@@ -74,14 +72,6 @@ def server(request, golden_versions, tmp_path_factory):
     srv.repo = repo
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def stubs(server):
-    channel = grpc.insecure_channel(server.grpc_target)
-    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-           model_service_pb2_grpc.ModelServiceStub(channel))
-    channel.close()
 
 
 def post(server, path: str, body, raw: bool = False) -> requests.Response:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import pytest
 import requests
@@ -29,20 +28,6 @@ def health_python():
     return client_python()
 
 
-def _wait_live(server: ServerProcess, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"server exited with {server.proc.returncode}:\n{server.log()}")
-        try:
-            if requests.get(f"{server.rest}/v1/health/live", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"server not live after {timeout}s:\n{server.log()}")
-
-
 def test_health_serving_when_models_are_loaded(health_python, batching_server):
     result = run_client(health_python, "health", batching_server.grpc_target)
     assert result == {"check": {s: "SERVING" for s in SERVICES}, "unknown": "NOT_FOUND"}
@@ -55,7 +40,7 @@ def test_health_not_serving_until_a_version_loads(health_python, golden_versions
                             "--file_system_poll_wait_seconds=1"], tmp_path / "server.log")
     watcher = None
     try:
-        _wait_live(server)
+        server.wait_for("/v1/health/live")
         result = run_client(health_python, "health", server.grpc_target)
         assert result == {"check": {s: "NOT_SERVING" for s in SERVICES}, "unknown": "NOT_FOUND"}
         assert requests.get(f"{server.rest}/v1/health/ready", timeout=10).status_code == 503

@@ -21,9 +21,7 @@ from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
-    model_service_pb2_grpc,
     predict_pb2,
-    prediction_service_pb2_grpc,
     regression_pb2,
 )
 
@@ -60,14 +58,6 @@ def server(tmp_path_factory):
         time.sleep(0.3)
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def stubs(server):
-    channel = grpc.insecure_channel(server.grpc_target)
-    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-           model_service_pb2_grpc.ModelServiceStub(channel))
-    channel.close()
 
 
 def call(server, method: str, path: str, body: str | None = None) -> requests.Response:
