@@ -413,6 +413,37 @@ def test_grpc_predict_classify_regress(stubs):
     assert [r.value for r in prediction.Regress(req, timeout=30).result.regressions] == [5.0, 6.0]
 
 
+def test_grpc_multi_inference_and_metadata_on_the_tf1_model(stubs):
+    # multi_inference_test.cc: one Input, several tasks on one model, results in task order
+    from tensorflow_serving.apis import inference_pb2
+
+    prediction, _ = stubs
+    req = inference_pb2.MultiInferenceRequest()
+    for signature, method in (("classify_x_to_y", "tensorflow/serving/classify"),
+                              ("regress_x_to_y2", "tensorflow/serving/regress")):
+        task = req.tasks.add()
+        task.model_spec.name, task.model_spec.signature_name = "half_plus_three", signature
+        task.method_name = method
+    for x in (2.0, 6.0):
+        req.input.example_list.examples.add().features.feature["x"].float_list.value.append(x)
+    results = prediction.MultiInference(req, timeout=30).results
+    # half_plus_three: y = x/2 + 3 (classify scores), y2 = x/2 + 4 (regress)
+    assert [[(c.label, c.score) for c in cl.classes]
+            for cl in results[0].classification_result.classifications] == [[("", 4.0)], [("", 6.0)]]
+    assert [r.value for r in results[1].regression_result.regressions] == [5.0, 7.0]
+    assert [(r.model_spec.signature_name, r.model_spec.version.value) for r in results] == [
+        ("classify_x_to_y", 123), ("regress_x_to_y2", 123)]
+
+    meta = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    meta.model_spec.name = "half_plus_three"
+    resp = prediction.GetModelMetadata(meta, timeout=30)
+    sig_map = get_model_metadata_pb2.SignatureDefMap()
+    resp.metadata["signature_def"].Unpack(sig_map)
+    assert sig_map.signature_def["regress_x2_to_y3"].inputs["inputs"].name == "x2:0"
+    assert sig_map.signature_def["serving_default"].outputs["y"].name == "y:0"
+    assert resp.model_spec.version.value == 123
+
+
 @pytest.mark.parametrize("kwargs, code, message", [
     # ServerCore / BasicManager errors, as in the REST cases above
     ({"name": "foo"}, grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(foo)"),
