@@ -71,8 +71,20 @@ def test_atari_pipeline_end_to_end(tmp_path):
     server = start_server(["--model_name=pong", f"--model_base_path={tmp_path / 'repo' / 'pong'}"],
                           tmp_path / "server.log", ready_model="pong")
     try:
-        frames = np.random.default_rng(0).integers(0, 256, (2, 84, 84, 4), dtype=np.uint8)
-        actions = served_action(server.grpc_target, "pong", "grpc", time_step_inputs(list(frames)))
+        frames = np.random.default_rng(0).integers(0, 256, (8, 84, 84, 4), dtype=np.uint8)
+        inputs = time_step_inputs(list(frames))
+        actions = served_action(server.grpc_target, "pong", "grpc", inputs)
     finally:
         server.stop()
-    assert actions.shape == (2,) and set(actions.tolist()) <= set(range(6))
+    assert actions.shape == (8,) and set(actions.tolist()) <= set(range(6))
+    # the served policy is the trained one: the same actions as the in-memory greedy policy
+    from tf_agents.trajectories import time_step as ts
+
+    from apps.rl.agents import greedy_policy
+    from apps.rl.evaluation import policy_action_fn
+    from apps.rl.train import load_policy
+
+    _, agent, _ = load_policy(result.run.path)
+    expected = policy_action_fn(greedy_policy(agent))(ts.TimeStep(
+        inputs["step_type"], inputs["reward"], inputs["discount"], inputs["observation"]))
+    np.testing.assert_array_equal(actions, expected)

@@ -111,11 +111,16 @@ def test_global_batch_must_divide_across_replicas(tmp_path):
 
 
 def test_mixed_precision_and_xla(tmp_path):
+    import tensorflow as tf
+
     result = train_tiny(tmp_path, mixed_precision=True, jit_compile=True, epochs=1)
-    assert result.metrics["mixed_precision"] == "mixed_bfloat16"  # no GPU here: bfloat16 on CPU
+    # float16 on a GPU (with loss scaling), bfloat16 on a CPU-only host
+    policy, compute = (("mixed_float16", "float16") if tf.config.list_physical_devices("GPU")
+                       else ("mixed_bfloat16", "bfloat16"))
+    assert result.metrics["mixed_precision"] == policy
     assert result.metrics["jit_compile"] is True and result.model.jit_compile is True
     conv = result.model.get_layer("c1")
-    assert conv.dtype_policy.name == "mixed_bfloat16" and conv.compute_dtype == "bfloat16"
+    assert conv.dtype_policy.name == policy and conv.compute_dtype == compute
     assert conv.kernel.dtype == "float32"
     assert result.model.output.dtype == "float32"
     assert np.isfinite(result.metrics["final"]["test"]["loss"])
