@@ -14,6 +14,7 @@ from serving.server.manager import ModelManager
 from serving.server.metrics import Metrics
 
 log = logging.getLogger("dlsuite.serve")
+READY_PREFIX = "dlsuite serve: ready"  # then "(gRPC <port>, REST <port>)": the ports actually bound
 
 
 def run_server(options: ServerOptions) -> int:
@@ -42,7 +43,7 @@ def run_server(options: ServerOptions) -> int:
                                               options.grpc_max_receive_bytes, workers,
                                               options.access_log, options.grpc_max_send_bytes)
     try:
-        asyncio.run(_serve_rest(manager, options, workers))
+        asyncio.run(_serve_rest(manager, options, workers, grpc_port))
     finally:
         grpc_server.stop(grace=2).wait()
         manager.stop()
@@ -50,7 +51,8 @@ def run_server(options: ServerOptions) -> int:
     return 0
 
 
-async def _serve_rest(manager: ModelManager, options: ServerOptions, workers: int) -> None:
+async def _serve_rest(manager: ModelManager, options: ServerOptions, workers: int,
+                      grpc_port: int) -> None:
     from aiohttp import web
 
     from serving.server.rest import RestApi
@@ -65,14 +67,15 @@ async def _serve_rest(manager: ModelManager, options: ServerOptions, workers: in
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.rest_api_port)
     await site.start()
+    rest_port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the bound port (0 = any)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     manager.start_polling(options.file_system_poll_wait_seconds)
-    log.info("Running gRPC ModelServer at %s:%d ...", options.host, options.port)
-    log.info("Exporting HTTP/REST API at:%s:%d ...", options.host, options.rest_api_port)
-    print(f"dlsuite serve: ready (gRPC {options.port}, REST {options.rest_api_port})", flush=True)
+    log.info("Running gRPC ModelServer at %s:%d ...", options.host, grpc_port)
+    log.info("Exporting HTTP/REST API at:%s:%d ...", options.host, rest_port)
+    print(f"{READY_PREFIX} (gRPC {grpc_port}, REST {rest_port})", flush=True)
     await stop.wait()
     await runner.cleanup()
     executor.shutdown(wait=False, cancel_futures=True)

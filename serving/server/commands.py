@@ -95,8 +95,9 @@ def options_from_args(args: argparse.Namespace):  # -> ServerOptions
         raise ValueError("give --model_base_path (with --model_name) or --model_config_file")
     for port_flag in ("port", "rest_api_port"):
         port = getattr(args, port_flag)
-        if not 0 < port < 65536:
-            raise ValueError(f"--{port_flag} expected a port number. Received: {port}")
+        if not 0 <= port < 65536:  # 0: any free port, named on the "ready" line
+            raise ValueError(f"--{port_flag} expected a port number (0 for any free one). "
+                             f"Received: {port}")
     grpc_receive = args.grpc_max_receive_message_bytes
     if grpc_receive is None:
         grpc_receive = args.max_request_size_bytes

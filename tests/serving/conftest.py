@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = "/monitoring/prometheus/metrics"
+_READY = re.compile(r"dlsuite serve: ready \(gRPC (?P<grpc>\d+), REST (?P<rest>\d+)\)")
 
 
 def free_port() -> int:
@@ -43,31 +45,55 @@ def copy_version(src: Path, model_dir: Path, version: int) -> Path:
 
 
 class ServerProcess:
-    """``python -m serving.server`` in a subprocess, on free ports, logging to a file."""
+    """``python -m serving.server`` in a subprocess, logging to a file.
+
+    The dlsuite backend binds port 0 (any free port) and the ports it got are read from its
+    ``dlsuite serve: ready (gRPC <port>, REST <port>)`` line, so no port is chosen here and
+    released before the server binds it (a race). The real ``tensorflow_model_server`` is given
+    free ports chosen here.
+    """
 
     def __init__(self, args: list[str], log_path: Path, backend: str = "dlsuite",
                  ports: tuple[int, int] | None = None) -> None:
-        """With ``ports`` (gRPC, REST), ``args`` is the whole command line (it names the ports)."""
-        self.grpc_port, self.rest_port = ports or (free_port(), free_port())
+        """With ``ports`` (gRPC, REST), ``args`` is the whole command line (it names the ports;
+        0 is read back from the ready line too)."""
+        if ports is None:
+            ports = (0, 0) if backend == "dlsuite" else (free_port(), free_port())
+            cmd_ports = ["--backend", backend, f"--port={ports[0]}", f"--rest_api_port={ports[1]}"]
+            if backend == "dlsuite":
+                cmd_ports.append("--host=127.0.0.1")
+        else:
+            cmd_ports = []
+        self.grpc_port: int | None = ports[0] or None
+        self.rest_port: int | None = ports[1] or None
         self.backend = backend
         self.log_path = log_path
-        cmd = [sys.executable, "-m", "serving.server"]
-        if ports is None:
-            cmd += ["--backend", backend, f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}"]
-            if backend == "dlsuite":
-                cmd.append("--host=127.0.0.1")
-        cmd += args
+        cmd = [sys.executable, "-m", "serving.server", *cmd_ports, *args]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
                "PYTHONPATH": str(ROOT)}
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
+    def _bound_ports(self) -> bool:
+        """Read the bound ports from the ready line once it is written; True when they are known."""
+        if self.grpc_port is not None and self.rest_port is not None:
+            return True
+        match = _READY.search(self.log_path.read_text(errors="replace"))
+        if match is None:
+            return False
+        self.grpc_port, self.rest_port = int(match["grpc"]), int(match["rest"])
+        return True
+
     @property
     def rest(self) -> str:
+        if not self._bound_ports():
+            raise RuntimeError(f"the server has not said which ports it bound yet:\n{self.log()}")
         return f"http://127.0.0.1:{self.rest_port}"
 
     @property
     def grpc_target(self) -> str:
+        if not self._bound_ports():
+            raise RuntimeError(f"the server has not said which ports it bound yet:\n{self.log()}")
         return f"127.0.0.1:{self.grpc_port}"
 
     def wait_ready(self, model: str, timeout: float = 120.0) -> None:
@@ -83,7 +109,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if requests.get(f"{self.rest}{path}", timeout=2).status_code == 200:
+                if self._bound_ports() and requests.get(f"{self.rest}{path}", timeout=2).status_code == 200:
                     return
             except requests.RequestException:
                 pass
