@@ -34,6 +34,34 @@ def golden_versions(tmp_path_factory) -> dict[str, Path]:
     return {"two": write_half_plus(root / "two", 2.0), "three": write_half_plus(root / "three", 3.0)}
 
 
+def predict_request(name: str, values, signature: str = "", version: int | None = None,
+                    label: str | None = None, inputs: dict | None = None):
+    """A ``PredictRequest`` for ``name``: float32 ``x`` = ``values`` unless ``inputs`` names others."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    req = predict_pb2.PredictRequest()
+    req.model_spec.name = name
+    req.model_spec.signature_name = signature
+    if version is not None:
+        req.model_spec.version.value = version
+    if label is not None:
+        req.model_spec.version_label = label
+    for key, value in (inputs or {"x": values}).items():
+        req.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=tf.float32))
+    return req
+
+
+def wait_until(condition, timeout: float = 60.0) -> bool:
+    """Poll ``condition()`` every 0.2 s until it is true (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def copy_version(src: Path, model_dir: Path, version: int) -> Path:
     """Publish a copy of ``src`` as ``model_dir/<version>`` atomically (as an export would)."""
     model_dir.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,8 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from tests.serving.conftest import copy_version, start_server
+from tests.serving.conftest import copy_version, start_server, wait_until
+from tests.serving.conftest import predict_request as make_predict_request
 from tests.serving.golden import example
 
 pytestmark = pytest.mark.slow
@@ -237,16 +238,8 @@ def test_rest_path_escape_rejected(server, path):
 
 
 # --- gRPC --------------------------------------------------------------------------------------
-def predict_request(name="hp", values=(1.0, 2.0), signature="", version=None, label=None):
-    req = predict_pb2.PredictRequest()
-    req.model_spec.name = name
-    req.model_spec.signature_name = signature
-    if version is not None:
-        req.model_spec.version.value = version
-    if label is not None:
-        req.model_spec.version_label = label
-    req.inputs["x"].CopyFrom(tf.make_tensor_proto(list(values), dtype=tf.float32))
-    return req
+def predict_request(name="hp", values=(1.0, 2.0), **kwargs):
+    return make_predict_request(name, list(values), **kwargs)
 
 
 def test_grpc_predict(stubs):
@@ -392,13 +385,6 @@ def _status(server, model="poll") -> dict[str, dict]:
     return {s["version"]: s for s in body.get("model_version_status", [])}
 
 
-def _wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_hot_swap_under_concurrent_requests_has_zero_failures(server, stubs, golden_versions):
@@ -430,7 +416,7 @@ def test_hot_swap_under_concurrent_requests_has_zero_failures(server, stubs, gol
     try:
         time.sleep(0.5)
         copy_version(golden_versions["three"], server.repo / "poll", 2)   # polling must find it
-        swapped = _wait_for(lambda: _status(server).get("2", {}).get("state") == "AVAILABLE"
+        swapped = wait_until(lambda: _status(server).get("2", {}).get("state") == "AVAILABLE"
                             and _status(server).get("1", {}).get("state") in ("END", None))
         time.sleep(0.5)
     finally:
@@ -448,7 +434,7 @@ def test_corrupted_version_is_reported_and_old_one_keeps_serving(server):
     bad.mkdir()
     (bad / "saved_model.pb").write_bytes(b"this is not a SavedModel")
     bad.rename(server.repo / "poll" / "3")
-    assert _wait_for(lambda: _status(server).get("3", {}).get("state") == "END"), _status(server)
+    assert wait_until(lambda: _status(server).get("3", {}).get("state") == "END"), _status(server)
     status = _status(server)
     assert status["3"]["status"]["error_code"] != "OK" and status["3"]["status"]["error_message"]
     assert status["2"]["state"] == "AVAILABLE"
@@ -465,7 +451,7 @@ def test_version_failing_manifest_check_is_not_loaded(server, golden_versions):
     manifest = {"integrity": {"algorithm": "sha256", "files": {"saved_model.pb": "0" * 64}}}
     (src / "assets.extra" / "manifest.json").write_text(json.dumps(manifest))
     src.rename(server.repo / "poll" / "4")
-    assert _wait_for(lambda: _status(server).get("4", {}).get("state") == "END"), _status(server)
+    assert wait_until(lambda: _status(server).get("4", {}).get("state") == "END"), _status(server)
     status = _status(server)["4"]["status"]
     assert status["error_code"] == "DATA_LOSS" and "saved_model.pb" in status["error_message"]
     assert ok(post(server, "poll:predict", {"instances": [1.0]}))["predictions"] == [3.5]

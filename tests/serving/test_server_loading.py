@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from serving.repository import list_versions, parse_version_dir_name, version_dirs
-from tests.serving.conftest import ServerProcess
+from tests.serving.conftest import ServerProcess, wait_until
 from tests.serving.tfserving_models import write_half_plus_tf1
 
 
@@ -31,13 +31,6 @@ def _status(server: ServerProcess, model: str) -> dict[str, dict]:
     return {s["version"]: s for s in resp.json().get("model_version_status", [])}
 
 
-def _wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _predict(server: ServerProcess, path: str, instances: list) -> requests.Response:
@@ -88,7 +81,7 @@ def test_half_written_version_becomes_available_within_the_retry_window(tf1_vers
         half = base / "00000002"
         half.mkdir()
         shutil.copytree(tf1_version / "variables", half / "variables")
-        assert _wait_for(lambda: _status(server, "m").get("2", {}).get("state") == "LOADING")
+        assert wait_until(lambda: _status(server, "m").get("2", {}).get("state") == "LOADING")
         time.sleep(1.5)  # at least two failed attempts, each retried rather than given up
         assert _status(server, "m")["2"]["state"] == "LOADING"
         assert _predict(server, "m", [1.0]).json() == {"predictions": [2.5]}  # version 1 serves
@@ -96,12 +89,12 @@ def test_half_written_version_becomes_available_within_the_retry_window(tf1_vers
         shutil.copy(tf1_version / "saved_model.pb", half / "saved_model.pb.tmp")
         shutil.copytree(tf1_version / "assets", half / "assets")
         os.rename(half / "saved_model.pb.tmp", half / "saved_model.pb")
-        assert _wait_for(lambda: _status(server, "m").get("2", {}).get("state") == "AVAILABLE"), \
+        assert wait_until(lambda: _status(server, "m").get("2", {}).get("state") == "AVAILABLE"), \
             server.log()
         assert _status(server, "m")["2"]["status"] == {"error_code": "OK", "error_message": ""}
         assert _predict(server, "m/versions/2", [4.0]).json() == {"predictions": [4.0]}
         # version 1 is unloaded once version 2 (the policy's latest) serves
-        assert _wait_for(lambda: _status(server, "m").get("1", {}).get("state") == "END")
+        assert wait_until(lambda: _status(server, "m").get("1", {}).get("state") == "END")
     finally:
         server.stop()
     assert "attempt 1 of 21" in server.log_path.read_text()
@@ -118,7 +111,7 @@ def test_version_that_stays_broken_is_reported_and_never_replaces_the_serving_on
         broken = base / "2"
         broken.mkdir()
         (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
-        assert _wait_for(lambda: _status(server, "m").get("2", {}).get("state") == "END"), server.log()
+        assert wait_until(lambda: _status(server, "m").get("2", {}).get("state") == "END"), server.log()
         status = _status(server, "m")
         assert status["2"]["status"]["error_code"] != "OK"
         assert status["2"]["status"]["error_message"]

@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from tests.serving.conftest import predict_request as make_predict_request
 from tests.serving.conftest import start_server
 
 pytestmark = pytest.mark.slow
@@ -366,18 +367,8 @@ def test_rest_errors_from_the_graph(server):
 
 
 # --- gRPC ----------------------------------------------------------------------------------------
-def predict_request(name="half_plus_two", values=((1.0,), (2.0,)), signature="", version=None,
-                    label=None, inputs=None):
-    req = predict_pb2.PredictRequest()
-    req.model_spec.name = name
-    req.model_spec.signature_name = signature
-    if version is not None:
-        req.model_spec.version.value = version
-    if label is not None:
-        req.model_spec.version_label = label
-    for key, value in (inputs or {"x": values}).items():
-        req.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=tf.float32))
-    return req
+def predict_request(name="half_plus_two", values=((1.0,), (2.0,)), **kwargs):
+    return make_predict_request(name, values, **kwargs)
 
 
 def rpc_error(fn, request) -> tuple[grpc.StatusCode, str]:
