@@ -37,7 +37,6 @@ class VersionStatus:
     error_code: str = "OK"
     error_message: str = ""
     servable: Servable | None = None
-    path: Path | None = None  # the version folder it was (or is being) loaded from
     attempts: int = 0  # failed load attempts so far
     retry_at: float | None = None  # monotonic time of the next load attempt, while retrying
 
@@ -192,22 +191,22 @@ class ModelManager:
         with self._lock:
             status = model.versions.get(version)
             if status is None or status.retry_at is None:
-                status = VersionStatus(version, "START", path=path)
+                status = VersionStatus(version, "START")
                 model.versions[version] = status
-            status.state, status.retry_at, status.path = "LOADING", None, path
+            status.state, status.retry_at = "LOADING", None
         while True:
             load_started = time.monotonic()
             log.info("loading %s version %d from %s", name, version, path)
             try:
                 servable = self._load_servable(name, version, path)
+                break
             except Exception as err:  # noqa: BLE001 - every load failure is reported in the status
                 code = err.code if isinstance(err, ServingError) else "UNKNOWN"
                 message = err.message if isinstance(err, ServingError) else f"{type(err).__name__}: {err}"
                 self.metrics.observe_load(name, version, time.monotonic() - load_started, code)
                 with self._lock:
                     status.attempts += 1
-                    retries_left = self.max_load_retries - (status.attempts - 1)
-                    if retries_left <= 0:
+                    if status.attempts > self.max_load_retries:  # the first try and every retry failed
                         log.error("failed to load %s version %d: %s", name, version, message)
                         status.state, status.error_code, status.error_message = "END", code, message
                         return
@@ -217,8 +216,6 @@ class ModelManager:
                     if self.load_retry_interval > 0:  # the poller tries again when it is due
                         status.retry_at = time.monotonic() + self.load_retry_interval
                         return
-                continue
-            break
         self.metrics.observe_load(name, version, time.monotonic() - load_started, None)
         with self._lock:
             status.servable = servable
@@ -282,8 +279,9 @@ class ModelManager:
             while True:
                 retry = self.next_retry()
                 wake = min(next_scan, retry if retry is not None else math.inf)
-                timeout = None if wake == math.inf else max(0.0, wake - time.monotonic())
-                if self._stop.wait(timeout if timeout is not None else 1.0):
+                # nothing due: look again in a second (a config reload may schedule a retry)
+                timeout = 1.0 if wake == math.inf else max(0.0, wake - time.monotonic())
+                if self._stop.wait(timeout):
                     return
                 try:
                     if time.monotonic() >= next_scan:
