@@ -166,7 +166,8 @@ def value_to_string(value: Any) -> str:
 
 
 def to_bytes(text: str) -> bytes:
-    """A JSON string as the bytes it stands for (UTF-8, invalid bytes kept as they came)."""
+    """A JSON string (request value or response body) as its bytes: UTF-8, with bytes that were not
+    UTF-8 when they came in (kept as surrogates) written back unchanged."""
     return text.encode("utf-8", "surrogateescape")
 
 

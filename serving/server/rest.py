@@ -30,8 +30,14 @@ from serving.server.access_log import log_access, request_id as make_request_id
 from serving.server.errors import ServingError, invalid
 from serving.server.manager import ModelManager
 from serving.server.servable import DEFAULT_SIGNATURE
-from serving.server.json_tensor import examples_from_json, parse_json, predict_inputs, signature_name
-from serving.server.tensors import array_to_tensor_proto, body_bytes, classify_json, predict_json, regress_json
+from serving.server.json_tensor import (
+    examples_from_json,
+    parse_json,
+    predict_inputs,
+    signature_name,
+    to_bytes,
+)
+from serving.server.tensors import array_to_tensor_proto, classify_json, predict_json, regress_json
 
 KSERVE_METRICS_PATH = "/metrics"
 _CORS_METHODS = "GET, POST, OPTIONS"
@@ -72,7 +78,7 @@ def _json_response(body: Any, status: int = 200) -> web.Response:
 
 def _text_response(text: str) -> web.Response:
     """A response body written by `serving.server.tensors` (raw bytes of strings kept)."""
-    return web.Response(body=body_bytes(text), content_type="application/json")
+    return web.Response(body=to_bytes(text), content_type="application/json")  # bytes kept as sent
 
 
 def _error(err: ServingError) -> web.Response:

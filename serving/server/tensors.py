@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from serving.server.errors import invalid
+from serving.server.json_tensor import to_bytes
 
 _BYTES_SUFFIX = "_bytes"
 _INTS = "iu"
@@ -160,14 +161,9 @@ def regress_json(values: np.ndarray) -> str:
     return '{"results": [' + ", ".join(format_decimals(values)) + "]}"
 
 
-def body_bytes(text: str) -> bytes:
-    """A response body as bytes (strings that came in as undecodable bytes go out unchanged)."""
-    return text.encode("utf-8", "surrogateescape")
-
-
 def array_to_json(arr: np.ndarray, name: str) -> Any:
     """A numpy array as the nested JSON values TF Serving would write for it (columnar form)."""
-    return json.loads(body_bytes(tensor_json(arr, name)).decode("utf-8", "replace"))
+    return json.loads(to_bytes(tensor_json(arr, name)).decode("utf-8", "replace"))
 
 
 def tensor_proto_to_array(proto: Any, name: str) -> np.ndarray:
