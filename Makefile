@@ -9,14 +9,14 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt
+$(STAMP): setup.py setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,rl]'
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m apps.demo
+	$(BIN)/python -m dlsuite.apps.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

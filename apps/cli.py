@@ -15,17 +15,17 @@ from collections.abc import Sequence
 
 # Modules that define subcommands, in the order `dlsuite --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "apps.common.commands",
-    "apps.common.launch",
-    "apps.common.k8s",
-    "serving.manifest.commands",
-    "serving.tflite_commands",
-    "serving.marking_commands",
-    "serving.server.commands",
-    "serving.client",
-    "apps.rl.play",
-    "apps.nlp.study_commands",
-    "serving.tfserving_config",
+    "dlsuite.apps.common.commands",
+    "dlsuite.apps.common.launch",
+    "dlsuite.apps.common.k8s",
+    "dlsuite.serving.manifest.commands",
+    "dlsuite.serving.tflite_commands",
+    "dlsuite.serving.marking_commands",
+    "dlsuite.serving.server.commands",
+    "dlsuite.serving.client",
+    "dlsuite.apps.rl.play",
+    "dlsuite.apps.nlp.study_commands",
+    "dlsuite.serving.tfserving_config",
 )
 
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(argv: list[str]) -> None:
-    from apps.cli import main
+    from dlsuite.apps.cli import main
 
     print(f"\n$ dlsuite {' '.join(argv)}", flush=True)
     code = main(argv)
@@ -34,25 +34,65 @@ def newest_run(run_root: Path) -> Path:
 
 def main(run_root: str = "runs", model_base_path: str = "saved_models") -> None:
     root = Path(run_root)
-    run(["train", "vision", "--model", "lenet5", "--data", "builtin:digits", "--run-root", run_root, "--verbose", "2"])
+    run(
+        [
+            "train",
+            "vision",
+            "--model",
+            "lenet5",
+            "--data",
+            "builtin:digits",
+            "--run-root",
+            run_root,
+            "--verbose",
+            "2",
+        ]
+    )
     run_dir = newest_run(root)
-    run(["export", str(run_dir), "--name", "digits", "--model-base-path", model_base_path,
-         "--manifest-info", str(ROOT / "docs" / "manifest_example.yaml")])
-    from serving.repository import list_versions
+    run(
+        [
+            "export",
+            str(run_dir),
+            "--name",
+            "digits",
+            "--model-base-path",
+            model_base_path,
+            "--manifest-info",
+            str(ROOT / "docs" / "manifest_example.yaml"),
+        ]
+    )
+    from dlsuite.serving.repository import list_versions
 
-    version_dir = Path(model_base_path) / "digits" / str(list_versions(Path(model_base_path) / "digits")[-1])
+    version_dir = (
+        Path(model_base_path) / "digits" / str(list_versions(Path(model_base_path) / "digits")[-1])
+    )
     run(["manifest", "verify", str(version_dir)])
-    run(["convert", str(version_dir), "--quantize", "int8", "--run", str(run_dir), "--min-agreement", "0.99"])
+    run(
+        [
+            "convert",
+            str(version_dir),
+            "--quantize",
+            "int8",
+            "--run",
+            str(run_dir),
+            "--min-agreement",
+            "0.99",
+        ]
+    )
 
-    from apps.common.runs import splits_for_run
-    from serving.server.demo import serve_and_query
+    from dlsuite.apps.common.runs import splits_for_run
+    from dlsuite.serving.server.demo import serve_and_query
 
     image, label = next(iter(splits_for_run(run_dir).test))
     model_path = (Path(model_base_path) / "digits").resolve()
-    print(f"\n$ dlsuite serve --model_name digits --model_base_path {model_path}"
-          f"  (then one held-out image, true label {int(label)})", flush=True)
-    serve_and_query(model_path, "digits", instances=[image.numpy().round().tolist()],
-                    signature="predict_images")
+    print(
+        f"\n$ dlsuite serve --model_name digits --model_base_path {model_path}"
+        f"  (then one held-out image, true label {int(label)})",
+        flush=True,
+    )
+    serve_and_query(
+        model_path, "digits", instances=[image.numpy().round().tolist()], signature="predict_images"
+    )
 
 
 if __name__ == "__main__":

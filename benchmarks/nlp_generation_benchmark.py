@@ -29,55 +29,84 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make_model(args: argparse.Namespace) -> Any:
     """The run's trained model, or a fresh model of the preset with ``--layers``/``--width``."""
-    from apps.common.config import override
-    from apps.nlp.config import PRESETS
-    from apps.nlp.corpus import read_documents, split_documents
-    from apps.nlp.language_model import build_language_model, load_language_model
-    from apps.nlp.tokenizers import train_tokenizer
+    from dlsuite.apps.common.config import override
+    from dlsuite.apps.nlp.config import PRESETS
+    from dlsuite.apps.nlp.corpus import read_documents, split_documents
+    from dlsuite.apps.nlp.language_model import build_language_model, load_language_model
+    from dlsuite.apps.nlp.tokenizers import train_tokenizer
 
     if args.run:
         return load_language_model(args.run)
-    config = override(PRESETS["gpt-pydocs"], {"num_layers": args.layers, "embedding_dim": args.width,
-                                              "num_heads": max(1, args.width // 32), "intermediate_dim": 4 * args.width,
-                                              "sequence_length": args.context})
-    documents = split_documents(read_documents("builtin", "pydocs")[0], config.validation_fraction,
-                                config.test_fraction, config.split_seed)
-    tokenizer = train_tokenizer(config.tokenizer, documents["train"], config.vocab_size, None, config.lowercase)
+    config = override(
+        PRESETS["gpt-pydocs"],
+        {
+            "num_layers": args.layers,
+            "embedding_dim": args.width,
+            "num_heads": max(1, args.width // 32),
+            "intermediate_dim": 4 * args.width,
+            "sequence_length": args.context,
+        },
+    )
+    documents = split_documents(
+        read_documents("builtin", "pydocs")[0],
+        config.validation_fraction,
+        config.test_fraction,
+        config.split_seed,
+    )
+    tokenizer = train_tokenizer(
+        config.tokenizer, documents["train"], config.vocab_size, None, config.lowercase
+    )
     return build_language_model(config, tokenizer)
 
 
-def measure(generator: Any, prompts: list[str], new_tokens: int, repeats: int) -> dict[bool, dict[str, Any]]:
+def measure(
+    generator: Any, prompts: list[str], new_tokens: int, repeats: int
+) -> dict[bool, dict[str, Any]]:
     """``{use_cache: {"tokens", "seconds", "tokens_per_s"}}``, the two modes timed alternately."""
     totals = {use_cache: [0, 0.0] for use_cache in (True, False)}
     for use_cache in totals:  # trace and warm up
-        generator.generate(prompts, max_new_tokens=new_tokens, temperature=1.0, seed=1, use_cache=use_cache)
+        generator.generate(
+            prompts, max_new_tokens=new_tokens, temperature=1.0, seed=1, use_cache=use_cache
+        )
     for _ in range(repeats):
         for use_cache, total in totals.items():
             start = time.perf_counter()
-            result = generator.generate(prompts, max_new_tokens=new_tokens, temperature=1.0, seed=1, use_cache=use_cache)
+            result = generator.generate(
+                prompts, max_new_tokens=new_tokens, temperature=1.0, seed=1, use_cache=use_cache
+            )
             total[1] += time.perf_counter() - start
             total[0] += sum(result["num_tokens"])
-    return {use_cache: {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds}
-            for use_cache, (tokens, seconds) in totals.items()}
+    return {
+        use_cache: {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds}
+        for use_cache, (tokens, seconds) in totals.items()
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", default=None, help="trained LM run directory (default: a fresh model)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--run", default=None, help="trained LM run directory (default: a fresh model)"
+    )
     parser.add_argument("--layers", type=int, default=4, help="decoder blocks of the fresh model")
     parser.add_argument("--width", type=int, default=256, help="width of the fresh model")
-    parser.add_argument("--context", type=int, default=128, help="context length of the fresh model")
+    parser.add_argument(
+        "--context", type=int, default=128, help="context length of the fresh model"
+    )
     parser.add_argument("--batch-sizes", default="1,8", help="comma-separated batch sizes")
-    parser.add_argument("--new-tokens", type=int, default=None, help="tokens per prompt (default: context - 16)")
+    parser.add_argument(
+        "--new-tokens", type=int, default=None, help="tokens per prompt (default: context - 16)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per configuration")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "nlp_generation"))
     args = parser.parse_args()
 
     import tensorflow as tf
 
-    from apps.common.files import atomic_write_json
-    from apps.nlp.corpus import read_documents, split_documents
-    from apps.nlp.generation import TextGenerator
+    from dlsuite.apps.nlp.corpus import read_documents, split_documents
+    from dlsuite.apps.nlp.generation import TextGenerator
+    from dlsuite.base.files import atomic_write_json
 
     model = make_model(args)
     generator = TextGenerator(model)
@@ -90,14 +119,28 @@ def main() -> None:
             row = {"batch_size": batch, "use_cache": use_cache, "new_tokens": new_tokens, **timing}
             print(json.dumps(row), flush=True)
             results.append(row)
-    speedup = {str(b): next(r["tokens_per_s"] for r in results if r["batch_size"] == b and r["use_cache"]) /
-               next(r["tokens_per_s"] for r in results if r["batch_size"] == b and not r["use_cache"])
-               for b in sorted({r["batch_size"] for r in results})}
-    report = {"results": results, "cache_speedup": speedup,
-              "model": {"run": args.run, "layers": model.num_layers, "width": model.hidden_dim,
-                        "context": model.sequence_length, "vocabulary_size": model.vocabulary_size,
-                        "params": int(model.count_params())},
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__}}
+    speedup = {
+        str(b): next(r["tokens_per_s"] for r in results if r["batch_size"] == b and r["use_cache"])
+        / next(r["tokens_per_s"] for r in results if r["batch_size"] == b and not r["use_cache"])
+        for b in sorted({r["batch_size"] for r in results})
+    }
+    report = {
+        "results": results,
+        "cache_speedup": speedup,
+        "model": {
+            "run": args.run,
+            "layers": model.num_layers,
+            "width": model.hidden_dim,
+            "context": model.sequence_length,
+            "vocabulary_size": model.vocabulary_size,
+            "params": int(model.count_params()),
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "tensorflow": tf.__version__,
+        },
+    }
     path = atomic_write_json(Path(args.out) / "nlp_generation.json", report)
     print(f"cache speed-up by batch size: {json.dumps(speedup)}\nwrote {path}")
 

@@ -30,8 +30,8 @@ FRAME_SKIP = 4
 def env_fps(game: str, steps: int) -> float:
     import numpy as np
 
-    from apps.rl.config import RLConfig
-    from apps.rl.envs import make_py_env
+    from dlsuite.apps.rl.config import RLConfig
+    from dlsuite.apps.rl.envs import make_py_env
 
     env = make_py_env(RLConfig(env=game), training=True, seed=0)
     rng = np.random.default_rng(0)
@@ -44,11 +44,39 @@ def env_fps(game: str, steps: int) -> float:
 
 def train_fps(game: str, steps: int, root: Path) -> dict:
     chunk = steps // 4
-    command = [sys.executable, "-m", "apps.cli", "train", "rl", "--preset", "dqn-pong", "--env", game,
-               "--num-env-steps", str(steps), "--initial-collect-steps", str(chunk // 2),
-               "--replay-capacity", "20000", "--eval-interval", str(chunk), "--eval-episodes", "1",
-               "--final-eval-episodes", "1", "--max-episode-steps", "500", "--gif-episodes", "0",
-               "--checkpoint-interval", str(steps), "--run-root", str(root), "--verbose", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "dlsuite.apps.cli",
+        "train",
+        "rl",
+        "--preset",
+        "dqn-pong",
+        "--env",
+        game,
+        "--num-env-steps",
+        str(steps),
+        "--initial-collect-steps",
+        str(chunk // 2),
+        "--replay-capacity",
+        "20000",
+        "--eval-interval",
+        str(chunk),
+        "--eval-episodes",
+        "1",
+        "--final-eval-episodes",
+        "1",
+        "--max-episode-steps",
+        "500",
+        "--gif-episodes",
+        "0",
+        "--checkpoint-interval",
+        str(steps),
+        "--run-root",
+        str(root),
+        "--verbose",
+        "0",
+    ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])
@@ -62,13 +90,21 @@ def train_fps(game: str, steps: int, root: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--game", default="ALE/Pong-v5")
-    parser.add_argument("--env-steps", type=int, default=2000, help="agent steps for the environment-only figure")
-    parser.add_argument("--train-steps", type=int, default=4000, help="agent steps for the training figure")
+    parser.add_argument(
+        "--env-steps", type=int, default=2000, help="agent steps for the environment-only figure"
+    )
+    parser.add_argument(
+        "--train-steps", type=int, default=4000, help="agent steps for the training figure"
+    )
     parser.add_argument("--out", default="benchmarks/results/rl_atari")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"game": args.game, "frame_skip": FRAME_SKIP, "env": {"frames_per_s": env_fps(args.game, args.env_steps)}}
+    result = {
+        "game": args.game,
+        "frame_skip": FRAME_SKIP,
+        "env": {"frames_per_s": env_fps(args.game, args.env_steps)},
+    }
     with tempfile.TemporaryDirectory() as root:
         result["train"] = train_fps(args.game, args.train_steps, Path(root))
     frames = 50_000_000

@@ -25,15 +25,51 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run(kind: str, n: int, root: Path, args: argparse.Namespace) -> dict:
     run_id = f"{kind}-{n}"
-    train = ["dlsuite", "train", "vision", "--model", "lenet5", "--data", "builtin:digits",
-             "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--verbose", "0",
-             "--loop", "custom", "--run-root", str(root), "--run-id", run_id]
+    train = [
+        "dlsuite",
+        "train",
+        "vision",
+        "--model",
+        "lenet5",
+        "--data",
+        "builtin:digits",
+        "--epochs",
+        str(args.epochs),
+        "--batch-size",
+        str(args.batch_size),
+        "--verbose",
+        "0",
+        "--loop",
+        "custom",
+        "--run-root",
+        str(root),
+        "--run-id",
+        run_id,
+    ]
     if args.max_train_examples:
         train += ["--max-train-examples", str(args.max_train_examples)]
     if kind == "workers":
-        argv = [sys.executable, "-m", "apps.cli", "launch", "--workers", str(n), "--", *train]
+        argv = [
+            sys.executable,
+            "-m",
+            "dlsuite.apps.cli",
+            "launch",
+            "--workers",
+            str(n),
+            "--",
+            *train,
+        ]
     else:
-        argv = [sys.executable, "-m", "apps.cli", *train[1:], "--strategy", "mirrored", "--replicas", str(n)]
+        argv = [
+            sys.executable,
+            "-m",
+            "dlsuite.apps.cli",
+            *train[1:],
+            "--strategy",
+            "mirrored",
+            "--replicas",
+            str(n),
+        ]
     start = time.perf_counter()
     subprocess.run(argv, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
@@ -41,9 +77,15 @@ def run(kind: str, n: int, root: Path, args: argparse.Namespace) -> dict:
     per_epoch = metrics["examples_seen"] / metrics["epochs_completed"]
     steady = metrics["history"][1:] or metrics["history"]
     seconds = sum(r["epoch_time_s"] for r in steady)
-    return {"kind": kind, "n": n, "examples_per_s": per_epoch * len(steady) / seconds,
-            "epoch_time_s": seconds / len(steady), "process_wall_s": wall,
-            "test_accuracy": metrics["final"]["test"]["accuracy"], "global_batch_size": args.batch_size}
+    return {
+        "kind": kind,
+        "n": n,
+        "examples_per_s": per_epoch * len(steady) / seconds,
+        "epoch_time_s": seconds / len(steady),
+        "process_wall_s": wall,
+        "test_accuracy": metrics["final"]["test"]["accuracy"],
+        "global_batch_size": args.batch_size,
+    }
 
 
 def main() -> int:
@@ -65,8 +107,8 @@ def main() -> int:
     for r in results:
         base = next(b for b in results if b["kind"] == r["kind"] and b["n"] == 1)
         r["efficiency_per_worker"] = r["examples_per_s"] / (r["n"] * base["examples_per_s"])
-    import platform
     import os
+    import platform
 
     report = {"host": {"cpus": os.cpu_count(), "machine": platform.machine()}, "results": results}
     (out / "scaling.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -88,7 +130,13 @@ def _plot(results: list[dict], path: Path) -> None:
         left.plot(ns, [r["examples_per_s"] for r in rows], marker=marker, label=kind)
         right.plot(ns, [r["efficiency_per_worker"] for r in rows], marker=marker, label=kind)
     left.set(xlabel="replicas / workers", ylabel="examples/s", title="throughput", xticks=[1, 2])
-    right.set(xlabel="replicas / workers", ylabel="per-worker efficiency", title="efficiency", xticks=[1, 2], ylim=(0, 1.1))
+    right.set(
+        xlabel="replicas / workers",
+        ylabel="per-worker efficiency",
+        title="efficiency",
+        xticks=[1, 2],
+        ylim=(0, 1.1),
+    )
     for ax in (left, right):
         ax.legend()
         ax.grid(alpha=0.3)

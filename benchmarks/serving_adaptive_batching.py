@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from serving.server.batching import Batcher  # noqa: E402
-from serving.server.config import BatchingOptions  # noqa: E402
+from dlsuite.serving.server.batching import Batcher  # noqa: E402
+from dlsuite.serving.server.config import BatchingOptions  # noqa: E402
 
 
 def closed_loop(batcher: Batcher, clients: int, seconds: float) -> dict:
@@ -49,21 +49,37 @@ def closed_loop(batcher: Batcher, clients: int, seconds: float) -> dict:
     for t in threads:
         t.join()
     ms = np.asarray(latencies) * 1000
-    return {"clients": clients, "requests_per_s": round(len(ms) / seconds, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return {
+        "clients": clients,
+        "requests_per_s": round(len(ms) / seconds, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
 
 
-def run(seconds: float, low: int, high: int, base_ms: float, row_ms: float, timeout_us: int,
-        max_batch_size: int) -> list[dict]:
+def run(
+    seconds: float,
+    low: int,
+    high: int,
+    base_ms: float,
+    row_ms: float,
+    timeout_us: int,
+    max_batch_size: int,
+) -> list[dict]:
     """One row per (policy, load)."""
+
     def model(signature: str, inputs: dict) -> dict:
         time.sleep((base_ms + row_ms * inputs["x"].shape[0]) / 1000)
         return {"y": inputs["x"]}
 
-    fixed = BatchingOptions(max_batch_size=max_batch_size, batch_timeout_micros=timeout_us,
-                            num_batch_threads=1)
+    fixed = BatchingOptions(
+        max_batch_size=max_batch_size, batch_timeout_micros=timeout_us, num_batch_threads=1
+    )
     rows = []
-    for name, options in (("fixed", fixed), ("adaptive", dataclasses.replace(fixed, adaptive=True))):
+    for name, options in (
+        ("fixed", fixed),
+        ("adaptive", dataclasses.replace(fixed, adaptive=True)),
+    ):
         for load, clients in (("low", low), ("high", high)):
             batcher = Batcher(model, options)
             closed_loop(batcher, clients, min(1.0, seconds))  # warm the moving averages
@@ -83,13 +99,22 @@ def main() -> None:
     parser.add_argument("--max_batch_size", type=int, default=32)
     parser.add_argument("--output", help="write the rows as JSON here")
     args = parser.parse_args()
-    rows = run(args.seconds, args.low, args.high, args.base_ms, args.row_ms, args.timeout_us,
-               args.max_batch_size)
+    rows = run(
+        args.seconds,
+        args.low,
+        args.high,
+        args.base_ms,
+        args.row_ms,
+        args.timeout_us,
+        args.max_batch_size,
+    )
     print("| batching | load | clients | requests/s | p50 ms | p99 ms |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['batching']} | {r['load']} | {r['clients']} | {r['requests_per_s']} | "
-              f"{r['p50_ms']} | {r['p99_ms']} |")
+        print(
+            f"| {r['batching']} | {r['load']} | {r['clients']} | {r['requests_per_s']} | "
+            f"{r['p50_ms']} | {r['p99_ms']} |"
+        )
     if args.output:
         Path(args.output).write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -62,15 +62,28 @@ def closed_loop(call, concurrency: int, seconds: float) -> dict:
         t.join()
     elapsed = time.monotonic() - started
     lat = np.array(latencies) * 1000
-    return {"requests": len(latencies), "errors": errors[0], "throughput_rps": len(latencies) / elapsed,
-            "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
-            "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None}
+    return {
+        "requests": len(latencies),
+        "errors": errors[0],
+        "throughput_rps": len(latencies) / elapsed,
+        "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+        "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
+    }
 
 
 def start_server(base: Path, name: str, batching: Path | None) -> tuple[subprocess.Popen, int, int]:
     grpc_port, rest_port = _port(), _port()
-    cmd = [sys.executable, "-m", "serving.server", f"--model_name={name}", f"--model_base_path={base}",
-           f"--port={grpc_port}", f"--rest_api_port={rest_port}", "--host=127.0.0.1", "--log_level=WARNING"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlsuite.serving.server",
+        f"--model_name={name}",
+        f"--model_base_path={base}",
+        f"--port={grpc_port}",
+        f"--rest_api_port={rest_port}",
+        "--host=127.0.0.1",
+        "--log_level=WARNING",
+    ]
     if batching:
         cmd += ["--enable_batching", f"--batching_parameters_file={batching}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -88,7 +101,9 @@ def start_server(base: Path, name: str, batching: Path | None) -> tuple[subproce
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model_base_path", help="model folder with numbered versions (default: golden)")
+    parser.add_argument(
+        "--model_base_path", help="model folder with numbered versions (default: golden)"
+    )
     parser.add_argument("--model_name", default="bench")
     parser.add_argument("--input", default="[1.0]", help="JSON instances of one request")
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -109,19 +124,23 @@ def main() -> int:
 
         base = tmp / "model"
         write_half_plus(base / "1", 2.0, warmup=True)
-    from serving.repository import list_versions
+    from dlsuite.serving.repository import list_versions
 
     version_dir = base / str(list_versions(base)[-1])
     instances = json.loads(args.input)
 
     fn = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
-    (input_name, spec), = fn.structured_input_signature[1].items()
+    ((input_name, spec),) = fn.structured_input_signature[1].items()
     x = tf.constant(np.array(instances), dtype=spec.dtype)
-    results = {"in_process": closed_loop(lambda: fn(**{input_name: x}), args.concurrency, args.seconds)}
+    results = {
+        "in_process": closed_loop(lambda: fn(**{input_name: x}), args.concurrency, args.seconds)
+    }
 
     batching_file = tmp / "batching.txt"
-    batching_file.write_text("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n"
-                             "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 1000 }\n")
+    batching_file.write_text(
+        "max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n"
+        "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 1000 }\n"
+    )
     for mode, batching in (("server", None), ("server_batching", batching_file)):
         proc, grpc_port, rest_port = start_server(base, args.model_name, batching)
         try:
@@ -140,8 +159,9 @@ def main() -> int:
             request.model_spec.name = args.model_name
             request.inputs[input_name].CopyFrom(tf.make_tensor_proto(x.numpy()))
             results[f"{mode}_rest"] = closed_loop(rest_call, args.concurrency, args.seconds)
-            results[f"{mode}_grpc"] = closed_loop(lambda: stub.Predict(request, timeout=30),
-                                                  args.concurrency, args.seconds)
+            results[f"{mode}_grpc"] = closed_loop(
+                lambda: stub.Predict(request, timeout=30), args.concurrency, args.seconds
+            )
             channel.close()
         finally:
             proc.terminate()
@@ -149,9 +169,15 @@ def main() -> int:
 
     print(f"{'mode':24s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s}")
     for mode, r in results.items():
-        print(f"{mode:24s} {r['throughput_rps']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:6d}")
-    report = {"concurrency": args.concurrency, "seconds": args.seconds, "model": str(version_dir),
-              "results": results}
+        print(
+            f"{mode:24s} {r['throughput_rps']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:6d}"
+        )
+    report = {
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
+        "model": str(version_dir),
+        "results": results,
+    }
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(report, indent=2) + "\n")

@@ -22,21 +22,21 @@ Every layer is checked by the shared test `tests/core_layers/test_layers.py`; ad
 means adding one line to its `LAYER_CASES`.
 """
 
-from core_layers.basic_residual_block import BasicResidualBlock
-from core_layers.bottleneck_residual_block import BottleneckResidualBlock
-from core_layers.cached_multi_head_attention import CachedMultiHeadAttention
-from core_layers.dcgan_discriminator_block import DCGANDiscriminatorBlock
-from core_layers.dcgan_generator_block import DCGANGeneratorBlock
-from core_layers.local_response_normalization import LocalResponseNormalization
-from core_layers.lstm_block import LSTMBlock
-from core_layers.positional_embedding import PositionalEmbedding
-from core_layers.restricted_boltzmann_machine import RestrictedBoltzmannMachine
-from core_layers.log_mel_spectrogram import LogMelSpectrogram
-from core_layers.mfcc import MFCC
-from core_layers.spec_augment import SpecAugment
-from core_layers.stft_magnitude import STFTMagnitude
-from core_layers.transformer_decoder_block import TransformerDecoderBlock
-from core_layers.transformer_encoder_block import TransformerEncoderBlock
+from dlsuite.core_layers.basic_residual_block import BasicResidualBlock
+from dlsuite.core_layers.bottleneck_residual_block import BottleneckResidualBlock
+from dlsuite.core_layers.cached_multi_head_attention import CachedMultiHeadAttention
+from dlsuite.core_layers.dcgan_discriminator_block import DCGANDiscriminatorBlock
+from dlsuite.core_layers.dcgan_generator_block import DCGANGeneratorBlock
+from dlsuite.core_layers.local_response_normalization import LocalResponseNormalization
+from dlsuite.core_layers.log_mel_spectrogram import LogMelSpectrogram
+from dlsuite.core_layers.lstm_block import LSTMBlock
+from dlsuite.core_layers.mfcc import MFCC
+from dlsuite.core_layers.positional_embedding import PositionalEmbedding
+from dlsuite.core_layers.restricted_boltzmann_machine import RestrictedBoltzmannMachine
+from dlsuite.core_layers.spec_augment import SpecAugment
+from dlsuite.core_layers.stft_magnitude import STFTMagnitude
+from dlsuite.core_layers.transformer_decoder_block import TransformerDecoderBlock
+from dlsuite.core_layers.transformer_encoder_block import TransformerEncoderBlock
 
 __all__ = [
     "BasicResidualBlock",

@@ -1,11 +1,7 @@
-"""Argument checks and shape arithmetic shared by the layers of `core_layers` (private)."""
+"""Shape checks and arithmetic shared by the layers of `core_layers` (private).
 
-
-def check_positive_int(**arguments):
-    """Raises `ValueError` unless every keyword argument is a positive int (bools rejected)."""
-    for name, value in arguments.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"`{name}` expected a positive integer. Received: {name}={value!r}")
+Argument checks common to every package live in `dlsuite.base.validation`.
+"""
 
 
 def check_batch_norm(momentum, epsilon):

@@ -2,8 +2,9 @@
 
 import keras
 
-from core_layers._conv_bn import batch_norm, same_conv
-from core_layers._validation import check_4d_input, check_batch_norm, check_positive_int, conv_output_length
+from dlsuite.base.validation import check_positive_int
+from dlsuite.core_layers._conv_bn import batch_norm, same_conv
+from dlsuite.core_layers._validation import check_4d_input, check_batch_norm, conv_output_length
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")

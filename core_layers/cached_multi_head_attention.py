@@ -71,19 +71,33 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         value_shape = query_shape if value_shape is None else value_shape
         super().build(query_shape, value_shape, key_shape)
 
-    def call(self, query, value=None, key=None, attention_mask=None, padding_mask=None, use_causal_mask=False,
-             cache=None, cache_update_index=None, training=None):
+    def call(
+        self,
+        query,
+        value=None,
+        key=None,
+        attention_mask=None,
+        padding_mask=None,
+        use_causal_mask=False,
+        cache=None,
+        cache_update_index=None,
+        training=None,
+    ):
         value = query if value is None else value
         key = value if key is None else key
         if cache is None and cache_update_index is not None:
-            raise ValueError(f"`cache_update_index` needs a `cache`. Received: cache_update_index={cache_update_index}")
+            raise ValueError(
+                f"`cache_update_index` needs a `cache`. Received: cache_update_index={cache_update_index}"
+            )
         if cache is not None and self._value_dim != self._key_dim:
             raise ValueError(
                 f"the key/value cache needs value_dim == key_dim. Received: value_dim={self._value_dim}, "
                 f"key_dim={self._key_dim}"
             )
         if use_causal_mask and cache is not None and cache_update_index is None:
-            raise ValueError("a causal mask over a static cache is undefined: pass `cache_update_index`")
+            raise ValueError(
+                "a causal mask over a static cache is undefined: pass `cache_update_index`"
+            )
 
         projected_query = self._query_dense(query)  # (B, T, N, H)
         if cache is None:
@@ -97,9 +111,17 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
             projected_value = ops.slice_update(cache[:, 1, ...], start, self._value_dense(value))
             cache = ops.stack((projected_key, projected_value), axis=1)  # (B, 2, S, N, H)
 
-        mask = self._attention_mask(projected_query, projected_key, attention_mask, padding_mask,
-                                    use_causal_mask, cache_update_index)
-        output, _ = self._compute_attention(projected_query, projected_key, projected_value, mask, training)
+        mask = self._attention_mask(
+            projected_query,
+            projected_key,
+            attention_mask,
+            padding_mask,
+            use_causal_mask,
+            cache_update_index,
+        )
+        output, _ = self._compute_attention(
+            projected_query, projected_key, projected_value, mask, training
+        )
         output = self._output_dense(output)  # (B, T, dim)
         return output if cache is None else (output, cache)
 
@@ -112,7 +134,9 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
             masks.append(ops.expand_dims(ops.cast(padding_mask, "bool"), 1))  # (B, 1, S)
         if use_causal_mask:
             offset = 0 if start is None else ops.cast(start, "int32")
-            rows = ops.arange(ops.shape(query)[1], dtype="int32")[:, None] + offset  # (T, 1) query positions
+            rows = (
+                ops.arange(ops.shape(query)[1], dtype="int32")[:, None] + offset
+            )  # (T, 1) query positions
             cols = ops.arange(ops.shape(key)[1], dtype="int32")[None, :]  # (1, S) key positions
             masks.append(ops.expand_dims(ops.less_equal(cols, rows), 0))  # (1, T, S)
         if not masks:
@@ -129,8 +153,9 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
     def compute_output_spec(self, query, value=None, key=None, cache=None, **kwargs):
         value_shape = None if value is None else value.shape
         key_shape = None if key is None else key.shape
-        output = keras.KerasTensor(self.compute_output_shape(query.shape, value_shape, key_shape),
-                                   dtype=self.compute_dtype)
+        output = keras.KerasTensor(
+            self.compute_output_shape(query.shape, value_shape, key_shape), dtype=self.compute_dtype
+        )
         if cache is None:
             return output
         return output, keras.KerasTensor(cache.shape, dtype=cache.dtype)

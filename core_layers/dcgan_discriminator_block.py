@@ -2,7 +2,8 @@
 
 import keras
 
-from core_layers._validation import check_4d_input, check_positive_int, conv_output_length
+from dlsuite.base.validation import check_positive_int
+from dlsuite.core_layers._validation import check_4d_input, conv_output_length
 
 NORMALIZATIONS = ("batch", "layer", "none")
 
@@ -42,8 +43,9 @@ class DCGANDiscriminatorBlock(keras.layers.Layer):
     TensorShape([2, 4, 4, 16])
     """
 
-    def __init__(self, filters, kernel_size=4, strides=2, normalization="none", negative_slope=0.2,
-                 **kwargs):
+    def __init__(
+        self, filters, kernel_size=4, strides=2, normalization="none", negative_slope=0.2, **kwargs
+    ):
         super().__init__(**kwargs)
         check_positive_int(filters=filters)
         check_positive_int(kernel_size=kernel_size)
@@ -53,7 +55,9 @@ class DCGANDiscriminatorBlock(keras.layers.Layer):
                 f"`normalization` expected one of {NORMALIZATIONS}. Received: normalization={normalization!r}"
             )
         if not negative_slope >= 0:
-            raise ValueError(f"`negative_slope` expected a float >= 0. Received: negative_slope={negative_slope!r}")
+            raise ValueError(
+                f"`negative_slope` expected a float >= 0. Received: negative_slope={negative_slope!r}"
+            )
         self.filters = filters
         self.kernel_size = kernel_size
         self.strides = strides
@@ -63,18 +67,26 @@ class DCGANDiscriminatorBlock(keras.layers.Layer):
     def build(self, input_shape):
         check_4d_input(self, input_shape)
         self.conv = keras.layers.Conv2D(
-            self.filters, self.kernel_size, strides=self.strides, padding="same",
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding="same",
             use_bias=self.normalization != "batch",
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
-            dtype=self.dtype_policy, name="conv",
+            dtype=self.dtype_policy,
+            name="conv",
         )
         self.conv.build(input_shape)
         output_shape = self.conv.compute_output_shape(input_shape)
         self.norm = None
         if self.normalization == "batch":
-            self.norm = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name="bn")
+            self.norm = keras.layers.BatchNormalization(
+                momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name="bn"
+            )
         elif self.normalization == "layer":
-            self.norm = keras.layers.LayerNormalization(axis=(1, 2, 3), epsilon=1e-5, dtype=self.dtype_policy, name="ln")
+            self.norm = keras.layers.LayerNormalization(
+                axis=(1, 2, 3), epsilon=1e-5, dtype=self.dtype_policy, name="ln"
+            )
         if self.norm is not None:
             self.norm.build(output_shape)
 
@@ -86,8 +98,12 @@ class DCGANDiscriminatorBlock(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
-        return (batch, conv_output_length(height, self.strides), conv_output_length(width, self.strides),
-                self.filters)
+        return (
+            batch,
+            conv_output_length(height, self.strides),
+            conv_output_length(width, self.strides),
+            self.filters,
+        )
 
     def get_config(self):
         return {

@@ -2,7 +2,8 @@
 
 import keras
 
-from core_layers._validation import check_4d_input, check_batch_norm, check_positive_int
+from dlsuite.base.validation import check_positive_int
+from dlsuite.core_layers._validation import check_4d_input, check_batch_norm
 
 NORMALIZATIONS = ("batch", "none")
 
@@ -42,8 +43,16 @@ class DCGANGeneratorBlock(keras.layers.Layer):
     TensorShape([2, 8, 8, 16])
     """
 
-    def __init__(self, filters, kernel_size=4, strides=2, normalization="batch", momentum=0.9,
-                 epsilon=1e-5, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size=4,
+        strides=2,
+        normalization="batch",
+        momentum=0.9,
+        epsilon=1e-5,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         check_positive_int(filters=filters)
         check_positive_int(kernel_size=kernel_size)
@@ -63,10 +72,14 @@ class DCGANGeneratorBlock(keras.layers.Layer):
     def build(self, input_shape):
         check_4d_input(self, input_shape)
         self.conv = keras.layers.Conv2DTranspose(
-            self.filters, self.kernel_size, strides=self.strides, padding="same",
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding="same",
             use_bias=self.normalization == "none",
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
-            dtype=self.dtype_policy, name="conv_transpose",
+            dtype=self.dtype_policy,
+            name="conv_transpose",
         )
         self.conv.build(input_shape)
         self.norm = None

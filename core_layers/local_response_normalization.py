@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from core_layers._validation import check_4d_input
+from dlsuite.core_layers._validation import check_4d_input
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")

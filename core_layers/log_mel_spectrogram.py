@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core_layers._validation import check_positive_int
-from core_layers.stft_magnitude import STFTMagnitude
+from dlsuite.base.validation import check_positive_int
+from dlsuite.core_layers.stft_magnitude import STFTMagnitude
 
 
 def hz_to_mel(frequencies, htk=False):
@@ -27,7 +27,9 @@ def mel_to_hz(mels, htk=False):
     return np.where(m >= 15.0, 1000.0 * np.exp(logstep * (m - 15.0)), m * (200.0 / 3))
 
 
-def mel_filterbank(sample_rate, fft_length, num_mel_bins, fmin=0.0, fmax=None, htk=False, slaney_norm=True):
+def mel_filterbank(
+    sample_rate, fft_length, num_mel_bins, fmin=0.0, fmax=None, htk=False, slaney_norm=True
+):
     """Triangular mel filters as a `(fft_length // 2 + 1, num_mel_bins)` float32 matrix.
 
     The same construction as `librosa.filters.mel` (triangles in Hz between mel-spaced edges,
@@ -35,7 +37,9 @@ def mel_filterbank(sample_rate, fft_length, num_mel_bins, fmin=0.0, fmax=None, h
     """
     fmax = sample_rate / 2.0 if fmax is None else fmax
     fft_freqs = np.linspace(0.0, sample_rate / 2.0, fft_length // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), num_mel_bins + 2), htk)
+    edges = mel_to_hz(
+        np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), num_mel_bins + 2), htk
+    )
     ramps = edges[:, None] - fft_freqs[None, :]  # (M + 2, bins)
     widths = np.diff(edges)  # (M + 1,)
     lower = -ramps[:-2] / widths[:-1, None]
@@ -82,10 +86,28 @@ class LogMelSpectrogram(STFTMagnitude):
     TensorShape([2, 98, 40])
     """
 
-    def __init__(self, sample_rate=16000, frame_length_ms=25.0, frame_step_ms=10.0, fft_length=None,
-                 num_mel_bins=40, fmin=20.0, fmax=None, htk=False, power=2.0, log_offset=1e-6, **kwargs):
-        super().__init__(sample_rate=sample_rate, frame_length_ms=frame_length_ms,
-                         frame_step_ms=frame_step_ms, fft_length=fft_length, power=power, **kwargs)
+    def __init__(
+        self,
+        sample_rate=16000,
+        frame_length_ms=25.0,
+        frame_step_ms=10.0,
+        fft_length=None,
+        num_mel_bins=40,
+        fmin=20.0,
+        fmax=None,
+        htk=False,
+        power=2.0,
+        log_offset=1e-6,
+        **kwargs,
+    ):
+        super().__init__(
+            sample_rate=sample_rate,
+            frame_length_ms=frame_length_ms,
+            frame_step_ms=frame_step_ms,
+            fft_length=fft_length,
+            power=power,
+            **kwargs,
+        )
         check_positive_int(num_mel_bins=num_mel_bins)
         nyquist = sample_rate / 2.0
         top = nyquist if fmax is None else fmax
@@ -94,7 +116,9 @@ class LogMelSpectrogram(STFTMagnitude):
                 f"expected 0 <= fmin < fmax <= sample_rate / 2 = {nyquist}. Received: fmin={fmin!r}, fmax={fmax!r}"
             )
         if not log_offset > 0:
-            raise ValueError(f"`log_offset` expected a positive number. Received: log_offset={log_offset!r}")
+            raise ValueError(
+                f"`log_offset` expected a positive number. Received: log_offset={log_offset!r}"
+            )
         self.num_mel_bins = num_mel_bins
         self.fmin = float(fmin)
         self.fmax = None if fmax is None else float(fmax)
@@ -103,8 +127,15 @@ class LogMelSpectrogram(STFTMagnitude):
 
     def filterbank(self):
         """The `(bins, num_mel_bins)` float32 mel matrix."""
-        return mel_filterbank(self.sample_rate, self.fft_size, self.num_mel_bins, self.fmin, self.fmax,
-                              htk=self.htk, slaney_norm=not self.htk)
+        return mel_filterbank(
+            self.sample_rate,
+            self.fft_size,
+            self.num_mel_bins,
+            self.fmin,
+            self.fmax,
+            htk=self.htk,
+            slaney_norm=not self.htk,
+        )
 
     def log_mel(self, inputs):
         spectrogram = self.spectrogram(inputs)  # (B, T, bins)

@@ -2,7 +2,7 @@
 
 import keras
 
-from core_layers._validation import check_positive_int
+from dlsuite.base.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -40,7 +40,9 @@ class LSTMBlock(keras.layers.Layer):
     TensorShape([2, 8])
     """
 
-    def __init__(self, units, num_layers=1, bidirectional=True, return_sequences=False, dropout=0.0, **kwargs):
+    def __init__(
+        self, units, num_layers=1, bidirectional=True, return_sequences=False, dropout=0.0, **kwargs
+    ):
         super().__init__(**kwargs)
         check_positive_int(units=units, num_layers=num_layers)
         if not 0.0 <= dropout < 1.0:
@@ -54,16 +56,22 @@ class LSTMBlock(keras.layers.Layer):
         self.recurrent_layers = []
         for i in range(num_layers):
             sequences = self.return_sequences or i < num_layers - 1
-            layer = keras.layers.LSTM(units, return_sequences=sequences, dtype=self.dtype_policy, name=f"lstm_{i}")
+            layer = keras.layers.LSTM(
+                units, return_sequences=sequences, dtype=self.dtype_policy, name=f"lstm_{i}"
+            )
             if self.bidirectional:
-                layer = keras.layers.Bidirectional(layer, dtype=self.dtype_policy, name=f"bidirectional_{i}")
+                layer = keras.layers.Bidirectional(
+                    layer, dtype=self.dtype_policy, name=f"bidirectional_{i}"
+                )
             self.recurrent_layers.append(layer)
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"{self.__class__.__name__} expected a 3D input (batch, length, features). "
-                             f"Received: input_shape={input_shape}")
+            raise ValueError(
+                f"{self.__class__.__name__} expected a 3D input (batch, length, features). "
+                f"Received: input_shape={input_shape}"
+            )
         shape = tuple(input_shape)
         for layer in self.recurrent_layers:
             layer.build(shape)

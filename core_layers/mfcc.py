@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core_layers._validation import check_positive_int
-from core_layers.log_mel_spectrogram import LogMelSpectrogram
+from dlsuite.base.validation import check_positive_int
+from dlsuite.core_layers.log_mel_spectrogram import LogMelSpectrogram
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -53,7 +53,9 @@ class MFCC(LogMelSpectrogram):
         n = np.arange(self.num_mel_bins)[:, None]
         k = np.arange(self.num_mfcc)[None, :]
         scale = 2.0 / np.sqrt(2.0 * self.num_mel_bins)
-        return (scale * np.cos(np.pi * k * (2 * n + 1) / (2 * self.num_mel_bins))).astype(np.float32)
+        return (scale * np.cos(np.pi * k * (2 * n + 1) / (2 * self.num_mel_bins))).astype(
+            np.float32
+        )
 
     def call(self, inputs):
         log_mel = self.log_mel(inputs)  # (B, T, M)

@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from core_layers._validation import check_positive_int
+from dlsuite.base.validation import check_positive_int
 
 POSITIONS = ("sinusoidal", "learned")
 
@@ -47,15 +47,30 @@ class PositionalEmbedding(keras.layers.Layer):
     TensorShape([1, 3, 8])
     """
 
-    def __init__(self, vocabulary_size, output_dim, max_length=512, position="sinusoidal", mask_zero=False,
-                 scale=True, embeddings_initializer="uniform", **kwargs):
+    def __init__(
+        self,
+        vocabulary_size,
+        output_dim,
+        max_length=512,
+        position="sinusoidal",
+        mask_zero=False,
+        scale=True,
+        embeddings_initializer="uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        check_positive_int(vocabulary_size=vocabulary_size, output_dim=output_dim, max_length=max_length)
+        check_positive_int(
+            vocabulary_size=vocabulary_size, output_dim=output_dim, max_length=max_length
+        )
         if position not in POSITIONS:
-            raise ValueError(f"`position` expected one of {POSITIONS}. Received: position={position!r}")
+            raise ValueError(
+                f"`position` expected one of {POSITIONS}. Received: position={position!r}"
+            )
         if position == "sinusoidal" and output_dim % 2:
-            raise ValueError(f"`output_dim` expected an even number for sinusoidal positions. "
-                             f"Received: output_dim={output_dim}")
+            raise ValueError(
+                f"`output_dim` expected an even number for sinusoidal positions. "
+                f"Received: output_dim={output_dim}"
+            )
         self.vocabulary_size = vocabulary_size
         self.output_dim = output_dim
         self.max_length = max_length
@@ -65,28 +80,41 @@ class PositionalEmbedding(keras.layers.Layer):
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
         self.supports_masking = self.mask_zero
         self.token_embedding = keras.layers.Embedding(
-            vocabulary_size, output_dim, embeddings_initializer=self.embeddings_initializer, mask_zero=mask_zero,
-            dtype=self.dtype_policy, name="token_embedding")
+            vocabulary_size,
+            output_dim,
+            embeddings_initializer=self.embeddings_initializer,
+            mask_zero=mask_zero,
+            dtype=self.dtype_policy,
+            name="token_embedding",
+        )
 
     def build(self, input_shape):
         self.token_embedding.build(input_shape)
         if self.position == "learned":
             self.position_embeddings = self.add_weight(
-                shape=(self.max_length, self.output_dim), initializer=self.embeddings_initializer,
-                name="position_embeddings")
+                shape=(self.max_length, self.output_dim),
+                initializer=self.embeddings_initializer,
+                name="position_embeddings",
+            )
 
     def _sinusoids(self, positions):
         """(L,) positions -> (L, output_dim) float32, sin and cos interleaved."""
         half = self.output_dim // 2
-        inverse = ops.exp(ops.arange(half, dtype="float32") * (-2.0 * math.log(10000.0) / self.output_dim))
+        inverse = ops.exp(
+            ops.arange(half, dtype="float32") * (-2.0 * math.log(10000.0) / self.output_dim)
+        )
         angles = ops.cast(positions, "float32")[:, None] * inverse[None, :]  # (L, d/2)
-        return ops.reshape(ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1), (-1, self.output_dim))
+        return ops.reshape(
+            ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1), (-1, self.output_dim)
+        )
 
     def call(self, inputs, start_index=0):
         x = self.token_embedding(inputs)  # (B, L, d)
         if self.scale:
             x = x * ops.cast(math.sqrt(self.output_dim), x.dtype)
-        positions = ops.arange(ops.shape(inputs)[1], dtype="int32") + ops.cast(start_index, "int32")  # (L,)
+        positions = ops.arange(ops.shape(inputs)[1], dtype="int32") + ops.cast(
+            start_index, "int32"
+        )  # (L,)
         if self.position == "learned":
             table = ops.take(self.position_embeddings, positions, axis=0)  # (L, d)
         else:

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from core_layers._validation import check_positive_int
+from dlsuite.base.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -60,36 +60,52 @@ class RestrictedBoltzmannMachine(keras.layers.Layer):
         check_positive_int(units=units)
         check_positive_int(k=k)
         if isinstance(label_units, bool) or not isinstance(label_units, int) or label_units < 0:
-            raise ValueError(f"`label_units` expected an integer >= 0. Received: label_units={label_units!r}")
+            raise ValueError(
+                f"`label_units` expected an integer >= 0. Received: label_units={label_units!r}"
+            )
         self.units = units
         self.k = k
         self.label_units = label_units
         self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or keras.initializers.RandomNormal(stddev=0.01))
+            kernel_initializer or keras.initializers.RandomNormal(stddev=0.01)
+        )
 
     def build(self, input_shape):
         if len(input_shape) != 2:
-            raise ValueError(f"{self.__class__.__name__} expected a 2D input (batch, visible). "
-                             f"Received: input_shape={input_shape}")
+            raise ValueError(
+                f"{self.__class__.__name__} expected a 2D input (batch, visible). "
+                f"Received: input_shape={input_shape}"
+            )
         visible = input_shape[-1]
         if visible <= self.label_units:
-            raise ValueError(f"{self.__class__.__name__} expected more visible units than label_units="
-                             f"{self.label_units}. Received: input_shape={input_shape}")
-        self.kernel = self.add_weight(shape=(visible, self.units), initializer=self.kernel_initializer, name="kernel")
-        self.hidden_bias = self.add_weight(shape=(self.units,), initializer="zeros", name="hidden_bias")
-        self.visible_bias = self.add_weight(shape=(visible,), initializer="zeros", name="visible_bias",
-                                            trainable=False)
+            raise ValueError(
+                f"{self.__class__.__name__} expected more visible units than label_units="
+                f"{self.label_units}. Received: input_shape={input_shape}"
+            )
+        self.kernel = self.add_weight(
+            shape=(visible, self.units), initializer=self.kernel_initializer, name="kernel"
+        )
+        self.hidden_bias = self.add_weight(
+            shape=(self.units,), initializer="zeros", name="hidden_bias"
+        )
+        self.visible_bias = self.add_weight(
+            shape=(visible,), initializer="zeros", name="visible_bias", trainable=False
+        )
 
     def call(self, inputs):
         return keras.ops.sigmoid(keras.ops.matmul(inputs, self.kernel) + self.hidden_bias)  # (B, H)
 
     def visible_probabilities(self, hidden):
         """(B, H) hidden states -> (B, V) probabilities of the visible units (label block: softmax)."""
-        logits = keras.ops.matmul(hidden, keras.ops.transpose(self.kernel)) + self.visible_bias  # (B, V)
+        logits = (
+            keras.ops.matmul(hidden, keras.ops.transpose(self.kernel)) + self.visible_bias
+        )  # (B, V)
         if not self.label_units:
             return keras.ops.sigmoid(logits)
-        code, labels = logits[:, :-self.label_units], logits[:, -self.label_units:]
-        return keras.ops.concatenate([keras.ops.sigmoid(code), keras.ops.softmax(labels, axis=-1)], axis=-1)
+        code, labels = logits[:, : -self.label_units], logits[:, -self.label_units :]
+        return keras.ops.concatenate(
+            [keras.ops.sigmoid(code), keras.ops.softmax(labels, axis=-1)], axis=-1
+        )
 
     def gibbs_sample(self, visible, steps, seed=None, clamp_labels=False):
         """Run `steps` rounds v -> h -> v of block Gibbs sampling; returns the last visible state.
@@ -99,14 +115,14 @@ class RestrictedBoltzmannMachine(keras.layers.Layer):
         one-of-K from its softmax at every step.
         """
         v = tf.convert_to_tensor(visible, self.compute_dtype)  # (B, V)
-        labels = v[:, -self.label_units:] if self.label_units else None  # (B, K)
+        labels = v[:, -self.label_units :] if self.label_units else None  # (B, K)
         for step in range(steps):
             h = self._bernoulli(self(v), seed, 2 * step)  # (B, H)
             v = self.visible_probabilities(h)  # (B, V)
             if self.label_units:
                 if not clamp_labels:
-                    labels = self._categorical(v[:, -self.label_units:], seed, 2 * step + 1)
-                v = tf.concat([v[:, :-self.label_units], labels], axis=-1)
+                    labels = self._categorical(v[:, -self.label_units :], seed, 2 * step + 1)
+                v = tf.concat([v[:, : -self.label_units], labels], axis=-1)
         return v
 
     def contrastive_divergence(self, visible, learning_rate, seed=None):
@@ -120,7 +136,11 @@ class RestrictedBoltzmannMachine(keras.layers.Layer):
             hk = self(v)
             h = self._bernoulli(hk, seed, 2 * step + 1)
         batch = tf.cast(tf.shape(v0)[0], v0.dtype)
-        self.kernel.assign_add(learning_rate * (tf.matmul(v0, h0, transpose_a=True) - tf.matmul(v, hk, transpose_a=True)) / batch)
+        self.kernel.assign_add(
+            learning_rate
+            * (tf.matmul(v0, h0, transpose_a=True) - tf.matmul(v, hk, transpose_a=True))
+            / batch
+        )
         self.hidden_bias.assign_add(learning_rate * tf.reduce_mean(h0 - hk, axis=0))
         self.visible_bias.assign_add(learning_rate * tf.reduce_mean(v0 - v, axis=0))
         return tf.reduce_mean(tf.square(v0 - v))
@@ -128,7 +148,9 @@ class RestrictedBoltzmannMachine(keras.layers.Layer):
     def free_energy(self, visible):
         """(B, V) -> (B,): `F(v) = -v.b - sum_j softplus(v W_j + c_j)`, so `p(v)` is proportional to `exp(-F(v))`."""
         v = tf.convert_to_tensor(visible, self.variable_dtype)
-        return -tf.linalg.matvec(v, self.visible_bias) - tf.reduce_sum(tf.nn.softplus(v @ self.kernel + self.hidden_bias), -1)
+        return -tf.linalg.matvec(v, self.visible_bias) - tf.reduce_sum(
+            tf.nn.softplus(v @ self.kernel + self.hidden_bias), -1
+        )
 
     def label_free_energy(self, code):
         """(B, V - K) codes -> (B, K): the free energy of each code with each one-hot label.
@@ -137,10 +159,18 @@ class RestrictedBoltzmannMachine(keras.layers.Layer):
         energy is the most probable label.
         """
         if not self.label_units:
-            raise ValueError(f"{self.name} has no label units. Received: label_units={self.label_units}")
+            raise ValueError(
+                f"{self.name} has no label units. Received: label_units={self.label_units}"
+            )
         x = tf.convert_to_tensor(code, self.variable_dtype)
-        w_code, w_label = self.kernel[:-self.label_units], self.kernel[-self.label_units:]  # (V-K, H), (K, H)
-        b_code, b_label = self.visible_bias[:-self.label_units], self.visible_bias[-self.label_units:]
+        w_code, w_label = (
+            self.kernel[: -self.label_units],
+            self.kernel[-self.label_units :],
+        )  # (V-K, H), (K, H)
+        b_code, b_label = (
+            self.visible_bias[: -self.label_units],
+            self.visible_bias[-self.label_units :],
+        )
         pre = x @ w_code + self.hidden_bias  # (B, H)
         hidden = tf.reduce_sum(tf.nn.softplus(pre[:, None, :] + w_label[None]), -1)  # (B, K)
         return -tf.linalg.matvec(x, b_code)[:, None] - b_label[None] - hidden
@@ -149,7 +179,9 @@ class RestrictedBoltzmannMachine(keras.layers.Layer):
         if seed is None:
             noise = tf.random.uniform(tf.shape(probabilities), dtype=probabilities.dtype)
         else:
-            noise = tf.random.stateless_uniform(tf.shape(probabilities), seed=[seed, offset], dtype=probabilities.dtype)
+            noise = tf.random.stateless_uniform(
+                tf.shape(probabilities), seed=[seed, offset], dtype=probabilities.dtype
+            )
         return tf.cast(noise < probabilities, probabilities.dtype)
 
     def _categorical(self, probabilities, seed, offset):

@@ -38,13 +38,27 @@ class SpecAugment(keras.layers.Layer):
     TensorShape([2, 49, 40])
     """
 
-    def __init__(self, freq_mask_param=8, num_freq_masks=2, time_mask_param=10, num_time_masks=2,
-                 mask_value=0.0, seed=None, **kwargs):
+    def __init__(
+        self,
+        freq_mask_param=8,
+        num_freq_masks=2,
+        time_mask_param=10,
+        num_time_masks=2,
+        mask_value=0.0,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        for name, value in (("freq_mask_param", freq_mask_param), ("num_freq_masks", num_freq_masks),
-                            ("time_mask_param", time_mask_param), ("num_time_masks", num_time_masks)):
+        for name, value in (
+            ("freq_mask_param", freq_mask_param),
+            ("num_freq_masks", num_freq_masks),
+            ("time_mask_param", time_mask_param),
+            ("num_time_masks", num_time_masks),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"`{name}` expected a non-negative integer. Received: {name}={value!r}")
+                raise ValueError(
+                    f"`{name}` expected a non-negative integer. Received: {name}={value!r}"
+                )
         self.freq_mask_param = freq_mask_param
         self.num_freq_masks = num_freq_masks
         self.time_mask_param = time_mask_param
@@ -64,9 +78,13 @@ class SpecAugment(keras.layers.Layer):
         """(B, length) float 1.0 where any of `count` random spans of width <= max_width falls."""
         widths = keras.random.randint((batch, count), 0, max_width + 1, seed=self.seed_generator)
         room = ops.cast(ops.maximum(length - widths + 1, 1), "float32")  # (B, count)
-        starts = ops.cast(keras.random.uniform((batch, count), seed=self.seed_generator) * room, "int32")
+        starts = ops.cast(
+            keras.random.uniform((batch, count), seed=self.seed_generator) * room, "int32"
+        )
         positions = ops.arange(length, dtype="int32")[None, None, :]  # (1, 1, L)
-        inside = (positions >= starts[..., None]) & (positions < (starts + widths)[..., None])  # (B, count, L)
+        inside = (positions >= starts[..., None]) & (
+            positions < (starts + widths)[..., None]
+        )  # (B, count, L)
         return ops.cast(ops.any(inside, axis=1), "float32")  # (B, L)
 
     def call(self, inputs, training=False):
@@ -76,9 +94,19 @@ class SpecAugment(keras.layers.Layer):
         batch, frames, channels = shape[0], shape[1], shape[2]
         keep = ops.ones((batch, frames, channels), dtype="float32")
         if self.num_time_masks and self.time_mask_param:
-            keep = keep * (1.0 - self._masks(batch, frames, self.num_time_masks, self.time_mask_param))[:, :, None]
+            keep = (
+                keep
+                * (1.0 - self._masks(batch, frames, self.num_time_masks, self.time_mask_param))[
+                    :, :, None
+                ]
+            )
         if self.num_freq_masks and self.freq_mask_param:
-            keep = keep * (1.0 - self._masks(batch, channels, self.num_freq_masks, self.freq_mask_param))[:, None, :]
+            keep = (
+                keep
+                * (1.0 - self._masks(batch, channels, self.num_freq_masks, self.freq_mask_param))[
+                    :, None, :
+                ]
+            )
         keep = ops.cast(keep, inputs.dtype)
         return inputs * keep + ops.cast(self.mask_value, inputs.dtype) * (1 - keep)
 

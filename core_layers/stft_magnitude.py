@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from core_layers._validation import check_positive_int
+from dlsuite.base.validation import check_positive_int
 
 
 def check_audio_arguments(sample_rate, frame_length_ms, frame_step_ms, fft_length):
@@ -58,8 +58,15 @@ class STFTMagnitude(keras.layers.Layer):
     TensorShape([2, 98, 257])
     """
 
-    def __init__(self, sample_rate=16000, frame_length_ms=25.0, frame_step_ms=10.0, fft_length=None,
-                 power=1.0, **kwargs):
+    def __init__(
+        self,
+        sample_rate=16000,
+        frame_length_ms=25.0,
+        frame_step_ms=10.0,
+        fft_length=None,
+        power=1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         check_audio_arguments(sample_rate, frame_length_ms, frame_step_ms, fft_length)
         if not power > 0:
@@ -92,8 +99,14 @@ class STFTMagnitude(keras.layers.Layer):
     def spectrogram(self, inputs):
         """`|STFT| ** power` in float32: (batch, samples) -> (batch, frames, bins)."""
         x = tf.cast(inputs, tf.float32)  # (B, S)
-        stft = tf.signal.stft(x, self.frame_length, self.frame_step, self.fft_size,
-                              window_fn=tf.signal.hann_window, pad_end=False)  # (B, T, bins) complex
+        stft = tf.signal.stft(
+            x,
+            self.frame_length,
+            self.frame_step,
+            self.fft_size,
+            window_fn=tf.signal.hann_window,
+            pad_end=False,
+        )  # (B, T, bins) complex
         magnitude = tf.abs(stft)  # (B, T, bins)
         return magnitude if self.power == 1.0 else tf.pow(magnitude, self.power)
 

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from core_layers._validation import check_positive_int
-from core_layers.cached_multi_head_attention import CachedMultiHeadAttention
+from dlsuite.base.validation import check_positive_int
+from dlsuite.core_layers.cached_multi_head_attention import CachedMultiHeadAttention
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -65,15 +65,27 @@ class TransformerDecoderBlock(keras.layers.Layer):
     TensorShape([2, 5, 8])
     """
 
-    def __init__(self, num_heads, intermediate_dim, dropout=0.0, activation="gelu", layer_norm_epsilon=1e-5,
-                 norm_first=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        num_heads,
+        intermediate_dim,
+        dropout=0.0,
+        activation="gelu",
+        layer_norm_epsilon=1e-5,
+        norm_first=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         check_positive_int(num_heads=num_heads, intermediate_dim=intermediate_dim)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` expected a float in [0, 1). Received: dropout={dropout}")
         if not layer_norm_epsilon > 0:
-            raise ValueError(f"`layer_norm_epsilon` expected a positive float. Received: "
-                             f"layer_norm_epsilon={layer_norm_epsilon}")
+            raise ValueError(
+                f"`layer_norm_epsilon` expected a positive float. Received: "
+                f"layer_norm_epsilon={layer_norm_epsilon}"
+            )
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.dropout = dropout
@@ -86,21 +98,37 @@ class TransformerDecoderBlock(keras.layers.Layer):
 
     def _attention(self, name, width):
         return CachedMultiHeadAttention(
-            num_heads=self.num_heads, key_dim=width // self.num_heads, dropout=self.dropout,
-            kernel_initializer=keras.initializers.get(keras.initializers.serialize(self.kernel_initializer)),
-            bias_initializer=keras.initializers.get(keras.initializers.serialize(self.bias_initializer)),
-            dtype=self.dtype_policy, name=name,
+            num_heads=self.num_heads,
+            key_dim=width // self.num_heads,
+            dropout=self.dropout,
+            kernel_initializer=keras.initializers.get(
+                keras.initializers.serialize(self.kernel_initializer)
+            ),
+            bias_initializer=keras.initializers.get(
+                keras.initializers.serialize(self.bias_initializer)
+            ),
+            dtype=self.dtype_policy,
+            name=name,
         )
 
     def _dense(self, units, name, activation=None):
         return keras.layers.Dense(
-            units, activation=activation, name=name, dtype=self.dtype_policy,
-            kernel_initializer=keras.initializers.get(keras.initializers.serialize(self.kernel_initializer)),
-            bias_initializer=keras.initializers.get(keras.initializers.serialize(self.bias_initializer)),
+            units,
+            activation=activation,
+            name=name,
+            dtype=self.dtype_policy,
+            kernel_initializer=keras.initializers.get(
+                keras.initializers.serialize(self.kernel_initializer)
+            ),
+            bias_initializer=keras.initializers.get(
+                keras.initializers.serialize(self.bias_initializer)
+            ),
         )
 
     def _norm(self, name):
-        return keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name=name, dtype=self.dtype_policy)
+        return keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, name=name, dtype=self.dtype_policy
+        )
 
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
         if len(decoder_sequence_shape) != 3:
@@ -110,7 +138,9 @@ class TransformerDecoderBlock(keras.layers.Layer):
             )
         width = decoder_sequence_shape[-1]
         if width % self.num_heads:
-            raise ValueError(f"the model width {width} must be divisible by num_heads={self.num_heads}")
+            raise ValueError(
+                f"the model width {width} must be divisible by num_heads={self.num_heads}"
+            )
         self.self_attention = self._attention("self_attention", width)
         self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
         self.self_attention_norm = self._norm("self_attention_norm")
@@ -121,7 +151,9 @@ class TransformerDecoderBlock(keras.layers.Layer):
             self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
             self.cross_attention_norm = self._norm("cross_attention_norm")
             self.cross_attention_norm.build(decoder_sequence_shape)
-        self.intermediate_dense = self._dense(self.intermediate_dim, "intermediate_dense", self.activation)
+        self.intermediate_dense = self._dense(
+            self.intermediate_dim, "intermediate_dense", self.activation
+        )
         self.intermediate_dense.build(decoder_sequence_shape)
         self.output_dense = self._dense(width, "output_dense")
         self.output_dense.build((*decoder_sequence_shape[:-1], self.intermediate_dim))
@@ -135,29 +167,57 @@ class TransformerDecoderBlock(keras.layers.Layer):
         x = x + self.dropout_layer(y, training=training)
         return (x if self.norm_first else norm(x)), extra
 
-    def call(self, decoder_sequence, encoder_sequence=None, decoder_padding_mask=None, encoder_padding_mask=None,
-             use_causal_mask=True, self_attention_cache=None, self_attention_cache_update_index=None,
-             cross_attention_cache=None, training=None):
-        if not self.has_cross_attention and (encoder_sequence is not None or cross_attention_cache is not None):
-            raise ValueError("this block was built without cross-attention: build it with an encoder_sequence")
+    def call(
+        self,
+        decoder_sequence,
+        encoder_sequence=None,
+        decoder_padding_mask=None,
+        encoder_padding_mask=None,
+        use_causal_mask=True,
+        self_attention_cache=None,
+        self_attention_cache_update_index=None,
+        cross_attention_cache=None,
+        training=None,
+    ):
+        if not self.has_cross_attention and (
+            encoder_sequence is not None or cross_attention_cache is not None
+        ):
+            raise ValueError(
+                "this block was built without cross-attention: build it with an encoder_sequence"
+            )
         if self.has_cross_attention and encoder_sequence is None and cross_attention_cache is None:
-            raise ValueError("this block has cross-attention: pass encoder_sequence or cross_attention_cache")
+            raise ValueError(
+                "this block has cross-attention: pass encoder_sequence or cross_attention_cache"
+            )
 
         def self_attend(x):
             result = self.self_attention(
-                x, padding_mask=decoder_padding_mask, use_causal_mask=use_causal_mask, cache=self_attention_cache,
-                cache_update_index=self_attention_cache_update_index, training=training)
+                x,
+                padding_mask=decoder_padding_mask,
+                use_causal_mask=use_causal_mask,
+                cache=self_attention_cache,
+                cache_update_index=self_attention_cache_update_index,
+                training=training,
+            )
             return result if self_attention_cache is not None else (result, None)
 
-        x, cache = self._residual(decoder_sequence, self.self_attention_norm, self_attend, training)  # (B, T, dim)
+        x, cache = self._residual(
+            decoder_sequence, self.self_attention_norm, self_attend, training
+        )  # (B, T, dim)
         if self.has_cross_attention:
+
             def cross_attend(x):
                 if cross_attention_cache is not None:
-                    y, _ = self.cross_attention(x, padding_mask=encoder_padding_mask, cache=cross_attention_cache,
-                                                training=training)
+                    y, _ = self.cross_attention(
+                        x,
+                        padding_mask=encoder_padding_mask,
+                        cache=cross_attention_cache,
+                        training=training,
+                    )
                     return y, None
-                return self.cross_attention(x, encoder_sequence, padding_mask=encoder_padding_mask,
-                                            training=training), None
+                return self.cross_attention(
+                    x, encoder_sequence, padding_mask=encoder_padding_mask, training=training
+                ), None
 
             x, _ = self._residual(x, self.cross_attention_norm, cross_attend, training)
 
@@ -172,7 +232,9 @@ class TransformerDecoderBlock(keras.layers.Layer):
         if not self.has_cross_attention:
             raise ValueError("this block was built without cross-attention")
         attention = self.cross_attention
-        return ops.stack((attention.key_dense(encoder_sequence), attention.value_dense(encoder_sequence)), axis=1)
+        return ops.stack(
+            (attention.key_dense(encoder_sequence), attention.value_dense(encoder_sequence)), axis=1
+        )
 
     def compute_output_shape(self, decoder_sequence_shape, encoder_sequence_shape=None):
         return tuple(decoder_sequence_shape)
@@ -181,7 +243,9 @@ class TransformerDecoderBlock(keras.layers.Layer):
         output = keras.KerasTensor(decoder_sequence.shape, dtype=self.compute_dtype)
         if self_attention_cache is None:
             return output
-        return output, keras.KerasTensor(self_attention_cache.shape, dtype=self_attention_cache.dtype)
+        return output, keras.KerasTensor(
+            self_attention_cache.shape, dtype=self_attention_cache.dtype
+        )
 
     def get_config(self):
         return {

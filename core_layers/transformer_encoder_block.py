@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from core_layers._validation import check_positive_int
+from dlsuite.base.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -46,16 +46,28 @@ class TransformerEncoderBlock(keras.layers.Layer):
     TensorShape([2, 5, 8])
     """
 
-    def __init__(self, num_heads, intermediate_dim, dropout=0.0, attention_dropout=0.0, activation="relu",
-                 layer_norm_epsilon=1e-6, norm_first=True, kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self,
+        num_heads,
+        intermediate_dim,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation="relu",
+        layer_norm_epsilon=1e-6,
+        norm_first=True,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         check_positive_int(num_heads=num_heads, intermediate_dim=intermediate_dim)
         for name, value in (("dropout", dropout), ("attention_dropout", attention_dropout)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` expected a float in [0, 1). Received: {name}={value}")
         if not layer_norm_epsilon > 0:
-            raise ValueError(f"`layer_norm_epsilon` expected a positive float. "
-                             f"Received: layer_norm_epsilon={layer_norm_epsilon}")
+            raise ValueError(
+                f"`layer_norm_epsilon` expected a positive float. "
+                f"Received: layer_norm_epsilon={layer_norm_epsilon}"
+            )
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.dropout = float(dropout)
@@ -68,24 +80,38 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"{self.__class__.__name__} expected a 3D input (batch, length, d_model). "
-                             f"Received: input_shape={input_shape}")
+            raise ValueError(
+                f"{self.__class__.__name__} expected a 3D input (batch, length, d_model). "
+                f"Received: input_shape={input_shape}"
+            )
         width = input_shape[-1]
         if width % self.num_heads:
-            raise ValueError(f"{self.__class__.__name__}: the input width {width} is not divisible by "
-                             f"num_heads={self.num_heads}")
+            raise ValueError(
+                f"{self.__class__.__name__}: the input width {width} is not divisible by "
+                f"num_heads={self.num_heads}"
+            )
         dense = dict(kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy)
         self.attention = keras.layers.MultiHeadAttention(
-            self.num_heads, width // self.num_heads, dropout=self.attention_dropout, name="attention", **dense)
+            self.num_heads,
+            width // self.num_heads,
+            dropout=self.attention_dropout,
+            name="attention",
+            **dense,
+        )
         self.attention.build(input_shape, input_shape)
-        self.attention_norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="attention_norm",
-                                                              dtype=self.dtype_policy)
+        self.attention_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, name="attention_norm", dtype=self.dtype_policy
+        )
         self.attention_norm.build(input_shape)
-        self.ff_hidden = keras.layers.Dense(self.intermediate_dim, activation=self.activation, name="ff_hidden", **dense)
+        self.ff_hidden = keras.layers.Dense(
+            self.intermediate_dim, activation=self.activation, name="ff_hidden", **dense
+        )
         self.ff_hidden.build(input_shape)
         self.ff_output = keras.layers.Dense(width, name="ff_output", **dense)
         self.ff_output.build((*input_shape[:-1], self.intermediate_dim))
-        self.ff_norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="ff_norm", dtype=self.dtype_policy)
+        self.ff_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, name="ff_norm", dtype=self.dtype_policy
+        )
         self.ff_norm.build(input_shape)
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 # gRPC clients default to 4 MB per message; image batches need more (the server has its own limits).
-GRPC_CHANNEL_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+GRPC_CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
+]
 
 
 def _model_path(model: str, version: int | None, label: str | None) -> str:
-    from serving.repository import check_model_name
+    from dlsuite.serving.repository import check_model_name
 
     path = check_model_name(model)
     if version is not None and label is not None:
@@ -30,14 +33,22 @@ def _model_path(model: str, version: int | None, label: str | None) -> str:
     return path
 
 
-def rest_request(server: str, model: str, verb: str, body: dict, version: int | None = None,
-                 label: str | None = None, timeout: float = 30.0) -> dict:
+def rest_request(
+    server: str,
+    model: str,
+    verb: str,
+    body: dict,
+    version: int | None = None,
+    label: str | None = None,
+    timeout: float = 30.0,
+) -> dict:
     """POST ``body`` to ``/v1/models/<model>[...]:<verb>``; raises `RuntimeError` with the server's error."""
     import requests
 
     url = f"http://{server}/v1/models/{_model_path(model, version, label)}:{verb}"
-    resp = requests.post(url, data=json.dumps(body), timeout=timeout,
-                         headers={"Content-Type": "application/json"})
+    resp = requests.post(
+        url, data=json.dumps(body), timeout=timeout, headers={"Content-Type": "application/json"}
+    )
     try:
         answer = resp.json()
     except ValueError:
@@ -47,18 +58,27 @@ def rest_request(server: str, model: str, verb: str, body: dict, version: int | 
     return answer
 
 
-def rest_status(server: str, model: str, version: int | None = None, label: str | None = None,
-                timeout: float = 10.0) -> dict:
+def rest_status(
+    server: str,
+    model: str,
+    version: int | None = None,
+    label: str | None = None,
+    timeout: float = 10.0,
+) -> dict:
     """GET the model status."""
     import requests
 
-    resp = requests.get(f"http://{server}/v1/models/{_model_path(model, version, label)}", timeout=timeout)
+    resp = requests.get(
+        f"http://{server}/v1/models/{_model_path(model, version, label)}", timeout=timeout
+    )
     if resp.status_code != 200:
         raise RuntimeError(f"HTTP {resp.status_code}: {resp.text}")
     return resp.json()
 
 
-def _model_spec(spec: Any, model: str, version: int | None, label: str | None, signature: str | None) -> None:
+def _model_spec(
+    spec: Any, model: str, version: int | None, label: str | None, signature: str | None
+) -> None:
     spec.name = model
     if signature:
         spec.signature_name = signature
@@ -68,8 +88,14 @@ def _model_spec(spec: Any, model: str, version: int | None, label: str | None, s
         spec.version_label = label
 
 
-def grpc_signature_inputs(channel: Any, model: str, version: int | None = None, label: str | None = None,
-                          signature: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
+def grpc_signature_inputs(
+    channel: Any,
+    model: str,
+    version: int | None = None,
+    label: str | None = None,
+    signature: str | None = None,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
     """``{input_name: TensorInfo}`` of a signature, from GetModelMetadata."""
     from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
 
@@ -81,13 +107,21 @@ def grpc_signature_inputs(channel: Any, model: str, version: int | None = None, 
     response.metadata["signature_def"].Unpack(sig_map)
     key = signature or "serving_default"
     if key not in sig_map.signature_def:
-        raise ValueError(f"model {model} has no signature {key!r}; it has {sorted(sig_map.signature_def)}")
+        raise ValueError(
+            f"model {model} has no signature {key!r}; it has {sorted(sig_map.signature_def)}"
+        )
     return dict(sig_map.signature_def[key].inputs)
 
 
-def grpc_predict(server: str, model: str, inputs: dict[str, Any], version: int | None = None,
-                 label: str | None = None, signature: str | None = None,
-                 timeout: float = 30.0) -> dict[str, Any]:
+def grpc_predict(
+    server: str,
+    model: str,
+    inputs: dict[str, Any],
+    version: int | None = None,
+    label: str | None = None,
+    signature: str | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
     """Predict over gRPC. ``inputs`` maps input names to arrays/lists (cast to the signature's dtypes).
 
     Returns ``{output_name: numpy array}``.
@@ -123,11 +157,18 @@ def _load_input(text: str) -> Any:
 
 def _rest_body(args: argparse.Namespace) -> dict:
     if args.image:
-        body: dict = {"instances": [{"b64": base64.b64encode(Path(p).read_bytes()).decode("ascii")}
-                                    for p in args.image]}
+        body: dict = {
+            "instances": [
+                {"b64": base64.b64encode(Path(p).read_bytes()).decode("ascii")} for p in args.image
+            ]
+        }
     else:
         value = _load_input(args.input)
-        body = value if isinstance(value, dict) and ({"instances", "inputs"} & set(value)) else {"instances": value}
+        body = (
+            value
+            if isinstance(value, dict) and ({"instances", "inputs"} & set(value))
+            else {"instances": value}
+        )
     if args.signature:
         body["signature_name"] = args.signature
     return body
@@ -145,9 +186,13 @@ def _grpc_inputs(args: argparse.Namespace) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
     with grpc.insecure_channel(args.server, options=GRPC_CHANNEL_OPTIONS) as channel:
-        names = sorted(grpc_signature_inputs(channel, args.model, args.version, args.label, args.signature))
+        names = sorted(
+            grpc_signature_inputs(channel, args.model, args.version, args.label, args.signature)
+        )
     if len(names) != 1:
-        raise ValueError(f"the signature has inputs {names}; pass --input as a JSON object naming them")
+        raise ValueError(
+            f"the signature has inputs {names}; pass --input as a JSON object naming them"
+        )
     return {names[0]: value}
 
 
@@ -159,8 +204,15 @@ def run(args: argparse.Namespace) -> int:
         import requests
 
         try:
-            answer = rest_request(args.server, args.model, "predict", _rest_body(args), args.version,
-                                  args.label, args.timeout)
+            answer = rest_request(
+                args.server,
+                args.model,
+                "predict",
+                _rest_body(args),
+                args.version,
+                args.label,
+                args.timeout,
+            )
         except RuntimeError as err:
             raise ValueError(str(err)) from None
         except requests.RequestException as err:
@@ -168,11 +220,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         import grpc
 
-        from serving.server.tensors import array_to_json
+        from dlsuite.serving.server.tensors import array_to_json
 
         try:
-            outputs = grpc_predict(args.server, args.model, _grpc_inputs(args), args.version,
-                                   args.label, args.signature, args.timeout)
+            outputs = grpc_predict(
+                args.server,
+                args.model,
+                _grpc_inputs(args),
+                args.version,
+                args.label,
+                args.signature,
+                args.timeout,
+            )
         except grpc.RpcError as err:
             raise ValueError(f"gRPC {err.code().name}: {err.details()}") from None
         answer = {"outputs": {k: array_to_json(v, k) for k, v in sorted(outputs.items())}}
@@ -184,17 +243,29 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``dlsuite predict``."""
     parser = subparsers.add_parser(
-        "predict", help="send a predict request to a TF Serving-compatible server (REST or gRPC)",
-        description="Send one predict request to dlsuite serve or tensorflow_model_server.")
-    parser.add_argument("--server", required=True,
-                        help="host:port (the REST port for --protocol rest, the gRPC port for grpc)")
+        "predict",
+        help="send a predict request to a TF Serving-compatible server (REST or gRPC)",
+        description="Send one predict request to dlsuite serve or tensorflow_model_server.",
+    )
+    parser.add_argument(
+        "--server",
+        required=True,
+        help="host:port (the REST port for --protocol rest, the gRPC port for grpc)",
+    )
     parser.add_argument("--model", required=True, help="model name")
     parser.add_argument("--version", type=int, help="model version (default: latest)")
     parser.add_argument("--label", help="version label (instead of --version)")
     parser.add_argument("--signature", help="signature name (default serving_default)")
     parser.add_argument("--protocol", choices=("rest", "grpc"), default="rest", help="API to use")
-    parser.add_argument("--input", help="JSON: a request body, a list of instances, or an object of "
-                                        "named inputs; '@file.json' reads it from a file")
-    parser.add_argument("--image", nargs="+", help="image files sent as binary strings (b64 over REST)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the answer")
+    parser.add_argument(
+        "--input",
+        help="JSON: a request body, a list of instances, or an object of "
+        "named inputs; '@file.json' reads it from a file",
+    )
+    parser.add_argument(
+        "--image", nargs="+", help="image files sent as binary strings (b64 over REST)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for the answer"
+    )
     parser.set_defaults(func=run)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from serving.repository import model_dir, new_version_dir
+from dlsuite.serving.repository import model_dir, new_version_dir
 
 
 def export_version(
@@ -45,9 +45,9 @@ def export_version(
         signature_methods: ``{signature: method}`` for Classify/Regress signatures.
         manifest_extra: app-specific manifest additions (deep-merged).
     """
-    from serving.manifest import build_manifest, missing_person_fields, write_manifest
-    from serving.signatures import set_signature_methods
-    from serving.warmup import write_warmup_requests
+    from dlsuite.serving.manifest import build_manifest, missing_person_fields, write_manifest
+    from dlsuite.serving.signatures import set_signature_methods
+    from dlsuite.serving.warmup import write_warmup_requests
 
     missing = missing_person_fields(person)
     if missing:
@@ -62,7 +62,13 @@ def export_version(
         if signature_methods:
             set_signature_methods(tmp, signature_methods)
         write_warmup_requests(tmp, warmup_logs(name))
-        manifest = build_manifest(run_dir=run_dir, version_dir=tmp, name=name, version=version,
-                                  person=person, extra=manifest_extra)
+        manifest = build_manifest(
+            run_dir=run_dir,
+            version_dir=tmp,
+            name=name,
+            version=version,
+            person=person,
+            extra=manifest_extra,
+        )
         write_manifest(tmp, manifest)
     return target / str(version)

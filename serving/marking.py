@@ -101,9 +101,9 @@ def read_text_chunks(png: bytes) -> dict[str, str]:
         return {}
     found, offset = {}, 8
     while offset + 8 <= len(png):
-        (length,) = struct.unpack(">I", png[offset:offset + 4])
-        kind = png[offset + 4:offset + 8]
-        data = png[offset + 8:offset + 8 + length]
+        (length,) = struct.unpack(">I", png[offset : offset + 4])
+        kind = png[offset + 4 : offset + 8]
+        data = png[offset + 8 : offset + 8 + length]
         if kind == b"tEXt" and b"\0" in data:
             keyword, _, text = data.partition(b"\0")
             found[keyword.decode("latin-1")] = text.decode("latin-1")
@@ -153,8 +153,12 @@ def watermark_score(pixels: Any) -> dict[str, Any]:
     n = int(pixels.size)
     match = float(np.mean((pixels & 1) == _pattern_like(pixels))) if n else 0.0
     z = (match - 0.5) / (0.5 / np.sqrt(max(n, 1)))
-    return {"match_fraction": match, "z_score": float(z), "samples": n,
-            "detected": bool(n >= MIN_SAMPLES and match >= DETECTION_THRESHOLD)}
+    return {
+        "match_fraction": match,
+        "z_score": float(z),
+        "samples": n,
+        "detected": bool(n >= MIN_SAMPLES and match >= DETECTION_THRESHOLD),
+    }
 
 
 def encode_marked_png(pixels: Any, model: str, version: str | int) -> bytes:
@@ -175,11 +179,14 @@ def mark_and_encode_tf(images: Any, model: str, version: str | int) -> Any:
 
     _, height, width, _ = images.shape
     pattern = tf.constant(watermark_pattern(height, width)[..., None])  # (H, W, 1) 0/1
-    marked = tf.bitwise.bitwise_or(tf.bitwise.bitwise_and(images, tf.constant(0xFE, tf.uint8)), pattern)
+    marked = tf.bitwise.bitwise_or(
+        tf.bitwise.bitwise_and(images, tf.constant(0xFE, tf.uint8)), pattern
+    )
     chunks = tf.constant(text_chunks(marking_text(model, version)))
     pngs = tf.map_fn(lambda image: tf.io.encode_png(image), marked, fn_output_signature=tf.string)
-    pngs = tf.strings.join([tf.strings.substr(pngs, 0, 33), chunks,
-                            tf.strings.substr(pngs, 33, tf.int32.max)])
+    pngs = tf.strings.join(
+        [tf.strings.substr(pngs, 0, 33), chunks, tf.strings.substr(pngs, 33, tf.int32.max)]
+    )
     return marked, pngs
 
 

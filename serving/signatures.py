@@ -20,14 +20,16 @@ REGRESS_METHOD = "tensorflow/serving/regress"
 METHODS = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)
 
 
-def set_signature_methods(saved_model_dir: str | os.PathLike[str], methods: Mapping[str, str]) -> None:
+def set_signature_methods(
+    saved_model_dir: str | os.PathLike[str], methods: Mapping[str, str]
+) -> None:
     """Set the method name of each named signature in ``saved_model_dir/saved_model.pb``.
 
     Raises `ValueError` naming the signature when it does not exist or the method is unknown.
     """
     from tensorflow.core.protobuf import saved_model_pb2
 
-    from apps.common.files import atomic_write_bytes
+    from dlsuite.base.files import atomic_write_bytes
 
     pb_path = Path(saved_model_dir) / "saved_model.pb"
     saved_model = saved_model_pb2.SavedModel()
@@ -35,7 +37,9 @@ def set_signature_methods(saved_model_dir: str | os.PathLike[str], methods: Mapp
     for meta_graph in saved_model.meta_graphs:
         for name, method in methods.items():
             if method not in METHODS:
-                raise ValueError(f"unknown signature method {method!r} for {name!r}; use one of {METHODS}")
+                raise ValueError(
+                    f"unknown signature method {method!r} for {name!r}; use one of {METHODS}"
+                )
             if name not in meta_graph.signature_def:
                 raise ValueError(
                     f"signature {name!r} is not in {pb_path}; it has {sorted(meta_graph.signature_def)}"

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from apps.common.files import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from dlsuite.base.files import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 LABELS_FILE = "labels.txt"
@@ -207,7 +207,7 @@ def convert_version(
     variables_bytes = variables_size(version_dir)
     weights_bytes = int(sum(np.prod(v.shape) * v.dtype.size for v in concrete.variables))
     report = {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "source": {"version_dir": str(version_dir), "signature": signature},
         "quantization": quantize,
         "file": file_name,
@@ -256,7 +256,9 @@ def examples_for_signature(
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(version_dir))
-    input_name, spec = _single_numeric_input(_get_signature(loaded, signature, Path(version_dir)), signature)
+    input_name, spec = _single_numeric_input(
+        _get_signature(loaded, signature, Path(version_dir)), signature
+    )
     batch = np.stack([np.asarray(e) for e in examples])
     if spec.shape.is_compatible_with(batch.shape):
         return batch.astype(spec.dtype.as_numpy_dtype)
@@ -266,7 +268,9 @@ def examples_for_signature(
             continue
         ((source, source_spec),) = inputs.items()
         if source_spec.shape.is_compatible_with(batch.shape):
-            converted = _savedmodel_predict(tf, candidate, source, batch.astype(source_spec.dtype.as_numpy_dtype))
+            converted = _savedmodel_predict(
+                tf, candidate, source, batch.astype(source_spec.dtype.as_numpy_dtype)
+            )
             return converted[input_name].astype(spec.dtype.as_numpy_dtype)
     raise ValueError(
         f"the examples have shape {batch.shape[1:]} but signature {signature!r} takes {input_name!r} of shape "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from serving.tflite import QUANTIZATIONS
+from dlsuite.serving.tflite import QUANTIZATIONS
 
 
 def register(subparsers) -> None:
@@ -85,7 +85,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``dlsuite convert``; returns the exit code."""
-    from serving import tflite
+    from dlsuite.serving import tflite
 
     version_dir = Path(args.version_dir)
     if not (version_dir / "saved_model.pb").is_file():
@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     representative = None
     if args.quantize == "int8":
         representative = tflite.examples_for_signature(
-            version_dir, args.signature, _examples(run_dir, "train", args.num_representative, shuffle=True)
+            version_dir,
+            args.signature,
+            _examples(run_dir, "train", args.num_representative, shuffle=True),
         )
 
     report = tflite.convert_version(
@@ -168,7 +170,7 @@ def _run_dir(explicit: str | None, manifest: dict | None) -> Path:
 def _examples(run_dir: Path, split: str, count: int, *, shuffle: bool) -> list:
     import importlib
 
-    runs = importlib.import_module("apps.common.runs")
+    runs = importlib.import_module("dlsuite.apps.common.runs")
     dataset = runs.dataset_for_run(run_dir, split)
     if shuffle:
         dataset = dataset.shuffle(min(10 * count, 10_000), seed=0)

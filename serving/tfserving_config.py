@@ -12,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-from serving.repository import check_model_name, list_versions
+from dlsuite.serving.repository import check_model_name, list_versions
 
 TFSERVING_IMAGE = "tensorflow/serving:2.18.0"
 
@@ -33,19 +33,25 @@ def find_models(repository: str | os.PathLike[str]) -> list[str]:
     return names
 
 
-def docker_run_command(repository: Path, config_dir: Path, image: str = TFSERVING_IMAGE,
-                       batching: bool = True) -> str:
+def docker_run_command(
+    repository: Path, config_dir: Path, image: str = TFSERVING_IMAGE, batching: bool = True
+) -> str:
     """``docker run`` for tensorflow/serving with the repository at /models and configs at /config."""
-    lines = ["docker run --rm -p 8500:8500 -p 8501:8501",
-             f"  -v {repository.resolve()}:/models:ro",
-             f"  -v {config_dir.resolve()}:/config:ro",
-             f"  {image}",
-             "  --model_config_file=/config/models.config",
-             "  --model_config_file_poll_wait_seconds=60",
-             "  --file_system_poll_wait_seconds=30",
-             "  --monitoring_config_file=/config/monitoring.config"]
+    lines = [
+        "docker run --rm -p 8500:8500 -p 8501:8501",
+        f"  -v {repository.resolve()}:/models:ro",
+        f"  -v {config_dir.resolve()}:/config:ro",
+        f"  {image}",
+        "  --model_config_file=/config/models.config",
+        "  --model_config_file_poll_wait_seconds=60",
+        "  --file_system_poll_wait_seconds=30",
+        "  --monitoring_config_file=/config/monitoring.config",
+    ]
     if batching:
-        lines += ["  --enable_batching", "  --batching_parameters_file=/config/batching_parameters.txt"]
+        lines += [
+            "  --enable_batching",
+            "  --batching_parameters_file=/config/batching_parameters.txt",
+        ]
     return " \\\n".join(lines)
 
 
@@ -54,7 +60,7 @@ def kserve_inference_service(model: str, storage_uri: str, batching: bool = Fals
     text = f"""apiVersion: serving.kserve.io/v1beta1
 kind: InferenceService
 metadata:
-  name: {model.replace('_', '-').replace('.', '-').lower()}
+  name: {model.replace("_", "-").replace(".", "-").lower()}
 spec:
   predictor:
     minReplicas: 1
@@ -75,13 +81,19 @@ spec:
     return text
 
 
-def write_tfserving_config(repository: str | os.PathLike[str], output: str | os.PathLike[str],
-                           models: list[str] | None = None, container_path: str = "/models",
-                           storage_prefix: str | None = None, max_batch_size: int = 32,
-                           batch_timeout_micros: int = 5000, num_batch_threads: int = 4) -> dict[str, Path]:
+def write_tfserving_config(
+    repository: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    models: list[str] | None = None,
+    container_path: str = "/models",
+    storage_prefix: str | None = None,
+    max_batch_size: int = 32,
+    batch_timeout_micros: int = 5000,
+    num_batch_threads: int = 4,
+) -> dict[str, Path]:
     """Write the files for tensorflow_model_server into ``output``; returns ``{kind: path}``."""
-    from apps.common.files import atomic_write_text
-    from serving.server.config import (
+    from dlsuite.base.files import atomic_write_text
+    from dlsuite.serving.server.config import (
         BatchingOptions,
         ModelSpec,
         batching_parameters_text,
@@ -99,38 +111,59 @@ def write_tfserving_config(repository: str | os.PathLike[str], output: str | os.
     if not names:
         raise FileNotFoundError(f"no model with a numbered version folder under {repository}")
     specs = [ModelSpec(n, f"{container_path.rstrip('/')}/{n}") for n in names]
-    sizes = tuple(s for s in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if s < max_batch_size) + (max_batch_size,)
-    batching = BatchingOptions(max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros,
-                               num_batch_threads=num_batch_threads, allowed_batch_sizes=sizes)
+    sizes = tuple(s for s in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if s < max_batch_size) + (
+        max_batch_size,
+    )
+    batching = BatchingOptions(
+        max_batch_size=max_batch_size,
+        batch_timeout_micros=batch_timeout_micros,
+        num_batch_threads=num_batch_threads,
+        allowed_batch_sizes=sizes,
+    )
     out = Path(output)
     written = {
         "models.config": atomic_write_text(out / "models.config", model_config_text(specs)),
-        "batching": atomic_write_text(out / "batching_parameters.txt", batching_parameters_text(batching)),
+        "batching": atomic_write_text(
+            out / "batching_parameters.txt", batching_parameters_text(batching)
+        ),
         "monitoring": atomic_write_text(out / "monitoring.config", monitoring_config_text()),
     }
     prefix = storage_prefix or f"pvc://model-repository/{repository.name}"
     for name in names:
         written[f"kserve-{name}"] = atomic_write_text(
-            out / f"kserve-{name}.yaml", kserve_inference_service(name, f"{prefix.rstrip('/')}/{name}"))
+            out / f"kserve-{name}.yaml",
+            kserve_inference_service(name, f"{prefix.rstrip('/')}/{name}"),
+        )
     return written
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the files and print the docker run / KServe set-up."""
     models = [m for m in (args.models or "").split(",") if m] or None
-    written = write_tfserving_config(args.repository, args.output, models, args.container_path,
-                                     args.storage_prefix, args.max_batch_size, args.batch_timeout_micros,
-                                     args.num_batch_threads)
+    written = write_tfserving_config(
+        args.repository,
+        args.output,
+        models,
+        args.container_path,
+        args.storage_prefix,
+        args.max_batch_size,
+        args.batch_timeout_micros,
+        args.num_batch_threads,
+    )
     for kind, path in written.items():
         print(f"wrote {path}")
     print("\n# Run the real TF Serving with these files:")
     print(docker_run_command(Path(args.repository), Path(args.output), args.image))
     print("\n# Or with a local tensorflow_model_server (same flags):")
-    print(f"dlsuite serve --backend tfserving --model_config_file={Path(args.output) / 'models.config'} "
-          f"--enable_batching --batching_parameters_file={Path(args.output) / 'batching_parameters.txt'} "
-          f"--monitoring_config_file={Path(args.output) / 'monitoring.config'}")
-    print(f"# (models.config names paths under {args.container_path}; for a local run write it with "
-          f"--container_path {Path(args.repository).resolve()})")
+    print(
+        f"dlsuite serve --backend tfserving --model_config_file={Path(args.output) / 'models.config'} "
+        f"--enable_batching --batching_parameters_file={Path(args.output) / 'batching_parameters.txt'} "
+        f"--monitoring_config_file={Path(args.output) / 'monitoring.config'}"
+    )
+    print(
+        f"# (models.config names paths under {args.container_path}; for a local run write it with "
+        f"--container_path {Path(args.repository).resolve()})"
+    )
     print("\n# KServe (kubectl apply -f ...):")
     for kind, path in written.items():
         if kind.startswith("kserve-"):
@@ -141,18 +174,33 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``dlsuite tfserving-config``."""
     parser = subparsers.add_parser(
-        "tfserving-config", help="write models.config, batching and monitoring files for tensorflow_model_server",
+        "tfserving-config",
+        help="write models.config, batching and monitoring files for tensorflow_model_server",
         description="Write the config files the real TF Serving needs for a model repository, and "
-                    "print the docker run and KServe InferenceService set-ups.")
-    parser.add_argument("--repository", default="saved_models", help="model repository (default saved_models)")
-    parser.add_argument("--output", default="deploy/tfserving", help="folder for the generated files")
+        "print the docker run and KServe InferenceService set-ups.",
+    )
+    parser.add_argument(
+        "--repository", default="saved_models", help="model repository (default saved_models)"
+    )
+    parser.add_argument(
+        "--output", default="deploy/tfserving", help="folder for the generated files"
+    )
     parser.add_argument("--models", help="comma-separated model names (default: every model found)")
-    parser.add_argument("--container_path", default="/models",
-                        help="where the repository is mounted in the container (default /models)")
-    parser.add_argument("--storage_prefix",
-                        help="KServe storageUri prefix holding the models (e.g. gs://bucket/saved_models)")
+    parser.add_argument(
+        "--container_path",
+        default="/models",
+        help="where the repository is mounted in the container (default /models)",
+    )
+    parser.add_argument(
+        "--storage_prefix",
+        help="KServe storageUri prefix holding the models (e.g. gs://bucket/saved_models)",
+    )
     parser.add_argument("--image", default=TFSERVING_IMAGE, help="TF Serving docker image")
     parser.add_argument("--max_batch_size", type=int, default=32, help="batching: largest batch")
-    parser.add_argument("--batch_timeout_micros", type=int, default=5000, help="batching: wait per batch")
-    parser.add_argument("--num_batch_threads", type=int, default=4, help="batching: parallel batches")
+    parser.add_argument(
+        "--batch_timeout_micros", type=int, default=5000, help="batching: wait per batch"
+    )
+    parser.add_argument(
+        "--num_batch_threads", type=int, default=4, help="batching: parallel batches"
+    )
     parser.set_defaults(func=run)

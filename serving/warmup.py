@@ -32,10 +32,16 @@ def predict_log(model_name: str, signature_name: str, inputs: Mapping[str, Any])
     from tensorflow.core.framework import tensor_pb2
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name))
+    request = predict_pb2.PredictRequest(
+        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name)
+    )
     for key, value in inputs.items():
-        request.inputs[key].CopyFrom(value if isinstance(value, tensor_pb2.TensorProto) else tf.make_tensor_proto(value))
-    return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+        request.inputs[key].CopyFrom(
+            value if isinstance(value, tensor_pb2.TensorProto) else tf.make_tensor_proto(value)
+        )
+    return prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request)
+    )
 
 
 def classify_log(model_name: str, signature_name: str, examples: Sequence[Any]) -> Any:
@@ -46,7 +52,9 @@ def classify_log(model_name: str, signature_name: str, examples: Sequence[Any]) 
         model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name),
         input=input_pb2.Input(example_list=input_pb2.ExampleList(examples=list(examples))),
     )
-    return prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=request))
+    return prediction_log_pb2.PredictionLog(
+        classify_log=prediction_log_pb2.ClassifyLog(request=request)
+    )
 
 
 def write_warmup_requests(version_dir: str | os.PathLike[str], logs: Iterable) -> Path:

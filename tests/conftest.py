@@ -15,6 +15,6 @@ TEST_CPU_REPLICAS = 2
 
 
 def pytest_configure(config) -> None:  # noqa: ANN001 - pytest hook
-    from apps.common.strategy import configure_cpu_replicas
+    from dlsuite.apps.common.strategy import configure_cpu_replicas
 
     configure_cpu_replicas(TEST_CPU_REPLICAS)

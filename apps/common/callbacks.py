@@ -9,8 +9,8 @@ from typing import Any
 
 import keras
 
-from apps.common.files import atomic_write_json, read_json
-from apps.common.rundir import RunDir
+from dlsuite.apps.common.rundir import RunDir
+from dlsuite.base.files import atomic_write_json, read_json
 
 STATE_FILE = "state.json"
 
@@ -57,8 +57,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         tmp = folder / f"tmp-{name}"
         self.model.save_weights(str(tmp), overwrite=True)
         os.replace(tmp, folder / name)
-        atomic_write_json(folder / STATE_FILE,
-                          {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name})
+        atomic_write_json(
+            folder / STATE_FILE,
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name},
+        )
         for old in folder.glob("*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)

@@ -63,8 +63,10 @@ def local_run_config(config: Any) -> Any:
     if config.strategy != "multi_worker":
         return config
     if config.run_id is None:
-        raise ValueError("--strategy multi_worker needs --run-id so that every worker names the same run "
-                         "(`dlsuite launch` and `dlsuite k8s` add one)")
+        raise ValueError(
+            "--strategy multi_worker needs --run-id so that every worker names the same run "
+            "(`dlsuite launch` and `dlsuite k8s` add one)"
+        )
     if is_chief():
         return config
     task_type, index = current_task() or ("worker", 0)

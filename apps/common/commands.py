@@ -11,46 +11,68 @@ import dataclasses
 import json
 from typing import Any
 
-from apps.common.registry import APPS, config_class, presets
+from dlsuite.apps.common.registry import APPS, config_class, presets
 
 
 def register(subparsers: Any) -> None:
     train = subparsers.add_parser(
-        "train", help="train a model (one sub-command per app)",
+        "train",
+        help="train a model (one sub-command per app)",
         description="Train a model. Each run writes runs/<app>/<run-id>/; re-running the same "
-                    "command resumes an unfinished run.",
+        "command resumes an unfinished run.",
     )
     apps = train.add_subparsers(dest="app", metavar="<app>", required=True)
     for app, description in APPS.items():
-        parser = apps.add_parser(app, help=description, description=f"Train the {app} app: {description}.")
+        parser = apps.add_parser(
+            app, help=description, description=f"Train the {app} app: {description}."
+        )
         names = ", ".join(presets(app))
-        parser.add_argument("--preset", choices=list(presets(app)), default=argparse.SUPPRESS,
-                            help=f"start from a named preset ({names}); other options override it")
+        parser.add_argument(
+            "--preset",
+            choices=list(presets(app)),
+            default=argparse.SUPPRESS,
+            help=f"start from a named preset ({names}); other options override it",
+        )
         add_config_options(parser, config_class(app))
         parser.set_defaults(func=_train)
 
     evaluate = subparsers.add_parser(
-        "evaluate", help="evaluate a trained run on a held-out split",
+        "evaluate",
+        help="evaluate a trained run on a held-out split",
         description="Report accuracy, per-class precision/recall and write a confusion-matrix PNG "
-                    "(evaluation.json and confusion_matrix.png in the run directory).",
+        "(evaluation.json and confusion_matrix.png in the run directory).",
     )
     evaluate.add_argument("run", help="run directory (runs/<app>/<run-id>)")
-    evaluate.add_argument("--split", default="test", choices=("test", "validation"), help="held-out split to evaluate")
+    evaluate.add_argument(
+        "--split", default="test", choices=("test", "validation"), help="held-out split to evaluate"
+    )
     evaluate.set_defaults(func=_evaluate)
 
     export = subparsers.add_parser(
-        "export", help="export a trained run as a versioned SavedModel with its manifest",
+        "export",
+        help="export a trained run as a versioned SavedModel with its manifest",
         description="Write saved_models/<name>/<version>/ atomically: SavedModel with serving "
-                    "signatures, TF Serving warmup requests and the compliance manifest.",
+        "signatures, TF Serving warmup requests and the compliance manifest.",
     )
     export.add_argument("run", help="run directory (runs/<app>/<run-id>)")
-    export.add_argument("--name", required=True, help="model name in the repository (letters, digits, _ . -)")
+    export.add_argument(
+        "--name", required=True, help="model name in the repository (letters, digits, _ . -)"
+    )
     export.add_argument("--model-base-path", default="saved_models", help="model repository root")
-    export.add_argument("--manifest-info", default=None,
-                        help="YAML/JSON file with the manifest fields only a person can know "
-                             "(see docs/manifest_example.yaml)")
-    export.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="set one manifest field, e.g. --set provider.name=ACME (repeatable)")
+    export.add_argument(
+        "--manifest-info",
+        default=None,
+        help="YAML/JSON file with the manifest fields only a person can know "
+        "(see docs/manifest_example.yaml)",
+    )
+    export.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set one manifest field, e.g. --set provider.name=ACME (repeatable)",
+    )
     export.set_defaults(func=_export)
 
 
@@ -67,7 +89,11 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
         flag = "--" + field.name.replace("_", "-")
         base, _ = _option_type(field)
         help_text = field.metadata.get("help", "")
-        kwargs: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": help_text}
+        kwargs: dict[str, Any] = {
+            "dest": field.name,
+            "default": argparse.SUPPRESS,
+            "help": help_text,
+        }
         if "choices" in field.metadata:
             kwargs["choices"] = field.metadata["choices"]
         default = field.default
@@ -88,19 +114,20 @@ def _comma_list(text: str) -> tuple[str, ...]:
 
 def config_from_args(app: str, args: argparse.Namespace) -> Any:
     """The app config: the preset (or the defaults) with every option given on the command line."""
-    from apps.common.config import override
+    from dlsuite.apps.common.config import override
 
     cls = config_class(app)
     base = presets(app)[args.preset] if getattr(args, "preset", None) else cls()
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    given = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)
+    }
     return override(base, given)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from apps.common.evaluation import format_report
-    from apps.common.registry import app_module
-
-    from apps.common.strategy import prepare_strategy
+    from dlsuite.apps.common.evaluation import format_report
+    from dlsuite.apps.common.registry import app_module
+    from dlsuite.apps.common.strategy import prepare_strategy
 
     config = config_from_args(args.app, args)
     prepare_strategy(config.strategy, config.replicas)  # before the app's data touches TensorFlow
@@ -108,41 +135,49 @@ def _train(args: argparse.Namespace) -> int:
     metrics = result.metrics
     print(f"\nrun: {result.run.path}")
     print(f"test: {json.dumps(metrics['final']['test'])}")
-    print(f"parameters: {metrics['num_params']:,}  FLOPs/example: {metrics['flops_per_example']:,}  "
-          f"training FLOPs: {metrics['training_flops']:.3g}  wall time: {metrics['wall_time_s']:.1f}s")
+    print(
+        f"parameters: {metrics['num_params']:,}  FLOPs/example: {metrics['flops_per_example']:,}  "
+        f"training FLOPs: {metrics['training_flops']:.3g}  wall time: {metrics['wall_time_s']:.1f}s"
+    )
     if "per_class" in metrics.get("evaluation", {}):
         print(format_report(metrics["evaluation"]))
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from apps.common.evaluation import format_report
-    from apps.common.registry import app_module
-    from apps.common.rundir import load_run
+    from dlsuite.apps.common.evaluation import format_report
+    from dlsuite.apps.common.registry import app_module
+    from dlsuite.apps.common.rundir import load_run
 
     config_json, _ = load_run(args.run)
     report = app_module(config_json["app"], "train").evaluate_run(args.run, args.split)
     if "per_class" in report:
         print(format_report(report))
     else:  # an evaluation that is not a classification report (e.g. an unconditional GAN's FID)
-        print(json.dumps({k: v for k, v in report.items() if isinstance(v, (int, float, str))}, indent=2))
+        print(
+            json.dumps(
+                {k: v for k, v in report.items() if isinstance(v, (int, float, str))}, indent=2
+            )
+        )
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    from apps.common.registry import app_module
-    from apps.common.rundir import load_run
+    from dlsuite.apps.common.registry import app_module
+    from dlsuite.apps.common.rundir import load_run
 
     config_json, metrics = load_run(args.run)
     if metrics is None:
         raise ValueError(f"run {args.run} is not complete (no metrics.json); finish training first")
-    from serving.manifest import parse_assignments
+    from dlsuite.serving.manifest import parse_assignments
 
     overrides = parse_assignments(args.overrides)
     path = app_module(config_json["app"], "export").export_run(
-        args.run, model_base_path=args.model_base_path, name=args.name,
-        manifest_info=args.manifest_info, overrides=overrides,
+        args.run,
+        model_base_path=args.model_base_path,
+        name=args.name,
+        manifest_info=args.manifest_info,
+        overrides=overrides,
     )
     print(f"exported {path}")
     return 0
-

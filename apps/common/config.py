@@ -38,49 +38,99 @@ class TrainingConfig:
     batch_size: int = option(64, "GLOBAL batch size, split evenly across replicas")
     learning_rate: float = option(1e-3, "initial learning rate")
     optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
-    seed: int = option(0, "random seed; a seeded run is reproducible (deterministic ops are enabled)")
-    split_seed: int = option(1234, "seed of the train/validation/test split (kept fixed so the held-out split never changes)")
-    validation_fraction: float = option(0.1, "fraction of the training data held out for validation when the source has no validation split")
-    test_fraction: float = option(0.2, "fraction held out for the test split when the source has no test split")
-    max_train_examples: int | None = option(None, "use at most this many training examples (smoke tests)")
+    seed: int = option(
+        0, "random seed; a seeded run is reproducible (deterministic ops are enabled)"
+    )
+    split_seed: int = option(
+        1234,
+        "seed of the train/validation/test split (kept fixed so the held-out split never changes)",
+    )
+    validation_fraction: float = option(
+        0.1,
+        "fraction of the training data held out for validation when the source has no validation split",
+    )
+    test_fraction: float = option(
+        0.2, "fraction held out for the test split when the source has no test split"
+    )
+    max_train_examples: int | None = option(
+        None, "use at most this many training examples (smoke tests)"
+    )
     cache: bool = option(True, "cache decoded examples in memory (tf.data cache)")
     shuffle_buffer: int = option(10000, "tf.data shuffle buffer size")
-    strategy: str = option("auto", "distribution strategy; auto = all GPUs with MirroredStrategy, else one device", choices=STRATEGIES)
-    replicas: int | None = option(None, "number of replicas for --strategy mirrored; on a CPU-only host the CPU is split into this many logical devices")
-    mixed_precision: bool = option(False, "mixed precision: mixed_float16 on GPU, mixed_bfloat16 on CPU")
+    strategy: str = option(
+        "auto",
+        "distribution strategy; auto = all GPUs with MirroredStrategy, else one device",
+        choices=STRATEGIES,
+    )
+    replicas: int | None = option(
+        None,
+        "number of replicas for --strategy mirrored; on a CPU-only host the CPU is split into this many logical devices",
+    )
+    mixed_precision: bool = option(
+        False, "mixed precision: mixed_float16 on GPU, mixed_bfloat16 on CPU"
+    )
     jit_compile: bool = option(False, "compile the training step with XLA")
-    loop: str = option("auto", "training loop: fit (Keras model.fit), custom (strategy.run loop, apps/common/custom_loop.py) or auto = fit, except custom under multi_worker or with --clip-norm over several replicas", choices=LOOPS)
-    clip_norm: float | None = option(None, "clip the global gradient norm (over all replicas) to this value; default: no clipping")
-    grad_accum_steps: int | None = option(None, "accumulate gradients over this many batches before each optimizer step (effective batch = batch_size x steps); default: off")
+    loop: str = option(
+        "auto",
+        "training loop: fit (Keras model.fit), custom (strategy.run loop, apps/common/custom_loop.py) or auto = fit, except custom under multi_worker or with --clip-norm over several replicas",
+        choices=LOOPS,
+    )
+    clip_norm: float | None = option(
+        None,
+        "clip the global gradient norm (over all replicas) to this value; default: no clipping",
+    )
+    grad_accum_steps: int | None = option(
+        None,
+        "accumulate gradients over this many batches before each optimizer step (effective batch = batch_size x steps); default: off",
+    )
     run_root: str = option("runs", "folder that holds run directories (runs/<app>/<run-id>/)")
-    run_id: str | None = option(None, "run directory name; default: <UTC time>-<config hash>, and an unfinished run with the same config is resumed")
-    resume: bool = option(True, "resume an unfinished run of the same config (Keras BackupAndRestore)")
-    verbose: int = option(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
+    run_id: str | None = option(
+        None,
+        "run directory name; default: <UTC time>-<config hash>, and an unfinished run with the same config is resumed",
+    )
+    resume: bool = option(
+        True, "resume an unfinished run of the same config (Keras BackupAndRestore)"
+    )
+    verbose: int = option(
+        1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch"
+    )
 
     def __post_init__(self) -> None:
         _positive(self, "epochs", "batch_size")
         if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate expected a positive number. Received: learning_rate={self.learning_rate}")
+            raise ValueError(
+                f"learning_rate expected a positive number. Received: learning_rate={self.learning_rate}"
+            )
         for name in ("validation_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} expected a number in [0, 1). Received: {name}={value}")
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy expected one of {STRATEGIES}. Received: strategy={self.strategy!r}")
+            raise ValueError(
+                f"strategy expected one of {STRATEGIES}. Received: strategy={self.strategy!r}"
+            )
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer expected one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}")
+            raise ValueError(
+                f"optimizer expected one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}"
+            )
         if self.replicas is not None:
             _positive(self, "replicas")
             if self.strategy not in ("mirrored", "auto"):
-                raise ValueError(f"--replicas goes with --strategy mirrored. Received: strategy={self.strategy!r}")
+                raise ValueError(
+                    f"--replicas goes with --strategy mirrored. Received: strategy={self.strategy!r}"
+                )
         if self.max_train_examples is not None:
             _positive(self, "max_train_examples")
         if self.loop not in LOOPS:
             raise ValueError(f"loop expected one of {LOOPS}. Received: loop={self.loop!r}")
         if self.loop == "fit" and self.strategy == "multi_worker":
-            raise ValueError("--loop fit does not work under --strategy multi_worker (keras-team/keras#20585); use --loop custom or auto")
+            raise ValueError(
+                "--loop fit does not work under --strategy multi_worker (keras-team/keras#20585); use --loop custom or auto"
+            )
         if self.clip_norm is not None and not self.clip_norm > 0:
-            raise ValueError(f"clip_norm expected a positive number. Received: clip_norm={self.clip_norm}")
+            raise ValueError(
+                f"clip_norm expected a positive number. Received: clip_norm={self.clip_norm}"
+            )
         if self.grad_accum_steps is not None:
             _positive(self, "grad_accum_steps")
 
@@ -106,7 +156,9 @@ def override(config: C, overrides: Mapping[str, Any]) -> C:
     known = {f.name for f in dataclasses.fields(config)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ValueError(f"unknown config keys {unknown} for {type(config).__name__}; known keys: {sorted(known)}")
+        raise ValueError(
+            f"unknown config keys {unknown} for {type(config).__name__}; known keys: {sorted(known)}"
+        )
     return dataclasses.replace(config, **overrides)
 
 

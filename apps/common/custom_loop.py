@@ -30,7 +30,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from apps.common.config import TrainingConfig
+from dlsuite.apps.common.config import TrainingConfig
 
 
 def use_custom_loop(config: TrainingConfig, replicas: int) -> bool:
@@ -80,16 +80,24 @@ def fit(
     # Build from a batch of the unshuffled validation data: an extra pass over train_ds would
     # advance its reshuffling and change the epochs' order.
     _build(model, strategy, validation_data if validation_data is not None else train_ds)
-    if has_own_train_step(model):  # the model's own steps (a GAN's two optimizers), run on every replica
+    if has_own_train_step(
+        model
+    ):  # the model's own steps (a GAN's two optimizers), run on every replica
         if config.clip_norm is not None:
-            raise ValueError(f"--clip-norm needs the shared step; {type(model).__name__} has its own train_step")
+            raise ValueError(
+                f"--clip-norm needs the shared step; {type(model).__name__} has its own train_step"
+            )
         train_replica, test_replica = model.train_step, model.test_step
     else:
         train_replica, test_replica = _shared_steps(model, strategy, config)
     train_step = tf.function(lambda batch: strategy.run(train_replica, args=(batch,)))
     test_step = tf.function(lambda batch: strategy.run(test_replica, args=(batch,)))
     dist_train = strategy.experimental_distribute_dataset(train_ds)
-    dist_val = strategy.experimental_distribute_dataset(validation_data) if validation_data is not None else None
+    dist_val = (
+        strategy.experimental_distribute_dataset(validation_data)
+        if validation_data is not None
+        else None
+    )
 
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
@@ -102,8 +110,12 @@ def fit(
 
     callback_list = keras.callbacks.CallbackList(
         [c for c in callbacks if not isinstance(c, keras.callbacks.BackupAndRestore)],
-        add_history=True, add_progbar=verbose != 0, model=model,
-        verbose=verbose, epochs=epochs, steps=steps,
+        add_history=True,
+        add_progbar=verbose != 0,
+        model=model,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps,
     )
     model.stop_training = False
     callback_list.on_train_begin()
@@ -158,12 +170,16 @@ def _shared_steps(model: Any, strategy: Any, config: TrainingConfig) -> tuple[An
             y_pred, per_example = forward(x, y, training=True)
             loss = tf.nn.compute_average_loss(per_example)  # sum / GLOBAL batch
             if model.losses:
-                loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(v, tf.float32) for v in model.losses]))
+                loss += tf.nn.scale_regularization_loss(
+                    tf.add_n([tf.cast(v, tf.float32) for v in model.losses])
+                )
             objective = optimizer.scale_loss(loss) if scaled else loss
         return y_pred, per_example, tape.gradient(objective, model.trainable_variables)
 
     if config.jit_compile:
-        gradients = tf.function(gradients, jit_compile=True)  # XLA for forward + backward; collectives stay outside
+        gradients = tf.function(
+            gradients, jit_compile=True
+        )  # XLA for forward + backward; collectives stay outside
 
     def train_replica(batch: Any) -> None:
         x, y = batch[0], batch[1]
@@ -190,8 +206,14 @@ def has_own_train_step(model: Any) -> bool:
     return type(model).train_step is not keras.Model.train_step
 
 
-def _update_metrics(loss_tracker: Any, compile_metrics: list[Any], y: Any, y_pred: Any,
-                    per_example: Any, extra_losses: list[Any]) -> None:
+def _update_metrics(
+    loss_tracker: Any,
+    compile_metrics: list[Any],
+    y: Any,
+    y_pred: Any,
+    per_example: Any,
+    extra_losses: list[Any],
+) -> None:
     import tensorflow as tf
 
     count = tf.cast(tf.shape(per_example)[0], tf.float32)
@@ -237,5 +259,6 @@ def _per_example_loss(model: Any) -> Any:
         return loss.call
     if callable(loss):
         return loss
-    raise ValueError(f"the custom loop supports one loss function or keras.losses.Loss; the model was compiled with {loss!r}")
-
+    raise ValueError(
+        f"the custom loop supports one loss function or keras.losses.Loss; the model was compiled with {loss!r}"
+    )

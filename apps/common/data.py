@@ -50,8 +50,12 @@ class Splits:
     class_names: list[str]
     input_shape: tuple[int, ...]
     sizes: dict[str, int]
-    info: dict[str, Any]  # source, kind, name, version, preprocessing (for metrics.json and the manifest)
-    input_dtype: str = "float32"  # dtype of the model input ("string" for models that tokenize inside)
+    info: dict[
+        str, Any
+    ]  # source, kind, name, version, preprocessing (for metrics.json and the manifest)
+    input_dtype: str = (
+        "float32"  # dtype of the model input ("string" for models that tokenize inside)
+    )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -62,7 +66,9 @@ class Splits:
         }
 
 
-def split_by_index(dataset: Any, num_examples: int, fractions: dict[str, float], seed: int) -> dict[str, Any]:
+def split_by_index(
+    dataset: Any, num_examples: int, fractions: dict[str, float], seed: int
+) -> dict[str, Any]:
     """Split an ordered, finite dataset into named parts by a seeded permutation of indices.
 
     ``fractions`` maps split names to fractions of ``num_examples``; the first split takes what is
@@ -97,7 +103,9 @@ def split_by_index(dataset: Any, num_examples: int, fractions: dict[str, float],
     return result
 
 
-def load_tfds(name: str, data_dir: str | None, validation_fraction: float) -> tuple[dict[str, Any], dict[str, int], Any]:
+def load_tfds(
+    name: str, data_dir: str | None, validation_fraction: float
+) -> tuple[dict[str, Any], dict[str, int], Any]:
     """Load a tfds dataset as supervised ``(features, label)`` splits with `tfds.load`.
 
     Uses the dataset's own ``validation`` split when it has one, else carves the last
@@ -109,14 +117,22 @@ def load_tfds(name: str, data_dir: str | None, validation_fraction: float) -> tu
     builder = tfds.builder(name, data_dir=data_dir)
     available = set(builder.info.splits.keys()) or {"train", "test"}
     if "test" not in available or "train" not in available:
-        raise ValueError(f"tfds:{name} has splits {sorted(available)}; a train and a test split are needed")
+        raise ValueError(
+            f"tfds:{name} has splits {sorted(available)}; a train and a test split are needed"
+        )
     if "validation" in available:
         split_names = {"train": "train", "validation": "validation", "test": "test"}
     else:
         cut = round(100 * (1 - validation_fraction))
         split_names = {"train": f"train[:{cut}%]", "validation": f"train[{cut}%:]", "test": "test"}
-    loaded, info = tfds.load(name, split=list(split_names.values()), data_dir=data_dir,
-                             as_supervised=True, shuffle_files=False, with_info=True)
+    loaded, info = tfds.load(
+        name,
+        split=list(split_names.values()),
+        data_dir=data_dir,
+        as_supervised=True,
+        shuffle_files=False,
+        with_info=True,
+    )
     datasets = dict(zip(split_names, loaded))
     sizes = {key: _num_examples(info, split, datasets[key]) for key, split in split_names.items()}
     return datasets, sizes, info

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def classification_report(labels: Sequence[int], predictions: Sequence[int], class_names: Sequence[str]) -> dict[str, Any]:
+def classification_report(
+    labels: Sequence[int], predictions: Sequence[int], class_names: Sequence[str]
+) -> dict[str, Any]:
     """Accuracy, macro averages, per-class figures and the confusion matrix (rows: true class)."""
     import numpy as np
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
@@ -51,7 +53,9 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_classifier(model: Any, batches: Any, class_names: Sequence[str], out_dir: Any, split: str = "test") -> dict[str, Any]:
+def evaluate_classifier(
+    model: Any, batches: Any, class_names: Sequence[str], out_dir: Any, split: str = "test"
+) -> dict[str, Any]:
     """Predict ``batches`` of ``(x, y)``, report per class, write ``evaluation.json`` and a PNG.
 
     Returns the report (with the split named and the model's loss/metrics from ``evaluate``).
@@ -60,8 +64,8 @@ def evaluate_classifier(model: Any, batches: Any, class_names: Sequence[str], ou
 
     import numpy as np
 
-    from apps.common.files import atomic_write_json
-    from apps.common.plots import plot_confusion_matrix
+    from dlsuite.apps.common.plots import plot_confusion_matrix
+    from dlsuite.base.files import atomic_write_json
 
     labels, predictions = [], []
     for x, y in batches:
@@ -72,8 +76,12 @@ def evaluate_classifier(model: Any, batches: Any, class_names: Sequence[str], ou
     report["split"] = split
     out = Path(out_dir)
     atomic_write_json(out / "evaluation.json", report)
-    plot_confusion_matrix(report["confusion_matrix"], class_names, out / "confusion_matrix.png",
-                          title=f"{model.name}: {split} accuracy {report['accuracy']:.4f}")
+    plot_confusion_matrix(
+        report["confusion_matrix"],
+        class_names,
+        out / "confusion_matrix.png",
+        title=f"{model.name}: {split} accuracy {report['accuracy']:.4f}",
+    )
     return report
 
 
@@ -81,12 +89,19 @@ def evaluate_classifier_run(run_dir: Any, split: str = "test") -> dict[str, Any]
     """Evaluate a finished classifier run on a held-out split; writes the report files."""
     from pathlib import Path
 
-    from apps.common.data import make_pipeline
-    from apps.common.runs import load_trained_model, run_config, splits_for_run
+    from dlsuite.apps.common.data import make_pipeline
+    from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
 
     path = Path(run_dir)
     config = run_config(path)
     splits = splits_for_run(path)
-    batches = make_pipeline(getattr(splits, split), batch_size=config.batch_size, training=False,
-                            seed=config.seed, cache=False)
-    return evaluate_classifier(load_trained_model(path), batches, splits.class_names, path, split=split)
+    batches = make_pipeline(
+        getattr(splits, split),
+        batch_size=config.batch_size,
+        training=False,
+        seed=config.seed,
+        cache=False,
+    )
+    return evaluate_classifier(
+        load_trained_model(path), batches, splits.class_names, path, split=split
+    )

@@ -39,9 +39,9 @@ def _register_einsum_flops() -> None:
             named = labels.replace("...", "")
             if "..." in labels:
                 start = labels.index("...")
-                extra = dims[start:len(dims) - (len(named) - start)]
+                extra = dims[start : len(dims) - (len(named) - start)]
                 ellipsis = max(ellipsis, math.prod(extra))
-                dims = dims[:start] + dims[start + len(extra):]
+                dims = dims[:start] + dims[start + len(extra) :]
             sizes.update(zip(named, dims))
         factor = 2 if len(operands) > 1 else 1
         return ops.OpStats("flops", factor * ellipsis * math.prod(sizes.values()))

@@ -30,19 +30,33 @@ GRACE_S = 5.0
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "launch", help="run a training command as N local tf.distribute workers",
+        "launch",
+        help="run a training command as N local tf.distribute workers",
         description="Start N local worker processes of `dlsuite train ...` with TF_CONFIG on free "
-                    "localhost ports, --strategy multi_worker and a shared --run-id; stream their "
-                    "logs; fail the whole job if one worker fails. Relaunching resumes the run.",
+        "localhost ports, --strategy multi_worker and a shared --run-id; stream their "
+        "logs; fail the whole job if one worker fails. Relaunching resumes the run.",
     )
-    parser.add_argument("--workers", type=int, default=2, help="number of worker processes (default: 2)")
-    parser.add_argument("--port-base", type=int, default=None,
-                        help="use ports P..P+N-1 on localhost (default: free ports chosen by the OS)")
-    parser.add_argument("--gpus-per-worker", type=int, default=None,
-                        help="on a multi-GPU host, give worker i the GPUs i*G..i*G+G-1 through "
-                             "CUDA_VISIBLE_DEVICES (default: every worker sees every GPU)")
-    parser.add_argument("command", nargs=argparse.REMAINDER,
-                        help="the training command after --, e.g. -- dlsuite train vision --model lenet5")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="number of worker processes (default: 2)"
+    )
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=None,
+        help="use ports P..P+N-1 on localhost (default: free ports chosen by the OS)",
+    )
+    parser.add_argument(
+        "--gpus-per-worker",
+        type=int,
+        default=None,
+        help="on a multi-GPU host, give worker i the GPUs i*G..i*G+G-1 through "
+        "CUDA_VISIBLE_DEVICES (default: every worker sees every GPU)",
+    )
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        help="the training command after --, e.g. -- dlsuite train vision --model lenet5",
+    )
     parser.set_defaults(func=_launch)
 
 
@@ -50,25 +64,33 @@ def _launch(args: argparse.Namespace) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    return launch(command, workers=args.workers, port_base=args.port_base,
-                  gpus_per_worker=args.gpus_per_worker)
+    return launch(
+        command,
+        workers=args.workers,
+        port_base=args.port_base,
+        gpus_per_worker=args.gpus_per_worker,
+    )
 
 
 _PYTHON = re.compile(r"^python[0-9.]*$")
-_MODULES = ("apps.cli", "dlsuite")
+_MODULES = ("dlsuite.apps.cli", "dlsuite")
 
 
 def program_arguments(command: Sequence[str]) -> list[str] | None:
     """The arguments after the `dlsuite` program in ``command``, or None if it names another program.
 
     Accepted: ``dlsuite``, any path whose file name is ``dlsuite`` (``.venv/bin/dlsuite``), and
-    ``python -m apps.cli`` / ``python -m dlsuite`` with any ``python``, ``python3.11`` or path to one.
+    ``python -m dlsuite.apps.cli`` / ``python -m dlsuite`` with any ``python``, ``python3.11`` or path to one.
     """
     command = list(command)
     if command and Path(command[0]).name == "dlsuite":
         return command[1:]
-    if len(command) >= 3 and _PYTHON.match(Path(command[0]).name) and command[1] == "-m" \
-            and command[2] in _MODULES:
+    if (
+        len(command) >= 3
+        and _PYTHON.match(Path(command[0]).name)
+        and command[1] == "-m"
+        and command[2] in _MODULES
+    ):
         return command[3:]
     return None
 
@@ -81,14 +103,18 @@ def worker_command(command: Sequence[str]) -> list[str]:
     """
     arguments = program_arguments(command)
     if arguments is None or len(arguments) < 2 or arguments[0] != "train":
-        raise ValueError("launch runs `dlsuite train <app> ...` (or a path to `dlsuite`, or "
-                         f"`python -m apps.cli train ...`). Received: {' '.join(command) or 'nothing'}")
+        raise ValueError(
+            "launch runs `dlsuite train <app> ...` (or a path to `dlsuite`, or "
+            f"`python -m dlsuite.apps.cli train ...`). Received: {' '.join(command) or 'nothing'}"
+        )
     command = ["dlsuite", *arguments]
     strategy = _option(command, "--strategy")
     if strategy is None:
         command += ["--strategy", "multi_worker"]
     elif strategy != "multi_worker":
-        raise ValueError(f"launch trains with --strategy multi_worker. Received: --strategy {strategy}")
+        raise ValueError(
+            f"launch trains with --strategy multi_worker. Received: --strategy {strategy}"
+        )
     if _option(command, "--run-id") is None:
         command += ["--run-id", choose_run_id(command)]
     return command
@@ -96,20 +122,23 @@ def worker_command(command: Sequence[str]) -> list[str]:
 
 def choose_run_id(command: Sequence[str]) -> str:
     """The run id `dlsuite train` would pick: the newest unfinished run of this config, else a new one."""
-    from apps.cli import build_parser
-    from apps.common.commands import config_from_args
-    from apps.common.rundir import CONFIG_FILE, is_complete
+    from dlsuite.apps.cli import build_parser
+    from dlsuite.apps.common.commands import config_from_args
+    from dlsuite.apps.common.rundir import CONFIG_FILE, is_complete
 
     args = build_parser().parse_args(list(command[1:]))
     config = config_from_args(args.app, args)
     digest = config.config_hash()
     root = Path(config.run_root) / args.app
     if config.resume and root.is_dir():
-        unfinished = sorted(p for p in root.glob(f"*-{digest}")
-                            if p.is_dir() and not is_complete(p) and (p / CONFIG_FILE).is_file())
+        unfinished = sorted(
+            p
+            for p in root.glob(f"*-{digest}")
+            if p.is_dir() and not is_complete(p) and (p / CONFIG_FILE).is_file()
+        )
         if unfinished:
             return unfinished[-1].name
-    return f"{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}-{digest}"
+    return f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%fZ')}-{digest}"
 
 
 def free_ports(count: int) -> list[int]:
@@ -126,12 +155,18 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def launch(command: Sequence[str], *, workers: int, port_base: int | None = None,
-           gpus_per_worker: int | None = None, out: TextIO | None = None) -> int:
+def launch(
+    command: Sequence[str],
+    *,
+    workers: int,
+    port_base: int | None = None,
+    gpus_per_worker: int | None = None,
+    out: TextIO | None = None,
+) -> int:
     """Run ``command`` as ``workers`` processes; returns 0, or the exit code of the first failure."""
     import json
 
-    from apps.common.cluster import tf_config
+    from dlsuite.apps.common.cluster import tf_config
 
     if workers < 1:
         raise ValueError(f"workers expected a positive integer. Received: workers={workers}")
@@ -139,23 +174,42 @@ def launch(command: Sequence[str], *, workers: int, port_base: int | None = None
     command = worker_command(command)
     ports = list(range(port_base, port_base + workers)) if port_base else free_ports(workers)
     addresses = [f"localhost:{p}" for p in ports]
-    argv = [sys.executable, "-m", "apps.cli", *command[1:]]  # `dlsuite` of this very environment
+    argv = [
+        sys.executable,
+        "-m",
+        "dlsuite.apps.cli",
+        *command[1:],
+    ]  # `dlsuite` of this very environment
     _print(out, "launch", f"{workers} workers on {', '.join(addresses)}: {' '.join(command)}")
     procs: list[subprocess.Popen[str]] = []
     lock = threading.Lock()
     threads = []
     try:
         for index in range(workers):
-            env = {**os.environ, "TF_CONFIG": json.dumps(tf_config(addresses, index)), "PYTHONUNBUFFERED": "1",
-                   "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+            env = {
+                **os.environ,
+                "TF_CONFIG": json.dumps(tf_config(addresses, index)),
+                "PYTHONUNBUFFERED": "1",
+                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+            }
             if gpus_per_worker:
                 first = index * gpus_per_worker
-                env["CUDA_VISIBLE_DEVICES"] = ",".join(str(first + g) for g in range(gpus_per_worker))
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, bufsize=1)
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(
+                    str(first + g) for g in range(gpus_per_worker)
+                )
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            )
             procs.append(proc)
             _print(out, "launch", f"worker {index} pid {proc.pid}")
-            thread = threading.Thread(target=_stream, args=(proc, f"worker {index}", out, lock), daemon=True)
+            thread = threading.Thread(
+                target=_stream, args=(proc, f"worker {index}", out, lock), daemon=True
+            )
             thread.start()
             threads.append(thread)
         code = _wait(procs, out)
@@ -175,8 +229,14 @@ def _wait(procs: list[subprocess.Popen[str]], out: TextIO) -> int:
         codes = [p.poll() for p in procs]
         for index, code in enumerate(codes):
             if code not in (None, 0):
-                _print(out, "launch", f"worker {index} exited with code {code}; stopping the other workers")
-                return code if code > 0 else 128 - code  # killed by signal N -> 128 + N, as shells report
+                _print(
+                    out,
+                    "launch",
+                    f"worker {index} exited with code {code}; stopping the other workers",
+                )
+                return (
+                    code if code > 0 else 128 - code
+                )  # killed by signal N -> 128 + N, as shells report
         if all(code == 0 for code in codes):
             return 0
         time.sleep(0.2)

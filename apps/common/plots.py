@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from apps.common.files import atomic_write_bytes
+from dlsuite.base.files import atomic_write_bytes
 
 
 def _figure_bytes(fig: Any) -> bytes:
@@ -19,7 +19,9 @@ def _figure_bytes(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def plot_learning_curves(history: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+def plot_learning_curves(
+    history: Sequence[dict[str, Any]], path: str | Path, title: str = ""
+) -> Path:
     """One panel per metric (loss, accuracy, ...), training and validation curves per epoch."""
     import matplotlib
 
@@ -45,7 +47,9 @@ def plot_learning_curves(history: Sequence[dict[str, Any]], path: str | Path, ti
     return atomic_write_bytes(path, _figure_bytes(fig))
 
 
-def plot_confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: str | Path, title: str = "") -> Path:
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: str | Path, title: str = ""
+) -> Path:
     """Heat map of counts, true class down, predicted class across."""
     import matplotlib
 
@@ -66,7 +70,14 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence
         threshold = counts.max() / 2 if counts.size else 0
         for i in ticks:
             for j in ticks:
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if counts[i, j] > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if counts[i, j] > threshold else "black",
+                )
     ax.set_title(title or "confusion matrix")
     return atomic_write_bytes(path, _figure_bytes(fig))

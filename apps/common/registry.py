@@ -18,15 +18,15 @@ APPS: dict[str, str] = {
     "speech": "speech from raw waveforms: keyword spotting (DNN, CNN, DS-CNN, BiLSTM-attention), CTC recognition",
     "rl": "reinforcement learning with TF-Agents: DQN, Double DQN, REINFORCE on CartPole and Atari",
     "nlp": "text: classification (bag of embeddings, BiLSTM, Transformer), translation and a GPT-style language "
-           "model, with the tokenizer inside the model",
+    "model, with the tokenizer inside the model",
 }
 
 
 def app_module(app: str, part: str) -> ModuleType:
-    """Import ``apps.<app>.<part>``, with an error listing the known apps for an unknown one."""
+    """Import ``dlsuite.apps.<app>.<part>``, with an error listing the known apps for an unknown one."""
     if app not in APPS:
         raise ValueError(f"unknown app {app!r}; known apps: {sorted(APPS)}")
-    return importlib.import_module(f"apps.{app}.{part}")
+    return importlib.import_module(f"dlsuite.apps.{app}.{part}")
 
 
 def config_class(app: str) -> type:
@@ -39,7 +39,7 @@ def presets(app: str) -> dict[str, Any]:
 
 def config_from_run(config_json: dict[str, Any]) -> Any:
     """Rebuild an app's config from a run's ``config.json``."""
-    from apps.common.config import from_dict
+    from dlsuite.apps.common.config import from_dict
 
     app = config_json.get("app")
     values = dict(config_json)

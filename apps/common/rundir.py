@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from apps.common.files import atomic_write_json, read_json
+from dlsuite.base.files import atomic_write_json, read_json
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.jsonl"
@@ -105,11 +105,13 @@ def open_run(app: str, config: Any) -> RunDir:
         return _start(path, app, config, resumed=path.is_dir())
     if config.resume and root.is_dir():
         unfinished = sorted(
-            p for p in root.glob(f"*-{digest}") if p.is_dir() and not is_complete(p) and (p / CONFIG_FILE).is_file()
+            p
+            for p in root.glob(f"*-{digest}")
+            if p.is_dir() and not is_complete(p) and (p / CONFIG_FILE).is_file()
         )
         if unfinished:
             return _start(unfinished[-1], app, config, resumed=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return _start(root / f"{stamp}-{digest}", app, config, resumed=False)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from apps.common.registry import app_module, config_from_run
-from apps.common.rundir import load_run
+from dlsuite.apps.common.registry import app_module, config_from_run
+from dlsuite.apps.common.rundir import load_run
 
 __all__ = ["load_run", "run_config", "dataset_for_run", "splits_for_run"]
 
@@ -37,7 +37,7 @@ def load_trained_model(run_dir: str | Path) -> Any:
     """
     import keras
 
-    import core_layers  # noqa: F401
+    from dlsuite import core_layers  # noqa: F401
 
     path = Path(run_dir) / "model.keras"
     if not path.is_file():

@@ -67,7 +67,9 @@ def make_strategy(name: str, replicas: int | None = None) -> Any:
             devices = [f"/gpu:{i}" for i in range(len(gpus))]
             if replicas is not None:
                 if replicas > len(gpus):
-                    raise ValueError(f"--replicas {replicas} asked for, but only {len(gpus)} GPUs are visible")
+                    raise ValueError(
+                        f"--replicas {replicas} asked for, but only {len(gpus)} GPUs are visible"
+                    )
                 devices = devices[:replicas]
             return tf.distribute.MirroredStrategy(devices)
         count = replicas or 1
@@ -75,13 +77,17 @@ def make_strategy(name: str, replicas: int | None = None) -> Any:
         return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(count)])
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy multi_worker needs the cluster in the TF_CONFIG environment variable")
+            raise ValueError(
+                "--strategy multi_worker needs the cluster in the TF_CONFIG environment variable"
+            )
         try:
             json.loads(os.environ["TF_CONFIG"])
         except json.JSONDecodeError as err:
             raise ValueError(f"TF_CONFIG is not valid JSON: {err}") from err
         global _MULTI_WORKER
-        if _MULTI_WORKER is None:  # one per process, created before any TensorFlow op (see prepare_strategy)
+        if (
+            _MULTI_WORKER is None
+        ):  # one per process, created before any TensorFlow op (see prepare_strategy)
             _MULTI_WORKER = tf.distribute.MultiWorkerMirroredStrategy()
         return _MULTI_WORKER
     raise ValueError(f"unknown strategy {name!r}; use auto, one_device, mirrored or multi_worker")

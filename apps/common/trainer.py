@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from apps.common import custom_loop
-from apps.common.cluster import local_run_config, shared_backup_dir
-from apps.common.config import TrainingConfig
-from apps.common.data import Splits, make_pipeline
-from apps.common.flops import FLOPS_METHOD, forward_flops, training_flops
-from apps.common.plots import plot_learning_curves
-from apps.common.rundir import RunDir, open_run
-from apps.common.strategy import describe_devices, make_strategy, mixed_precision_policy
-from apps.common.version import framework_versions
+from dlsuite.apps.common import custom_loop
+from dlsuite.apps.common.cluster import local_run_config, shared_backup_dir
+from dlsuite.apps.common.config import TrainingConfig
+from dlsuite.apps.common.data import Splits, make_pipeline
+from dlsuite.apps.common.flops import FLOPS_METHOD, forward_flops, training_flops
+from dlsuite.apps.common.plots import plot_learning_curves
+from dlsuite.apps.common.rundir import RunDir, open_run
+from dlsuite.apps.common.strategy import describe_devices, make_strategy, mixed_precision_policy
+from dlsuite.base.version import framework_versions
 
 
 @dataclasses.dataclass
@@ -97,7 +97,9 @@ def train_and_evaluate(
     so values they add to an epoch's logs are recorded in ``history.jsonl``.
     """
     process_start = time.perf_counter()
-    run = open_run(app, local_run_config(config))  # under multi_worker, non-chief workers write to a temp dir
+    run = open_run(
+        app, local_run_config(config)
+    )  # under multi_worker, non-chief workers write to a temp dir
     seed_everything(config.seed, deterministic=not config.jit_compile)
     strategy = make_strategy(config.strategy, config.replicas)
     replicas = strategy.num_replicas_in_sync
@@ -110,28 +112,58 @@ def train_and_evaluate(
     with dtype_policy_scope(policy), strategy.scope():
         model = build_model()
         options = custom_loop.optimizer_options(config, replicas, custom)
-        compile_model(model, make_optimizer(config.optimizer, config.learning_rate, **options), config.jit_compile)
+        compile_model(
+            model,
+            make_optimizer(config.optimizer, config.learning_rate, **options),
+            config.jit_compile,
+        )
 
-    pipeline = dict(batch_size=config.batch_size, seed=config.seed, cache=config.cache,
-                    shuffle_buffer=config.shuffle_buffer)
-    train_ds = make_pipeline(splits.train, training=True, augment=augment,
-                             max_examples=config.max_train_examples, **pipeline)
+    pipeline = dict(
+        batch_size=config.batch_size,
+        seed=config.seed,
+        cache=config.cache,
+        shuffle_buffer=config.shuffle_buffer,
+    )
+    train_ds = make_pipeline(
+        splits.train,
+        training=True,
+        augment=augment,
+        max_examples=config.max_train_examples,
+        **pipeline,
+    )
     val_ds = make_pipeline(splits.validation, training=False, **pipeline)
     test_ds = make_pipeline(splits.test, training=False, **pipeline)
     train_size = min(splits.sizes["train"], config.max_train_examples or splits.sizes["train"])
 
-    from apps.common.callbacks import standard_callbacks
+    from dlsuite.apps.common.callbacks import standard_callbacks
 
     all_callbacks = [*(callbacks(run) if callbacks else ()), *standard_callbacks(run)]
 
     print(f"run directory: {run.path}" + (" (resuming)" if run.resumed else ""), flush=True)
-    if custom:  # strategy.run loop with the same callbacks and run directory (works under multi_worker)
-        custom_loop.fit(model, strategy, train_ds, validation_data=val_ds, epochs=config.epochs,
-                        callbacks=all_callbacks, verbose=config.verbose, config=config,
-                        backup_dir=shared_backup_dir(config, app, run.run_id), write_backup_dir=run.backup_dir)
+    if (
+        custom
+    ):  # strategy.run loop with the same callbacks and run directory (works under multi_worker)
+        custom_loop.fit(
+            model,
+            strategy,
+            train_ds,
+            validation_data=val_ds,
+            epochs=config.epochs,
+            callbacks=all_callbacks,
+            verbose=config.verbose,
+            config=config,
+            backup_dir=shared_backup_dir(config, app, run.run_id),
+            write_backup_dir=run.backup_dir,
+        )
     else:
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, shuffle=False,
-                  callbacks=all_callbacks, verbose=config.verbose)
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=config.epochs,
+            shuffle=False,
+            callbacks=all_callbacks,
+            verbose=config.verbose,
+        )
     shutil.rmtree(run.backup_dir, ignore_errors=True)
     _save_model_atomically(model, run)
 

@@ -6,18 +6,22 @@
 
 from __future__ import annotations
 
-from apps.common.data import Splits
-from apps.generative.config import GenerativeConfig
+from dlsuite.apps.common.data import Splits
+from dlsuite.apps.generative.config import GenerativeConfig
 
 
 def load_splits(config: GenerativeConfig) -> Splits:
     """Train/validation/test splits of ``config.data`` at ``config.image_size``."""
-    from apps.vision import data as vision_data
-    from apps.vision.config import VisionConfig
+    from dlsuite.apps.vision import data as vision_data
+    from dlsuite.apps.vision.config import VisionConfig
 
     vision = VisionConfig(
-        model="lenet5", data=config.data, data_dir=config.data_dir, image_size=config.image_size,
-        split_seed=config.split_seed, validation_fraction=config.validation_fraction,
+        model="lenet5",
+        data=config.data,
+        data_dir=config.data_dir,
+        image_size=config.image_size,
+        split_seed=config.split_seed,
+        validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction,
     )
     return vision_data.load_splits(vision)

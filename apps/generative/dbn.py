@@ -27,13 +27,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core_layers import RestrictedBoltzmannMachine
+from dlsuite.core_layers import RestrictedBoltzmannMachine
 
 GENERATIVE_DBN_FILE = "generative_dbn.keras"
 
 
-def build_dbn_classifier(input_shape: tuple[int, int, int], num_classes: int, units: int, layers: int,
-                         k: int) -> keras.Model:
+def build_dbn_classifier(
+    input_shape: tuple[int, int, int], num_classes: int, units: int, layers: int, k: int
+) -> keras.Model:
     """Pixels 0-255 (B, S, S, C) -> flattened [0, 1] -> RBM 1 .. RBM L (sigmoid) -> softmax (B, K)."""
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
@@ -51,7 +52,9 @@ def rbm_layers(model: keras.Model) -> list[RestrictedBoltzmannMachine]:
 
 def _sample(probabilities, seed, offset):
     """Binary states drawn from (B, N) probabilities with a stateless seed pair."""
-    noise = tf.random.stateless_uniform(tf.shape(probabilities), seed=[seed, offset], dtype=probabilities.dtype)
+    noise = tf.random.stateless_uniform(
+        tf.shape(probabilities), seed=[seed, offset], dtype=probabilities.dtype
+    )
     return tf.cast(noise < probabilities, probabilities.dtype)
 
 
@@ -80,23 +83,39 @@ class DeepBeliefNetwork(keras.Model):
     def __init__(self, image_shape, num_classes, units, num_layers, top_units, k=1, **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(int(size) for size in image_shape)
-        self.num_classes, self.units, self.num_layers = int(num_classes), int(units), int(num_layers)
+        self.num_classes, self.units, self.num_layers = (
+            int(num_classes),
+            int(units),
+            int(num_layers),
+        )
         self.top_units, self.k = int(top_units), int(k)
-        self.rbms = [RestrictedBoltzmannMachine(self.units, k=self.k, name=f"rbm{i + 1}") for i in range(self.num_layers)]
-        self.associative_memory = RestrictedBoltzmannMachine(self.top_units, k=self.k, label_units=self.num_classes,
-                                                             name="associative_memory")
+        self.rbms = [
+            RestrictedBoltzmannMachine(self.units, k=self.k, name=f"rbm{i + 1}")
+            for i in range(self.num_layers)
+        ]
+        self.associative_memory = RestrictedBoltzmannMachine(
+            self.top_units, k=self.k, label_units=self.num_classes, name="associative_memory"
+        )
         visible = int(np.prod(self.image_shape))
         self.generative_kernels = []
         for rbm in self.rbms:
             rbm.build((None, visible))
-            self.generative_kernels.append(self.add_weight(shape=(visible, self.units), initializer="zeros",
-                                                           trainable=False, name=f"{rbm.name}_generative_kernel"))
+            self.generative_kernels.append(
+                self.add_weight(
+                    shape=(visible, self.units),
+                    initializer="zeros",
+                    trainable=False,
+                    name=f"{rbm.name}_generative_kernel",
+                )
+            )
             visible = self.units
         self.associative_memory.build((None, self.units + self.num_classes))
 
     def code(self, images):
         """Pixels (B, S, S, C) in [0, 255] -> the last lower RBM's hidden probabilities (B, units)."""
-        x = tf.reshape(tf.cast(images, "float32") / 255.0, (-1, int(np.prod(self.image_shape))))  # (B, S*S*C)
+        x = tf.reshape(
+            tf.cast(images, "float32") / 255.0, (-1, int(np.prod(self.image_shape)))
+        )  # (B, S*S*C)
         for rbm in self.rbms:
             x = rbm(x)  # (B, units)
         return x
@@ -120,9 +139,11 @@ class DeepBeliefNetwork(keras.Model):
         then go down through the generative weights (probabilities at each layer).
         """
         onehot = tf.one_hot(tf.cast(labels, tf.int32), self.num_classes)  # (B, K)
-        start = tf.concat([tf.zeros((tf.shape(onehot)[0], self.units)), onehot], axis=-1)  # (B, units + K)
+        start = tf.concat(
+            [tf.zeros((tf.shape(onehot)[0], self.units)), onehot], axis=-1
+        )  # (B, units + K)
         visible = self.associative_memory.gibbs_sample(start, steps, seed=seed, clamp_labels=True)
-        pixels = self.top_down(visible[:, :self.units])  # (B, S*S*C)
+        pixels = self.top_down(visible[:, : self.units])  # (B, S*S*C)
         return tf.round(tf.reshape(pixels, (-1, *self.image_shape)) * 255.0)
 
     def untie(self):
@@ -150,28 +171,54 @@ class DeepBeliefNetwork(keras.Model):
         positive = tf.concat([wake[-1], labels], -1)  # (B, units + K)
         hidden = wake_top
         for step in range(self.k):  # CD-k in the associative memory, started from the wake states
-            probabilities = top.visible_probabilities(hidden)  # (B, units + K), label block: softmax
-            negative = tf.concat([_sample(probabilities[:, :-k_labels], seed, 101 + 2 * step),
-                                  probabilities[:, -k_labels:]], -1)
+            probabilities = top.visible_probabilities(
+                hidden
+            )  # (B, units + K), label block: softmax
+            negative = tf.concat(
+                [
+                    _sample(probabilities[:, :-k_labels], seed, 101 + 2 * step),
+                    probabilities[:, -k_labels:],
+                ],
+                -1,
+            )
             top_probabilities = top(negative)  # (B, top_units)
             hidden = _sample(top_probabilities, seed, 102 + 2 * step)
         sleep = [negative[:, :-k_labels]]  # the top-down states, from the code down to the pixels
-        for i, (rbm, kernel) in enumerate(zip(reversed(self.rbms), reversed(self.generative_kernels))):
+        for i, (rbm, kernel) in enumerate(
+            zip(reversed(self.rbms), reversed(self.generative_kernels))
+        ):
             down = tf.sigmoid(tf.matmul(sleep[-1], kernel, transpose_b=True) + rbm.visible_bias)
-            sleep.append(down if i == len(self.rbms) - 1 else _sample(down, seed, 200 + i))  # pixels: probabilities
+            sleep.append(
+                down if i == len(self.rbms) - 1 else _sample(down, seed, 200 + i)
+            )  # pixels: probabilities
         sleep = sleep[::-1]  # bottom up, like `wake`
         # Every prediction uses the weights before this update (as in the paper's code).
         layers = list(zip(self.rbms, self.generative_kernels))
-        wake_errors = [wake[i] - tf.sigmoid(tf.matmul(wake[i + 1], kernel, transpose_b=True) + rbm.visible_bias)
-                       for i, (rbm, kernel) in enumerate(layers)]  # generative: (B, V_l)
-        sleep_misses = [sleep[i + 1] - rbm(sleep[i]) for i, (rbm, _) in enumerate(layers)]  # recognition: (B, units)
+        wake_errors = [
+            wake[i]
+            - tf.sigmoid(tf.matmul(wake[i + 1], kernel, transpose_b=True) + rbm.visible_bias)
+            for i, (rbm, kernel) in enumerate(layers)
+        ]  # generative: (B, V_l)
+        sleep_misses = [
+            sleep[i + 1] - rbm(sleep[i]) for i, (rbm, _) in enumerate(layers)
+        ]  # recognition: (B, units)
         for i, (rbm, kernel) in enumerate(layers):
-            kernel.assign_add(learning_rate * tf.matmul(wake_errors[i], wake[i + 1], transpose_a=True) / batch)
+            kernel.assign_add(
+                learning_rate * tf.matmul(wake_errors[i], wake[i + 1], transpose_a=True) / batch
+            )
             rbm.visible_bias.assign_add(learning_rate * tf.reduce_mean(wake_errors[i], 0))
-            rbm.kernel.assign_add(learning_rate * tf.matmul(sleep[i], sleep_misses[i], transpose_a=True) / batch)
+            rbm.kernel.assign_add(
+                learning_rate * tf.matmul(sleep[i], sleep_misses[i], transpose_a=True) / batch
+            )
             rbm.hidden_bias.assign_add(learning_rate * tf.reduce_mean(sleep_misses[i], 0))
-        top.kernel.assign_add(learning_rate * (tf.matmul(positive, wake_top, transpose_a=True)
-                                               - tf.matmul(negative, top_probabilities, transpose_a=True)) / batch)
+        top.kernel.assign_add(
+            learning_rate
+            * (
+                tf.matmul(positive, wake_top, transpose_a=True)
+                - tf.matmul(negative, top_probabilities, transpose_a=True)
+            )
+            / batch
+        )
         top.hidden_bias.assign_add(learning_rate * tf.reduce_mean(wake_top - top_probabilities, 0))
         top.visible_bias.assign_add(learning_rate * tf.reduce_mean(positive - negative, 0))
         return tf.reduce_mean(tf.square(wake_errors[0]))
@@ -188,15 +235,31 @@ class DeepBeliefNetwork(keras.Model):
         }
 
 
-def build_generative_dbn(image_shape: tuple[int, int, int], num_classes: int, *, units: int, layers: int,
-                         top_units: int, k: int) -> DeepBeliefNetwork:
-    dbn = DeepBeliefNetwork(image_shape, num_classes, units, layers, top_units, k, name="generative_dbn")
+def build_generative_dbn(
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+    *,
+    units: int,
+    layers: int,
+    top_units: int,
+    k: int,
+) -> DeepBeliefNetwork:
+    dbn = DeepBeliefNetwork(
+        image_shape, num_classes, units, layers, top_units, k, name="generative_dbn"
+    )
     dbn(tf.zeros((1, *image_shape)))  # build
     return dbn
 
 
-def _train_epochs(update: Any, arrays: list[np.ndarray], *, epochs: int, batch_size: int, seed: int,
-                  rng: np.random.Generator) -> list[float]:
+def _train_epochs(
+    update: Any,
+    arrays: list[np.ndarray],
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    rng: np.random.Generator,
+) -> list[float]:
     """Shuffled mini-batch epochs of ``update(*batch, batch_seed)`` (an in-place update returning an
     error), one graph call per epoch; returns the mean error of each epoch. Batch seeds are
     ``seed + epoch + the batch's first position``."""
@@ -207,41 +270,87 @@ def _train_epochs(update: Any, arrays: list[np.ndarray], *, epochs: int, batch_s
         starts = tf.range(0, tf.shape(order)[0], batch_size)
         errors = tf.TensorArray(tf.float32, size=tf.size(starts))
         for j in tf.range(tf.size(starts)):
-            index = order[starts[j]:starts[j] + batch_size]
+            index = order[starts[j] : starts[j] + batch_size]
             batch = [tf.gather(tensor, index) for tensor in tensors]
             errors = errors.write(j, update(*batch, epoch_seed + tf.cast(starts[j], tf.int64)))
         return tf.reduce_mean(errors.stack())
 
-    return [float(run_epoch(tf.constant(rng.permutation(len(arrays[0]))), tf.constant(seed + epoch, tf.int64)))
-            for epoch in range(epochs)]
+    return [
+        float(
+            run_epoch(
+                tf.constant(rng.permutation(len(arrays[0]))), tf.constant(seed + epoch, tf.int64)
+            )
+        )
+        for epoch in range(epochs)
+    ]
 
 
-def pretrain(rbms: list[RestrictedBoltzmannMachine], visible: np.ndarray, *, epochs: int, batch_size: int,
-             learning_rate: float, seed: int) -> list[list[float]]:
+def pretrain(
+    rbms: list[RestrictedBoltzmannMachine],
+    visible: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+) -> list[list[float]]:
     """Greedy layer-wise CD-k training; returns each layer's reconstruction error per epoch."""
     rng = np.random.default_rng(seed)
     errors = []
     data = visible.astype(np.float32)  # (N, V)
     for index, rbm in enumerate(rbms):
-        errors.append(_train_epochs(lambda v, s, rbm=rbm: rbm.contrastive_divergence(v, learning_rate, seed=s), [data],
-                                    epochs=epochs, batch_size=batch_size, seed=seed * 1000 + index * 100, rng=rng))
+        errors.append(
+            _train_epochs(
+                lambda v, s, rbm=rbm: rbm.contrastive_divergence(v, learning_rate, seed=s),
+                [data],
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=seed * 1000 + index * 100,
+                rng=rng,
+            )
+        )
         data = np.asarray(rbm(tf.constant(data)))  # (N, H): the next layer's data
     return errors
 
 
-def up_down_fine_tuning(dbn: DeepBeliefNetwork, visible: np.ndarray, labels: np.ndarray, *, epochs: int,
-                        batch_size: int, learning_rate: float, seed: int) -> list[float]:
+def up_down_fine_tuning(
+    dbn: DeepBeliefNetwork,
+    visible: np.ndarray,
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+) -> list[float]:
     """Epochs of `DeepBeliefNetwork.up_down` on pixels (N, V) in [0, 1] and class ids (N,);
     returns the wake reconstruction error of the pixels per epoch."""
     onehot = np.eye(dbn.num_classes, dtype=np.float32)[labels]  # (N, K)
-    return _train_epochs(lambda v, y, s: dbn.up_down(v, y, learning_rate, s), [visible.astype(np.float32), onehot],
-                         epochs=epochs, batch_size=batch_size, seed=seed * 1000, rng=np.random.default_rng(seed))
+    return _train_epochs(
+        lambda v, y, s: dbn.up_down(v, y, learning_rate, s),
+        [visible.astype(np.float32), onehot],
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed * 1000,
+        rng=np.random.default_rng(seed),
+    )
 
 
-def train_generative_dbn(dbn: DeepBeliefNetwork, images: np.ndarray, labels: np.ndarray, *, epochs: int,
-                         top_epochs: int, up_down_epochs: int, batch_size: int, learning_rate: float,
-                         top_learning_rate: float, up_down_learning_rate: float, seed: int,
-                         after_greedy: Any = None) -> dict[str, Any]:
+def train_generative_dbn(
+    dbn: DeepBeliefNetwork,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    top_epochs: int,
+    up_down_epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    top_learning_rate: float,
+    up_down_learning_rate: float,
+    seed: int,
+    after_greedy: Any = None,
+) -> dict[str, Any]:
     """Greedy CD-k training of the lower RBMs on images (N, S, S, C) in [0, 255], then of the
     associative memory on their codes concatenated with one-hot labels, then up-down fine-tuning.
 
@@ -249,22 +358,47 @@ def train_generative_dbn(dbn: DeepBeliefNetwork, images: np.ndarray, labels: np.
     classifier copies the greedily trained RBMs there). Returns the errors per epoch.
     """
     visible = images.reshape(len(images), -1) / 255.0  # (N, V) in [0, 1]
-    lower = pretrain(dbn.rbms, visible, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    lower = pretrain(
+        dbn.rbms,
+        visible,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+    )
     codes = np.asarray(dbn.code(images))  # (N, units)
-    joint = np.concatenate([codes, np.eye(dbn.num_classes, dtype=np.float32)[labels]], axis=1)  # (N, units + K)
-    (top,) = pretrain([dbn.associative_memory], joint, epochs=top_epochs, batch_size=batch_size,
-                      learning_rate=top_learning_rate, seed=seed + 1)
+    joint = np.concatenate(
+        [codes, np.eye(dbn.num_classes, dtype=np.float32)[labels]], axis=1
+    )  # (N, units + K)
+    (top,) = pretrain(
+        [dbn.associative_memory],
+        joint,
+        epochs=top_epochs,
+        batch_size=batch_size,
+        learning_rate=top_learning_rate,
+        seed=seed + 1,
+    )
     dbn.untie()
     if after_greedy is not None:
         after_greedy(dbn)
-    up_down = up_down_fine_tuning(dbn, visible, labels, epochs=up_down_epochs, batch_size=batch_size,
-                                  learning_rate=up_down_learning_rate, seed=seed + 2)
-    return {"reconstruction_error": lower, "associative_memory_reconstruction_error": top,
-            "up_down_reconstruction_error": up_down}
+    up_down = up_down_fine_tuning(
+        dbn,
+        visible,
+        labels,
+        epochs=up_down_epochs,
+        batch_size=batch_size,
+        learning_rate=up_down_learning_rate,
+        seed=seed + 2,
+    )
+    return {
+        "reconstruction_error": lower,
+        "associative_memory_reconstruction_error": top,
+        "up_down_reconstruction_error": up_down,
+    }
 
 
 def load_generative_dbn(run_path: Path) -> DeepBeliefNetwork:
-    import core_layers  # noqa: F401  (registers the custom layers)
+    from dlsuite import core_layers  # noqa: F401  (registers the custom layers)
 
     return keras.saving.load_model(Path(run_path) / GENERATIVE_DBN_FILE, compile=False)
 
@@ -283,15 +417,23 @@ class GreedyPretraining(keras.callbacks.Callback):
     the generative DBN was saved before the first epoch).
     """
 
-    def __init__(self, run: Any, dbn: DeepBeliefNetwork, train_images: np.ndarray, train_labels: np.ndarray, *,
-                 config: Any, model_label: str) -> None:
+    def __init__(
+        self,
+        run: Any,
+        dbn: DeepBeliefNetwork,
+        train_images: np.ndarray,
+        train_labels: np.ndarray,
+        *,
+        config: Any,
+        model_label: str,
+    ) -> None:
         super().__init__()
         self.run, self.dbn, self.images, self.labels = run, dbn, train_images, train_labels
         self.config, self.model_label = config, model_label
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        from apps.common.files import atomic_write_json
-        from apps.generative.samples import SAMPLES_DIR, grid, write_marked_png
+        from dlsuite.apps.generative.samples import SAMPLES_DIR, grid, write_marked_png
+        from dlsuite.base.files import atomic_write_json
 
         if (Path(self.run.backup_dir) / "state.json").is_file():
             return
@@ -302,25 +444,52 @@ class GreedyPretraining(keras.callbacks.Callback):
                 target.set_weights(source.get_weights())
 
         errors = train_generative_dbn(
-            dbn, self.images, self.labels, epochs=config.pretrain_epochs, top_epochs=config.dbn_top_epochs,
-            up_down_epochs=config.up_down_epochs, batch_size=config.batch_size,
-            learning_rate=config.pretrain_learning_rate, top_learning_rate=config.dbn_top_learning_rate,
-            up_down_learning_rate=config.up_down_learning_rate, seed=config.seed, after_greedy=initialise_classifier)
+            dbn,
+            self.images,
+            self.labels,
+            epochs=config.pretrain_epochs,
+            top_epochs=config.dbn_top_epochs,
+            up_down_epochs=config.up_down_epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.pretrain_learning_rate,
+            top_learning_rate=config.dbn_top_learning_rate,
+            up_down_learning_rate=config.up_down_learning_rate,
+            seed=config.seed,
+            after_greedy=initialise_classifier,
+        )
         path = Path(self.run.path)
         tmp = path / f".{GENERATIVE_DBN_FILE}.tmp.keras"
         dbn.save(tmp)
         os.replace(tmp, path / GENERATIVE_DBN_FILE)
-        atomic_write_json(path / "pretraining.json", {
-            "method": f"greedy CD-{dbn.k}", "epochs": config.pretrain_epochs,
-            "learning_rate": config.pretrain_learning_rate,
-            "associative_memory": {"units": dbn.top_units, "label_units": dbn.num_classes,
-                                   "epochs": config.dbn_top_epochs, "learning_rate": config.dbn_top_learning_rate},
-            "up_down": {"epochs": config.up_down_epochs, "learning_rate": config.up_down_learning_rate,
-                        "top_level": f"CD-{dbn.k}"},
-            **errors})
+        atomic_write_json(
+            path / "pretraining.json",
+            {
+                "method": f"greedy CD-{dbn.k}",
+                "epochs": config.pretrain_epochs,
+                "learning_rate": config.pretrain_learning_rate,
+                "associative_memory": {
+                    "units": dbn.top_units,
+                    "label_units": dbn.num_classes,
+                    "epochs": config.dbn_top_epochs,
+                    "learning_rate": config.dbn_top_learning_rate,
+                },
+                "up_down": {
+                    "epochs": config.up_down_epochs,
+                    "learning_rate": config.up_down_learning_rate,
+                    "top_level": f"CD-{dbn.k}",
+                },
+                **errors,
+            },
+        )
         labels = grid_labels(config.sample_grid_classes, dbn.num_classes)
-        pixels = np.asarray(dbn.generate(labels, config.gibbs_steps, seed=config.seed + 2))  # (rows * 10, S, S, C)
+        pixels = np.asarray(
+            dbn.generate(labels, config.gibbs_steps, seed=config.seed + 2)
+        )  # (rows * 10, S, S, C)
         folder = path / SAMPLES_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        write_marked_png(grid(pixels, rows=config.sample_grid_classes), folder / "dbn_gibbs.png", self.model_label,
-                         "generative DBN")
+        write_marked_png(
+            grid(pixels, rows=config.sample_grid_classes),
+            folder / "dbn_gibbs.png",
+            self.model_label,
+            "generative DBN",
+        )

@@ -20,45 +20,67 @@ MAX_SAMPLES = 256
 NOISE_STREAM = 17  # second element of the stateless seed, as in apps.generative.quality
 
 
-def build_generate(gan: Any, image_shape: Sequence[int], model_name: str, version: int) -> tuple[Any, list[Any]]:
+def build_generate(
+    gan: Any, image_shape: Sequence[int], model_name: str, version: int
+) -> tuple[Any, list[Any]]:
     """``(fn, input_signature)`` of the ``generate`` signature."""
     import tensorflow as tf
 
-    from serving.marking import mark_and_encode_tf
+    from dlsuite.serving.marking import mark_and_encode_tf
 
     size, _, channels = image_shape
     num_classes = gan.num_classes
 
     def generate(num_samples: Any, class_ids: Any, seed: Any) -> dict[str, Any]:
         tf.debugging.assert_positive(num_samples, message="num_samples must be positive")
-        tf.debugging.assert_less_equal(num_samples, MAX_SAMPLES, message=f"num_samples must be at most {MAX_SAMPLES}")
-        z = tf.random.stateless_normal(tf.stack([num_samples, gan.latent_dim]),
-                                       seed=tf.stack([seed, tf.constant(NOISE_STREAM, tf.int64)]))  # (N, L)
+        tf.debugging.assert_less_equal(
+            num_samples, MAX_SAMPLES, message=f"num_samples must be at most {MAX_SAMPLES}"
+        )
+        z = tf.random.stateless_normal(
+            tf.stack([num_samples, gan.latent_dim]),
+            seed=tf.stack([seed, tf.constant(NOISE_STREAM, tf.int64)]),
+        )  # (N, L)
         if num_classes:
             given = tf.size(class_ids)
-            tf.debugging.Assert(tf.logical_or(given <= 1, tf.equal(given, num_samples)),
-                                ["class_ids must have 0, 1 or num_samples entries"])
+            tf.debugging.Assert(
+                tf.logical_or(given <= 1, tf.equal(given, num_samples)),
+                ["class_ids must have 0, 1 or num_samples entries"],
+            )
             tf.debugging.assert_non_negative(class_ids, message="class_ids must be >= 0")
-            tf.debugging.assert_less(class_ids, num_classes, message=f"class_ids must be < {num_classes}")
+            tf.debugging.assert_less(
+                class_ids, num_classes, message=f"class_ids must be < {num_classes}"
+            )
             cyclic = tf.range(num_samples, dtype=tf.int32) % num_classes  # (N,)
-            labels = tf.case([(tf.equal(given, 0), lambda: cyclic),
-                              (tf.equal(given, 1), lambda: tf.fill([num_samples], class_ids[0]))],
-                             default=lambda: class_ids)  # (N,)
+            labels = tf.case(
+                [
+                    (tf.equal(given, 0), lambda: cyclic),
+                    (tf.equal(given, 1), lambda: tf.fill([num_samples], class_ids[0])),
+                ],
+                default=lambda: class_ids,
+            )  # (N,)
             pixels = gan.generator([z, labels], training=False)  # (N, S, S, C) in [-1, 1]
         else:
             labels = tf.fill([num_samples], -1)
             pixels = gan.generator(z, training=False)
-        images = tf.cast(tf.clip_by_value(tf.round((tf.cast(pixels, tf.float32) + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+        images = tf.cast(
+            tf.clip_by_value(tf.round((tf.cast(pixels, tf.float32) + 1.0) * 127.5), 0.0, 255.0),
+            tf.uint8,
+        )
         images = tf.ensure_shape(images, [None, size, size, channels])
         marked, pngs = mark_and_encode_tf(images, model_name, version)
         return {"images": marked, "png_bytes": pngs, "class_ids": labels}
 
-    signature = [tf.TensorSpec([], tf.int32, name="num_samples"), tf.TensorSpec([None], tf.int32, name="class_ids"),
-                 tf.TensorSpec([], tf.int64, name="seed")]
+    signature = [
+        tf.TensorSpec([], tf.int32, name="num_samples"),
+        tf.TensorSpec([None], tf.int32, name="class_ids"),
+        tf.TensorSpec([], tf.int64, name="seed"),
+    ]
     return generate, signature
 
 
-def save_saved_model(gan: Any, image_shape: Sequence[int], path: Path, model_name: str, version: int) -> None:
+def save_saved_model(
+    gan: Any, image_shape: Sequence[int], path: Path, model_name: str, version: int
+) -> None:
     """Write the generator with ``generate`` and ``serving_default`` through `keras.export.ExportArchive`."""
     import keras
 
@@ -74,16 +96,24 @@ def warmup_logs(name: str, num_classes: int | None) -> list[Any]:
     """TF Serving warmup records: the requests a client sends (one digit; a batch of each class)."""
     import tensorflow as tf
 
-    from serving.warmup import predict_log
+    from dlsuite.serving.warmup import predict_log
 
-    requests = [(1, [7 % (num_classes or 10)] if num_classes else [], 0),
-                (num_classes or 10, [], 1)]
+    requests = [
+        (1, [7 % (num_classes or 10)] if num_classes else [], 0),
+        (num_classes or 10, [], 1),
+    ]
     return [
-        predict_log(name, signature, {
-            "num_samples": tf.make_tensor_proto(num_samples, dtype=tf.int32),
-            "class_ids": tf.make_tensor_proto(class_ids, dtype=tf.int32, shape=[len(class_ids)]),
-            "seed": tf.make_tensor_proto(seed, dtype=tf.int64),
-        })
+        predict_log(
+            name,
+            signature,
+            {
+                "num_samples": tf.make_tensor_proto(num_samples, dtype=tf.int32),
+                "class_ids": tf.make_tensor_proto(
+                    class_ids, dtype=tf.int32, shape=[len(class_ids)]
+                ),
+                "seed": tf.make_tensor_proto(seed, dtype=tf.int64),
+            },
+        )
         for signature in ("generate", "serving_default")
         for num_samples, class_ids, seed in requests
     ]
@@ -100,30 +130,35 @@ def export_run(
     """Export a finished generative run (its final, EMA-averaged if enabled, generator)."""
     import keras
 
-    import core_layers  # noqa: F401  (registers the custom layers)
-    from apps.common.files import read_json
-    from apps.generative.gan import GAN
-    from serving.export import export_version
-    from serving.manifest import load_person_fields
-    from serving.marking import manifest_section
-    from serving.repository import model_dir, next_version
+    from dlsuite import core_layers  # noqa: F401  (registers the custom layers)
+    from dlsuite.apps.generative.gan import GAN
+    from dlsuite.base.files import read_json
+    from dlsuite.serving.export import export_version
+    from dlsuite.serving.manifest import load_person_fields
+    from dlsuite.serving.marking import manifest_section
+    from dlsuite.serving.repository import model_dir, next_version
 
     person = load_person_fields(manifest_info, overrides)
     run_path = Path(run_dir)
     gan = keras.saving.load_model(run_path / "model.keras", compile=False)
     metrics = read_json(run_path / "metrics.json")
     if not isinstance(gan, GAN):  # the fine-tuned DBN is a classifier: the vision signatures
-        from apps.common.runs import splits_for_run
-        from apps.vision import export as vision_export
-        from serving.signatures import CLASSIFY_METHOD
+        from dlsuite.apps.common.runs import splits_for_run
+        from dlsuite.apps.vision import export as vision_export
+        from dlsuite.serving.signatures import CLASSIFY_METHOD
 
         splits = splits_for_run(run_path)
         images = [image for image, _ in splits.test.take(4).as_numpy_iterator()]
         return export_version(
-            model_base_path=model_base_path, name=name, run_dir=run_path,
-            save=lambda path: vision_export.save_saved_model(gan, splits.class_names, splits.input_shape, path),
+            model_base_path=model_base_path,
+            name=name,
+            run_dir=run_path,
+            save=lambda path: vision_export.save_saved_model(
+                gan, splits.class_names, splits.input_shape, path
+            ),
             warmup_logs=lambda model_name: vision_export.warmup_logs(model_name, images),
-            person=person, signature_methods={"classify": CLASSIFY_METHOD},
+            person=person,
+            signature_methods={"classify": CLASSIFY_METHOD},
         )
     image_shape = tuple(metrics["data"]["input_shape"])
     version = next_version(model_dir(model_base_path, name))  # named in the marks of every PNG

@@ -20,13 +20,14 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from core_layers import DCGANDiscriminatorBlock, DCGANGeneratorBlock
+from dlsuite.core_layers import DCGANDiscriminatorBlock, DCGANGeneratorBlock
 
 LOSSES = ("nonsaturating", "wasserstein_gp")
 
 
-def build_generator(latent_dim: int, image_shape: tuple[int, int, int], filters: int,
-                    num_classes: int | None = None) -> keras.Model:
+def build_generator(
+    latent_dim: int, image_shape: tuple[int, int, int], filters: int, num_classes: int | None = None
+) -> keras.Model:
     """DCGAN generator: (z (B, latent_dim)[, labels (B,)]) -> images (B, S, S, C) in [-1, 1]."""
     size, _, channels = image_shape
     base = size // 4
@@ -35,30 +36,52 @@ def build_generator(latent_dim: int, image_shape: tuple[int, int, int], filters:
     if num_classes:
         labels = keras.Input((), dtype="int32", name="labels")
         inputs.append(labels)
-        embedded = keras.layers.Embedding(num_classes, latent_dim, name="label_embedding")(labels)  # (B, L)
+        embedded = keras.layers.Embedding(num_classes, latent_dim, name="label_embedding")(
+            labels
+        )  # (B, L)
         x = keras.layers.Concatenate(name="z_and_label")([z, embedded])  # (B, 2L)
-    x = keras.layers.Dense(base * base * filters, use_bias=False, name="project",
-                           kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))(x)
+    x = keras.layers.Dense(
+        base * base * filters,
+        use_bias=False,
+        name="project",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+    )(x)
     x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="project_bn")(x)
     x = keras.layers.ReLU(name="project_relu")(x)
     x = keras.layers.Reshape((base, base, filters), name="reshape")(x)  # (B, S/4, S/4, F)
     x = DCGANGeneratorBlock(filters // 2, name="up1")(x)  # (B, S/2, S/2, F/2)
-    x = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name="to_image",
-                                     kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))(x)
+    x = keras.layers.Conv2DTranspose(
+        channels,
+        4,
+        strides=2,
+        padding="same",
+        name="to_image",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+    )(x)
     images = keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)  # (B, S, S, C)
     return keras.Model(inputs if num_classes else z, images, name="generator")
 
 
-def build_discriminator(image_shape: tuple[int, int, int], filters: int, num_classes: int | None = None,
-                        normalization: str = "batch") -> keras.Model:
+def build_discriminator(
+    image_shape: tuple[int, int, int],
+    filters: int,
+    num_classes: int | None = None,
+    normalization: str = "batch",
+) -> keras.Model:
     """DCGAN discriminator / critic: images (B, S, S, C) in [-1, 1] -> logits (B, K) or (B, 1)."""
     images = keras.Input(image_shape, name="images")
-    x = DCGANDiscriminatorBlock(filters // 2, normalization="none", name="down1")(images)  # (B, S/2, S/2, F/2)
-    x = DCGANDiscriminatorBlock(filters, normalization=normalization, name="down2")(x)  # (B, S/4, S/4, F)
+    x = DCGANDiscriminatorBlock(filters // 2, normalization="none", name="down1")(
+        images
+    )  # (B, S/2, S/2, F/2)
+    x = DCGANDiscriminatorBlock(filters, normalization=normalization, name="down2")(
+        x
+    )  # (B, S/4, S/4, F)
     h = keras.layers.Flatten(name="features")(x)  # (B, S*S*F/16)
     logit = keras.layers.Dense(1, name="psi")(h)  # (B, 1)
     if num_classes:
-        projection = keras.layers.Dense(num_classes, use_bias=False, name="class_projection")(h)  # (B, K)
+        projection = keras.layers.Dense(num_classes, use_bias=False, name="class_projection")(
+            h
+        )  # (B, K)
         logit = keras.layers.Add(name="projection")([logit, projection])  # (B, K) by broadcasting
     logit = keras.layers.Activation("linear", dtype="float32", name="logits")(logit)
     return keras.Model(images, logit, name="discriminator")
@@ -81,8 +104,17 @@ class GAN(keras.Model):
     discriminator ``(B, K)`` (one per class) or ``(B, 1)``.
     """
 
-    def __init__(self, generator, discriminator, latent_dim, num_classes=None, loss="nonsaturating",
-                 n_critic=1, gp_weight=10.0, **kwargs):
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        latent_dim,
+        num_classes=None,
+        loss="nonsaturating",
+        n_critic=1,
+        gp_weight=10.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if loss not in LOSSES:
             raise ValueError(f"`loss` expected one of {LOSSES}. Received: loss={loss!r}")
@@ -195,7 +227,9 @@ class GAN(keras.Model):
     def _update(self, d_loss, g_loss):
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
-        self.loss_tracker.update_state(d_loss)  # "loss": the discriminator's (val_loss picks best.keras)
+        self.loss_tracker.update_state(
+            d_loss
+        )  # "loss": the discriminator's (val_loss picks best.keras)
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self):
@@ -218,16 +252,32 @@ class GAN(keras.Model):
         return cls(**config)
 
 
-def build_gan(*, model: str, latent_dim: int, image_shape: tuple[int, int, int], filters: int,
-              num_classes: int | None, n_critic: int = 5, gp_weight: float = 10.0) -> GAN:
+def build_gan(
+    *,
+    model: str,
+    latent_dim: int,
+    image_shape: tuple[int, int, int],
+    filters: int,
+    num_classes: int | None,
+    n_critic: int = 5,
+    gp_weight: float = 10.0,
+) -> GAN:
     """The app's GAN by name: ``"dcgan"`` or ``"wgan_gp"`` (conditional when ``num_classes``)."""
     wgan = model == "wgan_gp"
     generator = build_generator(latent_dim, image_shape, filters, num_classes)
-    discriminator = build_discriminator(image_shape, filters, num_classes,
-                                        normalization="layer" if wgan else "batch")
+    discriminator = build_discriminator(
+        image_shape, filters, num_classes, normalization="layer" if wgan else "batch"
+    )
     name = ("c" if num_classes else "") + model
-    gan = GAN(generator, discriminator, latent_dim, num_classes,
-              loss="wasserstein_gp" if wgan else "nonsaturating",
-              n_critic=n_critic if wgan else 1, gp_weight=gp_weight, name=name)
+    gan = GAN(
+        generator,
+        discriminator,
+        latent_dim,
+        num_classes,
+        loss="wasserstein_gp" if wgan else "nonsaturating",
+        n_critic=n_critic if wgan else 1,
+        gp_weight=gp_weight,
+        name=name,
+    )
     gan(tf.zeros((1, *image_shape)))  # build
     return gan

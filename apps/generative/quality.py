@@ -38,7 +38,9 @@ def to_evaluator_input(images: Any) -> Any:
     """(N, S, S, C) float 0-255 -> (N, 32, 32, C) float 0-255."""
     import tensorflow as tf
 
-    return tf.clip_by_value(tf.image.resize(tf.cast(images, tf.float32), (EVALUATOR_SIZE, EVALUATOR_SIZE)), 0.0, 255.0)
+    return tf.clip_by_value(
+        tf.image.resize(tf.cast(images, tf.float32), (EVALUATOR_SIZE, EVALUATOR_SIZE)), 0.0, 255.0
+    )
 
 
 def arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -59,58 +61,92 @@ class Evaluators:
         self.feature_model = feature_model
         self.judge_model = judge_model
         self.report = report
-        self._features = None if feature_model is None else keras.Model(
-            feature_model.inputs, [feature_model.get_layer(FEATURE_LAYER).output, feature_model.outputs[0]])
+        self._features = (
+            None
+            if feature_model is None
+            else keras.Model(
+                feature_model.inputs,
+                [feature_model.get_layer(FEATURE_LAYER).output, feature_model.outputs[0]],
+            )
+        )
 
     def features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, S, S, C) pixels -> F6 features (N, 84) and class probabilities (N, K)."""
         if self._features is None:
-            raise ValueError("FID and IS need the feature LeNet; these evaluators were trained with roles=('judge',)")
+            raise ValueError(
+                "FID and IS need the feature LeNet; these evaluators were trained with roles=('judge',)"
+            )
         feats, probs = [], []
         for start in range(0, len(images), 500):
-            f, p = self._features(to_evaluator_input(images[start:start + 500]), training=False)
+            f, p = self._features(to_evaluator_input(images[start : start + 500]), training=False)
             feats.append(np.asarray(f, np.float64))
             probs.append(np.asarray(p, np.float64))
         return np.concatenate(feats), np.concatenate(probs)
 
     def judge(self, images: np.ndarray) -> np.ndarray:
         """(N, S, S, C) pixels -> the judge's class ids (N,)."""
-        preds = [np.argmax(np.asarray(self.judge_model(to_evaluator_input(images[s:s + 500]), training=False)), -1)
-                 for s in range(0, len(images), 500)]
+        preds = [
+            np.argmax(
+                np.asarray(
+                    self.judge_model(to_evaluator_input(images[s : s + 500]), training=False)
+                ),
+                -1,
+            )
+            for s in range(0, len(images), 500)
+        ]
         return np.concatenate(preds)
 
 
-def train_evaluators(splits: Any, run_path: Path, *, epochs: int, seed: int,
-                     roles: Sequence[str] = EVALUATOR_ROLES) -> Evaluators:
+def train_evaluators(
+    splits: Any, run_path: Path, *, epochs: int, seed: int, roles: Sequence[str] = EVALUATOR_ROLES
+) -> Evaluators:
     """Train (or reload from ``<run>/evaluators/``) the feature and judge LeNet-5 classifiers, or
     only the judge with ``roles=("judge",)`` (the same network as when both are trained)."""
     import keras
 
-    from apps.common.files import atomic_write_json, read_json
-    from apps.vision.models import build_model
-    from apps.vision.train import compile_classifier
+    from dlsuite.apps.vision.models import build_model
+    from dlsuite.apps.vision.train import compile_classifier
+    from dlsuite.base.files import atomic_write_json, read_json
 
     if "judge" not in roles or not set(roles) <= set(EVALUATOR_ROLES):
-        raise ValueError(f"roles expected the judge and optionally the feature LeNet. Received: roles={tuple(roles)}")
+        raise ValueError(
+            f"roles expected the judge and optionally the feature LeNet. Received: roles={tuple(roles)}"
+        )
     folder = run_path / EVALUATOR_DIR
     paths = {role: folder / f"{role}_lenet5.keras" for role in roles}
     if all(p.is_file() for p in paths.values()) and (folder / "evaluators.json").is_file():
         models = {k: keras.saving.load_model(p, compile=False) for k, p in paths.items()}
-        return Evaluators(models.get("feature"), models["judge"], read_json(folder / "evaluators.json"))
+        return Evaluators(
+            models.get("feature"), models["judge"], read_json(folder / "evaluators.json")
+        )
     folder.mkdir(parents=True, exist_ok=True)
     train_x, train_y = arrays(splits.train)
     test_x, test_y = arrays(splits.test)
     train_x = np.asarray(to_evaluator_input(train_x))
     test_x = np.asarray(to_evaluator_input(test_x))
     channels = train_x.shape[-1]
-    models, report = {}, {"network": "lenet5", "input": f"resized to {EVALUATOR_SIZE}x{EVALUATOR_SIZE}",
-                          "trained_on": "the real training split", "epochs": epochs}
+    models, report = (
+        {},
+        {
+            "network": "lenet5",
+            "input": f"resized to {EVALUATOR_SIZE}x{EVALUATOR_SIZE}",
+            "trained_on": "the real training split",
+            "epochs": epochs,
+        },
+    )
     for role in roles:
-        keras.utils.set_random_seed(seed + 1000 + EVALUATOR_ROLES.index(role))  # independent networks
-        model = build_model("lenet5", (EVALUATOR_SIZE, EVALUATOR_SIZE, channels), len(splits.class_names))
+        keras.utils.set_random_seed(
+            seed + 1000 + EVALUATOR_ROLES.index(role)
+        )  # independent networks
+        model = build_model(
+            "lenet5", (EVALUATOR_SIZE, EVALUATOR_SIZE, channels), len(splits.class_names)
+        )
         compile_classifier(model, keras.optimizers.Adam(2e-3))
         model.fit(train_x, train_y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
-        predicted = [np.argmax(np.asarray(model(test_x[s:s + 500], training=False)), -1) for s in range(0, len(test_x), 500)]
+        predicted = [
+            np.argmax(np.asarray(model(test_x[s : s + 500], training=False)), -1)
+            for s in range(0, len(test_x), 500)
+        ]
         accuracy = float(np.mean(np.concatenate(predicted) == test_y))
         report[f"{role}_test_accuracy"] = accuracy
         model.save(paths[role])
@@ -131,7 +167,9 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
         eps = np.eye(len(cov_r)) * 1e-6
         root = linalg.sqrtm((cov_r + eps) @ (cov_f + eps))
     root = np.real(root)
-    return float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r) + np.trace(cov_f) - 2.0 * np.trace(root))
+    return float(
+        np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r) + np.trace(cov_f) - 2.0 * np.trace(root)
+    )
 
 
 def inception_score(probabilities: np.ndarray) -> float:
@@ -153,15 +191,25 @@ def generate_pixels(gan: Any, num_samples: int, labels: np.ndarray | None, seed:
     z = tf.random.stateless_normal((num_samples, gan.latent_dim), seed=[seed, 17])
     images = []
     for start in range(0, num_samples, 500):
-        batch_labels = None if labels is None else tf.constant(labels[start:start + 500])
-        images.append(np.asarray(gan.generate(z[start:start + 500], batch_labels, training=False)))
+        batch_labels = None if labels is None else tf.constant(labels[start : start + 500])
+        images.append(
+            np.asarray(gan.generate(z[start : start + 500], batch_labels, training=False))
+        )
     return np.rint((np.concatenate(images) + 1.0) * 127.5).clip(0, 255).astype(np.float32)
 
 
-def sample_quality(gan: Any, evaluators: Evaluators, real_images: np.ndarray, *, num_samples: int,
-                   class_names: Sequence[str], dataset: str, seed: int) -> dict[str, Any]:
+def sample_quality(
+    gan: Any,
+    evaluators: Evaluators,
+    real_images: np.ndarray,
+    *,
+    num_samples: int,
+    class_names: Sequence[str],
+    dataset: str,
+    seed: int,
+) -> dict[str, Any]:
     """FID-<dataset>, IS-<dataset> and (conditional) the judge's class-conditional report."""
-    from apps.common.evaluation import classification_report
+    from dlsuite.apps.common.evaluation import classification_report
 
     labels = requested_labels(num_samples, gan.num_classes)
     fake = generate_pixels(gan, num_samples, labels, seed)

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from serving.marking import embed_watermark, insert_chunks, marking_text, text_chunks
+from dlsuite.serving.marking import embed_watermark, insert_chunks, marking_text, text_chunks
 
 SAMPLES_DIR = "samples"
 
@@ -20,8 +20,10 @@ def grid(images: np.ndarray, rows: int, scale: int = 4) -> np.ndarray:
     out = np.full((rows * (size + 1) + 1, cols * (size + 1) + 1, channels), 128, np.uint8)
     for i in range(rows * cols):
         r, c = divmod(i, cols)
-        out[1 + r * (size + 1):1 + r * (size + 1) + size, 1 + c * (size + 1):1 + c * (size + 1) + size] = \
-            np.clip(np.rint(images[i]), 0, 255).astype(np.uint8)
+        out[
+            1 + r * (size + 1) : 1 + r * (size + 1) + size,
+            1 + c * (size + 1) : 1 + c * (size + 1) + size,
+        ] = np.clip(np.rint(images[i]), 0, 255).astype(np.uint8)
     return np.repeat(np.repeat(out, scale, axis=0), scale, axis=1)  # nearest-neighbour upscaling
 
 
@@ -46,10 +48,14 @@ def write_gif(frames: list[Path], path: Path, model: str) -> Path | None:
     images = []
     for frame in frames:  # half size (the grids are 4x nearest-neighbour upscaled), marked again
         with Image.open(frame) as im:
-            pixels = np.asarray(im.convert("L") if im.mode in ("L", "LA") else im.convert("RGB"))[::2, ::2]
+            pixels = np.asarray(im.convert("L") if im.mode in ("L", "LA") else im.convert("RGB"))[
+                ::2, ::2
+            ]
         images.append(Image.fromarray(embed_watermark(np.ascontiguousarray(pixels))))
     comment = f"AI-generated: samples of {model} during training (dlsuite, EU AI Act Art. 50(2))"
-    images[0].save(path, save_all=True, append_images=images[1:], duration=300, loop=0, comment=comment)
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=300, loop=0, comment=comment
+    )
     return path
 
 
@@ -62,15 +68,23 @@ class SampleGrids(keras.callbacks.Callback):
     Listed before the standard callbacks, so the values it adds to the logs are recorded.
     """
 
-    def __init__(self, run_path: Path, evaluate_epoch: Any, *, rows: int, cols: int = 10,
-                 model_label: str, seed: int) -> None:
+    def __init__(
+        self,
+        run_path: Path,
+        evaluate_epoch: Any,
+        *,
+        rows: int,
+        cols: int = 10,
+        model_label: str,
+        seed: int,
+    ) -> None:
         super().__init__()
         self.folder = Path(run_path) / SAMPLES_DIR
         self.evaluate_epoch = evaluate_epoch
         self.rows, self.cols, self.model_label, self.seed = rows, cols, model_label, seed
 
     def _grid_pixels(self) -> np.ndarray:
-        from apps.generative.quality import generate_pixels
+        from dlsuite.apps.generative.quality import generate_pixels
 
         gan = self.model
         n = self.rows * self.cols
@@ -81,8 +95,12 @@ class SampleGrids(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_marked_png(self._grid_pixels(), self.folder / f"epoch_{epoch + 1:03d}.png",
-                         self.model_label, f"epoch {epoch + 1}")
+        write_marked_png(
+            self._grid_pixels(),
+            self.folder / f"epoch_{epoch + 1:03d}.png",
+            self.model_label,
+            f"epoch {epoch + 1}",
+        )
         if logs is not None:
             logs.update({f"val_{k}": v for k, v in self.evaluate_epoch(self.model).items()})
 

@@ -11,87 +11,123 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from apps.common import trainer
-from apps.generative.config import GenerativeConfig
-from apps.generative.data import load_splits
+from dlsuite.apps.common import trainer
+from dlsuite.apps.generative.config import GenerativeConfig
+from dlsuite.apps.generative.data import load_splits
 
 APP = "generative"
 
 
-def compile_gan(model: Any, optimizer: Any, config: GenerativeConfig, jit_compile: bool = False) -> None:
+def compile_gan(
+    model: Any, optimizer: Any, config: GenerativeConfig, jit_compile: bool = False
+) -> None:
     """Adam for the discriminator (the trainer's optimizer, beta_1 set) and for the generator (+EMA)."""
     import keras
 
     optimizer.beta_1 = config.beta_1
-    g_options = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}
+    g_options = (
+        {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}
+    )
     g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, **g_options)
     model.compile(d_optimizer=optimizer, g_optimizer=g_optimizer, jit_compile=jit_compile)
 
 
 def _write_evaluation(report: dict[str, Any], run_path: Path, class_names: Any, title: str) -> None:
-    from apps.common.files import atomic_write_json
-    from apps.common.plots import plot_confusion_matrix
+    from dlsuite.apps.common.plots import plot_confusion_matrix
+    from dlsuite.base.files import atomic_write_json
 
     atomic_write_json(run_path / "evaluation.json", report)
     if "confusion_matrix" in report:
-        plot_confusion_matrix(report["confusion_matrix"], class_names, run_path / "confusion_matrix.png",
-                              title=title)
+        plot_confusion_matrix(
+            report["confusion_matrix"], class_names, run_path / "confusion_matrix.png", title=title
+        )
 
 
-def evaluate_gan(gan: Any, evaluators: Any, splits: Any, config: GenerativeConfig, split: str = "test") -> dict[str, Any]:
+def evaluate_gan(
+    gan: Any, evaluators: Any, splits: Any, config: GenerativeConfig, split: str = "test"
+) -> dict[str, Any]:
     """Sample quality against a held-out split, plus the validation FID (comparable with history)."""
-    from apps.generative.quality import arrays, dataset_name, sample_quality
+    from dlsuite.apps.generative.quality import arrays, dataset_name, sample_quality
 
     dataset = dataset_name(splits.info)
-    options = dict(num_samples=config.num_eval_samples, class_names=splits.class_names, dataset=dataset,
-                   seed=config.seed + 1)
+    options = dict(
+        num_samples=config.num_eval_samples,
+        class_names=splits.class_names,
+        dataset=dataset,
+        seed=config.seed + 1,
+    )
     report = sample_quality(gan, evaluators, arrays(getattr(splits, split))[0], **options)
     report["split"] = split
     if split != "validation":
         validation = sample_quality(gan, evaluators, arrays(splits.validation)[0], **options)
         report[f"validation_FID-{dataset}"] = validation[f"FID-{dataset}"]
     report["evaluators"] = evaluators.report
-    report["metric_notes"] = (f"FID-{dataset} and IS-{dataset} use the F6 features / softmax of a LeNet-5 trained "
-                              "on the real training split (not Inception; not comparable with published FIDs); "
-                              "accuracy = class-conditional accuracy judged by a second, independently seeded LeNet-5")
+    report["metric_notes"] = (
+        f"FID-{dataset} and IS-{dataset} use the F6 features / softmax of a LeNet-5 trained "
+        "on the real training split (not Inception; not comparable with published FIDs); "
+        "accuracy = class-conditional accuracy judged by a second, independently seeded LeNet-5"
+    )
     return report
 
 
-def evaluate_dbn(classifier: Any, run_path: Path, batches: Any, splits: Any, config: GenerativeConfig,
-                 split: str = "test") -> dict[str, Any]:
+def evaluate_dbn(
+    classifier: Any,
+    run_path: Path,
+    batches: Any,
+    splits: Any,
+    config: GenerativeConfig,
+    split: str = "test",
+) -> dict[str, Any]:
     """The fine-tuned classifier's report (``accuracy``, per class, confusion matrix), plus the
     generative DBN's: its free-energy classification of ``split`` and its label-clamped samples
     judged by the judge LeNet-5 (``class_accuracy``)."""
     import numpy as np
 
-    from apps.common.evaluation import classification_report, evaluate_classifier
-    from apps.common.files import atomic_write_json
-    from apps.generative.dbn import load_generative_dbn
-    from apps.generative.quality import arrays, requested_labels, train_evaluators
+    from dlsuite.apps.common.evaluation import classification_report, evaluate_classifier
+    from dlsuite.apps.generative.dbn import load_generative_dbn
+    from dlsuite.apps.generative.quality import arrays, requested_labels, train_evaluators
+    from dlsuite.base.files import atomic_write_json
 
     report = evaluate_classifier(classifier, batches, splits.class_names, run_path, split=split)
     dbn = load_generative_dbn(run_path)
     images, labels = arrays(getattr(splits, split))
-    predicted = np.concatenate([np.argmax(np.asarray(dbn(images[start:start + 500])), axis=-1)
-                                for start in range(0, len(images), 500)])  # lowest free energy
+    predicted = np.concatenate(
+        [
+            np.argmax(np.asarray(dbn(images[start : start + 500])), axis=-1)
+            for start in range(0, len(images), 500)
+        ]
+    )  # lowest free energy
     free_energy = classification_report(labels, predicted, splits.class_names)
-    evaluators = train_evaluators(splits, run_path, epochs=config.evaluator_epochs, seed=config.seed, roles=("judge",))
+    evaluators = train_evaluators(
+        splits, run_path, epochs=config.evaluator_epochs, seed=config.seed, roles=("judge",)
+    )
     requested = requested_labels(config.num_eval_samples, dbn.num_classes)
-    fake = np.asarray(dbn.generate(requested, config.gibbs_steps, seed=config.seed + 1))  # (N, S, S, C)
-    samples = classification_report(requested, evaluators.judge(fake), splits.class_names)  # rows: requested
-    report.update({
-        "free_energy_accuracy": free_energy["accuracy"],
-        "class_accuracy": samples["accuracy"],
-        "num_generated": len(fake),
-        "generative_dbn": {"free_energy_classification": free_energy, "label_clamped_samples": samples,
-                           "gibbs_steps": config.gibbs_steps, "evaluators": evaluators.report},
-        "metric_notes": (
-            "accuracy (with per_class and confusion_matrix): the DBN classifier fine-tuned by backprop; "
-            "free_energy_accuracy: the generative DBN, the label of lowest free energy in its top-level "
-            "associative memory given the image's code (no backprop, no sampling); class_accuracy: the fraction "
-            f"of {len(fake)} label-clamped samples of the generative DBN that a LeNet-5 trained on the real "
-            "training split (the GAN runs' judge) assigns to the requested class"),
-    })
+    fake = np.asarray(
+        dbn.generate(requested, config.gibbs_steps, seed=config.seed + 1)
+    )  # (N, S, S, C)
+    samples = classification_report(
+        requested, evaluators.judge(fake), splits.class_names
+    )  # rows: requested
+    report.update(
+        {
+            "free_energy_accuracy": free_energy["accuracy"],
+            "class_accuracy": samples["accuracy"],
+            "num_generated": len(fake),
+            "generative_dbn": {
+                "free_energy_classification": free_energy,
+                "label_clamped_samples": samples,
+                "gibbs_steps": config.gibbs_steps,
+                "evaluators": evaluators.report,
+            },
+            "metric_notes": (
+                "accuracy (with per_class and confusion_matrix): the DBN classifier fine-tuned by backprop; "
+                "free_energy_accuracy: the generative DBN, the label of lowest free energy in its top-level "
+                "associative memory given the image's code (no backprop, no sampling); class_accuracy: the fraction "
+                f"of {len(fake)} label-clamped samples of the generative DBN that a LeNet-5 trained on the real "
+                "training split (the GAN runs' judge) assigns to the requested class"
+            ),
+        }
+    )
     atomic_write_json(run_path / "evaluation.json", report)
     return report
 
@@ -99,32 +135,54 @@ def evaluate_dbn(classifier: Any, run_path: Path, batches: Any, splits: Any, con
 def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
     """Greedy CD-k training of the generative DBN (RBMs and the label-unit associative memory),
     then its RBMs fine-tuned by backprop as a classifier (``--model dbn``)."""
-    from apps.generative.dbn import GreedyPretraining, build_dbn_classifier, build_generative_dbn
-    from apps.generative.quality import arrays
-    from apps.vision.train import compile_classifier
+    from dlsuite.apps.generative.dbn import (
+        GreedyPretraining,
+        build_dbn_classifier,
+        build_generative_dbn,
+    )
+    from dlsuite.apps.generative.quality import arrays
+    from dlsuite.apps.vision.train import compile_classifier
 
     splits = load_splits(config)
     images, labels = arrays(splits.train)
     if config.max_train_examples:
-        images, labels = images[:config.max_train_examples], labels[:config.max_train_examples]
+        images, labels = images[: config.max_train_examples], labels[: config.max_train_examples]
     shape, num_classes = tuple(splits.input_shape), len(splits.class_names)
 
     def callbacks(run: Any) -> list[Any]:
-        dbn = build_generative_dbn(shape, num_classes, units=config.dbn_units, layers=config.dbn_layers,
-                                   top_units=config.dbn_top_units, k=config.cd_k)
-        return [GreedyPretraining(run, dbn, images, labels, config=config,
-                                  model_label=f"dlsuite generative dbn run {run.run_id}")]
+        dbn = build_generative_dbn(
+            shape,
+            num_classes,
+            units=config.dbn_units,
+            layers=config.dbn_layers,
+            top_units=config.dbn_top_units,
+            k=config.cd_k,
+        )
+        return [
+            GreedyPretraining(
+                run,
+                dbn,
+                images,
+                labels,
+                config=config,
+                model_label=f"dlsuite generative dbn run {run.run_id}",
+            )
+        ]
 
     return trainer.train_and_evaluate(
         app=APP,
         config=config,
         splits=splits,
-        build_model=lambda: build_dbn_classifier(shape, num_classes, config.dbn_units, config.dbn_layers, config.cd_k),
+        build_model=lambda: build_dbn_classifier(
+            shape, num_classes, config.dbn_units, config.dbn_layers, config.cd_k
+        ),
         compile_model=lambda model, opt, jit: compile_classifier(model, opt, jit),
         evaluate=lambda model, run, test: evaluate_dbn(model, run.path, test, splits, config),
         callbacks=callbacks,
-        extra_metrics={"flops_note": "forward FLOPs of the fine-tuned classifier; CD-k pre-training and the "
-                                     "generative DBN are not counted"},
+        extra_metrics={
+            "flops_note": "forward FLOPs of the fine-tuned classifier; CD-k pre-training and the "
+            "generative DBN are not counted"
+        },
     )
 
 
@@ -132,9 +190,14 @@ def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
     """Train a GAN (or, with ``--model dbn``, a DBN) on ``config.data``; returns the run with its metrics."""
     if config.model == "dbn":
         return train_dbn(config)
-    from apps.generative.gan import build_gan
-    from apps.generative.quality import arrays, dataset_name, sample_quality, train_evaluators
-    from apps.generative.samples import SampleGrids
+    from dlsuite.apps.generative.gan import build_gan
+    from dlsuite.apps.generative.quality import (
+        arrays,
+        dataset_name,
+        sample_quality,
+        train_evaluators,
+    )
+    from dlsuite.apps.generative.samples import SampleGrids
 
     splits = load_splits(config)
     num_classes = len(splits.class_names) if config.conditional else None
@@ -142,31 +205,56 @@ def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
     state: dict[str, Any] = {}
 
     def build() -> Any:
-        return build_gan(model=config.model, latent_dim=config.latent_dim, image_shape=tuple(splits.input_shape),
-                         filters=config.filters, num_classes=num_classes, n_critic=config.n_critic,
-                         gp_weight=config.gp_weight)
+        return build_gan(
+            model=config.model,
+            latent_dim=config.latent_dim,
+            image_shape=tuple(splits.input_shape),
+            filters=config.filters,
+            num_classes=num_classes,
+            n_critic=config.n_critic,
+            gp_weight=config.gp_weight,
+        )
 
     def callbacks(run: Any) -> list[Any]:
-        state["evaluators"] = evaluators = train_evaluators(splits, run.path, epochs=config.evaluator_epochs,
-                                                            seed=config.seed)
+        state["evaluators"] = evaluators = train_evaluators(
+            splits, run.path, epochs=config.evaluator_epochs, seed=config.seed
+        )
         validation = arrays(splits.validation)[0]
 
         def evaluate_epoch(gan: Any) -> dict[str, float]:
-            report = sample_quality(gan, evaluators, validation, num_samples=config.num_eval_samples,
-                                    class_names=splits.class_names, dataset=dataset, seed=config.seed + 1)
+            report = sample_quality(
+                gan,
+                evaluators,
+                validation,
+                num_samples=config.num_eval_samples,
+                class_names=splits.class_names,
+                dataset=dataset,
+                seed=config.seed + 1,
+            )
             keys = [f"FID-{dataset}", f"IS-{dataset}", "class_accuracy"]
             return {k: float(report[k]) for k in keys if k in report}
 
-        return [SampleGrids(run.path, evaluate_epoch, rows=config.sample_grid_classes,
-                            model_label=f"dlsuite generative {config.model} run {run.run_id}", seed=config.seed + 2)]
+        return [
+            SampleGrids(
+                run.path,
+                evaluate_epoch,
+                rows=config.sample_grid_classes,
+                model_label=f"dlsuite generative {config.model} run {run.run_id}",
+                seed=config.seed + 2,
+            )
+        ]
 
     def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
         report = evaluate_gan(model, state["evaluators"], splits, config)
-        _write_evaluation(report, run.path, splits.class_names,
-                          f"{model.name}: requested vs judged class, accuracy {report.get('accuracy', float('nan')):.3f}")
+        _write_evaluation(
+            report,
+            run.path,
+            splits.class_names,
+            f"{model.name}: requested vs judged class, accuracy {report.get('accuracy', float('nan')):.3f}",
+        )
         return report
 
-    from serving.marking import manifest_section
+    from dlsuite.serving.marking import manifest_section
 
     return trainer.train_and_evaluate(
         app=APP,
@@ -178,7 +266,7 @@ def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
         callbacks=callbacks,
         extra_metrics={
             "flops_note": "flops_per_example is the discriminator's forward pass on one image; "
-                          "training_flops = 3 x that x examples seen (the generator's passes are not counted)",
+            "training_flops = 3 x that x examples seen (the generator's passes are not counted)",
             "synthetic_content_marking": manifest_section(),
         },
     )
@@ -188,20 +276,25 @@ def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     """Evaluate a finished run's generator on a held-out split; writes evaluation.json."""
     import keras
 
-    import core_layers  # noqa: F401  (registers the custom layers)
-    from apps.common.runs import run_config, splits_for_run
-    from apps.generative.gan import GAN
-    from apps.generative.quality import train_evaluators
+    from dlsuite import core_layers  # noqa: F401  (registers the custom layers)
+    from dlsuite.apps.common.runs import run_config, splits_for_run
+    from dlsuite.apps.generative.gan import GAN
+    from dlsuite.apps.generative.quality import train_evaluators
 
     path = Path(run_dir)
     config = run_config(path)
     splits = splits_for_run(path)
     gan = keras.saving.load_model(path / "model.keras", compile=False)
     if not isinstance(gan, GAN):  # the DBN classifier (and the generative DBN beside it)
-        from apps.common.data import make_pipeline
+        from dlsuite.apps.common.data import make_pipeline
 
-        batches = make_pipeline(getattr(splits, split), batch_size=config.batch_size, training=False,
-                                seed=config.seed, cache=False)
+        batches = make_pipeline(
+            getattr(splits, split),
+            batch_size=config.batch_size,
+            training=False,
+            seed=config.seed,
+            cache=False,
+        )
         return evaluate_dbn(gan, path, batches, splits, config, split=split)
     evaluators = train_evaluators(splits, path, epochs=config.evaluator_epochs, seed=config.seed)
     report = evaluate_gan(gan, evaluators, splits, config, split=split)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from apps.common.config import TrainingConfig, option
+from dlsuite.apps.common.config import TrainingConfig, option
 
 # The models of each task; a task is available when it has an entry here.
 TASK_MODELS: dict[str, tuple[str, ...]] = {
@@ -31,98 +31,179 @@ class NLPConfig(TrainingConfig):
 
     # Defaults tuned so `dlsuite train nlp --model transformer --data builtin:langid` meets the quality
     # bar (>= 95% held-out accuracy) on a CPU in well under a minute.
-    task: str = option("classify", "what the model does: classify (text -> label), lm (language model: "
-                                    "text -> continuation), translate (text -> text in another language)",
-                       choices=TASKS)
-    data: str = option("builtin:langid", "data source: builtin:langid (Faker sentences in several languages), "
-                                         "tfds:imdb_reviews|ag_news_subset|glue/sst2, dir:<folder of text-file "
-                                         "folders per class> or file:<.csv|.tsv|.jsonl>; lm: builtin:pydocs (Python "
-                                         "standard-library docstrings), file:<plain text file> or dir:<folder of "
-                                         ".txt files>; translate: builtin:numbers (num2words number words), "
-                                         "tfds:ted_hrlr_translate/pt_to_en or file:<source<TAB>target .tsv>")
+    task: str = option(
+        "classify",
+        "what the model does: classify (text -> label), lm (language model: "
+        "text -> continuation), translate (text -> text in another language)",
+        choices=TASKS,
+    )
+    data: str = option(
+        "builtin:langid",
+        "data source: builtin:langid (Faker sentences in several languages), "
+        "tfds:imdb_reviews|ag_news_subset|glue/sst2, dir:<folder of text-file "
+        "folders per class> or file:<.csv|.tsv|.jsonl>; lm: builtin:pydocs (Python "
+        "standard-library docstrings), file:<plain text file> or dir:<folder of "
+        ".txt files>; translate: builtin:numbers (num2words number words), "
+        "tfds:ted_hrlr_translate/pt_to_en or file:<source<TAB>target .tsv>",
+    )
     epochs: int = option(2, "number of epochs")
     batch_size: int = option(64, "GLOBAL batch size, split evenly across replicas")
     learning_rate: float = option(1e-3, "initial learning rate")
-    model: str = option("transformer", "network; classify: bag_of_embeddings, bilstm, transformer; lm: gpt; "
-                                       "translate: transformer_seq2seq")
-    tokenizer: str = option("word", "tokenizer trained on the training split and saved inside the model: "
-                                    "word (TextVectorization) or wordpiece (subwords)", choices=TOKENIZERS)
-    vocab_size: int = option(8000, "largest vocabulary, including the padding, unknown and special tokens")
-    sequence_length: int = option(32, "tokens per text; longer texts are truncated, shorter ones padded with 0")
+    model: str = option(
+        "transformer",
+        "network; classify: bag_of_embeddings, bilstm, transformer; lm: gpt; "
+        "translate: transformer_seq2seq",
+    )
+    tokenizer: str = option(
+        "word",
+        "tokenizer trained on the training split and saved inside the model: "
+        "word (TextVectorization) or wordpiece (subwords)",
+        choices=TOKENIZERS,
+    )
+    vocab_size: int = option(
+        8000, "largest vocabulary, including the padding, unknown and special tokens"
+    )
+    sequence_length: int = option(
+        32, "tokens per text; longer texts are truncated, shorter ones padded with 0"
+    )
     lowercase: bool = option(True, "lowercase text before tokenizing")
-    text_column: str = option("text", "file: sources: the column (CSV/TSV header) or key (JSONL) holding the text")
+    text_column: str = option(
+        "text", "file: sources: the column (CSV/TSV header) or key (JSONL) holding the text"
+    )
     label_column: str = option("label", "file: sources: the column or key holding the class label")
     embedding_dim: int = option(64, "token embedding width (the Transformer's model width)")
-    position_embedding: str = option("sinusoidal", "position embedding added to the token embedding",
-                                     choices=POSITION_EMBEDDINGS)
+    position_embedding: str = option(
+        "sinusoidal", "position embedding added to the token embedding", choices=POSITION_EMBEDDINGS
+    )
     num_layers: int = option(2, "Transformer blocks or stacked LSTM layers")
     num_heads: int = option(4, "attention heads (transformer)")
     intermediate_dim: int = option(128, "feed-forward width of a Transformer block")
-    norm_position: str = option("pre", "Transformer layer normalization before (pre) or after (post) each "
-                                       "sub-layer", choices=NORM_POSITIONS)
+    norm_position: str = option(
+        "pre",
+        "Transformer layer normalization before (pre) or after (post) each sub-layer",
+        choices=NORM_POSITIONS,
+    )
     lstm_units: int = option(64, "LSTM units per direction (bilstm)")
     dropout: float = option(0.1, "dropout rate")
-    lr_schedule: str = option("cosine", "learning rate schedule: constant, or cosine decay to 0 over all "
-                                        "training steps", choices=LR_SCHEDULES)
-    langid_locales: tuple[str, ...] = option(LANGID_LOCALES, "builtin:langid: Faker locales, one class each")
-    langid_sentences: int = option(1500, "builtin:langid: distinct sentences generated per language")
-    numbers_pair: str = option("en-es", "builtin:numbers (translate): source-target languages of the num2words "
-                                        "spellings: en-es, es-en, en-fr, fr-en, en-de or de-en (German numbers "
-                                        "are single compound words: use --tokenizer wordpiece)")
-    numbers_count: int = option(10000, "builtin:numbers: distinct numbers drawn (then split by number)")
+    lr_schedule: str = option(
+        "cosine",
+        "learning rate schedule: constant, or cosine decay to 0 over all training steps",
+        choices=LR_SCHEDULES,
+    )
+    langid_locales: tuple[str, ...] = option(
+        LANGID_LOCALES, "builtin:langid: Faker locales, one class each"
+    )
+    langid_sentences: int = option(
+        1500, "builtin:langid: distinct sentences generated per language"
+    )
+    numbers_pair: str = option(
+        "en-es",
+        "builtin:numbers (translate): source-target languages of the num2words "
+        "spellings: en-es, es-en, en-fr, fr-en, en-de or de-en (German numbers "
+        "are single compound words: use --tokenizer wordpiece)",
+    )
+    numbers_count: int = option(
+        10000, "builtin:numbers: distinct numbers drawn (then split by number)"
+    )
     numbers_max: int = option(9999, "builtin:numbers: numbers are drawn from [0, numbers_max]")
     label_smoothing: float = option(0.1, "translate: label smoothing epsilon of the cross-entropy")
-    warmup_steps: int = option(400, "translate: warmup steps of the 'Attention Is All You Need' learning-rate "
-                                    "schedule (inverse square root decay after); --learning-rate is its peak")
-    beam_size: int = option(4, "translate: beam width of the evaluation and of the exported translate signature")
-    length_penalty: float = option(0.6, "translate: beam search length penalty exponent alpha (GNMT)")
-    max_decode_length: int | None = option(None, "translate: longest translation in target tokens; "
-                                                 "default and upper bound: sequence_length")
-    tie_embeddings: bool = option(True, "lm: output logits from the token embedding matrix (weight tying, "
-                                        "Press & Wolf 2017)")
+    warmup_steps: int = option(
+        400,
+        "translate: warmup steps of the 'Attention Is All You Need' learning-rate "
+        "schedule (inverse square root decay after); --learning-rate is its peak",
+    )
+    beam_size: int = option(
+        4, "translate: beam width of the evaluation and of the exported translate signature"
+    )
+    length_penalty: float = option(
+        0.6, "translate: beam search length penalty exponent alpha (GNMT)"
+    )
+    max_decode_length: int | None = option(
+        None,
+        "translate: longest translation in target tokens; default and upper bound: sequence_length",
+    )
+    tie_embeddings: bool = option(
+        True, "lm: output logits from the token embedding matrix (weight tying, Press & Wolf 2017)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.task not in TASK_MODELS:
             raise ValueError(f"task expected one of {TASKS}. Received: task={self.task!r}")
         if self.model not in TASK_MODELS[self.task]:
-            raise ValueError(f"model for task={self.task!r} expected one of {TASK_MODELS[self.task]}. "
-                             f"Received: model={self.model!r}")
-        choices = (("tokenizer", TOKENIZERS), ("position_embedding", POSITION_EMBEDDINGS),
-                   ("norm_position", NORM_POSITIONS), ("lr_schedule", LR_SCHEDULES))
+            raise ValueError(
+                f"model for task={self.task!r} expected one of {TASK_MODELS[self.task]}. "
+                f"Received: model={self.model!r}"
+            )
+        choices = (
+            ("tokenizer", TOKENIZERS),
+            ("position_embedding", POSITION_EMBEDDINGS),
+            ("norm_position", NORM_POSITIONS),
+            ("lr_schedule", LR_SCHEDULES),
+        )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} expected one of {allowed}. Received: {name}={getattr(self, name)!r}")
-        for name in ("vocab_size", "sequence_length", "embedding_dim", "num_layers", "num_heads", "intermediate_dim",
-                     "lstm_units", "langid_sentences", "numbers_count", "numbers_max", "warmup_steps", "beam_size"):
+                raise ValueError(
+                    f"{name} expected one of {allowed}. Received: {name}={getattr(self, name)!r}"
+                )
+        for name in (
+            "vocab_size",
+            "sequence_length",
+            "embedding_dim",
+            "num_layers",
+            "num_heads",
+            "intermediate_dim",
+            "lstm_units",
+            "langid_sentences",
+            "numbers_count",
+            "numbers_max",
+            "warmup_steps",
+            "beam_size",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} expected a positive integer. Received: {name}={value!r}")
         if self.vocab_size < 8:
-            raise ValueError(f"vocab_size expected at least 8. Received: vocab_size={self.vocab_size}")
+            raise ValueError(
+                f"vocab_size expected at least 8. Received: vocab_size={self.vocab_size}"
+            )
         if self.embedding_dim % self.num_heads:
-            raise ValueError(f"embedding_dim expected a multiple of num_heads={self.num_heads}. "
-                             f"Received: embedding_dim={self.embedding_dim}")
+            raise ValueError(
+                f"embedding_dim expected a multiple of num_heads={self.num_heads}. "
+                f"Received: embedding_dim={self.embedding_dim}"
+            )
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout expected a number in [0, 1). Received: dropout={self.dropout}")
+            raise ValueError(
+                f"dropout expected a number in [0, 1). Received: dropout={self.dropout}"
+            )
         self._check_translation_options()
         if len(set(self.langid_locales)) < 2:
-            raise ValueError(f"langid_locales expected at least two different locales. "
-                             f"Received: langid_locales={self.langid_locales}")
+            raise ValueError(
+                f"langid_locales expected at least two different locales. "
+                f"Received: langid_locales={self.langid_locales}"
+            )
 
     def _check_translation_options(self) -> None:
-        from apps.nlp.numbers import parse_pair
+        from dlsuite.apps.nlp.numbers import parse_pair
 
         parse_pair(self.numbers_pair)
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing expected a number in [0, 1). Received: label_smoothing={self.label_smoothing}")
+            raise ValueError(
+                f"label_smoothing expected a number in [0, 1). Received: label_smoothing={self.label_smoothing}"
+            )
         if self.length_penalty < 0:
-            raise ValueError(f"length_penalty expected a number >= 0. Received: length_penalty={self.length_penalty}")
-        if self.max_decode_length is not None and (isinstance(self.max_decode_length, bool) or
-                                                   not isinstance(self.max_decode_length, int) or
-                                                   self.max_decode_length <= 0):
-            raise ValueError(f"max_decode_length expected a positive integer. "
-                             f"Received: max_decode_length={self.max_decode_length!r}")
+            raise ValueError(
+                f"length_penalty expected a number >= 0. Received: length_penalty={self.length_penalty}"
+            )
+        if self.max_decode_length is not None and (
+            isinstance(self.max_decode_length, bool)
+            or not isinstance(self.max_decode_length, int)
+            or self.max_decode_length <= 0
+        ):
+            raise ValueError(
+                f"max_decode_length expected a positive integer. "
+                f"Received: max_decode_length={self.max_decode_length!r}"
+            )
 
 
 PRESETS: dict[str, NLPConfig] = {
@@ -130,27 +211,87 @@ PRESETS: dict[str, NLPConfig] = {
     "transformer-langid": NLPConfig(model="transformer", data="builtin:langid"),
     "bag_of_embeddings-langid": NLPConfig(model="bag_of_embeddings", data="builtin:langid"),
     "bilstm-langid": NLPConfig(model="bilstm", data="builtin:langid"),
-    "transformer-imdb": NLPConfig(model="transformer", data="tfds:imdb_reviews", tokenizer="wordpiece",
-                                  vocab_size=16000, sequence_length=256, embedding_dim=128, intermediate_dim=256, epochs=4),
-    "bilstm-imdb": NLPConfig(model="bilstm", data="tfds:imdb_reviews", vocab_size=20000, sequence_length=256,
-                             embedding_dim=128, epochs=4),
-    "transformer-ag_news": NLPConfig(model="transformer", data="tfds:ag_news_subset", tokenizer="wordpiece",
-                                     vocab_size=16000, sequence_length=96, embedding_dim=128, intermediate_dim=256, epochs=3),
-    "transformer-sst2": NLPConfig(model="transformer", data="tfds:glue/sst2", vocab_size=12000,
-                                  sequence_length=64, epochs=4),
+    "transformer-imdb": NLPConfig(
+        model="transformer",
+        data="tfds:imdb_reviews",
+        tokenizer="wordpiece",
+        vocab_size=16000,
+        sequence_length=256,
+        embedding_dim=128,
+        intermediate_dim=256,
+        epochs=4,
+    ),
+    "bilstm-imdb": NLPConfig(
+        model="bilstm",
+        data="tfds:imdb_reviews",
+        vocab_size=20000,
+        sequence_length=256,
+        embedding_dim=128,
+        epochs=4,
+    ),
+    "transformer-ag_news": NLPConfig(
+        model="transformer",
+        data="tfds:ag_news_subset",
+        tokenizer="wordpiece",
+        vocab_size=16000,
+        sequence_length=96,
+        embedding_dim=128,
+        intermediate_dim=256,
+        epochs=3,
+    ),
+    "transformer-sst2": NLPConfig(
+        model="transformer", data="tfds:glue/sst2", vocab_size=12000, sequence_length=64, epochs=4
+    ),
     # The LM quality-bar run: held-out perplexity far below the unigram baseline in about a minute on 2 CPU cores.
     # One block: at this data and compute scale a second one did not lower the held-out perplexity (docs/nlp.md).
-    "gpt-pydocs": NLPConfig(task="lm", model="gpt", data="builtin:pydocs", tokenizer="wordpiece", vocab_size=2000,
-                            sequence_length=64, embedding_dim=128, num_layers=1, num_heads=4, intermediate_dim=512,
-                            position_embedding="learned", dropout=0.0, batch_size=8, epochs=2, learning_rate=2e-3),
+    "gpt-pydocs": NLPConfig(
+        task="lm",
+        model="gpt",
+        data="builtin:pydocs",
+        tokenizer="wordpiece",
+        vocab_size=2000,
+        sequence_length=64,
+        embedding_dim=128,
+        num_layers=1,
+        num_heads=4,
+        intermediate_dim=512,
+        position_embedding="learned",
+        dropout=0.0,
+        batch_size=8,
+        epochs=2,
+        learning_rate=2e-3,
+    ),
     # The translation quality-bar run: English -> Spanish number words, >= 90% exact match (beam search) held out.
     "transformer_seq2seq-numbers": NLPConfig(
-        task="translate", model="transformer_seq2seq", data="builtin:numbers", numbers_pair="en-es",
-        numbers_count=6000, vocab_size=200, sequence_length=16, embedding_dim=64, intermediate_dim=128, num_layers=2,
-        num_heads=4, epochs=3, learning_rate=3e-3, warmup_steps=200),
+        task="translate",
+        model="transformer_seq2seq",
+        data="builtin:numbers",
+        numbers_pair="en-es",
+        numbers_count=6000,
+        vocab_size=200,
+        sequence_length=16,
+        embedding_dim=64,
+        intermediate_dim=128,
+        num_layers=2,
+        num_heads=4,
+        epochs=3,
+        learning_rate=3e-3,
+        warmup_steps=200,
+    ),
     "transformer_seq2seq-ted_pt_en": NLPConfig(
-        task="translate", model="transformer_seq2seq", data="tfds:ted_hrlr_translate/pt_to_en", tokenizer="wordpiece",
-        vocab_size=8000, sequence_length=64, embedding_dim=128, intermediate_dim=512, num_layers=4, num_heads=8,
-        epochs=20, learning_rate=1e-3, warmup_steps=4000),
+        task="translate",
+        model="transformer_seq2seq",
+        data="tfds:ted_hrlr_translate/pt_to_en",
+        tokenizer="wordpiece",
+        vocab_size=8000,
+        sequence_length=64,
+        embedding_dim=128,
+        intermediate_dim=512,
+        num_layers=4,
+        num_heads=8,
+        epochs=20,
+        learning_rate=1e-3,
+        warmup_steps=4000,
+    ),
 }
 CONFIG_CLASS = NLPConfig

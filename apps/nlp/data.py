@@ -20,25 +20,30 @@ import json
 from pathlib import Path
 from typing import Any
 
-from apps.common.data import DataSpec, Splits, parse_source, split_by_index
-from apps.nlp.config import NLPConfig
+from dlsuite.apps.common.data import DataSpec, Splits, parse_source, split_by_index
+from dlsuite.apps.nlp.config import NLPConfig
 
 BUILTIN = ("langid",)
 # tfds datasets with their (text feature, label feature); others use --text-column/--label-column.
-TFDS_FEATURES = {"imdb_reviews": ("text", "label"), "ag_news_subset": ("description", "label"),
-                 "glue/sst2": ("sentence", "label")}
+TFDS_FEATURES = {
+    "imdb_reviews": ("text", "label"),
+    "ag_news_subset": ("description", "label"),
+    "glue/sst2": ("sentence", "label"),
+}
 FILE_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
 def parse_text_source(source: str) -> DataSpec:
     """`apps.common.data.parse_source` plus ``file:<path>`` for CSV/TSV/JSONL files."""
-    if source.startswith("file:") and source[len("file:"):]:
-        return DataSpec("file", source[len("file:"):])
+    if source.startswith("file:") and source[len("file:") :]:
+        return DataSpec("file", source[len("file:") :])
     try:
         return parse_source(source)
     except ValueError:
-        raise ValueError(f"data source must be tfds:<name>, dir:<path>, file:<.csv|.tsv|.jsonl> or "
-                         f"builtin:<name>. Received: {source!r}") from None
+        raise ValueError(
+            f"data source must be tfds:<name>, dir:<path>, file:<.csv|.tsv|.jsonl> or "
+            f"builtin:<name>. Received: {source!r}"
+        ) from None
 
 
 def load_splits(config: NLPConfig) -> Splits:
@@ -46,11 +51,11 @@ def load_splits(config: NLPConfig) -> Splits:
     if config.task == "classify":
         return classification_splits(config)
     if config.task == "translate":
-        from apps.nlp.translation import load_translation_splits
+        from dlsuite.apps.nlp.translation import load_translation_splits
 
         return load_translation_splits(config)
     if config.task == "lm":
-        from apps.nlp.corpus import load_language_model_data
+        from dlsuite.apps.nlp.corpus import load_language_model_data
 
         return load_language_model_data(config).splits
     raise ValueError(f"no data loader for task={config.task!r}")
@@ -71,35 +76,58 @@ def _three_way(dataset: Any, count: int, config: NLPConfig) -> dict[str, tuple[A
     """Seeded train/validation/test split of one labelled set (``split_seed``)."""
     test = config.test_fraction
     validation = config.validation_fraction * (1.0 - test)
-    return split_by_index(dataset, count, {"train": 1.0 - test - validation, "validation": validation,
-                                           "test": test}, config.split_seed)
+    return split_by_index(
+        dataset,
+        count,
+        {"train": 1.0 - test - validation, "validation": validation, "test": test},
+        config.split_seed,
+    )
 
 
 def _from_lists(texts: list[str], labels: list[int]) -> Any:
     import tensorflow as tf
 
-    return tf.data.Dataset.from_tensor_slices((tf.constant(texts, tf.string), tf.constant(labels, tf.int64)))
+    return tf.data.Dataset.from_tensor_slices(
+        (tf.constant(texts, tf.string), tf.constant(labels, tf.int64))
+    )
 
 
-def _splits(parts: dict[str, tuple[Any, int]], class_names: list[str], info: dict[str, Any]) -> Splits:
-    return Splits(train=parts["train"][0], validation=parts["validation"][0], test=parts["test"][0],
-                  class_names=class_names, input_shape=(), input_dtype="string",
-                  sizes={k: v[1] for k, v in parts.items()}, info=info)
+def _splits(
+    parts: dict[str, tuple[Any, int]], class_names: list[str], info: dict[str, Any]
+) -> Splits:
+    return Splits(
+        train=parts["train"][0],
+        validation=parts["validation"][0],
+        test=parts["test"][0],
+        class_names=class_names,
+        input_shape=(),
+        input_dtype="string",
+        sizes={k: v[1] for k, v in parts.items()},
+        info=info,
+    )
 
 
 def _builtin(name: str, config: NLPConfig) -> Splits:
-    from apps.nlp import langid
+    from dlsuite.apps.nlp import langid
 
     if name not in BUILTIN:
         raise ValueError(f"unknown builtin text dataset {name!r}; known: {BUILTIN}")
     data = langid.generate(config.langid_locales, config.langid_sentences, config.split_seed)
     parts = _three_way(_from_lists(data["texts"], data["labels"]), len(data["texts"]), config)
-    return _splits(parts, data["class_names"], {
-        "source": config.data, "kind": "builtin", "name": name, "version": data["version"],
-        "preprocessing": f"Faker(locale).sentence() of {langid.MIN_WORDS}-{langid.MAX_WORDS} words, "
-                         f"{config.langid_sentences} distinct sentences per locale (seed {config.split_seed}); "
-                         f"{data['dropped_shared']} sentences shared by two languages dropped; "
-                         f"seeded train/validation/test split of distinct sentences (split_seed={config.split_seed})"})
+    return _splits(
+        parts,
+        data["class_names"],
+        {
+            "source": config.data,
+            "kind": "builtin",
+            "name": name,
+            "version": data["version"],
+            "preprocessing": f"Faker(locale).sentence() of {langid.MIN_WORDS}-{langid.MAX_WORDS} words, "
+            f"{config.langid_sentences} distinct sentences per locale (seed {config.split_seed}); "
+            f"{data['dropped_shared']} sentences shared by two languages dropped; "
+            f"seeded train/validation/test split of distinct sentences (split_seed={config.split_seed})",
+        },
+    )
 
 
 def _tfds(name: str, config: NLPConfig) -> Splits:
@@ -111,12 +139,18 @@ def _tfds(name: str, config: NLPConfig) -> Splits:
     features = builder.info.features
     for key in (text_key, label_key):
         if key not in features:
-            raise ValueError(f"tfds:{name} has no feature {key!r}; its features are {sorted(features.keys())} "
-                             f"(choose them with --text-column and --label-column)")
-    known = set(builder.info.splits.keys())  # empty until the dataset is prepared (and under mock data)
+            raise ValueError(
+                f"tfds:{name} has no feature {key!r}; its features are {sorted(features.keys())} "
+                f"(choose them with --text-column and --label-column)"
+            )
+    known = set(
+        builder.info.splits.keys()
+    )  # empty until the dataset is prepared (and under mock data)
     cut = round(100 * (1 - config.validation_fraction))
     carve = {"train": f"train[:{cut}%]", "validation": f"train[{cut}%:]"}
-    if name.startswith("glue/"):  # GLUE hides its test labels (-1): its validation split is the test split
+    if name.startswith(
+        "glue/"
+    ):  # GLUE hides its test labels (-1): its validation split is the test split
         split_names = {**carve, "test": "validation"}
     elif "validation" in known:
         split_names = {"train": "train", "validation": "validation", "test": "test"}
@@ -125,20 +159,36 @@ def _tfds(name: str, config: NLPConfig) -> Splits:
     missing = {s.split("[")[0] for s in split_names.values()} - known if known else set()
     if missing:
         raise ValueError(f"tfds:{name} has splits {sorted(known)}; {sorted(missing)} needed")
-    loaded, info = tfds.load(name, split=list(split_names.values()), data_dir=config.data_dir,
-                             shuffle_files=False, with_info=True)
+    loaded, info = tfds.load(
+        name,
+        split=list(split_names.values()),
+        data_dir=config.data_dir,
+        shuffle_files=False,
+        with_info=True,
+    )
 
     def pair(example: dict[str, Any]) -> tuple[Any, Any]:
         return example[text_key], tf.cast(example[label_key], tf.int64)
 
     datasets = {key: ds.map(pair) for key, ds in zip(split_names, loaded)}
     sizes = {key: _num_examples(info, split, datasets[key]) for key, split in split_names.items()}
-    return Splits(train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
-                  class_names=list(info.features[label_key].names), input_shape=(), input_dtype="string",
-                  sizes=sizes,
-                  info={"source": config.data, "kind": "tfds", "name": name, "version": str(info.version),
-                        "preprocessing": f"raw text of feature {text_key!r}, label {label_key!r}; splits "
-                                         + ", ".join(f"{k}={v}" for k, v in split_names.items())})
+    return Splits(
+        train=datasets["train"],
+        validation=datasets["validation"],
+        test=datasets["test"],
+        class_names=list(info.features[label_key].names),
+        input_shape=(),
+        input_dtype="string",
+        sizes=sizes,
+        info={
+            "source": config.data,
+            "kind": "tfds",
+            "name": name,
+            "version": str(info.version),
+            "preprocessing": f"raw text of feature {text_key!r}, label {label_key!r}; splits "
+            + ", ".join(f"{k}={v}" for k, v in split_names.items()),
+        },
+    )
 
 
 def _num_examples(info: Any, split: str, dataset: Any) -> int:
@@ -150,7 +200,9 @@ def _num_examples(info: Any, split: str, dataset: Any) -> int:
 
 
 def _text_files(root: Path) -> tuple[list[str], list[int], list[str]]:
-    class_names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_names = sorted(
+        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
     files, labels = [], []
     for label, name in enumerate(class_names):
         for path in sorted((root / name).rglob("*.txt")):
@@ -177,17 +229,28 @@ def _directory(path: Path, config: NLPConfig) -> Splits:
         test_files, test_labels, test_names = _text_files(path / "test")
         if test_names != class_names:
             raise ValueError(f"test/ classes {test_names} differ from train/ classes {class_names}")
-        parts = split_by_index(_read_files(files, labels), len(files),
-                               {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
-                               config.split_seed)
+        parts = split_by_index(
+            _read_files(files, labels),
+            len(files),
+            {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
+            config.split_seed,
+        )
         parts["test"] = (_read_files(test_files, test_labels), len(test_files))
     else:
         files, labels, class_names = _text_files(path)
         parts = _three_way(_read_files(files, labels), len(files), config)
-    return _splits(parts, class_names, {
-        "source": config.data, "kind": "dir", "name": str(path), "version": None,
-        "preprocessing": "raw .txt file contents; "
-                         f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})"})
+    return _splits(
+        parts,
+        class_names,
+        {
+            "source": config.data,
+            "kind": "dir",
+            "name": str(path),
+            "version": None,
+            "preprocessing": "raw .txt file contents; "
+            f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})",
+        },
+    )
 
 
 def read_table(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
@@ -198,7 +261,9 @@ def read_table(path: Path, text_column: str, label_column: str) -> tuple[list[st
     """
     suffix = path.suffix.lower()
     if suffix not in FILE_SUFFIXES:
-        raise ValueError(f"file: source expected a {', '.join(FILE_SUFFIXES)} file. Received: {path}")
+        raise ValueError(
+            f"file: source expected a {', '.join(FILE_SUFFIXES)} file. Received: {path}"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"text file {path} does not exist")
     with path.open(encoding="utf-8", newline="") as handle:
@@ -214,8 +279,10 @@ def read_table(path: Path, text_column: str, label_column: str) -> tuple[list[st
     for option, column in (("--text-column", text_column), ("--label-column", label_column)):
         missing = [i for i, row in enumerate(rows) if column not in row or row[column] is None]
         if missing:
-            raise ValueError(f"{path} has no column {column!r} ({option}) in row {missing[0] + 1}; "
-                             f"its columns are {columns}")
+            raise ValueError(
+                f"{path} has no column {column!r} ({option}) in row {missing[0] + 1}; "
+                f"its columns are {columns}"
+            )
     return [str(row[text_column]) for row in rows], [str(row[label_column]) for row in rows]
 
 
@@ -225,10 +292,22 @@ def _file(path: Path, config: NLPConfig) -> Splits:
     numeric = all(label.lstrip("-").isdigit() for label in distinct)
     class_names = sorted(distinct, key=int) if numeric else sorted(distinct)
     if len(class_names) < 2:
-        raise ValueError(f"{path} column {config.label_column!r} has one label {class_names}; at least two are needed")
+        raise ValueError(
+            f"{path} column {config.label_column!r} has one label {class_names}; at least two are needed"
+        )
     index = {name: i for i, name in enumerate(class_names)}
-    parts = _three_way(_from_lists(texts, [index[label] for label in raw_labels]), len(texts), config)
-    return _splits(parts, class_names, {
-        "source": config.data, "kind": "file", "name": str(path), "version": None,
-        "preprocessing": f"raw text of column {config.text_column!r}, label column {config.label_column!r}; "
-                         f"seeded split (split_seed={config.split_seed})"})
+    parts = _three_way(
+        _from_lists(texts, [index[label] for label in raw_labels]), len(texts), config
+    )
+    return _splits(
+        parts,
+        class_names,
+        {
+            "source": config.data,
+            "kind": "file",
+            "name": str(path),
+            "version": None,
+            "preprocessing": f"raw text of column {config.text_column!r}, label column {config.label_column!r}; "
+            f"seeded split (split_seed={config.split_seed})",
+        },
+    )

@@ -26,7 +26,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from apps.nlp.tokenizers import END_ID, PAD_ID, START_ID
+from dlsuite.apps.nlp.tokenizers import END_ID, PAD_ID, START_ID
 
 NEG = -1e9  # log probability of an impossible token (finite, so sums never give NaN)
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any]]
@@ -42,22 +42,34 @@ def _log_probs(logits: Any, finished: Any) -> Any:
     return tf.where(finished[..., None], pad_only, logp)
 
 
-def greedy_search(step: Step, state: Any, static: Any, batch_size: Any, max_length: int) -> tuple[Any, Any]:
+def greedy_search(
+    step: Step, state: Any, static: Any, batch_size: Any, max_length: int
+) -> tuple[Any, Any]:
     """The most likely token at every step: ids ``(B, max_length)`` and their log probability ``(B,)``."""
-    def body(i: Any, tokens: Any, state: Any, sequences: Any, scores: Any, finished: Any) -> tuple[Any, ...]:
+
+    def body(
+        i: Any, tokens: Any, state: Any, sequences: Any, scores: Any, finished: Any
+    ) -> tuple[Any, ...]:
         logits, state = step(tokens, state, static, i)  # (B, V)
         logp = _log_probs(logits, finished)
         best = tf.argmax(logp, axis=-1, output_type=tf.int32)  # (B,)
         scores = scores + tf.gather(logp, best, batch_dims=1)
-        sequences = tf.where(tf.range(max_length)[None, :] == i, best[:, None], sequences)  # column i = best
+        sequences = tf.where(
+            tf.range(max_length)[None, :] == i, best[:, None], sequences
+        )  # column i = best
         return i + 1, best[:, None], state, sequences, scores, finished | (best == END_ID)
 
     def cond(i: Any, tokens: Any, state: Any, sequences: Any, scores: Any, finished: Any) -> Any:
         return (i < max_length) & ~tf.reduce_all(finished)
 
-    start = (tf.constant(0), tf.fill([batch_size, 1], START_ID), state,
-             tf.zeros([batch_size, max_length], tf.int32), tf.zeros([batch_size], tf.float32),
-             tf.zeros([batch_size], tf.bool))
+    start = (
+        tf.constant(0),
+        tf.fill([batch_size, 1], START_ID),
+        state,
+        tf.zeros([batch_size, max_length], tf.int32),
+        tf.zeros([batch_size], tf.float32),
+        tf.zeros([batch_size], tf.bool),
+    )
     _, _, _, sequences, scores, _ = tf.while_loop(cond, body, start)
     return sequences, scores
 
@@ -67,29 +79,41 @@ def length_penalty(length: Any, alpha: float) -> Any:
     return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
 
 
-def beam_search(step: Step, state: Any, static: Any, batch_size: Any, max_length: int, beam_size: int,
-                alpha: float = 0.6) -> tuple[Any, Any]:
+def beam_search(
+    step: Step,
+    state: Any,
+    static: Any,
+    batch_size: Any,
+    max_length: int,
+    beam_size: int,
+    alpha: float = 0.6,
+) -> tuple[Any, Any]:
     """Length-normalized beam search: the best hypothesis ``(B, max_length)`` and its normalized score ``(B,)``.
 
     ``state`` and ``static`` have ``B`` rows; they are repeated ``beam_size`` times here.
     """
     if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size <= 0:
-        raise ValueError(f"beam_size expected a positive integer. Received: beam_size={beam_size!r}")
+        raise ValueError(
+            f"beam_size expected a positive integer. Received: beam_size={beam_size!r}"
+        )
     k = beam_size
     rows = batch_size * k
     state = tf.nest.map_structure(lambda t: tf.repeat(t, k, axis=0), state)  # (B K, ...)
     static = tf.nest.map_structure(lambda t: tf.repeat(t, k, axis=0), static)
     offsets = tf.range(batch_size)[:, None] * k  # (B, 1): first row of each example
 
-    def body(i: Any, tokens: Any, state: Any, sequences: Any, scores: Any, lengths: Any,
-             finished: Any) -> tuple[Any, ...]:
+    def body(
+        i: Any, tokens: Any, state: Any, sequences: Any, scores: Any, lengths: Any, finished: Any
+    ) -> tuple[Any, ...]:
         logits, state = step(tokens, state, static, i)  # (B K, V)
         vocab = tf.shape(logits)[-1]
         logp = _log_probs(tf.reshape(logits, [batch_size, k, vocab]), finished)  # (B, K, V)
         candidates = scores[..., None] + logp  # (B, K, V) total log probability
         candidate_lengths = lengths + tf.cast(~finished, tf.int32)  # (B, K)
         normalized = candidates / length_penalty(candidate_lengths, alpha)[..., None]
-        _, best = tf.math.top_k(tf.reshape(normalized, [batch_size, k * vocab]), k=k)  # (B, K) sorted
+        _, best = tf.math.top_k(
+            tf.reshape(normalized, [batch_size, k * vocab]), k=k
+        )  # (B, K) sorted
         beam, token = best // vocab, best % vocab  # (B, K) each
         scores = tf.gather(tf.reshape(candidates, [batch_size, k * vocab]), best, batch_dims=1)
         lengths = tf.gather(candidate_lengths, beam, batch_dims=1)
@@ -100,13 +124,23 @@ def beam_search(step: Step, state: Any, static: Any, batch_size: Any, max_length
         state = tf.nest.map_structure(lambda t: tf.gather(t, source_rows), state)
         return i + 1, tf.reshape(token, [-1, 1]), state, sequences, scores, lengths, finished
 
-    def cond(i: Any, tokens: Any, state: Any, sequences: Any, scores: Any, lengths: Any, finished: Any) -> Any:
+    def cond(
+        i: Any, tokens: Any, state: Any, sequences: Any, scores: Any, lengths: Any, finished: Any
+    ) -> Any:
         return (i < max_length) & ~tf.reduce_all(finished)
 
-    first_beam_only = tf.concat([tf.zeros([1]), tf.fill([k - 1], NEG)], axis=0)  # identical beams at the start
-    start = (tf.constant(0), tf.fill([rows, 1], START_ID), state,
-             tf.zeros([batch_size, k, max_length], tf.int32), tf.tile(first_beam_only[None, :], [batch_size, 1]),
-             tf.zeros([batch_size, k], tf.int32), tf.zeros([batch_size, k], tf.bool))
+    first_beam_only = tf.concat(
+        [tf.zeros([1]), tf.fill([k - 1], NEG)], axis=0
+    )  # identical beams at the start
+    start = (
+        tf.constant(0),
+        tf.fill([rows, 1], START_ID),
+        state,
+        tf.zeros([batch_size, k, max_length], tf.int32),
+        tf.tile(first_beam_only[None, :], [batch_size, 1]),
+        tf.zeros([batch_size, k], tf.int32),
+        tf.zeros([batch_size, k], tf.bool),
+    )
     _, _, _, sequences, scores, lengths, _ = tf.while_loop(cond, body, start)
     normalized = scores / length_penalty(lengths, alpha)  # (B, K)
     best = tf.argmax(normalized, axis=-1, output_type=tf.int32)  # (B,)

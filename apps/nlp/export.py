@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from serving.signatures import CLASSIFY_METHOD
+from dlsuite.serving.signatures import CLASSIFY_METHOD
 
 TEXT_FEATURE = "text"
 
@@ -33,22 +33,40 @@ def export_run(
     num_warmup: int = 4,
 ) -> Path:
     """Export a finished NLP run as the next version of ``<model_base_path>/<name>``."""
-    from apps.common.runs import run_config
+    from dlsuite.apps.common.runs import run_config
 
     config = run_config(Path(run_dir))
     if config.task == "classify":
-        return export_classifier(run_dir, model_base_path=model_base_path, name=name, manifest_info=manifest_info,
-                                 overrides=overrides, num_warmup=num_warmup)
+        return export_classifier(
+            run_dir,
+            model_base_path=model_base_path,
+            name=name,
+            manifest_info=manifest_info,
+            overrides=overrides,
+            num_warmup=num_warmup,
+        )
     if config.task == "translate":
-        from apps.nlp.translation_export import export_run as export_translator
+        from dlsuite.apps.nlp.translation_export import export_run as export_translator
 
-        return export_translator(run_dir, model_base_path=model_base_path, name=name, manifest_info=manifest_info,
-                                 overrides=overrides, num_warmup=num_warmup)
+        return export_translator(
+            run_dir,
+            model_base_path=model_base_path,
+            name=name,
+            manifest_info=manifest_info,
+            overrides=overrides,
+            num_warmup=num_warmup,
+        )
     if config.task == "lm":
-        from apps.nlp.lm_export import export_language_model
+        from dlsuite.apps.nlp.lm_export import export_language_model
 
-        return export_language_model(run_dir, model_base_path=model_base_path, name=name, manifest_info=manifest_info,
-                                     overrides=overrides, num_warmup=num_warmup)
+        return export_language_model(
+            run_dir,
+            model_base_path=model_base_path,
+            name=name,
+            manifest_info=manifest_info,
+            overrides=overrides,
+            num_warmup=num_warmup,
+        )
     raise ValueError(f"no export for task={config.task!r}")
 
 
@@ -93,19 +111,31 @@ def text_example(text: str) -> Any:
     """A ``tf.train.Example`` with the ``text`` feature, as the ``classify`` signature reads it."""
     import tensorflow as tf
 
-    return tf.train.Example(features=tf.train.Features(feature={
-        TEXT_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")]))}))
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                TEXT_FEATURE: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])
+                )
+            }
+        )
+    )
 
 
 def classifier_warmup_logs(name: str, texts: Sequence[str]) -> list[Any]:
     """TF Serving warmup records from real held-out texts: predict (1 and all) and classify."""
     import tensorflow as tf
 
-    from serving.warmup import classify_log, predict_log
+    from dlsuite.serving.warmup import classify_log, predict_log
 
-    logs = [predict_log(name, "serving_default", {"text": tf.make_tensor_proto([t.encode("utf-8") for t in batch],
-                                                                               dtype=tf.string)})
-            for batch in (texts[:1], texts)]
+    logs = [
+        predict_log(
+            name,
+            "serving_default",
+            {"text": tf.make_tensor_proto([t.encode("utf-8") for t in batch], dtype=tf.string)},
+        )
+        for batch in (texts[:1], texts)
+    ]
     logs.append(classify_log(name, "classify", [text_example(t) for t in texts]))
     return logs
 
@@ -120,11 +150,11 @@ def export_classifier(
     num_warmup: int,
 ) -> Path:
     """Export a finished text classification run (signatures above, warmup from the test split)."""
-    from apps.common.runs import load_trained_model, run_config, splits_for_run
-    from apps.nlp import tokenizers  # noqa: F401  (registers the tokenizer layers for loading)
-    from apps.nlp.train import describe_tokenizer
-    from serving.export import export_version
-    from serving.manifest import load_person_fields
+    from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
+    from dlsuite.apps.nlp import tokenizers  # noqa: F401  (registers the tokenizer layers for loading)
+    from dlsuite.apps.nlp.train import describe_tokenizer
+    from dlsuite.serving.export import export_version
+    from dlsuite.serving.manifest import load_person_fields
 
     person = load_person_fields(manifest_info, overrides)
     run_path = Path(run_dir)
@@ -141,6 +171,11 @@ def export_classifier(
         warmup_logs=lambda model_name: classifier_warmup_logs(model_name, texts),
         person=person,
         signature_methods={"classify": CLASSIFY_METHOD},
-        manifest_extra={"nlp": {"task": config.task, "labels": list(splits.class_names),
-                                "tokenizer": describe_tokenizer(tokenizer)}},
+        manifest_extra={
+            "nlp": {
+                "task": config.task,
+                "labels": list(splits.class_names),
+                "tokenizer": describe_tokenizer(tokenizer),
+            }
+        },
     )

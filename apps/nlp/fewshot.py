@@ -32,16 +32,22 @@ def candidate_words(tokenizer: Any, documents: Sequence[str], limit: int = MAX_W
     """Frequent alphabetic words (>= 3 letters) of ``documents`` that the tokenizer keeps as one token."""
     import tensorflow as tf
 
-    from apps.nlp.tokenizers import UNK_ID, count_words
+    from dlsuite.apps.nlp.tokenizers import UNK_ID, count_words
 
     counts = count_words(documents, tokenizer.lowercase)
-    ranked = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if w.isalpha() and len(w) >= 3]
+    ranked = [
+        w
+        for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        if w.isalpha() and len(w) >= 3
+    ]
     ids = tokenizer.tokenize(tf.constant(ranked[: 4 * limit])).to_list() if ranked else []
     words = [w for w, row in zip(ranked, ids) if len(row) == 1 and row[0] != UNK_ID]
     return words[:limit]
 
 
-def episodes(task: str, shots: int, words: Sequence[str], count: int, seed: int) -> list[tuple[str, str]]:
+def episodes(
+    task: str, shots: int, words: Sequence[str], count: int, seed: int
+) -> list[tuple[str, str]]:
     """``count`` (prompt, answer) pairs of ``task`` with ``shots`` demonstrations."""
     import numpy as np
 
@@ -62,29 +68,38 @@ def episodes(task: str, shots: int, words: Sequence[str], count: int, seed: int)
     return result
 
 
-def next_token_accuracy(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]], batch_size: int = 64) -> float:
+def next_token_accuracy(
+    model: Any, tokenizer: Any, items: Sequence[tuple[str, str]], batch_size: int = 64
+) -> float:
     """Share of ``(prompt, answer)`` whose greedy next token after ``[START] prompt`` is the answer's token."""
     import numpy as np
     import tensorflow as tf
 
-    from apps.nlp.tokenizers import PAD_ID, START_ID
+    from dlsuite.apps.nlp.tokenizers import PAD_ID, START_ID
 
-    prompts = [[START_ID, *row] for row in tokenizer.tokenize(tf.constant([p for p, _ in items])).to_list()]
+    prompts = [
+        [START_ID, *row] for row in tokenizer.tokenize(tf.constant([p for p, _ in items])).to_list()
+    ]
     answers = [row[0] for row in tokenizer.tokenize(tf.constant([a for _, a in items])).to_list()]
     correct = 0
     for start in range(0, len(items), batch_size):
-        rows = prompts[start:start + batch_size]
-        buffer = np.full((len(rows), max(map(len, rows))), PAD_ID, np.int32)  # right-padded: causal, so harmless
+        rows = prompts[start : start + batch_size]
+        buffer = np.full(
+            (len(rows), max(map(len, rows))), PAD_ID, np.int32
+        )  # right-padded: causal, so harmless
         for i, row in enumerate(rows):
-            buffer[i, :len(row)] = row
+            buffer[i, : len(row)] = row
         logits = np.asarray(model(buffer, training=False))  # (B, T, V)
         last = logits[np.arange(len(rows)), [len(r) - 1 for r in rows]]  # (B, V)
-        correct += int((last.argmax(axis=-1) == np.asarray(answers[start:start + batch_size])).sum())
+        correct += int(
+            (last.argmax(axis=-1) == np.asarray(answers[start : start + batch_size])).sum()
+        )
     return correct / len(items)
 
 
-def evaluate_few_shot(model: Any, tokenizer: Any, documents: Sequence[str], seed: int = 0,
-                      count: int = EPISODES) -> dict[str, Any]:
+def evaluate_few_shot(
+    model: Any, tokenizer: Any, documents: Sequence[str], seed: int = 0, count: int = EPISODES
+) -> dict[str, Any]:
     """Accuracy per task and number of shots, with the chance levels, for metrics.json."""
     words = candidate_words(tokenizer, documents)
     if len(words) < 2 * max(SHOTS["recall"]) + 1:
@@ -101,7 +116,12 @@ def evaluate_few_shot(model: Any, tokenizer: Any, documents: Sequence[str], seed
         results[task] = {"accuracy_by_shots": accuracy}
     results["copy"]["chance"] = 1.0 / tokenizer.vocabulary_size()
     results["recall"]["chance_among_shown"] = {str(k): 1.0 / k for k in SHOTS["recall"]}
-    results.update(episodes=count, candidate_words=len(words), method=(
-        "greedy next token after '[START] <k demonstrations> <query> :', compared with the answer's single token; "
-        "copy: 'a : a ;' demonstrations, unseen query word; recall: 'a : b ;' random pairs, query one shown 'a'"))
+    results.update(
+        episodes=count,
+        candidate_words=len(words),
+        method=(
+            "greedy next token after '[START] <k demonstrations> <query> :', compared with the answer's single token; "
+            "copy: 'a : a ;' demonstrations, unseen query word; recall: 'a : b ;' random pairs, query one shown 'a'"
+        ),
+    )
     return results

@@ -41,8 +41,10 @@ def generate(locales: Sequence[str], per_language: int, seed: int) -> dict[str, 
             raise ValueError(f"unknown Faker locale {locale!r} in langid_locales")
         fake = Faker(locale)
         if set(fake.get_words_list()) <= latin:
-            raise ValueError(f"Faker has no word list for {locale!r} (it falls back to Latin lorem ipsum); "
-                             f"pick another locale in langid_locales")
+            raise ValueError(
+                f"Faker has no word list for {locale!r} (it falls back to Latin lorem ipsum); "
+                f"pick another locale in langid_locales"
+            )
         fake.seed_instance(seed + label)
         lengths = random.Random(seed * 1000 + label)
         own: set[str] = set()
@@ -50,9 +52,13 @@ def generate(locales: Sequence[str], per_language: int, seed: int) -> dict[str, 
         while len(own) < per_language:
             attempts += 1
             if attempts > 20 * per_language:
-                raise ValueError(f"Faker {locale!r} produced only {len(own)} distinct sentences; "
-                                 f"lower langid_sentences={per_language}")
-            sentence = fake.sentence(nb_words=lengths.randint(MIN_WORDS, MAX_WORDS), variable_nb_words=False)
+                raise ValueError(
+                    f"Faker {locale!r} produced only {len(own)} distinct sentences; "
+                    f"lower langid_sentences={per_language}"
+                )
+            sentence = fake.sentence(
+                nb_words=lengths.randint(MIN_WORDS, MAX_WORDS), variable_nb_words=False
+            )
             key = _key(sentence)
             if key in own:
                 continue
@@ -61,5 +67,10 @@ def generate(locales: Sequence[str], per_language: int, seed: int) -> dict[str, 
                 shared.add(key)
             by_key.setdefault(key, (sentence, label))
     kept = [(text, label) for key, (text, label) in by_key.items() if key not in shared]
-    return {"texts": [t for t, _ in kept], "labels": [lab for _, lab in kept], "class_names": list(locales),
-            "version": f"Faker {faker.VERSION}", "dropped_shared": len(shared)}
+    return {
+        "texts": [t for t, _ in kept],
+        "labels": [lab for _, lab in kept],
+        "class_names": list(locales),
+        "version": f"Faker {faker.VERSION}",
+        "dropped_shared": len(shared),
+    }

@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from apps.common import trainer
-from apps.nlp.config import NLPConfig
+from dlsuite.apps.common import trainer
+from dlsuite.apps.nlp.config import NLPConfig
 
 APP = "nlp"
 NUM_SAMPLES = 3
@@ -30,29 +30,44 @@ SAMPLING = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "seed": 0}  # the me
 
 def build_language_model(config: NLPConfig, tokenizer: Any) -> Any:
     """`GPTLanguageModel` of the config's sizes, carrying ``tokenizer``."""
-    from apps.nlp.models.gpt import GPTLanguageModel
+    from dlsuite.apps.nlp.models.gpt import GPTLanguageModel
 
     model = GPTLanguageModel(
-        vocabulary_size=tokenizer.vocabulary_size(), sequence_length=config.sequence_length,
-        num_layers=config.num_layers, num_heads=config.num_heads, hidden_dim=config.embedding_dim,
-        intermediate_dim=config.intermediate_dim, position=config.position_embedding, dropout=config.dropout,
-        norm_first=config.norm_position == "pre", tie_embeddings=config.tie_embeddings, tokenizer=tokenizer,
-        name=config.model)
+        vocabulary_size=tokenizer.vocabulary_size(),
+        sequence_length=config.sequence_length,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        hidden_dim=config.embedding_dim,
+        intermediate_dim=config.intermediate_dim,
+        position=config.position_embedding,
+        dropout=config.dropout,
+        norm_first=config.norm_position == "pre",
+        tie_embeddings=config.tie_embeddings,
+        tokenizer=tokenizer,
+        name=config.model,
+    )
     model.build((None, config.sequence_length))
     return model
 
 
-def compile_language_model(model: Any, optimizer: Any, jit_compile: bool = False,
-                           decay_steps: int | None = None) -> None:
+def compile_language_model(
+    model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
+) -> None:
     """Next-token cross-entropy on logits and next-token accuracy; cosine decay over ``decay_steps``."""
     import keras
 
     if decay_steps:
         options = optimizer.get_config()
-        schedule = keras.optimizers.schedules.CosineDecay(float(options["learning_rate"]), decay_steps)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            float(options["learning_rate"]), decay_steps
+        )
         optimizer = type(optimizer).from_config({**options, "learning_rate": schedule})
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], jit_compile=jit_compile)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
+    )
 
 
 def held_out_perplexity(model: Any, batches: Any, unigram_counts: Any) -> dict[str, Any]:
@@ -60,13 +75,17 @@ def held_out_perplexity(model: Any, batches: Any, unigram_counts: Any) -> dict[s
     import numpy as np
     import tensorflow as tf
 
-    smoothed = unigram_counts.astype(np.float64) + 1.0  # add-one: a token unseen in training keeps mass
+    smoothed = (
+        unigram_counts.astype(np.float64) + 1.0
+    )  # add-one: a token unseen in training keeps mass
     log_unigram = np.log(smoothed / smoothed.sum())
 
     @tf.function(reduce_retracing=True)
     def summed_nll(inputs: Any, targets: Any) -> Any:
         logits = model(inputs, training=False)  # (B, T, V)
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(targets, tf.int32), logits)  # (B, T)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            tf.cast(targets, tf.int32), logits
+        )  # (B, T)
         return tf.reduce_sum(tf.cast(nll, tf.float64))
 
     model_nll = unigram_nll = 0.0
@@ -75,13 +94,20 @@ def held_out_perplexity(model: Any, batches: Any, unigram_counts: Any) -> dict[s
         model_nll += float(summed_nll(inputs, targets))
         unigram_nll -= float(log_unigram[targets.numpy()].sum())
         tokens += int(np.prod(targets.shape))
-    return {"tokens": tokens, "cross_entropy": model_nll / tokens, "perplexity": math.exp(model_nll / tokens),
-            "unigram_cross_entropy": unigram_nll / tokens, "unigram_perplexity": math.exp(unigram_nll / tokens)}
+    return {
+        "tokens": tokens,
+        "cross_entropy": model_nll / tokens,
+        "perplexity": math.exp(model_nll / tokens),
+        "unigram_cross_entropy": unigram_nll / tokens,
+        "unigram_perplexity": math.exp(unigram_nll / tokens),
+    }
 
 
-def sample_continuations(model: Any, documents: list[str], count: int = NUM_SAMPLES) -> list[dict[str, str]]:
+def sample_continuations(
+    model: Any, documents: list[str], count: int = NUM_SAMPLES
+) -> list[dict[str, str]]:
     """Greedy and sampled continuations of the first words of ``count`` held-out documents."""
-    from apps.nlp.generation import TextGenerator
+    from dlsuite.apps.nlp.generation import TextGenerator
 
     generator = TextGenerator(model)
     prompts = [" ".join(d.split()[:SAMPLE_PROMPT_WORDS]) for d in documents[:count]]
@@ -90,13 +116,17 @@ def sample_continuations(model: Any, documents: list[str], count: int = NUM_SAMP
     return [{"prompt": p, "greedy": g, "sampled": s} for p, g, s in zip(prompts, greedy, sampled)]
 
 
-def evaluate_language_model(model: Any, batches: Any, data: Any, config: NLPConfig, split: str = "test") -> dict[str, Any]:
+def evaluate_language_model(
+    model: Any, batches: Any, data: Any, config: NLPConfig, split: str = "test"
+) -> dict[str, Any]:
     """The held-out evaluation of metrics.json: perplexities, few-shot tasks, samples."""
-    from apps.nlp.fewshot import evaluate_few_shot
+    from dlsuite.apps.nlp.fewshot import evaluate_few_shot
 
     report = {"split": split, **held_out_perplexity(model, batches, data.unigram_counts)}
     report["perplexity_ratio_to_unigram"] = report["perplexity"] / report["unigram_perplexity"]
-    report["few_shot"] = evaluate_few_shot(model, data.tokenizer, data.documents["train"], seed=config.seed)
+    report["few_shot"] = evaluate_few_shot(
+        model, data.tokenizer, data.documents["train"], seed=config.seed
+    )
     report["samples"] = sample_continuations(model, data.documents[split])
     return report
 
@@ -120,28 +150,36 @@ def tokens_after(steps: int, config: NLPConfig, train_windows: int) -> int:
     return (full * windows + rest * config.batch_size) * config.sequence_length
 
 
-def compute_accounting(model: Any, config: NLPConfig, train_windows: int, steps: int) -> dict[str, Any]:
+def compute_accounting(
+    model: Any, config: NLPConfig, train_windows: int, steps: int
+) -> dict[str, Any]:
     """N (non-embedding parameters), D (training tokens seen) and C = 6 N D (Kaplan et al. 2020)."""
     windows = epoch_windows(config, train_windows)
     tokens = tokens_after(steps, config, train_windows)
     n = model.non_embedding_params()
-    return {"non_embedding_params": n, "tokens_per_epoch": windows * config.sequence_length, "tokens_seen": tokens,
-            "compute_6ND": 6.0 * n * tokens,
-            "compute_method": "C = 6 N D: N parameters outside the embeddings (Kaplan et al. 2020), "
-                              "D training tokens seen (forward 2ND + backward 4ND)"}
+    return {
+        "non_embedding_params": n,
+        "tokens_per_epoch": windows * config.sequence_length,
+        "tokens_seen": tokens,
+        "compute_6ND": 6.0 * n * tokens,
+        "compute_method": "C = 6 N D: N parameters outside the embeddings (Kaplan et al. 2020), "
+        "D training tokens seen (forward 2ND + backward 4ND)",
+    }
 
 
 def train_language_model(config: NLPConfig) -> trainer.TrainResult:
     """Train the GPT-style LM of ``config`` on ``config.data``; returns the run with its metrics."""
-    from apps.nlp.corpus import load_language_model_data
-    from apps.nlp.train import describe_tokenizer
+    from dlsuite.apps.nlp.corpus import load_language_model_data
+    from dlsuite.apps.nlp.train import describe_tokenizer
 
     data = load_language_model_data(config)
     train_windows = data.splits.sizes["train"]
     accounting: dict[str, Any] = {}
 
     def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
-        steps = len(run.read_history()) * math.ceil(epoch_windows(config, train_windows) / config.batch_size)
+        steps = len(run.read_history()) * math.ceil(
+            epoch_windows(config, train_windows) / config.batch_size
+        )
         accounting.update(compute_accounting(model, config, train_windows, steps))
         return evaluate_language_model(model, test_batches, data, config)
 
@@ -151,9 +189,13 @@ def train_language_model(config: NLPConfig) -> trainer.TrainResult:
         splits=data.splits,
         build_model=lambda: build_language_model(config, data.tokenizer),
         compile_model=lambda model, optimizer, jit: compile_language_model(
-            model, optimizer, jit, decay_steps(config, train_windows)),
+            model, optimizer, jit, decay_steps(config, train_windows)
+        ),
         evaluate=evaluate,
-        extra_metrics={"tokenizer": describe_tokenizer(data.tokenizer), "language_model": accounting},
+        extra_metrics={
+            "tokenizer": describe_tokenizer(data.tokenizer),
+            "language_model": accounting,
+        },
     )
 
 
@@ -161,15 +203,17 @@ def evaluate_language_model_run(run_dir: Any, split: str = "test") -> dict[str, 
     """Re-evaluate a finished LM run on a held-out split; writes ``evaluation.json``."""
     from pathlib import Path
 
-    from apps.common.data import make_pipeline
-    from apps.common.files import atomic_write_json
-    from apps.common.runs import run_config
-    from apps.nlp.corpus import load_language_model_data
+    from dlsuite.apps.common.data import make_pipeline
+    from dlsuite.apps.common.runs import run_config
+    from dlsuite.apps.nlp.corpus import load_language_model_data
+    from dlsuite.base.files import atomic_write_json
 
     config = run_config(run_dir)
     model = load_language_model(run_dir)
     data = load_language_model_data(config, tokenizer=model.tokenizer)
-    batches = make_pipeline(getattr(data.splits, split), batch_size=config.batch_size, training=False, seed=config.seed)
+    batches = make_pipeline(
+        getattr(data.splits, split), batch_size=config.batch_size, training=False, seed=config.seed
+    )
     report = evaluate_language_model(model, batches, data, config, split)
     atomic_write_json(Path(run_dir) / "evaluation.json", report)
     return report
@@ -177,8 +221,8 @@ def evaluate_language_model_run(run_dir: Any, split: str = "test") -> dict[str, 
 
 def load_language_model(run_dir: Any) -> Any:
     """A finished LM run's model (with its tokenizer), without optimizer state."""
-    import apps.nlp.models.gpt  # noqa: F401  (registers GPTLanguageModel)
-    import apps.nlp.tokenizers  # noqa: F401
-    from apps.common.runs import load_trained_model
+    import dlsuite.apps.nlp.models.gpt  # noqa: F401  (registers GPTLanguageModel)
+    import dlsuite.apps.nlp.tokenizers  # noqa: F401
+    from dlsuite.apps.common.runs import load_trained_model
 
     return load_trained_model(run_dir)

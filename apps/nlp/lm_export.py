@@ -28,19 +28,36 @@ def build_signatures(model: Any) -> dict[str, Any]:
     """``{name: (function, input_signature)}`` of the language-model signatures for ``model``."""
     import tensorflow as tf
 
-    from apps.nlp.generation import DEFAULT_MAX_NEW_TOKENS, GENERATE_SIGNATURE, generate_strings
+    from dlsuite.apps.nlp.generation import (
+        DEFAULT_MAX_NEW_TOKENS,
+        GENERATE_SIGNATURE,
+        generate_strings,
+    )
 
     @tf.autograph.experimental.do_not_convert
-    def generate(prompt: Any, max_new_tokens: Any, temperature: Any, top_k: Any, top_p: Any, seed: Any) -> dict[str, Any]:
-        return generate_strings(model, model.tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed)
+    def generate(
+        prompt: Any, max_new_tokens: Any, temperature: Any, top_k: Any, top_p: Any, seed: Any
+    ) -> dict[str, Any]:
+        return generate_strings(
+            model, model.tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed
+        )
 
     @tf.autograph.experimental.do_not_convert
     def greedy(prompt: Any) -> dict[str, Any]:
         n = tf.shape(prompt)[0]
-        return generate(prompt, tf.fill([n], DEFAULT_MAX_NEW_TOKENS), tf.zeros([n]), tf.zeros([n], tf.int32),
-                        tf.ones([n]), tf.zeros([n], tf.int32))
+        return generate(
+            prompt,
+            tf.fill([n], DEFAULT_MAX_NEW_TOKENS),
+            tf.zeros([n]),
+            tf.zeros([n], tf.int32),
+            tf.ones([n]),
+            tf.zeros([n], tf.int32),
+        )
 
-    return {"serving_default": (greedy, [GENERATE_SIGNATURE[0]]), "generate": (generate, list(GENERATE_SIGNATURE))}
+    return {
+        "serving_default": (greedy, [GENERATE_SIGNATURE[0]]),
+        "generate": (generate, list(GENERATE_SIGNATURE)),
+    }
 
 
 def save_saved_model(model: Any, path: Path) -> None:
@@ -60,22 +77,32 @@ def warmup_logs(name: str, prompts: Sequence[str]) -> list[Any]:
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     def request(signature: str, inputs: dict[str, Any]) -> Any:
-        message = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name=signature))
+        message = predict_pb2.PredictRequest(
+            model_spec=model_pb2.ModelSpec(name=name, signature_name=signature)
+        )
         for key, value in inputs.items():
             message.inputs[key].CopyFrom(value)
-        return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=message))
+        return prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=message)
+        )
 
     def strings(batch: Sequence[str]) -> Any:
         return tf.make_tensor_proto([p.encode("utf-8") for p in batch], dtype=tf.string)
 
     n = len(prompts)
-    sampled = {"prompt": strings(prompts), "max_new_tokens": tf.make_tensor_proto([8] * n, dtype=tf.int32),
-               "temperature": tf.make_tensor_proto([0.8] * n, dtype=tf.float32),
-               "top_k": tf.make_tensor_proto([40] * n, dtype=tf.int32),
-               "top_p": tf.make_tensor_proto([0.95] * n, dtype=tf.float32),
-               "seed": tf.make_tensor_proto(list(range(n)), dtype=tf.int32)}
-    return [request("serving_default", {"prompt": strings(prompts[:1])}),
-            request("serving_default", {"prompt": strings(prompts)}), request("generate", sampled)]
+    sampled = {
+        "prompt": strings(prompts),
+        "max_new_tokens": tf.make_tensor_proto([8] * n, dtype=tf.int32),
+        "temperature": tf.make_tensor_proto([0.8] * n, dtype=tf.float32),
+        "top_k": tf.make_tensor_proto([40] * n, dtype=tf.int32),
+        "top_p": tf.make_tensor_proto([0.95] * n, dtype=tf.float32),
+        "seed": tf.make_tensor_proto(list(range(n)), dtype=tf.int32),
+    }
+    return [
+        request("serving_default", {"prompt": strings(prompts[:1])}),
+        request("serving_default", {"prompt": strings(prompts)}),
+        request("generate", sampled),
+    ]
 
 
 def export_language_model(
@@ -88,22 +115,26 @@ def export_language_model(
     num_warmup: int = 4,
 ) -> Path:
     """Export a finished LM run as the next version of ``<model_base_path>/<name>``."""
-    from apps.common.runs import run_config
-    from apps.nlp.corpus import read_documents, split_documents
-    from apps.nlp.data import parse_text_source
-    from apps.nlp.generation import DEFAULT_MAX_NEW_TOKENS
-    from apps.nlp.language_model import load_language_model
-    from apps.nlp.train import describe_tokenizer
-    from serving.export import export_version
-    from serving.manifest import load_person_fields
+    from dlsuite.apps.common.runs import run_config
+    from dlsuite.apps.nlp.corpus import read_documents, split_documents
+    from dlsuite.apps.nlp.data import parse_text_source
+    from dlsuite.apps.nlp.generation import DEFAULT_MAX_NEW_TOKENS
+    from dlsuite.apps.nlp.language_model import load_language_model
+    from dlsuite.apps.nlp.train import describe_tokenizer
+    from dlsuite.serving.export import export_version
+    from dlsuite.serving.manifest import load_person_fields
 
     person = load_person_fields(manifest_info, overrides)
     run_path = Path(run_dir)
     config = run_config(run_path)
     model = load_language_model(run_path)  # weights only: no optimizer state in the SavedModel
     spec = parse_text_source(config.data)
-    documents = split_documents(read_documents(spec.kind, spec.name)[0], config.validation_fraction,
-                                config.test_fraction, config.split_seed)["test"]
+    documents = split_documents(
+        read_documents(spec.kind, spec.name)[0],
+        config.validation_fraction,
+        config.test_fraction,
+        config.split_seed,
+    )["test"]
     prompts = [" ".join(d.split()[:WARMUP_PROMPT_WORDS]) for d in documents[:num_warmup]]
     return export_version(
         model_base_path=model_base_path,
@@ -112,7 +143,13 @@ def export_language_model(
         save=lambda path: save_saved_model(model, path),
         warmup_logs=lambda model_name: warmup_logs(model_name, prompts),
         person=person,
-        manifest_extra={"nlp": {"task": "lm", "tokenizer": describe_tokenizer(model.tokenizer),
-                                "sequence_length": model.sequence_length,
-                                "default_max_new_tokens": DEFAULT_MAX_NEW_TOKENS, "signatures": list(SIGNATURES)}},
+        manifest_extra={
+            "nlp": {
+                "task": "lm",
+                "tokenizer": describe_tokenizer(model.tokenizer),
+                "sequence_length": model.sequence_length,
+                "default_max_new_tokens": DEFAULT_MAX_NEW_TOKENS,
+                "signatures": list(SIGNATURES),
+            }
+        },
     )

@@ -29,10 +29,14 @@ class LabelSmoothedCrossentropy(keras.losses.Loss):
         The mean loss per real token (a scalar).
     """
 
-    def __init__(self, label_smoothing: float = 0.1, name: str = "label_smoothed_crossentropy", **kwargs: Any) -> None:
+    def __init__(
+        self, label_smoothing: float = 0.1, name: str = "label_smoothed_crossentropy", **kwargs: Any
+    ) -> None:
         super().__init__(name=name, **kwargs)
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"`label_smoothing` expected a float in [0, 1). Received: label_smoothing={label_smoothing}")
+            raise ValueError(
+                f"`label_smoothing` expected a float in [0, 1). Received: label_smoothing={label_smoothing}"
+            )
         self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
@@ -67,7 +71,9 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         labels = ops.cast(y_true, "int32")
         mask = ops.cast(ops.not_equal(labels, 0), "float32")
-        hits = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), labels), "float32")
+        hits = ops.cast(
+            ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), labels), "float32"
+        )
         self.correct.assign_add(ops.sum(hits * mask))
         self.total.assign_add(ops.sum(mask))
 

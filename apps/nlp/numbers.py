@@ -31,14 +31,20 @@ def generate(pair: str, count: int, max_number: int, seed: int) -> dict[str, Any
     Raises:
         ValueError: for an unknown pair, or more numbers than ``[0, max_number]`` holds.
     """
-    import numpy as np
     from importlib.metadata import version
+
+    import numpy as np
     from num2words import num2words
 
     source, target = parse_pair(pair)
     if count > max_number + 1:
-        raise ValueError(f"numbers_count={count} distinct numbers do not fit in [0, numbers_max={max_number}]")
+        raise ValueError(
+            f"numbers_count={count} distinct numbers do not fit in [0, numbers_max={max_number}]"
+        )
     numbers = np.random.default_rng(seed).choice(max_number + 1, size=count, replace=False).tolist()
-    return {"sources": [num2words(n, lang=source) for n in numbers],
-            "targets": [num2words(n, lang=target) for n in numbers],
-            "numbers": numbers, "version": f"num2words {version('num2words')}"}
+    return {
+        "sources": [num2words(n, lang=source) for n in numbers],
+        "targets": [num2words(n, lang=target) for n in numbers],
+        "numbers": numbers,
+        "version": f"num2words {version('num2words')}",
+    }

@@ -52,7 +52,9 @@ DEFAULT_SIZES = ("1x16", "2x16", "2x32", "2x48", "2x64")
 DEFAULT_EPOCHS = 1  # D_common: one pass over the training tokens
 DEFAULT_HEAD_DIM = 16
 DEFAULT_CHECKPOINTS = 8
-CHECKPOINT_SPAN = 16  # the first checkpoint is at 1/16 of the training steps (skips the first transient)
+CHECKPOINT_SPAN = (
+    16  # the first checkpoint is at 1/16 of the training steps (skips the first transient)
+)
 MIN_FIT_LEVELS = 3  # the N_opt ~ C^a fit needs this many interior optima ...
 MIN_FIT_SPAN = 3.0  # ... spanning at least this factor of compute
 CURVE_FILE = "curve.jsonl"
@@ -63,11 +65,19 @@ def parse_sizes(sizes: Sequence[str], head_dim: int) -> list[tuple[int, int, int
     result = []
     for size in sizes:
         layers, sep, width = size.lower().partition("x")
-        if not sep or not layers.isdigit() or not width.isdigit() or int(layers) < 1 or int(width) < 1:
+        if (
+            not sep
+            or not layers.isdigit()
+            or not width.isdigit()
+            or int(layers) < 1
+            or int(width) < 1
+        ):
             raise ValueError(f"a model size is LAYERSxWIDTH, e.g. 2x64. Received: {size!r}")
         heads = max(1, int(width) // head_dim)
         if int(width) % heads:
-            raise ValueError(f"width {width} of size {size!r} is not divisible by its {heads} heads (head_dim={head_dim})")
+            raise ValueError(
+                f"width {width} of size {size!r} is not divisible by its {heads} heads (head_dim={head_dim})"
+            )
         result.append((int(layers), int(width), heads))
     if len(result) < 2:
         raise ValueError(f"a scaling study needs at least two model sizes. Received: {list(sizes)}")
@@ -94,15 +104,25 @@ def fit_power_law(n: Sequence[float], loss: Sequence[float]) -> dict[str, Any]:
         raise ValueError(f"fitting L(N) needs at least two different N. Received: N={list(n)}")
     slope, intercept = np.polyfit(x, y, 1)
     residual = y - (slope * x + intercept)
-    r2 = 1.0 - float(residual @ residual) / float(((y - y.mean()) ** 2).sum()) if np.ptp(y) > 0 else 1.0
+    r2 = (
+        1.0 - float(residual @ residual) / float(((y - y.mean()) ** 2).sum())
+        if np.ptp(y) > 0
+        else 1.0
+    )
     alpha = -float(slope)
     n_c = math.exp(intercept / alpha) if alpha > 0 else None
-    return {"alpha_N": alpha, "N_c": n_c, "r2": r2, "points": len(x),
-            "method": "least squares on log L = alpha_N log N_c - alpha_N log N (Kaplan et al. 2020, eq. 1.1)"}
+    return {
+        "alpha_N": alpha,
+        "N_c": n_c,
+        "r2": r2,
+        "points": len(x),
+        "method": "least squares on log L = alpha_N log N_c - alpha_N log N (Kaplan et al. 2020, eq. 1.1)",
+    }
 
 
-def compute_optimal(members: Sequence[dict[str, Any]], levels: int = 12,
-                    max_compute: float | None = None) -> dict[str, Any]:
+def compute_optimal(
+    members: Sequence[dict[str, Any]], levels: int = 12, max_compute: float | None = None
+) -> dict[str, Any]:
     """IsoFLOP estimate of N_opt(C), D_opt(C) and tokens per parameter from loss-vs-tokens curves.
 
     ``members``: ``[{"N": parameters, "tokens": [D ...], "loss": [L ...]}, ...]`` with increasing
@@ -116,19 +136,26 @@ def compute_optimal(members: Sequence[dict[str, Any]], levels: int = 12,
     """
     import numpy as np
 
-    curves = [(float(m["N"]), np.log(np.asarray(m["tokens"], float)), np.asarray(m["loss"], float)) for m in members]
+    curves = [
+        (float(m["N"]), np.log(np.asarray(m["tokens"], float)), np.asarray(m["loss"], float))
+        for m in members
+    ]
     need = len(curves)
     low = [math.log(6 * n) + d[0] for n, d, _ in curves]  # log C range covered by each member
     high = [math.log(6 * n) + d[-1] for n, d, _ in curves]
     top = max(high) if max_compute is None else min(max(high), math.log(max_compute))
     grid = np.linspace(min(low), top, 200)
-    covered = [g for g in grid if sum(lo - 0.01 <= g <= hi + 0.01 for lo, hi in zip(low, high)) >= need]
+    covered = [
+        g for g in grid if sum(lo - 0.01 <= g <= hi + 0.01 for lo, hi in zip(low, high)) >= need
+    ]
     results = []
     for log_c in np.linspace(covered[0], covered[-1], levels) if covered else []:
         names, log_n, losses = [], [], []
         for i, (n, log_d, loss) in enumerate(curves):
             target = log_c - math.log(6 * n)  # log D at this compute
-            if log_d[0] - 0.01 <= target <= log_d[-1] + 0.01:  # 1% slack: step granularity of the budgets
+            if (
+                log_d[0] - 0.01 <= target <= log_d[-1] + 0.01
+            ):  # 1% slack: step granularity of the budgets
                 names.append(i)
                 log_n.append(math.log(n))
                 losses.append(float(np.interp(target, log_d, loss)))
@@ -137,45 +164,78 @@ def compute_optimal(members: Sequence[dict[str, Any]], levels: int = 12,
         x, y = np.asarray(log_n), np.asarray(losses)
         best = int(np.argmin(y))
         log_n_opt = x[best]
-        kind = ("smallest compared is best" if best == int(np.argmin(x)) else
-                "largest compared is best" if best == int(np.argmax(x)) else "best member")
-        if kind == "best member" and len(x) >= 3:  # a member inside the range is best: locate the minimum
+        kind = (
+            "smallest compared is best"
+            if best == int(np.argmin(x))
+            else "largest compared is best"
+            if best == int(np.argmax(x))
+            else "best member"
+        )
+        if (
+            kind == "best member" and len(x) >= 3
+        ):  # a member inside the range is best: locate the minimum
             curvature, linear, _ = np.polyfit(x, y, 2)
             vertex = -linear / (2 * curvature) if curvature > 0 else None
             if vertex is not None and x.min() <= vertex <= x.max():
                 log_n_opt, kind = float(vertex), "parabola vertex"
         n_opt = math.exp(log_n_opt)
         d_opt = math.exp(log_c) / (6 * n_opt)
-        results.append({"C": math.exp(log_c), "N_opt": n_opt, "D_opt": d_opt, "tokens_per_parameter": d_opt / n_opt,
-                        "estimate": kind, "min_loss": float(y.min()), "members": len(x),
-                        "N": [math.exp(v) for v in x], "loss": y.tolist()})
+        results.append(
+            {
+                "C": math.exp(log_c),
+                "N_opt": n_opt,
+                "D_opt": d_opt,
+                "tokens_per_parameter": d_opt / n_opt,
+                "estimate": kind,
+                "min_loss": float(y.min()),
+                "members": len(x),
+                "N": [math.exp(v) for v in x],
+                "loss": y.tolist(),
+            }
+        )
     interior = [r for r in results if r["estimate"] == "parabola vertex"]
     summary: dict[str, Any] = {"levels": results, "interior_levels": len(interior)}
     if not results:
         summary["note"] = "no compute level is covered by the checkpoints of every member"
-    elif len(interior) >= MIN_FIT_LEVELS and np.ptp([math.log(r["C"]) for r in interior]) >= math.log(MIN_FIT_SPAN):
-        a, k = np.polyfit([math.log(r["C"]) for r in interior], [math.log(r["N_opt"]) for r in interior], 1)
+    elif len(interior) >= MIN_FIT_LEVELS and np.ptp(
+        [math.log(r["C"]) for r in interior]
+    ) >= math.log(MIN_FIT_SPAN):
+        a, k = np.polyfit(
+            [math.log(r["C"]) for r in interior], [math.log(r["N_opt"]) for r in interior], 1
+        )
         summary.update(a=float(a), b=float(1 - a), N_opt_coefficient=math.exp(k))
     else:
-        summary["note"] = (f"{len(interior)} of {len(results)} compute levels have an interior optimum (an exponent "
-                           f"needs {MIN_FIT_LEVELS} spanning a factor {MIN_FIT_SPAN:g} of compute): the family does not "
-                           "bracket the compute-optimal size over this range, so no exponent is fitted (widen --sizes "
-                           "or raise the budget with --epochs)")
+        summary["note"] = (
+            f"{len(interior)} of {len(results)} compute levels have an interior optimum (an exponent "
+            f"needs {MIN_FIT_LEVELS} spanning a factor {MIN_FIT_SPAN:g} of compute): the family does not "
+            "bracket the compute-optimal size over this range, so no exponent is fitted (widen --sizes "
+            "or raise the budget with --epochs)"
+        )
     if interior:
-        summary["tokens_per_parameter_median"] = float(np.median([r["tokens_per_parameter"] for r in interior]))
+        summary["tokens_per_parameter_median"] = float(
+            np.median([r["tokens_per_parameter"] for r in interior])
+        )
     # Where the smallest (largest) member compared is best, the optimum is at or below (above) it, so
     # D/N there bounds the compute-optimal ratio from below (above).
     lower = [r for r in results if r["estimate"] == "smallest compared is best"]
     upper = [r for r in results if r["estimate"] == "largest compared is best"]
     if lower:
         best_bound = max(lower, key=lambda r: r["tokens_per_parameter"])
-        summary["tokens_per_parameter_at_least"] = {"ratio": best_bound["tokens_per_parameter"], "C": best_bound["C"]}
+        summary["tokens_per_parameter_at_least"] = {
+            "ratio": best_bound["tokens_per_parameter"],
+            "C": best_bound["C"],
+        }
     if upper:
         best_bound = min(upper, key=lambda r: r["tokens_per_parameter"])
-        summary["tokens_per_parameter_at_most"] = {"ratio": best_bound["tokens_per_parameter"], "C": best_bound["C"]}
-    summary["method"] = ("IsoFLOP (Hoffmann et al. 2022, approach 2) on interpolated checkpoints: at each compute C, "
-                         "each member's held-out loss at D = C / (6 N) (linear in log D), a parabola in log N, "
-                         "N_opt at its vertex; D_opt = C / (6 N_opt); log N_opt = a log C + k")
+        summary["tokens_per_parameter_at_most"] = {
+            "ratio": best_bound["tokens_per_parameter"],
+            "C": best_bound["C"],
+        }
+    summary["method"] = (
+        "IsoFLOP (Hoffmann et al. 2022, approach 2) on interpolated checkpoints: at each compute C, "
+        "each member's held-out loss at D = C / (6 N) (linear in log D), a parabola in log N, "
+        "N_opt at its vertex; D_opt = C / (6 N_opt); log N_opt = a log C + k"
+    )
     return summary
 
 
@@ -206,16 +266,25 @@ class Member:
 
 def member_config(base: Any, layers: int, width: int, heads: int, runs_root: Path) -> Any:
     """The family member's config: the base with its size, a constant learning rate and its run id."""
-    from apps.common.config import override
+    from dlsuite.apps.common.config import override
 
-    return override(base, {"num_layers": layers, "embedding_dim": width, "num_heads": heads,
-                           "intermediate_dim": 4 * width, "lr_schedule": "constant", "run_root": str(runs_root),
-                           "run_id": f"{layers}x{width}"})
+    return override(
+        base,
+        {
+            "num_layers": layers,
+            "embedding_dim": width,
+            "num_heads": heads,
+            "intermediate_dim": 4 * width,
+            "lr_schedule": "constant",
+            "run_root": str(runs_root),
+            "run_id": f"{layers}x{width}",
+        },
+    )
 
 
 def total_params(config: Any, tokenizer: Any) -> int:
     """All parameters of the member ``config`` describes (built, counted and dropped)."""
-    from apps.nlp.language_model import build_language_model
+    from dlsuite.apps.nlp.language_model import build_language_model
 
     return int(build_language_model(config, tokenizer).count_params())
 
@@ -244,8 +313,12 @@ def curve_callback(run: Any, val_batches: Any, steps: Sequence[int], tokens: Any
                 @tf.function(reduce_retracing=True)
                 def summed(inputs: Any, targets: Any) -> Any:
                     logits = model(inputs, training=False)
-                    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(targets, tf.int32), logits)
-                    return tf.reduce_sum(tf.cast(nll, tf.float64)), tf.cast(tf.size(nll), tf.float64)
+                    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                        tf.cast(targets, tf.int32), logits
+                    )
+                    return tf.reduce_sum(tf.cast(nll, tf.float64)), tf.cast(
+                        tf.size(nll), tf.float64
+                    )
 
                 self.loss_fn = summed
             total = count = 0.0
@@ -281,13 +354,19 @@ def _read_curve(run_path: Path) -> tuple[list[int], list[float]]:
 
 def train_member(config: Any, data: Any, steps: int, common_steps: int, checkpoints: int) -> Member:
     """Train (or read back, when complete) one member for ``steps`` optimizer steps."""
-    from apps.common import trainer
-    from apps.common.config import override
-    from apps.common.data import make_pipeline
-    from apps.common.files import read_json
-    from apps.common.rundir import is_complete
-    from apps.nlp.language_model import (build_language_model, compile_language_model, compute_accounting,
-                                         epoch_windows, held_out_perplexity, tokens_after)
+    from dlsuite.apps.common import trainer
+    from dlsuite.apps.common.config import override
+    from dlsuite.apps.common.data import make_pipeline
+    from dlsuite.apps.common.rundir import is_complete
+    from dlsuite.apps.nlp.language_model import (
+        build_language_model,
+        compile_language_model,
+        compute_accounting,
+        epoch_windows,
+        held_out_perplexity,
+        tokens_after,
+    )
+    from dlsuite.base.files import read_json
 
     train_windows = data.splits.sizes["train"]
     per_epoch = math.ceil(epoch_windows(config, train_windows) / config.batch_size)
@@ -295,49 +374,83 @@ def train_member(config: Any, data: Any, steps: int, common_steps: int, checkpoi
     run_path = Path(config.run_root) / "nlp" / config.run_id
     if not is_complete(run_path):
         wanted = sorted({*checkpoint_steps(steps, checkpoints), common_steps})
-        val_batches = make_pipeline(data.splits.validation, batch_size=config.batch_size, training=False,
-                                    seed=config.seed)
+        val_batches = make_pipeline(
+            data.splits.validation, batch_size=config.batch_size, training=False, seed=config.seed
+        )
         accounting: dict[str, Any] = {}
 
         def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
-            accounting.update(compute_accounting(model, config, train_windows, int(model.optimizer.iterations)))
-            return {"split": "test", **held_out_perplexity(model, test_batches, data.unigram_counts)}
+            accounting.update(
+                compute_accounting(model, config, train_windows, int(model.optimizer.iterations))
+            )
+            return {
+                "split": "test",
+                **held_out_perplexity(model, test_batches, data.unigram_counts),
+            }
 
         trainer.train_and_evaluate(
-            app="nlp", config=config, splits=data.splits,
+            app="nlp",
+            config=config,
+            splits=data.splits,
             build_model=lambda: build_language_model(config, data.tokenizer),
-            compile_model=lambda model, optimizer, jit: compile_language_model(model, optimizer, jit),
+            compile_model=lambda model, optimizer, jit: compile_language_model(
+                model, optimizer, jit
+            ),
             evaluate=evaluate,
-            callbacks=lambda run: [curve_callback(run, val_batches, wanted,
-                                                  lambda step: tokens_after(step, config, train_windows))],
+            callbacks=lambda run: [
+                curve_callback(
+                    run, val_batches, wanted, lambda step: tokens_after(step, config, train_windows)
+                )
+            ],
             extra_metrics={"language_model": accounting, "scaling_member": config.run_id},
         )
     metrics = read_json(run_path / "metrics.json")
     tokens, losses = _read_curve(run_path)
-    return Member(name=config.run_id, layers=config.num_layers, width=config.embedding_dim, heads=config.num_heads,
-                  non_embedding_params=int(metrics["language_model"]["non_embedding_params"]),
-                  total_params=int(metrics["num_params"]), tokens=tokens, val_loss=losses,
-                  test_perplexity=float(metrics["evaluation"]["perplexity"]), wall_time_s=float(metrics["wall_time_s"]))
+    return Member(
+        name=config.run_id,
+        layers=config.num_layers,
+        width=config.embedding_dim,
+        heads=config.num_heads,
+        non_embedding_params=int(metrics["language_model"]["non_embedding_params"]),
+        total_params=int(metrics["num_params"]),
+        tokens=tokens,
+        val_loss=losses,
+        test_perplexity=float(metrics["evaluation"]["perplexity"]),
+        wall_time_s=float(metrics["wall_time_s"]),
+    )
 
 
-def run_study(base: Any, sizes: Sequence[str] = DEFAULT_SIZES, head_dim: int = DEFAULT_HEAD_DIM,
-              checkpoints: int = DEFAULT_CHECKPOINTS, out_dir: str | Path | None = None) -> Path:
+def run_study(
+    base: Any,
+    sizes: Sequence[str] = DEFAULT_SIZES,
+    head_dim: int = DEFAULT_HEAD_DIM,
+    checkpoints: int = DEFAULT_CHECKPOINTS,
+    out_dir: str | Path | None = None,
+) -> Path:
     """Train the family of ``sizes`` on ``base.data`` and write the study; returns the study folder."""
     import numpy as np
 
-    from apps.nlp.corpus import load_language_model_data
-    from apps.nlp.language_model import epoch_windows, tokens_after
+    from dlsuite.apps.nlp.corpus import load_language_model_data
+    from dlsuite.apps.nlp.language_model import epoch_windows, tokens_after
 
     if base.task != "lm":
-        raise ValueError(f"the scaling study trains language models: use --task lm. Received: task={base.task!r}")
+        raise ValueError(
+            f"the scaling study trains language models: use --task lm. Received: task={base.task!r}"
+        )
     if checkpoints < 2:
         raise ValueError(f"checkpoints expected at least 2. Received: checkpoints={checkpoints}")
     family = parse_sizes(sizes, head_dim)
     if out_dir is None:
-        out_dir = Path(base.run_root) / "studies" / f"scaling-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+        out_dir = (
+            Path(base.run_root)
+            / "studies"
+            / f"scaling-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+        )
     out = Path(out_dir)
     data = load_language_model_data(base)
-    configs = [member_config(base, layers, width, heads, out / "runs") for layers, width, heads in family]
+    configs = [
+        member_config(base, layers, width, heads, out / "runs") for layers, width, heads in family
+    ]
     n = [total_params(config, data.tokenizer) for config in configs]
     train_windows = data.splits.sizes["train"]
     per_epoch = math.ceil(epoch_windows(base, train_windows) / base.batch_size)
@@ -345,8 +458,16 @@ def run_study(base: Any, sizes: Sequence[str] = DEFAULT_SIZES, head_dim: int = D
     d_common = tokens_after(common_steps, base, train_windows)
     c_iso = 6.0 * float(np.median(n)) * d_common
     tokens_per_step = base.batch_size * base.sequence_length
-    members = [train_member(config, data, max(common_steps, math.ceil(c_iso / (6 * n_i) / tokens_per_step)),
-                            common_steps, checkpoints) for config, n_i in zip(configs, n)]
+    members = [
+        train_member(
+            config,
+            data,
+            max(common_steps, math.ceil(c_iso / (6 * n_i) / tokens_per_step)),
+            common_steps,
+            checkpoints,
+        )
+        for config, n_i in zip(configs, n)
+    ]
     write_study(out, members, base, d_common, c_iso)
     return out
 
@@ -354,37 +475,57 @@ def run_study(base: Any, sizes: Sequence[str] = DEFAULT_SIZES, head_dim: int = D
 # ------------------------------------------------------------------------------------------ output
 
 
-def write_study(out: Path, members: Sequence[Member], base: Any, d_common: int, c_iso: float) -> dict[str, Any]:
+def write_study(
+    out: Path, members: Sequence[Member], base: Any, d_common: int, c_iso: float
+) -> dict[str, Any]:
     """Fits, tables and the plot of a finished family; returns the JSON written."""
     import csv
     import io
 
-    from apps.common.files import atomic_write_json, atomic_write_text
+    from dlsuite.base.files import atomic_write_json, atomic_write_text
 
     ordered = sorted(members, key=lambda m: m.total_params)
-    power_law = fit_power_law([m.non_embedding_params for m in ordered], [m.loss_at(d_common) for m in ordered])
-    optimum = compute_optimal([{"N": m.total_params, "tokens": m.tokens, "loss": m.val_loss} for m in ordered],
-                              max_compute=c_iso)
-    rows = [{"model": m.name, "layers": m.layers, "width": m.width, "heads": m.heads,
-             "non_embedding_params": m.non_embedding_params, "total_params": m.total_params,
-             "tokens_trained": m.tokens[-1], "compute_6ND": 6.0 * m.total_params * m.tokens[-1],
-             "val_loss_at_D_common": round(m.loss_at(d_common), 4),
-             "val_perplexity_at_D_common": round(math.exp(m.loss_at(d_common)), 2),
-             "final_test_perplexity": round(m.test_perplexity, 2), "wall_time_s": round(m.wall_time_s, 1)}
-            for m in ordered]
+    power_law = fit_power_law(
+        [m.non_embedding_params for m in ordered], [m.loss_at(d_common) for m in ordered]
+    )
+    optimum = compute_optimal(
+        [{"N": m.total_params, "tokens": m.tokens, "loss": m.val_loss} for m in ordered],
+        max_compute=c_iso,
+    )
+    rows = [
+        {
+            "model": m.name,
+            "layers": m.layers,
+            "width": m.width,
+            "heads": m.heads,
+            "non_embedding_params": m.non_embedding_params,
+            "total_params": m.total_params,
+            "tokens_trained": m.tokens[-1],
+            "compute_6ND": 6.0 * m.total_params * m.tokens[-1],
+            "val_loss_at_D_common": round(m.loss_at(d_common), 4),
+            "val_perplexity_at_D_common": round(math.exp(m.loss_at(d_common)), 2),
+            "final_test_perplexity": round(m.test_perplexity, 2),
+            "wall_time_s": round(m.wall_time_s, 1),
+        }
+        for m in ordered
+    ]
     result = {
         "power_law": {**power_law, "at_tokens": d_common},
         "compute_optimal": {**optimum, "isoflop_budget": c_iso},
         "D_common": d_common,
         "C_iso": c_iso,
         "members": rows,
-        "data": base.data, "tokenizer": base.tokenizer, "vocab_size": base.vocab_size,
-        "sequence_length": base.sequence_length, "batch_size": base.batch_size,
-        "learning_rate": base.learning_rate, "epochs": base.epochs,
+        "data": base.data,
+        "tokenizer": base.tokenizer,
+        "vocab_size": base.vocab_size,
+        "sequence_length": base.sequence_length,
+        "batch_size": base.batch_size,
+        "learning_rate": base.learning_rate,
+        "epochs": base.epochs,
         "compute": "C = 6 N D with N = all parameters and D = training tokens seen (Hoffmann et al. 2022); "
-                   "L(N) uses N = non-embedding parameters (Kaplan et al. 2020)",
+        "L(N) uses N = non-embedding parameters (Kaplan et al. 2020)",
         "budget": "every member trains at least D_common tokens (L(N) is read there); members smaller than the "
-                  "median train on to the IsoFLOP budget C_iso = 6 N_median D_common",
+        "median train on to the IsoFLOP budget C_iso = 6 N_median D_common",
         "caveats": [
             "checkpoints of one constant-learning-rate run per size stand in for runs tuned to each token horizon "
             "(Hoffmann et al. 2022 tune the cosine cycle to each), which overstates the loss of short horizons",
@@ -404,39 +545,62 @@ def write_study(out: Path, members: Sequence[Member], base: Any, d_common: int, 
     curve.write("model,total_params,tokens,compute_6ND,val_loss\n")
     for m in ordered:
         for d, loss in zip(m.tokens, m.val_loss):
-            curve.write(f"{m.name},{m.total_params},{d},{6.0 * m.total_params * d:.6g},{loss:.6f}\n")
+            curve.write(
+                f"{m.name},{m.total_params},{d},{6.0 * m.total_params * d:.6g},{loss:.6f}\n"
+            )
     atomic_write_text(out / "curves.csv", curve.getvalue())
-    atomic_write_text(out / "scaling.md", markdown_table(rows, result["power_law"], result["compute_optimal"]))
+    atomic_write_text(
+        out / "scaling.md", markdown_table(rows, result["power_law"], result["compute_optimal"])
+    )
     plot_study(ordered, result, out / "scaling.png")
     return result
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], power_law: dict[str, Any], optimum: dict[str, Any]) -> str:
+def markdown_table(
+    rows: Sequence[dict[str, Any]], power_law: dict[str, Any], optimum: dict[str, Any]
+) -> str:
     """The members as a Markdown table, followed by the fitted exponent and the compute-optimal ratio."""
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for row in rows:
-        lines.append("| " + " | ".join(f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k])
-                                       for k in header) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in header
+            )
+            + " |"
+        )
     n_c = f"{power_law['N_c']:.3g}" if power_law["N_c"] else "undefined (alpha_N <= 0)"
-    lines += ["", f"L(N) = (N_c / N)^alpha_N at D = {power_law['at_tokens']:,} tokens: alpha_N = "
-                  f"{power_law['alpha_N']:.4f}, N_c = {n_c}, r^2 = {power_law['r2']:.3f} ({power_law['points']} models)"]
+    lines += [
+        "",
+        f"L(N) = (N_c / N)^alpha_N at D = {power_law['at_tokens']:,} tokens: alpha_N = "
+        f"{power_law['alpha_N']:.4f}, N_c = {n_c}, r^2 = {power_law['r2']:.3f} ({power_law['points']} models)",
+    ]
     if "a" in optimum:
-        lines.append(f"Compute-optimal (IsoFLOP, C <= {optimum['isoflop_budget']:.3g} FLOPs): N_opt ~ C^{optimum['a']:.3f}, "
-                     f"D_opt ~ C^{optimum['b']:.3f}, median {optimum['tokens_per_parameter_median']:.3g} tokens per "
-                     f"parameter ({optimum['interior_levels']} of {len(optimum['levels'])} compute levels with an "
-                     "interior optimum)")
+        lines.append(
+            f"Compute-optimal (IsoFLOP, C <= {optimum['isoflop_budget']:.3g} FLOPs): N_opt ~ C^{optimum['a']:.3f}, "
+            f"D_opt ~ C^{optimum['b']:.3f}, median {optimum['tokens_per_parameter_median']:.3g} tokens per "
+            f"parameter ({optimum['interior_levels']} of {len(optimum['levels'])} compute levels with an "
+            "interior optimum)"
+        )
     elif "tokens_per_parameter_median" in optimum:
-        lines.append(f"Compute-optimal (IsoFLOP): median {optimum['tokens_per_parameter_median']:.3g} tokens per "
-                     f"parameter at the interior optima; {optimum['note']}")
+        lines.append(
+            f"Compute-optimal (IsoFLOP): median {optimum['tokens_per_parameter_median']:.3g} tokens per "
+            f"parameter at the interior optima; {optimum['note']}"
+        )
     elif optimum["levels"]:
         lines.append(f"Compute-optimal (IsoFLOP): {optimum['note']}")
     else:
         lines.append(f"Compute-optimal: {optimum['note']}")
-    for key, word in (("tokens_per_parameter_at_least", ">="), ("tokens_per_parameter_at_most", "<=")):
+    for key, word in (
+        ("tokens_per_parameter_at_least", ">="),
+        ("tokens_per_parameter_at_most", "<="),
+    ):
         if key in optimum:
-            lines.append(f"Bound where the family's edge member is best: compute-optimal tokens per parameter "
-                         f"{word} {optimum[key]['ratio']:.3g} at C = {optimum[key]['C']:.3g} FLOPs")
+            lines.append(
+                f"Bound where the family's edge member is best: compute-optimal tokens per parameter "
+                f"{word} {optimum[key]['ratio']:.3g} at C = {optimum[key]['C']:.3g} FLOPs"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -451,7 +615,7 @@ def plot_study(members: Sequence[Member], result: dict[str, Any], path: Path) ->
     import matplotlib.ticker
     import numpy as np
 
-    from apps.common.files import atomic_write_bytes
+    from dlsuite.base.files import atomic_write_bytes
 
     power_law, optimum = result["power_law"], result["compute_optimal"]
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
@@ -460,20 +624,29 @@ def plot_study(members: Sequence[Member], result: dict[str, Any], path: Path) ->
     fit_ax.loglog(n, [m.loss_at(result["D_common"]) for m in members], "o", label="members")
     if power_law["N_c"]:
         grid = np.geomspace(n.min(), n.max(), 50)
-        fit_ax.loglog(grid, (power_law["N_c"] / grid) ** power_law["alpha_N"],
-                      label=f"(N_c/N)^α, α_N = {power_law['alpha_N']:.3f}")
+        fit_ax.loglog(
+            grid,
+            (power_law["N_c"] / grid) ** power_law["alpha_N"],
+            label=f"(N_c/N)^α, α_N = {power_law['alpha_N']:.3f}",
+        )
     for axis in (fit_ax.yaxis,):
         axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         axis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
-    fit_ax.set(xlabel="non-embedding parameters N", ylabel="held-out loss (nats/token)",
-               title=f"L(N) after D = {result['D_common']:,} tokens")
+    fit_ax.set(
+        xlabel="non-embedding parameters N",
+        ylabel="held-out loss (nats/token)",
+        title=f"L(N) after D = {result['D_common']:,} tokens",
+    )
     for m in members:
-        compute_ax.semilogx(6.0 * m.total_params * np.asarray(m.tokens, float), m.val_loss, marker=".",
-                            label=m.name)
+        compute_ax.semilogx(
+            6.0 * m.total_params * np.asarray(m.tokens, float), m.val_loss, marker=".", label=m.name
+        )
     compute_ax.axvline(result["C_iso"], color="gray", linestyle=":", label="IsoFLOP budget")
-    compute_ax.set(xlabel="compute C = 6ND (FLOPs)", ylabel="held-out loss", title="loss vs compute")
+    compute_ax.set(
+        xlabel="compute C = 6ND (FLOPs)", ylabel="held-out loss", title="loss vs compute"
+    )
     levels = optimum.get("levels", [])
-    for level in levels[::max(1, len(levels) // 4)]:
+    for level in levels[:: max(1, len(levels) // 4)]:
         x = np.log(level["N"])
         line = iso_ax.semilogx(level["N"], level["loss"], "o", label=f"C = {level['C']:.2g}")[0]
         if len(x) >= 3:
@@ -482,7 +655,9 @@ def plot_study(members: Sequence[Member], result: dict[str, Any], path: Path) ->
             iso_ax.semilogx(np.exp(grid), np.polyval(coefficients, grid), color=line.get_color())
         if level["estimate"] == "parabola vertex":
             iso_ax.axvline(level["N_opt"], color=line.get_color(), linestyle=":")
-    iso_ax.set(xlabel="parameters N (all)", ylabel="held-out loss", title="IsoFLOP profiles (: = N_opt)")
+    iso_ax.set(
+        xlabel="parameters N (all)", ylabel="held-out loss", title="IsoFLOP profiles (: = N_opt)"
+    )
     if levels:
         c = np.array([r["C"] for r in levels])
         opt_ax.loglog(c, [r["N_opt"] for r in levels], "o-", label="N_opt")

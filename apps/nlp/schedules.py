@@ -31,7 +31,9 @@ class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, model_dim: int, warmup_steps: int = 4000, scale: float = 1.0) -> None:
         for name, value in (("model_dim", model_dim), ("warmup_steps", warmup_steps)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` expected a positive integer. Received: {name}={value!r}")
+                raise ValueError(
+                    f"`{name}` expected a positive integer. Received: {name}={value!r}"
+                )
         if not scale > 0:
             raise ValueError(f"`scale` expected a positive number. Received: scale={scale!r}")
         self.model_dim = model_dim
@@ -39,14 +41,16 @@ class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.scale = float(scale)
 
     @classmethod
-    def for_peak(cls, peak_learning_rate: float, model_dim: int, warmup_steps: int) -> TransformerSchedule:
+    def for_peak(
+        cls, peak_learning_rate: float, model_dim: int, warmup_steps: int
+    ) -> TransformerSchedule:
         """The schedule whose rate at ``warmup_steps`` is ``peak_learning_rate``."""
         return cls(model_dim, warmup_steps, peak_learning_rate * (model_dim * warmup_steps) ** 0.5)
 
     def __call__(self, step: Any) -> Any:
         step = ops.cast(step, "float32") + 1.0
         warmup = float(self.warmup_steps)
-        rate = ops.minimum(ops.rsqrt(step), step * warmup ** -1.5)
+        rate = ops.minimum(ops.rsqrt(step), step * warmup**-1.5)
         return self.scale * float(self.model_dim) ** -0.5 * rate
 
     def get_config(self) -> dict[str, Any]:

@@ -12,38 +12,66 @@ import argparse
 import json
 from typing import Any
 
-from apps.common.commands import add_config_options
+from dlsuite.apps.common.commands import add_config_options
 
 DEFAULT_PRESET = "gpt-pydocs"
 
 
 def register(subparsers: Any) -> None:
     """Add the ``study`` command and its ``scaling`` sub-command."""
-    from apps.nlp.config import PRESETS, NLPConfig
-    from apps.nlp.scaling import DEFAULT_CHECKPOINTS, DEFAULT_EPOCHS, DEFAULT_HEAD_DIM, DEFAULT_SIZES
+    from dlsuite.apps.nlp.config import PRESETS, NLPConfig
+    from dlsuite.apps.nlp.scaling import (
+        DEFAULT_CHECKPOINTS,
+        DEFAULT_EPOCHS,
+        DEFAULT_HEAD_DIM,
+        DEFAULT_SIZES,
+    )
 
-    study = subparsers.add_parser("study", help="studies that train several models (scaling laws)",
-                                  description="Studies that train a family of models and analyse them together.")
+    study = subparsers.add_parser(
+        "study",
+        help="studies that train several models (scaling laws)",
+        description="Studies that train a family of models and analyse them together.",
+    )
     kinds = study.add_subparsers(dest="study", metavar="<study>", required=True)
     parser = kinds.add_parser(
-        "scaling", help="GPT-style LMs of growing size: fit L(N) and the compute-optimal tokens per parameter",
+        "scaling",
+        help="GPT-style LMs of growing size: fit L(N) and the compute-optimal tokens per parameter",
         description="Train LMs of growing size on the same data (C = 6 N D accounting), fit L(N) = (N_c/N)^alpha_N "
-                    "(Kaplan et al. 2020) and the compute-optimal tokens per parameter by an IsoFLOP analysis "
-                    "(Hoffmann et al. 2022); write scaling.png, scaling.csv, scaling.md, curves.csv and scaling.json. "
-                    f"--epochs is D_common, the passes over the training tokens every member makes (study default: "
-                    f"{DEFAULT_EPOCHS}); members smaller than the median train on to the median's compute.")
-    parser.add_argument("--sizes", type=lambda text: tuple(s.strip() for s in text.split(",") if s.strip()),
-                        default=DEFAULT_SIZES,
-                        help=f"family as LAYERSxWIDTH, comma separated (default: {','.join(DEFAULT_SIZES)})")
-    parser.add_argument("--head-dim", type=int, default=DEFAULT_HEAD_DIM,
-                        help=f"width per attention head; heads = width / head_dim (default: {DEFAULT_HEAD_DIM})")
-    parser.add_argument("--checkpoints", type=int, default=DEFAULT_CHECKPOINTS,
-                        help=f"held-out evaluations per member, log-spaced over training (default: {DEFAULT_CHECKPOINTS})")
-    parser.add_argument("--out", default=None,
-                        help="study folder (default: <run-root>/studies/scaling-<UTC time>); re-running into the same "
-                             "folder skips complete members")
-    parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
-                        help=f"NLP preset the members start from (default: {DEFAULT_PRESET})")
+        "(Kaplan et al. 2020) and the compute-optimal tokens per parameter by an IsoFLOP analysis "
+        "(Hoffmann et al. 2022); write scaling.png, scaling.csv, scaling.md, curves.csv and scaling.json. "
+        f"--epochs is D_common, the passes over the training tokens every member makes (study default: "
+        f"{DEFAULT_EPOCHS}); members smaller than the median train on to the median's compute.",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: tuple(s.strip() for s in text.split(",") if s.strip()),
+        default=DEFAULT_SIZES,
+        help=f"family as LAYERSxWIDTH, comma separated (default: {','.join(DEFAULT_SIZES)})",
+    )
+    parser.add_argument(
+        "--head-dim",
+        type=int,
+        default=DEFAULT_HEAD_DIM,
+        help=f"width per attention head; heads = width / head_dim (default: {DEFAULT_HEAD_DIM})",
+    )
+    parser.add_argument(
+        "--checkpoints",
+        type=int,
+        default=DEFAULT_CHECKPOINTS,
+        help=f"held-out evaluations per member, log-spaced over training (default: {DEFAULT_CHECKPOINTS})",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="study folder (default: <run-root>/studies/scaling-<UTC time>); re-running into the same "
+        "folder skips complete members",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=DEFAULT_PRESET,
+        help=f"NLP preset the members start from (default: {DEFAULT_PRESET})",
+    )
     add_config_options(parser, NLPConfig)
     parser.set_defaults(func=_scaling)
 
@@ -51,12 +79,16 @@ def register(subparsers: Any) -> None:
 def _scaling(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from apps.common.config import override
-    from apps.common.strategy import prepare_strategy
-    from apps.nlp.config import PRESETS, NLPConfig
-    from apps.nlp.scaling import DEFAULT_EPOCHS, run_study
+    from dlsuite.apps.common.config import override
+    from dlsuite.apps.common.strategy import prepare_strategy
+    from dlsuite.apps.nlp.config import PRESETS, NLPConfig
+    from dlsuite.apps.nlp.scaling import DEFAULT_EPOCHS, run_study
 
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(NLPConfig) if hasattr(args, f.name)}
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(NLPConfig)
+        if hasattr(args, f.name)
+    }
     given.setdefault("epochs", DEFAULT_EPOCHS)
     base = override(PRESETS[args.preset], given)
     prepare_strategy(base.strategy, base.replicas)

@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from apps.nlp.wordpiece_vocab import JOINER, learn_wordpiece_vocabulary
+from dlsuite.apps.nlp.wordpiece_vocab import JOINER, learn_wordpiece_vocabulary
 
 PAD, UNK, START, END = "", "[UNK]", "[START]", "[END]"
 SPECIAL_TOKENS = (PAD, UNK, START, END)
@@ -70,21 +70,35 @@ class Tokenizer(keras.layers.Layer):
         int32 ids ``(batch, sequence_length)``.
     """
 
-    def __init__(self, vocabulary: Sequence[str], sequence_length: int | None = None, lowercase: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        vocabulary: Sequence[str],
+        sequence_length: int | None = None,
+        lowercase: bool = True,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         vocabulary = [str(token) for token in vocabulary]
-        if tuple(vocabulary[:len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
-            raise ValueError(f"vocabulary expected to start with {list(SPECIAL_TOKENS)}. "
-                             f"Received: vocabulary[:4]={vocabulary[:4]}")
+        if tuple(vocabulary[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+            raise ValueError(
+                f"vocabulary expected to start with {list(SPECIAL_TOKENS)}. "
+                f"Received: vocabulary[:4]={vocabulary[:4]}"
+            )
         if len(set(vocabulary)) != len(vocabulary):
             duplicates = sorted(token for token, n in Counter(vocabulary).items() if n > 1)
-            raise ValueError(f"vocabulary expected unique tokens. Received duplicates: {duplicates[:10]}")
-        if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, int)
-                                            or sequence_length <= 0):
-            raise ValueError(f"`sequence_length` expected a positive integer or None. "
-                             f"Received: sequence_length={sequence_length!r}")
+            raise ValueError(
+                f"vocabulary expected unique tokens. Received duplicates: {duplicates[:10]}"
+            )
+        if sequence_length is not None and (
+            isinstance(sequence_length, bool)
+            or not isinstance(sequence_length, int)
+            or sequence_length <= 0
+        ):
+            raise ValueError(
+                f"`sequence_length` expected a positive integer or None. "
+                f"Received: sequence_length={sequence_length!r}"
+            )
         self.vocabulary = vocabulary
         self.sequence_length = sequence_length
         self.lowercase = bool(lowercase)
@@ -93,7 +107,9 @@ class Tokenizer(keras.layers.Layer):
         self._allow_non_tensor_positional_args = True
 
     def build(self, input_shape: Any = None) -> None:
-        self.lookup.build(None)  # the lookup table is made from the vocabulary, not from the input shape
+        self.lookup.build(
+            None
+        )  # the lookup table is made from the vocabulary, not from the input shape
 
     def vocabulary_size(self) -> int:
         return len(self.vocabulary)
@@ -110,7 +126,9 @@ class Tokenizer(keras.layers.Layer):
         if self.sequence_length is None:
             dense = ids.to_tensor(PAD_ID)
         else:
-            dense = ids[:, :self.sequence_length].to_tensor(PAD_ID, shape=[None, self.sequence_length])
+            dense = ids[:, : self.sequence_length].to_tensor(
+                PAD_ID, shape=[None, self.sequence_length]
+            )
         # EnsureShape keeps a static batch static in the graph itself (the FLOP profiler reads it there).
         return tf.ensure_shape(dense, [x.shape[0], self.sequence_length])
 
@@ -119,8 +137,12 @@ class Tokenizer(keras.layers.Layer):
         ids = tf.cast(tf.convert_to_tensor(ids), tf.int32)  # (B, T)
         before_end = tf.cumsum(tf.cast(ids == END_ID, tf.int32), axis=-1) == 0
         keep = before_end & (ids != PAD_ID) & (ids != START_ID)
-        tokens = tf.gather(tf.constant(self.vocabulary), tf.clip_by_value(ids, 0, len(self.vocabulary) - 1))
-        text = tf.strings.reduce_join(tf.ragged.boolean_mask(tokens, keep), axis=-1, separator=" ")  # (B,)
+        tokens = tf.gather(
+            tf.constant(self.vocabulary), tf.clip_by_value(ids, 0, len(self.vocabulary) - 1)
+        )
+        text = tf.strings.reduce_join(
+            tf.ragged.boolean_mask(tokens, keep), axis=-1, separator=" "
+        )  # (B,)
         return self._join(text)
 
     def _join(self, text: Any) -> Any:
@@ -133,8 +155,12 @@ class Tokenizer(keras.layers.Layer):
         return keras.KerasTensor((inputs.shape[0], self.sequence_length), dtype="int32")
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "vocabulary": list(self.vocabulary),
-                "sequence_length": self.sequence_length, "lowercase": self.lowercase}
+        return {
+            **super().get_config(),
+            "vocabulary": list(self.vocabulary),
+            "sequence_length": self.sequence_length,
+            "lowercase": self.lowercase,
+        }
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -149,16 +175,28 @@ class WordTokenizer(Tokenizer):
     [[4, 1, 5, 0]]
     """
 
-    def __init__(self, vocabulary: Sequence[str], sequence_length: int | None = None, lowercase: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        vocabulary: Sequence[str],
+        sequence_length: int | None = None,
+        lowercase: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(vocabulary, sequence_length, lowercase, **kwargs)
         # TextVectorization adds "" (0) and "[UNK]" (1) itself; the rest keep their ids.
         self.lookup = keras.layers.TextVectorization(
-            standardize=None, split="whitespace", output_mode="int", ragged=True,
-            vocabulary=self.vocabulary[2:], name="lookup")
+            standardize=None,
+            split="whitespace",
+            output_mode="int",
+            ragged=True,
+            vocabulary=self.vocabulary[2:],
+            name="lookup",
+        )
 
     def tokenize(self, inputs: Any) -> Any:
-        words = tf.strings.reduce_join(split_words(inputs, self.lowercase), axis=-1, separator=" ")  # (B,)
+        words = tf.strings.reduce_join(
+            split_words(inputs, self.lowercase), axis=-1, separator=" "
+        )  # (B,)
         return tf.cast(self.lookup(words), tf.int32)  # (B, None)
 
 
@@ -180,18 +218,39 @@ class WordPieceTokenizer(Tokenizer):
         **kwargs: base layer arguments.
     """
 
-    def __init__(self, vocabulary: Sequence[str], sequence_length: int | None = None, lowercase: bool = True,
-                 max_chars_per_word: int = 24, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        vocabulary: Sequence[str],
+        sequence_length: int | None = None,
+        lowercase: bool = True,
+        max_chars_per_word: int = 24,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(vocabulary, sequence_length, lowercase, **kwargs)
-        if isinstance(max_chars_per_word, bool) or not isinstance(max_chars_per_word, int) or max_chars_per_word <= 0:
-            raise ValueError(f"`max_chars_per_word` expected a positive integer. "
-                             f"Received: max_chars_per_word={max_chars_per_word!r}")
+        if (
+            isinstance(max_chars_per_word, bool)
+            or not isinstance(max_chars_per_word, int)
+            or max_chars_per_word <= 0
+        ):
+            raise ValueError(
+                f"`max_chars_per_word` expected a positive integer. "
+                f"Received: max_chars_per_word={max_chars_per_word!r}"
+            )
         self.max_chars_per_word = max_chars_per_word
-        self.lookup = keras.layers.StringLookup(vocabulary=self.vocabulary[2:], mask_token=PAD, oov_token=UNK,
-                                                num_oov_indices=1, output_mode="int", name="lookup")
+        self.lookup = keras.layers.StringLookup(
+            vocabulary=self.vocabulary[2:],
+            mask_token=PAD,
+            oov_token=UNK,
+            num_oov_indices=1,
+            output_mode="int",
+            name="lookup",
+        )
         # Longest piece in characters: the candidates tried at each position, longest first.
-        self._longest_piece = max(len(t.removeprefix(JOINER)) for t in self.vocabulary[len(SPECIAL_TOKENS):]) \
-            if len(self.vocabulary) > len(SPECIAL_TOKENS) else 1
+        self._longest_piece = (
+            max(len(t.removeprefix(JOINER)) for t in self.vocabulary[len(SPECIAL_TOKENS) :])
+            if len(self.vocabulary) > len(SPECIAL_TOKENS)
+            else 1
+        )
 
     def _split(self, words: Any) -> Any:
         """(W,) distinct words -> (W, S) piece ids in order, -1 after a word's last piece.
@@ -207,20 +266,29 @@ class WordPieceTokenizer(Tokenizer):
             todo = tf.where((position < chars) & ~failed)[:, 0]  # (A,) words still being split
             at = tf.gather(position, todo)  # (A,)
             size = tf.gather(chars, todo)
-            starts = tf.broadcast_to(at[:, None], [tf.shape(todo)[0], self._longest_piece])  # (A, M)
-            candidates = tf.strings.substr(tf.broadcast_to(tf.gather(words, todo)[:, None], tf.shape(starts)),
-                                           starts, tf.broadcast_to(lengths[None, :], tf.shape(starts)),
-                                           unit="UTF8_CHAR")  # (A, M)
+            starts = tf.broadcast_to(
+                at[:, None], [tf.shape(todo)[0], self._longest_piece]
+            )  # (A, M)
+            candidates = tf.strings.substr(
+                tf.broadcast_to(tf.gather(words, todo)[:, None], tf.shape(starts)),
+                starts,
+                tf.broadcast_to(lengths[None, :], tf.shape(starts)),
+                unit="UTF8_CHAR",
+            )  # (A, M)
             candidates = tf.where(starts > 0, JOINER + candidates, candidates)
             ids = tf.cast(self.lookup(candidates), tf.int32)  # (A, M); 0 or 1: not a piece
             found = (ids > UNK_ID) & (at[:, None] + lengths[None, :] <= size[:, None])
-            best = tf.argmax(tf.cast(found, tf.int32), axis=1, output_type=tf.int32)  # first = longest
+            best = tf.argmax(
+                tf.cast(found, tf.int32), axis=1, output_type=tf.int32
+            )  # first = longest
             has = tf.reduce_any(found, axis=1)  # (A,)
             index = todo[:, None]
             piece = tf.where(has, tf.gather(ids, best, batch_dims=1), -1)
             row = tf.tensor_scatter_nd_update(tf.fill([count], -1), index, piece)  # (W,)
             pieces = tf.tensor_scatter_nd_update(pieces, [[i]], row[None, :])  # row i of (L, W)
-            position = tf.tensor_scatter_nd_add(position, index, tf.where(has, tf.gather(lengths, best), 0))
+            position = tf.tensor_scatter_nd_add(
+                position, index, tf.where(has, tf.gather(lengths, best), 0)
+            )
             failed = tf.tensor_scatter_nd_update(failed, index, ~has)
             return i + 1, position, failed, pieces
 
@@ -229,11 +297,21 @@ class WordPieceTokenizer(Tokenizer):
 
         failed = chars > self.max_chars_per_word
         steps, _, failed, pieces = tf.while_loop(
-            more, step, (0, tf.zeros([count], tf.int32), failed, tf.fill([self.max_chars_per_word, count], -1)),
-            maximum_iterations=self.max_chars_per_word)
-        pieces = tf.transpose(pieces[:tf.maximum(steps, 1)])  # (W, S), S >= 1 so a failed word has room for [UNK]
-        unknown = tf.one_hot(tf.zeros([count], tf.int32), tf.shape(pieces)[1], on_value=UNK_ID, off_value=-1,
-                             dtype=tf.int32)  # (W, S): one [UNK] per failed word
+            more,
+            step,
+            (0, tf.zeros([count], tf.int32), failed, tf.fill([self.max_chars_per_word, count], -1)),
+            maximum_iterations=self.max_chars_per_word,
+        )
+        pieces = tf.transpose(
+            pieces[: tf.maximum(steps, 1)]
+        )  # (W, S), S >= 1 so a failed word has room for [UNK]
+        unknown = tf.one_hot(
+            tf.zeros([count], tf.int32),
+            tf.shape(pieces)[1],
+            on_value=UNK_ID,
+            off_value=-1,
+            dtype=tf.int32,
+        )  # (W, S): one [UNK] per failed word
         return tf.where(failed[:, None], unknown, pieces)
 
     def tokenize(self, inputs: Any) -> Any:
@@ -252,17 +330,29 @@ class WordPieceTokenizer(Tokenizer):
 
 def count_words(texts: Any, lowercase: bool = True, batch_size: int = 1024) -> Counter[str]:
     """Word counts of ``texts`` (a dataset of scalar strings, or an iterable of str), split as the tokenizers do."""
-    dataset = texts if isinstance(texts, tf.data.Dataset) else tf.data.Dataset.from_tensor_slices(
-        tf.constant(list(texts), tf.string))
+    dataset = (
+        texts
+        if isinstance(texts, tf.data.Dataset)
+        else tf.data.Dataset.from_tensor_slices(tf.constant(list(texts), tf.string))
+    )
     counts: Counter[str] = Counter()
-    for batch in dataset.batch(batch_size).map(lambda x: pretokenize(x, lowercase)).as_numpy_iterator():
+    for batch in (
+        dataset.batch(batch_size).map(lambda x: pretokenize(x, lowercase)).as_numpy_iterator()
+    ):
         for line in batch:
             counts.update(word for word in line.decode("utf-8").split(" ") if word)
     return counts
 
 
-def train_tokenizer(kind: str, texts: Any, vocab_size: int, sequence_length: int | None = None,
-                    lowercase: bool = True, name: str = "tokenizer", **options: Any) -> Tokenizer:
+def train_tokenizer(
+    kind: str,
+    texts: Any,
+    vocab_size: int,
+    sequence_length: int | None = None,
+    lowercase: bool = True,
+    name: str = "tokenizer",
+    **options: Any,
+) -> Tokenizer:
     """Learn a ``kind`` ("word" or "wordpiece") tokenizer of at most ``vocab_size`` ids from ``texts``.
 
     ``texts`` is a dataset of scalar strings or an iterable of str (the training split only).
@@ -270,16 +360,22 @@ def train_tokenizer(kind: str, texts: Any, vocab_size: int, sequence_length: int
     `apps.nlp.wordpiece_vocab.learn_wordpiece_vocabulary`. ``options`` go to the tokenizer class.
     """
     if kind not in TOKENIZER_KINDS:
-        raise ValueError(f"tokenizer expected one of {TOKENIZER_KINDS}. Received: tokenizer={kind!r}")
+        raise ValueError(
+            f"tokenizer expected one of {TOKENIZER_KINDS}. Received: tokenizer={kind!r}"
+        )
     counts = count_words(texts, lowercase)
     if not counts:
         raise ValueError("cannot train a tokenizer: the training texts contain no words")
     if kind == "word":
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        vocabulary = [*SPECIAL_TOKENS, *(w for w, _ in ranked if w not in SPECIAL_TOKENS)][:vocab_size]
+        vocabulary = [*SPECIAL_TOKENS, *(w for w, _ in ranked if w not in SPECIAL_TOKENS)][
+            :vocab_size
+        ]
         return WordTokenizer(vocabulary, sequence_length, lowercase, name=name, **options)
     max_chars = options.get("max_chars_per_word", 24)
-    vocabulary = learn_wordpiece_vocabulary({w: c for w, c in counts.items() if len(w) <= max_chars},
-                                            vocab_size, reserved_tokens=SPECIAL_TOKENS)
+    vocabulary = learn_wordpiece_vocabulary(
+        {w: c for w, c in counts.items() if len(w) <= max_chars},
+        vocab_size,
+        reserved_tokens=SPECIAL_TOKENS,
+    )
     return WordPieceTokenizer(vocabulary, sequence_length, lowercase, name=name, **options)
-

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from apps.common import trainer
-from apps.nlp.config import NLPConfig
+from dlsuite.apps.common import trainer
+from dlsuite.apps.nlp.config import NLPConfig
 
 APP = "nlp"
 
@@ -16,11 +16,11 @@ def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
     if config.task == "classify":
         return train_classifier(config)
     if config.task == "translate":
-        from apps.nlp.translation import train_translator
+        from dlsuite.apps.nlp.translation import train_translator
 
         return train_translator(config)
     if config.task == "lm":
-        from apps.nlp.language_model import train_language_model
+        from dlsuite.apps.nlp.language_model import train_language_model
 
         return train_language_model(config)
     raise ValueError(f"no trainer for task={config.task!r}")
@@ -28,20 +28,20 @@ def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
 
 def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     """Evaluate a finished run's model on a held-out split; writes the report files."""
-    from apps.common.runs import run_config
+    from dlsuite.apps.common.runs import run_config
 
     config = run_config(run_dir)
     if config.task == "classify":
-        from apps.common.evaluation import evaluate_classifier_run
-        from apps.nlp import tokenizers  # noqa: F401  (registers the tokenizer layers for loading)
+        from dlsuite.apps.common.evaluation import evaluate_classifier_run
+        from dlsuite.apps.nlp import tokenizers  # noqa: F401  (registers the tokenizer layers for loading)
 
         return evaluate_classifier_run(run_dir, split)
     if config.task == "translate":
-        from apps.nlp.translation import evaluate_translation_run
+        from dlsuite.apps.nlp.translation import evaluate_translation_run
 
         return evaluate_translation_run(run_dir, split)
     if config.task == "lm":
-        from apps.nlp.language_model import evaluate_language_model_run
+        from dlsuite.apps.nlp.language_model import evaluate_language_model_run
 
         return evaluate_language_model_run(run_dir, split)
     raise ValueError(f"no evaluation for task={config.task!r}")
@@ -58,9 +58,11 @@ def train_texts(config: NLPConfig, splits: Any) -> Any:
 
 def fit_tokenizer(config: NLPConfig, texts: Any) -> Any:
     """The ``config.tokenizer`` tokenizer learned from ``texts`` (scalar strings of the training split)."""
-    from apps.nlp.tokenizers import train_tokenizer
+    from dlsuite.apps.nlp.tokenizers import train_tokenizer
 
-    return train_tokenizer(config.tokenizer, texts, config.vocab_size, config.sequence_length, config.lowercase)
+    return train_tokenizer(
+        config.tokenizer, texts, config.vocab_size, config.sequence_length, config.lowercase
+    )
 
 
 def classifier_options(config: NLPConfig) -> dict[str, Any]:
@@ -69,22 +71,34 @@ def classifier_options(config: NLPConfig) -> dict[str, Any]:
     if config.model == "bilstm":
         options.update(units=config.lstm_units, num_layers=config.num_layers)
     elif config.model == "transformer":
-        options.update(num_layers=config.num_layers, num_heads=config.num_heads,
-                       intermediate_dim=config.intermediate_dim, position_embedding=config.position_embedding,
-                       norm_first=config.norm_position == "pre")
+        options.update(
+            num_layers=config.num_layers,
+            num_heads=config.num_heads,
+            intermediate_dim=config.intermediate_dim,
+            position_embedding=config.position_embedding,
+            norm_first=config.norm_position == "pre",
+        )
     return options
 
 
-def compile_classifier(model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None) -> None:
+def compile_classifier(
+    model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
+) -> None:
     """Sparse categorical cross-entropy and accuracy; with ``decay_steps``, cosine learning-rate decay to 0."""
     import keras
 
     if decay_steps:
         config = optimizer.get_config()
-        schedule = keras.optimizers.schedules.CosineDecay(float(config["learning_rate"]), decay_steps)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            float(config["learning_rate"]), decay_steps
+        )
         optimizer = type(optimizer).from_config({**config, "learning_rate": schedule})
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(), jit_compile=jit_compile,
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        jit_compile=jit_compile,
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
 
 
 def decay_steps(config: NLPConfig, train_size: int) -> int | None:
@@ -97,9 +111,9 @@ def decay_steps(config: NLPConfig, train_size: int) -> int | None:
 
 def train_classifier(config: NLPConfig) -> trainer.TrainResult:
     """Text classification: learn the tokenizer on the training split, then train the model around it."""
-    from apps.common.evaluation import evaluate_classifier
-    from apps.nlp.data import load_splits
-    from apps.nlp.models import build_classifier
+    from dlsuite.apps.common.evaluation import evaluate_classifier
+    from dlsuite.apps.nlp.data import load_splits
+    from dlsuite.apps.nlp.models import build_classifier
 
     splits = load_splits(config)
     tokenizer = fit_tokenizer(config, train_texts(config, splits))
@@ -111,10 +125,12 @@ def train_classifier(config: NLPConfig) -> trainer.TrainResult:
         app=APP,
         config=config,
         splits=splits,
-        build_model=lambda: build_classifier(config.model, tokenizer, len(splits.class_names),
-                                             **classifier_options(config)),
+        build_model=lambda: build_classifier(
+            config.model, tokenizer, len(splits.class_names), **classifier_options(config)
+        ),
         compile_model=lambda model, optimizer, jit: compile_classifier(
-            model, optimizer, jit, decay_steps(config, splits.sizes["train"])),
+            model, optimizer, jit, decay_steps(config, splits.sizes["train"])
+        ),
         evaluate=evaluate,
         extra_metrics={"tokenizer": describe_tokenizer(tokenizer)},
     )
@@ -122,5 +138,9 @@ def train_classifier(config: NLPConfig) -> trainer.TrainResult:
 
 def describe_tokenizer(tokenizer: Any) -> dict[str, Any]:
     """What metrics.json and the manifest record about a tokenizer."""
-    return {"kind": type(tokenizer).__name__, "vocabulary_size": tokenizer.vocabulary_size(),
-            "sequence_length": tokenizer.sequence_length, "lowercase": tokenizer.lowercase}
+    return {
+        "kind": type(tokenizer).__name__,
+        "vocabulary_size": tokenizer.vocabulary_size(),
+        "sequence_length": tokenizer.sequence_length,
+        "lowercase": tokenizer.lowercase,
+    }

@@ -21,9 +21,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from apps.common import trainer
-from apps.common.data import Splits, load_tfds, split_by_index
-from apps.nlp.config import NLPConfig
+from dlsuite.apps.common import trainer
+from dlsuite.apps.common.data import Splits, load_tfds, split_by_index
+from dlsuite.apps.nlp.config import NLPConfig
 
 DECODE_BATCH = 256  # sentences per decoding call in the evaluation
 MAX_CHARS_PER_WORD = 64  # longest word a wordpiece tokenizer splits (longer ones are one [UNK])
@@ -34,7 +34,7 @@ MAX_CHARS_PER_WORD = 64  # longest word a wordpiece tokenizer splits (longer one
 
 def load_translation_splits(config: NLPConfig) -> Splits:
     """Train/validation/test ``(source, target)`` string pairs of ``config.data``."""
-    from apps.nlp.data import parse_text_source
+    from dlsuite.apps.nlp.data import parse_text_source
 
     spec = parse_text_source(config.data)
     if spec.kind == "builtin":
@@ -43,47 +43,87 @@ def load_translation_splits(config: NLPConfig) -> Splits:
         return _tfds(spec.name, config)
     if spec.kind == "file":
         return _tsv(Path(spec.name), config)
-    raise ValueError(f"task=translate reads builtin:numbers, tfds:<name> or file:<path.tsv>. Received: {config.data!r}")
+    raise ValueError(
+        f"task=translate reads builtin:numbers, tfds:<name> or file:<path.tsv>. Received: {config.data!r}"
+    )
 
 
 def _pairs(sources: list[str], targets: list[str]) -> Any:
     import tensorflow as tf
 
-    return tf.data.Dataset.from_tensor_slices((tf.constant(sources, tf.string), tf.constant(targets, tf.string)))
+    return tf.data.Dataset.from_tensor_slices(
+        (tf.constant(sources, tf.string), tf.constant(targets, tf.string))
+    )
 
 
-def _three_way(sources: list[str], targets: list[str], config: NLPConfig, info: dict[str, Any]) -> Splits:
+def _three_way(
+    sources: list[str], targets: list[str], config: NLPConfig, info: dict[str, Any]
+) -> Splits:
     test = config.test_fraction
     validation = config.validation_fraction * (1.0 - test)
-    parts = split_by_index(_pairs(sources, targets), len(sources),
-                           {"train": 1.0 - test - validation, "validation": validation, "test": test},
-                           config.split_seed)
-    return Splits(train=parts["train"][0], validation=parts["validation"][0], test=parts["test"][0], class_names=[],
-                  input_shape=(), input_dtype="string", sizes={k: v[1] for k, v in parts.items()}, info=info)
+    parts = split_by_index(
+        _pairs(sources, targets),
+        len(sources),
+        {"train": 1.0 - test - validation, "validation": validation, "test": test},
+        config.split_seed,
+    )
+    return Splits(
+        train=parts["train"][0],
+        validation=parts["validation"][0],
+        test=parts["test"][0],
+        class_names=[],
+        input_shape=(),
+        input_dtype="string",
+        sizes={k: v[1] for k, v in parts.items()},
+        info=info,
+    )
 
 
 def _numbers(name: str, config: NLPConfig) -> Splits:
-    from apps.nlp import numbers
+    from dlsuite.apps.nlp import numbers
 
     if name != "numbers":
         raise ValueError(f"unknown builtin translation dataset {name!r}; known: ('numbers',)")
-    data = numbers.generate(config.numbers_pair, config.numbers_count, config.numbers_max, config.split_seed)
-    return _three_way(data["sources"], data["targets"], config, {
-        "source": config.data, "kind": "builtin", "name": name, "version": data["version"],
-        "pair": config.numbers_pair,
-        "preprocessing": f"num2words spellings ({config.numbers_pair}) of {config.numbers_count} distinct integers "
-                         f"drawn from [0, {config.numbers_max}] (seed {config.split_seed}); seeded split of the "
-                         f"numbers, so no number is in two splits"})
+    data = numbers.generate(
+        config.numbers_pair, config.numbers_count, config.numbers_max, config.split_seed
+    )
+    return _three_way(
+        data["sources"],
+        data["targets"],
+        config,
+        {
+            "source": config.data,
+            "kind": "builtin",
+            "name": name,
+            "version": data["version"],
+            "pair": config.numbers_pair,
+            "preprocessing": f"num2words spellings ({config.numbers_pair}) of {config.numbers_count} distinct integers "
+            f"drawn from [0, {config.numbers_max}] (seed {config.split_seed}); seeded split of the "
+            f"numbers, so no number is in two splits",
+        },
+    )
 
 
 def _tfds(name: str, config: NLPConfig) -> Splits:
     datasets, sizes, info = load_tfds(name, config.data_dir, config.validation_fraction)
     keys = info.supervised_keys
-    return Splits(train=datasets["train"], validation=datasets["validation"], test=datasets["test"], class_names=[],
-                  input_shape=(), input_dtype="string", sizes=sizes,
-                  info={"source": config.data, "kind": "tfds", "name": name, "version": str(info.version),
-                        "pair": f"{keys[0]}-{keys[1]}" if keys else None,
-                        "preprocessing": f"raw text pairs (supervised keys {keys})"})
+    return Splits(
+        train=datasets["train"],
+        validation=datasets["validation"],
+        test=datasets["test"],
+        class_names=[],
+        input_shape=(),
+        input_dtype="string",
+        sizes=sizes,
+        info={
+            "source": config.data,
+            "kind": "tfds",
+            "name": name,
+            "version": str(info.version),
+            "pair": f"{keys[0]}-{keys[1]}" if keys else None,
+            "preprocessing": f"raw text pairs (supervised keys {keys})",
+        },
+    )
 
 
 def read_tsv_pairs(path: Path) -> tuple[list[str], list[str]]:
@@ -94,8 +134,10 @@ def read_tsv_pairs(path: Path) -> tuple[list[str], list[str]]:
         FileNotFoundError: when the file does not exist.
     """
     if path.suffix.lower() != ".tsv":
-        raise ValueError(f"task=translate file: source expected a .tsv file of source<TAB>target lines. "
-                         f"Received: {path}")
+        raise ValueError(
+            f"task=translate file: source expected a .tsv file of source<TAB>target lines. "
+            f"Received: {path}"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"parallel text file {path} does not exist")
     sources, targets = [], []
@@ -106,11 +148,15 @@ def read_tsv_pairs(path: Path) -> tuple[list[str], list[str]]:
                 continue
             fields = line.split("\t")
             if len(fields) != 2:
-                raise ValueError(f"{path} line {number}: expected source<TAB>target (2 fields), "
-                                 f"found {len(fields)} field(s): {line[:80]!r}")
+                raise ValueError(
+                    f"{path} line {number}: expected source<TAB>target (2 fields), "
+                    f"found {len(fields)} field(s): {line[:80]!r}"
+                )
             source, target = (field.strip() for field in fields)
             if not source or not target:
-                raise ValueError(f"{path} line {number}: empty {'source' if not source else 'target'} text")
+                raise ValueError(
+                    f"{path} line {number}: empty {'source' if not source else 'target'} text"
+                )
             sources.append(source)
             targets.append(target)
     if not sources:
@@ -120,9 +166,19 @@ def read_tsv_pairs(path: Path) -> tuple[list[str], list[str]]:
 
 def _tsv(path: Path, config: NLPConfig) -> Splits:
     sources, targets = read_tsv_pairs(path)
-    return _three_way(sources, targets, config, {
-        "source": config.data, "kind": "file", "name": str(path), "version": None, "pair": None,
-        "preprocessing": f"source<TAB>target lines; seeded split (split_seed={config.split_seed})"})
+    return _three_way(
+        sources,
+        targets,
+        config,
+        {
+            "source": config.data,
+            "kind": "file",
+            "name": str(path),
+            "version": None,
+            "pair": None,
+            "preprocessing": f"source<TAB>target lines; seeded split (split_seed={config.split_seed})",
+        },
+    )
 
 
 # -------------------------------------------------------------------------------- tokens and model
@@ -130,20 +186,41 @@ def _tsv(path: Path, config: NLPConfig) -> Splits:
 
 def fit_tokenizers(config: NLPConfig, splits: Splits) -> tuple[Any, Any]:
     """Source and target ``config.tokenizer`` tokenizers learned from the training split only."""
-    from apps.nlp.tokenizers import train_tokenizer
+    from dlsuite.apps.nlp.tokenizers import train_tokenizer
 
-    train = splits.train.take(config.max_train_examples) if config.max_train_examples else splits.train
+    train = (
+        splits.train.take(config.max_train_examples) if config.max_train_examples else splits.train
+    )
     # Compound words (German numbers are one word, "neuntausendzweihundertneunundvierzig") need longer words.
     options = {"max_chars_per_word": MAX_CHARS_PER_WORD} if config.tokenizer == "wordpiece" else {}
-    source = train_tokenizer(config.tokenizer, train.map(lambda s, t: s), config.vocab_size, config.sequence_length,
-                             config.lowercase, name="source_tokenizer", **options)
-    target = train_tokenizer(config.tokenizer, train.map(lambda s, t: t), config.vocab_size, None, config.lowercase,
-                             name="target_tokenizer", **options)
+    source = train_tokenizer(
+        config.tokenizer,
+        train.map(lambda s, t: s),
+        config.vocab_size,
+        config.sequence_length,
+        config.lowercase,
+        name="source_tokenizer",
+        **options,
+    )
+    target = train_tokenizer(
+        config.tokenizer,
+        train.map(lambda s, t: t),
+        config.vocab_size,
+        None,
+        config.lowercase,
+        name="target_tokenizer",
+        **options,
+    )
     return source, target
 
 
-def encode_pairs(dataset: Any, source_tokenizer: Any, target_tokenizer: Any, source_length: int,
-                 target_length: int) -> Any:
+def encode_pairs(
+    dataset: Any,
+    source_tokenizer: Any,
+    target_tokenizer: Any,
+    source_length: int,
+    target_length: int,
+) -> Any:
     """``(source, target)`` strings -> ``(ids (S + T,), labels (T,))`` int32, for teacher forcing.
 
     ``ids`` = source ids padded/truncated to S, then ``[START] y1 .. y(T-1)``; ``labels`` = ``y1 .. [END]``
@@ -151,11 +228,13 @@ def encode_pairs(dataset: Any, source_tokenizer: Any, target_tokenizer: Any, sou
     """
     import tensorflow as tf
 
-    from apps.nlp.tokenizers import END_ID, PAD_ID, START_ID
+    from dlsuite.apps.nlp.tokenizers import END_ID, PAD_ID, START_ID
 
     def encode(sources: Any, targets: Any) -> tuple[Any, Any]:
-        src = source_tokenizer.tokenize(sources)[:, :source_length].to_tensor(PAD_ID, shape=[None, source_length])
-        tgt = target_tokenizer.tokenize(targets)[:, :target_length - 1]  # (B, None) ragged
+        src = source_tokenizer.tokenize(sources)[:, :source_length].to_tensor(
+            PAD_ID, shape=[None, source_length]
+        )
+        tgt = target_tokenizer.tokenize(targets)[:, : target_length - 1]  # (B, None) ragged
         rows = tf.shape(src)[0]
         start = tf.RaggedTensor.from_tensor(tf.fill([rows, 1], START_ID))
         end = tf.RaggedTensor.from_tensor(tf.fill([rows, 1], END_ID))
@@ -163,37 +242,65 @@ def encode_pairs(dataset: Any, source_tokenizer: Any, target_tokenizer: Any, sou
         labels = tf.concat([tgt, end], axis=1).to_tensor(PAD_ID, shape=[None, target_length])
         return tf.concat([src, decoder_in], axis=1), labels  # (B, S + T), (B, T)
 
-    return dataset.batch(256).map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+    return (
+        dataset.batch(256)
+        .map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .unbatch()
+    )
 
 
 def build_translator(config: NLPConfig, source_tokenizer: Any, target_tokenizer: Any) -> Any:
-    from apps.nlp.models.seq2seq import TransformerSeq2Seq
+    from dlsuite.apps.nlp.models.seq2seq import TransformerSeq2Seq
 
     return TransformerSeq2Seq(
-        source_tokenizer.vocabulary_size(), target_tokenizer.vocabulary_size(), config.sequence_length,
-        config.sequence_length, num_layers=config.num_layers, num_heads=config.num_heads,
-        hidden_dim=config.embedding_dim, intermediate_dim=config.intermediate_dim, dropout=config.dropout,
-        norm_first=config.norm_position == "pre", position_embedding=config.position_embedding,
-        source_tokenizer=source_tokenizer, target_tokenizer=target_tokenizer, name=config.model)
+        source_tokenizer.vocabulary_size(),
+        target_tokenizer.vocabulary_size(),
+        config.sequence_length,
+        config.sequence_length,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        hidden_dim=config.embedding_dim,
+        intermediate_dim=config.intermediate_dim,
+        dropout=config.dropout,
+        norm_first=config.norm_position == "pre",
+        position_embedding=config.position_embedding,
+        source_tokenizer=source_tokenizer,
+        target_tokenizer=target_tokenizer,
+        name=config.model,
+    )
 
 
 def compile_translator(model: Any, optimizer: Any, jit_compile: bool, config: NLPConfig) -> None:
     """Label-smoothed cross-entropy, token accuracy, and Adam (beta_2 0.98) on the warmup schedule."""
-    from apps.nlp.losses import LabelSmoothedCrossentropy, MaskedTokenAccuracy
-    from apps.nlp.schedules import TransformerSchedule
+    from dlsuite.apps.nlp.losses import LabelSmoothedCrossentropy, MaskedTokenAccuracy
+    from dlsuite.apps.nlp.schedules import TransformerSchedule
 
-    schedule = TransformerSchedule.for_peak(config.learning_rate, config.embedding_dim, config.warmup_steps)
+    schedule = TransformerSchedule.for_peak(
+        config.learning_rate, config.embedding_dim, config.warmup_steps
+    )
     options = optimizer.get_config()
-    options.update(learning_rate=schedule, **({"beta_2": 0.98, "epsilon": 1e-9} if config.optimizer == "adam" else {}))
-    model.compile(optimizer=type(optimizer).from_config(options), jit_compile=jit_compile,
-                  loss=LabelSmoothedCrossentropy(config.label_smoothing), metrics=[MaskedTokenAccuracy()])
+    options.update(
+        learning_rate=schedule,
+        **({"beta_2": 0.98, "epsilon": 1e-9} if config.optimizer == "adam" else {}),
+    )
+    model.compile(
+        optimizer=type(optimizer).from_config(options),
+        jit_compile=jit_compile,
+        loss=LabelSmoothedCrossentropy(config.label_smoothing),
+        metrics=[MaskedTokenAccuracy()],
+    )
 
 
 # --------------------------------------------------------------------------------------- decoding
 
 
-def translate_texts(model: Any, texts: Any, beam_size: int = 1, max_length: int | None = None,
-                    length_penalty: float = 0.6) -> tuple[Any, Any]:
+def translate_texts(
+    model: Any,
+    texts: Any,
+    beam_size: int = 1,
+    max_length: int | None = None,
+    length_penalty: float = 0.6,
+) -> tuple[Any, Any]:
     """Strings ``(B,)`` -> translations ``(B,)`` and their (length-normalized, for beams) log probabilities.
 
     Greedy for ``beam_size`` 1, else beam search; at most ``max_length`` target tokens
@@ -201,9 +308,11 @@ def translate_texts(model: Any, texts: Any, beam_size: int = 1, max_length: int 
     """
     import tensorflow as tf
 
-    from apps.nlp.decoding import beam_search, greedy_search
+    from dlsuite.apps.nlp.decoding import beam_search, greedy_search
 
-    length = model.target_length if max_length is None else min(int(max_length), model.target_length)
+    length = (
+        model.target_length if max_length is None else min(int(max_length), model.target_length)
+    )
     ids = model.source_tokenizer(texts)  # (B, S)
     encoded, source_mask = model.encode(ids, training=False)  # (B, S, D), (B, S)
     static = (model.cross_attention_caches(encoded), source_mask)
@@ -217,7 +326,9 @@ def translate_texts(model: Any, texts: Any, beam_size: int = 1, max_length: int 
     if beam_size == 1:
         sequences, scores = greedy_search(step, cache, static, batch, length)
     else:
-        sequences, scores = beam_search(step, cache, static, batch, length, beam_size, length_penalty)
+        sequences, scores = beam_search(
+            step, cache, static, batch, length, beam_size, length_penalty
+        )
     return model.target_tokenizer.detokenize(sequences), scores
 
 
@@ -227,32 +338,40 @@ def translator(model: Any, beam_size: int, config: NLPConfig) -> Any:
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     def run(texts: Any) -> Any:
-        return translate_texts(model, texts, beam_size, config.max_decode_length, config.length_penalty)[0]
+        return translate_texts(
+            model, texts, beam_size, config.max_decode_length, config.length_penalty
+        )[0]
 
     return run
 
 
 def normalize_references(texts: list[str], tokenizer: Any) -> list[str]:
     """References as the target tokenizer sees them: lowercased (if it lowercases), punctuation split off."""
-    from apps.nlp.tokenizers import pretokenize
+    from dlsuite.apps.nlp.tokenizers import pretokenize
 
-    return [t.decode("utf-8") for t in pretokenize(texts, tokenizer.lowercase).numpy()] if texts else []
+    return (
+        [t.decode("utf-8") for t in pretokenize(texts, tokenizer.lowercase).numpy()]
+        if texts
+        else []
+    )
 
 
 def decode_all(function: Any, texts: list[str]) -> list[str]:
     out: list[str] = []
     for i in range(0, len(texts), DECODE_BATCH):
-        out.extend(t.decode("utf-8") for t in function(texts[i:i + DECODE_BATCH]).numpy())
+        out.extend(t.decode("utf-8") for t in function(texts[i : i + DECODE_BATCH]).numpy())
     return out
 
 
-def evaluate_translator(model: Any, pairs: Any, config: NLPConfig, out_dir: Any, split: str = "test") -> dict[str, Any]:
+def evaluate_translator(
+    model: Any, pairs: Any, config: NLPConfig, out_dir: Any, split: str = "test"
+) -> dict[str, Any]:
     """Decode ``pairs`` greedily and with beam search; BLEU, chrF and exact match of both.
 
     Writes ``evaluation.json`` and ``translations.tsv`` (source, reference, greedy, beam) into ``out_dir``.
     """
-    from apps.common.files import atomic_write_json, atomic_write_text
-    from apps.nlp.translation_metrics import score_translations
+    from dlsuite.apps.nlp.translation_metrics import score_translations
+    from dlsuite.base.files import atomic_write_json, atomic_write_text
 
     sources, targets = [], []
     for source, target in pairs.as_numpy_iterator():
@@ -261,19 +380,34 @@ def evaluate_translator(model: Any, pairs: Any, config: NLPConfig, out_dir: Any,
     references = normalize_references(targets, model.target_tokenizer)
     greedy = decode_all(translator(model, 1, config), sources)
     beam = decode_all(translator(model, config.beam_size, config), sources)
-    scores = {"greedy": score_translations(greedy, references), "beam": score_translations(beam, references)}
+    scores = {
+        "greedy": score_translations(greedy, references),
+        "beam": score_translations(beam, references),
+    }
     report = {
-        "split": split, "num_sentences": len(sources), **scores,
-        "metrics": {f"{kind}_{name}": scores[kind][name] for kind in scores for name in ("bleu", "chrf", "exact_match")},
-        "beam_size": config.beam_size, "length_penalty": config.length_penalty,
+        "split": split,
+        "num_sentences": len(sources),
+        **scores,
+        "metrics": {
+            f"{kind}_{name}": scores[kind][name]
+            for kind in scores
+            for name in ("bleu", "chrf", "exact_match")
+        },
+        "beam_size": config.beam_size,
+        "length_penalty": config.length_penalty,
         "max_decode_length": config.max_decode_length or config.sequence_length,
         "references": "normalized as the target tokenizer splits them (lowercase, punctuation as separate words)",
-        "examples": [{"source": s, "reference": r, "greedy": g, "beam": b}
-                     for s, r, g, b in list(zip(sources, references, greedy, beam))[:5]],
+        "examples": [
+            {"source": s, "reference": r, "greedy": g, "beam": b}
+            for s, r, g, b in list(zip(sources, references, greedy, beam))[:5]
+        ],
     }
     out = Path(out_dir)
     atomic_write_json(out / "evaluation.json", report)
-    lines = ["source\treference\tgreedy\tbeam", *("\t".join(row) for row in zip(sources, references, greedy, beam))]
+    lines = [
+        "source\treference\tgreedy\tbeam",
+        *("\t".join(row) for row in zip(sources, references, greedy, beam)),
+    ]
     atomic_write_text(out / "translations.tsv", "\n".join(lines) + "\n")
     return report
 
@@ -283,7 +417,7 @@ def evaluate_translator(model: Any, pairs: Any, config: NLPConfig, out_dir: Any,
 
 def train_translator(config: NLPConfig) -> trainer.TrainResult:
     """Learn both tokenizers on the training split, then train the encoder-decoder around them."""
-    from apps.nlp.train import describe_tokenizer
+    from dlsuite.apps.nlp.train import describe_tokenizer
 
     text_splits = load_translation_splits(config)
     source_tokenizer, target_tokenizer = fit_tokenizers(config, text_splits)
@@ -292,30 +426,44 @@ def train_translator(config: NLPConfig) -> trainer.TrainResult:
     def encode(dataset: Any) -> Any:
         return encode_pairs(dataset, source_tokenizer, target_tokenizer, length, length)
 
-    splits = dataclasses.replace(text_splits, train=encode(text_splits.train), validation=encode(text_splits.validation),
-                                 test=encode(text_splits.test), input_shape=(2 * length,), input_dtype="int32")
+    splits = dataclasses.replace(
+        text_splits,
+        train=encode(text_splits.train),
+        validation=encode(text_splits.validation),
+        test=encode(text_splits.test),
+        input_shape=(2 * length,),
+        input_dtype="int32",
+    )
 
     def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
         return evaluate_translator(model, text_splits.test, config, run.path)
 
     return trainer.train_and_evaluate(
-        app="nlp", config=config, splits=splits,
+        app="nlp",
+        config=config,
+        splits=splits,
         build_model=lambda: build_translator(config, source_tokenizer, target_tokenizer),
-        compile_model=lambda model, optimizer, jit: compile_translator(model, optimizer, jit, config),
+        compile_model=lambda model, optimizer, jit: compile_translator(
+            model, optimizer, jit, config
+        ),
         evaluate=evaluate,
-        extra_metrics={"source_tokenizer": describe_tokenizer(source_tokenizer),
-                       "target_tokenizer": describe_tokenizer(target_tokenizer)},
+        extra_metrics={
+            "source_tokenizer": describe_tokenizer(source_tokenizer),
+            "target_tokenizer": describe_tokenizer(target_tokenizer),
+        },
     )
 
 
 def evaluate_translation_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     """Decode and score a finished translation run's ``split``; writes the report files into the run."""
-    from apps.common.runs import load_trained_model, run_config
-    from apps.nlp import losses, schedules  # noqa: F401  (register the compile objects for loading)
-    from apps.nlp.models import seq2seq  # noqa: F401  (registers TransformerSeq2Seq)
+    from dlsuite.apps.common.runs import load_trained_model, run_config
+    from dlsuite.apps.nlp import losses, schedules  # noqa: F401  (register the compile objects for loading)
+    from dlsuite.apps.nlp.models import seq2seq  # noqa: F401  (registers TransformerSeq2Seq)
 
     if split not in ("train", "validation", "test"):
         raise ValueError(f"split expected train, validation or test. Received: {split!r}")
     config = run_config(run_dir)
     model = load_trained_model(run_dir)
-    return evaluate_translator(model, getattr(load_translation_splits(config), split), config, run_dir, split)
+    return evaluate_translator(
+        model, getattr(load_translation_splits(config), split), config, run_dir, split
+    )

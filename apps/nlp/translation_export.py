@@ -20,11 +20,13 @@ from typing import Any
 SIGNATURES = ("serving_default", "translate", "translate_greedy")
 
 
-def build_signatures(model: Any, beam_size: int, max_length: int | None, length_penalty: float) -> dict[str, Any]:
+def build_signatures(
+    model: Any, beam_size: int, max_length: int | None, length_penalty: float
+) -> dict[str, Any]:
     """``{name: (function, input_signature)}`` of the translation signatures for ``model``."""
     import tensorflow as tf
 
-    from apps.nlp.translation import translate_texts
+    from dlsuite.apps.nlp.translation import translate_texts
 
     def signature(beams: int) -> Any:
         @tf.autograph.experimental.do_not_convert
@@ -36,10 +38,16 @@ def build_signatures(model: Any, beam_size: int, max_length: int | None, length_
 
     spec = [tf.TensorSpec([None], tf.string, name="text")]
     beam = signature(beam_size)
-    return {"serving_default": (beam, spec), "translate": (beam, spec), "translate_greedy": (signature(1), spec)}
+    return {
+        "serving_default": (beam, spec),
+        "translate": (beam, spec),
+        "translate_greedy": (signature(1), spec),
+    }
 
 
-def save_saved_model(model: Any, beam_size: int, max_length: int | None, length_penalty: float, path: Path) -> None:
+def save_saved_model(
+    model: Any, beam_size: int, max_length: int | None, length_penalty: float, path: Path
+) -> None:
     """Write ``model`` with the translation signatures through `keras.export.ExportArchive`."""
     import keras
 
@@ -54,10 +62,13 @@ def warmup_logs(name: str, texts: Sequence[str]) -> list[Any]:
     """TF Serving warmup records from real held-out sentences: one and all of them, per signature."""
     import tensorflow as tf
 
-    from serving.warmup import predict_log
+    from dlsuite.serving.warmup import predict_log
 
-    return [predict_log(name, signature, {"text": tf.make_tensor_proto(batch, dtype=tf.string)})
-            for signature in SIGNATURES for batch in (list(texts[:1]), list(texts))]
+    return [
+        predict_log(name, signature, {"text": tf.make_tensor_proto(batch, dtype=tf.string)})
+        for signature in SIGNATURES
+        for batch in (list(texts[:1]), list(texts))
+    ]
 
 
 def export_run(
@@ -70,12 +81,12 @@ def export_run(
     num_warmup: int = 4,
 ) -> Path:
     """Export a finished translation run as the next version of ``<model_base_path>/<name>``."""
-    from apps.common.runs import load_trained_model, run_config
-    from apps.nlp import losses, schedules  # noqa: F401  (register the compile objects for loading)
-    from apps.nlp.models import seq2seq  # noqa: F401  (registers TransformerSeq2Seq)
-    from apps.nlp.translation import load_translation_splits
-    from serving.export import export_version
-    from serving.manifest import load_person_fields
+    from dlsuite.apps.common.runs import load_trained_model, run_config
+    from dlsuite.apps.nlp import losses, schedules  # noqa: F401  (register the compile objects for loading)
+    from dlsuite.apps.nlp.models import seq2seq  # noqa: F401  (registers TransformerSeq2Seq)
+    from dlsuite.apps.nlp.translation import load_translation_splits
+    from dlsuite.serving.export import export_version
+    from dlsuite.serving.manifest import load_person_fields
 
     person = load_person_fields(manifest_info, overrides)
     run_path = Path(run_dir)
@@ -87,12 +98,19 @@ def export_run(
         model_base_path=model_base_path,
         name=name,
         run_dir=run_path,
-        save=lambda path: save_saved_model(model, config.beam_size, config.max_decode_length, config.length_penalty,
-                                           path),
+        save=lambda path: save_saved_model(
+            model, config.beam_size, config.max_decode_length, config.length_penalty, path
+        ),
         warmup_logs=lambda model_name: warmup_logs(model_name, texts),
         person=person,
-        manifest_extra={"nlp": {"task": "translate", "pair": splits.info.get("pair"), "beam_size": config.beam_size,
-                                "length_penalty": config.length_penalty,
-                                "max_decode_length": config.max_decode_length or config.sequence_length,
-                                "signatures": list(SIGNATURES)}},
+        manifest_extra={
+            "nlp": {
+                "task": "translate",
+                "pair": splits.info.get("pair"),
+                "beam_size": config.beam_size,
+                "length_penalty": config.length_penalty,
+                "max_decode_length": config.max_decode_length or config.sequence_length,
+                "signatures": list(SIGNATURES),
+            }
+        },
     )

@@ -21,8 +21,10 @@ def score_translations(hypotheses: Sequence[str], references: Sequence[str]) -> 
     import sacrebleu
 
     if len(hypotheses) != len(references):
-        raise ValueError(f"expected as many hypotheses as references. Received: {len(hypotheses)} hypotheses, "
-                         f"{len(references)} references")
+        raise ValueError(
+            f"expected as many hypotheses as references. Received: {len(hypotheses)} hypotheses, "
+            f"{len(references)} references"
+        )
     if not hypotheses:
         raise ValueError("cannot score an empty list of translations")
     hypotheses, references = [str(h) for h in hypotheses], [str(r) for r in references]
@@ -31,6 +33,11 @@ def score_translations(hypotheses: Sequence[str], references: Sequence[str]) -> 
     bleu_score = bleu.corpus_score(hypotheses, [references])
     chrf_score = chrf.corpus_score(hypotheses, [references])
     exact = sum(h.strip() == r.strip() for h, r in zip(hypotheses, references))
-    return {"bleu": float(bleu_score.score), "chrf": float(chrf_score.score),
-            "exact_match": exact / len(hypotheses), "num_sentences": len(hypotheses),
-            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+    return {
+        "bleu": float(bleu_score.score),
+        "chrf": float(chrf_score.score),
+        "exact_match": exact / len(hypotheses),
+        "num_sentences": len(hypotheses),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }

@@ -27,11 +27,15 @@ def _pieces(word: str) -> list[str]:
 
 
 def _merge(a: str, b: str) -> str:
-    return a + b[len(JOINER):]
+    return a + b[len(JOINER) :]
 
 
-def learn_wordpiece_vocabulary(word_counts: Mapping[str, int], vocab_size: int,
-                               reserved_tokens: Sequence[str] = (), min_frequency: int = 2) -> list[str]:
+def learn_wordpiece_vocabulary(
+    word_counts: Mapping[str, int],
+    vocab_size: int,
+    reserved_tokens: Sequence[str] = (),
+    min_frequency: int = 2,
+) -> list[str]:
     """A WordPiece vocabulary of at most ``vocab_size`` tokens, ``reserved_tokens`` first.
 
     Then every character seen (word-initial and ``##`` continuation forms, most frequent first, as
@@ -42,8 +46,10 @@ def learn_wordpiece_vocabulary(word_counts: Mapping[str, int], vocab_size: int,
         ValueError: if ``vocab_size`` leaves no room beyond the reserved tokens.
     """
     if vocab_size <= len(reserved_tokens):
-        raise ValueError(f"vocab_size expected more than the {len(reserved_tokens)} reserved tokens. "
-                         f"Received: vocab_size={vocab_size}")
+        raise ValueError(
+            f"vocab_size expected more than the {len(reserved_tokens)} reserved tokens. "
+            f"Received: vocab_size={vocab_size}"
+        )
     words = [(_pieces(w), c) for w, c in sorted(word_counts.items()) if w and c > 0]
     alphabet: Counter[str] = Counter()
     for pieces, count in words:
@@ -66,7 +72,9 @@ def learn_wordpiece_vocabulary(word_counts: Mapping[str, int], vocab_size: int,
     heapq.heapify(heap)
     while len(vocabulary) < vocab_size and heap:
         negative, pair = heapq.heappop(heap)
-        if pair_counts.get(pair, 0) != -negative:  # stale entry: the count changed since it was pushed
+        if (
+            pair_counts.get(pair, 0) != -negative
+        ):  # stale entry: the count changed since it was pushed
             continue
         if -negative < min_frequency:
             break

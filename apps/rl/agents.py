@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.rl.config import RLConfig
-from apps.rl.legacy_keras import use_legacy_keras
+from dlsuite.apps.rl.config import RLConfig
+from dlsuite.apps.rl.legacy_keras import use_legacy_keras
 
 use_legacy_keras()  # before anything here imports TF-Agents (apps/rl/legacy_keras.py)
 
@@ -29,7 +29,9 @@ def _preprocessing(config: RLConfig) -> Any:
 
     if not config.is_atari:
         return None
-    return tf.keras.layers.Lambda(lambda frames: tf.cast(frames, tf.float32) / 255.0)  # uint8 -> [0, 1]
+    return tf.keras.layers.Lambda(
+        lambda frames: tf.cast(frames, tf.float32) / 255.0
+    )  # uint8 -> [0, 1]
 
 
 def linear_epsilon(config: RLConfig, env_steps: Any) -> Any:
@@ -37,14 +39,17 @@ def linear_epsilon(config: RLConfig, env_steps: Any) -> Any:
     import tensorflow as tf
 
     def epsilon() -> Any:
-        fraction = tf.minimum(tf.cast(env_steps, tf.float32) / float(config.epsilon_decay_steps), 1.0)
+        fraction = tf.minimum(
+            tf.cast(env_steps, tf.float32) / float(config.epsilon_decay_steps), 1.0
+        )
         return config.epsilon_start + fraction * (config.epsilon_end - config.epsilon_start)
 
     return epsilon
 
 
-def build_agent(config: RLConfig, time_step_spec: Any, action_spec: Any, train_step: Any,
-                env_steps: Any) -> tuple[Any, Any]:
+def build_agent(
+    config: RLConfig, time_step_spec: Any, action_spec: Any, train_step: Any, env_steps: Any
+) -> tuple[Any, Any]:
     """``(agent, network)``, initialized. ``train_step`` must be an int64 variable (TF-Agents DQN).
 
     ``env_steps`` (an int64 variable) drives the epsilon schedule of the DQN collect policy.
@@ -58,26 +63,47 @@ def build_agent(config: RLConfig, time_step_spec: Any, action_spec: Any, train_s
     observation_spec = time_step_spec.observation
     optimizer = tf.keras.optimizers.Adam(learning_rate=config.learning_rate)
     conv = ATARI_CONV if config.is_atari else None
-    conv_params = tuple((filters, kernel, stride) for filters, kernel, stride in conv) if conv else None
+    conv_params = (
+        tuple((filters, kernel, stride) for filters, kernel, stride in conv) if conv else None
+    )
     if config.agent in ("dqn", "ddqn"):
-        network = q_network.QNetwork(observation_spec, action_spec, preprocessing_layers=_preprocessing(config),
-                                     conv_layer_params=conv_params, fc_layer_params=config.layer_sizes)
+        network = q_network.QNetwork(
+            observation_spec,
+            action_spec,
+            preprocessing_layers=_preprocessing(config),
+            conv_layer_params=conv_params,
+            fc_layer_params=config.layer_sizes,
+        )
         agent_class = dqn_agent.DdqnAgent if config.agent == "ddqn" else dqn_agent.DqnAgent
         agent = agent_class(
-            time_step_spec, action_spec, q_network=network, optimizer=optimizer,
+            time_step_spec,
+            action_spec,
+            q_network=network,
+            optimizer=optimizer,
             epsilon_greedy=linear_epsilon(config, env_steps),
             target_update_period=config.target_update_period,
             td_errors_loss_fn=common.element_wise_huber_loss,
-            gamma=config.gamma, train_step_counter=train_step,
+            gamma=config.gamma,
+            train_step_counter=train_step,
         )
     elif config.agent == "reinforce":
         network = actor_distribution_network.ActorDistributionNetwork(
-            observation_spec, action_spec, preprocessing_layers=_preprocessing(config),
-            conv_layer_params=conv_params, fc_layer_params=config.layer_sizes,
-            discrete_projection_net=categorical_projection)
+            observation_spec,
+            action_spec,
+            preprocessing_layers=_preprocessing(config),
+            conv_layer_params=conv_params,
+            fc_layer_params=config.layer_sizes,
+            discrete_projection_net=categorical_projection,
+        )
         agent = reinforce_agent.ReinforceAgent(
-            time_step_spec, action_spec, actor_network=network, optimizer=optimizer,
-            gamma=config.gamma, normalize_returns=True, train_step_counter=train_step)
+            time_step_spec,
+            action_spec,
+            actor_network=network,
+            optimizer=optimizer,
+            gamma=config.gamma,
+            normalize_returns=True,
+            train_step_counter=train_step,
+        )
     else:  # RLConfig validates the name; kept for a clear error if a new name is added there only
         raise ValueError(f"unknown agent {config.agent!r}")
     agent.initialize()
@@ -96,16 +122,25 @@ def categorical_projection(action_spec: Any) -> Any:
 
     class CategoricalProjection(categorical_projection_network.CategoricalProjectionNetwork):
         def __init__(self, sample_spec: Any, name: str = "CategoricalProjectionNetwork") -> None:
-            num_actions = int(np.asarray(sample_spec.maximum - sample_spec.minimum + 1).reshape(-1)[0])
+            num_actions = int(
+                np.asarray(sample_spec.maximum - sample_spec.minimum + 1).reshape(-1)[0]
+            )
             output_shape = sample_spec.shape.concatenate([num_actions])  # (*action_shape, A)
             network.DistributionNetwork.__init__(  # skips the parent's __init__ on purpose
-                self, input_tensor_spec=None, state_spec=(),
-                output_spec=self._output_distribution_spec(output_shape, sample_spec, name), name=name)
+                self,
+                input_tensor_spec=None,
+                state_spec=(),
+                output_spec=self._output_distribution_spec(output_shape, sample_spec, name),
+                name=name,
+            )
             self._sample_spec = sample_spec
             self._output_shape = output_shape
             self._projection_layer = tf.keras.layers.Dense(
-                output_shape.num_elements(), bias_initializer="zeros", name="logits",
-                kernel_initializer=tf.compat.v1.keras.initializers.VarianceScaling(scale=0.1))
+                output_shape.num_elements(),
+                bias_initializer="zeros",
+                name="logits",
+                kernel_initializer=tf.compat.v1.keras.initializers.VarianceScaling(scale=0.1),
+            )
 
     return CategoricalProjection(action_spec)
 

@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any, ClassVar
 
-from apps.common.config import option
+from dlsuite.apps.common.config import option
 
 AGENTS = ("dqn", "ddqn", "reinforce")
 VALUE_AGENTS = ("dqn", "ddqn")
@@ -35,61 +35,130 @@ class RLConfig:
     strategy: ClassVar[str] = "one_device"
     replicas: ClassVar[int | None] = None
 
-    agent: str = option("dqn", "agent: dqn (Mnih et al. 2015), ddqn (Double DQN, van Hasselt et al. 2016) or reinforce (Williams 1992)", choices=AGENTS)
-    env: str = option("CartPole-v0", "environment: CartPole-v0/-v1 (tf-agents suite_gym) or an Atari id such as ALE/Pong-v5 (Gymnasium + ale-py, DQN preprocessing)")
-    num_env_steps: int = option(60_000, "budget of environment steps (agent steps; an Atari step is 4 frames)")
-    hidden_units: str = option("100,50", "fully connected layer sizes of the Q / policy network, comma separated (after the conv torso on Atari)")
+    agent: str = option(
+        "dqn",
+        "agent: dqn (Mnih et al. 2015), ddqn (Double DQN, van Hasselt et al. 2016) or reinforce (Williams 1992)",
+        choices=AGENTS,
+    )
+    env: str = option(
+        "CartPole-v0",
+        "environment: CartPole-v0/-v1 (tf-agents suite_gym) or an Atari id such as ALE/Pong-v5 (Gymnasium + ale-py, DQN preprocessing)",
+    )
+    num_env_steps: int = option(
+        60_000, "budget of environment steps (agent steps; an Atari step is 4 frames)"
+    )
+    hidden_units: str = option(
+        "100,50",
+        "fully connected layer sizes of the Q / policy network, comma separated (after the conv torso on Atari)",
+    )
     learning_rate: float = option(1e-3, "Adam learning rate")
     gamma: float = option(0.99, "discount factor")
     batch_size: int = option(64, "replay minibatch size (DQN)")
     replay_capacity: int = option(50_000, "replay buffer capacity in transitions (DQN)")
-    initial_collect_steps: int = option(1_000, "random-policy steps that fill the replay buffer before training (DQN)")
-    collect_steps_per_iteration: int = option(1, "environment steps per driver run; one gradient step follows each (DQN)")
-    target_update_period: int = option(200, "gradient steps between hard target-network updates (DQN)")
-    epsilon_start: float = option(1.0, "initial exploration rate of the epsilon-greedy collect policy (DQN)")
+    initial_collect_steps: int = option(
+        1_000, "random-policy steps that fill the replay buffer before training (DQN)"
+    )
+    collect_steps_per_iteration: int = option(
+        1, "environment steps per driver run; one gradient step follows each (DQN)"
+    )
+    target_update_period: int = option(
+        200, "gradient steps between hard target-network updates (DQN)"
+    )
+    epsilon_start: float = option(
+        1.0, "initial exploration rate of the epsilon-greedy collect policy (DQN)"
+    )
     epsilon_end: float = option(0.01, "final exploration rate (DQN)")
-    epsilon_decay_steps: int = option(10_000, "environment steps over which epsilon decays linearly (DQN)")
-    episodes_per_iteration: int = option(4, "complete episodes collected per policy-gradient update (REINFORCE)")
-    num_envs: int = option(1, "environments stepped together per driver step (a batched environment)")
-    parallel_envs: bool = option(False, "run the --num-envs environments in worker processes (ParallelPyEnvironment)")
-    eval_interval: int = option(2_000, "environment steps between evaluations (and history.jsonl records)")
-    eval_episodes: int = option(30, "greedy episodes per periodic evaluation (the same seeds each time)")
-    final_eval_episodes: int = option(100, "greedy episodes of the final evaluation of the best policy")
-    early_stop_return: float | None = option(200.0, "stop once a periodic evaluation averages at least this return (the default suits CartPole-v0, whose episodes end at 200)")
-    checkpoint_interval: int = option(5_000, "environment steps between Checkpointer saves (resume after a kill)")
-    gif_episodes: int = option(1, "evaluation episodes rendered to GIF in the run directory (0: none)")
-    max_episode_steps: int | None = option(None, "cap on episode length; default: the environment's own (200 for CartPole-v0)")
+    epsilon_decay_steps: int = option(
+        10_000, "environment steps over which epsilon decays linearly (DQN)"
+    )
+    episodes_per_iteration: int = option(
+        4, "complete episodes collected per policy-gradient update (REINFORCE)"
+    )
+    num_envs: int = option(
+        1, "environments stepped together per driver step (a batched environment)"
+    )
+    parallel_envs: bool = option(
+        False, "run the --num-envs environments in worker processes (ParallelPyEnvironment)"
+    )
+    eval_interval: int = option(
+        2_000, "environment steps between evaluations (and history.jsonl records)"
+    )
+    eval_episodes: int = option(
+        30, "greedy episodes per periodic evaluation (the same seeds each time)"
+    )
+    final_eval_episodes: int = option(
+        100, "greedy episodes of the final evaluation of the best policy"
+    )
+    early_stop_return: float | None = option(
+        200.0,
+        "stop once a periodic evaluation averages at least this return (the default suits CartPole-v0, whose episodes end at 200)",
+    )
+    checkpoint_interval: int = option(
+        5_000, "environment steps between Checkpointer saves (resume after a kill)"
+    )
+    gif_episodes: int = option(
+        1, "evaluation episodes rendered to GIF in the run directory (0: none)"
+    )
+    max_episode_steps: int | None = option(
+        None, "cap on episode length; default: the environment's own (200 for CartPole-v0)"
+    )
     seed: int = option(0, "random seed of TensorFlow, NumPy and the environments")
     run_root: str = option("runs", "folder that holds run directories (runs/<app>/<run-id>/)")
-    run_id: str | None = option(None, "run directory name; default: <UTC time>-<config hash>, and an unfinished run with the same config is resumed")
-    resume: bool = option(True, "resume an unfinished run of the same config from its last checkpoint")
+    run_id: str | None = option(
+        None,
+        "run directory name; default: <UTC time>-<config hash>, and an unfinished run with the same config is resumed",
+    )
+    resume: bool = option(
+        True, "resume an unfinished run of the same config from its last checkpoint"
+    )
     verbose: int = option(1, "progress output: 0 silent, 1 one line per evaluation")
 
     def __post_init__(self) -> None:
         if self.agent not in AGENTS:
             raise ValueError(f"agent expected one of {AGENTS}. Received: agent={self.agent!r}")
         if self.env not in CARTPOLE_ENVS and not self.env.startswith(ATARI_PREFIX):
-            raise ValueError(f"env expected one of {CARTPOLE_ENVS} or an Atari id starting with "
-                             f"{ATARI_PREFIX!r}. Received: env={self.env!r}")
-        for name in ("num_env_steps", "batch_size", "replay_capacity", "collect_steps_per_iteration",
-                     "target_update_period", "epsilon_decay_steps", "episodes_per_iteration", "num_envs",
-                     "eval_interval", "eval_episodes", "final_eval_episodes", "checkpoint_interval"):
+            raise ValueError(
+                f"env expected one of {CARTPOLE_ENVS} or an Atari id starting with "
+                f"{ATARI_PREFIX!r}. Received: env={self.env!r}"
+            )
+        for name in (
+            "num_env_steps",
+            "batch_size",
+            "replay_capacity",
+            "collect_steps_per_iteration",
+            "target_update_period",
+            "epsilon_decay_steps",
+            "episodes_per_iteration",
+            "num_envs",
+            "eval_interval",
+            "eval_episodes",
+            "final_eval_episodes",
+            "checkpoint_interval",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} expected a positive integer. Received: {name}={value!r}")
         for name in ("initial_collect_steps", "gif_episodes"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} expected a non-negative integer. Received: {name}={getattr(self, name)}")
+                raise ValueError(
+                    f"{name} expected a non-negative integer. Received: {name}={getattr(self, name)}"
+                )
         if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate expected a positive number. Received: learning_rate={self.learning_rate}")
+            raise ValueError(
+                f"learning_rate expected a positive number. Received: learning_rate={self.learning_rate}"
+            )
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma expected a number in (0, 1]. Received: gamma={self.gamma}")
         for name in ("epsilon_start", "epsilon_end"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} expected a number in [0, 1]. Received: {name}={getattr(self, name)}")
+                raise ValueError(
+                    f"{name} expected a number in [0, 1]. Received: {name}={getattr(self, name)}"
+                )
         self.layer_sizes  # noqa: B018 - validates hidden_units
         if self.max_episode_steps is not None and self.max_episode_steps <= 0:
-            raise ValueError(f"max_episode_steps expected a positive integer. Received: {self.max_episode_steps}")
+            raise ValueError(
+                f"max_episode_steps expected a positive integer. Received: {self.max_episode_steps}"
+            )
         if self.parallel_envs and self.num_envs < 2:
             raise ValueError("--parallel-envs needs --num-envs 2 or more")
 
@@ -101,8 +170,10 @@ class RLConfig:
         except ValueError:
             sizes = ()
         if not sizes or min(sizes) <= 0:
-            raise ValueError(f"hidden_units expected comma-separated positive integers. Received: "
-                             f"hidden_units={self.hidden_units!r}")
+            raise ValueError(
+                f"hidden_units expected comma-separated positive integers. Received: "
+                f"hidden_units={self.hidden_units!r}"
+            )
         return sizes
 
     @property
@@ -123,17 +194,34 @@ PRESETS: dict[str, RLConfig] = {
     # The quality-bar run: the defaults.
     "dqn-cartpole": RLConfig(),
     "ddqn-cartpole": RLConfig(agent="ddqn"),
-    "reinforce-cartpole": RLConfig(agent="reinforce", num_env_steps=150_000, hidden_units="100",
-                                   learning_rate=3e-3, eval_interval=10_000),
+    "reinforce-cartpole": RLConfig(
+        agent="reinforce",
+        num_env_steps=150_000,
+        hidden_units="100",
+        learning_rate=3e-3,
+        eval_interval=10_000,
+    ),
     # Mnih et al. 2015: 50 M frames = 12.5 M agent steps at frame skip 4, replay start 50 k, epsilon
     # 1 -> 0.1 over 1 M frames, a gradient step every 4 agent steps, target copied every 10 k
     # gradient steps, batch 32. Differences: Adam 1e-4 instead of RMSProp 2.5e-4, final epsilon
     # 0.01, replay 100 k instead of 1 M (memory: 100 k x 84x84x4 bytes = 2.8 GB). GPU, ~days.
-    "dqn-pong": RLConfig(env="ALE/Pong-v5", num_env_steps=12_500_000, hidden_units="512",
-                         learning_rate=1e-4, batch_size=32, replay_capacity=100_000,
-                         initial_collect_steps=50_000, collect_steps_per_iteration=4,
-                         target_update_period=10_000, epsilon_end=0.01, epsilon_decay_steps=250_000,
-                         eval_interval=250_000, eval_episodes=5, final_eval_episodes=30,
-                         early_stop_return=None, checkpoint_interval=100_000),
+    "dqn-pong": RLConfig(
+        env="ALE/Pong-v5",
+        num_env_steps=12_500_000,
+        hidden_units="512",
+        learning_rate=1e-4,
+        batch_size=32,
+        replay_capacity=100_000,
+        initial_collect_steps=50_000,
+        collect_steps_per_iteration=4,
+        target_update_period=10_000,
+        epsilon_end=0.01,
+        epsilon_decay_steps=250_000,
+        eval_interval=250_000,
+        eval_episodes=5,
+        final_eval_episodes=30,
+        early_stop_return=None,
+        checkpoint_interval=100_000,
+    ),
 }
 CONFIG_CLASS = RLConfig

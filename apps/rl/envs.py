@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from apps.rl.config import RLConfig
-from apps.rl.legacy_keras import use_legacy_keras
+from dlsuite.apps.rl.config import RLConfig
+from dlsuite.apps.rl.legacy_keras import use_legacy_keras
 
 use_legacy_keras()  # before anything here imports TF-Agents (apps/rl/legacy_keras.py)
 
@@ -63,8 +63,13 @@ def _define_gymnasium_environment() -> type:
             channels_last: move a leading stack axis last, (4, 84, 84) -> (84, 84, 4).
         """
 
-        def __init__(self, env: Any, seed: int | None = None, discount: float = 1.0,
-                     channels_last: bool = True) -> None:
+        def __init__(
+            self,
+            env: Any,
+            seed: int | None = None,
+            discount: float = 1.0,
+            channels_last: bool = True,
+        ) -> None:
             super().__init__(handle_auto_reset=True)
             self._env = env
             self._seed = seed
@@ -75,10 +80,15 @@ def _define_gymnasium_environment() -> type:
             # Bounds as full arrays: TF-Agents samples a spec with `maximum + 1`, which overflows a
             # scalar uint8 255 under NumPy 2 but not the Python int it takes from a full array.
             self._observation_spec = array_spec.BoundedArraySpec(
-                shape, space.dtype, minimum=np.zeros(shape, space.dtype), maximum=np.full(shape, 255, space.dtype),
-                name="observation")
+                shape,
+                space.dtype,
+                minimum=np.zeros(shape, space.dtype),
+                maximum=np.full(shape, 255, space.dtype),
+                name="observation",
+            )
             self._action_spec = array_spec.BoundedArraySpec(
-                (), np.int64, minimum=0, maximum=int(env.action_space.n) - 1, name="action")
+                (), np.int64, minimum=0, maximum=int(env.action_space.n) - 1, name="action"
+            )
 
         def _convert(self, observation: Any) -> np.ndarray:
             array = np.asarray(observation)
@@ -122,13 +132,24 @@ def make_atari_gymnasium(name: str, *, training: bool, max_episode_steps: int | 
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TransformReward
 
     gym.register_envs(ale_py)
-    kwargs: dict[str, Any] = {"frameskip": 1, "repeat_action_probability": 0.0,
-                              "full_action_space": False, "render_mode": "rgb_array"}
+    kwargs: dict[str, Any] = {
+        "frameskip": 1,
+        "repeat_action_probability": 0.0,
+        "full_action_space": False,
+        "render_mode": "rgb_array",
+    }
     if max_episode_steps:
         kwargs["max_episode_steps"] = max_episode_steps * ATARI_FRAME_SKIP  # counted in frames
     env = gym.make(name, **kwargs)
-    env = AtariPreprocessing(env, noop_max=30, frame_skip=ATARI_FRAME_SKIP, screen_size=ATARI_SIZE,
-                             terminal_on_life_loss=training, grayscale_obs=True, scale_obs=False)
+    env = AtariPreprocessing(
+        env,
+        noop_max=30,
+        frame_skip=ATARI_FRAME_SKIP,
+        screen_size=ATARI_SIZE,
+        terminal_on_life_loss=training,
+        grayscale_obs=True,
+        scale_obs=False,
+    )
     if training:
         env = TransformReward(env, lambda r: float(np.sign(r)))
     return FrameStackObservation(env, ATARI_STACK)
@@ -137,7 +158,9 @@ def make_atari_gymnasium(name: str, *, training: bool, max_episode_steps: int | 
 def make_py_env(config: RLConfig, *, training: bool, seed: int) -> Any:
     """One environment of ``config.env`` as a TF-Agents ``PyEnvironment``, seeded with ``seed``."""
     if config.is_atari:
-        env = make_atari_gymnasium(config.env, training=training, max_episode_steps=config.max_episode_steps)
+        env = make_atari_gymnasium(
+            config.env, training=training, max_episode_steps=config.max_episode_steps
+        )
         return gymnasium_environment_class()(env, seed=seed)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # CartPole renders through pygame, headless
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -167,21 +190,27 @@ def make_training_env(config: RLConfig) -> Any:
 
         system_multiprocessing.enable_interactive_mode()  # TF-Agents' multiprocessing needs it set up
         return parallel_py_environment.ParallelPyEnvironment(
-            [env_constructor(config, training=True, seed=s) for s in seeds], start_serially=False)
+            [env_constructor(config, training=True, seed=s) for s in seeds], start_serially=False
+        )
     return batched_py_environment.BatchedPyEnvironment(
-        [make_py_env(config, training=True, seed=s) for s in seeds], multithreading=False)
+        [make_py_env(config, training=True, seed=s) for s in seeds], multithreading=False
+    )
 
 
-def describe_env(config: RLConfig, observation_shape: tuple[int, ...], num_actions: int) -> dict[str, Any]:
+def describe_env(
+    config: RLConfig, observation_shape: tuple[int, ...], num_actions: int
+) -> dict[str, Any]:
     """The ``data`` section of metrics.json for an environment (what the manifest records)."""
     from importlib import metadata
 
     if config.is_atari:
         version = f"gymnasium {metadata.version('gymnasium')}, ale-py {metadata.version('ale-py')}"
-        preprocessing = ("Mnih et al. 2015 DQN preprocessing: up to 30 no-op starts, frame skip 4 with "
-                         "max-pooling of the last two frames, 84x84 grayscale, frame stack 4, sticky "
-                         "actions off; training only: rewards clipped to their sign and a lost life ends "
-                         "the episode")
+        preprocessing = (
+            "Mnih et al. 2015 DQN preprocessing: up to 30 no-op starts, frame skip 4 with "
+            "max-pooling of the last two frames, 84x84 grayscale, frame stack 4, sticky "
+            "actions off; training only: rewards clipped to their sign and a lost life ends "
+            "the episode"
+        )
     else:
         version = f"gym {metadata.version('gym')} via tf-agents suite_gym"
         preprocessing = "none: the 4 raw state variables (cart position and velocity, pole angle and angular velocity)"

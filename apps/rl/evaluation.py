@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from apps.rl.legacy_keras import use_legacy_keras
+
+from dlsuite.apps.rl.legacy_keras import use_legacy_keras
 
 use_legacy_keras()  # before anything here imports TF-Agents (apps/rl/legacy_keras.py)
 
@@ -22,8 +23,13 @@ FINAL_SEED_OFFSET = 2_000_000
 VALIDATION_SEED_OFFSET = 3_000_000
 
 
-def run_episodes(action_fn: Callable[[Any], Any], make_env: Callable[[int], Any], num_episodes: int,
-                 first_seed: int, parallel: int = 100) -> dict[str, Any]:
+def run_episodes(
+    action_fn: Callable[[Any], Any],
+    make_env: Callable[[int], Any],
+    num_episodes: int,
+    first_seed: int,
+    parallel: int = 100,
+) -> dict[str, Any]:
     """Play ``num_episodes`` episodes, ``parallel`` at a time, each in a fresh env seeded in turn.
 
     ``action_fn(time_step)`` maps a batched ``TimeStep`` (numpy) to a batch of actions.
@@ -44,7 +50,9 @@ def run_episodes(action_fn: Callable[[Any], Any], make_env: Callable[[int], Any]
         active = np.ones(count, dtype=bool)
         while active.any():
             index = np.flatnonzero(active)
-            batch = ts.TimeStep(*(np.stack([getattr(steps[i], f) for i in index]) for f in ts.TimeStep._fields))
+            batch = ts.TimeStep(
+                *(np.stack([getattr(steps[i], f) for i in index]) for f in ts.TimeStep._fields)
+            )
             actions = np.asarray(action_fn(batch))
             for j, i in enumerate(index):
                 steps[i] = envs[i].step(actions[j])
@@ -82,13 +90,20 @@ def policy_action_fn(policy: Any) -> Callable[[Any], Any]:
     return run
 
 
-def render_gif(action_fn: Callable[[Any], Any], env: Any, path: str | Path, *, max_width: int = 300,
-               frame_every: int = 1, fps: int = 30) -> dict[str, Any]:
+def render_gif(
+    action_fn: Callable[[Any], Any],
+    env: Any,
+    path: str | Path,
+    *,
+    max_width: int = 300,
+    frame_every: int = 1,
+    fps: int = 30,
+) -> dict[str, Any]:
     """Play one episode in ``env``, rendering every frame, and write an animated GIF (Pillow)."""
     from PIL import Image
     from tf_agents.trajectories import time_step as ts
 
-    from apps.common.files import atomic_write_bytes
+    from dlsuite.base.files import atomic_write_bytes
 
     frames: list[Any] = []
     step = env.reset()
@@ -102,7 +117,9 @@ def render_gif(action_fn: Callable[[Any], Any], env: Any, path: str | Path, *, m
 
     grab()
     while not step.is_last():
-        batch = ts.TimeStep(*(np.asarray(getattr(step, f))[np.newaxis] for f in ts.TimeStep._fields))
+        batch = ts.TimeStep(
+            *(np.asarray(getattr(step, f))[np.newaxis] for f in ts.TimeStep._fields)
+        )
         step = env.step(np.asarray(action_fn(batch))[0])
         total += float(step.reward)
         length += 1
@@ -112,7 +129,14 @@ def render_gif(action_fn: Callable[[Any], Any], env: Any, path: str | Path, *, m
     import io
 
     buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:],
-                   duration=max(1, round(1000 * frame_every / fps)), loop=0, optimize=False)
+    frames[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=max(1, round(1000 * frame_every / fps)),
+        loop=0,
+        optimize=False,
+    )
     atomic_write_bytes(path, buffer.getvalue())
     return {"path": Path(path).name, "return": total, "length": length, "frames": len(frames)}

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from apps.rl.legacy_keras import use_legacy_keras
+from dlsuite.apps.rl.legacy_keras import use_legacy_keras
 
 use_legacy_keras()  # before anything here imports TF-Agents (apps/rl/legacy_keras.py)
 
@@ -31,13 +31,17 @@ ACTION_SIGNATURE = "action"
 INPUT_KEYS = ("step_type", "reward", "discount", "observation")
 
 
-def time_step_inputs(observations: Sequence[Any], step_types: Sequence[int] | None = None) -> dict[str, Any]:
+def time_step_inputs(
+    observations: Sequence[Any], step_types: Sequence[int] | None = None
+) -> dict[str, Any]:
     """The ``action`` signature's inputs for a batch of observations (as numpy arrays)."""
     import numpy as np
 
     batch = len(observations)
     return {
-        "step_type": np.asarray(step_types if step_types is not None else [1] * batch, dtype=np.int32),
+        "step_type": np.asarray(
+            step_types if step_types is not None else [1] * batch, dtype=np.int32
+        ),
         "reward": np.zeros(batch, np.float32),
         "discount": np.ones(batch, np.float32),
         "observation": np.stack([np.asarray(o) for o in observations]),
@@ -48,7 +52,7 @@ def sample_observations(config: Any, count: int, seed: int) -> tuple[list[Any], 
     """Real observations (and their step types) from the start of an evaluation episode."""
     import numpy as np
 
-    from apps.rl.envs import make_py_env
+    from dlsuite.apps.rl.envs import make_py_env
 
     env = make_py_env(config, training=False, seed=seed)
     rng = np.random.default_rng(seed)
@@ -66,22 +70,30 @@ def sample_observations(config: Any, count: int, seed: int) -> tuple[list[Any], 
 
 def warmup_logs(name: str, observations: Sequence[Any], step_types: Sequence[int]) -> list[Any]:
     """TF Serving warmup records: the ``action`` signature on one and on all observations."""
-    from serving.warmup import predict_log
+    from dlsuite.serving.warmup import predict_log
 
-    return [predict_log(name, ACTION_SIGNATURE, time_step_inputs(observations[:count], step_types[:count]))
-            for count in (1, len(observations))]
+    return [
+        predict_log(
+            name, ACTION_SIGNATURE, time_step_inputs(observations[:count], step_types[:count])
+        )
+        for count in (1, len(observations))
+    ]
 
 
 def save_policy(agent: Any, path: Path) -> None:
     """`PolicySaver` of the greedy policy (unknown batch size) into ``path``."""
     from tf_agents.policies import policy_saver
 
-    from apps.rl.agents import greedy_policy
+    from dlsuite.apps.rl.agents import greedy_policy
 
     # Plain input names (``observation``, not ``0/observation``): valid identifiers keep the same
     # names in the SignatureDef and in `tf.saved_model.load(...).signatures`.
-    saver = policy_saver.PolicySaver(greedy_policy(agent), batch_size=None, use_nest_path_signatures=False,
-                                     train_step=agent.train_step_counter)
+    saver = policy_saver.PolicySaver(
+        greedy_policy(agent),
+        batch_size=None,
+        use_nest_path_signatures=False,
+        train_step=agent.train_step_counter,
+    )
     # `distribution` returns TensorFlow Probability objects, which a `tf.saved_model.load` without
     # tfp imported (the suite's server) cannot revive; the serving signatures never use it.
     del saver.policy.distribution
@@ -99,10 +111,10 @@ def export_run(
 ) -> Path:
     """Export a finished RL run's best policy as the next version of ``<model_base_path>/<name>``."""
     use_legacy_keras()
-    from apps.rl.evaluation import VALIDATION_SEED_OFFSET
-    from apps.rl.train import load_policy
-    from serving.export import export_version
-    from serving.manifest import load_person_fields
+    from dlsuite.apps.rl.evaluation import VALIDATION_SEED_OFFSET
+    from dlsuite.apps.rl.train import load_policy
+    from dlsuite.serving.export import export_version
+    from dlsuite.serving.manifest import load_person_fields
 
     person = load_person_fields(manifest_info, overrides)
     run_path = Path(run_dir)

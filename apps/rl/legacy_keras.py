@@ -21,8 +21,10 @@ def use_legacy_keras() -> None:
     """Make ``tf.keras`` mean tf-keras in this process; raise if that can no longer be arranged."""
     if os.environ.get(VARIABLE) not in _TRUE:
         if os.environ.get(VARIABLE) is not None:
-            raise RuntimeError(f"the RL app needs {VARIABLE}=1 (TF-Agents builds tf.keras networks); "
-                               f"it is set to {os.environ[VARIABLE]!r}")
+            raise RuntimeError(
+                f"the RL app needs {VARIABLE}=1 (TF-Agents builds tf.keras networks); "
+                f"it is set to {os.environ[VARIABLE]!r}"
+            )
         os.environ[VARIABLE] = "1"
     tf = sys.modules.get("tensorflow")
     if tf is None:
@@ -34,15 +36,21 @@ def use_legacy_keras() -> None:
     if keras_module is not None and "tf_keras" not in (getattr(keras_module, "__file__", "") or ""):
         raise RuntimeError(
             f"tf.keras was already imported as Keras 3 in this process; set {VARIABLE}=1 before "
-            "TensorFlow is first imported to use the RL app here")
+            "TensorFlow is first imported to use the RL app here"
+        )
     loader = tf.__dict__.get("keras")
-    if type(loader).__name__ == "KerasLazyLoader" and object.__getattribute__(loader, "_tfll_initialized"):
+    if type(loader).__name__ == "KerasLazyLoader" and object.__getattribute__(
+        loader, "_tfll_initialized"
+    ):
         if object.__getattribute__(loader, "_tfll_keras_version") != "tf_keras":
             raise RuntimeError(
                 f"tf.keras was already resolved to Keras 3 in this process; set {VARIABLE}=1 before "
-                "TensorFlow is first imported to use the RL app here")
+                "TensorFlow is first imported to use the RL app here"
+            )
     if legacy_dir not in tf.__path__:
-        tf.__path__.insert(0, legacy_dir)  # what tensorflow/__init__.py does when the variable is set
+        tf.__path__.insert(
+            0, legacy_dir
+        )  # what tensorflow/__init__.py does when the variable is set
 
 
 def check_legacy_keras() -> None:
@@ -51,5 +59,7 @@ def check_legacy_keras() -> None:
 
     module = tf.keras.layers.Dense.__module__
     if not module.startswith("tf_keras"):
-        raise RuntimeError(f"tf.keras resolves to {module}, not tf-keras; TF-Agents needs {VARIABLE}=1 "
-                           "set before TensorFlow is first imported")
+        raise RuntimeError(
+            f"tf.keras resolves to {module}, not tf-keras; TF-Agents needs {VARIABLE}=1 "
+            "set before TensorFlow is first imported"
+        )

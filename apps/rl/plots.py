@@ -6,12 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from apps.common.files import atomic_write_bytes
-from apps.common.plots import _figure_bytes
+from dlsuite.apps.common.plots import _figure_bytes
+from dlsuite.base.files import atomic_write_bytes
 
 
-def plot_returns(history: Sequence[dict[str, Any]], final: dict[str, Any], path: str | Path,
-                 title: str = "", target: float | None = None) -> Path:
+def plot_returns(
+    history: Sequence[dict[str, Any]],
+    final: dict[str, Any],
+    path: str | Path,
+    title: str = "",
+    target: float | None = None,
+) -> Path:
     """Two panels: greedy evaluation and training-episode returns, and the TD / policy loss."""
     import matplotlib
 
@@ -20,12 +25,25 @@ def plot_returns(history: Sequence[dict[str, Any]], final: dict[str, Any], path:
 
     steps = [r["env_steps"] for r in history]
     fig, (returns, loss) = plt.subplots(1, 2, figsize=(10, 3.8))
-    returns.plot(steps, [r["average_return"] for r in history], marker="o", markersize=3,
-                 label="greedy evaluation")
-    returns.plot(steps, [r["train_average_return"] for r in history], marker=".", label="training episodes")
+    returns.plot(
+        steps,
+        [r["average_return"] for r in history],
+        marker="o",
+        markersize=3,
+        label="greedy evaluation",
+    )
+    returns.plot(
+        steps, [r["train_average_return"] for r in history], marker=".", label="training episodes"
+    )
     if steps:
-        returns.errorbar([steps[-1]], [final["average_return"]], yerr=[final["std_return"]], fmt="s",
-                         color="black", label=f"final, {final['episodes']} episodes")
+        returns.errorbar(
+            [steps[-1]],
+            [final["average_return"]],
+            yerr=[final["std_return"]],
+            fmt="s",
+            color="black",
+            label=f"final, {final['episodes']} episodes",
+        )
     if target is not None:
         returns.axhline(target, color="gray", linestyle="--", label=f"solved ({target:g})")
     returns.set_xlabel("environment steps")

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from apps.common.files import atomic_write_json
-from apps.common.rundir import RunDir, open_run
-from apps.rl.config import RLConfig
-from apps.rl.legacy_keras import check_legacy_keras, use_legacy_keras
+from dlsuite.apps.common.rundir import RunDir, open_run
+from dlsuite.apps.rl.config import RLConfig
+from dlsuite.apps.rl.legacy_keras import check_legacy_keras, use_legacy_keras
+from dlsuite.base.files import atomic_write_json
 
 use_legacy_keras()  # before anything here imports TF-Agents (apps/rl/legacy_keras.py)
 
@@ -69,7 +69,7 @@ def _devices() -> dict[str, Any]:
 def framework_versions() -> dict[str, str]:
     from importlib import metadata
 
-    from apps.common.trainer import framework_versions as suite_versions
+    from dlsuite.apps.common.trainer import framework_versions as suite_versions
 
     versions = suite_versions()
     for dist in ("tf-agents", "tf-keras", "gym", "gymnasium", "ale-py"):
@@ -89,35 +89,54 @@ class _Loop:
         from tf_agents.metrics import tf_metrics
         from tf_agents.utils import common
 
-        from apps.rl.agents import build_agent
-        from apps.rl.envs import make_training_env
+        from dlsuite.apps.rl.agents import build_agent
+        from dlsuite.apps.rl.envs import make_training_env
 
         self.config = config
         self.env = tf_py_environment.TFPyEnvironment(make_training_env(config))
         batch = self.env.batch_size
-        self.train_step = tf.Variable(0, dtype=tf.int64, name="train_step")  # int64: TF-Agents DQN needs it
+        self.train_step = tf.Variable(
+            0, dtype=tf.int64, name="train_step"
+        )  # int64: TF-Agents DQN needs it
         self.env_steps = tf_metrics.EnvironmentSteps()
-        self.metrics = [self.env_steps, tf_metrics.NumberOfEpisodes(),
-                        tf_metrics.AverageReturnMetric(batch_size=batch, buffer_size=20),
-                        tf_metrics.AverageEpisodeLengthMetric(batch_size=batch, buffer_size=20)]
-        self.agent, self.network = build_agent(config, self.env.time_step_spec(), self.env.action_spec(),
-                                               self.train_step, self.env_steps.environment_steps)
+        self.metrics = [
+            self.env_steps,
+            tf_metrics.NumberOfEpisodes(),
+            tf_metrics.AverageReturnMetric(batch_size=batch, buffer_size=20),
+            tf_metrics.AverageEpisodeLengthMetric(batch_size=batch, buffer_size=20),
+        ]
+        self.agent, self.network = build_agent(
+            config,
+            self.env.time_step_spec(),
+            self.env.action_spec(),
+            self.train_step,
+            self.env_steps.environment_steps,
+        )
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, name="elapsed_s")
         self.best_return = tf.Variable(-math.inf, dtype=tf.float64, name="best_return")
         self.value_based = config.agent in ("dqn", "ddqn")
         # Environment steps per iteration (REINFORCE: a guess, episodes vary; only sizes the chunks).
-        self.steps_per_iteration = config.collect_steps_per_iteration * batch if self.value_based else 100
+        self.steps_per_iteration = (
+            config.collect_steps_per_iteration * batch if self.value_based else 100
+        )
         self._build_collection()
-        state = dict(agent=self.agent, policy=self.agent.policy, train_step=self.train_step,
-                     elapsed=self.elapsed, best_return=self.best_return,
-                     metrics=tf.train.Checkpoint(**{m.name: m for m in self.metrics}))
+        state = dict(
+            agent=self.agent,
+            policy=self.agent.policy,
+            train_step=self.train_step,
+            elapsed=self.elapsed,
+            best_return=self.best_return,
+            metrics=tf.train.Checkpoint(**{m.name: m for m in self.metrics}),
+        )
         if self.value_based:
             state["replay_buffer"] = self.replay_buffer
-        self.best = common.Checkpointer(ckpt_dir=str(run.checkpoint_dir / "best"), max_to_keep=1,
-                                        policy=self.agent.policy)
+        self.best = common.Checkpointer(
+            ckpt_dir=str(run.checkpoint_dir / "best"), max_to_keep=1, policy=self.agent.policy
+        )
         # Created after `best`: both restore on construction, and the training state must win.
-        self.checkpointer = common.Checkpointer(ckpt_dir=str(run.checkpoint_dir / "train"),
-                                                max_to_keep=1, **state)
+        self.checkpointer = common.Checkpointer(
+            ckpt_dir=str(run.checkpoint_dir / "train"), max_to_keep=1, **state
+        )
 
     def _build_collection(self) -> None:
         import tensorflow as tf
@@ -130,16 +149,24 @@ class _Loop:
         batch = env.batch_size
         if self.value_based:
             self.replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-                agent.collect_data_spec, batch_size=batch, max_length=max(1, config.replay_capacity // batch))
+                agent.collect_data_spec,
+                batch_size=batch,
+                max_length=max(1, config.replay_capacity // batch),
+            )
             observers = [self.replay_buffer.add_batch, *self.metrics]
             random_policy = random_tf_policy.RandomTFPolicy(env.time_step_spec(), env.action_spec())
             self._initial = dynamic_step_driver.DynamicStepDriver(
-                env, random_policy, observers=observers, num_steps=config.initial_collect_steps)
+                env, random_policy, observers=observers, num_steps=config.initial_collect_steps
+            )
             driver = dynamic_step_driver.DynamicStepDriver(
-                env, agent.collect_policy, observers=observers,
-                num_steps=config.collect_steps_per_iteration * batch)
-            dataset = self.replay_buffer.as_dataset(num_parallel_calls=2, sample_batch_size=config.batch_size,
-                                                    num_steps=2).prefetch(2)
+                env,
+                agent.collect_policy,
+                observers=observers,
+                num_steps=config.collect_steps_per_iteration * batch,
+            )
+            dataset = self.replay_buffer.as_dataset(
+                num_parallel_calls=2, sample_batch_size=config.batch_size, num_steps=2
+            ).prefetch(2)
             iterator = iter(dataset)
 
             def iteration() -> Any:
@@ -149,10 +176,14 @@ class _Loop:
         else:
             capacity = 4 * (config.max_episode_steps or 500) * config.episodes_per_iteration
             self.replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-                agent.collect_data_spec, batch_size=batch, max_length=capacity)
+                agent.collect_data_spec, batch_size=batch, max_length=capacity
+            )
             driver = dynamic_episode_driver.DynamicEpisodeDriver(
-                env, agent.collect_policy, observers=[self.replay_buffer.add_batch, *self.metrics],
-                num_episodes=config.episodes_per_iteration)
+                env,
+                agent.collect_policy,
+                observers=[self.replay_buffer.add_batch, *self.metrics],
+                num_episodes=config.episodes_per_iteration,
+            )
 
             def iteration() -> Any:
                 driver.run()
@@ -161,7 +192,9 @@ class _Loop:
                 self.replay_buffer.clear()
                 return loss
 
-        def iterations(count: Any) -> Any:  # `count` iterations in one call: no Python between steps
+        def iterations(
+            count: Any,
+        ) -> Any:  # `count` iterations in one call: no Python between steps
             loss = tf.constant(0.0)
             for _ in tf.range(count):
                 loss = iteration()
@@ -171,7 +204,11 @@ class _Loop:
         self.summary_every = tf.constant(100, tf.int64)
 
     def initial_collect(self) -> None:
-        if self.value_based and self.config.initial_collect_steps and int(self.replay_buffer.num_frames()) == 0:
+        if (
+            self.value_based
+            and self.config.initial_collect_steps
+            and int(self.replay_buffer.num_frames()) == 0
+        ):
             self._initial.run()
 
     def steps(self) -> int:
@@ -179,16 +216,18 @@ class _Loop:
 
 
 def _eval_env_factory(config: RLConfig) -> Any:
-    from apps.rl.envs import make_py_env
+    from dlsuite.apps.rl.envs import make_py_env
 
     return lambda seed: make_py_env(config, training=False, seed=seed)
 
 
 def _evaluate(loop: _Loop, action_fn: Any, episodes: int, first_seed: int) -> dict[str, Any]:
-    from apps.rl.evaluation import run_episodes
+    from dlsuite.apps.rl.evaluation import run_episodes
 
     parallel = 10 if loop.config.is_atari else 100
-    return run_episodes(action_fn, _eval_env_factory(loop.config), episodes, first_seed, parallel=parallel)
+    return run_episodes(
+        action_fn, _eval_env_factory(loop.config), episodes, first_seed, parallel=parallel
+    )
 
 
 def train_and_evaluate(config: RLConfig) -> RLTrainResult:
@@ -196,10 +235,15 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
     use_legacy_keras()
     import tensorflow as tf
 
-    from apps.rl.agents import count_params, greedy_policy, linear_epsilon, network_output
-    from apps.rl.envs import describe_env
-    from apps.rl.evaluation import EVAL_SEED_OFFSET, FINAL_SEED_OFFSET, policy_action_fn, render_gif
-    from apps.rl.plots import plot_returns
+    from dlsuite.apps.rl.agents import count_params, greedy_policy, linear_epsilon, network_output
+    from dlsuite.apps.rl.envs import describe_env
+    from dlsuite.apps.rl.evaluation import (
+        EVAL_SEED_OFFSET,
+        FINAL_SEED_OFFSET,
+        policy_action_fn,
+        render_gif,
+    )
+    from dlsuite.apps.rl.plots import plot_returns
 
     check_legacy_keras()
     process_start = time.perf_counter()
@@ -207,15 +251,21 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
     _seed(config.seed)
     loop = _Loop(config, run)
     resumed_from = loop.steps()
-    print(f"run directory: {run.path}" + (f" (resuming at env step {resumed_from})" if run.resumed else ""),
-          flush=True)
+    print(
+        f"run directory: {run.path}"
+        + (f" (resuming at env step {resumed_from})" if run.resumed else ""),
+        flush=True,
+    )
     writer = tf.summary.create_file_writer(str(run.log_dir / "train"))
     eval_writer = tf.summary.create_file_writer(str(run.log_dir / "eval"))
     greedy = policy_action_fn(greedy_policy(loop.agent))
     eval_seed = EVAL_SEED_OFFSET + 1000 * config.seed
 
     start = time.perf_counter()
-    with writer.as_default(), tf.summary.record_if(lambda: tf.equal(loop.train_step % loop.summary_every, 0)):
+    with (
+        writer.as_default(),
+        tf.summary.record_if(lambda: tf.equal(loop.train_step % loop.summary_every, 0)),
+    ):
         loop.initial_collect()
     steps = loop.steps()
     last_checkpoint = resumed_from
@@ -225,10 +275,15 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
         boundary = min(epoch * config.eval_interval, config.num_env_steps)
         chunk_start, chunk_steps = time.perf_counter(), steps
         losses = []
-        with writer.as_default(), tf.summary.record_if(lambda: tf.equal(loop.train_step % loop.summary_every, 0)):
+        with (
+            writer.as_default(),
+            tf.summary.record_if(lambda: tf.equal(loop.train_step % loop.summary_every, 0)),
+        ):
             while steps < boundary:
                 count = max(1, (boundary - steps) // loop.steps_per_iteration)
-                losses.append(loop.iterations(tf.constant(min(count, ITERATIONS_PER_CALL), tf.int64)))
+                losses.append(
+                    loop.iterations(tf.constant(min(count, ITERATIONS_PER_CALL), tf.int64))
+                )
                 steps = loop.steps()
         collect_time = time.perf_counter() - chunk_start
         result = _evaluate(loop, greedy, config.eval_episodes, eval_seed)
@@ -236,7 +291,9 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
         loop.elapsed.assign_add(time.perf_counter() - start)
         start = time.perf_counter()
         record = {
-            "epoch": epoch, "env_steps": steps, "train_steps": int(loop.train_step.numpy()),
+            "epoch": epoch,
+            "env_steps": steps,
+            "train_steps": int(loop.train_step.numpy()),
             "average_return": result["average_return"],
             "average_episode_length": result["average_episode_length"],
             "train_average_return": float(loop.metrics[2].result()),
@@ -248,17 +305,32 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
             record["epsilon"] = float(linear_epsilon(config, loop.env_steps.result())())
         run.append_history(record)
         with eval_writer.as_default():
-            for key in ("average_return", "average_episode_length", "train_average_return", "env_steps_per_s"):
+            for key in (
+                "average_return",
+                "average_episode_length",
+                "train_average_return",
+                "env_steps_per_s",
+            ):
                 tf.summary.scalar(f"rl/{key}", record[key], step=steps)
         if config.verbose:
-            print(f"env steps {steps:>8}  return {record['average_return']:7.1f}  "
-                  f"train return {record['train_average_return']:7.1f}  loss {record['loss'] or 0:.4f}  "
-                  f"{record['env_steps_per_s']:.0f} steps/s", flush=True)
+            print(
+                f"env steps {steps:>8}  return {record['average_return']:7.1f}  "
+                f"train return {record['train_average_return']:7.1f}  loss {record['loss'] or 0:.4f}  "
+                f"{record['env_steps_per_s']:.0f} steps/s",
+                flush=True,
+            )
         if result["average_return"] > float(loop.best_return.numpy()):
             loop.best_return.assign(result["average_return"])
             loop.best.save(global_step=loop.train_step)
-        stop = config.early_stop_return is not None and result["average_return"] >= config.early_stop_return
-        if steps - last_checkpoint >= config.checkpoint_interval or stop or steps >= config.num_env_steps:
+        stop = (
+            config.early_stop_return is not None
+            and result["average_return"] >= config.early_stop_return
+        )
+        if (
+            steps - last_checkpoint >= config.checkpoint_interval
+            or stop
+            or steps >= config.num_env_steps
+        ):
             loop.checkpointer.save(global_step=loop.train_step)
             last_checkpoint = steps
     loop.elapsed.assign_add(time.perf_counter() - start)
@@ -267,27 +339,66 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
     # The reported figure: the best policy on episodes it was never selected on.
     from tf_agents.utils import common
 
-    common.Checkpointer(ckpt_dir=str(run.checkpoint_dir / "best"), max_to_keep=1, policy=loop.agent.policy)
+    common.Checkpointer(
+        ckpt_dir=str(run.checkpoint_dir / "best"), max_to_keep=1, policy=loop.agent.policy
+    )
     final_start = time.perf_counter()
-    final = _evaluate(loop, greedy, config.final_eval_episodes, FINAL_SEED_OFFSET + 1000 * config.seed)
-    gifs = [render_gif(greedy, _eval_env_factory(config)(FINAL_SEED_OFFSET + 1000 * config.seed + i),
-                       run.path / ("episode.gif" if i == 0 else f"episode_{i}.gif"))
-            for i in range(config.gif_episodes)]
+    final = _evaluate(
+        loop, greedy, config.final_eval_episodes, FINAL_SEED_OFFSET + 1000 * config.seed
+    )
+    gifs = [
+        render_gif(
+            greedy,
+            _eval_env_factory(config)(FINAL_SEED_OFFSET + 1000 * config.seed + i),
+            run.path / ("episode.gif" if i == 0 else f"episode_{i}.gif"),
+        )
+        for i in range(config.gif_episodes)
+    ]
     final_time = time.perf_counter() - final_start
-    metrics = _metrics(config, run, loop, final, gifs, training_time, final_time, resumed_from,
-                       process_start, count_params, network_output, describe_env)
+    metrics = _metrics(
+        config,
+        run,
+        loop,
+        final,
+        gifs,
+        training_time,
+        final_time,
+        resumed_from,
+        process_start,
+        count_params,
+        network_output,
+        describe_env,
+    )
     atomic_write_json(run.path / "evaluation.json", metrics["evaluation"])
-    plot_returns(run.read_history(), final, run.path / "learning_curves.png",
-                 title=f"{config.agent} on {config.env}", target=SOLVED_RETURN.get(config.env))
-    shutil.rmtree(run.checkpoint_dir / "train", ignore_errors=True)  # finished: only the best policy stays
+    plot_returns(
+        run.read_history(),
+        final,
+        run.path / "learning_curves.png",
+        title=f"{config.agent} on {config.env}",
+        target=SOLVED_RETURN.get(config.env),
+    )
+    shutil.rmtree(
+        run.checkpoint_dir / "train", ignore_errors=True
+    )  # finished: only the best policy stays
     run.write_metrics(metrics)
     return RLTrainResult(run=run, agent=loop.agent, metrics=metrics)
 
 
-def _metrics(config: RLConfig, run: RunDir, loop: _Loop, final: dict[str, Any], gifs: list[dict[str, Any]],
-             training_time: float, final_time: float, resumed_from: int, process_start: float,
-             count_params: Any, network_output: Any, describe_env: Any) -> dict[str, Any]:
-    from apps.common.flops import forward_flops
+def _metrics(
+    config: RLConfig,
+    run: RunDir,
+    loop: _Loop,
+    final: dict[str, Any],
+    gifs: list[dict[str, Any]],
+    training_time: float,
+    final_time: float,
+    resumed_from: int,
+    process_start: float,
+    count_params: Any,
+    network_output: Any,
+    describe_env: Any,
+) -> dict[str, Any]:
+    from dlsuite.apps.common.flops import forward_flops
 
     spec = loop.env.observation_spec()
     shape = tuple(int(d) for d in spec.shape)
@@ -314,9 +425,13 @@ def _metrics(config: RLConfig, run: RunDir, loop: _Loop, final: dict[str, Any], 
         "agent": config.agent,
         "env": config.env,
         "run_id": run.run_id,
-        "final": {"test": {"average_return": final["average_return"],
-                           "average_episode_length": final["average_episode_length"],
-                           "episodes": final["episodes"]}},
+        "final": {
+            "test": {
+                "average_return": final["average_return"],
+                "average_episode_length": final["average_episode_length"],
+                "episodes": final["episodes"],
+            }
+        },
         "history": history,
         "epochs_completed": len(history),
         "resumed": run.resumed,
@@ -357,22 +472,29 @@ def load_policy(run_dir: str | Path) -> tuple[RLConfig, Any, Any]:
     from tf_agents.metrics import tf_metrics
     from tf_agents.utils import common
 
-    from apps.common.registry import config_from_run
-    from apps.common.rundir import load_run
-    from apps.rl.agents import build_agent
-    from apps.rl.envs import make_py_env
+    from dlsuite.apps.common.registry import config_from_run
+    from dlsuite.apps.common.rundir import load_run
+    from dlsuite.apps.rl.agents import build_agent
+    from dlsuite.apps.rl.envs import make_py_env
 
     check_legacy_keras()
     path = Path(run_dir)
     config_json, _ = load_run(path)
     config = config_from_run(config_json)
     env = tf_py_environment.TFPyEnvironment(make_py_env(config, training=False, seed=0))
-    agent, network = build_agent(config, env.time_step_spec(), env.action_spec(),
-                                 tf.Variable(0, dtype=tf.int64), tf_metrics.EnvironmentSteps().environment_steps)
+    agent, network = build_agent(
+        config,
+        env.time_step_spec(),
+        env.action_spec(),
+        tf.Variable(0, dtype=tf.int64),
+        tf_metrics.EnvironmentSteps().environment_steps,
+    )
     best = path / "checkpoints" / "best"
     if not best.is_dir():
         raise FileNotFoundError(f"{path} has no checkpoints/best (is the run complete?)")
-    common.Checkpointer(ckpt_dir=str(best), max_to_keep=1, policy=agent.policy)  # restores on construction
+    common.Checkpointer(
+        ckpt_dir=str(best), max_to_keep=1, policy=agent.policy
+    )  # restores on construction
     env.close()
     return config, agent, network
 
@@ -383,18 +505,40 @@ def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
     ``test`` uses the final-evaluation seeds (reproduces metrics.json), ``validation`` another
     range. Writes ``evaluation.json`` and ``episode.gif`` in the run directory.
     """
-    from apps.rl.agents import greedy_policy
-    from apps.rl.evaluation import FINAL_SEED_OFFSET, VALIDATION_SEED_OFFSET, policy_action_fn, render_gif, run_episodes
+    from dlsuite.apps.rl.agents import greedy_policy
+    from dlsuite.apps.rl.evaluation import (
+        FINAL_SEED_OFFSET,
+        VALIDATION_SEED_OFFSET,
+        policy_action_fn,
+        render_gif,
+        run_episodes,
+    )
 
     config, agent, _ = load_policy(run_dir)
     path = Path(run_dir)
-    first_seed = (FINAL_SEED_OFFSET if split == "test" else VALIDATION_SEED_OFFSET) + 1000 * config.seed
+    first_seed = (
+        FINAL_SEED_OFFSET if split == "test" else VALIDATION_SEED_OFFSET
+    ) + 1000 * config.seed
     action_fn = policy_action_fn(greedy_policy(agent))
     factory = _eval_env_factory(config)
-    result = run_episodes(action_fn, factory, config.final_eval_episodes, first_seed,
-                          parallel=10 if config.is_atari else 100)
-    gif = render_gif(action_fn, factory(first_seed), path / "episode.gif") if config.gif_episodes else None
-    report = {"split": split, "policy": "greedy, best periodic evaluation", **result, "gifs": [gif] if gif else []}
+    result = run_episodes(
+        action_fn,
+        factory,
+        config.final_eval_episodes,
+        first_seed,
+        parallel=10 if config.is_atari else 100,
+    )
+    gif = (
+        render_gif(action_fn, factory(first_seed), path / "episode.gif")
+        if config.gif_episodes
+        else None
+    )
+    report = {
+        "split": split,
+        "policy": "greedy, best periodic evaluation",
+        **result,
+        "gifs": [gif] if gif else [],
+    }
     if config.env in SOLVED_RETURN:
         report["solved_threshold"] = SOLVED_RETURN[config.env]
         report["solved"] = result["average_return"] >= SOLVED_RETURN[config.env]

@@ -44,7 +44,9 @@ def resample(waveform: Any, rate_in: Any, rate_out: int) -> Any:
         sinc = tf.where(near_zero, tf.ones_like(arg), tf.sin(safe) / safe)
         kernel = tf.cast(cutoff * sinc * window, tf.float32)  # (S_out, 2 taps)
         valid = tf.cast((index >= 0) & (index < n_in), tf.float32)
-        samples = tf.gather(x, tf.clip_by_value(index, 0, tf.maximum(n_in - 1, 0)))  # (S_out, 2 taps)
+        samples = tf.gather(
+            x, tf.clip_by_value(index, 0, tf.maximum(n_in - 1, 0))
+        )  # (S_out, 2 taps)
         return tf.reduce_sum(samples * kernel * valid, axis=1)  # (S_out,)
 
     return tf.cond(tf.equal(rate_in, rate_out_f), lambda: x, convert)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from apps.common.config import TrainingConfig, option
+from dlsuite.apps.common.config import TrainingConfig, option
 
 MODEL_NAMES = ("dnn", "cnn", "ds_cnn", "bilstm_attention", "ctc")
-RECOGNIZERS = ("ctc",)  # models that output transcripts (their data are transcribed clips, not classes)
+RECOGNIZERS = (
+    "ctc",
+)  # models that output transcripts (their data are transcribed clips, not classes)
 FEATURES = ("log_mel", "mfcc")
 AUGMENTATIONS = ("shift", "noise", "specaugment")
 LR_SCHEDULES = ("constant", "cosine")
@@ -23,12 +25,21 @@ class SpeechConfig(TrainingConfig):
 
     # Defaults tuned so `dlsuite train speech --model ds_cnn --data builtin:digits` meets the
     # quality bar (>= 95% accuracy on held-out voices) on a CPU in about a minute.
-    data: str = option("builtin:digits", "data source: builtin:digits (eSpeak NG spoken digits), tfds:speech_commands or dir:<folder of WAV folders per class>; for --model ctc: builtin:phrases (eSpeak NG phrases with transcripts), builtin:digits or dir:<folder of WAVs with transcripts.tsv or metadata.csv>")
+    data: str = option(
+        "builtin:digits",
+        "data source: builtin:digits (eSpeak NG spoken digits), tfds:speech_commands or dir:<folder of WAV folders per class>; for --model ctc: builtin:phrases (eSpeak NG phrases with transcripts), builtin:digits or dir:<folder of WAVs with transcripts.tsv or metadata.csv>",
+    )
     epochs: int = option(20, "number of epochs")
     batch_size: int = option(32, "GLOBAL batch size, split evenly across replicas")
     learning_rate: float = option(3e-3, "initial learning rate")
-    model: str = option("ds_cnn", "network: keyword spotters dnn, cnn, ds_cnn, bilstm_attention; ctc = speech recogniser (characters, CTC loss; see --preset ctc-phrases)", choices=MODEL_NAMES)
-    sample_rate: int = option(16000, "sample rate in Hz of the model input; every source is resampled to it")
+    model: str = option(
+        "ds_cnn",
+        "network: keyword spotters dnn, cnn, ds_cnn, bilstm_attention; ctc = speech recogniser (characters, CTC loss; see --preset ctc-phrases)",
+        choices=MODEL_NAMES,
+    )
+    sample_rate: int = option(
+        16000, "sample rate in Hz of the model input; every source is resampled to it"
+    )
     clip_ms: int = option(1000, "clip length in milliseconds; audio is padded or cropped to it")
     features: str = option("mfcc", "front end inside the model", choices=FEATURES)
     window_ms: float = option(40.0, "analysis window in milliseconds")
@@ -37,36 +48,70 @@ class SpeechConfig(TrainingConfig):
     num_mfcc: int = option(10, "cepstral coefficients kept (features=mfcc)")
     fmin: float = option(20.0, "lowest mel filter edge in Hz")
     fmax: float | None = option(None, "highest mel filter edge in Hz; default: sample_rate / 2")
-    augment: tuple[str, ...] = option(("shift", "specaugment"), "training augmentations (comma list of shift, noise, specaugment); builtin:digits already has background noise")
+    augment: tuple[str, ...] = option(
+        ("shift", "specaugment"),
+        "training augmentations (comma list of shift, noise, specaugment); builtin:digits already has background noise",
+    )
     time_shift_ms: int = option(100, "largest random time shift in milliseconds (augment=shift)")
-    noise_snr_db: float = option(10.0, "lowest SNR in dB of the added noise (augment=noise); SNRs are drawn from [this, this + 20]")
+    noise_snr_db: float = option(
+        10.0,
+        "lowest SNR in dB of the added noise (augment=noise); SNRs are drawn from [this, this + 20]",
+    )
     dropout: float = option(0.1, "dropout rate before the classifier")
-    lr_schedule: str = option("cosine", "learning rate schedule: constant, or cosine decay to 0 over all training steps", choices=LR_SCHEDULES)
-    beam_width: int = option(16, "beams of the CTC beam-search decoder in the evaluation (model=ctc)")
-    cache_dir: str | None = option(None, "where builtin: audio is generated once and cached; default: ~/.cache/dlsuite/speech")
+    lr_schedule: str = option(
+        "cosine",
+        "learning rate schedule: constant, or cosine decay to 0 over all training steps",
+        choices=LR_SCHEDULES,
+    )
+    beam_width: int = option(
+        16, "beams of the CTC beam-search decoder in the evaluation (model=ctc)"
+    )
+    cache_dir: str | None = option(
+        None, "where builtin: audio is generated once and cached; default: ~/.cache/dlsuite/speech"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model expected one of {MODEL_NAMES}. Received: model={self.model!r}")
         if self.features not in FEATURES:
-            raise ValueError(f"features expected one of {FEATURES}. Received: features={self.features!r}")
+            raise ValueError(
+                f"features expected one of {FEATURES}. Received: features={self.features!r}"
+            )
         unknown = [a for a in self.augment if a not in AUGMENTATIONS]
         if unknown:
-            raise ValueError(f"augment expected a list of {AUGMENTATIONS}. Received: augment={unknown}")
+            raise ValueError(
+                f"augment expected a list of {AUGMENTATIONS}. Received: augment={unknown}"
+            )
         if self.sample_rate < 4000:
-            raise ValueError(f"sample_rate expected at least 4000. Received: sample_rate={self.sample_rate}")
+            raise ValueError(
+                f"sample_rate expected at least 4000. Received: sample_rate={self.sample_rate}"
+            )
         if not self.window_ms < self.clip_ms or not 0 < self.hop_ms <= self.window_ms:
-            raise ValueError(f"expected 0 < hop_ms <= window_ms < clip_ms. Received: hop_ms={self.hop_ms}, "
-                             f"window_ms={self.window_ms}, clip_ms={self.clip_ms}")
+            raise ValueError(
+                f"expected 0 < hop_ms <= window_ms < clip_ms. Received: hop_ms={self.hop_ms}, "
+                f"window_ms={self.window_ms}, clip_ms={self.clip_ms}"
+            )
         if self.num_mfcc > self.num_mel_bins:
-            raise ValueError(f"num_mfcc expected at most num_mel_bins={self.num_mel_bins}. Received: num_mfcc={self.num_mfcc}")
+            raise ValueError(
+                f"num_mfcc expected at most num_mel_bins={self.num_mel_bins}. Received: num_mfcc={self.num_mfcc}"
+            )
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule expected one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}")
+            raise ValueError(
+                f"lr_schedule expected one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}"
+            )
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout expected a number in [0, 1). Received: dropout={self.dropout}")
-        if isinstance(self.beam_width, bool) or not isinstance(self.beam_width, int) or self.beam_width < 1:
-            raise ValueError(f"beam_width expected a positive integer. Received: beam_width={self.beam_width!r}")
+            raise ValueError(
+                f"dropout expected a number in [0, 1). Received: dropout={self.dropout}"
+            )
+        if (
+            isinstance(self.beam_width, bool)
+            or not isinstance(self.beam_width, int)
+            or self.beam_width < 1
+        ):
+            raise ValueError(
+                f"beam_width expected a positive integer. Received: beam_width={self.beam_width!r}"
+            )
 
     @property
     def clip_samples(self) -> int:
@@ -83,10 +128,22 @@ PRESETS: dict[str, SpeechConfig] = {
     "ds_cnn-digits": SpeechConfig(model="ds_cnn", data="builtin:digits"),
     "cnn-digits": SpeechConfig(model="cnn", data="builtin:digits", features="log_mel"),
     "dnn-digits": SpeechConfig(model="dnn", data="builtin:digits"),
-    "bilstm_attention-digits": SpeechConfig(model="bilstm_attention", data="builtin:digits", features="log_mel"),
-    "ds_cnn-speech_commands": SpeechConfig(model="ds_cnn", data="tfds:speech_commands", epochs=30, batch_size=100),
+    "bilstm_attention-digits": SpeechConfig(
+        model="bilstm_attention", data="builtin:digits", features="log_mel"
+    ),
+    "ds_cnn-speech_commands": SpeechConfig(
+        model="ds_cnn", data="tfds:speech_commands", epochs=30, batch_size=100
+    ),
     # The recognition quality-bar run: CTC on eSpeak NG phrases, CER <= 15% on held-out voices.
-    "ctc-phrases": SpeechConfig(model="ctc", data="builtin:phrases", clip_ms=2000, features="log_mel", epochs=15,
-                                learning_rate=5e-3, augment=("specaugment",), dropout=0.0),
+    "ctc-phrases": SpeechConfig(
+        model="ctc",
+        data="builtin:phrases",
+        clip_ms=2000,
+        features="log_mel",
+        epochs=15,
+        learning_rate=5e-3,
+        augment=("specaugment",),
+        dropout=0.0,
+    ),
 }
 CONFIG_CLASS = SpeechConfig

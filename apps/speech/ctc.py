@@ -43,7 +43,9 @@ def encode(text: str) -> list[int]:
     """``text`` (normalized) -> character ids 1..; raises `ValueError` naming characters outside `VOCABULARY`."""
     bad = unknown_characters(text)
     if bad:
-        raise ValueError(f"characters {bad} are outside the recogniser's vocabulary {VOCABULARY!r}. Received: {text!r}")
+        raise ValueError(
+            f"characters {bad} are outside the recogniser's vocabulary {VOCABULARY!r}. Received: {text!r}"
+        )
     return [VOCABULARY.index(c) + 1 for c in normalize(text)]
 
 
@@ -84,8 +86,9 @@ def decode(probabilities: Any, method: str = "greedy", beam_width: int = 16) -> 
         raise ValueError(f"method expected one of {DECODERS}. Received: method={method!r}")
     logits = log_probabilities(probabilities)  # (B, T, C)
     lengths = tf.fill(tf.shape(logits)[:1], tf.shape(logits)[1])  # (B,) every frame is real audio
-    decoded, _ = keras.ops.ctc_decode(logits, lengths, strategy=method, beam_width=beam_width, top_paths=1,
-                                      mask_index=BLANK)  # (1, B, T)
+    decoded, _ = keras.ops.ctc_decode(
+        logits, lengths, strategy=method, beam_width=beam_width, top_paths=1, mask_index=BLANK
+    )  # (1, B, T)
     return decoded[0]
 
 
@@ -114,7 +117,9 @@ class CTCLoss(keras.losses.Loss):
         reduction: Keras loss reduction. Defaults to "sum_over_batch_size".
     """
 
-    def __init__(self, name: str = "ctc", reduction: str = "sum_over_batch_size", **kwargs: Any) -> None:
+    def __init__(
+        self, name: str = "ctc", reduction: str = "sum_over_batch_size", **kwargs: Any
+    ) -> None:
         super().__init__(name=name, reduction=reduction, **kwargs)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
@@ -123,7 +128,9 @@ class CTCLoss(keras.losses.Loss):
         labels = tf.sparse.from_dense(tf.cast(y_true, tf.int32))  # (B, L), only the non-zero ids
         logits = log_probabilities(y_pred)  # (B, T, C)
         logit_length = tf.fill(tf.shape(logits)[:1], tf.shape(logits)[1])  # (B,)
-        return tf.nn.ctc_loss(labels, logits, None, logit_length, logits_time_major=False, blank_index=BLANK)  # (B,)
+        return tf.nn.ctc_loss(
+            labels, logits, None, logit_length, logits_time_major=False, blank_index=BLANK
+        )  # (B,)
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "reduction": self.reduction}
@@ -148,8 +155,12 @@ class CharacterErrorRate(keras.metrics.Metric):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         truth = tf.sparse.from_dense(tf.cast(y_true, tf.int64))  # padding zeros dropped
-        hypothesis = tf.sparse.from_dense(tf.cast(decode(y_pred, "greedy") + 1, tf.int64))  # -1 padding -> 0
-        hypothesis = tf.SparseTensor(hypothesis.indices, hypothesis.values - 1, hypothesis.dense_shape)
+        hypothesis = tf.sparse.from_dense(
+            tf.cast(decode(y_pred, "greedy") + 1, tf.int64)
+        )  # -1 padding -> 0
+        hypothesis = tf.SparseTensor(
+            hypothesis.indices, hypothesis.values - 1, hypothesis.dense_shape
+        )
         distance = tf.edit_distance(hypothesis, truth, normalize=False)  # (B,)
         self.errors.assign_add(tf.reduce_sum(distance))
         self.characters.assign_add(tf.cast(tf.shape(truth.values)[0], tf.float32))

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from apps.common.data import Splits, load_tfds, parse_source, split_by_index
-from apps.speech.config import SpeechConfig
+from dlsuite.apps.common.data import Splits, load_tfds, parse_source, split_by_index
+from dlsuite.apps.speech.config import SpeechConfig
 
 BUILTIN = ("digits",)
 TFDS_RATE = 16000  # speech_commands is 16 kHz int16
@@ -24,7 +24,7 @@ TFDS_RATE = 16000  # speech_commands is 16 kHz int16
 def load_splits(config: SpeechConfig) -> Splits:
     """Train/validation/test splits of ``config.data`` as fixed-length waveforms."""
     if config.recognizer:
-        from apps.speech import transcripts
+        from dlsuite.apps.speech import transcripts
 
         return transcripts.load_splits(config)
     spec = parse_source(config.data)
@@ -39,38 +39,60 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
     import numpy as np
     import tensorflow as tf
 
-    from apps.speech import digits
+    from dlsuite.apps.speech import digits
 
     if name not in BUILTIN:
         hint = " (transcribed phrases: train them with --model ctc)" if name == "phrases" else ""
-        raise ValueError(f"unknown builtin keyword-spotting dataset {name!r}; known: {BUILTIN}{hint}")
+        raise ValueError(
+            f"unknown builtin keyword-spotting dataset {name!r}; known: {BUILTIN}{hint}"
+        )
     data = digits.load(config.sample_rate, config.clip_samples, config.cache_dir)
     audio = data["audio"].astype(np.float32) / 32768.0  # (N, S)
     held_out = data["held_out"]
     train_all = tf.data.Dataset.from_tensor_slices((audio[~held_out], data["label"][~held_out]))
-    parts = split_by_index(train_all, int((~held_out).sum()),
-                           {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
-                           config.split_seed)
+    parts = split_by_index(
+        train_all,
+        int((~held_out).sum()),
+        {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
+        config.split_seed,
+    )
     test = tf.data.Dataset.from_tensor_slices((audio[held_out], data["label"][held_out]))
-    sizes = {"train": parts["train"][1], "validation": parts["validation"][1], "test": int(held_out.sum())}
+    sizes = {
+        "train": parts["train"][1],
+        "validation": parts["validation"][1],
+        "test": int(held_out.sum()),
+    }
     return Splits(
-        train=parts["train"][0], validation=parts["validation"][0], test=test,
-        class_names=list(digits.WORDS), input_shape=(config.clip_samples,), sizes=sizes,
-        info={"source": config.data, "kind": "builtin", "name": name, "version": data["description"],
-              "sample_rate": config.sample_rate,
-              "preprocessing": f"int16 PCM / 32768, {config.clip_samples} samples at {config.sample_rate} Hz; "
-                               f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
-                               f"train/validation seeded split (split_seed={config.split_seed})"},
+        train=parts["train"][0],
+        validation=parts["validation"][0],
+        test=test,
+        class_names=list(digits.WORDS),
+        input_shape=(config.clip_samples,),
+        sizes=sizes,
+        info={
+            "source": config.data,
+            "kind": "builtin",
+            "name": name,
+            "version": data["description"],
+            "sample_rate": config.sample_rate,
+            "preprocessing": f"int16 PCM / 32768, {config.clip_samples} samples at {config.sample_rate} Hz; "
+            f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
+            f"train/validation seeded split (split_seed={config.split_seed})",
+        },
     )
 
 
 def _fixed(config: SpeechConfig, rate_in: int) -> Any:
     import tensorflow as tf
 
-    from apps.speech.audio import fix_length, resample
+    from dlsuite.apps.speech.audio import fix_length, resample
 
     def convert(audio: Any, label: Any) -> tuple[Any, Any]:
-        x = tf.cast(audio, tf.float32) / 32768.0 if audio.dtype.is_integer else tf.cast(audio, tf.float32)
+        x = (
+            tf.cast(audio, tf.float32) / 32768.0
+            if audio.dtype.is_integer
+            else tf.cast(audio, tf.float32)
+        )
         x = fix_length(resample(x, rate_in, config.sample_rate), config.clip_samples)
         return x, tf.cast(label, tf.int64)
 
@@ -82,17 +104,28 @@ def _tfds(name: str, config: SpeechConfig) -> Splits:
     convert = _fixed(config, TFDS_RATE)
     splits = {k: ds.map(convert) for k, ds in datasets.items()}
     return Splits(
-        train=splits["train"], validation=splits["validation"], test=splits["test"],
-        class_names=list(info.features["label"].names), input_shape=(config.clip_samples,), sizes=sizes,
-        info={"source": config.data, "kind": "tfds", "name": name, "version": str(info.version),
-              "sample_rate": config.sample_rate,
-              "preprocessing": f"int16 PCM / 32768 at {TFDS_RATE} Hz, resampled to {config.sample_rate} Hz, "
-                               f"cropped/zero-padded to {config.clip_samples} samples"},
+        train=splits["train"],
+        validation=splits["validation"],
+        test=splits["test"],
+        class_names=list(info.features["label"].names),
+        input_shape=(config.clip_samples,),
+        sizes=sizes,
+        info={
+            "source": config.data,
+            "kind": "tfds",
+            "name": name,
+            "version": str(info.version),
+            "sample_rate": config.sample_rate,
+            "preprocessing": f"int16 PCM / 32768 at {TFDS_RATE} Hz, resampled to {config.sample_rate} Hz, "
+            f"cropped/zero-padded to {config.clip_samples} samples",
+        },
     )
 
 
 def _wav_files(root: Path) -> tuple[list[str], list[int], list[str]]:
-    class_names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_names = sorted(
+        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
     files, labels = [], []
     for label, name in enumerate(class_names):
         for path in sorted((root / name).rglob("*")):
@@ -107,7 +140,7 @@ def _wav_files(root: Path) -> tuple[list[str], list[int], list[str]]:
 def _wav_dataset(files: list[str], labels: list[int], config: SpeechConfig) -> Any:
     import tensorflow as tf
 
-    from apps.speech.audio import decode_wav
+    from dlsuite.apps.speech.audio import decode_wav
 
     def load(path: Any, label: Any) -> tuple[Any, Any]:
         return decode_wav(tf.io.read_file(path), config.sample_rate, config.clip_samples), label
@@ -124,26 +157,40 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
         test_files, test_labels, test_names = _wav_files(path / "test")
         if test_names != class_names:
             raise ValueError(f"test/ classes {test_names} differ from train/ classes {class_names}")
-        parts = split_by_index(_wav_dataset(files, labels, config), len(files),
-                               {"train": 1.0 - config.validation_fraction,
-                                "validation": config.validation_fraction}, config.split_seed)
+        parts = split_by_index(
+            _wav_dataset(files, labels, config),
+            len(files),
+            {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
+            config.split_seed,
+        )
         parts["test"] = (_wav_dataset(test_files, test_labels, config), len(test_files))
     else:
         files, labels, class_names = _wav_files(path)
         test = config.test_fraction
         validation = config.validation_fraction * (1.0 - test)
-        parts = split_by_index(_wav_dataset(files, labels, config), len(files),
-                               {"train": 1.0 - test - validation, "validation": validation, "test": test},
-                               config.split_seed)
+        parts = split_by_index(
+            _wav_dataset(files, labels, config),
+            len(files),
+            {"train": 1.0 - test - validation, "validation": validation, "test": test},
+            config.split_seed,
+        )
     return Splits(
-        train=parts["train"][0], validation=parts["validation"][0], test=parts["test"][0],
-        class_names=class_names, input_shape=(config.clip_samples,),
+        train=parts["train"][0],
+        validation=parts["validation"][0],
+        test=parts["test"][0],
+        class_names=class_names,
+        input_shape=(config.clip_samples,),
         sizes={k: v[1] for k, v in parts.items()},
-        info={"source": config.data, "kind": "dir", "name": str(path), "version": None,
-              "sample_rate": config.sample_rate,
-              "preprocessing": f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
-                               f"cropped/zero-padded to {config.clip_samples} samples; "
-                               f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})"},
+        info={
+            "source": config.data,
+            "kind": "dir",
+            "name": str(path),
+            "version": None,
+            "sample_rate": config.sample_rate,
+            "preprocessing": f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
+            f"cropped/zero-padded to {config.clip_samples} samples; "
+            f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})",
+        },
     )
 
 
@@ -163,7 +210,9 @@ def augmentation(config: SpeechConfig) -> Any:
     def augment(x: Any, training: bool = True) -> Any:  # (B, S) -> (B, S)
         batch, samples = tf.shape(x)[0], tf.shape(x)[1]
         if shift:
-            offsets = tf.random.uniform([batch], -max_shift, max_shift + 1, tf.int32, seed=config.seed)
+            offsets = tf.random.uniform(
+                [batch], -max_shift, max_shift + 1, tf.int32, seed=config.seed
+            )
             index = tf.range(samples)[None, :] - offsets[:, None]  # (B, S)
             valid = tf.cast((index >= 0) & (index < samples), x.dtype)
             x = tf.gather(x, tf.clip_by_value(index, 0, samples - 1), batch_dims=1) * valid
@@ -172,10 +221,15 @@ def augmentation(config: SpeechConfig) -> Any:
             brown = tf.cumsum(white, axis=1)
             brown = brown - tf.reduce_mean(brown, axis=1, keepdims=True)
             mix = tf.random.uniform([batch, 1], seed=config.seed + 2)
-            noise_wave = mix * white / tf.math.reduce_std(white, axis=1, keepdims=True) + (1 - mix) * brown / (
-                tf.math.reduce_std(brown, axis=1, keepdims=True) + 1e-6)
-            snr_db = config.noise_snr_db + 20.0 * tf.random.uniform([batch, 1], seed=config.seed + 3)
-            power = tf.reduce_mean(tf.square(x), axis=1, keepdims=True) * 4.0  # speech fills about a quarter of the clip
+            noise_wave = mix * white / tf.math.reduce_std(white, axis=1, keepdims=True) + (
+                1 - mix
+            ) * brown / (tf.math.reduce_std(brown, axis=1, keepdims=True) + 1e-6)
+            snr_db = config.noise_snr_db + 20.0 * tf.random.uniform(
+                [batch, 1], seed=config.seed + 3
+            )
+            power = (
+                tf.reduce_mean(tf.square(x), axis=1, keepdims=True) * 4.0
+            )  # speech fills about a quarter of the clip
             scale = tf.sqrt(power / 10.0 ** (snr_db / 10.0))
             apply = tf.cast(tf.random.uniform([batch, 1], seed=config.seed + 4) < 0.8, x.dtype)
             x = tf.clip_by_value(x + apply * scale * noise_wave, -1.0, 1.0)

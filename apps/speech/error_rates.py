@@ -17,9 +17,13 @@ def edit_distance(reference: Sequence[object], hypothesis: Sequence[object]) -> 
     for i, ref in enumerate(reference, start=1):
         current = [i]
         for j, hyp in enumerate(hypothesis, start=1):
-            current.append(min(previous[j] + 1,  # deletion
-                               current[j - 1] + 1,  # insertion
-                               previous[j - 1] + (ref != hyp)))  # substitution or match
+            current.append(
+                min(
+                    previous[j] + 1,  # deletion
+                    current[j - 1] + 1,  # insertion
+                    previous[j - 1] + (ref != hyp),
+                )
+            )  # substitution or match
         previous = current
     return previous[-1]
 
@@ -27,15 +31,21 @@ def edit_distance(reference: Sequence[object], hypothesis: Sequence[object]) -> 
 def _rate(pairs: list[tuple[Sequence[object], Sequence[object]]]) -> float:
     total = sum(len(ref) for ref, _ in pairs)
     if total == 0:
-        raise ValueError("the references are empty: an error rate needs at least one reference token")
+        raise ValueError(
+            "the references are empty: an error rate needs at least one reference token"
+        )
     return sum(edit_distance(ref, hyp) for ref, hyp in pairs) / total
 
 
 def _check(references: Sequence[str], hypotheses: Sequence[str]) -> None:
     if isinstance(references, str) or isinstance(hypotheses, str):
-        raise ValueError("references and hypotheses expected sequences of transcripts, not one string")
+        raise ValueError(
+            "references and hypotheses expected sequences of transcripts, not one string"
+        )
     if len(references) != len(hypotheses):
-        raise ValueError(f"{len(references)} references and {len(hypotheses)} hypotheses; expected as many of each")
+        raise ValueError(
+            f"{len(references)} references and {len(hypotheses)} hypotheses; expected as many of each"
+        )
 
 
 def character_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:

@@ -57,7 +57,7 @@ def split_front_end(model: Any) -> tuple[Any, Any]:
     features = keras.Input(shape=front.output.shape[1:], dtype="float32", name="features")
     # Rebuild the layers after the front end on a new input (the graph is a chain from `front`).
     tensors = {id(front.output): features}
-    for layer in model.layers[model.layers.index(front) + 1:]:
+    for layer in model.layers[model.layers.index(front) + 1 :]:
         inbound = layer._inbound_nodes[0].input_tensors  # noqa: SLF001  (functional graph walk)
         args = [tensors[id(t)] for t in inbound]
         tensors[id(layer.output)] = layer(args if len(args) > 1 else args[0])
@@ -65,11 +65,13 @@ def split_front_end(model: Any) -> tuple[Any, Any]:
     return front_end, body
 
 
-def build_signatures(model: Any, class_names: Sequence[str], sample_rate: int, num_samples: int) -> dict[str, Any]:
+def build_signatures(
+    model: Any, class_names: Sequence[str], sample_rate: int, num_samples: int
+) -> dict[str, Any]:
     """``{name: (tf.function, input_signature)}`` of the keyword-spotting signatures for ``model``."""
     import tensorflow as tf
 
-    from apps.speech.audio import decode_wav_any_length
+    from dlsuite.apps.speech.audio import decode_wav_any_length
 
     names = tf.constant(list(class_names))
     front_end, body = split_front_end(model)
@@ -88,19 +90,34 @@ def build_signatures(model: Any, class_names: Sequence[str], sample_rate: int, n
     hop = sample_rate * STREAM_HOP_MS // 1000
 
     def detect_keywords(waveform: Any) -> dict[str, Any]:
-        frames = tf.signal.frame(waveform, num_samples, hop, pad_end=True)  # (N, W, S), zero-padded at the end
+        frames = tf.signal.frame(
+            waveform, num_samples, hop, pad_end=True
+        )  # (N, W, S), zero-padded at the end
         batch, windows = tf.shape(frames)[0], tf.shape(frames)[1]
-        scores = tf.cast(model(tf.reshape(frames, [-1, num_samples]), training=False), tf.float32)  # (N W, K)
+        scores = tf.cast(
+            model(tf.reshape(frames, [-1, num_samples]), training=False), tf.float32
+        )  # (N W, K)
         scores = tf.reshape(scores, [batch, windows, -1])  # (N, W, K)
         class_ids = tf.argmax(scores, axis=-1)  # (N, W)
         starts = tf.cast(tf.range(windows) * hop, tf.float32) / float(sample_rate)  # (W,)
-        return {"window_start_s": tf.tile(starts[None, :], [batch, 1]), "window_class_ids": class_ids,
-                "window_labels": tf.gather(names, class_ids), "window_scores": tf.reduce_max(scores, axis=-1)}
+        return {
+            "window_start_s": tf.tile(starts[None, :], [batch, 1]),
+            "window_class_ids": class_ids,
+            "window_labels": tf.gather(names, class_ids),
+            "window_scores": tf.reduce_max(scores, axis=-1),
+        }
 
     def detect_keywords_wav(audio: Any) -> dict[str, Any]:
-        recordings = tf.map_fn(lambda data: tf.RaggedTensor.from_tensor(decode_wav_any_length(data, sample_rate)[None]),
-                               audio, fn_output_signature=tf.RaggedTensorSpec([1, None], tf.float32))  # (N, 1, None)
-        return detect_keywords(recordings.merge_dims(1, 2).to_tensor())  # (N, L) zero-padded to the longest
+        recordings = tf.map_fn(
+            lambda data: tf.RaggedTensor.from_tensor(
+                decode_wav_any_length(data, sample_rate)[None]
+            ),
+            audio,
+            fn_output_signature=tf.RaggedTensorSpec([1, None], tf.float32),
+        )  # (N, 1, None)
+        return detect_keywords(
+            recordings.merge_dims(1, 2).to_tensor()
+        )  # (N, L) zero-padded to the longest
 
     def predict_features(features: Any) -> dict[str, Any]:
         return {"scores": tf.cast(body(features, training=False), tf.float32)}
@@ -113,24 +130,39 @@ def build_signatures(model: Any, class_names: Sequence[str], sample_rate: int, n
     return {
         "serving_default": (serving_default, [tf.TensorSpec([None], tf.string, name="audio")]),
         "predict_waveform": (predict_waveform, waveforms),
-        "detect_keywords": (detect_keywords, [tf.TensorSpec([None, None], tf.float32, name="waveform")]),
-        "detect_keywords_wav": (detect_keywords_wav, [tf.TensorSpec([None], tf.string, name="audio")]),
-        "predict_features": (predict_features, [tf.TensorSpec([None, *feature_shape], tf.float32, name="features")]),
+        "detect_keywords": (
+            detect_keywords,
+            [tf.TensorSpec([None, None], tf.float32, name="waveform")],
+        ),
+        "detect_keywords_wav": (
+            detect_keywords_wav,
+            [tf.TensorSpec([None], tf.string, name="audio")],
+        ),
+        "predict_features": (
+            predict_features,
+            [tf.TensorSpec([None, *feature_shape], tf.float32, name="features")],
+        ),
         "compute_features": (compute_features, waveforms),
     }
 
 
-def build_recognizer_signatures(model: Any, sample_rate: int, num_samples: int, twin: Any) -> dict[str, Any]:
+def build_recognizer_signatures(
+    model: Any, sample_rate: int, num_samples: int, twin: Any
+) -> dict[str, Any]:
     """``{name: (tf.function, input_signature)}`` of the CTC recogniser's signatures for ``model``.
 
     ``twin`` is ``unrolled(model)``, which ``predict_probabilities`` runs (so it converts to TFLite).
     """
     import tensorflow as tf
 
-    from apps.speech import ctc
+    from dlsuite.apps.speech import ctc
 
     def serving_default(audio: Any) -> dict[str, Any]:
-        return {"transcript": ctc.transcribe(model(_decode_batch(audio, sample_rate, num_samples), training=False))}
+        return {
+            "transcript": ctc.transcribe(
+                model(_decode_batch(audio, sample_rate, num_samples), training=False)
+            )
+        }
 
     def transcribe_waveform(waveform: Any) -> dict[str, Any]:
         return {"transcript": ctc.transcribe(model(waveform, training=False))}
@@ -168,10 +200,13 @@ def _decode_batch(audio: Any, sample_rate: int, num_samples: int) -> Any:
     """string [N] WAV bytes -> float32 (N, num_samples) waveforms, decoded as the training data were."""
     import tensorflow as tf
 
-    from apps.speech.audio import decode_wav
+    from dlsuite.apps.speech.audio import decode_wav
 
-    return tf.map_fn(lambda data: decode_wav(data, sample_rate, num_samples), audio,
-                     fn_output_signature=tf.TensorSpec([num_samples], tf.float32))  # (N, S)
+    return tf.map_fn(
+        lambda data: decode_wav(data, sample_rate, num_samples),
+        audio,
+        fn_output_signature=tf.TensorSpec([num_samples], tf.float32),
+    )  # (N, S)
 
 
 def save_saved_model(models: Sequence[Any], signatures: Mapping[str, Any], path: Path) -> None:
@@ -186,7 +221,9 @@ def save_saved_model(models: Sequence[Any], signatures: Mapping[str, Any], path:
     archive.write_out(str(path), verbose=False)
 
 
-def warmup_logs(name: str, waveforms: Sequence[Any], sample_rate: int, recognizer: bool = False) -> list[Any]:
+def warmup_logs(
+    name: str, waveforms: Sequence[Any], sample_rate: int, recognizer: bool = False
+) -> list[Any]:
     """TF Serving warmup records from real held-out clips: WAV bytes (1 and all) and float waveforms.
 
     For a keyword spotter also the clips one after another as one recording (float and WAV) for
@@ -195,21 +232,35 @@ def warmup_logs(name: str, waveforms: Sequence[Any], sample_rate: int, recognize
     import numpy as np
     import tensorflow as tf
 
-    from apps.speech.audio import encode_wav
-    from serving.warmup import predict_log
+    from dlsuite.apps.speech.audio import encode_wav
+    from dlsuite.serving.warmup import predict_log
 
     wavs = [encode_wav(w, sample_rate) for w in waveforms]
     batch = tf.make_tensor_proto(np.stack(waveforms).astype(np.float32))
-    requests = [("serving_default", "audio", tf.make_tensor_proto(wavs[:1], dtype=tf.string)),
-                ("serving_default", "audio", tf.make_tensor_proto(wavs, dtype=tf.string))]
+    requests = [
+        ("serving_default", "audio", tf.make_tensor_proto(wavs[:1], dtype=tf.string)),
+        ("serving_default", "audio", tf.make_tensor_proto(wavs, dtype=tf.string)),
+    ]
     if recognizer:
-        requests += [("transcribe_waveform", "waveform", batch), ("predict_probabilities", "waveform", batch)]
+        requests += [
+            ("transcribe_waveform", "waveform", batch),
+            ("predict_probabilities", "waveform", batch),
+        ]
     else:
         recording = np.concatenate(waveforms)  # (len(waveforms) S,)
-        requests += [("predict_waveform", "waveform", batch),
-                     ("detect_keywords", "waveform", tf.make_tensor_proto(recording[None, :].astype(np.float32))),
-                     ("detect_keywords_wav", "audio",
-                      tf.make_tensor_proto([encode_wav(recording, sample_rate)], dtype=tf.string))]
+        requests += [
+            ("predict_waveform", "waveform", batch),
+            (
+                "detect_keywords",
+                "waveform",
+                tf.make_tensor_proto(recording[None, :].astype(np.float32)),
+            ),
+            (
+                "detect_keywords_wav",
+                "audio",
+                tf.make_tensor_proto([encode_wav(recording, sample_rate)], dtype=tf.string),
+            ),
+        ]
     return [predict_log(name, signature, {key: value}) for signature, key, value in requests]
 
 
@@ -223,9 +274,9 @@ def export_run(
     num_warmup: int = 4,
 ) -> Path:
     """Export a finished speech run as the next version of ``<model_base_path>/<name>``."""
-    from apps.common.runs import load_trained_model, run_config, splits_for_run
-    from serving.export import export_version
-    from serving.manifest import load_person_fields
+    from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
+    from dlsuite.serving.export import export_version
+    from dlsuite.serving.manifest import load_person_fields
 
     person = load_person_fields(manifest_info, overrides)
     run_path = Path(run_dir)
@@ -233,26 +284,40 @@ def export_run(
     model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
     splits = splits_for_run(run_path)
     waveforms = [w for w, _ in splits.test.take(num_warmup).as_numpy_iterator()]
-    speech = {"task": "recognition" if config.recognizer else "keyword_spotting", "sample_rate": config.sample_rate,
-              "clip_samples": config.clip_samples, "features": config.features}
+    speech = {
+        "task": "recognition" if config.recognizer else "keyword_spotting",
+        "sample_rate": config.sample_rate,
+        "clip_samples": config.clip_samples,
+        "features": config.features,
+    }
     if config.recognizer:
-        from apps.speech import ctc
+        from dlsuite.apps.speech import ctc
 
         models = [model, unrolled(model)]
-        signatures = build_recognizer_signatures(model, config.sample_rate, config.clip_samples, models[1])
-        speech.update(vocabulary=ctc.VOCABULARY, tokens=list(ctc.TOKENS), blank_index=ctc.BLANK,
-                      decoding="greedy CTC decoding in serving_default and transcribe_waveform; "
-                               "predict_probabilities gives the per-frame softmax for decoding outside the model")
+        signatures = build_recognizer_signatures(
+            model, config.sample_rate, config.clip_samples, models[1]
+        )
+        speech.update(
+            vocabulary=ctc.VOCABULARY,
+            tokens=list(ctc.TOKENS),
+            blank_index=ctc.BLANK,
+            decoding="greedy CTC decoding in serving_default and transcribe_waveform; "
+            "predict_probabilities gives the per-frame softmax for decoding outside the model",
+        )
     else:
         models = [model]
-        signatures = build_signatures(model, splits.class_names, config.sample_rate, config.clip_samples)
+        signatures = build_signatures(
+            model, splits.class_names, config.sample_rate, config.clip_samples
+        )
         speech["labels"] = list(splits.class_names)
     return export_version(
         model_base_path=model_base_path,
         name=name,
         run_dir=run_path,
         save=lambda path: save_saved_model(models, signatures, path),
-        warmup_logs=lambda model_name: warmup_logs(model_name, waveforms, config.sample_rate, config.recognizer),
+        warmup_logs=lambda model_name: warmup_logs(
+            model_name, waveforms, config.sample_rate, config.recognizer
+        ),
         person=person,
         manifest_extra={"speech": speech},
     )

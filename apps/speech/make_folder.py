@@ -1,8 +1,8 @@
 """Write the built-in spoken digits or phrases as a folder of WAV files, the layouts ``dir:`` sources read.
 
-``python -m apps.speech.make_folder OUT [--per-class N]`` writes the digits as ``OUT/train/<word>/*.wav``
+``python -m dlsuite.apps.speech.make_folder OUT [--per-class N]`` writes the digits as ``OUT/train/<word>/*.wav``
 (voices heard in training) and ``OUT/test/<word>/*.wav`` (the held-out voices): one folder per class,
-for keyword spotting. ``python -m apps.speech.make_folder OUT --phrases [--per-split N]`` writes the
+for keyword spotting. ``python -m dlsuite.apps.speech.make_folder OUT --phrases [--per-split N]`` writes the
 phrases as ``OUT/train/*.wav`` + ``OUT/train/transcripts.tsv`` and the same under ``OUT/test/``: WAV
 files with a transcript file, for the recogniser (``--model ctc``). 16-bit PCM at 16 kHz, for trying
 the speech app on "your own" recordings.
@@ -16,15 +16,19 @@ from pathlib import Path
 PHRASE_CLIP_MS = 2000  # the phrases' clip length (the ctc-phrases preset's clip_ms)
 
 
-def write_folder(out: str | Path, per_class: int | None = None, sample_rate: int = 16000) -> dict[str, int]:
+def write_folder(
+    out: str | Path, per_class: int | None = None, sample_rate: int = 16000
+) -> dict[str, int]:
     """Write the digit clips in class folders; returns ``{"train": files, "test": files}``."""
-    from apps.speech import digits
-    from apps.speech.audio import encode_wav
+    from dlsuite.apps.speech import digits
+    from dlsuite.apps.speech.audio import encode_wav
 
     data = digits.load(sample_rate, sample_rate)
     counts = {"train": 0, "test": 0}
     seen: dict[tuple[str, int], int] = {}
-    for i, (clip, label, held_out) in enumerate(zip(data["audio"], data["label"], data["held_out"])):
+    for i, (clip, label, held_out) in enumerate(
+        zip(data["audio"], data["label"], data["held_out"])
+    ):
         split = "test" if held_out else "train"
         key = (split, int(label))
         if per_class is not None and seen.get(key, 0) >= per_class:
@@ -37,10 +41,12 @@ def write_folder(out: str | Path, per_class: int | None = None, sample_rate: int
     return counts
 
 
-def write_phrase_folder(out: str | Path, per_split: int | None = None, sample_rate: int = 16000) -> dict[str, int]:
+def write_phrase_folder(
+    out: str | Path, per_split: int | None = None, sample_rate: int = 16000
+) -> dict[str, int]:
     """Write the phrase clips with a ``transcripts.tsv`` per split; returns ``{"train": files, "test": files}``."""
-    from apps.speech import phrases
-    from apps.speech.audio import encode_wav
+    from dlsuite.apps.speech import phrases
+    from dlsuite.apps.speech.audio import encode_wav
 
     data = phrases.load(sample_rate, sample_rate * PHRASE_CLIP_MS // 1000)
     lines: dict[str, list[str]] = {"train": ["file\ttext"], "test": ["file\ttext"]}
@@ -60,12 +66,27 @@ def write_phrase_folder(out: str | Path, per_split: int | None = None, sample_ra
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="output folder")
-    parser.add_argument("--phrases", action="store_true", help="write the transcribed phrases (for --model ctc) "
-                                                                "instead of the digits in class folders")
-    parser.add_argument("--per-class", type=int, default=None, help="digits: at most this many clips per word and split")
-    parser.add_argument("--per-split", type=int, default=None, help="phrases: at most this many clips per split")
+    parser.add_argument(
+        "--phrases",
+        action="store_true",
+        help="write the transcribed phrases (for --model ctc) "
+        "instead of the digits in class folders",
+    )
+    parser.add_argument(
+        "--per-class",
+        type=int,
+        default=None,
+        help="digits: at most this many clips per word and split",
+    )
+    parser.add_argument(
+        "--per-split", type=int, default=None, help="phrases: at most this many clips per split"
+    )
     args = parser.parse_args(argv)
-    print(write_phrase_folder(args.out, args.per_split) if args.phrases else write_folder(args.out, args.per_class))
+    print(
+        write_phrase_folder(args.out, args.per_split)
+        if args.phrases
+        else write_folder(args.out, args.per_class)
+    )
     return 0
 
 

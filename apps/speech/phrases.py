@@ -18,17 +18,39 @@ from typing import Any
 
 import numpy as np
 
-from apps.speech import spoken
+from dlsuite.apps.speech import spoken
 
-WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-         "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "yes",
+    "no",
+    "up",
+    "down",
+    "left",
+    "right",
+    "on",
+    "off",
+    "stop",
+    "go",
+)
 MIN_WORDS, MAX_WORDS = 2, 3
 PHRASES_PER_PROSODY = 10
 GENERATOR_VERSION = 1
 SEED = 20251
 
 
-def load(sample_rate: int, num_samples: int, cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+def load(
+    sample_rate: int, num_samples: int, cache_dir: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """The clips as ``{"audio": int16 (N, num_samples), "text", "held_out", "voice", "description"}``.
 
     Generated on first use and cached under ``cache_dir``.
@@ -36,14 +58,30 @@ def load(sample_rate: int, num_samples: int, cache_dir: str | os.PathLike[str] |
     Raises:
         ValueError: a phrase does not fit in ``num_samples`` (raise ``clip_ms``).
     """
-    params = {"version": GENERATOR_VERSION, "seed": SEED, "sample_rate": sample_rate, "num_samples": num_samples,
-              "words": WORDS, "min_words": MIN_WORDS, "max_words": MAX_WORDS, "per_prosody": PHRASES_PER_PROSODY,
-              "voices": spoken.voices(), "prosody": spoken.PROSODY, "snrs": spoken.SNRS_DB,
-              "noises": spoken.NOISES, "babble_extra_db": spoken.BABBLE_EXTRA_DB,
-              "espeakng_loader": spoken.engine_version()}
-    data, path = spoken.load_cached("phrases", params, lambda: _generate(sample_rate, num_samples), cache_dir)
-    data["description"] = spoken.describe(f"spoken phrases of {MIN_WORDS}-{MAX_WORDS} words from {len(WORDS)}",
-                                          len(data["audio"]), path)
+    params = {
+        "version": GENERATOR_VERSION,
+        "seed": SEED,
+        "sample_rate": sample_rate,
+        "num_samples": num_samples,
+        "words": WORDS,
+        "min_words": MIN_WORDS,
+        "max_words": MAX_WORDS,
+        "per_prosody": PHRASES_PER_PROSODY,
+        "voices": spoken.voices(),
+        "prosody": spoken.PROSODY,
+        "snrs": spoken.SNRS_DB,
+        "noises": spoken.NOISES,
+        "babble_extra_db": spoken.BABBLE_EXTRA_DB,
+        "espeakng_loader": spoken.engine_version(),
+    }
+    data, path = spoken.load_cached(
+        "phrases", params, lambda: _generate(sample_rate, num_samples), cache_dir
+    )
+    data["description"] = spoken.describe(
+        f"spoken phrases of {MIN_WORDS}-{MAX_WORDS} words from {len(WORDS)}",
+        len(data["audio"]),
+        path,
+    )
     return data
 
 
@@ -55,10 +93,16 @@ def phrase_texts(count: int, rng: np.random.Generator) -> list[str]:
 
 def _generate(sample_rate: int, num_samples: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(SEED)
-    clips = [spoken.Clip(text, voice, held_out, rate, pitch)
-             for voice, held_out in spoken.voices()
-             for rate, pitch in spoken.PROSODY
-             for text in phrase_texts(PHRASES_PER_PROSODY, rng)]
+    clips = [
+        spoken.Clip(text, voice, held_out, rate, pitch)
+        for voice, held_out in spoken.voices()
+        for rate, pitch in spoken.PROSODY
+        for text in phrase_texts(PHRASES_PER_PROSODY, rng)
+    ]
     audio = spoken.render(clips, sample_rate, num_samples, rng)
-    return {"audio": audio, "text": np.asarray([c.text for c in clips]),
-            "held_out": np.asarray([c.held_out for c in clips]), "voice": np.asarray([c.voice for c in clips])}
+    return {
+        "audio": audio,
+        "text": np.asarray([c.text for c in clips]),
+        "held_out": np.asarray([c.held_out for c in clips]),
+        "voice": np.asarray([c.voice for c in clips]),
+    }

@@ -26,7 +26,9 @@ TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "f1", "f2", "f3", "klatt")
 TEST_VARIANTS = ("m7", "f4")
 PROSODY = ((130, 30), (165, 50), (200, 70))  # (words per minute, pitch 0-100)
 SNRS_DB = (10.0, 15.0, 20.0, 30.0)
-BABBLE_EXTRA_DB = 10.0  # babble is made of other clips: kept quieter, so the clip's own words stay the loudest
+BABBLE_EXTRA_DB = (
+    10.0  # babble is made of other clips: kept quieter, so the clip's own words stay the loudest
+)
 NOISES = ("white", "pink", "brown", "babble")
 
 
@@ -60,8 +62,12 @@ def engine_version() -> str:
     return version("espeakng-loader")
 
 
-def load_cached(kind: str, params: Mapping[str, Any], generate: Callable[[], dict[str, np.ndarray]],
-                cache_dir: str | os.PathLike[str] | None = None) -> tuple[dict[str, np.ndarray], Path]:
+def load_cached(
+    kind: str,
+    params: Mapping[str, Any],
+    generate: Callable[[], dict[str, np.ndarray]],
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, np.ndarray], Path]:
     """``(arrays, path)``: ``generate()``'s arrays, stored once as ``<kind>-<digest of params>.npz``.
 
     The file is written to a temporary name and renamed, so concurrent or killed generations never
@@ -101,7 +107,9 @@ def _noise(kind: str, n: int, rng: np.random.Generator, babble: np.ndarray) -> n
     return sum(np.roll(babble[i], int(rng.integers(n))) for i in picks)
 
 
-def render(clips: Sequence[Clip], sample_rate: int, num_samples: int, rng: np.random.Generator) -> np.ndarray:
+def render(
+    clips: Sequence[Clip], sample_rate: int, num_samples: int, rng: np.random.Generator
+) -> np.ndarray:
     """Speak every clip; returns int16 ``(len(clips), num_samples)``, noisy, in ``clips`` order.
 
     Raises:
@@ -111,26 +119,38 @@ def render(clips: Sequence[Clip], sample_rate: int, num_samples: int, rng: np.ra
 
     from scipy.signal import resample_poly
 
-    from apps.speech import synth
+    from dlsuite.apps.speech import synth
 
     source_rate = synth.sample_rate()
     g = gcd(sample_rate, source_rate)
     clean = np.zeros((len(clips), num_samples))
     for i, clip in enumerate(clips):
-        raw = synth.synthesize(clip.text, voice=clip.voice, rate=clip.rate, pitch=clip.pitch).astype(np.float64) / 32768.0
+        raw = (
+            synth.synthesize(clip.text, voice=clip.voice, rate=clip.rate, pitch=clip.pitch).astype(
+                np.float64
+            )
+            / 32768.0
+        )
         speech = resample_poly(trim(raw), sample_rate // g, source_rate // g)
         if len(speech) > num_samples:
             raise ValueError(
                 f"{clip.text!r} spoken by {clip.voice} at {clip.rate} words/min lasts {len(speech) / sample_rate:.2f} s, "
-                f"longer than the {num_samples / sample_rate:.2f} s clip; raise clip_ms (--clip-ms)")
+                f"longer than the {num_samples / sample_rate:.2f} s clip; raise clip_ms (--clip-ms)"
+            )
         start = int(rng.integers(0, num_samples - len(speech) + 1))
-        clean[i, start : start + len(speech)] = speech * (0.3 + 0.6 * rng.random()) / max(np.abs(speech).max(), 1e-9)
+        clean[i, start : start + len(speech)] = (
+            speech * (0.3 + 0.6 * rng.random()) / max(np.abs(speech).max(), 1e-9)
+        )
     mixed = np.empty_like(clean)
     for i, clip in enumerate(clean):
         kind = NOISES[int(rng.integers(len(NOISES)))]
         noise = _noise(kind, num_samples, rng, clean)
-        snr = SNRS_DB[int(rng.integers(len(SNRS_DB)))] + (BABBLE_EXTRA_DB if kind == "babble" else 0.0)
-        signal_power = np.mean(clip[np.abs(clip) > 1e-4] ** 2) if np.any(np.abs(clip) > 1e-4) else 1e-6
+        snr = SNRS_DB[int(rng.integers(len(SNRS_DB)))] + (
+            BABBLE_EXTRA_DB if kind == "babble" else 0.0
+        )
+        signal_power = (
+            np.mean(clip[np.abs(clip) > 1e-4] ** 2) if np.any(np.abs(clip) > 1e-4) else 1e-6
+        )
         noise *= np.sqrt(signal_power / (np.mean(noise**2) + 1e-12) / 10 ** (snr / 10))
         mixed[i] = clip + noise
     peak = np.maximum(np.abs(mixed).max(axis=1, keepdims=True), 1.0)
@@ -139,6 +159,8 @@ def render(clips: Sequence[Clip], sample_rate: int, num_samples: int, rng: np.ra
 
 def describe(name: str, clips: int, path: Path) -> str:
     """The data description recorded in metrics.json and the manifest."""
-    return (f"eSpeak NG {engine_version()} {name}, {clips} clips by {len(voices())} voices "
-            f"({len(ACCENTS)} accents x variants; test variants {TEST_VARIANTS} held out), "
-            f"rates/pitches {PROSODY}, noise {NOISES} at SNR {SNRS_DB} dB; cache {path.name}")
+    return (
+        f"eSpeak NG {engine_version()} {name}, {clips} clips by {len(voices())} voices "
+        f"({len(ACCENTS)} accents x variants; test variants {TEST_VARIANTS} held out), "
+        f"rates/pitches {PROSODY}, noise {NOISES} at SNR {SNRS_DB} dB; cache {path.name}"
+    )

@@ -20,7 +20,9 @@ _ESPEAK_CHARS_AUTO = 0
 _RATE, _PITCH = 1, 3
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
 
 
 def _library() -> tuple[Any, int]:
@@ -32,8 +34,16 @@ def _library() -> tuple[Any, int]:
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         data_path = espeakng_loader.get_data_path().encode()
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, 0)
         if rate <= 0:
@@ -47,7 +57,9 @@ def _library() -> tuple[Any, int]:
 
         callback = _CALLBACK(collect)
         lib.espeak_SetSynthCallback(callback)
-        _STATE.update(lib=lib, rate=rate, chunks=chunks, callback=callback)  # keep the callback alive
+        _STATE.update(
+            lib=lib, rate=rate, chunks=chunks, callback=callback
+        )  # keep the callback alive
     return _STATE["lib"], _STATE["rate"]
 
 
@@ -78,7 +90,9 @@ def synthesize(text: str, voice: str = "en", rate: int = 175, pitch: int = 50) -
         chunks = _STATE["chunks"]
         chunks.clear()
         data = text.encode() + b"\0"
-        status = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_AUTO, None, None)
+        status = lib.espeak_Synth(
+            data, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_AUTO, None, None
+        )
         lib.espeak_Synchronize()
         if status != 0:
             raise RuntimeError(f"espeak_Synth failed with status {status}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from apps.common import trainer
-from apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
-from apps.speech.config import SpeechConfig
-from apps.speech.data import augmentation, load_splits
+from dlsuite.apps.common import trainer
+from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
+from dlsuite.apps.speech.config import SpeechConfig
+from dlsuite.apps.speech.data import augmentation, load_splits
 
 APP = "speech"
 NUM_EXAMPLES_SHOWN = 10  # transcripts recorded in a recogniser's evaluation.json
@@ -16,16 +16,30 @@ NUM_EXAMPLES_SHOWN = 10  # transcripts recorded in a recogniser's evaluation.jso
 
 def frontend_options(config: SpeechConfig) -> dict[str, Any]:
     """The model's front-end arguments from the config."""
-    return {"features": config.features, "sample_rate": config.sample_rate, "frame_length_ms": config.window_ms,
-            "frame_step_ms": config.hop_ms, "num_mel_bins": config.num_mel_bins, "num_mfcc": config.num_mfcc,
-            "fmin": config.fmin, "fmax": config.fmax}
+    return {
+        "features": config.features,
+        "sample_rate": config.sample_rate,
+        "frame_length_ms": config.window_ms,
+        "frame_step_ms": config.hop_ms,
+        "num_mel_bins": config.num_mel_bins,
+        "num_mfcc": config.num_mfcc,
+        "fmin": config.fmin,
+        "fmax": config.fmax,
+    }
 
 
 def build(config: SpeechConfig, num_classes: int) -> Any:
-    from apps.speech.models import build_model
+    from dlsuite.apps.speech.models import build_model
 
-    return build_model(config.model, config.clip_samples, num_classes, frontend=frontend_options(config),
-                       spec_augment="specaugment" in config.augment, dropout=config.dropout, seed=config.seed)
+    return build_model(
+        config.model,
+        config.clip_samples,
+        num_classes,
+        frontend=frontend_options(config),
+        spec_augment="specaugment" in config.augment,
+        dropout=config.dropout,
+        seed=config.seed,
+    )
 
 
 def _scheduled(optimizer: Any, decay_steps: int | None) -> Any:
@@ -43,20 +57,32 @@ def _scheduled(optimizer: Any, decay_steps: int | None) -> Any:
     return type(optimizer).from_config({**config, "learning_rate": schedule})
 
 
-def compile_classifier(model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None) -> None:
+def compile_classifier(
+    model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
+) -> None:
     """Sparse categorical cross-entropy and accuracy; with ``decay_steps``, cosine learning-rate decay."""
     import keras
 
-    model.compile(optimizer=_scheduled(optimizer, decay_steps), loss=keras.losses.SparseCategoricalCrossentropy(),
-                  jit_compile=jit_compile, metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=_scheduled(optimizer, decay_steps),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        jit_compile=jit_compile,
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
 
 
-def compile_recognizer(model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None) -> None:
+def compile_recognizer(
+    model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
+) -> None:
     """CTC loss and the greedy character error rate ("cer"); with ``decay_steps``, cosine learning-rate decay."""
-    from apps.speech.ctc import CharacterErrorRate, CTCLoss
+    from dlsuite.apps.speech.ctc import CharacterErrorRate, CTCLoss
 
-    model.compile(optimizer=_scheduled(optimizer, decay_steps), loss=CTCLoss(), jit_compile=jit_compile,
-                  metrics=[CharacterErrorRate()])
+    model.compile(
+        optimizer=_scheduled(optimizer, decay_steps),
+        loss=CTCLoss(),
+        jit_compile=jit_compile,
+        metrics=[CharacterErrorRate()],
+    )
 
 
 def decay_steps(config: SpeechConfig, splits: Any) -> int | None:
@@ -69,16 +95,18 @@ def decay_steps(config: SpeechConfig, splits: Any) -> int | None:
     return config.epochs * math.ceil(examples / config.batch_size)
 
 
-def evaluate_recognizer(model: Any, batches: Any, out_dir: Any, split: str = "test", beam_width: int = 16) -> dict[str, Any]:
+def evaluate_recognizer(
+    model: Any, batches: Any, out_dir: Any, split: str = "test", beam_width: int = 16
+) -> dict[str, Any]:
     """Transcribe ``batches`` of ``(waveform, character ids)`` greedily and with beam search; CER and WER.
 
     Writes ``evaluation.json`` (the rates, the first transcripts) to ``out_dir`` and returns it.
     """
     import numpy as np
 
-    from apps.common.files import atomic_write_json
-    from apps.speech import ctc
-    from apps.speech.error_rates import character_error_rate, word_error_rate
+    from dlsuite.apps.speech import ctc
+    from dlsuite.apps.speech.error_rates import character_error_rate, word_error_rate
+    from dlsuite.base.files import atomic_write_json
 
     references: list[str] = []
     hypotheses: dict[str, list[str]] = {method: [] for method in ctc.DECODERS}
@@ -88,12 +116,18 @@ def evaluate_recognizer(model: Any, batches: Any, out_dir: Any, split: str = "te
         for method in ctc.DECODERS:
             texts = ctc.transcribe(probabilities, method, beam_width).numpy()
             hypotheses[method].extend(t.decode() for t in texts)
-    report: dict[str, Any] = {"split": split, "num_examples": len(references), "beam_width": beam_width}
+    report: dict[str, Any] = {
+        "split": split,
+        "num_examples": len(references),
+        "beam_width": beam_width,
+    }
     for method, texts in hypotheses.items():
         report[f"cer_{method}"] = character_error_rate(references, texts)
         report[f"wer_{method}"] = word_error_rate(references, texts)
-    report["examples"] = [{"reference": ref, **{m: hypotheses[m][i] for m in ctc.DECODERS}}
-                          for i, ref in enumerate(references[:NUM_EXAMPLES_SHOWN])]
+    report["examples"] = [
+        {"reference": ref, **{m: hypotheses[m][i] for m in ctc.DECODERS}}
+        for i, ref in enumerate(references[:NUM_EXAMPLES_SHOWN])
+    ]
     atomic_write_json(Path(out_dir) / "evaluation.json", report)
     return report
 
@@ -103,9 +137,11 @@ def _check_frames(config: SpeechConfig, splits: Any) -> None:
     frames = build(config, len(splits.class_names)).output.shape[1]
     needed = splits.info["min_ctc_frames"]
     if needed > frames:
-        raise ValueError(f"the longest transcript needs {needed} output frames, but --model {config.model} emits "
-                         f"{frames} for {config.clip_ms} ms at --hop-ms {config.hop_ms}; lower --hop-ms or "
-                         f"shorten the transcripts")
+        raise ValueError(
+            f"the longest transcript needs {needed} output frames, but --model {config.model} emits "
+            f"{frames} for {config.clip_ms} ms at --hop-ms {config.hop_ms}; lower --hop-ms or "
+            f"shorten the transcripts"
+        )
 
 
 def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
@@ -113,17 +149,27 @@ def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
     splits = load_splits(config)
     if config.recognizer:
         _check_frames(config, splits)
-        compile_model, evaluate = compile_recognizer, lambda model, run, test_batches: evaluate_recognizer(
-            model, test_batches, run.path, beam_width=config.beam_width)
+        compile_model, evaluate = (
+            compile_recognizer,
+            lambda model, run, test_batches: evaluate_recognizer(
+                model, test_batches, run.path, beam_width=config.beam_width
+            ),
+        )
     else:
-        compile_model, evaluate = compile_classifier, lambda model, run, test_batches: evaluate_classifier(
-            model, test_batches, splits.class_names, run.path)
+        compile_model, evaluate = (
+            compile_classifier,
+            lambda model, run, test_batches: evaluate_classifier(
+                model, test_batches, splits.class_names, run.path
+            ),
+        )
     return trainer.train_and_evaluate(
         app=APP,
         config=config,
         splits=splits,
         build_model=lambda: build(config, len(splits.class_names)),
-        compile_model=lambda model, optimizer, jit: compile_model(model, optimizer, jit, decay_steps(config, splits)),
+        compile_model=lambda model, optimizer, jit: compile_model(
+            model, optimizer, jit, decay_steps(config, splits)
+        ),
         evaluate=evaluate,
         augment=augmentation(config),
     )
@@ -131,12 +177,19 @@ def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
 
 def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     """Evaluate a finished run's model on a held-out split; writes the report files."""
-    from apps.common.data import make_pipeline
-    from apps.common.runs import load_trained_model, run_config, splits_for_run
+    from dlsuite.apps.common.data import make_pipeline
+    from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
 
     config = run_config(run_dir)
     if not config.recognizer:
         return evaluate_classifier_run(run_dir, split)
-    batches = make_pipeline(getattr(splits_for_run(run_dir), split), batch_size=config.batch_size, training=False,
-                            seed=config.seed, cache=False)
-    return evaluate_recognizer(load_trained_model(run_dir), batches, run_dir, split, config.beam_width)
+    batches = make_pipeline(
+        getattr(splits_for_run(run_dir), split),
+        batch_size=config.batch_size,
+        training=False,
+        seed=config.seed,
+        cache=False,
+    )
+    return evaluate_recognizer(
+        load_trained_model(run_dir), batches, run_dir, split, config.beam_width
+    )

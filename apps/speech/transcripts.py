@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from apps.common.data import Splits, parse_source, split_by_index
-from apps.speech import ctc
-from apps.speech.config import SpeechConfig
+from dlsuite.apps.common.data import Splits, parse_source, split_by_index
+from dlsuite.apps.speech import ctc
+from dlsuite.apps.speech.config import SpeechConfig
 
 BUILTIN = ("phrases", "digits")
 TRANSCRIPT_FILES = ("transcripts.tsv", "metadata.csv")
@@ -42,8 +42,10 @@ def load_splits(config: SpeechConfig) -> Splits:
         return _builtin(spec.name, config)
     if spec.kind == "dir":
         return _directory(Path(spec.name), config)
-    raise ValueError(f"--model {config.model} needs transcribed speech: builtin:phrases, builtin:digits or "
-                     f"dir:<folder with {' or '.join(TRANSCRIPT_FILES)}>. Received: data={config.data!r}")
+    raise ValueError(
+        f"--model {config.model} needs transcribed speech: builtin:phrases, builtin:digits or "
+        f"dir:<folder with {' or '.join(TRANSCRIPT_FILES)}>. Received: data={config.data!r}"
+    )
 
 
 def read_transcripts(folder: str | Path) -> list[tuple[Path, str]]:
@@ -56,14 +58,22 @@ def read_transcripts(folder: str | Path) -> list[tuple[Path, str]]:
     folder = Path(folder)
     found = [folder / name for name in TRANSCRIPT_FILES if (folder / name).is_file()]
     if not found:
-        raise FileNotFoundError(f"{folder} has no transcript file: expected one of {TRANSCRIPT_FILES}")
+        raise FileNotFoundError(
+            f"{folder} has no transcript file: expected one of {TRANSCRIPT_FILES}"
+        )
     if len(found) > 1:
-        raise ValueError(f"{folder} has both {TRANSCRIPT_FILES[0]} and {TRANSCRIPT_FILES[1]}; keep one")
+        raise ValueError(
+            f"{folder} has both {TRANSCRIPT_FILES[0]} and {TRANSCRIPT_FILES[1]}; keep one"
+        )
     path = found[0]
     lines = path.read_text("utf-8").splitlines()
     entries, errors = [], []
     for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.startswith("#") or (number == 1 and line.strip() == "file\ttext"):
+        if (
+            not line.strip()
+            or line.startswith("#")
+            or (number == 1 and line.strip() == "file\ttext")
+        ):
             continue
         if path.name == "metadata.csv":
             fields = line.split("|")
@@ -78,8 +88,10 @@ def read_transcripts(folder: str | Path) -> list[tuple[Path, str]]:
         elif not ctc.normalize(text):
             errors.append(f"{where}: empty transcript for {name}")
         elif ctc.unknown_characters(text):
-            errors.append(f"{where}: characters {ctc.unknown_characters(text)} outside the vocabulary "
-                          f"{ctc.VOCABULARY!r} in {text!r}")
+            errors.append(
+                f"{where}: characters {ctc.unknown_characters(text)} outside the vocabulary "
+                f"{ctc.VOCABULARY!r} in {text!r}"
+            )
         else:
             entries.append((folder / name, ctc.normalize(text)))
     if errors:
@@ -90,7 +102,9 @@ def read_transcripts(folder: str | Path) -> list[tuple[Path, str]]:
     missing = [str(p) for p, _ in entries if not p.is_file()]
     if missing:
         more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
-        raise FileNotFoundError(f"{path} names WAV files that do not exist: {', '.join(missing[:10])}{more}")
+        raise FileNotFoundError(
+            f"{path} names WAV files that do not exist: {', '.join(missing[:10])}{more}"
+        )
     return entries
 
 
@@ -109,21 +123,35 @@ def _check_durations(entries: list[tuple[Path, str]], clip_ms: int) -> None:
             too_long.append(f"{path.name} ({seconds:.2f} s)")
     if too_long:
         more = f" (and {len(too_long) - 5} more)" if len(too_long) > 5 else ""
-        raise ValueError(f"clips longer than clip_ms={clip_ms} would lose the end of their transcript: "
-                         f"{', '.join(too_long[:5])}{more}; raise --clip-ms")
+        raise ValueError(
+            f"clips longer than clip_ms={clip_ms} would lose the end of their transcript: "
+            f"{', '.join(too_long[:5])}{more}; raise --clip-ms"
+        )
 
 
-def _splits(parts: dict[str, tuple[Any, int]], config: SpeechConfig, info: dict[str, Any]) -> Splits:
-    return Splits(train=parts["train"][0], validation=parts["validation"][0], test=parts["test"][0],
-                  class_names=list(ctc.TOKENS), input_shape=(config.clip_samples,),
-                  sizes={k: v[1] for k, v in parts.items()},
-                  info={"source": config.data, "sample_rate": config.sample_rate, "task": "recognition", **info})
+def _splits(
+    parts: dict[str, tuple[Any, int]], config: SpeechConfig, info: dict[str, Any]
+) -> Splits:
+    return Splits(
+        train=parts["train"][0],
+        validation=parts["validation"][0],
+        test=parts["test"][0],
+        class_names=list(ctc.TOKENS),
+        input_shape=(config.clip_samples,),
+        sizes={k: v[1] for k, v in parts.items()},
+        info={
+            "source": config.data,
+            "sample_rate": config.sample_rate,
+            "task": "recognition",
+            **info,
+        },
+    )
 
 
 def _builtin(name: str, config: SpeechConfig) -> Splits:
     import tensorflow as tf
 
-    from apps.speech import digits, phrases
+    from dlsuite.apps.speech import digits, phrases
 
     if name not in BUILTIN:
         raise ValueError(f"unknown builtin transcribed speech dataset {name!r}; known: {BUILTIN}")
@@ -136,24 +164,37 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
     audio = data["audio"].astype(np.float32) / 32768.0  # (N, S)
     ids = ctc.encode_batch(texts.tolist())  # (N, L)
     held_out = data["held_out"]
-    parts = split_by_index(tf.data.Dataset.from_tensor_slices((audio[~held_out], ids[~held_out])),
-                           int((~held_out).sum()),
-                           {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
-                           config.split_seed)
-    parts["test"] = (tf.data.Dataset.from_tensor_slices((audio[held_out], ids[held_out])), int(held_out.sum()))
-    return _splits(parts, config, {
-        "kind": "builtin", "name": name, "version": data["description"], "max_transcript_chars": int(ids.shape[1]),
-        "min_ctc_frames": max(ctc.min_frames(row) for row in ids),
-        "preprocessing": f"int16 PCM / 32768, {config.clip_samples} samples at {config.sample_rate} Hz; "
-                         f"transcripts as character ids ({ctc.NUM_CLASSES} classes with the CTC blank); "
-                         f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
-                         f"train/validation seeded split (split_seed={config.split_seed})"})
+    parts = split_by_index(
+        tf.data.Dataset.from_tensor_slices((audio[~held_out], ids[~held_out])),
+        int((~held_out).sum()),
+        {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
+        config.split_seed,
+    )
+    parts["test"] = (
+        tf.data.Dataset.from_tensor_slices((audio[held_out], ids[held_out])),
+        int(held_out.sum()),
+    )
+    return _splits(
+        parts,
+        config,
+        {
+            "kind": "builtin",
+            "name": name,
+            "version": data["description"],
+            "max_transcript_chars": int(ids.shape[1]),
+            "min_ctc_frames": max(ctc.min_frames(row) for row in ids),
+            "preprocessing": f"int16 PCM / 32768, {config.clip_samples} samples at {config.sample_rate} Hz; "
+            f"transcripts as character ids ({ctc.NUM_CLASSES} classes with the CTC blank); "
+            f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
+            f"train/validation seeded split (split_seed={config.split_seed})",
+        },
+    )
 
 
 def _dataset(entries: list[tuple[Path, str]], length: int, config: SpeechConfig) -> Any:
     import tensorflow as tf
 
-    from apps.speech.audio import decode_wav
+    from dlsuite.apps.speech.audio import decode_wav
 
     def load(path: Any, ids: Any) -> tuple[Any, Any]:
         return decode_wav(tf.io.read_file(path), config.sample_rate, config.clip_samples), ids
@@ -174,20 +215,34 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
     _check_durations(entries, config.clip_ms)
     length = max(len(text) for _, text in entries)
     if has_splits:
-        parts = split_by_index(_dataset(train, length, config), len(train),
-                               {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
-                               config.split_seed)
+        parts = split_by_index(
+            _dataset(train, length, config),
+            len(train),
+            {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
+            config.split_seed,
+        )
         parts["test"] = (_dataset(test, length, config), len(test))
     else:
         test_share = config.test_fraction
         validation = config.validation_fraction * (1.0 - test_share)
-        parts = split_by_index(_dataset(entries, length, config), len(entries),
-                               {"train": 1.0 - test_share - validation, "validation": validation, "test": test_share},
-                               config.split_seed)
-    return _splits(parts, config, {
-        "kind": "dir", "name": str(path), "version": None, "max_transcript_chars": length,
-        "min_ctc_frames": max(ctc.min_frames(ctc.encode(text)) for _, text in entries),
-        "preprocessing": f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
-                         f"zero-padded to {config.clip_samples} samples; transcripts lower-cased as character ids "
-                         f"({ctc.NUM_CLASSES} classes with the CTC blank); "
-                         f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})"})
+        parts = split_by_index(
+            _dataset(entries, length, config),
+            len(entries),
+            {"train": 1.0 - test_share - validation, "validation": validation, "test": test_share},
+            config.split_seed,
+        )
+    return _splits(
+        parts,
+        config,
+        {
+            "kind": "dir",
+            "name": str(path),
+            "version": None,
+            "max_transcript_chars": length,
+            "min_ctc_frames": max(ctc.min_frames(ctc.encode(text)) for _, text in entries),
+            "preprocessing": f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
+            f"zero-padded to {config.clip_samples} samples; transcripts lower-cased as character ids "
+            f"({ctc.NUM_CLASSES} classes with the CTC blank); "
+            f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})",
+        },
+    )

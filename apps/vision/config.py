@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from apps.common.config import TrainingConfig, option
+from dlsuite.apps.common.config import TrainingConfig, option
 
 AUGMENTATIONS = ("crop", "flip", "translate")
 MODEL_NAMES = ("lenet5", "alexnet", "resnet20", "resnet32", "resnet56", "resnet50")
@@ -20,9 +20,16 @@ class VisionConfig(TrainingConfig):
     batch_size: int = option(32, "GLOBAL batch size, split evenly across replicas")
     learning_rate: float = option(2e-3, "initial learning rate")
     model: str = option("lenet5", "network", choices=MODEL_NAMES)
-    image_size: int | None = option(None, "square input size in pixels; default: the network's own (32, or 224 for resnet50)")
-    augment: tuple[str, ...] = option((), "training augmentations as Keras preprocessing layers (comma list of crop, flip, translate)")
-    dropout: float = option(0.0, "dropout rate before the classifier (networks that have a dropout layer)")
+    image_size: int | None = option(
+        None, "square input size in pixels; default: the network's own (32, or 224 for resnet50)"
+    )
+    augment: tuple[str, ...] = option(
+        (),
+        "training augmentations as Keras preprocessing layers (comma list of crop, flip, translate)",
+    )
+    dropout: float = option(
+        0.0, "dropout rate before the classifier (networks that have a dropout layer)"
+    )
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy loss")
 
     def __post_init__(self) -> None:
@@ -31,21 +38,40 @@ class VisionConfig(TrainingConfig):
             raise ValueError(f"model expected one of {MODEL_NAMES}. Received: model={self.model!r}")
         unknown = [a for a in self.augment if a not in AUGMENTATIONS]
         if unknown:
-            raise ValueError(f"augment expected a list of {AUGMENTATIONS}. Received: augment={unknown}")
+            raise ValueError(
+                f"augment expected a list of {AUGMENTATIONS}. Received: augment={unknown}"
+            )
         if self.image_size is not None and self.image_size < 8:
-            raise ValueError(f"image_size expected at least 8. Received: image_size={self.image_size}")
+            raise ValueError(
+                f"image_size expected at least 8. Received: image_size={self.image_size}"
+            )
         for name in ("dropout", "label_smoothing"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} expected a number in [0, 1). Received: {name}={getattr(self, name)}")
+                raise ValueError(
+                    f"{name} expected a number in [0, 1). Received: {name}={getattr(self, name)}"
+                )
 
 
 PRESETS: dict[str, VisionConfig] = {
     # The quality-bar run: LeNet-5 on scikit-learn's handwritten digits, >= 97% held-out accuracy.
     "lenet5-digits": VisionConfig(model="lenet5", data="builtin:digits", augment=("translate",)),
     "lenet5-mnist": VisionConfig(model="lenet5", data="tfds:mnist", epochs=10, batch_size=128),
-    "resnet20-cifar10": VisionConfig(model="resnet20", data="tfds:cifar10", epochs=180, batch_size=128,
-                                     optimizer="sgd", learning_rate=0.1, augment=("crop", "flip")),
-    "alexnet-cifar10": VisionConfig(model="alexnet", data="tfds:cifar10", epochs=60, batch_size=128,
-                                    dropout=0.5, augment=("crop", "flip")),
+    "resnet20-cifar10": VisionConfig(
+        model="resnet20",
+        data="tfds:cifar10",
+        epochs=180,
+        batch_size=128,
+        optimizer="sgd",
+        learning_rate=0.1,
+        augment=("crop", "flip"),
+    ),
+    "alexnet-cifar10": VisionConfig(
+        model="alexnet",
+        data="tfds:cifar10",
+        epochs=60,
+        batch_size=128,
+        dropout=0.5,
+        augment=("crop", "flip"),
+    ),
 }
 CONFIG_CLASS = VisionConfig

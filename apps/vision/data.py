@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from apps.common.data import Splits, load_tfds, parse_source, split_by_index
-from apps.vision.config import VisionConfig
+from dlsuite.apps.common.data import Splits, load_tfds, parse_source, split_by_index
+from dlsuite.apps.vision.config import VisionConfig
 
 BUILTIN = ("digits",)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -29,7 +29,7 @@ def load_splits(config: VisionConfig) -> Splits:
 
 
 def image_size(config: VisionConfig) -> int:
-    from apps.vision.models import DEFAULT_INPUT_SIZE
+    from dlsuite.apps.vision.models import DEFAULT_INPUT_SIZE
 
     return config.image_size or DEFAULT_INPUT_SIZE[config.model]
 
@@ -58,19 +58,28 @@ def _builtin(name: str, size: int, config: VisionConfig) -> Splits:
 
     if name != "digits":
         raise ValueError(f"unknown builtin vision dataset {name!r}; known: {BUILTIN}")
-    digits = load_digits()  # 1797 real handwritten digits, 8x8, 17 grey levels, bundled with scikit-learn
+    digits = (
+        load_digits()
+    )  # 1797 real handwritten digits, 8x8, 17 grey levels, bundled with scikit-learn
     images = (digits.images.astype(np.float32) * (255.0 / 16.0))[..., np.newaxis]  # (N, 8, 8, 1)
     dataset = tf.data.Dataset.from_tensor_slices((images, digits.target.astype(np.int64)))
     dataset = dataset.map(_resize(size))
     parts = split_by_index(dataset, len(images), _fractions(config), config.split_seed)
     return Splits(
-        train=parts["train"][0], validation=parts["validation"][0], test=parts["test"][0],
-        class_names=[str(i) for i in range(10)], input_shape=(size, size, 1),
+        train=parts["train"][0],
+        validation=parts["validation"][0],
+        test=parts["test"][0],
+        class_names=[str(i) for i in range(10)],
+        input_shape=(size, size, 1),
         sizes={k: v[1] for k, v in parts.items()},
-        info={"source": config.data, "kind": "builtin", "name": "digits",
-              "version": f"scikit-learn {sklearn.__version__} load_digits (UCI optical recognition of handwritten digits)",
-              "preprocessing": f"8x8 grey levels 0-16 scaled to 0-255, bilinear resize to {size}x{size}; "
-                               f"seeded split (split_seed={config.split_seed})"},
+        info={
+            "source": config.data,
+            "kind": "builtin",
+            "name": "digits",
+            "version": f"scikit-learn {sklearn.__version__} load_digits (UCI optical recognition of handwritten digits)",
+            "preprocessing": f"8x8 grey levels 0-16 scaled to 0-255, bilinear resize to {size}x{size}; "
+            f"seeded split (split_seed={config.split_seed})",
+        },
     )
 
 
@@ -81,10 +90,19 @@ def _tfds(name: str, size: int, config: VisionConfig) -> Splits:
     resize = _resize(size)
     splits = {k: ds.map(resize) for k, ds in datasets.items()}
     return Splits(
-        train=splits["train"], validation=splits["validation"], test=splits["test"],
-        class_names=list(label.names), input_shape=(size, size, channels), sizes=sizes,
-        info={"source": config.data, "kind": "tfds", "name": name, "version": str(info.version),
-              "preprocessing": f"uint8 pixels as float32 0-255, bilinear resize to {size}x{size}"},
+        train=splits["train"],
+        validation=splits["validation"],
+        test=splits["test"],
+        class_names=list(label.names),
+        input_shape=(size, size, channels),
+        sizes=sizes,
+        info={
+            "source": config.data,
+            "kind": "tfds",
+            "name": name,
+            "version": str(info.version),
+            "preprocessing": f"uint8 pixels as float32 0-255, bilinear resize to {size}x{size}",
+        },
     )
 
 
@@ -99,31 +117,49 @@ def _directory(path: Path, size: int, config: VisionConfig) -> Splits:
     for key, root in roots.items():
         count = sum(1 for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
         if count == 0:
-            raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders under {root}")
+            raise ValueError(
+                f"no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders under {root}"
+            )
         ds = keras.utils.image_dataset_from_directory(
-            root, labels="inferred", label_mode="int", image_size=(size, size), batch_size=None,
-            shuffle=False, color_mode="rgb",
+            root,
+            labels="inferred",
+            label_mode="int",
+            image_size=(size, size),
+            batch_size=None,
+            shuffle=False,
+            color_mode="rgb",
         )
         loaded[key] = (ds, count)
     class_names = list(loaded["all" if not has_splits else "train"][0].class_names)
     resize = _resize(size)
     if has_splits:
         train_all, n_train = loaded["train"]
-        parts = split_by_index(train_all.map(resize), n_train,
-                               {"train": 1.0 - config.validation_fraction,
-                                "validation": config.validation_fraction}, config.split_seed)
+        parts = split_by_index(
+            train_all.map(resize),
+            n_train,
+            {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
+            config.split_seed,
+        )
         test, n_test = loaded["test"][0].map(resize), loaded["test"][1]
         parts["test"] = (test, n_test)
     else:
         ds, n = loaded["all"]
         parts = split_by_index(ds.map(resize), n, _fractions(config), config.split_seed)
     return Splits(
-        train=parts["train"][0], validation=parts["validation"][0], test=parts["test"][0],
-        class_names=class_names, input_shape=(size, size, 3),
+        train=parts["train"][0],
+        validation=parts["validation"][0],
+        test=parts["test"][0],
+        class_names=class_names,
+        input_shape=(size, size, 3),
         sizes={k: v[1] for k, v in parts.items()},
-        info={"source": config.data, "kind": "dir", "name": str(path), "version": None,
-              "preprocessing": f"decoded as RGB, resized to {size}x{size} by keras.utils.image_dataset_from_directory; "
-                               f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})"},
+        info={
+            "source": config.data,
+            "kind": "dir",
+            "name": str(path),
+            "version": None,
+            "preprocessing": f"decoded as RGB, resized to {size}x{size} by keras.utils.image_dataset_from_directory; "
+            f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})",
+        },
     )
 
 
@@ -135,9 +171,14 @@ def augmentation(config: VisionConfig, size: int) -> Any:
         return None
     layers: list[Any] = []
     if "crop" in config.augment:  # pad by 1/8 and crop back at random (the CIFAR ResNet recipe)
-        layers += [keras.layers.ZeroPadding2D(max(1, size // 8)), keras.layers.RandomCrop(size, size, seed=config.seed)]
+        layers += [
+            keras.layers.ZeroPadding2D(max(1, size // 8)),
+            keras.layers.RandomCrop(size, size, seed=config.seed),
+        ]
     if "flip" in config.augment:
         layers.append(keras.layers.RandomFlip("horizontal", seed=config.seed))
     if "translate" in config.augment:
-        layers.append(keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=config.seed))
+        layers.append(
+            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=config.seed)
+        )
     return keras.Sequential(layers, name="augmentation")

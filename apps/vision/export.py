@@ -16,12 +16,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from serving.signatures import CLASSIFY_METHOD
+from dlsuite.serving.signatures import CLASSIFY_METHOD
 
 IMAGE_FEATURE = "image/encoded"
 
 
-def build_signatures(model: Any, class_names: Sequence[str], input_shape: Sequence[int]) -> dict[str, Any]:
+def build_signatures(
+    model: Any, class_names: Sequence[str], input_shape: Sequence[int]
+) -> dict[str, Any]:
     """``{name: (tf.function, input_signature)}`` of the three vision signatures for ``model``."""
     import tensorflow as tf
 
@@ -34,13 +36,18 @@ def build_signatures(model: Any, class_names: Sequence[str], input_shape: Sequen
         return tf.clip_by_value(image, 0.0, 255.0)
 
     def decode_all(data: Any) -> Any:  # (N,) string -> (N, S, S, C)
-        return tf.map_fn(decode, data, fn_output_signature=tf.TensorSpec([size, size, channels], tf.float32))
+        return tf.map_fn(
+            decode, data, fn_output_signature=tf.TensorSpec([size, size, channels], tf.float32)
+        )
 
     def predict(images: Any) -> dict[str, Any]:
         probabilities = tf.cast(model(images, training=False), tf.float32)  # (N, K)
         class_ids = tf.argmax(probabilities, axis=-1)  # (N,)
-        return {"class_ids": class_ids, "class_names": tf.gather(names, class_ids),
-                "probabilities": probabilities}
+        return {
+            "class_ids": class_ids,
+            "class_names": tf.gather(names, class_ids),
+            "probabilities": probabilities,
+        }
 
     def serving_default(image_bytes: Any) -> dict[str, Any]:
         return predict(decode_all(image_bytes))
@@ -49,19 +56,29 @@ def build_signatures(model: Any, class_names: Sequence[str], input_shape: Sequen
         return predict(images)
 
     def classify(inputs: Any) -> dict[str, Any]:
-        features = tf.io.parse_example(inputs, {IMAGE_FEATURE: tf.io.FixedLenFeature([], tf.string)})
+        features = tf.io.parse_example(
+            inputs, {IMAGE_FEATURE: tf.io.FixedLenFeature([], tf.string)}
+        )
         scores = predict(decode_all(features[IMAGE_FEATURE]))["probabilities"]  # (N, K)
         classes = tf.tile(names[tf.newaxis, :], [tf.shape(scores)[0], 1])  # (N, K)
         return {"classes": classes, "scores": scores}
 
     return {
-        "serving_default": (serving_default, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
-        "predict_images": (predict_images, [tf.TensorSpec([None, size, size, channels], tf.float32, name="images")]),
+        "serving_default": (
+            serving_default,
+            [tf.TensorSpec([None], tf.string, name="image_bytes")],
+        ),
+        "predict_images": (
+            predict_images,
+            [tf.TensorSpec([None, size, size, channels], tf.float32, name="images")],
+        ),
         "classify": (classify, [tf.TensorSpec([None], tf.string, name="inputs")]),
     }
 
 
-def save_saved_model(model: Any, class_names: Sequence[str], input_shape: Sequence[int], path: Path) -> None:
+def save_saved_model(
+    model: Any, class_names: Sequence[str], input_shape: Sequence[int], path: Path
+) -> None:
     """Write ``model`` with the vision signatures through `keras.export.ExportArchive`."""
     import keras
 
@@ -85,15 +102,26 @@ def warmup_logs(name: str, images: Sequence[Any]) -> list[Any]:
     import numpy as np
     import tensorflow as tf
 
-    from serving.warmup import classify_log, predict_log
+    from dlsuite.serving.warmup import classify_log, predict_log
 
     encoded = [encode_png(image) for image in images]
-    logs = [predict_log(name, "serving_default", {"image_bytes": tf.make_tensor_proto(batch, dtype=tf.string)})
-            for batch in (encoded[:1], encoded)]
-    logs.append(predict_log(name, "predict_images", {"images": np.stack(images).astype(np.float32)}))
+    logs = [
+        predict_log(
+            name, "serving_default", {"image_bytes": tf.make_tensor_proto(batch, dtype=tf.string)}
+        )
+        for batch in (encoded[:1], encoded)
+    ]
+    logs.append(
+        predict_log(name, "predict_images", {"images": np.stack(images).astype(np.float32)})
+    )
     examples = [
-        tf.train.Example(features=tf.train.Features(feature={
-            IMAGE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))}))
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    IMAGE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
+                }
+            )
+        )
         for data in encoded
     ]
     logs.append(classify_log(name, "classify", examples))
@@ -110,9 +138,9 @@ def export_run(
     num_warmup: int = 4,
 ) -> Path:
     """Export a finished vision run as the next version of ``<model_base_path>/<name>``."""
-    from apps.common.runs import load_trained_model, splits_for_run
-    from serving.export import export_version
-    from serving.manifest import load_person_fields
+    from dlsuite.apps.common.runs import load_trained_model, splits_for_run
+    from dlsuite.serving.export import export_version
+    from dlsuite.serving.manifest import load_person_fields
 
     person = load_person_fields(manifest_info, overrides)
     run_path = Path(run_dir)

@@ -21,7 +21,7 @@ Nothing here imports TensorFlow at import time.
 
 from __future__ import annotations
 
-from serving.manifest.build import (
+from dlsuite.serving.manifest.build import (
     DEFAULT_DEVICE_POWER_W,
     DEFAULT_GRID_INTENSITY,
     DEFAULT_PUE,
@@ -31,8 +31,8 @@ from serving.manifest.build import (
     energy_estimate,
     systemic_risk,
 )
-from serving.manifest.card import render_html
-from serving.manifest.integrity import (
+from dlsuite.serving.manifest.card import render_html
+from dlsuite.serving.manifest.integrity import (
     MANIFEST_RELPATH,
     compute_integrity,
     load_manifest,
@@ -40,7 +40,7 @@ from serving.manifest.integrity import (
     verify_version,
     write_manifest,
 )
-from serving.manifest.person import (
+from dlsuite.serving.manifest.person import (
     ANNEX_III_AREAS,
     OPTIONAL_PERSON_FIELDS,
     REQUIRED_PERSON_FIELDS,
@@ -49,7 +49,7 @@ from serving.manifest.person import (
     missing_person_fields,
     parse_assignments,
 )
-from serving.manifest.schema import load_schema, validate_manifest
+from dlsuite.serving.manifest.schema import load_schema, validate_manifest
 
 __all__ = [
     "ANNEX_III_AREAS",

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from apps.common.version import framework_versions
-from serving.manifest.person import as_list, deep_merge, missing_person_fields
+from dlsuite.base.version import framework_versions
+from dlsuite.serving.manifest.person import as_list, deep_merge, missing_person_fields
 
 SCHEMA_VERSION = "1.0"
 # Art. 51(2): a general-purpose AI model is presumed to have high-impact capabilities (systemic
@@ -47,7 +47,7 @@ def summarize_signatures(version_dir: str | os.PathLike[str]) -> dict:
     """
     import tensorflow as tf
 
-    from serving.signatures import read_signature_defs
+    from dlsuite.serving.signatures import read_signature_defs
 
     def tensors(infos: Mapping[str, Any]) -> dict:
         out = {}
@@ -160,7 +160,7 @@ def _data_section(data: Mapping[str, Any], person: Mapping[str, Any]) -> dict:
 
 
 def _evaluation_section(run_dir: Path, metrics: Mapping[str, Any]) -> dict:
-    from apps.common.files import read_json
+    from dlsuite.base.files import read_json
 
     evaluation = metrics.get("evaluation")
     if (run_dir / "evaluation.json").is_file():  # `dlsuite evaluate` output is the newest figure
@@ -213,7 +213,7 @@ def build_manifest(
     invalid required person field. ``extra`` is deep-merged over the result (nested dicts merge,
     other values replace) before the systemic-risk and energy figures are computed.
     """
-    from apps.common.files import read_json
+    from dlsuite.base.files import read_json
 
     problems = missing_person_fields(person)
     if problems:

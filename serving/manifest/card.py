@@ -322,7 +322,9 @@ def render_html(manifest: dict) -> str:
         sections += [f"<h2>{html.escape(key)}</h2>", _kv_table(rows)]
     sections += ["<h2>Integrity</h2>", _integrity(manifest)]
     template = string.Template(
-        resources.files("serving.manifest").joinpath(TEMPLATE_FILE).read_text(encoding="utf-8")
+        resources.files("dlsuite.serving.manifest")
+        .joinpath(TEMPLATE_FILE)
+        .read_text(encoding="utf-8")
     )
     return template.substitute(
         title=html.escape(title),

@@ -57,8 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from serving.manifest.integrity import load_manifest, resolve_manifest_path
-    from serving.manifest.schema import validate_manifest
+    from dlsuite.serving.manifest.integrity import load_manifest, resolve_manifest_path
+    from dlsuite.serving.manifest.schema import validate_manifest
 
     path = resolve_manifest_path(args.path)
     errors = validate_manifest(load_manifest(path))
@@ -72,7 +72,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from serving.manifest.integrity import verify_version
+    from dlsuite.serving.manifest.integrity import verify_version
 
     if not Path(args.version_dir).is_dir():
         raise FileNotFoundError(f"no such version folder: {args.version_dir}")
@@ -87,9 +87,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from apps.common.files import atomic_write_text
-    from serving.manifest.card import render_html
-    from serving.manifest.integrity import load_manifest, resolve_manifest_path
+    from dlsuite.base.files import atomic_write_text
+    from dlsuite.serving.manifest.card import render_html
+    from dlsuite.serving.manifest.integrity import load_manifest, resolve_manifest_path
 
     source = resolve_manifest_path(args.path)
     card = render_html(load_manifest(source))

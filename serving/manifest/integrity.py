@@ -32,7 +32,7 @@ def resolve_manifest_path(path: str | os.PathLike[str]) -> Path:
 
 def load_manifest(path: str | os.PathLike[str]) -> dict:
     """Read a manifest from a ``manifest.json`` file or a version folder."""
-    from apps.common.files import read_json
+    from dlsuite.base.files import read_json
 
     manifest = read_json(resolve_manifest_path(path))
     if not isinstance(manifest, dict):
@@ -54,7 +54,7 @@ def version_files(version_dir: str | os.PathLike[str]) -> list[str]:
 
 def compute_integrity(version_dir: str | os.PathLike[str]) -> dict:
     """The integrity section for the files now in ``version_dir``."""
-    from apps.common.files import sha256_file
+    from dlsuite.base.files import sha256_file
 
     root = Path(version_dir)
     if not root.is_dir():
@@ -74,8 +74,8 @@ def write_manifest(version_dir: str | os.PathLike[str], manifest: dict) -> Path:
     Write it last, after every other file of the version. Raises `ValueError` listing the schema
     errors when the manifest is invalid (nothing is written then). Returns the manifest path.
     """
-    from apps.common.files import atomic_write_json
-    from serving.manifest.schema import validate_manifest
+    from dlsuite.base.files import atomic_write_json
+    from dlsuite.serving.manifest.schema import validate_manifest
 
     full = {**manifest, "integrity": compute_integrity(version_dir)}
     errors = validate_manifest(full)
@@ -86,7 +86,7 @@ def write_manifest(version_dir: str | os.PathLike[str], manifest: dict) -> Path:
 
 def verify_version(version_dir: str | os.PathLike[str]) -> list[str]:
     """One readable line per changed, missing or added file (empty list = the version is intact)."""
-    from apps.common.files import read_json, sha256_file
+    from dlsuite.base.files import read_json, sha256_file
 
     root = Path(version_dir)
     if not root.is_dir():

@@ -14,7 +14,11 @@ _MAX_MESSAGE = 240
 @functools.lru_cache(maxsize=1)
 def load_schema() -> dict:
     """The manifest schema, read once from the package data."""
-    text = resources.files("serving.manifest").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    text = (
+        resources.files("dlsuite.serving.manifest")
+        .joinpath(SCHEMA_FILE)
+        .read_text(encoding="utf-8")
+    )
     return json.loads(text)
 
 

@@ -1,7 +1,7 @@
-"""``python -m serving.server``: the same as ``dlsuite serve``."""
+"""``python -m dlsuite.serving.server``: the same as ``dlsuite serve``."""
 
 import sys
 
-from serving.server.commands import main
+from dlsuite.serving.server.commands import main
 
 sys.exit(main())

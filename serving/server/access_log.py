@@ -22,14 +22,25 @@ def request_id(given: str | None) -> str:
     return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def log_access(request_id: str, method: str, path: str, status: int | str, latency_s: float,
-               fields: dict) -> None:
+def log_access(
+    request_id: str, method: str, path: str, status: int | str, latency_s: float, fields: dict
+) -> None:
     """Write one access-log line (``fields`` gives api, model, version and signature)."""
-    ACCESS_LOG.info(json.dumps({
-        "request_id": request_id, "method": method, "path": path, "api": fields.get("api", ""),
-        "model": fields.get("model", ""), "version": fields.get("version", ""),
-        "signature": fields.get("signature", ""), "status": status,
-        "latency_ms": round(latency_s * 1000, 3)}))
+    ACCESS_LOG.info(
+        json.dumps(
+            {
+                "request_id": request_id,
+                "method": method,
+                "path": path,
+                "api": fields.get("api", ""),
+                "model": fields.get("model", ""),
+                "version": fields.get("version", ""),
+                "signature": fields.get("signature", ""),
+                "status": status,
+                "latency_ms": round(latency_s * 1000, 3),
+            }
+        )
+    )
 
 
 def enable() -> None:

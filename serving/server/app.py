@@ -7,11 +7,11 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
-from serving.server import access_log
-from serving.server.config import ServerOptions
-from serving.server.errors import ServingError
-from serving.server.manager import ModelManager
-from serving.server.metrics import Metrics
+from dlsuite.serving.server import access_log
+from dlsuite.serving.server.config import ServerOptions
+from dlsuite.serving.server.errors import ServingError
+from dlsuite.serving.server.manager import ModelManager
+from dlsuite.serving.server.metrics import Metrics
 
 log = logging.getLogger("dlsuite.serve")
 READY_PREFIX = "dlsuite serve: ready"  # then "(gRPC <port>, REST <port>)": the ports actually bound
@@ -19,19 +19,24 @@ READY_PREFIX = "dlsuite serve: ready"  # then "(gRPC <port>, REST <port>)": the 
 
 def run_server(options: ServerOptions) -> int:
     """Load every model, serve until SIGINT/SIGTERM, then stop cleanly; returns the exit code."""
-    from serving.server.grpc_service import make_grpc_server
+    from dlsuite.serving.server.grpc_service import make_grpc_server
 
-    manager = ModelManager(options.models, options.batching, Metrics(),
-                           options.allow_version_labels_for_unavailable_models,
-                           max_load_retries=options.max_num_load_retries,
-                           load_retry_interval=options.load_retry_interval_micros / 1e6)
+    manager = ModelManager(
+        options.models,
+        options.batching,
+        Metrics(),
+        options.allow_version_labels_for_unavailable_models,
+        max_load_retries=options.max_num_load_retries,
+        load_retry_interval=options.load_retry_interval_micros / 1e6,
+    )
     manager.reconcile()  # the initial load happens before the ports open, as in TF Serving
     try:
         manager.check_labels()
     except ServingError as err:
         manager.stop()
-        raise ValueError(f"{err.message} (start with --allow_version_labels_for_unavailable_models "
-                         "to allow it)") from None
+        raise ValueError(
+            f"{err.message} (start with --allow_version_labels_for_unavailable_models to allow it)"
+        ) from None
     for name in manager.model_names():
         try:
             log.info("model %s: %s", name, {s.version: s.state for s in manager.status(name)})
@@ -39,9 +44,15 @@ def run_server(options: ServerOptions) -> int:
             log.warning("model %s: no versions found yet under its base path", name)
     batch_threads = 2 * options.batching.max_batch_size if options.batching else 0
     workers = min(128, max(32, batch_threads))
-    grpc_server, grpc_port = make_grpc_server(manager, options.host, options.port,
-                                              options.grpc_max_receive_bytes, workers,
-                                              options.access_log, options.grpc_max_send_bytes)
+    grpc_server, grpc_port = make_grpc_server(
+        manager,
+        options.host,
+        options.port,
+        options.grpc_max_receive_bytes,
+        workers,
+        options.access_log,
+        options.grpc_max_send_bytes,
+    )
     try:
         asyncio.run(_serve_rest(manager, options, workers, grpc_port))
     finally:
@@ -51,16 +62,23 @@ def run_server(options: ServerOptions) -> int:
     return 0
 
 
-async def _serve_rest(manager: ModelManager, options: ServerOptions, workers: int,
-                      grpc_port: int) -> None:
+async def _serve_rest(
+    manager: ModelManager, options: ServerOptions, workers: int, grpc_port: int
+) -> None:
     from aiohttp import web
 
-    from serving.server.rest import RestApi
+    from dlsuite.serving.server.rest import RestApi
 
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rest")
-    api = RestApi(manager, executor, max_request_bytes=options.max_request_bytes,
-                  timeout_ms=options.rest_api_timeout_in_ms, prometheus_path=options.prometheus_path,
-                  access_log=options.access_log, cors_origins=options.cors_allowed_origins)
+    api = RestApi(
+        manager,
+        executor,
+        max_request_bytes=options.max_request_bytes,
+        timeout_ms=options.rest_api_timeout_in_ms,
+        prometheus_path=options.prometheus_path,
+        access_log=options.access_log,
+        cors_origins=options.cors_allowed_origins,
+    )
     if options.access_log:
         access_log.enable()
     runner = web.AppRunner(api.make_app(), access_log=None)

@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from serving.server.config import BatchingOptions
-from serving.server.errors import ServingError, invalid
+from dlsuite.serving.server.config import BatchingOptions
+from dlsuite.serving.server.errors import ServingError, invalid
 
 RunFn = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -52,21 +52,29 @@ class Batcher:
         on_batch: called with ``(rows, padded_rows)`` for every batch that runs.
     """
 
-    def __init__(self, run: RunFn, options: BatchingOptions,
-                 on_batch: Callable[[int, int], None] | None = None,
-                 on_queue: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        run: RunFn,
+        options: BatchingOptions,
+        on_batch: Callable[[int, int], None] | None = None,
+        on_queue: Callable[[int], None] | None = None,
+    ) -> None:
         self._run = run
         self.options = options
         self._on_batch = on_batch
         self._on_queue = on_queue
         self._queued_rows = 0
-        self._arrivals: collections.deque[float] = collections.deque(maxlen=32)  # last arrival times
+        self._arrivals: collections.deque[float] = collections.deque(
+            maxlen=32
+        )  # last arrival times
         self._latency: float | None = None  # moving average of seconds per batch run
         self._queue: collections.deque[_Task] = collections.deque()
         self._cond = threading.Condition()
         self._stopped = False
-        self._threads = [threading.Thread(target=self._loop, name=f"batch-{i}", daemon=True)
-                         for i in range(options.num_batch_threads)]
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"batch-{i}", daemon=True)
+            for i in range(options.num_batch_threads)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -77,16 +85,23 @@ class Batcher:
             return self._run(signature, inputs)  # not batchable: run alone
         (size,) = rows
         if size > self.options.max_batch_size:
-            raise invalid(f"Task size {size} is larger than maximum input batch size "
-                          f"{self.options.max_batch_size}")
+            raise invalid(
+                f"Task size {size} is larger than maximum input batch size "
+                f"{self.options.max_batch_size}"
+            )
         key = (signature,) + tuple(sorted((n, a.shape[1:], a.dtype.str) for n, a in inputs.items()))
         task = _Task(key, signature, inputs, size, time.monotonic())
         with self._cond:
             if self._stopped:
                 raise ServingError("UNAVAILABLE", "batcher is shut down")
-            if self._queued_rows + size > self.options.max_enqueued_batches * self.options.max_batch_size:
-                raise ServingError("UNAVAILABLE",
-                                   "The batch scheduling queue to which this task was submitted is full")
+            if (
+                self._queued_rows + size
+                > self.options.max_enqueued_batches * self.options.max_batch_size
+            ):
+                raise ServingError(
+                    "UNAVAILABLE",
+                    "The batch scheduling queue to which this task was submitted is full",
+                )
             self._arrivals.append(task.enqueued)
             self._queue.append(task)
             self._set_queued(self._queued_rows + size)
@@ -184,9 +199,12 @@ class Batcher:
                 result = {}
                 for name, value in outputs.items():
                     if value.ndim == 0 or value.shape[0] != padded:
-                        raise ServingError("INTERNAL", f"output '{name}' has no batch dimension; "
-                                           "disable batching for this model")
-                    result[name] = value[offset:offset + task.rows]
+                        raise ServingError(
+                            "INTERNAL",
+                            f"output '{name}' has no batch dimension; "
+                            "disable batching for this model",
+                        )
+                    result[name] = value[offset : offset + task.rows]
                 task.result = result
                 offset += task.rows
         except BaseException as err:  # noqa: BLE001 - handed to every waiting request

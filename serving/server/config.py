@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from serving.repository import check_model_name
+from dlsuite.serving.repository import check_model_name
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -33,7 +33,9 @@ def _extra_protos() -> dict[str, Any]:
     pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
     f = descriptor_pb2.FieldDescriptorProto
     file = descriptor_pb2.FileDescriptorProto(
-        name="dlsuite/tfserving_extra.proto", package="tensorflow.serving", syntax="proto3",
+        name="dlsuite/tfserving_extra.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
         dependency=["google/protobuf/wrappers.proto"],
     )
     batching = file.message_type.add(name="BatchingParameters")
@@ -44,22 +46,35 @@ def _extra_protos() -> dict[str, Any]:
         (4, "num_batch_threads", ".google.protobuf.Int64Value"),
         (5, "thread_pool_name", ".google.protobuf.StringValue"),
     ]:
-        batching.field.add(name=name, number=number, type=f.TYPE_MESSAGE,
-                           label=f.LABEL_OPTIONAL, type_name=type_name)
-    batching.field.add(name="allowed_batch_sizes", number=6, type=f.TYPE_INT64,
-                       label=f.LABEL_REPEATED)
-    batching.field.add(name="pad_variable_length_inputs", number=7, type=f.TYPE_BOOL,
-                       label=f.LABEL_OPTIONAL)
+        batching.field.add(
+            name=name,
+            number=number,
+            type=f.TYPE_MESSAGE,
+            label=f.LABEL_OPTIONAL,
+            type_name=type_name,
+        )
+    batching.field.add(
+        name="allowed_batch_sizes", number=6, type=f.TYPE_INT64, label=f.LABEL_REPEATED
+    )
+    batching.field.add(
+        name="pad_variable_length_inputs", number=7, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL
+    )
     prometheus = file.message_type.add(name="PrometheusConfig")
     prometheus.field.add(name="enable", number=1, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL)
     prometheus.field.add(name="path", number=2, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
     monitoring = file.message_type.add(name="MonitoringConfig")
-    monitoring.field.add(name="prometheus_config", number=1, type=f.TYPE_MESSAGE,
-                         label=f.LABEL_OPTIONAL, type_name=".tensorflow.serving.PrometheusConfig")
+    monitoring.field.add(
+        name="prometheus_config",
+        number=1,
+        type=f.TYPE_MESSAGE,
+        label=f.LABEL_OPTIONAL,
+        type_name=".tensorflow.serving.PrometheusConfig",
+    )
     pool.Add(file)
     for name in ("BatchingParameters", "MonitoringConfig"):
         _PROTO_CLASSES[name] = message_factory.GetMessageClass(
-            pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
+            pool.FindMessageTypeByName(f"tensorflow.serving.{name}")
+        )
     return _PROTO_CLASSES
 
 
@@ -72,7 +87,9 @@ def _parse_text(path: str | os.PathLike[str], message: Any, what: str) -> Any:
     try:
         return text_format.Parse(path.read_text(encoding="utf-8"), message)
     except text_format.ParseError as err:
-        raise ValueError(f"{path} is not a valid text-format {type(message).__name__}: {err}") from err
+        raise ValueError(
+            f"{path} is not a valid text-format {type(message).__name__}: {err}"
+        ) from err
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +106,7 @@ class VersionPolicy:
             return set(on_disk)
         if self.kind == "specific":
             return set(self.versions) & set(on_disk)
-        return set(on_disk[-self.num_versions:]) if on_disk else set()
+        return set(on_disk[-self.num_versions :]) if on_disk else set()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +118,9 @@ class RequestLogging:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sampling_rate <= 1.0:
-            raise ValueError(f"sampling_rate expected a number in [0, 1]. Received: {self.sampling_rate}")
+            raise ValueError(
+                f"sampling_rate expected a number in [0, 1]. Received: {self.sampling_rate}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,9 +152,13 @@ class BatchingOptions:
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
-            raise ValueError(f"max_batch_size expected a positive integer. Received: {self.max_batch_size}")
+            raise ValueError(
+                f"max_batch_size expected a positive integer. Received: {self.max_batch_size}"
+            )
         if self.num_batch_threads < 1:
-            raise ValueError(f"num_batch_threads expected a positive integer. Received: {self.num_batch_threads}")
+            raise ValueError(
+                f"num_batch_threads expected a positive integer. Received: {self.num_batch_threads}"
+            )
         sizes = list(self.allowed_batch_sizes)
         if sizes and (sizes != sorted(set(sizes)) or sizes[-1] != self.max_batch_size):
             raise ValueError(
@@ -187,8 +210,10 @@ def logging_from_proto(name: str, model: Any, relative_to: Path | None) -> Reque
     collector = model.logging_config.log_collector_config
     rate = float(model.logging_config.sampling_config.sampling_rate)
     if collector.type != "file":
-        raise ValueError(f"model {name!r}: log_collector_config.type must be 'file'. "
-                         f"Received: {collector.type!r}")
+        raise ValueError(
+            f"model {name!r}: log_collector_config.type must be 'file'. "
+            f"Received: {collector.type!r}"
+        )
     if not collector.filename_prefix:
         raise ValueError(f"model {name!r}: log_collector_config needs a filename_prefix")
     prefix = Path(collector.filename_prefix)
@@ -215,8 +240,15 @@ def models_from_config_proto(config: Any, relative_to: Path | None = None) -> tu
         if not base.is_absolute() and relative_to is not None:
             base = relative_to / base
         labels = tuple(sorted((str(k), int(v)) for k, v in model.version_labels.items()))
-        specs.append(ModelSpec(name, str(base), policy_from_proto(model.model_version_policy), labels,
-                               logging_from_proto(name, model, relative_to)))
+        specs.append(
+            ModelSpec(
+                name,
+                str(base),
+                policy_from_proto(model.model_version_policy),
+                labels,
+                logging_from_proto(name, model, relative_to),
+            )
+        )
     if not specs:
         raise ValueError("the model config lists no models")
     return tuple(specs)
@@ -248,7 +280,12 @@ def read_batching_parameters(path: str | os.PathLike[str] | None) -> BatchingOpt
         return BatchingOptions()
     proto = _parse_text(path, _extra_protos()["BatchingParameters"](), "batching parameters")
     kwargs: dict[str, Any] = {}
-    for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"):
+    for name in (
+        "max_batch_size",
+        "batch_timeout_micros",
+        "max_enqueued_batches",
+        "num_batch_threads",
+    ):
         if proto.HasField(name):
             kwargs[name] = int(getattr(proto, name).value)
     kwargs["allowed_batch_sizes"] = tuple(int(v) for v in proto.allowed_batch_sizes)
@@ -265,7 +302,9 @@ def read_monitoring_config(path: str | os.PathLike[str] | None) -> str | None:
         return None
     metrics_path = proto.prometheus_config.path or DEFAULT_PROMETHEUS_PATH
     if not metrics_path.startswith("/") or metrics_path.startswith("/v1/"):
-        raise ValueError(f"prometheus_config.path must start with '/' and not '/v1/'. Received: {metrics_path}")
+        raise ValueError(
+            f"prometheus_config.path must start with '/' and not '/v1/'. Received: {metrics_path}"
+        )
     return metrics_path
 
 
@@ -292,8 +331,12 @@ def model_config_text(models: tuple[ModelSpec, ...] | list[ModelSpec]) -> str:
     """Text-format ``ModelServerConfig`` for `ModelSpec`s (round-trips with `parse_model_config_text`)."""
     out = ["model_config_list {"]
     for spec in models:
-        out += ["  config {", f'    name: "{spec.name}"', f'    base_path: "{spec.base_path}"',
-                '    model_platform: "tensorflow"']
+        out += [
+            "  config {",
+            f'    name: "{spec.name}"',
+            f'    base_path: "{spec.base_path}"',
+            '    model_platform: "tensorflow"',
+        ]
         policy = spec.policy
         if policy.kind == "all":
             out.append("    model_version_policy { all {} }")
@@ -301,13 +344,17 @@ def model_config_text(models: tuple[ModelSpec, ...] | list[ModelSpec]) -> str:
             versions = " ".join(f"versions: {v}" for v in policy.versions)
             out.append(f"    model_version_policy {{ specific {{ {versions} }} }}")
         elif policy.num_versions != 1:
-            out.append(f"    model_version_policy {{ latest {{ num_versions: {policy.num_versions} }} }}")
+            out.append(
+                f"    model_version_policy {{ latest {{ num_versions: {policy.num_versions} }} }}"
+            )
         for label, version in spec.labels:
             out.append(f'    version_labels {{ key: "{label}" value: {version} }}')
         if spec.logging is not None:
-            out.append(f'    logging_config {{ log_collector_config {{ type: "file" filename_prefix: '
-                       f'"{spec.logging.filename_prefix}" }} sampling_config {{ sampling_rate: '
-                       f'{spec.logging.sampling_rate} }} }}')
+            out.append(
+                f'    logging_config {{ log_collector_config {{ type: "file" filename_prefix: '
+                f'"{spec.logging.filename_prefix}" }} sampling_config {{ sampling_rate: '
+                f"{spec.logging.sampling_rate} }} }}"
+            )
         out.append("  }")
     out.append("}")
     return "\n".join(out) + "\n"

@@ -2,7 +2,7 @@
 
 Used by ``make demo`` after export::
 
-    from serving.server.demo import serve_and_query
+    from dlsuite.serving.server.demo import serve_and_query
     serve_and_query("saved_models/lenet5", "lenet5", instances=[image.tolist()])
 """
 
@@ -23,9 +23,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve_and_query(model_base_path: str | os.PathLike[str], model_name: str, instances: list,
-                    signature: str | None = None, startup_timeout: float = 120.0,
-                    echo: bool = True) -> dict[str, Any]:
+def serve_and_query(
+    model_base_path: str | os.PathLike[str],
+    model_name: str,
+    instances: list,
+    signature: str | None = None,
+    startup_timeout: float = 120.0,
+    echo: bool = True,
+) -> dict[str, Any]:
     """Run the server in a subprocess, query it over REST and gRPC, print and return the answers.
 
     Returns ``{"status": ..., "rest": <predict JSON>, "grpc": {output: list}}``. The server is
@@ -36,13 +41,26 @@ def serve_and_query(model_base_path: str | os.PathLike[str], model_name: str, in
     import grpc
     import requests
 
-    from serving.client import grpc_predict, grpc_signature_inputs, rest_request, rest_status
-    from serving.server.tensors import array_to_json
+    from dlsuite.serving.client import (
+        grpc_predict,
+        grpc_signature_inputs,
+        rest_request,
+        rest_status,
+    )
+    from dlsuite.serving.server.tensors import array_to_json
 
     grpc_port, rest_port = _free_port(), _free_port()
-    cmd = [sys.executable, "-m", "serving.server", f"--model_name={model_name}",
-           f"--model_base_path={Path(model_base_path).resolve()}", f"--port={grpc_port}",
-           f"--rest_api_port={rest_port}", "--host=127.0.0.1", "--log_level=WARNING"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlsuite.serving.server",
+        f"--model_name={model_name}",
+        f"--model_base_path={Path(model_base_path).resolve()}",
+        f"--port={grpc_port}",
+        f"--rest_api_port={rest_port}",
+        "--host=127.0.0.1",
+        "--log_level=WARNING",
+    ]
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally
@@ -53,7 +71,9 @@ def serve_and_query(model_base_path: str | os.PathLike[str], model_name: str, in
         while True:
             if proc.poll() is not None:
                 log.seek(0)
-                raise RuntimeError(f"the server exited: {log.read().decode(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"the server exited: {log.read().decode(errors='replace')[-2000:]}"
+                )
             try:
                 status = rest_status(rest, model_name, timeout=2)
                 break
@@ -67,8 +87,11 @@ def serve_and_query(model_base_path: str | os.PathLike[str], model_name: str, in
         rest_answer = rest_request(rest, model_name, "predict", body)
         with grpc.insecure_channel(grpc_target) as channel:
             names = sorted(grpc_signature_inputs(channel, model_name, signature=signature))
-        inputs = ({k: [row[k] for row in instances] for k in names}
-                  if instances and isinstance(instances[0], dict) else {names[0]: instances})
+        inputs = (
+            {k: [row[k] for row in instances] for k in names}
+            if instances and isinstance(instances[0], dict)
+            else {names[0]: instances}
+        )
         outputs = grpc_predict(grpc_target, model_name, inputs, signature=signature)
         grpc_answer = {k: array_to_json(v, k) for k, v in sorted(outputs.items())}
         if echo:

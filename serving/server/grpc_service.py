@@ -25,11 +25,11 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.server import inference
-from serving.server.access_log import log_access, request_id
-from serving.server.config import GRPC_UNLIMITED, models_from_config_proto
-from serving.server.errors import ServingError, invalid
-from serving.server.manager import ModelManager
+from dlsuite.serving.server import inference
+from dlsuite.serving.server.access_log import log_access, request_id
+from dlsuite.serving.server.config import GRPC_UNLIMITED, models_from_config_proto
+from dlsuite.serving.server.errors import ServingError, invalid
+from dlsuite.serving.server.manager import ModelManager
 
 
 def _version_of(spec: Any) -> tuple[int | None, str | None]:
@@ -57,8 +57,9 @@ def _error_code_number(name: str) -> int:
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict, Classify, Regress, MultiInference and GetModelMetadata."""
 
-    def __init__(self, manager: ModelManager, access_log: bool = False,
-                 max_send_bytes: int = GRPC_UNLIMITED) -> None:
+    def __init__(
+        self, manager: ModelManager, access_log: bool = False, max_send_bytes: int = GRPC_UNLIMITED
+    ) -> None:
         self.manager = manager
         self.access_log = access_log
         self.max_send_bytes = max_send_bytes
@@ -66,17 +67,32 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def _finish(self, api: str, request: Any, response: Any, version: int) -> Any:
         size = response.ByteSize()
         if size > self.max_send_bytes:
-            raise ServingError("RESOURCE_EXHAUSTED", f"Response message ({size} bytes) is larger than "
-                               f"--grpc_max_send_message_bytes={self.max_send_bytes}")
-        logger = self.manager.request_logger(request.model_spec.name if api != "multi_inference"
-                                             else request.tasks[0].model_spec.name)
+            raise ServingError(
+                "RESOURCE_EXHAUSTED",
+                f"Response message ({size} bytes) is larger than "
+                f"--grpc_max_send_message_bytes={self.max_send_bytes}",
+            )
+        logger = self.manager.request_logger(
+            request.model_spec.name
+            if api != "multi_inference"
+            else request.tasks[0].model_spec.name
+        )
         if logger is not None and api != "metadata":
-            spec = response.model_spec if api != "multi_inference" else response.results[0].model_spec
+            spec = (
+                response.model_spec if api != "multi_inference" else response.results[0].model_spec
+            )
             logger.write(api, request, response, version, spec.signature_name)
         return response
 
-    def _serve(self, api: str, request: Any, spec: Any, fn: Callable[[Any, Any], Any], context: Any,
-               precheck: Callable[[Any], None] | None = None) -> Any:
+    def _serve(
+        self,
+        api: str,
+        request: Any,
+        spec: Any,
+        fn: Callable[[Any, Any], Any],
+        context: Any,
+        precheck: Callable[[Any], None] | None = None,
+    ) -> Any:
         """Resolve ``spec`` as ServerCore does and answer with ``fn``; ``spec`` is None when the
         request has no ``model_spec`` (INVALID_ARGUMENT ``Missing ModelSpec``)."""
         started = time.monotonic()
@@ -101,14 +117,25 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
         finally:
             if name in self.manager.model_names():
-                self.manager.metrics.observe_request(name, served, api, "GRPC", status,
-                                                     time.monotonic() - started)
+                self.manager.metrics.observe_request(
+                    name, served, api, "GRPC", status, time.monotonic() - started
+                )
             if self.access_log:
                 version, label = _version_of(spec) if spec is not None else (None, None)
-                log_access(rid, "GRPC", f"PredictionService/{api}", status, time.monotonic() - started,
-                           {"api": api, "model": name, "signature": (spec.signature_name if spec
-                                                                     is not None else "")
-                            or "serving_default", "version": served or str(version or label or "")})
+                log_access(
+                    rid,
+                    "GRPC",
+                    f"PredictionService/{api}",
+                    status,
+                    time.monotonic() - started,
+                    {
+                        "api": api,
+                        "model": name,
+                        "signature": (spec.signature_name if spec is not None else "")
+                        or "serving_default",
+                        "version": served or str(version or label or ""),
+                    },
+                )
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
         return self._serve("predict", request, _spec(request), inference.predict_proto, context)
@@ -122,12 +149,23 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def MultiInference(self, request, context):  # noqa: N802
         if not request.tasks:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Found no inference tasks")
-        return self._serve("multi_inference", request, request.tasks[0].model_spec,
-                           inference.multi_inference_proto, context)
+        return self._serve(
+            "multi_inference",
+            request,
+            request.tasks[0].model_spec,
+            inference.multi_inference_proto,
+            context,
+        )
 
     def GetModelMetadata(self, request, context):  # noqa: N802
-        return self._serve("metadata", request, _spec(request), inference.metadata_proto, context,
-                           precheck=inference.check_metadata_request)
+        return self._serve(
+            "metadata",
+            request,
+            _spec(request),
+            inference.metadata_proto,
+            context,
+            precheck=inference.check_metadata_request,
+        )
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -167,18 +205,28 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def make_grpc_server(manager: ModelManager, host: str, port: int, max_request_bytes: int,
-                     workers: int = 32, access_log: bool = False,
-                     max_send_bytes: int = GRPC_UNLIMITED) -> tuple[grpc.Server, int]:
+def make_grpc_server(
+    manager: ModelManager,
+    host: str,
+    port: int,
+    max_request_bytes: int,
+    workers: int = 32,
+    access_log: bool = False,
+    max_send_bytes: int = GRPC_UNLIMITED,
+) -> tuple[grpc.Server, int]:
     """A started threaded gRPC server with all its services; returns ``(server, bound port)``."""
-    options = [("grpc.max_receive_message_length", max_request_bytes),
-               ("grpc.max_send_message_length", max_send_bytes)]
-    server = grpc.server(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-                         options=options)
+    options = [
+        ("grpc.max_receive_message_length", max_request_bytes),
+        ("grpc.max_send_message_length", max_send_bytes),
+    ]
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"), options=options
+    )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager, access_log, max_send_bytes), server)
+        PredictionServicer(manager, access_log, max_send_bytes), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
-    from serving.server import health_grpc, v2_grpc
+    from dlsuite.serving.server import health_grpc, v2_grpc
 
     v2_grpc.add_to_server(manager, server)
     health_grpc.add_to_server(manager, server)

@@ -24,11 +24,15 @@ from typing import Any
 
 import grpc
 
-from serving.server.manager import ModelManager
+from dlsuite.serving.server.manager import ModelManager
 
 SERVICE = "grpc.health.v1.Health"
-SERVICES = ("", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService",
-            "inference.GRPCInferenceService")
+SERVICES = (
+    "",
+    "tensorflow.serving.PredictionService",
+    "tensorflow.serving.ModelService",
+    "inference.GRPCInferenceService",
+)
 UNKNOWN, SERVING, NOT_SERVING, SERVICE_UNKNOWN = 0, 1, 2, 3
 _MESSAGES: dict[str, Any] = {}
 
@@ -40,31 +44,52 @@ def messages() -> dict[str, Any]:
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     f = descriptor_pb2.FieldDescriptorProto
-    file = descriptor_pb2.FileDescriptorProto(name="dlsuite/grpc_health_v1.proto",
-                                              package="grpc.health.v1", syntax="proto3")
+    file = descriptor_pb2.FileDescriptorProto(
+        name="dlsuite/grpc_health_v1.proto", package="grpc.health.v1", syntax="proto3"
+    )
     request = file.message_type.add(name="HealthCheckRequest")
     request.field.add(name="service", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
     response = file.message_type.add(name="HealthCheckResponse")
     enum = response.enum_type.add(name="ServingStatus")
-    for name, number in (("UNKNOWN", UNKNOWN), ("SERVING", SERVING), ("NOT_SERVING", NOT_SERVING),
-                         ("SERVICE_UNKNOWN", SERVICE_UNKNOWN)):
+    for name, number in (
+        ("UNKNOWN", UNKNOWN),
+        ("SERVING", SERVING),
+        ("NOT_SERVING", NOT_SERVING),
+        ("SERVICE_UNKNOWN", SERVICE_UNKNOWN),
+    ):
         enum.value.add(name=name, number=number)
-    response.field.add(name="status", number=1, type=f.TYPE_ENUM, label=f.LABEL_OPTIONAL,
-                       type_name=".grpc.health.v1.HealthCheckResponse.ServingStatus")
+    response.field.add(
+        name="status",
+        number=1,
+        type=f.TYPE_ENUM,
+        label=f.LABEL_OPTIONAL,
+        type_name=".grpc.health.v1.HealthCheckResponse.ServingStatus",
+    )
     file.message_type.add(name="HealthListRequest")
     listing = file.message_type.add(name="HealthListResponse")
     entry = listing.nested_type.add(name="StatusesEntry")
     entry.options.map_entry = True
     entry.field.add(name="key", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
-    entry.field.add(name="value", number=2, type=f.TYPE_MESSAGE, label=f.LABEL_OPTIONAL,
-                    type_name=".grpc.health.v1.HealthCheckResponse")
-    listing.field.add(name="statuses", number=1, type=f.TYPE_MESSAGE, label=f.LABEL_REPEATED,
-                      type_name=".grpc.health.v1.HealthListResponse.StatusesEntry")
+    entry.field.add(
+        name="value",
+        number=2,
+        type=f.TYPE_MESSAGE,
+        label=f.LABEL_OPTIONAL,
+        type_name=".grpc.health.v1.HealthCheckResponse",
+    )
+    listing.field.add(
+        name="statuses",
+        number=1,
+        type=f.TYPE_MESSAGE,
+        label=f.LABEL_REPEATED,
+        type_name=".grpc.health.v1.HealthListResponse.StatusesEntry",
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     for msg in file.message_type:
         _MESSAGES[msg.name] = message_factory.GetMessageClass(
-            pool.FindMessageTypeByName(f"grpc.health.v1.{msg.name}"))
+            pool.FindMessageTypeByName(f"grpc.health.v1.{msg.name}")
+        )
     return _MESSAGES
 
 
@@ -77,8 +102,9 @@ class HealthServicer:
         poll_seconds: how often the status is re-read.
     """
 
-    def __init__(self, manager: ModelManager, services: tuple[str, ...] = SERVICES,
-                 poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self, manager: ModelManager, services: tuple[str, ...] = SERVICES, poll_seconds: float = 0.5
+    ) -> None:
         self.manager = manager
         self.services = services
         self.poll_seconds = poll_seconds
@@ -124,8 +150,11 @@ class HealthServicer:
 
     def Check(self, request, context):  # noqa: N802 - gRPC method name
         if request.service not in self.services:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}; known: "
-                          f"{', '.join(repr(s) for s in self.services)}")
+            context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"unknown service {request.service!r}; known: "
+                f"{', '.join(repr(s) for s in self.services)}",
+            )
         return self.m["HealthCheckResponse"](status=self.status(request.service))
 
     def List(self, request, context):  # noqa: N802
@@ -147,8 +176,9 @@ class HealthServicer:
                 self._changed.wait_for(lambda: self.status(request.service) != last, timeout=1.0)
 
 
-def add_to_server(manager: ModelManager, server: grpc.Server,
-                  poll_seconds: float = 0.5) -> HealthServicer:
+def add_to_server(
+    manager: ModelManager, server: grpc.Server, poll_seconds: float = 0.5
+) -> HealthServicer:
     """Register ``grpc.health.v1.Health`` on ``server``; returns the servicer (to `close` it)."""
     servicer, m = HealthServicer(manager, poll_seconds=poll_seconds), messages()
 
@@ -157,14 +187,20 @@ def add_to_server(manager: ModelManager, server: grpc.Server,
 
     handlers = {
         "Check": grpc.unary_unary_rpc_method_handler(
-            servicer.Check, request_deserializer=m["HealthCheckRequest"].FromString,
-            response_serializer=serialize),
+            servicer.Check,
+            request_deserializer=m["HealthCheckRequest"].FromString,
+            response_serializer=serialize,
+        ),
         "List": grpc.unary_unary_rpc_method_handler(
-            servicer.List, request_deserializer=m["HealthListRequest"].FromString,
-            response_serializer=serialize),
+            servicer.List,
+            request_deserializer=m["HealthListRequest"].FromString,
+            response_serializer=serialize,
+        ),
         "Watch": grpc.unary_stream_rpc_method_handler(
-            servicer.Watch, request_deserializer=m["HealthCheckRequest"].FromString,
-            response_serializer=serialize),
+            servicer.Watch,
+            request_deserializer=m["HealthCheckRequest"].FromString,
+            response_serializer=serialize,
+        ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     return servicer

@@ -16,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from serving.server.errors import ServingError, invalid, not_found
-from serving.server.servable import DEFAULT_SIGNATURE, Servable
-from serving.server.tensors import array_to_tensor_proto, tensor_proto_to_array
-from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD
+from dlsuite.serving.server.errors import ServingError, invalid, not_found
+from dlsuite.serving.server.servable import DEFAULT_SIGNATURE, Servable
+from dlsuite.serving.server.tensors import array_to_tensor_proto, tensor_proto_to_array
+from dlsuite.serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD
 
 
 @contextlib.contextmanager
-def servable_handle(manager: Any, name: str, version: int | None = None,
-                    label: str | None = None) -> Iterator[Servable]:
+def servable_handle(
+    manager: Any, name: str, version: int | None = None, label: str | None = None
+) -> Iterator[Servable]:
     """``ServerCore::GetServableHandle``: a label is resolved first, so an unknown label (also of an
     unknown model) is INVALID_ARGUMENT ``Unrecognized servable version label``; then NOT_FOUND."""
     if not name:
@@ -41,8 +42,11 @@ def model_status(manager: Any, name: str, version: int | None = None) -> list:
     """``GetModelStatusImpl``: one version's status or all of them (a version label is ignored,
     as in TF Serving); NOT_FOUND ``Could not find version V of model M`` / ``... any versions``."""
     if name not in manager.model_names():
-        raise not_found(f"Could not find version {version} of model {name}" if version is not None
-                        else f"Could not find any versions of model {name}")
+        raise not_found(
+            f"Could not find version {version} of model {name}"
+            if version is not None
+            else f"Could not find any versions of model {name}"
+        )
     return manager.status(name, version)
 
 
@@ -71,11 +75,15 @@ def _signature(servable: Servable, name: str | None, method: str, kind: str) -> 
     if sig is None:
         raise invalid(f"No signature was found with the name: {key}")
     if sig.method_name != method:
-        raise invalid(f"Expected {kind} signature method_name to be {method}. Was: {sig.method_name}")
+        raise invalid(
+            f"Expected {kind} signature method_name to be {method}. Was: {sig.method_name}"
+        )
     return key
 
 
-def _run_examples(servable: Servable, key: str, serialized: Sequence[bytes]) -> dict[str, np.ndarray]:
+def _run_examples(
+    servable: Servable, key: str, serialized: Sequence[bytes]
+) -> dict[str, np.ndarray]:
     """``PerformOneShotTensorComputation``: feed the serialized Examples to input ``inputs``."""
     if not serialized:
         raise invalid("Input is empty.")
@@ -84,8 +92,9 @@ def _run_examples(servable: Servable, key: str, serialized: Sequence[bytes]) -> 
     return servable.run(key, {"inputs": tensor})
 
 
-def classify(servable: Servable, signature: str | None,
-             serialized: Sequence[bytes]) -> list[list[tuple[bytes, float]]]:
+def classify(
+    servable: Servable, signature: str | None, serialized: Sequence[bytes]
+) -> list[list[tuple[bytes, float]]]:
     """Per example, the ``(label, score)`` pairs of a classify signature (label b'' without
     ``classes``, score 0 without ``scores``), with ``classifier.cc``'s checks."""
     key = _signature(servable, signature, CLASSIFY_METHOD, "classification")
@@ -95,12 +104,16 @@ def classify(servable: Servable, signature: str | None,
     if len(sig.outputs) not in (1, 2):
         raise invalid(f"Expected one or two output Tensors, found {len(sig.outputs)}")
     if "inputs" not in sig.inputs:
-        raise ServingError("FAILED_PRECONDITION",
-                           f"No classification inputs found in SignatureDef: {_debug_string(sig)}")
+        raise ServingError(
+            "FAILED_PRECONDITION",
+            f"No classification inputs found in SignatureDef: {_debug_string(sig)}",
+        )
     if "classes" not in sig.outputs and "scores" not in sig.outputs:
-        raise ServingError("FAILED_PRECONDITION", 'Expected classification signature outputs to '
-                           'contain at least one of "classes" or "scores". Signature was: '
-                           + _debug_string(sig))
+        raise ServingError(
+            "FAILED_PRECONDITION",
+            "Expected classification signature outputs to "
+            'contain at least one of "classes" or "scores". Signature was: ' + _debug_string(sig),
+        )
     outputs = _run_examples(servable, key, serialized)
     n = len(serialized)
     classes, scores = outputs.get("classes"), outputs.get("scores")
@@ -114,12 +127,17 @@ def classify(servable: Servable, signature: str | None,
         if np.shape(arr)[0] != n:
             raise invalid(f"Expected {name} output batch size of {n}. Got: {np.shape(arr)[0]}")
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
-        raise invalid("Tensors class and score should match in dim_size(1). Got "
-                      f"{classes.shape[1]} vs. {scores.shape[1]}")
+        raise invalid(
+            "Tensors class and score should match in dim_size(1). Got "
+            f"{classes.shape[1]} vs. {scores.shape[1]}"
+        )
     k = (classes if classes is not None else scores).shape[1]
     labels = classes.tolist() if classes is not None else [[b""] * k] * n  # (N, K)
     values = scores.astype(np.float64).tolist() if scores is not None else [[0.0] * k] * n
-    return [list(zip(label_row, score_row, strict=True)) for label_row, score_row in zip(labels, values, strict=True)]
+    return [
+        list(zip(label_row, score_row, strict=True))
+        for label_row, score_row in zip(labels, values, strict=True)
+    ]
 
 
 def regress(servable: Servable, signature: str | None, serialized: Sequence[bytes]) -> np.ndarray:
@@ -131,16 +149,22 @@ def regress(servable: Servable, signature: str | None, serialized: Sequence[byte
     if len(sig.outputs) != 1:
         raise invalid("Expected one output Tensor.")
     if "inputs" not in sig.inputs:
-        raise ServingError("FAILED_PRECONDITION",
-                           f"No regression inputs found in SignatureDef: {_debug_string(sig)}")
+        raise ServingError(
+            "FAILED_PRECONDITION",
+            f"No regression inputs found in SignatureDef: {_debug_string(sig)}",
+        )
     if "outputs" not in sig.outputs:
-        raise ServingError("FAILED_PRECONDITION",
-                           f"No regression outputs found in SignatureDef: {_debug_string(sig)}")
+        raise ServingError(
+            "FAILED_PRECONDITION",
+            f"No regression outputs found in SignatureDef: {_debug_string(sig)}",
+        )
     out = np.asarray(_run_examples(servable, key, serialized)["outputs"])
     n = len(serialized)
     if not (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)):
-        raise invalid("Expected output Tensor shape to be either [batch_size] or [batch_size, 1] "
-                      f"but got {_shape(out)}")
+        raise invalid(
+            "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] "
+            f"but got {_shape(out)}"
+        )
     if out.shape[0] != n:
         raise invalid(f"Input batch size did not match output batch size: {n} vs. {out.shape[0]}")
     if _dt_name(out) != "DT_FLOAT":
@@ -166,25 +190,32 @@ def examples_from_input(input_proto: Any) -> list[bytes]:
     raise invalid("Input is empty.")
 
 
-def check_predict_request(servable: Servable, key: str, input_names: Sequence[str],
-                          output_filter: Sequence[str]) -> None:
+def check_predict_request(
+    servable: Servable, key: str, input_names: Sequence[str], output_filter: Sequence[str]
+) -> None:
     """``PreProcessPrediction``'s checks on input aliases and the output filter."""
     sig = servable.signature_defs[key]
     sent, wanted = sorted(input_names), sorted(sig.inputs)
     if len(sent) != len(wanted):
         extra, missing = sorted(set(sent) - set(wanted)), sorted(set(wanted) - set(sent))
-        raise invalid(f"input size does not match signature: {len(sent)}!={len(wanted)} "
-                      f"len({{{','.join(sent)}}}) != len({{{','.join(wanted)}}}). Sent extra: "
-                      f"{{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}.")
+        raise invalid(
+            f"input size does not match signature: {len(sent)}!={len(wanted)} "
+            f"len({{{','.join(sent)}}}) != len({{{','.join(wanted)}}}). Sent extra: "
+            f"{{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."
+        )
     for alias in sent:
         if alias not in sig.inputs:
-            raise invalid(f"input tensor alias not found in signature: {alias}. Inputs expected to "
-                          f"be in the set {{{','.join(wanted)}}}.")
+            raise invalid(
+                f"input tensor alias not found in signature: {alias}. Inputs expected to "
+                f"be in the set {{{','.join(wanted)}}}."
+            )
     seen: set[str] = set()
     for alias in output_filter:
         if alias not in sig.outputs:
-            raise invalid(f"output tensor alias not found in signature: {alias} Outputs expected to "
-                          f"be in the set {{{','.join(sorted(sig.outputs))}}}.")
+            raise invalid(
+                f"output tensor alias not found in signature: {alias} Outputs expected to "
+                f"be in the set {{{','.join(sorted(sig.outputs))}}}."
+            )
         if alias in seen:
             raise invalid(f"duplicate output tensor alias: {alias}")
         seen.add(alias)
@@ -250,7 +281,9 @@ def multi_inference_proto(servable: Servable, request: Any) -> Any:
     seen = set()
     for task in request.tasks:
         if task.model_spec.name != servable.name:
-            raise invalid("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+            raise invalid(
+                "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+            )
         key = servable.signature(task.model_spec.signature_name)
         if key in seen:
             raise invalid("Duplicate evaluation of signature: " + key)
@@ -266,7 +299,9 @@ def multi_inference_proto(servable: Servable, request: Any) -> Any:
             for value in regress(servable, key, examples):
                 result.regression_result.regressions.add(value=float(value))
         else:
-            raise ServingError("UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}")
+            raise ServingError(
+                "UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}"
+            )
     return response
 
 
@@ -300,7 +335,7 @@ def replay_warmup(servable: Servable) -> int:
 
     Any failing record fails the load, as in TF Serving.
     """
-    from serving.warmup import read_warmup_requests
+    from dlsuite.serving.warmup import read_warmup_requests
 
     count = 0
     for log in read_warmup_requests(servable.path):

@@ -22,20 +22,32 @@ from typing import Any
 
 import numpy as np
 
-from serving.server.errors import ServingError, invalid
+from dlsuite.serving.server.errors import ServingError, invalid
 
 FLOAT_MAX = float(np.finfo(np.float32).max)
-_FLOAT_INT_MAX = (1 << 24) - 1   # largest integer a float holds exactly (json_tensor.cc kMaxInt)
+_FLOAT_INT_MAX = (1 << 24) - 1  # largest integer a float holds exactly (json_tensor.cc kMaxInt)
 _DOUBLE_INT_MAX = (1 << 53) - 1
 _INT_RANGES = {  # rapidjson's IsInt / IsInt64 / IsUint / IsUint64, as AddValueToTensor checks them
-    "DT_INT32": (-(1 << 31), (1 << 31) - 1), "DT_INT16": (-(1 << 31), (1 << 31) - 1),
-    "DT_INT8": (-(1 << 31), (1 << 31) - 1), "DT_UINT8": (-(1 << 31), (1 << 31) - 1),
-    "DT_INT64": (-(1 << 63), (1 << 63) - 1), "DT_UINT32": (0, (1 << 32) - 1),
+    "DT_INT32": (-(1 << 31), (1 << 31) - 1),
+    "DT_INT16": (-(1 << 31), (1 << 31) - 1),
+    "DT_INT8": (-(1 << 31), (1 << 31) - 1),
+    "DT_UINT8": (-(1 << 31), (1 << 31) - 1),
+    "DT_INT64": (-(1 << 63), (1 << 63) - 1),
+    "DT_UINT32": (0, (1 << 32) - 1),
     "DT_UINT64": (0, (1 << 64) - 1),
 }
-_NUMPY = {"DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32,
-          "DT_INT16": np.int16, "DT_INT8": np.int8, "DT_UINT8": np.uint8, "DT_INT64": np.int64,
-          "DT_UINT32": np.uint32, "DT_UINT64": np.uint64, "DT_BOOL": np.bool_}
+_NUMPY = {
+    "DT_FLOAT": np.float32,
+    "DT_DOUBLE": np.float64,
+    "DT_INT32": np.int32,
+    "DT_INT16": np.int16,
+    "DT_INT8": np.int8,
+    "DT_UINT8": np.uint8,
+    "DT_INT64": np.int64,
+    "DT_UINT32": np.uint32,
+    "DT_UINT64": np.uint64,
+    "DT_BOOL": np.bool_,
+}
 
 # Python's json messages -> rapidjson's GetParseError_En (what TF Serving answers).
 _PARSE_ERRORS = (
@@ -76,13 +88,19 @@ def parse_json(raw: bytes) -> dict:
     try:
         doc = json.loads(text, parse_float=_parse_float)
     except json.JSONDecodeError as err:
-        offset = len(text[:err.pos].encode("utf-8", "surrogateescape"))
-        raise invalid(f"JSON Parse error: {_rapidjson_message(err, text)} at offset: {offset}") from None
+        offset = len(text[: err.pos].encode("utf-8", "surrogateescape"))
+        raise invalid(
+            f"JSON Parse error: {_rapidjson_message(err, text)} at offset: {offset}"
+        ) from None
     except _NumberTooBig as err:
-        offset = len(text[:max(text.find(err.literal), 0)].encode("utf-8", "surrogateescape"))
-        raise invalid(f"JSON Parse error: Number too big to be stored in double. at offset: {offset}") from None
+        offset = len(text[: max(text.find(err.literal), 0)].encode("utf-8", "surrogateescape"))
+        raise invalid(
+            f"JSON Parse error: Number too big to be stored in double. at offset: {offset}"
+        ) from None
     except RecursionError:
-        raise invalid("JSON Parse error: Terminate parsing due to Handler error. at offset: 0") from None
+        raise invalid(
+            "JSON Parse error: Terminate parsing due to Handler error. at offset: 0"
+        ) from None
     if not isinstance(doc, dict):
         raise invalid(f"JSON Value: {value_to_string(doc)} Is not object")
     return doc
@@ -106,8 +124,11 @@ def _rapidjson_message(err: json.JSONDecodeError, text: str) -> str:
         if err.msg.startswith(python):
             return rapidjson
     if err.msg.startswith("Expecting ',' delimiter"):
-        return ("Missing a comma or '}' after an object member." if _innermost_open(text, err.pos) == "{"
-                else "Missing a comma or ']' after an array element.")
+        return (
+            "Missing a comma or '}' after an object member."
+            if _innermost_open(text, err.pos) == "{"
+            else "Missing a comma or ']' after an array element."
+        )
     return "Invalid value."
 
 
@@ -155,10 +176,13 @@ def value_to_string(value: Any) -> str:
     Decimals go through ``WriteDecimal`` (as float when they fit one, as rapidjson's ``IsFloat``);
     everything else is pretty-printed with 4-space indents like rapidjson's ``PrettyWriter``.
     """
-    from serving.server.tensors import format_decimals
+    from dlsuite.serving.server.tensors import format_decimals
 
-    if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)
-                                    and not -(1 << 63) <= value < (1 << 64)):
+    if isinstance(value, float) or (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not -(1 << 63) <= value < (1 << 64)
+    ):
         value = float(value)
         as_float = -FLOAT_MAX <= value <= FLOAT_MAX
         return format_decimals(np.array([value], np.float32 if as_float else np.float64))[0]
@@ -179,7 +203,9 @@ def is_b64(value: Any) -> bool:
 def decode_b64(value: Any) -> bytes:
     """``JsonDecodeBase64Object`` (padding optional, as in ``absl::Base64Unescape``)."""
     if not is_b64(value):
-        raise invalid(f"JSON Value: {value_to_string(value)} not formatted correctly for base64 data")
+        raise invalid(
+            f"JSON Value: {value_to_string(value)} not formatted correctly for base64 data"
+        )
     text = value["b64"]
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
@@ -200,8 +226,10 @@ def dense_shape(value: Any) -> list[int]:
 
 
 def type_error(value: Any, dtype: int) -> ServingError:
-    return invalid(f"JSON Value: {value_to_string(value)} Type: {json_type(value)} is not of "
-                   f"expected type: {dtype_string(dtype)}")
+    return invalid(
+        f"JSON Value: {value_to_string(value)} Type: {json_type(value)} is not of "
+        f"expected type: {dtype_string(dtype)}"
+    )
 
 
 def check_value(value: Any, dtype: int) -> None:
@@ -214,12 +242,17 @@ def check_value(value: Any, dtype: int) -> None:
         limit = _FLOAT_INT_MAX if name == "DT_FLOAT" else _DOUBLE_INT_MAX
         big = FLOAT_MAX if name == "DT_FLOAT" else math.inf
         exact_int = isinstance(value, int) and -(1 << 63) <= value < (1 << 64)
-        lossless = (abs(value) <= limit) if exact_int else (
-            not math.isfinite(float(value)) or abs(float(value)) <= big)
+        lossless = (
+            (abs(value) <= limit)
+            if exact_int
+            else (not math.isfinite(float(value)) or abs(float(value)) <= big)
+        )
         if not lossless:
             target = "float" if name == "DT_FLOAT" else "double"
-            raise invalid(f"Cannot convert JSON value: {value_to_string(value)} to {target} "
-                          "without loss of precision.")
+            raise invalid(
+                f"Cannot convert JSON value: {value_to_string(value)} to {target} "
+                "without loss of precision."
+            )
     elif name in _INT_RANGES:
         low, high = _INT_RANGES[name]
         if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
@@ -231,8 +264,10 @@ def check_value(value: Any, dtype: int) -> None:
         if not isinstance(value, bool):
             raise type_error(value, dtype)
     else:
-        raise ServingError("UNIMPLEMENTED", f"Conversion of JSON Value: {value_to_string(value)} "
-                           f"to type: {dtype_string(dtype)}")
+        raise ServingError(
+            "UNIMPLEMENTED",
+            f"Conversion of JSON Value: {value_to_string(value)} to type: {dtype_string(dtype)}",
+        )
 
 
 class _Walker:
@@ -247,8 +282,10 @@ class _Walker:
         rank = len(shape)
         if not isinstance(value, list):
             if level != rank:
-                raise invalid(f"JSON Value: {value_to_string(value)} found at incorrect level: "
-                              f"{level + 1} in the JSON DOM. Expected at level: {rank}")
+                raise invalid(
+                    f"JSON Value: {value_to_string(value)} found at incorrect level: "
+                    f"{level + 1} in the JSON DOM. Expected at level: {rank}"
+                )
             if isinstance(value, dict):
                 if not self.string:
                     raise type_error(value, self.dtype)
@@ -259,8 +296,10 @@ class _Walker:
         if level >= rank:
             raise invalid(f"Encountered list at unexpected level: {level} expected < {rank}")
         if len(value) != shape[level]:
-            raise invalid(f"Encountered list at unexpected size: {len(value)} at level: {level} "
-                          f"expected size: {shape[level]}")
+            raise invalid(
+                f"Encountered list at unexpected size: {len(value)} at level: {level} "
+                f"expected size: {shape[level]}"
+            )
         return sum(self.fill(item, shape, level + 1) for item in value)
 
 
@@ -287,7 +326,9 @@ def _to_array(value: Any, dtype: int) -> np.ndarray | None:
     if not leaves.size:  # nothing to convert: an empty tensor of the dtype
         import tensorflow as tf
 
-        return np.zeros(shape, dtype=object if name == "DT_STRING" else tf.as_dtype(dtype).as_numpy_dtype)
+        return np.zeros(
+            shape, dtype=object if name == "DT_STRING" else tf.as_dtype(dtype).as_numpy_dtype
+        )
     if name == "DT_STRING":
         if not kinds <= {str, dict}:
             return None
@@ -319,13 +360,15 @@ def tensor_from_json(value: Any, dtype: int) -> np.ndarray:
     arr = to_array(value, dtype)
     if arr is None:
         _Walker(dtype).fill(value, dense_shape(value))
-        raise invalid(f"JSON Value: {value_to_string(value)} cannot be converted to "
-                      f"{dtype_string(dtype)}")  # the walk accepted what the fast path did not
+        raise invalid(
+            f"JSON Value: {value_to_string(value)} cannot be converted to {dtype_string(dtype)}"
+        )  # the walk accepted what the fast path did not
     return arr
 
 
-def _add_instance_item(item: Any, name: str, infos: Mapping[str, int],
-                       shapes: dict[str, tuple[list[int], int]]) -> None:
+def _add_instance_item(
+    item: Any, name: str, infos: Mapping[str, int], shapes: dict[str, tuple[list[int], int]]
+) -> None:
     """``AddInstanceItem``: check one instance's value for ``name`` against the first one's."""
     if name not in infos:
         raise invalid(f"JSON object: does not have named input: {name}")
@@ -338,8 +381,10 @@ def _add_instance_item(item: Any, name: str, infos: Mapping[str, int],
     if size != first_size:
         raise invalid(f"Expecting tensor size: {first_size} but got: {size}")
     if shape != first_shape:
-        raise invalid(f"Expecting shape [{','.join(map(str, first_shape))}] but got: "
-                      f"[{','.join(map(str, shape))}]")
+        raise invalid(
+            f"Expecting shape [{','.join(map(str, first_shape))}] but got: "
+            f"[{','.join(map(str, shape))}]"
+        )
 
 
 def _element_object(value: Any) -> bool:
@@ -359,26 +404,34 @@ def _walk_instances(rows: list, infos: Mapping[str, int]) -> None:
                 try:
                     _add_instance_item(item, key, infos, shapes)
                 except ServingError as err:
-                    raise invalid(f"Failed to process element: {index} key: {key} of 'instances' "
-                                  f"list. Error: {err.code}: {err.message}") from None
+                    raise invalid(
+                        f"Failed to process element: {index} key: {key} of 'instances' "
+                        f"list. Error: {err.code}: {err.message}"
+                    ) from None
             if set(row) != set(names):
-                raise invalid(f"Failed to process element: {index} of 'instances' list. JSON "
-                              f"object: {value_to_string(row)} must only have keys: "
-                              f"{','.join(names)}")
+                raise invalid(
+                    f"Failed to process element: {index} of 'instances' list. JSON "
+                    f"object: {value_to_string(row)} must only have keys: "
+                    f"{','.join(names)}"
+                )
         else:
             if _element_object(row):
                 raise invalid(f"Expecting value/list but got object at item {index} of input list")
             try:
                 _add_instance_item(row, names[0], infos, shapes)
             except ServingError as err:
-                raise invalid(f"Failed to process element: {index} of 'instances' list. Error: "
-                              f"{err.code}: {err.message}") from None
+                raise invalid(
+                    f"Failed to process element: {index} of 'instances' list. Error: "
+                    f"{err.code}: {err.message}"
+                ) from None
 
 
 def _instances(rows: list, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
     if not isinstance(rows[0], dict) and len(infos) > 1:
-        raise invalid("instances is a plain list, but expecting list of objects as multiple input "
-                      "tensors required as per tensorinfo_map")
+        raise invalid(
+            "instances is a plain list, but expecting list of objects as multiple input "
+            "tensors required as per tensorinfo_map"
+        )
     names = sorted(infos)
     arrays: dict[str, np.ndarray] = {}
     if _element_object(rows[0]):
@@ -403,8 +456,10 @@ def _instances(rows: list, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
 def _columns(value: Any, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
     if not isinstance(value, dict) or is_b64(value):
         if len(infos) > 1:
-            raise invalid("inputs is a plain value/list, but expecting an object as multiple input "
-                          "tensors required as per tensorinfo_map")
+            raise invalid(
+                "inputs is a plain value/list, but expecting an object as multiple input "
+                "tensors required as per tensorinfo_map"
+            )
         (name,) = infos
         return {name: tensor_from_json(value, infos[name])}
     arrays = {}
@@ -419,12 +474,16 @@ def signature_name(doc: dict) -> str:
     """``FillSignature``: the optional ``signature_name`` ('' when absent)."""
     name = doc.get("signature_name", "")
     if not isinstance(name, str):
-        raise invalid(f"JSON Value: {value_to_string(doc)} not formatted correctly. "
-                      "'signature_name' key must be a string value.")
+        raise invalid(
+            f"JSON Value: {value_to_string(doc)} not formatted correctly. "
+            "'signature_name' key must be a string value."
+        )
     return name
 
 
-def predict_inputs(doc: dict, infos: Mapping[str, int], signame: str) -> tuple[dict[str, np.ndarray], bool]:
+def predict_inputs(
+    doc: dict, infos: Mapping[str, int], signame: str
+) -> tuple[dict[str, np.ndarray], bool]:
     """``FillPredictRequestFromJson`` after the signature lookup: ``(inputs, row_format)``.
 
     ``infos`` maps the signature's input names to their ``types_pb2`` dtype.
@@ -433,12 +492,15 @@ def predict_inputs(doc: dict, infos: Mapping[str, int], signame: str) -> tuple[d
         raise invalid(f"Failed to get input map for signature: {signame or 'DEFAULT'}")
     if "instances" in doc:
         if "inputs" in doc:
-            raise invalid(f"JSON Value: {value_to_string(doc)} Not formatted correctly expecting "
-                          "only one of 'inputs' or 'instances' keys to exist ")
+            raise invalid(
+                f"JSON Value: {value_to_string(doc)} Not formatted correctly expecting "
+                "only one of 'inputs' or 'instances' keys to exist "
+            )
         rows = doc["instances"]
         if not isinstance(rows, list):
-            raise invalid(f"JSON Value: {value_to_string(doc)} Excepting 'instances' to be an "
-                          "list/array")
+            raise invalid(
+                f"JSON Value: {value_to_string(doc)} Excepting 'instances' to be an list/array"
+            )
         if not rows:
             raise invalid(f"JSON Value: {value_to_string(doc)} No values in 'instances' array")
         return _instances(rows, infos), True
@@ -455,25 +517,39 @@ def _feature(name: str, content: Any) -> Any:
     feature = feature_pb2.Feature()
     kind = None
     for value in content if isinstance(content, list) else [content]:
-        if value is None or isinstance(value, list) or (isinstance(value, dict) and not is_b64(value)):
-            raise invalid(f"Feature: {name} has element with unexpected JSON type: {json_type(value)}")
+        if (
+            value is None
+            or isinstance(value, list)
+            or (isinstance(value, dict) and not is_b64(value))
+        ):
+            raise invalid(
+                f"Feature: {name} has element with unexpected JSON type: {json_type(value)}"
+            )
         if isinstance(value, (str, dict)):
             want = "bytes_list"
-        elif isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)
-                                          and not -(1 << 63) <= value < (1 << 64)):
+        elif isinstance(value, float) or (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not -(1 << 63) <= value < (1 << 64)
+        ):
             want = "float_list"
         else:
             want = "int64_list"
         if kind not in (None, want):
-            raise invalid(f"Unexpected element type in feature: {name} expecting type: "
-                          f"{kind.split('_')[0]}")
+            raise invalid(
+                f"Unexpected element type in feature: {name} expecting type: {kind.split('_')[0]}"
+            )
         kind = want
         if want == "bytes_list":
-            feature.bytes_list.value.append(decode_b64(value) if isinstance(value, dict) else to_bytes(value))
+            feature.bytes_list.value.append(
+                decode_b64(value) if isinstance(value, dict) else to_bytes(value)
+            )
         elif want == "float_list":
             if math.isfinite(float(value)) and abs(float(value)) > FLOAT_MAX:
-                raise invalid(f"Cannot convert JSON value: {value_to_string(value)} to float "
-                              "without loss of precision.")
+                raise invalid(
+                    f"Cannot convert JSON value: {value_to_string(value)} to float "
+                    "without loss of precision."
+                )
             feature.float_list.value.append(float(value))
         else:
             if value >= (1 << 63):
@@ -498,12 +574,15 @@ def examples_from_json(doc: dict) -> tuple[Any | None, list]:
     """``FillClassifyRegressRequestFromJson``: ``(context Example or None, [Example])``."""
     context = example_from_json(doc["context"]) if "context" in doc else None
     if "examples" not in doc:
-        raise invalid(f"JSON Value: {value_to_string(doc)} When method is classify, key 'examples' "
-                      "is expected and was not found")
+        raise invalid(
+            f"JSON Value: {value_to_string(doc)} When method is classify, key 'examples' "
+            "is expected and was not found"
+        )
     examples = doc["examples"]
     if not isinstance(examples, list):
-        raise invalid(f"JSON Value: {value_to_string(doc)} Expecting 'examples' value to be an "
-                      "list/array")
+        raise invalid(
+            f"JSON Value: {value_to_string(doc)} Expecting 'examples' value to be an list/array"
+        )
     if not examples:
         raise invalid(f"JSON Value: {value_to_string(doc)} 'examples' value is an empty array")
     return context, [example_from_json(e) for e in examples]

@@ -18,12 +18,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from serving.repository import check_model_name, version_dirs
-from serving.server.config import BatchingOptions, ModelSpec
-from serving.server.errors import ServingError, not_found
-from serving.server.metrics import Metrics
-from serving.server.request_log import RequestLogger
-from serving.server.servable import Servable
+from dlsuite.serving.repository import check_model_name, version_dirs
+from dlsuite.serving.server.config import BatchingOptions, ModelSpec
+from dlsuite.serving.server.errors import ServingError, not_found
+from dlsuite.serving.server.metrics import Metrics
+from dlsuite.serving.server.request_log import RequestLogger
+from dlsuite.serving.server.servable import Servable
 
 log = logging.getLogger("dlsuite.serve")
 
@@ -52,11 +52,13 @@ class _Model:
 def check_manifest(version_dir: Path) -> list[str]:
     """Problems found by ``serving.manifest.verify_version`` (none when there is no manifest)."""
     if not (version_dir / "assets.extra" / "manifest.json").is_file():
-        log.warning("%s has no assets.extra/manifest.json; loading it without an integrity check",
-                    version_dir)
+        log.warning(
+            "%s has no assets.extra/manifest.json; loading it without an integrity check",
+            version_dir,
+        )
         return []
     try:
-        from serving.manifest import verify_version
+        from dlsuite.serving.manifest import verify_version
     except ImportError as err:
         return [f"the version has a manifest but serving.manifest cannot be imported: {err}"]
     return list(verify_version(version_dir))
@@ -77,11 +79,19 @@ class ModelManager:
             default 60 s; 0 or less retries at once).
     """
 
-    def __init__(self, models: tuple[ModelSpec, ...], batching: BatchingOptions | None = None,
-                 metrics: Metrics | None = None, allow_unavailable_labels: bool = False,
-                 max_load_retries: int = 5, load_retry_interval: float = 60.0) -> None:
+    def __init__(
+        self,
+        models: tuple[ModelSpec, ...],
+        batching: BatchingOptions | None = None,
+        metrics: Metrics | None = None,
+        allow_unavailable_labels: bool = False,
+        max_load_retries: int = 5,
+        load_retry_interval: float = 60.0,
+    ) -> None:
         if max_load_retries < 0:
-            raise ValueError(f"max_load_retries expected a non-negative integer. Received: {max_load_retries}")
+            raise ValueError(
+                f"max_load_retries expected a non-negative integer. Received: {max_load_retries}"
+            )
         self.max_load_retries = max_load_retries
         self.load_retry_interval = load_retry_interval
         self._lock = threading.RLock()
@@ -142,7 +152,8 @@ class ModelManager:
                         raise ServingError(
                             "FAILED_PRECONDITION",
                             f"Request to assign label to version {version} of model {model.spec.name}, "
-                            "which is not currently available for inference")
+                            "which is not currently available for inference",
+                        )
 
     # -- loading ------------------------------------------------------------------------------
     def reconcile(self, rescan: bool = True) -> None:
@@ -167,22 +178,33 @@ class ModelManager:
         now = time.monotonic()
         with self._lock:
             model.wanted = set(wanted)
-            for version in [v for v, s in model.versions.items()
-                            if v not in on_disk and s.servable is None and s.state != "UNLOADING"]:
+            for version in [
+                v
+                for v, s in model.versions.items()
+                if v not in on_disk and s.servable is None and s.state != "UNLOADING"
+            ]:
                 del model.versions[version]  # a failed or unloaded version folder went away
             to_load = []
             for version in sorted(wanted, reverse=True):
                 status = model.versions.get(version)
-                if status is None or (status.state == "END" and status.error_code == "OK") or (
-                        status.retry_at is not None and status.retry_at <= now):
+                if (
+                    status is None
+                    or (status.state == "END" and status.error_code == "OK")
+                    or (status.retry_at is not None and status.retry_at <= now)
+                ):
                     to_load.append(version)
         for version in to_load:
             self._load(model, version, model.folders[version])
         with self._lock:
-            serving_wanted = any(s.state == "AVAILABLE" for v, s in model.versions.items() if v in wanted)
+            serving_wanted = any(
+                s.state == "AVAILABLE" for v, s in model.versions.items() if v in wanted
+            )
             for version, status in model.versions.items():
-                if status.state == "AVAILABLE" and version not in wanted and (
-                        serving_wanted or version not in on_disk):
+                if (
+                    status.state == "AVAILABLE"
+                    and version not in wanted
+                    and (serving_wanted or version not in on_disk)
+                ):
                     self._begin_unload(status)
 
     def _load(self, model: _Model, version: int, path: Path) -> None:
@@ -202,17 +224,27 @@ class ModelManager:
                 break
             except Exception as err:  # noqa: BLE001 - every load failure is reported in the status
                 code = err.code if isinstance(err, ServingError) else "UNKNOWN"
-                message = err.message if isinstance(err, ServingError) else f"{type(err).__name__}: {err}"
+                message = (
+                    err.message if isinstance(err, ServingError) else f"{type(err).__name__}: {err}"
+                )
                 self.metrics.observe_load(name, version, time.monotonic() - load_started, code)
                 with self._lock:
                     status.attempts += 1
-                    if status.attempts > self.max_load_retries:  # the first try and every retry failed
+                    if (
+                        status.attempts > self.max_load_retries
+                    ):  # the first try and every retry failed
                         log.error("failed to load %s version %d: %s", name, version, message)
                         status.state, status.error_code, status.error_message = "END", code, message
                         return
-                    log.warning("failed to load %s version %d (attempt %d of %d, retrying in %gs): %s",
-                                name, version, status.attempts, self.max_load_retries + 1,
-                                max(self.load_retry_interval, 0), message)
+                    log.warning(
+                        "failed to load %s version %d (attempt %d of %d, retrying in %gs): %s",
+                        name,
+                        version,
+                        status.attempts,
+                        self.max_load_retries + 1,
+                        max(self.load_retry_interval, 0),
+                        message,
+                    )
                     if self.load_retry_interval > 0:  # the poller tries again when it is due
                         status.retry_at = time.monotonic() + self.load_retry_interval
                         return
@@ -227,13 +259,21 @@ class ModelManager:
         problems = check_manifest(path)
         if problems:
             raise ServingError("DATA_LOSS", "; ".join(problems))
-        servable = Servable(name, version, path, self.batching, self.metrics.batch_callback(name, version),
-                            self.metrics.queue_callback(name, version))
+        servable = Servable(
+            name,
+            version,
+            path,
+            self.batching,
+            self.metrics.batch_callback(name, version),
+            self.metrics.queue_callback(name, version),
+        )
         started = time.monotonic()
         try:
             replayed = self._warmup(servable)
         except Exception:
-            self.metrics.warmup_latency.labels(str(path), "ERROR").observe(time.monotonic() - started)
+            self.metrics.warmup_latency.labels(str(path), "ERROR").observe(
+                time.monotonic() - started
+            )
             servable.drain_and_close(timeout=0)
             raise
         if replayed:
@@ -245,12 +285,16 @@ class ModelManager:
     def next_retry(self) -> float | None:
         """The monotonic time of the earliest pending load retry, or None."""
         with self._lock:
-            times = [s.retry_at for m in self._models.values() for s in m.versions.values()
-                     if s.retry_at is not None]
+            times = [
+                s.retry_at
+                for m in self._models.values()
+                for s in m.versions.values()
+                if s.retry_at is not None
+            ]
         return min(times) if times else None
 
     def _warmup(self, servable: Servable) -> int:
-        from serving.server.inference import replay_warmup
+        from dlsuite.serving.server.inference import replay_warmup
 
         return replay_warmup(servable)
 
@@ -317,7 +361,9 @@ class ModelManager:
             raise not_found(f"Servable not found for request: Latest({name})")
         return model
 
-    def resolve_version(self, name: str, version: int | None = None, label: str | None = None) -> int | None:
+    def resolve_version(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> int | None:
         """The version number a request names (None = latest); raises NOT_FOUND for unknown labels."""
         if label is None:
             return version
@@ -329,14 +375,18 @@ class ModelManager:
         return labels[label]
 
     @contextlib.contextmanager
-    def servable(self, name: str, version: int | None = None,
-                 label: str | None = None) -> Iterator[Servable]:
+    def servable(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> Iterator[Servable]:
         """Hold the servable a request names while the request runs (it will not be closed)."""
         version = self.resolve_version(name, version, label)
         with self._lock:
             model = self._model(name)
-            available = {v: s.servable for v, s in model.versions.items()
-                         if s.state == "AVAILABLE" and s.servable is not None}
+            available = {
+                v: s.servable
+                for v, s in model.versions.items()
+                if s.state == "AVAILABLE" and s.servable is not None
+            }
             if version is None:
                 if not available:
                     raise not_found(f"Servable not found for request: Latest({name})")
@@ -363,27 +413,40 @@ class ModelManager:
         with self._lock:
             for name, model in sorted(self._models.items()):
                 available = sorted(v for v, s in model.versions.items() if s.state == "AVAILABLE")
-                loading = sorted(v for v in model.wanted
-                                 if model.versions.get(v) is None
-                                 or model.versions[v].state in ("START", "LOADING"))
-                failed = [f"version {v}: {s.error_code}: {s.error_message}"
-                          for v, s in sorted(model.versions.items()) if s.error_code != "OK"]
+                loading = sorted(
+                    v
+                    for v in model.wanted
+                    if model.versions.get(v) is None
+                    or model.versions[v].state in ("START", "LOADING")
+                )
+                failed = [
+                    f"version {v}: {s.error_code}: {s.error_message}"
+                    for v, s in sorted(model.versions.items())
+                    if s.error_code != "OK"
+                ]
                 if not model.wanted and not available:
                     problems[name] = f"no versions found under {model.spec.base_path}"
                 elif not available:
-                    problems[name] = "no version is AVAILABLE" + (
-                        f"; loading: {loading}" if loading else "") + "".join(f"; {f}" for f in failed)
+                    problems[name] = (
+                        "no version is AVAILABLE"
+                        + (f"; loading: {loading}" if loading else "")
+                        + "".join(f"; {f}" for f in failed)
+                    )
                 elif loading and len(available) < len(model.wanted):
                     problems[name] = f"versions still loading: {loading}"
         return problems
 
-    def status(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionStatus]:
+    def status(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> list[VersionStatus]:
         """Status of every version of a model, or of one version (by number or label)."""
         version = self.resolve_version(name, version, label)
         with self._lock:
             model = self._model(name)
-            entries = [dataclasses.replace(s, servable=None)
-                       for _, s in sorted(model.versions.items(), reverse=True)]
+            entries = [
+                dataclasses.replace(s, servable=None)
+                for _, s in sorted(model.versions.items(), reverse=True)
+            ]
         if version is not None:
             entries = [s for s in entries if s.version == version]
             if not entries:

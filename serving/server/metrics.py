@@ -16,7 +16,22 @@ import threading
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _LOAD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 MAX_VERSION_LABELS = 20
@@ -30,37 +45,70 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.request_count = Counter(
-            ":tensorflow:serving:request_count", "Requests by model, version, API and status",
-            ["model_name", "model_version", "API", "entrypoint", "status"], registry=self.registry)
+            ":tensorflow:serving:request_count",
+            "Requests by model, version, API and status",
+            ["model_name", "model_version", "API", "entrypoint", "status"],
+            registry=self.registry,
+        )
         self.request_latency = Histogram(
-            ":tensorflow:serving:request_latency", "Request latency in seconds",
-            ["model_name", "model_version", "API", "entrypoint"], buckets=_LATENCY_BUCKETS,
-            registry=self.registry)
+            ":tensorflow:serving:request_latency",
+            "Request latency in seconds",
+            ["model_name", "model_version", "API", "entrypoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.warmup_latency = Histogram(
-            ":tensorflow:serving:model_warmup_latency", "Time to replay a version's warmup requests",
-            ["model_path", "status"], buckets=_LATENCY_BUCKETS, registry=self.registry)
+            ":tensorflow:serving:model_warmup_latency",
+            "Time to replay a version's warmup requests",
+            ["model_path", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.warmup_records = Counter(
-            ":tensorflow:serving:model_warmup_records", "Warmup records replayed before AVAILABLE",
-            ["model_name", "model_version"], registry=self.registry)
+            ":tensorflow:serving:model_warmup_records",
+            "Warmup records replayed before AVAILABLE",
+            ["model_name", "model_version"],
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             ":tensorflow:serving:batching_session:processed_batch_size",
-            "Rows per batch actually run (before padding)", ["model_name", "model_version"],
-            buckets=_SIZE_BUCKETS, registry=self.registry)
+            "Rows per batch actually run (before padding)",
+            ["model_name", "model_version"],
+            buckets=_SIZE_BUCKETS,
+            registry=self.registry,
+        )
         self.padding_size = Histogram(
-            ":tensorflow:serving:batching_session:padding_size", "Rows of padding added per batch",
-            ["model_name", "model_version"], buckets=_SIZE_BUCKETS, registry=self.registry)
+            ":tensorflow:serving:batching_session:padding_size",
+            "Rows of padding added per batch",
+            ["model_name", "model_version"],
+            buckets=_SIZE_BUCKETS,
+            registry=self.registry,
+        )
         self.load_count = Counter(
-            ":tensorflow:serving:model_load_count", "Version loads by outcome",
-            ["model_name", "status"], registry=self.registry)
+            ":tensorflow:serving:model_load_count",
+            "Version loads by outcome",
+            ["model_name", "status"],
+            registry=self.registry,
+        )
         self.load_latency = Histogram(
-            ":tensorflow:serving:model_load_latency", "Seconds to load and warm up a version",
-            ["model_name", "model_version", "status"], buckets=_LOAD_BUCKETS, registry=self.registry)
+            ":tensorflow:serving:model_load_latency",
+            "Seconds to load and warm up a version",
+            ["model_name", "model_version", "status"],
+            buckets=_LOAD_BUCKETS,
+            registry=self.registry,
+        )
         self.load_failures = Counter(
-            ":tensorflow:serving:model_load_failures", "Failed version loads",
-            ["model_name", "model_version", "error_code"], registry=self.registry)
+            ":tensorflow:serving:model_load_failures",
+            "Failed version loads",
+            ["model_name", "model_version", "error_code"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
-            ":tensorflow:serving:batching_session:queue_depth", "Rows waiting in the batch queue",
-            ["model_name", "model_version"], registry=self.registry)
+            ":tensorflow:serving:batching_session:queue_depth",
+            "Rows waiting in the batch queue",
+            ["model_name", "model_version"],
+            registry=self.registry,
+        )
         self._versions: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
@@ -76,16 +124,21 @@ class Metrics:
             seen.add(version)
             return version
 
-    def observe_load(self, model: str, version: int, seconds: float, error_code: str | None) -> None:
+    def observe_load(
+        self, model: str, version: int, seconds: float, error_code: str | None
+    ) -> None:
         """Record one finished load (``error_code`` None when it succeeded)."""
         label = self.version_label(model, version)
         self.load_count.labels(model, "OK" if error_code is None else "ERROR").inc()
-        self.load_latency.labels(model, label, "OK" if error_code is None else "ERROR").observe(seconds)
+        self.load_latency.labels(model, label, "OK" if error_code is None else "ERROR").observe(
+            seconds
+        )
         if error_code is not None:
             self.load_failures.labels(model, label, error_code).inc()
 
-    def observe_request(self, model: str, version: str, api: str, entrypoint: str, status: str,
-                        seconds: float) -> None:
+    def observe_request(
+        self, model: str, version: str, api: str, entrypoint: str, status: str, seconds: float
+    ) -> None:
         """Record one finished request."""
         version = self.version_label(model, version)
         self.request_count.labels(model, version, api, entrypoint, status).inc()
@@ -98,6 +151,7 @@ class Metrics:
         def on_batch(rows: int, padded: int) -> None:
             self.batch_size.labels(model, label).observe(rows)
             self.padding_size.labels(model, label).observe(padded - rows)
+
         return on_batch
 
     def queue_callback(self, model: str, version: int):

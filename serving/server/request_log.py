@@ -18,10 +18,14 @@ import random
 import threading
 from typing import Any
 
-from serving.server.config import RequestLogging
+from dlsuite.serving.server.config import RequestLogging
 
-_LOG_FIELDS = {"predict": "predict_log", "classify": "classify_log", "regress": "regress_log",
-               "multi_inference": "multi_inference_log"}
+_LOG_FIELDS = {
+    "predict": "predict_log",
+    "classify": "classify_log",
+    "regress": "regress_log",
+    "multi_inference": "multi_inference_log",
+}
 
 
 class RequestLogger:

@@ -25,19 +25,25 @@ from typing import Any
 
 from aiohttp import web
 
-from serving.server import inference, v2, v2_binary
-from serving.server.access_log import log_access, request_id as make_request_id
-from serving.server.errors import ServingError, invalid
-from serving.server.manager import ModelManager
-from serving.server.servable import DEFAULT_SIGNATURE
-from serving.server.json_tensor import (
+from dlsuite.serving.server import inference, v2, v2_binary
+from dlsuite.serving.server.access_log import log_access
+from dlsuite.serving.server.access_log import request_id as make_request_id
+from dlsuite.serving.server.errors import ServingError, invalid
+from dlsuite.serving.server.json_tensor import (
     examples_from_json,
     parse_json,
     predict_inputs,
     signature_name,
     to_bytes,
 )
-from serving.server.tensors import array_to_tensor_proto, classify_json, predict_json, regress_json
+from dlsuite.serving.server.manager import ModelManager
+from dlsuite.serving.server.servable import DEFAULT_SIGNATURE
+from dlsuite.serving.server.tensors import (
+    array_to_tensor_proto,
+    classify_json,
+    predict_json,
+    regress_json,
+)
 
 KSERVE_METRICS_PATH = "/metrics"
 _CORS_METHODS = "GET, POST, OPTIONS"
@@ -45,15 +51,18 @@ _CORS_METHODS = "GET, POST, OPTIONS"
 # TF Serving's routes (http_rest_api_util.cc), matched case-insensitively on the raw path.
 _V1_PATH = re.compile(r"(?i)/v1/.*")
 _PREDICTION_PATH = re.compile(
-    r"(?i)/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)")
+    r"(?i)/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)"
+)
 _STATUS_PATH = re.compile(
-    r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
+    r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?"
+)
 _INT64_MAX = (1 << 63) - 1
 _VERBS = ("predict", "classify", "regress")
 
 
-def parse_model_info(method: str, path: str) -> tuple[str, int | None, str | None, str | None,
-                                                      str | None] | None:
+def parse_model_info(
+    method: str, path: str
+) -> tuple[str, int | None, str | None, str | None, str | None] | None:
     """``ParseModelInfo``: ``(model, version, label, verb, subresource)`` of a raw ``/v1`` path, or
     None when it matches no route; model and label are %-decoded, an out-of-range version is 400."""
     regex = _PREDICTION_PATH if method == "POST" else _STATUS_PATH if method == "GET" else None
@@ -90,10 +99,16 @@ def status_json(manager: ModelManager, name: str, version: int | None, label: st
 
     As in TF Serving, a version label does not narrow the status: all versions are listed.
     """
-    return {"model_version_status": [
-        {"version": str(s.version), "state": s.state,
-         "status": {"error_code": s.error_code, "error_message": s.error_message}}
-        for s in inference.model_status(manager, name, version)]}
+    return {
+        "model_version_status": [
+            {
+                "version": str(s.version),
+                "state": s.state,
+                "status": {"error_code": s.error_code, "error_message": s.error_message},
+            }
+            for s in inference.model_status(manager, name, version)
+        ]
+    }
 
 
 def metadata_json(manager: ModelManager, name: str, version: int | None, label: str | None) -> dict:
@@ -101,12 +116,20 @@ def metadata_json(manager: ModelManager, name: str, version: int | None, label: 
     from google.protobuf import json_format
 
     with inference.servable_handle(manager, name, version, label) as servable:
-        sig_map = {k: json_format.MessageToDict(v, preserving_proto_field_name=True,
-                                                always_print_fields_with_no_presence=True)
-                   for k, v in sorted(servable.all_signature_defs.items())}
-        return {"model_spec": {"name": servable.name, "signature_name": "",
-                               "version": str(servable.version)},
-                "metadata": {"signature_def": {"signature_def": sig_map}}}
+        sig_map = {
+            k: json_format.MessageToDict(
+                v, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+            for k, v in sorted(servable.all_signature_defs.items())
+        }
+        return {
+            "model_spec": {
+                "name": servable.name,
+                "signature_name": "",
+                "version": str(servable.version),
+            },
+            "metadata": {"signature_def": {"signature_def": sig_map}},
+        }
 
 
 def models_json(manager: ModelManager) -> dict:
@@ -121,8 +144,15 @@ def models_json(manager: ModelManager) -> dict:
     return {"models": models}
 
 
-def _run(manager: ModelManager, verb: str, name: str, version: int | None, label: str | None,
-         raw: bytes, access: dict) -> tuple[str, str, str]:
+def _run(
+    manager: ModelManager,
+    verb: str,
+    name: str,
+    version: int | None,
+    label: str | None,
+    raw: bytes,
+    access: dict,
+) -> tuple[str, str, str]:
     """Run one POST verb in a worker thread, with TF Serving's checks in TF Serving's order (the
     JSON and, for classify/regress, the Examples before the model lookup); returns
     ``(response body text, version served, signature key)``. The signature asked for goes into
@@ -160,7 +190,9 @@ def _run(manager: ModelManager, verb: str, name: str, version: int | None, label
         return text, str(servable.version), key
 
 
-def _log_predict(logger: Any, name: str, version: int, key: str, inputs: dict, outputs: dict) -> None:
+def _log_predict(
+    logger: Any, name: str, version: int, key: str, inputs: dict, outputs: dict
+) -> None:
     """Write a REST predict as the ``PredictRequest``/``PredictResponse`` TF Serving would log."""
     from tensorflow_serving.apis import predict_pb2
 
@@ -175,8 +207,9 @@ def _log_predict(logger: Any, name: str, version: int, key: str, inputs: dict, o
     logger.write("predict", request, response, version, key)
 
 
-def _log_examples(logger: Any, servable: Any, verb: str, key: str, context: Any, examples: list,
-                  result: Any) -> None:
+def _log_examples(
+    logger: Any, servable: Any, verb: str, key: str, context: Any, examples: list, result: Any
+) -> None:
     """Write a REST classify/regress as the ``Classification``/``Regression`` protos TF Serving would log."""
     from tensorflow_serving.apis import classification_pb2, regression_pb2
 
@@ -205,9 +238,17 @@ def _log_examples(logger: Any, servable: Any, verb: str, key: str, context: Any,
 class RestApi:
     """The aiohttp application around a `ModelManager`."""
 
-    def __init__(self, manager: ModelManager, executor: ThreadPoolExecutor, *,
-                 max_request_bytes: int, timeout_ms: int, prometheus_path: str | None,
-                 access_log: bool = False, cors_origins: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        manager: ModelManager,
+        executor: ThreadPoolExecutor,
+        *,
+        max_request_bytes: int,
+        timeout_ms: int,
+        prometheus_path: str | None,
+        access_log: bool = False,
+        cors_origins: tuple[str, ...] = (),
+    ) -> None:
         self.manager = manager
         self.cors_origins = cors_origins
         self.access_log = access_log
@@ -218,8 +259,9 @@ class RestApi:
 
     def make_app(self) -> web.Application:
         """Build the application (its body limit is one byte above ``max_request_bytes``)."""
-        app = web.Application(client_max_size=self.max_request_bytes + 1,
-                              middlewares=[self._access, self._cors])
+        app = web.Application(
+            client_max_size=self.max_request_bytes + 1, middlewares=[self._access, self._cors]
+        )
         app.router.add_get(KSERVE_METRICS_PATH, self.metrics)
         if self.prometheus_path and self.prometheus_path != KSERVE_METRICS_PATH:
             app.router.add_get(self.prometheus_path, self.metrics)
@@ -250,8 +292,14 @@ class RestApi:
             response = exc
         response.headers["x-request-id"] = request_id
         if self.access_log:
-            log_access(request_id, request.method, request.path, response.status,
-                       time.monotonic() - started, request["access"])
+            log_access(
+                request_id,
+                request.method,
+                request.path,
+                response.status,
+                time.monotonic() - started,
+                request["access"],
+            )
         return response
 
     def _allowed_origin(self, origin: str | None) -> str | None:
@@ -266,12 +314,19 @@ class RestApi:
         origin = self._allowed_origin(request.headers.get("Origin"))
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             if origin is None:
-                return _json_response({"error": "CORS preflight from an origin that is not allowed"}, 403)
-            response: web.StreamResponse = web.Response(status=204, headers={
-                "Access-Control-Allow-Methods": _CORS_METHODS,
-                "Access-Control-Allow-Headers": request.headers.get(
-                    "Access-Control-Request-Headers", "Content-Type"),
-                "Access-Control-Max-Age": "600"})
+                return _json_response(
+                    {"error": "CORS preflight from an origin that is not allowed"}, 403
+                )
+            response: web.StreamResponse = web.Response(
+                status=204,
+                headers={
+                    "Access-Control-Allow-Methods": _CORS_METHODS,
+                    "Access-Control-Allow-Headers": request.headers.get(
+                        "Access-Control-Request-Headers", "Content-Type"
+                    ),
+                    "Access-Control-Max-Age": "600",
+                },
+            )
         else:
             try:
                 response = await handler(request)
@@ -302,13 +357,21 @@ class RestApi:
         request["access"].update(api=api, model=name, version=version or "")
         if version is None:
             return name, None, None
-        return (name, int(version), None) if re.fullmatch(r"-?\d+", version) else (name, None, version)
+        return (
+            (name, int(version), None) if re.fullmatch(r"-?\d+", version) else (name, None, version)
+        )
 
     async def v2_ready(self, request: web.Request) -> web.Response:
         problems = self.manager.not_ready()
         if problems:  # the V2 protocol answers 4xx for "false"
-            return _json_response({"ready": False, "error": "; ".join(
-                f"{name}: {why}" for name, why in problems.items()), "not_ready": problems}, 400)
+            return _json_response(
+                {
+                    "ready": False,
+                    "error": "; ".join(f"{name}: {why}" for name, why in problems.items()),
+                    "not_ready": problems,
+                },
+                400,
+            )
         return _json_response({"ready": True})
 
     async def v2_server_metadata(self, request: web.Request) -> web.Response:
@@ -319,8 +382,9 @@ class RestApi:
             name, version, label = self._v2_target(request, "v2_ready")
             states = [s.state for s in self.manager.status(name, version, label)]  # 404 if unknown
             if "AVAILABLE" not in states:
-                return _json_response({"name": name, "ready": False,
-                                       "error": f"Model {name} is not ready"}, 400)
+                return _json_response(
+                    {"name": name, "ready": False, "error": f"Model {name} is not ready"}, 400
+                )
             return _json_response({"name": name, "ready": True})
         except ServingError as err:
             return _error(err)
@@ -330,8 +394,9 @@ class RestApi:
             name, version, label = self._v2_target(request, "v2_metadata")
             signature = request.query.get("signature_name", "")
             request["access"]["signature"] = signature or "serving_default"
-            return _json_response(await self._call(v2.model_metadata, self.manager, name, version,
-                                                   label, signature))
+            return _json_response(
+                await self._call(v2.model_metadata, self.manager, name, version, label, signature)
+            )
         except ServingError as err:
             return _error(err)
 
@@ -342,13 +407,22 @@ class RestApi:
             name, version, label = self._v2_target(request, "v2_infer")
             raw = await self._read_body(request)
             payload, json_length, served, signature = await self._call(
-                v2.infer_http, self.manager, name, version, label, raw,
-                request.headers.get(v2_binary.HEADER))
+                v2.infer_http,
+                self.manager,
+                name,
+                version,
+                label,
+                raw,
+                request.headers.get(v2_binary.HEADER),
+            )
             request["access"].update(version=served, signature=signature)
             if json_length is None:
                 return web.Response(body=payload, content_type="application/json", charset="utf-8")
-            return web.Response(body=payload, content_type="application/octet-stream",
-                                headers={v2_binary.HEADER: str(json_length)})
+            return web.Response(
+                body=payload,
+                content_type="application/octet-stream",
+                headers={v2_binary.HEADER: str(json_length)},
+            )
         except ServingError as err:
             status = err.code
             return _error(err)
@@ -357,8 +431,9 @@ class RestApi:
             return _json_response({"error": f"Internal error: {type(err).__name__}: {err}"}, 500)
         finally:
             if name in self.manager.model_names():
-                self.manager.metrics.observe_request(name, served, "v2_infer", "REST", status,
-                                                     time.monotonic() - started)
+                self.manager.metrics.observe_request(
+                    name, served, "v2_infer", "REST", status, time.monotonic() - started
+                )
 
     async def _read_body(self, request: web.Request) -> bytes:
         """The request body, or RESOURCE_EXHAUSTED (413) above ``--max_request_size_bytes``."""
@@ -391,7 +466,7 @@ class RestApi:
         future = loop.run_in_executor(self.executor, fn, *args)
         try:
             return await asyncio.wait_for(future, self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Request timed out") from None
 
     async def v1(self, request: web.Request) -> web.Response:
@@ -409,27 +484,47 @@ class RestApi:
         except ServingError as err:
             return _error(err)
 
-    async def _get(self, request: web.Request, name: str, version: int | None, label: str | None,
-                   _verb: str | None, subresource: str | None) -> web.Response:
-        request["access"].update(api="metadata" if subresource else "status", model=name,
-                                 version="" if version is None and label is None else str(
-                                     version if version is not None else label))
+    async def _get(
+        self,
+        request: web.Request,
+        name: str,
+        version: int | None,
+        label: str | None,
+        _verb: str | None,
+        subresource: str | None,
+    ) -> web.Response:
+        request["access"].update(
+            api="metadata" if subresource else "status",
+            model=name,
+            version=""
+            if version is None and label is None
+            else str(version if version is not None else label),
+        )
         if not name:
             raise invalid("Missing model name in request.")
         if subresource == "metadata":  # case-sensitive in TF Serving: /METADATA answers the status
-            return _json_response(await self._call(metadata_json, self.manager, name, version, label))
+            return _json_response(
+                await self._call(metadata_json, self.manager, name, version, label)
+            )
         return _json_response(status_json(self.manager, name, version, label))
 
-    async def _post(self, request: web.Request, name: str, version: int | None, label: str | None,
-                    verb: str) -> web.Response:
+    async def _post(
+        self, request: web.Request, name: str, version: int | None, label: str | None, verb: str
+    ) -> web.Response:
         started = time.monotonic()
         served, status = "", "OK"
-        request["access"].update(api=verb, model=name, version="" if version is None and label is None
-                                 else str(version if version is not None else label))
+        request["access"].update(
+            api=verb,
+            model=name,
+            version=""
+            if version is None and label is None
+            else str(version if version is not None else label),
+        )
         try:
             raw = await self._read_body(request)
-            text, served, signature = await self._call(_run, self.manager, verb, name, version,
-                                                       label, raw, request["access"])
+            text, served, signature = await self._call(
+                _run, self.manager, verb, name, version, label, raw, request["access"]
+            )
             request["access"].update(version=served, signature=signature)
             return _text_response(text)
         except ServingError as err:
@@ -440,10 +535,13 @@ class RestApi:
             return _json_response({"error": f"Internal error: {type(err).__name__}: {err}"}, 500)
         finally:
             if name in self.manager.model_names():  # no metric labels for made-up names
-                self.manager.metrics.observe_request(name, served, verb, "REST", status,
-                                                     time.monotonic() - started)
+                self.manager.metrics.observe_request(
+                    name, served, verb, "REST", status, time.monotonic() - started
+                )
 
     def _too_big(self, size: int | None) -> str:
         got = f" ({size} bytes)" if size is not None else ""
-        return (f"Request body{got} is larger than the maximum of {self.max_request_bytes} bytes "
-                "(--max_request_size_bytes)")
+        return (
+            f"Request body{got} is larger than the maximum of {self.max_request_bytes} bytes "
+            "(--max_request_size_bytes)"
+        )

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from serving.server.batching import Batcher
-from serving.server.config import BatchingOptions
-from serving.server.errors import ServingError, invalid
-from serving.signatures import PREDICT_METHOD
+from dlsuite.serving.server.batching import Batcher
+from dlsuite.serving.server.config import BatchingOptions
+from dlsuite.serving.server.errors import ServingError, invalid
+from dlsuite.serving.signatures import PREDICT_METHOD
 
 DEFAULT_SIGNATURE = "serving_default"
 SERVING_TAG = "serve"
@@ -25,9 +25,15 @@ def _tf_message(err: BaseException) -> str:
     """The informative line of a TensorFlow error (not 'Graph execution error:' or a stack)."""
     text = getattr(err, "message", None) or str(err) or repr(err)
     lines = [ln.strip() for ln in text.splitlines()]
-    useful = [ln for ln in lines if ln and not ln.startswith(("Graph execution error", "Detected at node",
-                                                             "File ", "[[", "Stack trace"))
-              and not ln.endswith(":")]
+    useful = [
+        ln
+        for ln in lines
+        if ln
+        and not ln.startswith(
+            ("Graph execution error", "Detected at node", "File ", "[[", "Stack trace")
+        )
+        and not ln.endswith(":")
+    ]
     message = useful[-1] if useful else lines[0]
     return message.split(" [[", 1)[0].strip()
 
@@ -64,9 +70,15 @@ class Servable:
         on_queue: metrics callback ``(queued_rows)`` when the batch queue changes.
     """
 
-    def __init__(self, name: str, version: int, path: Path, batching: BatchingOptions | None = None,
-                 on_batch: Callable[[int, int], None] | None = None,
-                 on_queue: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        batching: BatchingOptions | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+        on_queue: Callable[[int], None] | None = None,
+    ) -> None:
         import tensorflow as tf
         from tensorflow.core.protobuf import config_pb2
 
@@ -76,35 +88,44 @@ class Servable:
         self._graph = tf.Graph()
         # soft placement: a graph exported with GPU device pins still loads on a CPU-only host
         self._session = tf.compat.v1.Session(
-            graph=self._graph, config=tf.compat.v1.ConfigProto(allow_soft_placement=True))
+            graph=self._graph, config=tf.compat.v1.ConfigProto(allow_soft_placement=True)
+        )
         try:
             with self._graph.as_default():
                 meta_graph = tf.compat.v1.saved_model.loader.load(
-                    self._session, [SERVING_TAG], str(path))
+                    self._session, [SERVING_TAG], str(path)
+                )
         except BaseException:
             self._session.close()
             raise
         # every SignatureDef, ``__saved_model_init_op`` included, as TF Serving's metadata lists them
         self.all_signature_defs = dict(meta_graph.signature_def)
-        self.signature_defs = {k: v for k, v in self.all_signature_defs.items()
-                               if not k.startswith("__")}
+        self.signature_defs = {
+            k: v for k, v in self.all_signature_defs.items() if not k.startswith("__")
+        }
         self.input_specs: dict[str, dict[str, Any]] = {}
         self._output_names: dict[str, list[str]] = {}
         self._input_names: dict[str, list[str]] = {}
         self._callables: dict[str, Any] = {}
         for key, sig in self.signature_defs.items():
             if not all(info.name for info in [*sig.inputs.values(), *sig.outputs.values()]):
-                log.warning("%s version %d: signature %r has sparse or composite tensors; "
-                            "it is not served", name, version, key)
+                log.warning(
+                    "%s version %d: signature %r has sparse or composite tensors; it is not served",
+                    name,
+                    version,
+                    key,
+                )
                 continue
             self.input_specs[key] = {
                 n: tf.TensorSpec(tf.TensorShape(info.tensor_shape), tf.as_dtype(info.dtype), n)
-                for n, info in sig.inputs.items()}
+                for n, info in sig.inputs.items()
+            }
             self._input_names[key] = sorted(sig.inputs)
             self._output_names[key] = sorted(sig.outputs)
             options = config_pb2.CallableOptions(
                 feed=[sig.inputs[n].name for n in self._input_names[key]],
-                fetch=[sig.outputs[n].name for n in self._output_names[key]])
+                fetch=[sig.outputs[n].name for n in self._output_names[key]],
+            )
             if options.fetch:
                 self._callables[key] = self._session._make_callable_from_options(options)  # noqa: SLF001
             else:  # a signature with no outputs (TF-Agents' get_initial_state of a stateless policy)
@@ -130,23 +151,30 @@ class Servable:
         return self.signature_defs[key].method_name or PREDICT_METHOD
 
     # -- running ------------------------------------------------------------------------------
-    def run(self, key: str, inputs: dict[str, np.ndarray],
-            output_filter: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    def run(
+        self, key: str, inputs: dict[str, np.ndarray], output_filter: tuple[str, ...] = ()
+    ) -> dict[str, np.ndarray]:
         """Check ``inputs`` against signature ``key`` and run it (through the batcher if any)."""
         specs = self.input_specs[key]
         extra = sorted(set(inputs) - set(specs))
         if extra:
-            raise invalid(f"input tensor alias not found in signature: {extra[0]}. Inputs expected "
-                          f"to be in the set {{{','.join(sorted(specs))}}}.")
+            raise invalid(
+                f"input tensor alias not found in signature: {extra[0]}. Inputs expected "
+                f"to be in the set {{{','.join(sorted(specs))}}}."
+            )
         missing = sorted(set(specs) - set(inputs))
         if missing:
-            raise invalid(f"Request inputs do not match required inputs for model `{self.name}`. "
-                          f"Missing but required: {{{','.join(missing)}}}.")
+            raise invalid(
+                f"Request inputs do not match required inputs for model `{self.name}`. "
+                f"Missing but required: {{{','.join(missing)}}}."
+            )
         outputs_known = set(self.signature_defs[key].outputs)
         for name in output_filter:
             if name not in outputs_known:
-                raise invalid(f"output tensor alias not found in signature: {name} Outputs expected "
-                              f"to be in the set {{{','.join(sorted(outputs_known))}}}.")
+                raise invalid(
+                    f"output tensor alias not found in signature: {name} Outputs expected "
+                    f"to be in the set {{{','.join(sorted(outputs_known))}}}."
+                )
         checked = {name: _as_feed(inputs[name], spec) for name, spec in specs.items()}
         if self.batcher is not None:
             outputs = self.batcher.submit(key, checked)

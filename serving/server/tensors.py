@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from serving.server.errors import invalid
-from serving.server.json_tensor import to_bytes
+from dlsuite.serving.server.errors import invalid
+from dlsuite.serving.server.json_tensor import to_bytes
 
 _BYTES_SUFFIX = "_bytes"
 _INTS = "iu"
@@ -75,8 +75,9 @@ def value_tokens(arr: np.ndarray, name: str) -> list[str]:
     import tensorflow as tf
 
     enum = tf.as_dtype(arr.dtype).as_datatype_enum
-    raise invalid("Failed to write JSON value for tensor type: "
-                  f"{types_pb2.DataType.Name(enum)[3:].lower()}")
+    raise invalid(
+        f"Failed to write JSON value for tensor type: {types_pb2.DataType.Name(enum)[3:].lower()}"
+    )
 
 
 def _nest(tokens: list[str], shape: Sequence[int]) -> list[str]:
@@ -92,7 +93,7 @@ def _nest(tokens: list[str], shape: Sequence[int]) -> list[str]:
         if dim == 0:
             items = ["[]"] * count
         else:
-            items = ["[" + ", ".join(items[i * dim:(i + 1) * dim]) + "]" for i in range(count)]
+            items = ["[" + ", ".join(items[i * dim : (i + 1) * dim]) + "]" for i in range(count)]
     return items
 
 
@@ -129,12 +130,16 @@ def predict_json(outputs: Mapping[str, np.ndarray], row_format: bool) -> str:
         if size < 1:
             raise invalid(f"Tensor name: {n} has invalid batch size: {size}")
         if batch and size != batch:
-            raise invalid(f"Tensor name: {n} has inconsistent batch size: {size} expecting: {batch}")
+            raise invalid(
+                f"Tensor name: {n} has inconsistent batch size: {size} expecting: {batch}"
+            )
         batch = size
     rows = {n: _nest(value_tokens(arrays[n], n), arrays[n].shape) for n in names}
     if len(names) == 1:
         return '{"predictions": [' + ", ".join(rows[names[0]]) + "]}"
-    items = ("{" + ", ".join(_key(n) + ": " + rows[n][i] for n in names) + "}" for i in range(batch))
+    items = (
+        "{" + ", ".join(_key(n) + ": " + rows[n][i] for n in names) + "}" for i in range(batch)
+    )
     return '{"predictions": [' + ", ".join(items) + "]}"
 
 

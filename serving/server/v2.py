@@ -18,18 +18,29 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from serving.server import v2_binary
-from serving.server.errors import invalid
-from serving.server.manager import ModelManager
+from dlsuite.serving.server import v2_binary
+from dlsuite.serving.server.errors import invalid
+from dlsuite.serving.server.manager import ModelManager
 
 PLATFORM = "tensorflow_savedmodel"
 EXTENSIONS = ("binary_tensor_data",)  # what server metadata reports (Triton's extension names)
 
 # TensorFlow dtype name -> V2 datatype.
 _V2_TYPES = {
-    "bool": "BOOL", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32", "uint64": "UINT64",
-    "int8": "INT8", "int16": "INT16", "int32": "INT32", "int64": "INT64", "float16": "FP16",
-    "float32": "FP32", "float64": "FP64", "bfloat16": "BF16", "string": "BYTES",
+    "bool": "BOOL",
+    "uint8": "UINT8",
+    "uint16": "UINT16",
+    "uint32": "UINT32",
+    "uint64": "UINT64",
+    "int8": "INT8",
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "float16": "FP16",
+    "float32": "FP32",
+    "float64": "FP64",
+    "bfloat16": "BF16",
+    "string": "BYTES",
 }
 
 
@@ -89,25 +100,41 @@ def _signature(parameters: Any) -> str:
     return name
 
 
-def model_metadata(manager: ModelManager, name: str, version: int | None, label: str | None,
-                   signature: str = "") -> dict:
+def model_metadata(
+    manager: ModelManager, name: str, version: int | None, label: str | None, signature: str = ""
+) -> dict:
     """V2 model metadata of one signature (``serving_default`` unless ``signature`` is given)."""
     import tensorflow as tf
 
     with manager.servable(name, version, label) as servable:
         key = servable.signature(signature)
-        inputs = [{"name": n, "datatype": v2_datatype(spec.dtype), "shape": _dims(spec.shape)}
-                  for n, spec in sorted(servable.input_specs[key].items())]
+        inputs = [
+            {"name": n, "datatype": v2_datatype(spec.dtype), "shape": _dims(spec.shape)}
+            for n, spec in sorted(servable.input_specs[key].items())
+        ]
         outputs = []
         for n, info in sorted(servable.signature_defs[key].outputs.items()):
-            shape = tf.TensorShape(None if info.tensor_shape.unknown_rank
-                                   else [d.size if d.size >= 0 else None for d in info.tensor_shape.dim])
-            outputs.append({"name": n, "datatype": v2_datatype(tf.dtypes.as_dtype(info.dtype)),
-                            "shape": _dims(shape)})
+            shape = tf.TensorShape(
+                None
+                if info.tensor_shape.unknown_rank
+                else [d.size if d.size >= 0 else None for d in info.tensor_shape.dim]
+            )
+            outputs.append(
+                {
+                    "name": n,
+                    "datatype": v2_datatype(tf.dtypes.as_dtype(info.dtype)),
+                    "shape": _dims(shape),
+                }
+            )
         versions = [str(s.version) for s in manager.status(name) if s.state == "AVAILABLE"]
-        return {"name": name, "versions": versions, "platform": PLATFORM,
-                "parameters": {"signature_name": key, "version": str(servable.version)},
-                "inputs": inputs, "outputs": outputs}
+        return {
+            "name": name,
+            "versions": versions,
+            "platform": PLATFORM,
+            "parameters": {"signature_name": key, "version": str(servable.version)},
+            "inputs": inputs,
+            "outputs": outputs,
+        }
 
 
 def _flat(data: Any) -> list:
@@ -124,7 +151,9 @@ def _bytes_element(value: Any, name: str) -> bytes:
             return base64.b64decode(value["b64"], validate=True)
         except (binascii.Error, ValueError) as err:
             raise invalid(f"Input '{name}': unable to base64 decode: {err}") from None
-    raise invalid(f"Input '{name}' has datatype BYTES; its elements must be strings or {{\"b64\": ...}}")
+    raise invalid(
+        f"Input '{name}' has datatype BYTES; its elements must be strings or {{\"b64\": ...}}"
+    )
 
 
 def input_array(tensor: Any, spec: Any, raw: bytes | None = None) -> np.ndarray:
@@ -141,17 +170,23 @@ def input_array(tensor: Any, spec: Any, raw: bytes | None = None) -> np.ndarray:
         raise invalid(f"Input '{name}': 'shape' must be a list of non-negative integers")
     expected = v2_datatype(spec.dtype)
     if datatype != expected:
-        raise invalid(f"Input '{name}' has datatype {datatype} but the signature expects {expected}")
+        raise invalid(
+            f"Input '{name}' has datatype {datatype} but the signature expects {expected}"
+        )
     if raw is not None:
         if data is not None:
-            raise invalid(f"Input '{name}' has both 'data' and binary data ('{v2_binary.SIZE}'); "
-                          "send one of them")
+            raise invalid(
+                f"Input '{name}' has both 'data' and binary data ('{v2_binary.SIZE}'); "
+                "send one of them"
+            )
         return v2_binary.decode(name, expected, shape, raw, spec.dtype.as_numpy_dtype)
     if data is None:
         raise invalid(f"Input '{name}' has no 'data'")
     flat = _flat(data)
     if len(flat) != math.prod(shape):
-        raise invalid(f"Input '{name}' has {len(flat)} elements but shape {shape} needs {math.prod(shape)}")
+        raise invalid(
+            f"Input '{name}' has {len(flat)} elements but shape {shape} needs {math.prod(shape)}"
+        )
     if expected == "BYTES":
         arr = np.empty(len(flat), dtype=object)
         arr[:] = [_bytes_element(v, name) for v in flat]
@@ -178,8 +213,15 @@ def output_binary(name: str, arr: np.ndarray) -> tuple[dict, bytes]:
     """One output array as a V2 tensor sent as binary data: ``(JSON tensor, raw data)``."""
     arr = np.asarray(arr)
     raw = v2_binary.encode(arr)
-    return ({"name": name, "shape": list(arr.shape), "datatype": _output_datatype(arr),
-             "parameters": {v2_binary.SIZE: len(raw)}}, raw)
+    return (
+        {
+            "name": name,
+            "shape": list(arr.shape),
+            "datatype": _output_datatype(arr),
+            "parameters": {v2_binary.SIZE: len(raw)},
+        },
+        raw,
+    )
 
 
 def output_json(name: str, arr: np.ndarray) -> dict:
@@ -200,8 +242,14 @@ def output_json(name: str, arr: np.ndarray) -> dict:
     return {"name": name, "shape": list(arr.shape), "datatype": datatype, "data": data}
 
 
-def infer(manager: ModelManager, name: str, version: int | None, label: str | None,
-          body: Any, raw_inputs: list[bytes | None] | None = None) -> InferResult:
+def infer(
+    manager: ModelManager,
+    name: str,
+    version: int | None,
+    label: str | None,
+    body: Any,
+    raw_inputs: list[bytes | None] | None = None,
+) -> InferResult:
     """Run a V2 inference request.
 
     ``raw_inputs[i]`` is the binary data of ``body["inputs"][i]`` (None: its JSON ``data``). An
@@ -216,11 +264,14 @@ def infer(manager: ModelManager, name: str, version: int | None, label: str | No
     if not isinstance(inputs, list) or not inputs:
         raise invalid("'inputs' must be a non-empty list of tensors")
     wanted = body.get("outputs") or []
-    if not isinstance(wanted, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
-                                               for o in wanted):
+    if not isinstance(wanted, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted
+    ):
         raise invalid("'outputs' must be a list of objects with a 'name'")
-    binary_outputs = {o["name"]: _flag(o.get("parameters"), "binary_data", f"output '{o['name']}'",
-                                       all_binary) for o in wanted}
+    binary_outputs = {
+        o["name"]: _flag(o.get("parameters"), "binary_data", f"output '{o['name']}'", all_binary)
+        for o in wanted
+    }
     raws = raw_inputs if raw_inputs is not None else [None] * len(inputs)
     if len(raws) != len(inputs):
         raise invalid(f"expected binary data for {len(inputs)} inputs, got {len(raws)}")
@@ -231,8 +282,10 @@ def infer(manager: ModelManager, name: str, version: int | None, label: str | No
         for tensor, raw in zip(inputs, raws):
             tname = tensor.get("name") if isinstance(tensor, dict) else None
             if tname not in specs:
-                raise invalid(f"input tensor alias not found in signature: {tname}. Inputs expected "
-                              f"to be in the set {{{','.join(sorted(specs))}}}.")
+                raise invalid(
+                    f"input tensor alias not found in signature: {tname}. Inputs expected "
+                    f"to be in the set {{{','.join(sorted(specs))}}}."
+                )
             arrays[tname] = input_array(tensor, specs[tname], raw)
         outputs = servable.run(key, arrays, tuple(o["name"] for o in wanted))
         tensors, binary = [], []
@@ -249,8 +302,14 @@ def infer(manager: ModelManager, name: str, version: int | None, label: str | No
         return InferResult(response, binary, str(servable.version), key)
 
 
-def infer_http(manager: ModelManager, name: str, version: int | None, label: str | None,
-               raw: bytes, header_length: str | None) -> tuple[bytes, int | None, str, str]:
+def infer_http(
+    manager: ModelManager,
+    name: str,
+    version: int | None,
+    label: str | None,
+    raw: bytes,
+    header_length: str | None,
+) -> tuple[bytes, int | None, str, str]:
     """Run an HTTP V2 infer body (JSON, or JSON header + binary tensors when ``header_length``,
     the ``Inference-Header-Content-Length`` header, is given).
 

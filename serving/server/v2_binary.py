@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.server.errors import invalid
+from dlsuite.serving.server.errors import invalid
 
 HEADER = "Inference-Header-Content-Length"
 SIZE = "binary_data_size"
@@ -32,9 +32,11 @@ def _header_length(value: str, body_size: int) -> int:
     if length > body_size:
         raise invalid(f"{HEADER} ({length}) is larger than the request body ({body_size} bytes)")
     if length == 0:
-        raise invalid(f"{HEADER}: 0 (a raw binary body without a JSON inference header) is not "
-                      "supported; send the JSON header first and give each binary input its "
-                      f"'{SIZE}' parameter")
+        raise invalid(
+            f"{HEADER}: 0 (a raw binary body without a JSON inference header) is not "
+            "supported; send the JSON header first and give each binary input its "
+            f"'{SIZE}' parameter"
+        )
     return length
 
 
@@ -47,8 +49,10 @@ def binary_size(tensor: Any, kind: str = "Input") -> int | None:
         return None
     size = parameters[SIZE]
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise invalid(f"{kind} '{tensor.get('name')}': parameter '{SIZE}' must be a non-negative "
-                      f"integer, got {json.dumps(size)}")
+        raise invalid(
+            f"{kind} '{tensor.get('name')}': parameter '{SIZE}' must be a non-negative "
+            f"integer, got {json.dumps(size)}"
+        )
     return size
 
 
@@ -67,14 +71,22 @@ def parse_request(raw: bytes, header_length: str | None) -> tuple[Any, list[byte
         body = json.loads(header)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         binary_like = "Extra data" in str(err) or isinstance(err, UnicodeDecodeError)
-        hint = (f" (is the {HEADER} header missing or wrong? binary tensor data must follow a JSON "
-                "header of exactly that many bytes)") if binary_like else ""
+        hint = (
+            (
+                f" (is the {HEADER} header missing or wrong? binary tensor data must follow a JSON "
+                "header of exactly that many bytes)"
+            )
+            if binary_like
+            else ""
+        )
         raise invalid(f"JSON Parse error: {err}{hint}") from None
     inputs = body.get("inputs") if isinstance(body, dict) else None
     if not isinstance(inputs, list):
         if tail:
-            raise invalid(f"The request has {len(tail)} bytes of binary data after its JSON header "
-                          "but no 'inputs' list to claim them")
+            raise invalid(
+                f"The request has {len(tail)} bytes of binary data after its JSON header "
+                "but no 'inputs' list to claim them"
+            )
         return body, None
     raws: list[bytes | None] = []
     offset = 0
@@ -85,14 +97,18 @@ def parse_request(raw: bytes, header_length: str | None) -> tuple[Any, list[byte
             continue
         if offset + size > len(tail):
             missing = f" (the {HEADER} header is missing)" if header_length is None else ""
-            raise invalid(f"Input '{tensor.get('name')}' has {SIZE} {size} but only "
-                          f"{len(tail) - offset} bytes of binary data are left after the JSON "
-                          f"header{missing}")
-        raws.append(tail[offset:offset + size])
+            raise invalid(
+                f"Input '{tensor.get('name')}' has {SIZE} {size} but only "
+                f"{len(tail) - offset} bytes of binary data are left after the JSON "
+                f"header{missing}"
+            )
+        raws.append(tail[offset : offset + size])
         offset += size
     if offset != len(tail):
-        raise invalid(f"The request has {len(tail)} bytes of binary data after its JSON header but "
-                      f"the inputs' {SIZE} parameters add up to {offset}")
+        raise invalid(
+            f"The request has {len(tail)} bytes of binary data after its JSON header but "
+            f"the inputs' {SIZE} parameters add up to {offset}"
+        )
     return body, raws
 
 
@@ -101,13 +117,17 @@ def bytes_elements(raw: bytes, name: str) -> list[bytes]:
     out, offset = [], 0
     while offset < len(raw):
         if offset + 4 > len(raw):
-            raise invalid(f"Input '{name}': BYTES binary data ends inside the 4-byte length prefix "
-                          f"of element {len(out)} (offset {offset}, {len(raw)} bytes in all)")
-        size = int.from_bytes(raw[offset:offset + 4], "little")
+            raise invalid(
+                f"Input '{name}': BYTES binary data ends inside the 4-byte length prefix "
+                f"of element {len(out)} (offset {offset}, {len(raw)} bytes in all)"
+            )
+        size = int.from_bytes(raw[offset : offset + 4], "little")
         if offset + 4 + size > len(raw):
-            raise invalid(f"Input '{name}': BYTES element {len(out)} has a length prefix of {size} "
-                          f"bytes but only {len(raw) - offset - 4} bytes follow it")
-        out.append(raw[offset + 4:offset + 4 + size])
+            raise invalid(
+                f"Input '{name}': BYTES element {len(out)} has a length prefix of {size} "
+                f"bytes but only {len(raw) - offset - 4} bytes follow it"
+            )
+        out.append(raw[offset + 4 : offset + 4 + size])
         offset += 4 + size
     return out
 
@@ -118,15 +138,19 @@ def decode(name: str, datatype: str, shape: list[int], raw: bytes, dtype: Any) -
     if datatype == "BYTES":
         items = bytes_elements(raw, name)
         if len(items) != count:
-            raise invalid(f"Input '{name}': the BYTES binary data holds {len(items)} elements but "
-                          f"shape {shape} needs {count}")
+            raise invalid(
+                f"Input '{name}': the BYTES binary data holds {len(items)} elements but "
+                f"shape {shape} needs {count}"
+            )
         arr = np.empty(count, dtype=object)
         arr[:] = items
         return arr.reshape(shape)
     dtype = np.dtype(dtype)
     if len(raw) != count * dtype.itemsize:
-        raise invalid(f"Input '{name}': {len(raw)} bytes of binary data do not match shape {shape} "
-                      f"of {datatype} ({count} x {dtype.itemsize} = {count * dtype.itemsize} bytes)")
+        raise invalid(
+            f"Input '{name}': {len(raw)} bytes of binary data do not match shape {shape} "
+            f"of {datatype} ({count} x {dtype.itemsize} = {count * dtype.itemsize} bytes)"
+        )
     if datatype == "BOOL" and any(b > 1 for b in raw):
         raise invalid(f"Input '{name}': BOOL binary data must be one byte of 0 or 1 per element")
     arr = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)

@@ -23,21 +23,27 @@ from typing import Any
 import grpc
 import numpy as np
 
-from serving.server import v2
-from serving.server.errors import ServingError, invalid
-from serving.server.manager import ModelManager
+from dlsuite.serving.server import v2
+from dlsuite.serving.server.errors import ServingError, invalid
+from dlsuite.serving.server.manager import ModelManager
 
 SERVICE = "inference.GRPCInferenceService"
 _MESSAGES: dict[str, Any] = {}
 
 # V2 datatype -> (numpy dtype, InferTensorContents field)
 _TYPES = {
-    "BOOL": (np.bool_, "bool_contents"), "UINT8": (np.uint8, "uint_contents"),
-    "UINT16": (np.uint16, "uint_contents"), "UINT32": (np.uint32, "uint_contents"),
-    "UINT64": (np.uint64, "uint64_contents"), "INT8": (np.int8, "int_contents"),
-    "INT16": (np.int16, "int_contents"), "INT32": (np.int32, "int_contents"),
-    "INT64": (np.int64, "int64_contents"), "FP16": (np.float16, None),
-    "FP32": (np.float32, "fp32_contents"), "FP64": (np.float64, "fp64_contents"),
+    "BOOL": (np.bool_, "bool_contents"),
+    "UINT8": (np.uint8, "uint_contents"),
+    "UINT16": (np.uint16, "uint_contents"),
+    "UINT32": (np.uint32, "uint_contents"),
+    "UINT64": (np.uint64, "uint64_contents"),
+    "INT8": (np.int8, "int_contents"),
+    "INT16": (np.int16, "int_contents"),
+    "INT32": (np.int32, "int_contents"),
+    "INT64": (np.int64, "int64_contents"),
+    "FP16": (np.float16, None),
+    "FP32": (np.float32, "fp32_contents"),
+    "FP64": (np.float64, "fp64_contents"),
 }
 
 
@@ -48,15 +54,32 @@ def messages() -> dict[str, Any]:
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     f = descriptor_pb2.FieldDescriptorProto
-    scalar = {"string": f.TYPE_STRING, "bool": f.TYPE_BOOL, "int64": f.TYPE_INT64, "int32": f.TYPE_INT32,
-              "uint32": f.TYPE_UINT32, "uint64": f.TYPE_UINT64, "float": f.TYPE_FLOAT,
-              "double": f.TYPE_DOUBLE, "bytes": f.TYPE_BYTES}
-    file = descriptor_pb2.FileDescriptorProto(name="dlsuite/grpc_predict_v2.proto", package="inference",
-                                              syntax="proto3")
+    scalar = {
+        "string": f.TYPE_STRING,
+        "bool": f.TYPE_BOOL,
+        "int64": f.TYPE_INT64,
+        "int32": f.TYPE_INT32,
+        "uint32": f.TYPE_UINT32,
+        "uint64": f.TYPE_UINT64,
+        "float": f.TYPE_FLOAT,
+        "double": f.TYPE_DOUBLE,
+        "bytes": f.TYPE_BYTES,
+    }
+    file = descriptor_pb2.FileDescriptorProto(
+        name="dlsuite/grpc_predict_v2.proto", package="inference", syntax="proto3"
+    )
 
-    def add(msg: Any, number: int, name: str, kind: str, repeated: bool = False, oneof: int | None = None) -> None:
-        field = msg.field.add(name=name, number=number,
-                              label=f.LABEL_REPEATED if repeated else f.LABEL_OPTIONAL)
+    def add(
+        msg: Any,
+        number: int,
+        name: str,
+        kind: str,
+        repeated: bool = False,
+        oneof: int | None = None,
+    ) -> None:
+        field = msg.field.add(
+            name=name, number=number, label=f.LABEL_REPEATED if repeated else f.LABEL_OPTIONAL
+        )
         if kind in scalar:
             field.type = scalar[kind]
         else:
@@ -87,10 +110,19 @@ def messages() -> dict[str, Any]:
     add(param, 2, "int64_param", "int64", oneof=0)
     add(param, 3, "string_param", "string", oneof=0)
     contents = message("InferTensorContents")
-    for number, (name, kind) in enumerate([("bool_contents", "bool"), ("int_contents", "int32"),
-                                           ("int64_contents", "int64"), ("uint_contents", "uint32"),
-                                           ("uint64_contents", "uint64"), ("fp32_contents", "float"),
-                                           ("fp64_contents", "double"), ("bytes_contents", "bytes")], 1):
+    for number, (name, kind) in enumerate(
+        [
+            ("bool_contents", "bool"),
+            ("int_contents", "int32"),
+            ("int64_contents", "int64"),
+            ("uint_contents", "uint32"),
+            ("uint64_contents", "uint64"),
+            ("fp32_contents", "float"),
+            ("fp64_contents", "double"),
+            ("bytes_contents", "bytes"),
+        ],
+        1,
+    ):
         add(contents, number, name, kind, repeated=True)
     for name in ("ServerLiveRequest", "ServerReadyRequest", "ServerMetadataRequest"):
         message(name)
@@ -115,8 +147,10 @@ def messages() -> dict[str, Any]:
     add(model_meta, 3, "platform", "string")
     add(model_meta, 4, "inputs", _full(tensor_meta), repeated=True)
     add(model_meta, 5, "outputs", _full(tensor_meta), repeated=True)
-    for name, tensor_name, raw in (("ModelInferRequest", "InferInputTensor", "raw_input_contents"),
-                                   ("ModelInferResponse", "InferOutputTensor", "raw_output_contents")):
+    for name, tensor_name, raw in (
+        ("ModelInferRequest", "InferInputTensor", "raw_input_contents"),
+        ("ModelInferResponse", "InferOutputTensor", "raw_output_contents"),
+    ):
         msg = message(name)
         tensor = message(tensor_name, msg)
         add(tensor, 1, "name", "string")
@@ -128,7 +162,13 @@ def messages() -> dict[str, Any]:
         add(msg, 2, "model_version", "string")
         add(msg, 3, "id", "string")
         add_map(msg, 4, "parameters", ".inference.InferParameter")
-        add(msg, 5, "inputs" if raw.startswith("raw_input") else "outputs", _full(tensor), repeated=True)
+        add(
+            msg,
+            5,
+            "inputs" if raw.startswith("raw_input") else "outputs",
+            _full(tensor),
+            repeated=True,
+        )
         if raw.startswith("raw_input"):
             requested = message("InferRequestedOutputTensor", msg)
             add(requested, 1, "name", "string")
@@ -140,7 +180,9 @@ def messages() -> dict[str, Any]:
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     for msg in file.message_type:
-        _MESSAGES[msg.name] = message_factory.GetMessageClass(pool.FindMessageTypeByName(f"inference.{msg.name}"))
+        _MESSAGES[msg.name] = message_factory.GetMessageClass(
+            pool.FindMessageTypeByName(f"inference.{msg.name}")
+        )
     return _MESSAGES
 
 
@@ -159,7 +201,9 @@ def request_body(request: Any) -> tuple[dict, list[bytes | None]]:
     """
     raws: list[bytes | None] = list(request.raw_input_contents)
     if raws and len(raws) != len(request.inputs):
-        raise invalid(f"expected {len(request.inputs)} raw_input_contents (one per input), got {len(raws)}")
+        raise invalid(
+            f"expected {len(request.inputs)} raw_input_contents (one per input), got {len(raws)}"
+        )
     if not raws:
         raws = [None] * len(request.inputs)
     inputs = []
@@ -168,20 +212,27 @@ def request_body(request: Any) -> tuple[dict, list[bytes | None]]:
         item: dict = {"name": tensor.name, "datatype": datatype, "shape": list(tensor.shape)}
         if raw is None:
             if datatype == "BYTES":
-                item["data"] = [{"b64": base64.b64encode(v).decode("ascii")}
-                                for v in tensor.contents.bytes_contents]
+                item["data"] = [
+                    {"b64": base64.b64encode(v).decode("ascii")}
+                    for v in tensor.contents.bytes_contents
+                ]
             elif datatype in _TYPES and _TYPES[datatype][1] is not None:
                 item["data"] = list(getattr(tensor.contents, _TYPES[datatype][1]))
             elif datatype in _TYPES:
-                raise invalid(f"Input '{tensor.name}': {datatype} must be sent as raw_input_contents")
+                raise invalid(
+                    f"Input '{tensor.name}': {datatype} must be sent as raw_input_contents"
+                )
             else:
                 raise invalid(f"Input '{tensor.name}': unsupported datatype {datatype}")
         inputs.append(item)
     parameters: dict = {"binary_data_output": True}
     if "signature_name" in request.parameters:
         parameters["signature_name"] = request.parameters["signature_name"].string_param
-    body: dict = {"inputs": inputs, "outputs": [{"name": o.name} for o in request.outputs],
-                  "parameters": parameters}
+    body: dict = {
+        "inputs": inputs,
+        "outputs": [{"name": o.name} for o in request.outputs],
+        "parameters": parameters,
+    }
     if request.id:
         body["id"] = request.id
     return body, raws
@@ -189,9 +240,11 @@ def request_body(request: Any) -> tuple[dict, list[bytes | None]]:
 
 def response_proto(result: v2.InferResult) -> Any:
     """`v2.infer`'s result (every output binary) as a ``ModelInferResponse`` with raw contents."""
-    response = messages()["ModelInferResponse"](model_name=result.response["model_name"],
-                                                model_version=result.response["model_version"],
-                                                id=result.response.get("id", ""))
+    response = messages()["ModelInferResponse"](
+        model_name=result.response["model_name"],
+        model_version=result.response["model_version"],
+        id=result.response.get("id", ""),
+    )
     for out in result.response["outputs"]:
         response.outputs.add(name=out["name"], datatype=out["datatype"], shape=out["shape"])
     response.raw_output_contents.extend(result.binary)
@@ -224,14 +277,20 @@ class InferenceServicer:
         def ready() -> bool:
             states = [s.state for s in self.manager.status(request.name, *_target(request.version))]
             return "AVAILABLE" in states
+
         return self.m["ModelReadyResponse"](ready=self._call(context, ready))
 
     def ModelMetadata(self, request, context):  # noqa: N802
-        meta = self._call(context, v2.model_metadata, self.manager, request.name,
-                          *_target(request.version))
+        meta = self._call(
+            context, v2.model_metadata, self.manager, request.name, *_target(request.version)
+        )
         return self.m["ModelMetadataResponse"](
-            name=meta["name"], versions=meta["versions"], platform=meta["platform"],
-            inputs=meta["inputs"], outputs=meta["outputs"])
+            name=meta["name"],
+            versions=meta["versions"],
+            platform=meta["platform"],
+            inputs=meta["inputs"],
+            outputs=meta["outputs"],
+        )
 
     def ModelInfer(self, request, context):  # noqa: N802
         started, served, status = time.monotonic(), "", "OK"
@@ -246,18 +305,31 @@ class InferenceServicer:
             context.abort(err.grpc_code, err.message)
         finally:
             if request.model_name in self.manager.model_names():
-                self.manager.metrics.observe_request(request.model_name, served, "v2_infer", "GRPC",
-                                                     status, time.monotonic() - started)
+                self.manager.metrics.observe_request(
+                    request.model_name,
+                    served,
+                    "v2_infer",
+                    "GRPC",
+                    status,
+                    time.monotonic() - started,
+                )
 
 
 def add_to_server(manager: ModelManager, server: grpc.Server) -> None:
     """Register ``inference.GRPCInferenceService`` on ``server``."""
     servicer, m = InferenceServicer(manager), messages()
     handlers = {}
-    for method, request_type in (("ServerLive", "ServerLiveRequest"), ("ServerReady", "ServerReadyRequest"),
-                                 ("ModelReady", "ModelReadyRequest"), ("ServerMetadata", "ServerMetadataRequest"),
-                                 ("ModelMetadata", "ModelMetadataRequest"), ("ModelInfer", "ModelInferRequest")):
+    for method, request_type in (
+        ("ServerLive", "ServerLiveRequest"),
+        ("ServerReady", "ServerReadyRequest"),
+        ("ModelReady", "ModelReadyRequest"),
+        ("ServerMetadata", "ServerMetadataRequest"),
+        ("ModelMetadata", "ModelMetadataRequest"),
+        ("ModelInfer", "ModelInferRequest"),
+    ):
         handlers[method] = grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, method), request_deserializer=m[request_type].FromString,
-            response_serializer=lambda msg: msg.SerializeToString())
+            getattr(servicer, method),
+            request_deserializer=m[request_type].FromString,
+            response_serializer=lambda msg: msg.SerializeToString(),
+        )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))

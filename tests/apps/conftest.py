@@ -6,14 +6,21 @@ from pathlib import Path
 
 import pytest
 
-TINY = dict(model="lenet5", data="builtin:digits", epochs=2, batch_size=32, max_train_examples=128,
-            verbose=0, seed=7)
+TINY = dict(
+    model="lenet5",
+    data="builtin:digits",
+    epochs=2,
+    batch_size=32,
+    max_train_examples=128,
+    verbose=0,
+    seed=7,
+)
 
 
 def train_tiny(run_root: Path, **overrides):
     """Train LeNet-5 on 128 digits for 2 epochs; returns the `TrainResult`."""
-    from apps.vision.config import VisionConfig
-    from apps.vision.train import train_and_evaluate
+    from dlsuite.apps.vision.config import VisionConfig
+    from dlsuite.apps.vision.train import train_and_evaluate
 
     return train_and_evaluate(VisionConfig(**{**TINY, "run_root": str(run_root), **overrides}))
 
@@ -33,28 +40,56 @@ def digits_run(tmp_path_factory):
     import json
     import time
 
-    from apps.cli import main
+    from dlsuite.apps.cli import main
 
     root = tmp_path_factory.mktemp("quality")
     start = time.perf_counter()
-    code = main(["train", "vision", "--model", "lenet5", "--data", "builtin:digits",
-                 "--run-root", str(root), "--verbose", "0"])
+    code = main(
+        [
+            "train",
+            "vision",
+            "--model",
+            "lenet5",
+            "--data",
+            "builtin:digits",
+            "--run-root",
+            str(root),
+            "--verbose",
+            "0",
+        ]
+    )
     elapsed = time.perf_counter() - start
     assert code == 0
     (run_dir,) = (root / "vision").iterdir()
     return run_dir, json.loads((run_dir / "metrics.json").read_text()), elapsed
 
 
-NLP_TINY = dict(task="classify", model="transformer", data="builtin:langid", tokenizer="wordpiece", vocab_size=400,
-                sequence_length=16, embedding_dim=16, intermediate_dim=32, num_layers=1, num_heads=2,
-                langid_locales=("en_US", "de_DE", "fr_FR"), langid_sentences=80, epochs=1, batch_size=32,
-                verbose=0, seed=5)
+NLP_TINY = dict(
+    task="classify",
+    model="transformer",
+    data="builtin:langid",
+    tokenizer="wordpiece",
+    vocab_size=400,
+    sequence_length=16,
+    embedding_dim=16,
+    intermediate_dim=32,
+    num_layers=1,
+    num_heads=2,
+    langid_locales=("en_US", "de_DE", "fr_FR"),
+    langid_sentences=80,
+    epochs=1,
+    batch_size=32,
+    verbose=0,
+    seed=5,
+)
 
 
 @pytest.fixture(scope="session")
 def nlp_tiny_run(tmp_path_factory):
     """A finished tiny text classification run (Transformer, WordPiece, 3-language langid; a few seconds)."""
-    from apps.nlp.config import NLPConfig
-    from apps.nlp.train import train_and_evaluate
+    from dlsuite.apps.nlp.config import NLPConfig
+    from dlsuite.apps.nlp.train import train_and_evaluate
 
-    return train_and_evaluate(NLPConfig(**{**NLP_TINY, "run_root": str(tmp_path_factory.mktemp("nlp-runs"))}))
+    return train_and_evaluate(
+        NLPConfig(**{**NLP_TINY, "run_root": str(tmp_path_factory.mktemp("nlp-runs"))})
+    )

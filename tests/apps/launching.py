@@ -17,11 +17,30 @@ class Launch:
         # the training command names this environment's `dlsuite` by its path, as a user of a
         # virtual environment would (`launch -- .venv/bin/dlsuite train ...`)
         dlsuite = str(Path(sys.executable).parent / "dlsuite")
-        argv = [sys.executable, "-m", "apps.cli", "launch", "--workers", "2", "--",
-                dlsuite, "train", app, *train_args, "--run-root", str(run_root), "--run-id", run_id]
-        self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "dlsuite.apps.cli",
+            "launch",
+            "--workers",
+            "2",
+            "--",
+            dlsuite,
+            "train",
+            app,
+            *train_args,
+            "--run-root",
+            str(run_root),
+            "--run-id",
+            run_id,
+        ]
+        self.proc = subprocess.Popen(
+            argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines: list[str] = []
-        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self.reader = threading.Thread(
+            target=lambda: self.lines.extend(self.proc.stdout), daemon=True
+        )
         self.reader.start()
 
     def wait(self, timeout: float = 240) -> int:

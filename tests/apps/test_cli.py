@@ -9,12 +9,17 @@ import sys
 
 import pytest
 
-from apps.cli import build_parser, main
-from apps.vision.config import VisionConfig
+from dlsuite.apps.cli import build_parser, main
+from dlsuite.apps.vision.config import VisionConfig
 
 
 def test_help_lists_every_subcommand():
-    out = subprocess.run([sys.executable, "-m", "apps.cli", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "dlsuite.apps.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for command in ("train", "evaluate", "export", "manifest", "convert", "serve", "predict"):
         assert command in out
 
@@ -31,10 +36,21 @@ def test_train_help_documents_every_config_field(capsys):
 
 
 def test_options_override_presets():
-    from apps.common.commands import config_from_args
+    from dlsuite.apps.common.commands import config_from_args
 
-    args = build_parser().parse_args(["train", "vision", "--preset", "lenet5-digits", "--epochs", "3",
-                                      "--augment", "crop,flip", "--no-cache"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "vision",
+            "--preset",
+            "lenet5-digits",
+            "--epochs",
+            "3",
+            "--augment",
+            "crop,flip",
+            "--no-cache",
+        ]
+    )
     config = config_from_args("vision", args)
     assert config.epochs == 3 and config.augment == ("crop", "flip") and config.cache is False
     assert config.data == "builtin:digits"

@@ -17,15 +17,36 @@ import pytest
 
 from tests.apps.launching import Launch
 
-TINY = dict(model="lenet5", data="builtin:digits", epochs=2, batch_size=32, max_train_examples=256,
-            verbose=0, seed=3)
-TINY_ARGS = ["--model", "lenet5", "--data", "builtin:digits", "--epochs", "6", "--batch-size", "32",
-             "--max-train-examples", "256", "--verbose", "2", "--seed", "3"]
+TINY = dict(
+    model="lenet5",
+    data="builtin:digits",
+    epochs=2,
+    batch_size=32,
+    max_train_examples=256,
+    verbose=0,
+    seed=3,
+)
+TINY_ARGS = [
+    "--model",
+    "lenet5",
+    "--data",
+    "builtin:digits",
+    "--epochs",
+    "6",
+    "--batch-size",
+    "32",
+    "--max-train-examples",
+    "256",
+    "--verbose",
+    "2",
+    "--seed",
+    "3",
+]
 
 
 def _train(tmp_path: Path, **overrides):
-    from apps.vision.config import VisionConfig
-    from apps.vision.train import train_and_evaluate
+    from dlsuite.apps.vision.config import VisionConfig
+    from dlsuite.apps.vision.train import train_and_evaluate
 
     return train_and_evaluate(VisionConfig(**{**TINY, "run_root": str(tmp_path), **overrides}))
 
@@ -43,8 +64,9 @@ def _assert_same_weights(a, b, atol=1e-4):
 
 # --- options and dispatch -------------------------------------------------------------------
 
+
 def test_loop_options_are_validated():
-    from apps.vision.config import VisionConfig
+    from dlsuite.apps.vision.config import VisionConfig
 
     with pytest.raises(ValueError, match="clip_norm"):
         VisionConfig(clip_norm=0.0)
@@ -55,8 +77,8 @@ def test_loop_options_are_validated():
 
 
 def test_auto_loop_choice_and_optimizer_options():
-    from apps.common.custom_loop import optimizer_options, use_custom_loop
-    from apps.vision.config import VisionConfig
+    from dlsuite.apps.common.custom_loop import optimizer_options, use_custom_loop
+    from dlsuite.apps.vision.config import VisionConfig
 
     assert not use_custom_loop(VisionConfig(), 1)
     assert use_custom_loop(VisionConfig(strategy="multi_worker"), 2)
@@ -64,11 +86,14 @@ def test_auto_loop_choice_and_optimizer_options():
     assert not use_custom_loop(VisionConfig(clip_norm=1.0), 1)
     # The custom loop hands each replica grads / R after its own all-reduce: clip at c / R.
     assert optimizer_options(VisionConfig(clip_norm=1.0, grad_accum_steps=4), 2, True) == {
-        "global_clipnorm": 0.5, "gradient_accumulation_steps": 4}
+        "global_clipnorm": 0.5,
+        "gradient_accumulation_steps": 4,
+    }
     assert optimizer_options(VisionConfig(grad_accum_steps=1), 1, False) == {}
 
 
 # --- the custom loop behaves like fit --------------------------------------------------------
+
 
 def test_custom_loop_matches_fit(tmp_path):
     fit = _train(tmp_path / "fit", loop="fit")
@@ -81,8 +106,16 @@ def test_custom_loop_matches_fit(tmp_path):
     for a, b in zip(fit.metrics["history"], custom.metrics["history"], strict=True):
         for key in ("loss", "val_loss"):
             assert a[key] == pytest.approx(b[key], rel=0.1), key
-    assert custom.metrics["final"]["test"]["accuracy"] == pytest.approx(fit.metrics["final"]["test"]["accuracy"], abs=0.1)
-    for name in ("metrics.json", "model.keras", "history.jsonl", "learning_curves.png", "checkpoints/best.keras"):
+    assert custom.metrics["final"]["test"]["accuracy"] == pytest.approx(
+        fit.metrics["final"]["test"]["accuracy"], abs=0.1
+    )
+    for name in (
+        "metrics.json",
+        "model.keras",
+        "history.jsonl",
+        "learning_curves.png",
+        "checkpoints/best.keras",
+    ):
         assert (custom.run.path / name).is_file(), name
     assert not (custom.run.path / "backup").exists()  # removed once training finished
 
@@ -102,8 +135,15 @@ def test_one_replica_equals_two_replicas(tmp_path):
 
 def test_gradient_accumulation_equals_the_larger_batch(tmp_path):
     big = _train(tmp_path / "big", loop="custom", optimizer="sgd", learning_rate=0.01, epochs=1)
-    accumulated = _train(tmp_path / "acc", loop="custom", optimizer="sgd", learning_rate=0.01, epochs=1,
-                         batch_size=16, grad_accum_steps=2)
+    accumulated = _train(
+        tmp_path / "acc",
+        loop="custom",
+        optimizer="sgd",
+        learning_rate=0.01,
+        epochs=1,
+        batch_size=16,
+        grad_accum_steps=2,
+    )
     _assert_same_weights(big.model, accumulated.model)
 
 
@@ -121,10 +161,11 @@ def test_clip_norm_over_two_replicas_equals_one(tmp_path):
 
 # --- input sharding --------------------------------------------------------------------------
 
+
 def _index_pipeline(n: int, batch_size: int):
     import tensorflow as tf
 
-    from apps.common.data import make_pipeline
+    from dlsuite.apps.common.data import make_pipeline
 
     indices = tf.data.Dataset.range(n).map(lambda i: (i, i % 10))
     return make_pipeline(indices, batch_size=batch_size, training=True, seed=5, shuffle_buffer=n)
@@ -161,8 +202,9 @@ def test_two_replicas_see_every_example_once_per_epoch():
 
 # --- launch ----------------------------------------------------------------------------------
 
+
 def test_worker_command_adds_strategy_and_run_id(tmp_path):
-    from apps.common.launch import worker_command
+    from dlsuite.apps.common.launch import worker_command
 
     command = worker_command(["dlsuite", "train", "vision", "--run-root", str(tmp_path)])
     assert command[command.index("--strategy") + 1] == "multi_worker"
@@ -175,29 +217,39 @@ def test_worker_command_adds_strategy_and_run_id(tmp_path):
         worker_command(["/usr/bin/not-dlsuite", "train", "vision"])
 
 
-@pytest.mark.parametrize("program", [["/opt/venv/bin/dlsuite"], [".venv/bin/dlsuite"],
-                                     ["python", "-m", "apps.cli"], ["/usr/bin/python3.11", "-m", "apps.cli"],
-                                     ["python3", "-m", "dlsuite"]])
+@pytest.mark.parametrize(
+    "program",
+    [
+        ["/opt/venv/bin/dlsuite"],
+        [".venv/bin/dlsuite"],
+        ["python", "-m", "dlsuite.apps.cli"],
+        ["/usr/bin/python3.11", "-m", "dlsuite.apps.cli"],
+        ["python3", "-m", "dlsuite"],
+    ],
+)
 def test_worker_command_accepts_a_path_to_dlsuite_and_python_m(tmp_path, program):
-    from apps.common.launch import worker_command
+    from dlsuite.apps.common.launch import worker_command
 
     args = ["train", "vision", "--run-root", str(tmp_path), "--run-id", "r1"]
     assert worker_command([*program, *args]) == worker_command(["dlsuite", *args])
 
 
 def _config_hash(tmp_path: Path) -> str:
-    from apps.vision.config import VisionConfig
+    from dlsuite.apps.vision.config import VisionConfig
 
     return VisionConfig(run_root=str(tmp_path), strategy="multi_worker").config_hash()
 
 
 def test_multi_worker_needs_a_run_id(monkeypatch):
-    from apps.common.cluster import is_chief, local_run_config
-    from apps.vision.config import VisionConfig
+    from dlsuite.apps.common.cluster import is_chief, local_run_config
+    from dlsuite.apps.vision.config import VisionConfig
 
     with pytest.raises(ValueError, match="--run-id"):
         local_run_config(VisionConfig(strategy="multi_worker"))
-    cluster = {"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": 1}}
+    cluster = {
+        "cluster": {"worker": ["localhost:1", "localhost:2"]},
+        "task": {"type": "worker", "index": 1},
+    }
     monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
     assert not is_chief()
     config = local_run_config(VisionConfig(strategy="multi_worker", run_id="r", run_root="runs"))
@@ -222,7 +274,13 @@ def test_launch_two_workers_trains_like_one_process(two_worker_run, tmp_path):
     assert metrics["replicas"] == 2
     assert metrics["loop"] == "custom" and metrics["epochs_completed"] == 6
     assert any(line.startswith("[worker 1] ") for line in lines)
-    for name in ("config.json", "model.keras", "learning_curves.png", "evaluation.json", "checkpoints/best.keras"):
+    for name in (
+        "config.json",
+        "model.keras",
+        "learning_curves.png",
+        "evaluation.json",
+        "checkpoints/best.keras",
+    ):
         assert (run / name).is_file(), name
     # Only the chief wrote here: one TensorBoard writer (one process id in the event file names).
     writers = {p.name.split(".")[-3] for p in (run / "logs" / "train").iterdir()}
@@ -231,7 +289,9 @@ def test_launch_two_workers_trains_like_one_process(two_worker_run, tmp_path):
     single = _train(tmp_path, loop="custom", strategy="one_device", epochs=6)
     for a, b in zip(metrics["history"], single.metrics["history"], strict=True):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-3)
-    assert metrics["final"]["test"]["accuracy"] == pytest.approx(single.metrics["final"]["test"]["accuracy"], abs=0.01)
+    assert metrics["final"]["test"]["accuracy"] == pytest.approx(
+        single.metrics["final"]["test"]["accuracy"], abs=0.01
+    )
 
 
 @pytest.mark.slow
@@ -260,7 +320,9 @@ def test_killed_worker_fails_the_job_and_relaunch_resumes(two_worker_run, tmp_pa
     assert metrics["resumed"] and metrics["epochs_completed"] == 6
     assert [r["epoch"] for r in metrics["history"]] == list(range(1, 7))
     for split in ("test", "validation"):
-        assert metrics["final"][split]["accuracy"] == pytest.approx(reference["final"][split]["accuracy"], abs=0.06)
+        assert metrics["final"][split]["accuracy"] == pytest.approx(
+            reference["final"][split]["accuracy"], abs=0.06
+        )
 
 
 # --- Kubernetes and Vertex AI ------------------------------------------------------------------
@@ -271,31 +333,67 @@ TFJOB_SCHEMA = {
     "properties": {
         "apiVersion": {"const": "kubeflow.org/v1"},
         "kind": {"const": "TFJob"},
-        "metadata": {"type": "object", "required": ["name"],
-                     "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}}},
+        "metadata": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+            },
+        },
         "spec": {
-            "type": "object", "required": ["tfReplicaSpecs"],
-            "properties": {"tfReplicaSpecs": {
-                "type": "object", "required": ["Chief"], "additionalProperties": False,
-                "properties": {"Chief": {"$ref": "#/$defs/replica"}, "Worker": {"$ref": "#/$defs/replica"}},
-            }},
+            "type": "object",
+            "required": ["tfReplicaSpecs"],
+            "properties": {
+                "tfReplicaSpecs": {
+                    "type": "object",
+                    "required": ["Chief"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "Chief": {"$ref": "#/$defs/replica"},
+                        "Worker": {"$ref": "#/$defs/replica"},
+                    },
+                }
+            },
         },
     },
-    "$defs": {"replica": {
-        "type": "object", "required": ["replicas", "restartPolicy", "template"],
-        "properties": {
-            "replicas": {"type": "integer", "minimum": 1},
-            "restartPolicy": {"enum": ["Always", "OnFailure", "Never", "ExitCode"]},
-            "template": {"type": "object", "required": ["spec"], "properties": {"spec": {
-                "type": "object", "required": ["containers"],
-                "properties": {"containers": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["name", "image", "command"],
-                    "properties": {"name": {"const": "tensorflow"}, "image": {"type": "string"},
-                                   "command": {"type": "array", "items": {"type": "string"}}},
-                }}},
-            }}},
-        },
-    }},
+    "$defs": {
+        "replica": {
+            "type": "object",
+            "required": ["replicas", "restartPolicy", "template"],
+            "properties": {
+                "replicas": {"type": "integer", "minimum": 1},
+                "restartPolicy": {"enum": ["Always", "OnFailure", "Never", "ExitCode"]},
+                "template": {
+                    "type": "object",
+                    "required": ["spec"],
+                    "properties": {
+                        "spec": {
+                            "type": "object",
+                            "required": ["containers"],
+                            "properties": {
+                                "containers": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["name", "image", "command"],
+                                        "properties": {
+                                            "name": {"const": "tensorflow"},
+                                            "image": {"type": "string"},
+                                            "command": {
+                                                "type": "array",
+                                                "items": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                }
+                            },
+                        }
+                    },
+                },
+            },
+        }
+    },
 }
 
 
@@ -303,12 +401,35 @@ def test_k8s_writes_a_valid_tfjob(tmp_path, capsys):
     import jsonschema
     import yaml
 
-    from apps.cli import main
+    from dlsuite.apps.cli import main
 
     out = tmp_path / "job.yaml"
-    assert main(["k8s", "--workers", "3", "--image", "registry/dlsuite:0.1", "--gpus-per-worker", "2",
-                 "--pvc", "shared", "--name", "digits-mw", "-o", str(out), "--",
-                 "dlsuite", "train", "vision", "--model", "lenet5"]) == 0
+    assert (
+        main(
+            [
+                "k8s",
+                "--workers",
+                "3",
+                "--image",
+                "registry/dlsuite:0.1",
+                "--gpus-per-worker",
+                "2",
+                "--pvc",
+                "shared",
+                "--name",
+                "digits-mw",
+                "-o",
+                str(out),
+                "--",
+                "dlsuite",
+                "train",
+                "vision",
+                "--model",
+                "lenet5",
+            ]
+        )
+        == 0
+    )
     job = yaml.safe_load(out.read_text())
     jsonschema.validate(job, TFJOB_SCHEMA)
     specs = job["spec"]["tfReplicaSpecs"]
@@ -319,21 +440,44 @@ def test_k8s_writes_a_valid_tfjob(tmp_path, capsys):
         assert command[:3] == ["dlsuite", "train", "vision"]
         assert command[command.index("--strategy") + 1] == "multi_worker"
         assert command[command.index("--run-id") + 1] == "digits-mw"
-        assert command[command.index("--run-root") + 1].startswith(container["volumeMounts"][0]["mountPath"])
+        assert command[command.index("--run-root") + 1].startswith(
+            container["volumeMounts"][0]["mountPath"]
+        )
         assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
-        assert spec["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "shared"
+        assert (
+            spec["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "shared"
+        )
     # The command parses with dlsuite's own parser.
-    from apps.cli import build_parser
+    from dlsuite.apps.cli import build_parser
 
     args = build_parser().parse_args(command[1:])
     assert args.strategy == "multi_worker"
 
 
 def test_k8s_vertex_custom_job(capsys):
-    from apps.cli import main
+    from dlsuite.apps.cli import main
 
-    assert main(["k8s", "--vertex", "--workers", "4", "--image", "gcr.io/p/dlsuite", "--gpus-per-worker", "1",
-                 "--name", "digits", "--", "dlsuite", "train", "vision"]) == 0
+    assert (
+        main(
+            [
+                "k8s",
+                "--vertex",
+                "--workers",
+                "4",
+                "--image",
+                "gcr.io/p/dlsuite",
+                "--gpus-per-worker",
+                "1",
+                "--name",
+                "digits",
+                "--",
+                "dlsuite",
+                "train",
+                "vision",
+            ]
+        )
+        == 0
+    )
     job = json.loads(capsys.readouterr().out)
     pools = job["jobSpec"]["workerPoolSpecs"]
     assert [p["replicaCount"] for p in pools] == [1, 3]
@@ -342,9 +486,11 @@ def test_k8s_vertex_custom_job(capsys):
     assert spec["imageUri"] == "gcr.io/p/dlsuite" and spec["command"] == ["dlsuite"]
     assert "multi_worker" in spec["args"]
     with pytest.raises(ValueError, match="multi_worker"):
-        from apps.common.k8s import tfjob
+        from dlsuite.apps.common.k8s import tfjob
 
-        tfjob(["dlsuite", "train", "vision", "--strategy", "mirrored"], workers=2, image="x", name="a")
+        tfjob(
+            ["dlsuite", "train", "vision", "--strategy", "mirrored"], workers=2, image="x", name="a"
+        )
 
 
 @pytest.mark.parametrize("loop", ["fit", "custom"])
@@ -352,9 +498,11 @@ def test_mixed_float16_trains_with_loss_scaling(tmp_path, monkeypatch, loop):
     """The GPU path (mixed_float16 + LossScaleOptimizer), run on the CPU with the same code."""
     import keras
 
-    from apps.common import trainer
+    from dlsuite.apps.common import trainer
 
-    monkeypatch.setattr(trainer, "mixed_precision_policy", lambda enabled: "mixed_float16" if enabled else None)
+    monkeypatch.setattr(
+        trainer, "mixed_precision_policy", lambda enabled: "mixed_float16" if enabled else None
+    )
     result = _train(tmp_path, mixed_precision=True, loop=loop, epochs=1)
     assert result.metrics["mixed_precision"] == "mixed_float16"
     assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)

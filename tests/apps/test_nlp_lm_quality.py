@@ -12,17 +12,27 @@ pytestmark = pytest.mark.quality
 
 def test_gpt_on_pydocs_has_held_out_perplexity_far_below_the_unigram_baseline(tmp_path):
     """The quality-bar run exactly as a user types it (plus where to put the run)."""
-    from apps.cli import main
+    from dlsuite.apps.cli import main
 
     start = time.perf_counter()
-    code = main(["train", "nlp", "--preset", "gpt-pydocs", "--run-root", str(tmp_path), "--verbose", "0"])
+    code = main(
+        ["train", "nlp", "--preset", "gpt-pydocs", "--run-root", str(tmp_path), "--verbose", "0"]
+    )
     wall_clock_s = time.perf_counter() - start
     assert code == 0
     (run_dir,) = (tmp_path / "nlp").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     evaluation = metrics["evaluation"]
-    assert evaluation["split"] == "test" and evaluation["tokens"] == metrics["data"]["tokens"]["test"] > 40_000
-    assert metrics["data"]["documents"]["test"] > 400  # whole held-out docstrings, never seen in training
+    assert (
+        evaluation["split"] == "test"
+        and evaluation["tokens"] == metrics["data"]["tokens"]["test"] > 40_000
+    )
+    assert (
+        metrics["data"]["documents"]["test"] > 400
+    )  # whole held-out docstrings, never seen in training
     assert evaluation["perplexity"] < 0.5 * evaluation["unigram_perplexity"], evaluation
-    assert set(evaluation["few_shot"]) >= {"copy", "recall"}  # reported, whatever the small model scores
+    assert set(evaluation["few_shot"]) >= {
+        "copy",
+        "recall",
+    }  # reported, whatever the small model scores
     assert wall_clock_s < 150, f"training and evaluation took {wall_clock_s:.0f}s"

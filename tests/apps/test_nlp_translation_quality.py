@@ -15,11 +15,22 @@ MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example
 @pytest.fixture(scope="module")
 def numbers_run(tmp_path_factory):
     """The quality-bar run exactly as a user types it; returns ``(run_dir, metrics, wall_clock_s)``."""
-    from apps.cli import main
+    from dlsuite.apps.cli import main
 
     root = tmp_path_factory.mktemp("translation-quality")
     start = time.perf_counter()
-    code = main(["train", "nlp", "--preset", "transformer_seq2seq-numbers", "--run-root", str(root), "--verbose", "0"])
+    code = main(
+        [
+            "train",
+            "nlp",
+            "--preset",
+            "transformer_seq2seq-numbers",
+            "--run-root",
+            str(root),
+            "--verbose",
+            "0",
+        ]
+    )
     elapsed = time.perf_counter() - start
     assert code == 0
     (run_dir,) = (root / "nlp").iterdir()
@@ -29,7 +40,10 @@ def numbers_run(tmp_path_factory):
 def test_beam_search_translates_90_percent_of_held_out_numbers_exactly(numbers_run):
     run_dir, metrics, wall_clock_s = numbers_run
     evaluation = metrics["evaluation"]
-    assert evaluation["split"] == "test" and evaluation["num_sentences"] == metrics["data"]["splits"]["test"]
+    assert (
+        evaluation["split"] == "test"
+        and evaluation["num_sentences"] == metrics["data"]["splits"]["test"]
+    )
     assert evaluation["beam"]["exact_match"] >= 0.90, evaluation["beam"]
     assert evaluation["beam"]["chrf"] >= 90, evaluation["beam"]
     assert wall_clock_s < 300, f"training took {wall_clock_s:.0f}s"
@@ -38,16 +52,25 @@ def test_beam_search_translates_90_percent_of_held_out_numbers_exactly(numbers_r
 def test_exported_translate_signature_matches_the_in_memory_model(numbers_run, tmp_path):
     import tensorflow as tf
 
-    from apps.common.runs import load_trained_model
-    from apps.nlp.export import export_run
-    from apps.nlp.translation import translate_texts
+    from dlsuite.apps.common.runs import load_trained_model
+    from dlsuite.apps.nlp.export import export_run
+    from dlsuite.apps.nlp.translation import translate_texts
 
     run_dir, metrics, _ = numbers_run
-    sources = [row.split("\t")[0] for row in (run_dir / "translations.tsv").read_text().splitlines()[1:201]]
-    version = export_run(run_dir, model_base_path=tmp_path, name="numbers", manifest_info=MANIFEST_INFO)
+    sources = [
+        row.split("\t")[0] for row in (run_dir / "translations.tsv").read_text().splitlines()[1:201]
+    ]
+    version = export_run(
+        run_dir, model_base_path=tmp_path, name="numbers", manifest_info=MANIFEST_INFO
+    )
     model = load_trained_model(run_dir)
     served = tf.saved_model.load(str(version))
-    for signature, beams in (("translate", metrics["evaluation"]["beam_size"]), ("translate_greedy", 1)):
+    for signature, beams in (
+        ("translate", metrics["evaluation"]["beam_size"]),
+        ("translate_greedy", 1),
+    ):
         expected = translate_texts(model, tf.constant(sources), beams)[0].numpy().tolist()
-        got = served.signatures[signature](text=tf.constant(sources))["translations"].numpy().tolist()
+        got = (
+            served.signatures[signature](text=tf.constant(sources))["translations"].numpy().tolist()
+        )
         assert got == expected, signature

@@ -20,16 +20,23 @@ def test_lenet5_on_builtin_digits_reaches_97_percent_in_under_3_minutes(digits_r
 
 
 def test_int8_digits_model_is_small_and_agrees_with_the_saved_model(digits_run, tmp_path):
-    from apps.common.runs import dataset_for_run
-    from apps.vision.export import export_run
-    from serving.tflite import convert_version
+    from dlsuite.apps.common.runs import dataset_for_run
+    from dlsuite.apps.vision.export import export_run
+    from dlsuite.serving.tflite import convert_version
 
     run_dir, _, _ = digits_run
-    version = export_run(run_dir, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO)
+    version = export_run(
+        run_dir, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO
+    )
     representative = [x for x, _ in dataset_for_run(run_dir, "train").take(200).as_numpy_iterator()]
     held_out = [x for x, _ in dataset_for_run(run_dir, "test").as_numpy_iterator()]
-    report = convert_version(version, output_dir=tmp_path / "tflite", quantize="int8",
-                             representative_examples=representative, check_examples=held_out)
+    report = convert_version(
+        version,
+        output_dir=tmp_path / "tflite",
+        quantize="int8",
+        representative_examples=representative,
+        check_examples=held_out,
+    )
     assert report["check"]["num_examples"] == 359
     # The SavedModel holds only the weights (exported without optimizer state).
     assert report["savedmodel_variables_bytes"] < 1.05 * report["signature_weights_bytes"] + 4096
@@ -42,11 +49,35 @@ def test_two_local_workers_reach_the_same_quality_bar(tmp_path):
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "apps.cli", "launch", "--workers", "2", "--",
-               "dlsuite", "train", "vision", "--model", "lenet5", "--data", "builtin:digits",
-               "--strategy", "multi_worker", "--run-root", str(tmp_path), "--verbose", "0"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                          cwd=Path(__file__).resolve().parents[2])
+    command = [
+        sys.executable,
+        "-m",
+        "dlsuite.apps.cli",
+        "launch",
+        "--workers",
+        "2",
+        "--",
+        "dlsuite",
+        "train",
+        "vision",
+        "--model",
+        "lenet5",
+        "--data",
+        "builtin:digits",
+        "--strategy",
+        "multi_worker",
+        "--run-root",
+        str(tmp_path),
+        "--verbose",
+        "0",
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run_dir,) = (tmp_path / "vision").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())

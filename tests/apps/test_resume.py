@@ -22,9 +22,29 @@ def _history(run_root):
 
 
 def test_killed_training_resumes_where_it_stopped(tmp_path):
-    command = [sys.executable, "-m", "apps.cli", "train", "vision", "--model", "lenet5",
-               "--data", "builtin:digits", "--max-train-examples", "256", "--epochs", "12",
-               "--batch-size", "32", "--run-root", str(tmp_path), "--verbose", "0", "--seed", "3"]
+    command = [
+        sys.executable,
+        "-m",
+        "dlsuite.apps.cli",
+        "train",
+        "vision",
+        "--model",
+        "lenet5",
+        "--data",
+        "builtin:digits",
+        "--max-train-examples",
+        "256",
+        "--epochs",
+        "12",
+        "--batch-size",
+        "32",
+        "--run-root",
+        str(tmp_path),
+        "--verbose",
+        "0",
+        "--seed",
+        "3",
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240

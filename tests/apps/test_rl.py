@@ -9,14 +9,23 @@ import numpy as np
 import pytest
 
 MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
-TINY_RL = dict(num_env_steps=1200, initial_collect_steps=200, eval_interval=400, eval_episodes=3,
-               final_eval_episodes=5, checkpoint_interval=400, replay_capacity=2000, batch_size=32,
-               verbose=0, seed=3)
+TINY_RL = dict(
+    num_env_steps=1200,
+    initial_collect_steps=200,
+    eval_interval=400,
+    eval_episodes=3,
+    final_eval_episodes=5,
+    checkpoint_interval=400,
+    replay_capacity=2000,
+    batch_size=32,
+    verbose=0,
+    seed=3,
+)
 
 
 def train_tiny_rl(run_root: Path, **overrides):
-    from apps.rl.config import RLConfig
-    from apps.rl.train import train_and_evaluate
+    from dlsuite.apps.rl.config import RLConfig
+    from dlsuite.apps.rl.train import train_and_evaluate
 
     return train_and_evaluate(RLConfig(**{**TINY_RL, "run_root": str(run_root), **overrides}))
 
@@ -28,8 +37,8 @@ def tiny_dqn(tmp_path_factory):
 
 
 def test_config_validates_and_generates_cli_options():
-    from apps.cli import build_parser
-    from apps.rl.config import PRESETS, RLConfig
+    from dlsuite.apps.cli import build_parser
+    from dlsuite.apps.rl.config import PRESETS, RLConfig
 
     assert RLConfig().layer_sizes == (100, 50)
     with pytest.raises(ValueError, match="agent expected one of"):
@@ -48,7 +57,7 @@ def test_config_validates_and_generates_cli_options():
 
 
 def test_tf_keras_is_tf_keras_and_keras_stays_keras_3():
-    from apps.rl.legacy_keras import check_legacy_keras, use_legacy_keras
+    from dlsuite.apps.rl.legacy_keras import check_legacy_keras, use_legacy_keras
 
     use_legacy_keras()
     import keras
@@ -62,8 +71,14 @@ def test_tf_keras_is_tf_keras_and_keras_stays_keras_3():
 
 def test_tiny_dqn_run_writes_the_run_directory(tiny_dqn):
     run, metrics = tiny_dqn.run.path, tiny_dqn.metrics
-    for name in ("config.json", "metrics.json", "history.jsonl", "evaluation.json", "learning_curves.png",
-                 "episode.gif"):
+    for name in (
+        "config.json",
+        "metrics.json",
+        "history.jsonl",
+        "evaluation.json",
+        "learning_curves.png",
+        "episode.gif",
+    ):
         assert (run / name).is_file(), name
     assert list((run / "logs" / "train").iterdir()) and list((run / "logs" / "eval").iterdir())
     assert (run / "checkpoints" / "best" / "checkpoint").is_file()
@@ -93,7 +108,7 @@ def test_evaluation_gif_shows_the_episode(tiny_dqn):
 
 
 def test_evaluate_command_reproduces_the_final_evaluation(tiny_dqn):
-    from apps.rl.train import evaluate_run
+    from dlsuite.apps.rl.train import evaluate_run
 
     report = evaluate_run(tiny_dqn.run.path, "test")
     assert report["returns"] == tiny_dqn.metrics["evaluation"]["returns"]  # same seeds, same policy
@@ -103,14 +118,16 @@ def test_evaluate_command_reproduces_the_final_evaluation(tiny_dqn):
 def test_export_reloads_and_acts_like_the_trained_policy(tiny_dqn, tmp_path):
     import tensorflow as tf
 
-    from apps.rl.agents import greedy_policy
-    from apps.rl.evaluation import policy_action_fn
-    from apps.rl.export import export_run, sample_observations, time_step_inputs
-    from apps.rl.train import load_policy
-    from serving.manifest import verify_version
-    from serving.warmup import read_warmup_requests
+    from dlsuite.apps.rl.agents import greedy_policy
+    from dlsuite.apps.rl.evaluation import policy_action_fn
+    from dlsuite.apps.rl.export import export_run, sample_observations, time_step_inputs
+    from dlsuite.apps.rl.train import load_policy
+    from dlsuite.serving.manifest import verify_version
+    from dlsuite.serving.warmup import read_warmup_requests
 
-    version = export_run(tiny_dqn.run.path, model_base_path=tmp_path, name="cartpole", manifest_info=MANIFEST_INFO)
+    version = export_run(
+        tiny_dqn.run.path, model_base_path=tmp_path, name="cartpole", manifest_info=MANIFEST_INFO
+    )
     assert version == tmp_path / "cartpole" / "1"
     assert not verify_version(version)
     manifest = json.loads((version / "assets.extra" / "manifest.json").read_text())
@@ -120,22 +137,33 @@ def test_export_reloads_and_acts_like_the_trained_policy(tiny_dqn, tmp_path):
     config, agent, _ = load_policy(tiny_dqn.run.path)
     observations, step_types = sample_observations(config, 32, seed=11)
     inputs = time_step_inputs(observations, step_types)
-    served = tf.saved_model.load(str(version)).signatures["action"](**{k: tf.constant(v) for k, v in inputs.items()})
+    served = tf.saved_model.load(str(version)).signatures["action"](
+        **{k: tf.constant(v) for k, v in inputs.items()}
+    )
     from tf_agents.trajectories import time_step as ts
 
-    expected = policy_action_fn(greedy_policy(agent))(ts.TimeStep(
-        inputs["step_type"], inputs["reward"], inputs["discount"], inputs["observation"]))
+    expected = policy_action_fn(greedy_policy(agent))(
+        ts.TimeStep(
+            inputs["step_type"], inputs["reward"], inputs["discount"], inputs["observation"]
+        )
+    )
     np.testing.assert_array_equal(served["action"].numpy(), expected)
 
 
-@pytest.mark.parametrize("overrides", [
-    dict(agent="ddqn", num_envs=2),
-    dict(agent="reinforce", num_env_steps=600, eval_interval=300, episodes_per_iteration=2),
-], ids=["ddqn-2-envs", "reinforce"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(agent="ddqn", num_envs=2),
+        dict(agent="reinforce", num_env_steps=600, eval_interval=300, episodes_per_iteration=2),
+    ],
+    ids=["ddqn-2-envs", "reinforce"],
+)
 def test_agents_are_selectable_by_name(tmp_path, overrides):
     result = train_tiny_rl(tmp_path, **{"gif_episodes": 0, **overrides})
     metrics = result.metrics
-    assert metrics["agent"] == overrides["agent"] and metrics["num_envs"] == overrides.get("num_envs", 1)
+    assert metrics["agent"] == overrides["agent"] and metrics["num_envs"] == overrides.get(
+        "num_envs", 1
+    )
     assert metrics["env_steps"] >= overrides.get("num_env_steps", 1200)
     assert metrics["train_steps"] > 0 and metrics["final"]["test"]["episodes"] == 5
     assert not (result.run.path / "episode.gif").exists()
@@ -143,13 +171,18 @@ def test_agents_are_selectable_by_name(tmp_path, overrides):
 
 @pytest.fixture(scope="module")
 def served_policy(tiny_dqn, tmp_path_factory):
-    from apps.rl.export import export_run
+    from dlsuite.apps.rl.export import export_run
     from tests.serving.conftest import start_server
 
     base = tmp_path_factory.mktemp("rl-repo")
-    export_run(tiny_dqn.run.path, model_base_path=base, name="cartpole", manifest_info=MANIFEST_INFO)
-    server = start_server(["--model_name=cartpole", f"--model_base_path={base / 'cartpole'}"],
-                          tmp_path_factory.mktemp("rl-log") / "server.log", ready_model="cartpole")
+    export_run(
+        tiny_dqn.run.path, model_base_path=base, name="cartpole", manifest_info=MANIFEST_INFO
+    )
+    server = start_server(
+        ["--model_name=cartpole", f"--model_base_path={base / 'cartpole'}"],
+        tmp_path_factory.mktemp("rl-log") / "server.log",
+        ready_model="cartpole",
+    )
     yield server
     server.stop()
 
@@ -157,22 +190,25 @@ def served_policy(tiny_dqn, tmp_path_factory):
 def _expected_actions(run_dir, count=8):
     from tf_agents.trajectories import time_step as ts
 
-    from apps.rl.agents import greedy_policy
-    from apps.rl.evaluation import policy_action_fn
-    from apps.rl.export import sample_observations, time_step_inputs
-    from apps.rl.train import load_policy
+    from dlsuite.apps.rl.agents import greedy_policy
+    from dlsuite.apps.rl.evaluation import policy_action_fn
+    from dlsuite.apps.rl.export import sample_observations, time_step_inputs
+    from dlsuite.apps.rl.train import load_policy
 
     config, agent, _ = load_policy(run_dir)
     inputs = time_step_inputs(*sample_observations(config, count, seed=21))
-    expected = policy_action_fn(greedy_policy(agent))(ts.TimeStep(
-        inputs["step_type"], inputs["reward"], inputs["discount"], inputs["observation"]))
+    expected = policy_action_fn(greedy_policy(agent))(
+        ts.TimeStep(
+            inputs["step_type"], inputs["reward"], inputs["discount"], inputs["observation"]
+        )
+    )
     return inputs, expected
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_served_policy_answers_the_action_signature(tiny_dqn, served_policy, protocol):
-    from apps.rl.play import served_action
+    from dlsuite.apps.rl.play import served_action
 
     inputs, expected = _expected_actions(tiny_dqn.run.path)
     server = served_policy.rest_port if protocol == "rest" else served_policy.grpc_port
@@ -183,10 +219,24 @@ def test_served_policy_answers_the_action_signature(tiny_dqn, served_policy, pro
 
 @pytest.mark.slow
 def test_play_runs_an_episode_against_the_served_policy(tiny_dqn, served_policy, capsys):
-    from apps.cli import main
+    from dlsuite.apps.cli import main
 
-    assert main(["play", "--server", f"127.0.0.1:{served_policy.rest_port}", "--env", "CartPole-v0",
-                 "--model", "cartpole", "--seed", str(2_000_000 + 1000 * 3)]) == 0
+    assert (
+        main(
+            [
+                "play",
+                "--server",
+                f"127.0.0.1:{served_policy.rest_port}",
+                "--env",
+                "CartPole-v0",
+                "--model",
+                "cartpole",
+                "--seed",
+                str(2_000_000 + 1000 * 3),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     episode = json.loads(lines[0])
     # The first final-evaluation episode, played through the server: the same return.

@@ -17,12 +17,27 @@ ENV_STEP_BUDGET = 60_000  # the default --num-env-steps
 @pytest.fixture(scope="module")
 def cartpole_run(tmp_path_factory):
     """``dlsuite train rl --agent dqn --env CartPole-v0`` exactly as a user types it."""
-    from apps.cli import main
+    from dlsuite.apps.cli import main
 
     root = tmp_path_factory.mktemp("rl-quality")
     start = time.perf_counter()
-    assert main(["train", "rl", "--agent", "dqn", "--env", "CartPole-v0", "--run-root", str(root),
-                 "--verbose", "0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "rl",
+                "--agent",
+                "dqn",
+                "--env",
+                "CartPole-v0",
+                "--run-root",
+                str(root),
+                "--verbose",
+                "0",
+            ]
+        )
+        == 0
+    )
     elapsed = time.perf_counter() - start
     (run_dir,) = (root / "rl").iterdir()
     return run_dir, json.loads((run_dir / "metrics.json").read_text()), elapsed
@@ -42,12 +57,14 @@ def test_dqn_solves_cartpole_v0_within_the_step_budget(cartpole_run):
 def test_exported_policy_solves_it_too(cartpole_run, tmp_path):
     import tensorflow as tf
 
-    from apps.rl.config import RLConfig
-    from apps.rl.envs import make_py_env
-    from apps.rl.export import export_run, time_step_inputs
+    from dlsuite.apps.rl.config import RLConfig
+    from dlsuite.apps.rl.envs import make_py_env
+    from dlsuite.apps.rl.export import export_run, time_step_inputs
 
     run_dir, _, _ = cartpole_run
-    version = export_run(run_dir, model_base_path=tmp_path, name="cartpole", manifest_info=MANIFEST_INFO)
+    version = export_run(
+        run_dir, model_base_path=tmp_path, name="cartpole", manifest_info=MANIFEST_INFO
+    )
     action = tf.saved_model.load(str(version)).signatures["action"]
     returns = []
     for seed in range(5_000_000, 5_000_010):  # episodes neither training nor evaluation saw

@@ -17,10 +17,33 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sigkilled_training_resumes_from_its_last_checkpoint(tmp_path):
-    command = [sys.executable, "-m", "apps.cli", "train", "rl", "--num-env-steps", "2000",
-               "--initial-collect-steps", "200", "--eval-interval", "500", "--checkpoint-interval", "500",
-               "--eval-episodes", "2", "--final-eval-episodes", "3", "--gif-episodes", "0",
-               "--early-stop-return", "1000", "--seed", "5", "--run-root", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "dlsuite.apps.cli",
+        "train",
+        "rl",
+        "--num-env-steps",
+        "2000",
+        "--initial-collect-steps",
+        "200",
+        "--eval-interval",
+        "500",
+        "--checkpoint-interval",
+        "500",
+        "--eval-episodes",
+        "2",
+        "--final-eval-episodes",
+        "3",
+        "--gif-episodes",
+        "0",
+        "--early-stop-return",
+        "1000",
+        "--seed",
+        "5",
+        "--run-root",
+        str(tmp_path),
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
     with open(tmp_path / "first.log", "w") as log:
         first = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)

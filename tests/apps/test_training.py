@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from apps.common.config import override
-from apps.common.data import parse_source, split_by_index
-from apps.vision.config import VisionConfig
+from dlsuite.apps.common.config import override
+from dlsuite.apps.common.data import parse_source, split_by_index
+from dlsuite.apps.vision.config import VisionConfig
 from tests.apps.conftest import train_tiny
 
 
@@ -42,23 +42,29 @@ def test_bad_data_source_names_the_accepted_forms(source):
 def test_split_by_index_is_a_partition():
     import tensorflow as tf
 
-    parts = split_by_index(tf.data.Dataset.range(100), 100, {"train": 0.7, "validation": 0.1, "test": 0.2}, seed=3)
+    parts = split_by_index(
+        tf.data.Dataset.range(100), 100, {"train": 0.7, "validation": 0.1, "test": 0.2}, seed=3
+    )
     seen = {name: sorted(int(i) for i in ds.as_numpy_iterator()) for name, (ds, _) in parts.items()}
     assert [len(seen[k]) for k in ("train", "validation", "test")] == [70, 10, 20]
     assert sorted(sum(seen.values(), [])) == list(range(100))
-    again = split_by_index(tf.data.Dataset.range(100), 100, {"train": 0.7, "validation": 0.1, "test": 0.2}, seed=3)
+    again = split_by_index(
+        tf.data.Dataset.range(100), 100, {"train": 0.7, "validation": 0.1, "test": 0.2}, seed=3
+    )
     assert sorted(int(i) for i in again["test"][0].as_numpy_iterator()) == seen["test"]
 
 
 def test_builtin_digits_splits():
-    from apps.vision.data import load_splits
+    from dlsuite.apps.vision.data import load_splits
 
     splits = load_splits(VisionConfig())
     assert sum(splits.sizes.values()) == 1797
     assert splits.sizes["test"] == round(1797 * 0.2)
     assert splits.input_shape == (32, 32, 1)
     image, label = next(iter(splits.test))
-    assert image.shape == (32, 32, 1) and 0.0 <= float(np.min(image)) and float(np.max(image)) <= 255.0
+    assert (
+        image.shape == (32, 32, 1) and 0.0 <= float(np.min(image)) and float(np.max(image)) <= 255.0
+    )
     assert 0 <= int(label) < 10
 
 
@@ -67,8 +73,14 @@ def test_run_directory_contents(tiny_run):
     metrics = json.loads((run / "metrics.json").read_text())
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == "lenet5" and config["app"] == "vision" and config["seed"] == 7
-    for name in ("history.jsonl", "model.keras", "learning_curves.png", "evaluation.json",
-                 "confusion_matrix.png", "checkpoints/best.keras"):
+    for name in (
+        "history.jsonl",
+        "model.keras",
+        "learning_curves.png",
+        "evaluation.json",
+        "confusion_matrix.png",
+        "checkpoints/best.keras",
+    ):
         assert (run / name).is_file(), name
     assert list((run / "logs").rglob("events.out.tfevents.*")), "no TensorBoard events"
     assert not (run / "backup").exists(), "backup state is removed after a finished run"
@@ -115,8 +127,11 @@ def test_mixed_precision_and_xla(tmp_path):
 
     result = train_tiny(tmp_path, mixed_precision=True, jit_compile=True, epochs=1)
     # float16 on a GPU (with loss scaling), bfloat16 on a CPU-only host
-    policy, compute = (("mixed_float16", "float16") if tf.config.list_physical_devices("GPU")
-                       else ("mixed_bfloat16", "bfloat16"))
+    policy, compute = (
+        ("mixed_float16", "float16")
+        if tf.config.list_physical_devices("GPU")
+        else ("mixed_bfloat16", "bfloat16")
+    )
     assert result.metrics["mixed_precision"] == policy
     assert result.metrics["jit_compile"] is True and result.model.jit_compile is True
     conv = result.model.get_layer("c1")

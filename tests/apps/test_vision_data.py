@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from apps.vision.config import VisionConfig
-from apps.vision.data import load_splits
+from dlsuite.apps.vision.config import VisionConfig
+from dlsuite.apps.vision.data import load_splits
 
 
 def test_tfds_mnist_loads_with_real_loading_code(tmp_path):
@@ -29,8 +29,15 @@ def test_tfds_training_runs_offline(tmp_path):
     from tests.apps.conftest import train_tiny
 
     with tfds.testing.mock_data(num_examples=64, data_dir=str(tmp_path / "tfds")):
-        result = train_tiny(tmp_path, data="tfds:cifar10", data_dir=str(tmp_path / "tfds"),
-                            model="resnet20", epochs=1, batch_size=16, max_train_examples=32)
+        result = train_tiny(
+            tmp_path,
+            data="tfds:cifar10",
+            data_dir=str(tmp_path / "tfds"),
+            model="resnet20",
+            epochs=1,
+            batch_size=16,
+            max_train_examples=32,
+        )
     assert result.metrics["data"]["source"] == "tfds:cifar10"
     assert result.metrics["data"]["input_shape"] == [32, 32, 3]
     assert np.isfinite(result.metrics["final"]["test"]["loss"])
@@ -54,11 +61,15 @@ def _write_digit_folders(root, per_class: int = 12):
 
 def test_image_folders_split_into_train_validation_test(tmp_path):
     _write_digit_folders(tmp_path / "digits")
-    splits = load_splits(VisionConfig(data=f"dir:{tmp_path / 'digits'}", image_size=16, model="lenet5"))
+    splits = load_splits(
+        VisionConfig(data=f"dir:{tmp_path / 'digits'}", image_size=16, model="lenet5")
+    )
     assert splits.class_names == ["class_0", "class_1", "class_2"]
     assert sum(splits.sizes.values()) == 36
     assert splits.input_shape == (16, 16, 3)
-    labels = sorted(int(y) for _, y in splits.train.concatenate(splits.validation).concatenate(splits.test))
+    labels = sorted(
+        int(y) for _, y in splits.train.concatenate(splits.validation).concatenate(splits.test)
+    )
     assert labels == [0] * 12 + [1] * 12 + [2] * 12
 
 
@@ -81,7 +92,7 @@ def test_missing_image_folder_is_a_clear_error(tmp_path):
 def test_augmentation_layers_change_training_batches_only():
     import tensorflow as tf
 
-    from apps.vision.data import augmentation
+    from dlsuite.apps.vision.data import augmentation
 
     layer = augmentation(VisionConfig(augment=("crop", "flip", "translate")), 32)
     batch = tf.random.uniform((4, 32, 32, 1), 0, 255)

@@ -8,21 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
 
 
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory):
-    from apps.vision.export import export_run
+    from dlsuite.apps.vision.export import export_run
 
     base = tmp_path_factory.mktemp("saved_models")
-    path = export_run(tiny_run.run.path, model_base_path=base, name="digits", manifest_info=MANIFEST_INFO)
+    path = export_run(
+        tiny_run.run.path, model_base_path=base, name="digits", manifest_info=MANIFEST_INFO
+    )
     return base, path
 
 
 def _held_out(tiny_run, n=6):
-    from apps.common.runs import splits_for_run
+    from dlsuite.apps.common.runs import splits_for_run
 
     splits = splits_for_run(tiny_run.run.path)
     images = np.stack([x for x, _ in splits.test.take(n).as_numpy_iterator()])
@@ -32,8 +33,12 @@ def _held_out(tiny_run, n=6):
 def test_version_layout(exported):
     base, path = exported
     assert path == base / "digits" / "1"
-    for name in ("saved_model.pb", "variables/variables.index", "assets.extra/manifest.json",
-                 "assets.extra/tf_serving_warmup_requests"):
+    for name in (
+        "saved_model.pb",
+        "variables/variables.index",
+        "assets.extra/manifest.json",
+        "assets.extra/tf_serving_warmup_requests",
+    ):
         assert (path / name).is_file(), name
     assert not [p for p in (base / "digits").iterdir() if p.name.startswith(".tmp")]
 
@@ -41,7 +46,7 @@ def test_version_layout(exported):
 def test_signatures_match_the_keras_model(exported, tiny_run):
     import tensorflow as tf
 
-    from apps.vision.export import IMAGE_FEATURE, encode_png
+    from dlsuite.apps.vision.export import IMAGE_FEATURE, encode_png
 
     _, path = exported
     loaded = tf.saved_model.load(str(path))
@@ -57,9 +62,16 @@ def test_signatures_match_the_keras_model(exported, tiny_run):
     out = loaded.signatures["serving_default"](image_bytes=tf.constant(png))
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
 
-    examples = [tf.train.Example(features=tf.train.Features(feature={
-        IMAGE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))})).SerializeToString()
-        for data in png]
+    examples = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    IMAGE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
+                }
+            )
+        ).SerializeToString()
+        for data in png
+    ]
     out = loaded.signatures["classify"](inputs=tf.constant(examples))
     np.testing.assert_allclose(out["scores"].numpy(), expected, atol=1e-5)
     assert out["classes"].shape == (len(png), 10)
@@ -67,20 +79,23 @@ def test_signatures_match_the_keras_model(exported, tiny_run):
 
 
 def test_signature_methods_for_tf_serving(exported):
-    from serving.signatures import CLASSIFY_METHOD, PREDICT_METHOD, read_signature_defs
+    from dlsuite.serving.signatures import CLASSIFY_METHOD, PREDICT_METHOD, read_signature_defs
 
     defs = read_signature_defs(exported[1])
     assert defs["serving_default"].method_name == PREDICT_METHOD
     assert set(defs["serving_default"].inputs) == {"image_bytes"}
     assert set(defs["serving_default"].outputs) == {"class_ids", "class_names", "probabilities"}
     assert defs["classify"].method_name == CLASSIFY_METHOD
-    assert set(defs["classify"].inputs) == {"inputs"} and set(defs["classify"].outputs) == {"classes", "scores"}
+    assert set(defs["classify"].inputs) == {"inputs"} and set(defs["classify"].outputs) == {
+        "classes",
+        "scores",
+    }
 
 
 def test_warmup_requests_replay_against_the_model(exported):
     import tensorflow as tf
 
-    from serving.warmup import read_warmup_requests
+    from dlsuite.serving.warmup import read_warmup_requests
 
     _, path = exported
     logs = list(read_warmup_requests(path))
@@ -88,13 +103,18 @@ def test_warmup_requests_replay_against_the_model(exported):
     assert kinds.count("predict_log") == 3 and kinds.count("classify_log") == 1
     loaded = tf.saved_model.load(str(path))
     request = logs[1].predict_log.request
-    assert request.model_spec.name == "digits" and request.model_spec.signature_name == "serving_default"
-    out = loaded.signatures["serving_default"](image_bytes=tf.constant(tf.make_ndarray(request.inputs["image_bytes"])))
+    assert (
+        request.model_spec.name == "digits"
+        and request.model_spec.signature_name == "serving_default"
+    )
+    out = loaded.signatures["serving_default"](
+        image_bytes=tf.constant(tf.make_ndarray(request.inputs["image_bytes"]))
+    )
     assert out["probabilities"].shape == (4, 10)
 
 
 def test_manifest_is_complete_and_verifies(exported, tiny_run):
-    from serving.manifest import validate_manifest, verify_version
+    from dlsuite.serving.manifest import validate_manifest, verify_version
 
     _, path = exported
     manifest = json.loads((path / "assets.extra" / "manifest.json").read_text())
@@ -105,29 +125,40 @@ def test_manifest_is_complete_and_verifies(exported, tiny_run):
 
 
 def test_manifest_detects_a_changed_file(tiny_run, tmp_path):
-    from apps.vision.export import export_run
-    from serving.manifest import verify_version
+    from dlsuite.apps.vision.export import export_run
+    from dlsuite.serving.manifest import verify_version
 
-    path = export_run(tiny_run.run.path, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO)
+    path = export_run(
+        tiny_run.run.path, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO
+    )
     (path / "variables" / "variables.index").write_bytes(b"tampered")
     assert any("variables/variables.index" in problem for problem in verify_version(path))
 
 
 def test_next_export_is_the_next_version_and_failures_publish_nothing(tiny_run, tmp_path):
-    from apps.vision.export import export_run
+    from dlsuite.apps.vision.export import export_run
 
-    first = export_run(tiny_run.run.path, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO)
-    second = export_run(tiny_run.run.path, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO)
+    first = export_run(
+        tiny_run.run.path, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO
+    )
+    second = export_run(
+        tiny_run.run.path, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO
+    )
     assert (first.name, second.name) == ("1", "2")
     with pytest.raises(ValueError, match="provider.name"):
         export_run(tiny_run.run.path, model_base_path=tmp_path, name="digits")
     with pytest.raises(ValueError, match="model name"):
-        export_run(tiny_run.run.path, model_base_path=tmp_path, name="../escape", manifest_info=MANIFEST_INFO)
+        export_run(
+            tiny_run.run.path,
+            model_base_path=tmp_path,
+            name="../escape",
+            manifest_info=MANIFEST_INFO,
+        )
     assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == ["1", "2"]
 
 
 def test_export_command_refuses_an_unfinished_run(tmp_path):
-    from apps.cli import main
+    from dlsuite.apps.cli import main
 
     run = tmp_path / "vision" / "r1"
     run.mkdir(parents=True)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from apps.vision.models import DEFAULT_INPUT_SIZE, MODELS, build_model
+from dlsuite.apps.vision.models import DEFAULT_INPUT_SIZE, MODELS, build_model
 from tests.core_layers.layer_checks import check_keras_round_trip, check_saved_model_parity
 
 SMALL_INPUT = {"resnet50": 32}  # smallest sizes keeping the forward-pass tests fast
@@ -103,7 +103,7 @@ def test_bad_arguments_raise(name, input_shape, num_classes, options, message):
 
 
 def test_resnet_depth_must_be_6n_plus_2():
-    from apps.vision.models import build_resnet_cifar
+    from dlsuite.apps.vision.models import build_resnet_cifar
 
     with pytest.raises(ValueError, match=r"6n \+ 2.*Received: depth=21"):
         build_resnet_cifar((32, 32, 3), 10, depth=21)

@@ -17,16 +17,21 @@ MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example
 
 @pytest.fixture(scope="module")
 def served(tiny_run, tmp_path_factory):
-    from apps.common.runs import splits_for_run
-    from apps.vision.export import encode_png, export_run
+    from dlsuite.apps.common.runs import splits_for_run
+    from dlsuite.apps.vision.export import encode_png, export_run
 
     base = tmp_path_factory.mktemp("repo")
     export_run(tiny_run.run.path, model_base_path=base, name="digits", manifest_info=MANIFEST_INFO)
-    images = np.stack([x for x, _ in splits_for_run(tiny_run.run.path).test.take(3).as_numpy_iterator()])
+    images = np.stack(
+        [x for x, _ in splits_for_run(tiny_run.run.path).test.take(3).as_numpy_iterator()]
+    )
     images = np.rint(images).astype(np.float32)
     expected = tiny_run.model.predict(images, verbose=0)
-    server = start_server(["--model_name=digits", f"--model_base_path={base / 'digits'}"],
-                          tmp_path_factory.mktemp("log") / "server.log", ready_model="digits")
+    server = start_server(
+        ["--model_name=digits", f"--model_base_path={base / 'digits'}"],
+        tmp_path_factory.mktemp("log") / "server.log",
+        ready_model="digits",
+    )
     yield server, [encode_png(image) for image in images], expected
     server.stop()
 
@@ -49,8 +54,10 @@ def test_rest_predict_with_encoded_images(served):
 
 def test_rest_classify_with_tf_examples(served):
     server, pngs, expected = served
-    body = {"signature_name": "classify",
-            "examples": [{"image/encoded": {"b64": base64.b64encode(png).decode()}} for png in pngs]}
+    body = {
+        "signature_name": "classify",
+        "examples": [{"image/encoded": {"b64": base64.b64encode(png).decode()}} for png in pngs],
+    }
     answer = requests.post(f"{server.rest}/v1/models/digits:classify", json=body, timeout=30).json()
     results = answer["results"]
     assert len(results) == len(pngs) and len(results[0]) == 10
@@ -61,7 +68,7 @@ def test_rest_classify_with_tf_examples(served):
 
 
 def test_grpc_predict_with_encoded_images(served):
-    from serving.client import grpc_predict
+    from dlsuite.serving.client import grpc_predict
 
     server, pngs, expected = served
     outputs = grpc_predict(server.grpc_target, "digits", {"image_bytes": pngs})

@@ -81,7 +81,8 @@ def check_saved_model_parity(model: keras.Model, inputs, tmp_path: pathlib.Path)
         for x in model.inputs
     ]
     archive.add_endpoint(
-        "serve", lambda *args: model(list(args) if len(args) > 1 else args[0], training=False),
+        "serve",
+        lambda *args: model(list(args) if len(args) > 1 else args[0], training=False),
         input_signature=specs,
     )
     archive.write_out(path, verbose=False)
@@ -109,7 +110,8 @@ def check_training_step(model: keras.Model, inputs, targets=None, weights=None) 
         history = model.fit(inputs, targets, batch_size=len(inputs), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0]), "training loss is not finite"
     unchanged = [
-        w.path for w, old in zip(weights, before)
+        w.path
+        for w, old in zip(weights, before)
         if np.array_equal(keras.ops.convert_to_numpy(w), old)
     ]
     assert not unchanged, f"one training step left these trainable weights unchanged: {unchanged}"

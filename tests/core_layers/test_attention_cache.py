@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from core_layers import CachedMultiHeadAttention, TransformerDecoderBlock
+from dlsuite.core_layers import CachedMultiHeadAttention, TransformerDecoderBlock
 
 B, T, WIDTH, HEADS = 2, 7, 8, 2
 
@@ -25,7 +25,9 @@ def test_causal_mask_hides_the_future_and_padding_mask_hides_keys():
     full = _numpy(layer(x, use_causal_mask=True))
     changed = x.copy()
     changed[:, 4:] += 1.0  # later tokens change ...
-    np.testing.assert_allclose(_numpy(layer(changed, use_causal_mask=True))[:, :4], full[:, :4], atol=1e-6)
+    np.testing.assert_allclose(
+        _numpy(layer(changed, use_causal_mask=True))[:, :4], full[:, :4], atol=1e-6
+    )
     assert np.abs(_numpy(layer(changed, use_causal_mask=True))[:, 4:] - full[:, 4:]).max() > 1e-3
     keep = np.ones((B, T), bool)
     keep[:, 5:] = False  # ... and padded keys are never attended to, whatever they hold
@@ -44,7 +46,9 @@ def test_decoder_block_cached_decoding_equals_the_full_causal_pass(norm_first):
     prefix, cache = block(x[:, :3], self_attention_cache=empty, self_attention_cache_update_index=0)
     steps = [_numpy(prefix)]
     for i in range(3, T):
-        y, cache = block(x[:, i:i + 1], self_attention_cache=cache, self_attention_cache_update_index=i)
+        y, cache = block(
+            x[:, i : i + 1], self_attention_cache=cache, self_attention_cache_update_index=i
+        )
         steps.append(_numpy(y))
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
     assert _numpy(cache).shape == (B, 2, T, HEADS, WIDTH // HEADS)
@@ -59,8 +63,13 @@ def test_cross_attention_with_a_static_encoder_cache_equals_the_full_pass():
     cache = np.zeros((B, 2, T, HEADS, WIDTH // HEADS), "float32")
     steps = []
     for i in range(T):
-        y, cache = block(x[:, i:i + 1], encoder_padding_mask=keep, self_attention_cache=cache,
-                         self_attention_cache_update_index=i, cross_attention_cache=cross)
+        y, cache = block(
+            x[:, i : i + 1],
+            encoder_padding_mask=keep,
+            self_attention_cache=cache,
+            self_attention_cache_update_index=i,
+            cross_attention_cache=cross,
+        )
         steps.append(_numpy(y))
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
     with pytest.raises(ValueError, match="has cross-attention"):

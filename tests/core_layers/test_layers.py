@@ -10,18 +10,24 @@ import pkgutil
 import keras
 import pytest
 
-import core_layers
-from core_layers import (
+from dlsuite import core_layers
+from dlsuite.core_layers import (
+    MFCC,
     BasicResidualBlock,
     BottleneckResidualBlock,
+    CachedMultiHeadAttention,
     DCGANDiscriminatorBlock,
     DCGANGeneratorBlock,
     LocalResponseNormalization,
+    LogMelSpectrogram,
+    LSTMBlock,
+    PositionalEmbedding,
     RestrictedBoltzmannMachine,
+    SpecAugment,
+    STFTMagnitude,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
 )
-from core_layers import MFCC, LogMelSpectrogram, SpecAugment, STFTMagnitude
-from core_layers import CachedMultiHeadAttention, TransformerDecoderBlock
-from core_layers import LSTMBlock, PositionalEmbedding, TransformerEncoderBlock
 from tests.core_layers.layer_checks import LAYER_CHECKS, LayerCase
 
 LAYER_CASES = [
@@ -33,7 +39,11 @@ LAYER_CASES = [
     LayerCase(LocalResponseNormalization, {}, (2, 5, 5, 8)),
     LayerCase(STFTMagnitude, {"frame_length_ms": 25, "frame_step_ms": 10}, (2, 1600)),
     LayerCase(LogMelSpectrogram, {"num_mel_bins": 16, "fmax": 7000.0}, (2, 1600)),
-    LayerCase(MFCC, {"num_mfcc": 5, "num_mel_bins": 8, "power": 1.0, "log_offset": 1.0, "frame_step_ms": 20}, (2, 1600)),
+    LayerCase(
+        MFCC,
+        {"num_mfcc": 5, "num_mel_bins": 8, "power": 1.0, "log_offset": 1.0, "frame_step_ms": 20},
+        (2, 1600),
+    ),
     LayerCase(SpecAugment, {"freq_mask_param": 3, "time_mask_param": 2, "seed": 1}, (2, 6, 10)),
     LayerCase(DCGANGeneratorBlock, {"filters": 3}, (2, 3, 3, 4)),
     LayerCase(DCGANGeneratorBlock, {"filters": 2, "normalization": "none"}, (2, 2, 2, 3)),
@@ -44,26 +54,72 @@ LAYER_CASES = [
     LayerCase(RestrictedBoltzmannMachine, {"units": 2, "k": 3}, (1, 4)),
     LayerCase(RestrictedBoltzmannMachine, {"units": 3, "label_units": 2}, (2, 5)),
     LayerCase(CachedMultiHeadAttention, {"num_heads": 2, "key_dim": 3}, (2, 5, 4)),
-    LayerCase(CachedMultiHeadAttention, {"num_heads": 1, "key_dim": 2, "dropout": 0.1, "seed": 1}, (2, 3, 4)),
+    LayerCase(
+        CachedMultiHeadAttention,
+        {"num_heads": 1, "key_dim": 2, "dropout": 0.1, "seed": 1},
+        (2, 3, 4),
+    ),
     LayerCase(TransformerDecoderBlock, {"num_heads": 2, "intermediate_dim": 8}, (2, 5, 4)),
-    LayerCase(TransformerDecoderBlock, {"num_heads": 1, "intermediate_dim": 6, "norm_first": False, "dropout": 0.1,
-                                        "activation": "relu"}, (2, 4, 6)),
-    LayerCase(PositionalEmbedding, {"vocabulary_size": 10, "output_dim": 4, "max_length": 8}, (2, 5), "int32"),
-    LayerCase(PositionalEmbedding, {"vocabulary_size": 12, "output_dim": 3, "max_length": 6, "position": "learned",
-                                    "mask_zero": True}, (2, 6), "int32"),
+    LayerCase(
+        TransformerDecoderBlock,
+        {
+            "num_heads": 1,
+            "intermediate_dim": 6,
+            "norm_first": False,
+            "dropout": 0.1,
+            "activation": "relu",
+        },
+        (2, 4, 6),
+    ),
+    LayerCase(
+        PositionalEmbedding,
+        {"vocabulary_size": 10, "output_dim": 4, "max_length": 8},
+        (2, 5),
+        "int32",
+    ),
+    LayerCase(
+        PositionalEmbedding,
+        {
+            "vocabulary_size": 12,
+            "output_dim": 3,
+            "max_length": 6,
+            "position": "learned",
+            "mask_zero": True,
+        },
+        (2, 6),
+        "int32",
+    ),
     LayerCase(TransformerEncoderBlock, {"num_heads": 2, "intermediate_dim": 8}, (2, 5, 4)),
-    LayerCase(TransformerEncoderBlock, {"num_heads": 1, "intermediate_dim": 6, "norm_first": False, "dropout": 0.1,
-                                        "activation": "gelu"}, (2, 4, 6)),
+    LayerCase(
+        TransformerEncoderBlock,
+        {
+            "num_heads": 1,
+            "intermediate_dim": 6,
+            "norm_first": False,
+            "dropout": 0.1,
+            "activation": "gelu",
+        },
+        (2, 4, 6),
+    ),
     LayerCase(LSTMBlock, {"units": 3}, (2, 5, 4)),
-    LayerCase(LSTMBlock, {"units": 2, "num_layers": 2, "bidirectional": False, "return_sequences": True,
-                          "dropout": 0.1}, (2, 4, 3)),
+    LayerCase(
+        LSTMBlock,
+        {
+            "units": 2,
+            "num_layers": 2,
+            "bidirectional": False,
+            "return_sequences": True,
+            "dropout": 0.1,
+        },
+        (2, 4, 3),
+    ),
 ]
 
 
 def registered_layer_classes() -> set[type]:
     """Classes defined in any `core_layers` module and registered under the "dlsuite" package."""
     found = set()
-    for module_info in pkgutil.iter_modules(core_layers.__path__, "core_layers."):
+    for module_info in pkgutil.iter_modules(core_layers.__path__, f"{core_layers.__name__}."):
         module = importlib.import_module(module_info.name)
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if obj.__module__ == module.__name__ and issubclass(obj, keras.layers.Layer):
@@ -110,14 +166,37 @@ def test_layer(case, check, tmp_path):
         (RestrictedBoltzmannMachine, {"units": 4, "k": 0}, "Received: k=0"),
         (RestrictedBoltzmannMachine, {"units": 4, "label_units": -1}, "Received: label_units=-1"),
         (CachedMultiHeadAttention, {"num_heads": 0, "key_dim": 2}, "Received: num_heads=0"),
-        (TransformerDecoderBlock, {"num_heads": 2, "intermediate_dim": 0}, "Received: intermediate_dim=0"),
-        (TransformerDecoderBlock, {"num_heads": 2, "intermediate_dim": 4, "dropout": 1.0}, "Received: dropout=1.0"),
-        (PositionalEmbedding, {"vocabulary_size": 0, "output_dim": 4}, "Received: vocabulary_size=0"),
+        (
+            TransformerDecoderBlock,
+            {"num_heads": 2, "intermediate_dim": 0},
+            "Received: intermediate_dim=0",
+        ),
+        (
+            TransformerDecoderBlock,
+            {"num_heads": 2, "intermediate_dim": 4, "dropout": 1.0},
+            "Received: dropout=1.0",
+        ),
+        (
+            PositionalEmbedding,
+            {"vocabulary_size": 0, "output_dim": 4},
+            "Received: vocabulary_size=0",
+        ),
         (PositionalEmbedding, {"vocabulary_size": 5, "output_dim": 3}, "Received: output_dim=3"),
-        (PositionalEmbedding, {"vocabulary_size": 5, "output_dim": 4, "position": "rotary"}, "position='rotary'"),
-        (TransformerEncoderBlock, {"num_heads": 2, "intermediate_dim": -1}, "Received: intermediate_dim=-1"),
-        (TransformerEncoderBlock, {"num_heads": 2, "intermediate_dim": 4, "attention_dropout": 1.5},
-         "Received: attention_dropout=1.5"),
+        (
+            PositionalEmbedding,
+            {"vocabulary_size": 5, "output_dim": 4, "position": "rotary"},
+            "position='rotary'",
+        ),
+        (
+            TransformerEncoderBlock,
+            {"num_heads": 2, "intermediate_dim": -1},
+            "Received: intermediate_dim=-1",
+        ),
+        (
+            TransformerEncoderBlock,
+            {"num_heads": 2, "intermediate_dim": 4, "attention_dropout": 1.5},
+            "Received: attention_dropout=1.5",
+        ),
         (LSTMBlock, {"units": 0}, "Received: units=0"),
         (LSTMBlock, {"units": 2, "dropout": -0.1}, "Received: dropout=-0.1"),
     ],

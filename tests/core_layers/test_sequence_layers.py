@@ -6,12 +6,14 @@ import keras
 import numpy as np
 import pytest
 
-from core_layers import LSTMBlock, PositionalEmbedding, TransformerEncoderBlock
+from dlsuite.core_layers import LSTMBlock, PositionalEmbedding, TransformerEncoderBlock
 
 
 def test_sinusoidal_positions_follow_vaswani_et_al_and_start_index_shifts_them():
     layer = PositionalEmbedding(5, 8, max_length=16, scale=False, embeddings_initializer="zeros")
-    out = keras.ops.convert_to_numpy(layer(np.ones((1, 6), "int32")))[0]  # zero token vectors: positions only
+    out = keras.ops.convert_to_numpy(layer(np.ones((1, 6), "int32")))[
+        0
+    ]  # zero token vectors: positions only
     pos = np.arange(6)[:, None]
     i = np.arange(4)[None, :]
     angle = pos / 10000 ** (2 * i / 8)
@@ -22,11 +24,15 @@ def test_sinusoidal_positions_follow_vaswani_et_al_and_start_index_shifts_them()
 
 
 def test_token_embeddings_are_scaled_and_padding_is_masked():
-    layer = PositionalEmbedding(7, 4, position="learned", mask_zero=True, embeddings_initializer="ones")
+    layer = PositionalEmbedding(
+        7, 4, position="learned", mask_zero=True, embeddings_initializer="ones"
+    )
     ids = np.array([[3, 5, 0, 0]])
     out = keras.ops.convert_to_numpy(layer(ids))
     np.testing.assert_allclose(out[0, 0], 2.0 + 1.0)  # sqrt(4) * 1 + learned position 1
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.compute_mask(ids)), [[True, True, False, False]])
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer.compute_mask(ids)), [[True, True, False, False]]
+    )
 
 
 def _padded_models(block: keras.layers.Layer, *lengths: int) -> list[keras.Model]:
@@ -60,5 +66,6 @@ def test_lstm_block_skips_padding(bidirectional):
     short, long = _padded_models(block, 3, 6)
     ids = np.array([[4, 9, 2], [7, 1, 3]])
     padded = np.concatenate([ids, np.zeros((2, 3), "int32")], axis=1)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(short(ids)), keras.ops.convert_to_numpy(long(padded)),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(short(ids)), keras.ops.convert_to_numpy(long(padded)), atol=1e-5
+    )

@@ -31,11 +31,20 @@ def golden_versions(tmp_path_factory) -> dict[str, Path]:
     from tests.serving.golden import write_half_plus
 
     root = tmp_path_factory.mktemp("golden")
-    return {"two": write_half_plus(root / "two", 2.0), "three": write_half_plus(root / "three", 3.0)}
+    return {
+        "two": write_half_plus(root / "two", 2.0),
+        "three": write_half_plus(root / "three", 3.0),
+    }
 
 
-def predict_request(name: str, values, signature: str = "", version: int | None = None,
-                    label: str | None = None, inputs: dict | None = None):
+def predict_request(
+    name: str,
+    values,
+    signature: str = "",
+    version: int | None = None,
+    label: str | None = None,
+    inputs: dict | None = None,
+):
     """A ``PredictRequest`` for ``name``: float32 ``x`` = ``values`` unless ``inputs`` names others."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
@@ -73,7 +82,7 @@ def copy_version(src: Path, model_dir: Path, version: int) -> Path:
 
 
 class ServerProcess:
-    """``python -m serving.server`` in a subprocess, logging to a file.
+    """``python -m dlsuite.serving.server`` in a subprocess, logging to a file.
 
     The dlsuite backend binds port 0 (any free port) and the ports it got are read from its
     ``dlsuite serve: ready (gRPC <port>, REST <port>)`` line, so no port is chosen here and
@@ -81,8 +90,13 @@ class ServerProcess:
     free ports chosen here.
     """
 
-    def __init__(self, args: list[str], log_path: Path, backend: str = "dlsuite",
-                 ports: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        log_path: Path,
+        backend: str = "dlsuite",
+        ports: tuple[int, int] | None = None,
+    ) -> None:
         """With ``ports`` (gRPC, REST), ``args`` is the whole command line (it names the ports;
         0 is read back from the ready line too)."""
         if ports is None:
@@ -96,11 +110,17 @@ class ServerProcess:
         self.rest_port: int | None = ports[1] or None
         self.backend = backend
         self.log_path = log_path
-        cmd = [sys.executable, "-m", "serving.server", *cmd_ports, *args]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
-               "PYTHONPATH": str(ROOT)}
+        cmd = [sys.executable, "-m", "dlsuite.serving.server", *cmd_ports, *args]
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "CUDA_VISIBLE_DEVICES": "",
+            "PYTHONPATH": str(ROOT),
+        }
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env
+        )
 
     def _bound_ports(self) -> bool:
         """Read the bound ports from the ready line once it is written; True when they are known."""
@@ -137,7 +157,10 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if self._bound_ports() and requests.get(f"{self.rest}{path}", timeout=2).status_code == 200:
+                if (
+                    self._bound_ports()
+                    and requests.get(f"{self.rest}{path}", timeout=2).status_code == 200
+                ):
                     return
             except requests.RequestException:
                 pass
@@ -159,7 +182,9 @@ class ServerProcess:
         self._log.close()
 
 
-def start_server(args: list[str], log_path: Path, ready_model: str, backend: str = "dlsuite") -> ServerProcess:
+def start_server(
+    args: list[str], log_path: Path, ready_model: str, backend: str = "dlsuite"
+) -> ServerProcess:
     """Start a server and wait until ``ready_model`` is served (skip tfserving when absent)."""
     if backend == "tfserving" and shutil.which("tensorflow_model_server") is None:
         pytest.skip("tensorflow_model_server is not on PATH")
@@ -175,8 +200,10 @@ def stubs(server):
     from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
     channel = grpc.insecure_channel(server.grpc_target)
-    yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-           model_service_pb2_grpc.ModelServiceStub(channel))
+    yield (
+        prediction_service_pb2_grpc.PredictionServiceStub(channel),
+        model_service_pb2_grpc.ModelServiceStub(channel),
+    )
     channel.close()
 
 
@@ -189,11 +216,22 @@ def batching_server(golden_versions, tmp_path_factory):
     (root / "batching.config").write_text(
         "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 50000 }\n"
         "max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 1 }\n"
-        "allowed_batch_sizes: 2\nallowed_batch_sizes: 4\nallowed_batch_sizes: 8\n")
-    (root / "monitoring.config").write_text(f'prometheus_config {{ enable: true, path: "{METRICS}" }}\n')
-    srv = start_server(["--model_name=hp", f"--model_base_path={root / 'hp'}", "--enable_batching",
-                        f"--batching_parameters_file={root / 'batching.config'}",
-                        f"--monitoring_config_file={root / 'monitoring.config'}", "--access_log"],
-                       root / "server.log", "hp")
+        "allowed_batch_sizes: 2\nallowed_batch_sizes: 4\nallowed_batch_sizes: 8\n"
+    )
+    (root / "monitoring.config").write_text(
+        f'prometheus_config {{ enable: true, path: "{METRICS}" }}\n'
+    )
+    srv = start_server(
+        [
+            "--model_name=hp",
+            f"--model_base_path={root / 'hp'}",
+            "--enable_batching",
+            f"--batching_parameters_file={root / 'batching.config'}",
+            f"--monitoring_config_file={root / 'monitoring.config'}",
+            "--access_log",
+        ],
+        root / "server.log",
+        "hp",
+    )
     yield srv
     srv.stop()

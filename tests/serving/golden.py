@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD, set_signature_methods
-from serving.warmup import write_warmup_requests
+from dlsuite.serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD, set_signature_methods
+from dlsuite.serving.warmup import write_warmup_requests
 
 
 def write_half_plus(version_dir: str | Path, b: float, warmup: bool = True) -> Path:
@@ -53,8 +53,12 @@ def write_half_plus(version_dir: str | Path, b: float, warmup: bool = True) -> P
         def bytes_length(self, x_bytes):
             return {"length": tf.strings.length(x_bytes), "echo_bytes": tf.identity(x_bytes)}
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="a"),
-                                      tf.TensorSpec([None], tf.float32, name="b")])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None], tf.float32, name="a"),
+                tf.TensorSpec([None], tf.float32, name="b"),
+            ]
+        )
         def two_inputs(self, a, b):
             return {"sum": a + b, "diff": a - b}
 
@@ -64,13 +68,21 @@ def write_half_plus(version_dir: str | Path, b: float, warmup: bool = True) -> P
 
     module = HalfPlus()
     version_dir = Path(version_dir)
-    tf.saved_model.save(module, str(version_dir), signatures={
-        "serving_default": module.predict, "classify_x_to_y": module.classify,
-        "regress_x_to_y": module.regress, "bytes_length": module.bytes_length,
-        "two_inputs": module.two_inputs, "ints": module.ints,
-    })
-    set_signature_methods(version_dir, {"classify_x_to_y": CLASSIFY_METHOD,
-                                        "regress_x_to_y": REGRESS_METHOD})
+    tf.saved_model.save(
+        module,
+        str(version_dir),
+        signatures={
+            "serving_default": module.predict,
+            "classify_x_to_y": module.classify,
+            "regress_x_to_y": module.regress,
+            "bytes_length": module.bytes_length,
+            "two_inputs": module.two_inputs,
+            "ints": module.ints,
+        },
+    )
+    set_signature_methods(
+        version_dir, {"classify_x_to_y": CLASSIFY_METHOD, "regress_x_to_y": REGRESS_METHOD}
+    )
     if warmup:
         write_warmup_requests(version_dir, warmup_logs())
     return version_dir
@@ -80,8 +92,11 @@ def example(x: float):
     """A tf.train.Example with float feature ``x``."""
     import tensorflow as tf
 
-    return tf.train.Example(features=tf.train.Features(
-        feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=[x]))}))
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=[x]))}
+        )
+    )
 
 
 def warmup_logs() -> list:
@@ -95,11 +110,15 @@ def warmup_logs() -> list:
         request.model_spec.name = "warmup"
         request.model_spec.signature_name = "serving_default"
         request.inputs["x"].CopyFrom(tf.make_tensor_proto(values, dtype=tf.float32))
-        logs.append(prediction_log_pb2.PredictionLog(
-            predict_log=prediction_log_pb2.PredictLog(request=request)))
+        logs.append(
+            prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+        )
     request = regression_pb2.RegressionRequest()
     request.model_spec.signature_name = "regress_x_to_y"
     request.input.example_list.examples.add().CopyFrom(example(1.0))
-    logs.append(prediction_log_pb2.PredictionLog(
-        regress_log=prediction_log_pb2.RegressLog(request=request)))
+    logs.append(
+        prediction_log_pb2.PredictionLog(regress_log=prediction_log_pb2.RegressLog(request=request))
+    )
     return logs

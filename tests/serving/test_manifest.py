@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from apps.common.files import atomic_write_json
-from serving import manifest as mf
+from dlsuite.base.files import atomic_write_json
+from dlsuite.serving import manifest as mf
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_YAML = REPO / "docs" / "manifest_example.yaml"
@@ -329,11 +329,11 @@ def test_html_card_is_escaped_and_complete(tmp_path, version_dir, person):
 
 @pytest.fixture
 def cli(monkeypatch):
-    """`apps.cli.main` with only the manifest commands (other modules may be in progress)."""
-    import apps.cli
+    """`dlsuite.apps.cli.main` with only the manifest commands (other modules may be in progress)."""
+    from dlsuite.apps import cli
 
-    monkeypatch.setattr(apps.cli, "COMMAND_MODULES", ("serving.manifest.commands",))
-    return apps.cli.main
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("dlsuite.serving.manifest.commands",))
+    return cli.main
 
 
 def test_cli_validate_verify_render(tmp_path, version_dir, person, cli, capsys):

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import requests
 
-from serving.server.batching import Batcher
-from serving.server.config import BatchingOptions
-from serving.server.errors import ServingError
+from dlsuite.serving.server.batching import Batcher
+from dlsuite.serving.server.config import BatchingOptions
+from dlsuite.serving.server.errors import ServingError
 from tests.serving.conftest import METRICS
 
 
@@ -44,7 +44,15 @@ def scrape(server) -> str:
 @pytest.mark.slow
 def test_warmup_replayed_before_available(batching_server):
     text = scrape(batching_server)  # no request has been sent yet
-    assert metric(text, ":tensorflow:serving:model_warmup_records_total", model_name="hp", model_version="1") == 3
+    assert (
+        metric(
+            text,
+            ":tensorflow:serving:model_warmup_records_total",
+            model_name="hp",
+            model_version="1",
+        )
+        == 3
+    )
     assert metric(text, ":tensorflow:serving:model_warmup_latency_count", status="OK") == 1
     log = batching_server.log_path.read_text()  # the whole log: other modules share this server
     assert "replayed 3 warmup records for hp version 1" in log
@@ -57,8 +65,11 @@ def test_batching_merges_concurrent_requests_and_answers_each(batching_server):
     n = 24
 
     def call(i: int) -> list[float]:
-        r = requests.post(f"{batching_server.rest}/v1/models/hp:predict",
-                          json={"instances": [float(i)]}, timeout=30)
+        r = requests.post(
+            f"{batching_server.rest}/v1/models/hp:predict",
+            json={"instances": [float(i)]},
+            timeout=30,
+        )
         assert r.status_code == 200, r.text
         return r.json()["predictions"]
 
@@ -76,11 +87,17 @@ def test_batching_merges_concurrent_requests_and_answers_each(batching_server):
 @pytest.mark.slow
 def test_batching_server_other_apis_and_errors(batching_server):
     rest = batching_server.rest
-    r = requests.post(f"{rest}/v1/models/hp:classify", timeout=30,
-                      json={"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}, {"x": 2.0}]})
+    r = requests.post(
+        f"{rest}/v1/models/hp:classify",
+        timeout=30,
+        json={"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}, {"x": 2.0}]},
+    )
     assert r.json() == {"results": [[["y", 2.5]], [["y", 3.0]]]}
-    r = requests.post(f"{rest}/v1/models/hp:predict", timeout=30,
-                      json={"signature_name": "two_inputs", "inputs": {"a": [1.0], "b": [2.0]}})
+    r = requests.post(
+        f"{rest}/v1/models/hp:predict",
+        timeout=30,
+        json={"signature_name": "two_inputs", "inputs": {"a": [1.0], "b": [2.0]}},
+    )
     assert r.json() == {"outputs": {"diff": [-1.0], "sum": [3.0]}}
     r = requests.post(f"{rest}/v1/models/hp:predict", json={"instances": [1.0] * 9}, timeout=30)
     assert r.status_code == 400 and "larger than maximum input batch size 8" in r.json()["error"]
@@ -88,8 +105,12 @@ def test_batching_server_other_apis_and_errors(batching_server):
 
 @pytest.mark.slow
 def test_prometheus_request_metrics(batching_server):
-    requests.post(f"{batching_server.rest}/v1/models/hp:predict", json={"instances": [1.0]}, timeout=30)
-    requests.post(f"{batching_server.rest}/v1/models/hp:predict", json={"instances": ["x"]}, timeout=30)
+    requests.post(
+        f"{batching_server.rest}/v1/models/hp:predict", json={"instances": [1.0]}, timeout=30
+    )
+    requests.post(
+        f"{batching_server.rest}/v1/models/hp:predict", json={"instances": ["x"]}, timeout=30
+    )
     text = scrape(batching_server)
     count = ":tensorflow:serving:request_count_total"
     assert metric(text, count, model_name="hp", model_version="1", API="predict", status="OK") >= 1
@@ -103,18 +124,30 @@ def _doubling_runner(calls: list[int]):
         calls.append(inputs["x"].shape[0])
         time.sleep(0.01)
         return {"y": inputs["x"] * 2}
+
     return run
 
 
 def test_batcher_merges_pads_and_splits():
     calls: list[int] = []
     seen: list[tuple[int, int]] = []
-    batcher = Batcher(_doubling_runner(calls), BatchingOptions(
-        max_batch_size=8, batch_timeout_micros=100_000, num_batch_threads=1,
-        allowed_batch_sizes=(4, 8)), on_batch=lambda rows, padded: seen.append((rows, padded)))
+    batcher = Batcher(
+        _doubling_runner(calls),
+        BatchingOptions(
+            max_batch_size=8,
+            batch_timeout_micros=100_000,
+            num_batch_threads=1,
+            allowed_batch_sizes=(4, 8),
+        ),
+        on_batch=lambda rows, padded: seen.append((rows, padded)),
+    )
     try:
         with ThreadPoolExecutor(5) as pool:
-            outs = list(pool.map(lambda i: batcher.submit("s", {"x": np.array([i, i], np.float32)}), range(5)))
+            outs = list(
+                pool.map(
+                    lambda i: batcher.submit("s", {"x": np.array([i, i], np.float32)}), range(5)
+                )
+            )
     finally:
         batcher.stop()
     for i, out in enumerate(outs):
@@ -131,8 +164,9 @@ def test_batcher_rejects_oversized_and_full_queue():
         gate.wait(5)
         return {"y": inputs["x"]}
 
-    batcher = Batcher(slow, BatchingOptions(max_batch_size=2, max_enqueued_batches=1,
-                                            num_batch_threads=1))
+    batcher = Batcher(
+        slow, BatchingOptions(max_batch_size=2, max_enqueued_batches=1, num_batch_threads=1)
+    )
     try:
         with pytest.raises(ServingError, match="larger than maximum input batch size"):
             batcher.submit("s", {"x": np.zeros(3)})
@@ -156,7 +190,9 @@ def test_batcher_rejects_oversized_and_full_queue():
 
 def test_batcher_keeps_incompatible_shapes_apart():
     calls: list[int] = []
-    batcher = Batcher(_doubling_runner(calls), BatchingOptions(max_batch_size=8, batch_timeout_micros=50_000))
+    batcher = Batcher(
+        _doubling_runner(calls), BatchingOptions(max_batch_size=8, batch_timeout_micros=50_000)
+    )
     try:
         with ThreadPoolExecutor(4) as pool:
             a = pool.submit(batcher.submit, "s", {"x": np.ones((1, 2))})

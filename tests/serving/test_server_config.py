@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from serving.server import commands, config
+from dlsuite.serving.server import commands, config
 
 
 def test_model_config_round_trip(tmp_path):
@@ -28,20 +28,28 @@ def test_version_policies_select():
     assert config.VersionPolicy().select([]) == set()
 
 
-@pytest.mark.parametrize("text, match", [
-    ('model_config_list { config { name: "../x" base_path: "/m" } }', "model name"),
-    ('model_config_list { config { name: "a" base_path: "/m" } config { name: "a" base_path: "/n" } }', "twice"),
-    ('model_config_list { config { name: "a" } }', "base_path"),
-    ('model_config_list { }', "no models"),
-    ('model_config_list { config { nme: "a" } }', "ModelServerConfig"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('model_config_list { config { name: "../x" base_path: "/m" } }', "model name"),
+        (
+            'model_config_list { config { name: "a" base_path: "/m" } config { name: "a" base_path: "/n" } }',
+            "twice",
+        ),
+        ('model_config_list { config { name: "a" } }', "base_path"),
+        ("model_config_list { }", "no models"),
+        ('model_config_list { config { nme: "a" } }', "ModelServerConfig"),
+    ],
+)
 def test_model_config_errors(text, match):
     with pytest.raises(ValueError, match=match):
         config.parse_model_config_text(text)
 
 
 def test_batching_and_monitoring_files(tmp_path):
-    options = config.BatchingOptions(max_batch_size=8, batch_timeout_micros=500, allowed_batch_sizes=(4, 8))
+    options = config.BatchingOptions(
+        max_batch_size=8, batch_timeout_micros=500, allowed_batch_sizes=(4, 8)
+    )
     (tmp_path / "b").write_text(config.batching_parameters_text(options))
     assert config.read_batching_parameters(tmp_path / "b") == options
     (tmp_path / "m").write_text(config.monitoring_config_text())
@@ -61,21 +69,33 @@ def _args(*argv: str) -> argparse.Namespace:
 
 def test_serve_flags(tmp_path):
     (tmp_path / "m" / "1").mkdir(parents=True)
-    options = commands.options_from_args(_args("--model_name=m", f"--model_base_path={tmp_path / 'm'}"))
+    options = commands.options_from_args(
+        _args("--model_name=m", f"--model_base_path={tmp_path / 'm'}")
+    )
     assert options.port == 8500 and options.rest_api_port == 8501
-    assert options.models[0].name == "m" and options.batching is None and options.prometheus_path is None
+    assert (
+        options.models[0].name == "m"
+        and options.batching is None
+        and options.prometheus_path is None
+    )
     assert options.access_log is False
-    assert commands.options_from_args(_args(f"--model_base_path={tmp_path / 'm'}", "--access_log")).access_log
+    assert commands.options_from_args(
+        _args(f"--model_base_path={tmp_path / 'm'}", "--access_log")
+    ).access_log
     with pytest.raises(ValueError, match="model_base_path"):
         commands.options_from_args(_args())
     with pytest.raises(ValueError, match="model name"):
         commands.options_from_args(_args("--model_name=../x", f"--model_base_path={tmp_path}"))
     with pytest.raises(ValueError, match="enable_batching"):
-        commands.options_from_args(_args(f"--model_base_path={tmp_path}", "--batching_parameters_file=x"))
+        commands.options_from_args(
+            _args(f"--model_base_path={tmp_path}", "--batching_parameters_file=x")
+        )
 
 
 def test_tfserving_backend_argv_and_missing_binary(tmp_path, monkeypatch):
-    args = _args("--model_name=m", f"--model_base_path={tmp_path}", "--enable_batching", "--port=9000")
+    args = _args(
+        "--model_name=m", f"--model_base_path={tmp_path}", "--enable_batching", "--port=9000"
+    )
     argv = commands.tfserving_argv(args, "/bin/tensorflow_model_server")
     assert "--port=9000" in argv and "--enable_batching=true" in argv and "--model_name=m" in argv
     assert not any(a.startswith("--max_request_size_bytes") for a in argv)
@@ -88,27 +108,45 @@ def test_limit_cors_label_and_adaptive_flags(tmp_path):
     base = f"--model_base_path={tmp_path}"
     options = commands.options_from_args(_args(base))
     assert options.grpc_max_receive_bytes == options.max_request_bytes
-    assert options.cors_allowed_origins == () and not options.allow_version_labels_for_unavailable_models
-    options = commands.options_from_args(_args(
-        base, "--max_request_size_bytes=5000", "--grpc_max_receive_message_bytes=7000",
-        "--grpc_max_send_message_bytes=9000", "--cors_allowed_origins=http://a, http://b",
-        "--allow_version_labels_for_unavailable_models", "--enable_batching", "--adaptive_batching"))
-    assert (options.max_request_bytes, options.grpc_max_receive_bytes, options.grpc_max_send_bytes) == (
-        5000, 7000, 9000)
+    assert (
+        options.cors_allowed_origins == ()
+        and not options.allow_version_labels_for_unavailable_models
+    )
+    options = commands.options_from_args(
+        _args(
+            base,
+            "--max_request_size_bytes=5000",
+            "--grpc_max_receive_message_bytes=7000",
+            "--grpc_max_send_message_bytes=9000",
+            "--cors_allowed_origins=http://a, http://b",
+            "--allow_version_labels_for_unavailable_models",
+            "--enable_batching",
+            "--adaptive_batching",
+        )
+    )
+    assert (
+        options.max_request_bytes,
+        options.grpc_max_receive_bytes,
+        options.grpc_max_send_bytes,
+    ) == (5000, 7000, 9000)
     assert options.cors_allowed_origins == ("http://a", "http://b") and options.batching.adaptive
     assert options.allow_version_labels_for_unavailable_models
     with pytest.raises(ValueError, match="grpc_max_send_message_bytes"):
         commands.options_from_args(_args(base, "--grpc_max_send_message_bytes=10"))
     with pytest.raises(ValueError, match="enable_batching"):
         commands.options_from_args(_args(base, "--adaptive_batching"))
-    argv = commands.tfserving_argv(_args(base, "--allow_version_labels_for_unavailable_models"), "tms")
+    argv = commands.tfserving_argv(
+        _args(base, "--allow_version_labels_for_unavailable_models"), "tms"
+    )
     assert "--allow_version_labels_for_unavailable_models=true" in argv
 
 
 def test_logging_config_parsed_and_written_back(tmp_path):
-    text = (f'model_config_list {{ config {{ name: "m" base_path: "{tmp_path}" logging_config {{ '
-            'log_collector_config { type: "file" filename_prefix: "logs/m" } '
-            'sampling_config { sampling_rate: 0.25 } } } }')
+    text = (
+        f'model_config_list {{ config {{ name: "m" base_path: "{tmp_path}" logging_config {{ '
+        'log_collector_config { type: "file" filename_prefix: "logs/m" } '
+        "sampling_config { sampling_rate: 0.25 } } } }"
+    )
     (spec,) = config.parse_model_config_text(text, tmp_path)
     assert spec.logging == config.RequestLogging(str(tmp_path / "logs" / "m"), 0.25)
     assert config.parse_model_config_text(config.model_config_text([spec])) == (spec,)
@@ -117,8 +155,8 @@ def test_logging_config_parsed_and_written_back(tmp_path):
 
 
 def test_labels_on_unavailable_versions_need_the_flag(tmp_path):
-    from serving.server.errors import ServingError
-    from serving.server.manager import ModelManager
+    from dlsuite.serving.server.errors import ServingError
+    from dlsuite.serving.server.manager import ModelManager
 
     models = (config.ModelSpec("m", str(tmp_path), labels=(("canary", 2),)),)
     strict = ModelManager(models)

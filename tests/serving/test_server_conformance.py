@@ -60,16 +60,24 @@ def server(request, golden_versions, tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     copy_version(golden_versions["two"], repo / "hp", 1)
     copy_version(golden_versions["three"], repo / "hp", 2)
-    (repo / "hp" / "tflite").mkdir()           # ignored: not a version number
-    (repo / "hp" / ".tmp-7").mkdir()           # ignored: an export in progress
+    (repo / "hp" / "tflite").mkdir()  # ignored: not a version number
+    (repo / "hp" / ".tmp-7").mkdir()  # ignored: an export in progress
     copy_version(golden_versions["two"], repo / "poll", 1)
     config = repo / "models.config"
     config.write_text(config_text(repo))
     # one quick load retry, so versions that stay broken reach END with their error in seconds
-    srv = start_server([f"--model_config_file={config}", "--file_system_poll_wait_seconds=1",
-                        "--max_num_load_retries=1", "--load_retry_interval_micros=200000",
-                        f"--max_request_size_bytes={MAX_BYTES}"],
-                       repo / "server.log", "poll", backend=request.param)
+    srv = start_server(
+        [
+            f"--model_config_file={config}",
+            "--file_system_poll_wait_seconds=1",
+            "--max_num_load_retries=1",
+            "--load_retry_interval_micros=200000",
+            f"--max_request_size_bytes={MAX_BYTES}",
+        ],
+        repo / "server.log",
+        "poll",
+        backend=request.param,
+    )
     srv.repo = repo
     yield srv
     srv.stop()
@@ -88,27 +96,49 @@ def ok(resp: requests.Response) -> dict:
 # --- REST: status and metadata ---------------------------------------------------------------
 def test_rest_status_all_versions(server):
     body = ok(requests.get(f"{server.rest}/v1/models/hp", timeout=10))
-    assert body == {"model_version_status": [
-        {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
-        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+    assert body == {
+        "model_version_status": [
+            {
+                "version": "2",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            },
+            {
+                "version": "1",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            },
+        ]
+    }
 
 
 # TF Serving's GetModelStatusImpl reads only model_spec.version: a label (known or not) lists
 # every version, like no label at all.
-@pytest.mark.parametrize("path, versions", [("hp/versions/1", ["1"]), ("hp/labels/stable", ["2", "1"]),
-                                            ("hp/labels/canary", ["2", "1"]),
-                                            ("hp/labels/nolabel", ["2", "1"]), ("hp_latest", ["2"]),
-                                            ("hp_specific", ["1"])])
+@pytest.mark.parametrize(
+    "path, versions",
+    [
+        ("hp/versions/1", ["1"]),
+        ("hp/labels/stable", ["2", "1"]),
+        ("hp/labels/canary", ["2", "1"]),
+        ("hp/labels/nolabel", ["2", "1"]),
+        ("hp_latest", ["2"]),
+        ("hp_specific", ["1"]),
+    ],
+)
 def test_rest_status_one_version(server, path, versions):
     body = ok(requests.get(f"{server.rest}/v1/models/{path}", timeout=10))
     assert [s["version"] for s in body["model_version_status"]] == versions
     assert {s["state"] for s in body["model_version_status"]} == {"AVAILABLE"}
 
 
-@pytest.mark.parametrize("path, message", [
-    ("nope", "Could not find any versions of model nope"),
-    ("hp/versions/9", "Could not find version 9 of model hp"),
-    ("hp_latest/versions/1", "Could not find version 1 of model hp_latest")])
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("nope", "Could not find any versions of model nope"),
+        ("hp/versions/9", "Could not find version 9 of model hp"),
+        ("hp_latest/versions/1", "Could not find version 1 of model hp_latest"),
+    ],
+)
 def test_rest_status_not_found(server, path, message):
     resp = requests.get(f"{server.rest}/v1/models/{path}", timeout=10)
     assert resp.status_code == 404 and resp.json() == {"error": message}
@@ -127,12 +157,21 @@ def test_rest_metadata(server):
 
 # --- REST: predict, classify, regress ---------------------------------------------------------
 def test_rest_predict_row_format(server):
-    assert ok(post(server, "hp:predict", {"instances": [1.0, 2.0, 5.0]})) == {"predictions": [3.5, 4.0, 5.5]}
+    assert ok(post(server, "hp:predict", {"instances": [1.0, 2.0, 5.0]})) == {
+        "predictions": [3.5, 4.0, 5.5]
+    }
 
 
-@pytest.mark.parametrize("path, expected", [("hp/versions/1:predict", 2.5), ("hp/labels/stable:predict", 2.5),
-                                            ("hp/labels/canary:predict", 3.5), ("hp_specific:predict", 2.5),
-                                            ("hp_latest:predict", 3.5)])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("hp/versions/1:predict", 2.5),
+        ("hp/labels/stable:predict", 2.5),
+        ("hp/labels/canary:predict", 3.5),
+        ("hp_specific:predict", 2.5),
+        ("hp_latest:predict", 3.5),
+    ],
+)
 def test_rest_predict_version_and_label(server, path, expected):
     assert ok(post(server, path, {"instances": [1.0]}))["predictions"] == [expected]
 
@@ -143,17 +182,30 @@ def test_rest_predict_columnar_format(server):
 
 
 def test_rest_predict_multiple_inputs_and_outputs(server):
-    rows = ok(post(server, "hp:predict", {"signature_name": "two_inputs",
-                                          "instances": [{"a": 1, "b": 3}, {"a": 2, "b": 4}]}))
+    rows = ok(
+        post(
+            server,
+            "hp:predict",
+            {"signature_name": "two_inputs", "instances": [{"a": 1, "b": 3}, {"a": 2, "b": 4}]},
+        )
+    )
     assert rows == {"predictions": [{"diff": -2.0, "sum": 4.0}, {"diff": -2.0, "sum": 6.0}]}
-    cols = ok(post(server, "hp:predict", {"signature_name": "two_inputs",
-                                          "inputs": {"a": [1, 2], "b": [3, 4]}}))
+    cols = ok(
+        post(
+            server,
+            "hp:predict",
+            {"signature_name": "two_inputs", "inputs": {"a": [1, 2], "b": [3, 4]}},
+        )
+    )
     assert cols == {"outputs": {"diff": [-2.0, -2.0], "sum": [4.0, 6.0]}}
 
 
 def test_rest_predict_b64_in_and_out(server):
     raw = b"\x00\xffbinary"
-    body = {"signature_name": "bytes_length", "instances": [{"b64": base64.b64encode(raw).decode()}, "abc"]}
+    body = {
+        "signature_name": "bytes_length",
+        "instances": [{"b64": base64.b64encode(raw).decode()}, "abc"],
+    }
     result = ok(post(server, "hp:predict", body))["predictions"]
     assert result[0] == {"echo_bytes": {"b64": base64.b64encode(raw).decode()}, "length": len(raw)}
     assert result[1] == {"echo_bytes": {"b64": base64.b64encode(b"abc").decode()}, "length": 3}
@@ -178,25 +230,43 @@ def test_rest_classify_and_regress(server):
 
 def test_rest_shapes_and_names_are_not_checked_against_the_signature(server):
     # as in TF Serving: the graph runs on the shape sent, and names the signature lacks are ignored
-    assert ok(post(server, "hp:predict", {"instances": [[1.0, 2.0]]})) == {"predictions": [[3.5, 4.0]]}
+    assert ok(post(server, "hp:predict", {"instances": [[1.0, 2.0]]})) == {
+        "predictions": [[3.5, 4.0]]
+    }
     assert ok(post(server, "hp:predict", {"inputs": {"x": [1], "zz": [2]}})) == {"outputs": [3.5]}
 
 
 ERROR_CASES = [
-    ("hp:predict", '{"instances": [1.0', 400),                                   # malformed JSON
-    ("hp:predict", '[1, 2]', 400),                                               # not an object
-    ("hp:predict", '{"instances": [1], "inputs": [1]}', 400),                    # both formats
-    ("hp:predict", '{"signature_name": "serving_default"}', 400),               # no inputs
-    ("hp:predict", '{"instances": ["a", "b"]}', 400),                            # wrong dtype
+    ("hp:predict", '{"instances": [1.0', 400),  # malformed JSON
+    ("hp:predict", "[1, 2]", 400),  # not an object
+    ("hp:predict", '{"instances": [1], "inputs": [1]}', 400),  # both formats
+    ("hp:predict", '{"signature_name": "serving_default"}', 400),  # no inputs
+    ("hp:predict", '{"instances": ["a", "b"]}', 400),  # wrong dtype
     ("hp:predict", '{"instances": [[1.0], [2.0, 3.0]], "signature_name": "ints"}', 400),  # ragged
-    ("hp:predict", '{"instances": [{"a": 1}], "signature_name": "two_inputs"}', 400),    # missing input
-    ("hp:predict", '{"inputs": {"zz": [2]}}', 400),                              # missing input
-    ("hp:predict", '{"instances": [1], "signature_name": "nope"}', 400),         # unknown signature
-    ("hp:predict", '{"instances": [{"b64": "***"}], "signature_name": "bytes_length"}', 400),  # bad b64
-    ("hp:predict", '{"instances": [1.5], "signature_name": "ints"}', 400),       # float for int64
-    ("hp:classify", '{"signature_name": "serving_default", "examples": [{"x": 1.0}]}', 400),  # method
+    (
+        "hp:predict",
+        '{"instances": [{"a": 1}], "signature_name": "two_inputs"}',
+        400,
+    ),  # missing input
+    ("hp:predict", '{"inputs": {"zz": [2]}}', 400),  # missing input
+    ("hp:predict", '{"instances": [1], "signature_name": "nope"}', 400),  # unknown signature
+    (
+        "hp:predict",
+        '{"instances": [{"b64": "***"}], "signature_name": "bytes_length"}',
+        400,
+    ),  # bad b64
+    ("hp:predict", '{"instances": [1.5], "signature_name": "ints"}', 400),  # float for int64
+    (
+        "hp:classify",
+        '{"signature_name": "serving_default", "examples": [{"x": 1.0}]}',
+        400,
+    ),  # method
     ("hp:classify", '{"signature_name": "classify_x_to_y", "examples": []}', 400),
-    ("hp:classify", '{"signature_name": "classify_x_to_y", "examples": [{"x": 1}]}', 400),  # int64 feature
+    (
+        "hp:classify",
+        '{"signature_name": "classify_x_to_y", "examples": [{"x": 1}]}',
+        400,
+    ),  # int64 feature
     ("nope:predict", '{"instances": [1.0]}', 404),
     ("hp/versions/7:predict", '{"instances": [1.0]}', 404),
     ("hp/labels/nolabel:predict", '{"instances": [1.0]}', 400),  # INVALID_ARGUMENT, as ServerCore
@@ -225,12 +295,21 @@ def test_rest_request_too_large(server):
     assert resp.status_code == 413 and "larger than the maximum" in resp.json()["error"]
 
 
-@pytest.mark.parametrize("path", ["/v1/models/..%2F..", "/v1/models/..%2F..%2Fetc%2Fpasswd:predict",
-                                  "/v1/models/%2Fetc", "/v1/models/hp/../../x", "/v1/other"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models/..%2F..",
+        "/v1/models/..%2F..%2Fetc%2Fpasswd:predict",
+        "/v1/models/%2Fetc",
+        "/v1/models/hp/../../x",
+        "/v1/other",
+    ],
+)
 def test_rest_path_escape_rejected(server, path):
     s = requests.Session()
-    req = requests.Request("POST" if ":predict" in path else "GET", server.rest + path,
-                           data="{}").prepare()
+    req = requests.Request(
+        "POST" if ":predict" in path else "GET", server.rest + path, data="{}"
+    ).prepare()
     req.url = server.rest + path  # keep '..' and %2F exactly as sent
     resp = s.send(req, timeout=10)
     assert resp.status_code in (400, 404), resp.text
@@ -269,7 +348,10 @@ def test_grpc_classify_regress_multi_inference(stubs):
     req.model_spec.signature_name = "classify_x_to_y"
     req.input.example_list.examples.extend([example(1.0), example(3.0)])
     result = stubs[0].Classify(req, timeout=10).result
-    assert [[(c.label, c.score) for c in r.classes] for r in result.classifications] == [[("y", 3.5)], [("y", 4.5)]]
+    assert [[(c.label, c.score) for c in r.classes] for r in result.classifications] == [
+        [("y", 3.5)],
+        [("y", 4.5)],
+    ]
 
     req = regression_pb2.RegressionRequest()
     req.model_spec.name = "hp"
@@ -278,11 +360,15 @@ def test_grpc_classify_regress_multi_inference(stubs):
     req.input.example_list_with_context.context.CopyFrom(example(2.0))
     req.input.example_list_with_context.examples.add()
     resp = stubs[0].Regress(req, timeout=10)
-    assert [r.value for r in resp.result.regressions] == [3.0] and resp.model_spec.version.value == 1
+    assert [r.value for r in resp.result.regressions] == [
+        3.0
+    ] and resp.model_spec.version.value == 1
 
     req = inference_pb2.MultiInferenceRequest()
-    for sig, method in [("classify_x_to_y", "tensorflow/serving/classify"),
-                        ("regress_x_to_y", "tensorflow/serving/regress")]:
+    for sig, method in [
+        ("classify_x_to_y", "tensorflow/serving/classify"),
+        ("regress_x_to_y", "tensorflow/serving/regress"),
+    ]:
         task = req.tasks.add(method_name=method)
         task.model_spec.name, task.model_spec.signature_name = "hp", sig
     req.input.example_list.examples.extend([example(1.0)])
@@ -306,16 +392,20 @@ def test_grpc_metadata_and_status(stubs):
     statuses = stubs[1].GetModelStatus(req, timeout=10).model_version_status
     assert sorted((s.version, s.state) for s in statuses) == [
         (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE),
-        (2, get_model_status_pb2.ModelVersionStatus.AVAILABLE)]
+        (2, get_model_status_pb2.ModelVersionStatus.AVAILABLE),
+    ]
 
 
-@pytest.mark.parametrize("kwargs, code", [
-    ({"name": "nope"}, grpc.StatusCode.NOT_FOUND),
-    ({"version": 9}, grpc.StatusCode.NOT_FOUND),
-    ({"label": "nolabel"}, grpc.StatusCode.INVALID_ARGUMENT),
-    ({"signature": "nope"}, grpc.StatusCode.FAILED_PRECONDITION),
-    ({"signature": "ints"}, grpc.StatusCode.INVALID_ARGUMENT),
-])
+@pytest.mark.parametrize(
+    "kwargs, code",
+    [
+        ({"name": "nope"}, grpc.StatusCode.NOT_FOUND),
+        ({"version": 9}, grpc.StatusCode.NOT_FOUND),
+        ({"label": "nolabel"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"signature": "nope"}, grpc.StatusCode.FAILED_PRECONDITION),
+        ({"signature": "ints"}, grpc.StatusCode.INVALID_ARGUMENT),
+    ],
+)
 def test_grpc_errors(stubs, kwargs, code):
     with pytest.raises(grpc.RpcError) as info:
         stubs[0].Predict(predict_request(**kwargs), timeout=10)
@@ -338,7 +428,7 @@ def test_grpc_wrong_dtype_and_too_large(stubs, server):
 def run_client(capsys, *argv: str) -> dict:
     import argparse
 
-    from serving import client
+    from dlsuite.serving import client
 
     parser = argparse.ArgumentParser()
     client.register(parser.add_subparsers())
@@ -351,16 +441,48 @@ def test_client_rest_and_grpc(server, capsys, tmp_path):
     rest = f"127.0.0.1:{server.rest_port}"
     grpc_target = server.grpc_target
     assert run_client(capsys, "--server", rest, "--model", "hp", "--input", "[1.0, 2.0]") == {
-        "predictions": [3.5, 4.0]}
-    assert run_client(capsys, "--server", rest, "--model", "hp", "--label", "stable",
-                      "--input", '{"inputs": [1.0]}') == {"outputs": [2.5]}
-    assert run_client(capsys, "--server", grpc_target, "--protocol", "grpc", "--model", "hp",
-                      "--version", "1", "--input", "[1.0, 2.0]") == {"outputs": {"y": [2.5, 3.0]}}
+        "predictions": [3.5, 4.0]
+    }
+    assert run_client(
+        capsys,
+        "--server",
+        rest,
+        "--model",
+        "hp",
+        "--label",
+        "stable",
+        "--input",
+        '{"inputs": [1.0]}',
+    ) == {"outputs": [2.5]}
+    assert run_client(
+        capsys,
+        "--server",
+        grpc_target,
+        "--protocol",
+        "grpc",
+        "--model",
+        "hp",
+        "--version",
+        "1",
+        "--input",
+        "[1.0, 2.0]",
+    ) == {"outputs": {"y": [2.5, 3.0]}}
     image = tmp_path / "img.bin"
     image.write_bytes(b"\x89PNG\x00")
     for proto, target, key in (("rest", rest, "predictions"), ("grpc", grpc_target, "outputs")):
-        answer = run_client(capsys, "--server", target, "--protocol", proto, "--model", "hp",
-                            "--signature", "bytes_length", "--image", str(image))
+        answer = run_client(
+            capsys,
+            "--server",
+            target,
+            "--protocol",
+            proto,
+            "--model",
+            "hp",
+            "--signature",
+            "bytes_length",
+            "--image",
+            str(image),
+        )
         length = answer[key][0]["length"] if proto == "rest" else answer[key]["length"][0]
         assert length == 5
 
@@ -368,11 +490,14 @@ def test_client_rest_and_grpc(server, capsys, tmp_path):
 def test_client_errors_are_one_line(server):
     import argparse
 
-    from serving import client
+    from dlsuite.serving import client
 
     parser = argparse.ArgumentParser()
     client.register(parser.add_subparsers())
-    for argv, match in [(["--model", "nope"], "404"), (["--protocol", "grpc", "--model", "nope"], "NOT_FOUND")]:
+    for argv, match in [
+        (["--model", "nope"], "404"),
+        (["--protocol", "grpc", "--model", "nope"], "NOT_FOUND"),
+    ]:
         target = server.grpc_target if "grpc" in argv else f"127.0.0.1:{server.rest_port}"
         args = parser.parse_args(["predict", "--server", target, *argv, "--input", "[1.0]"])
         with pytest.raises(ValueError, match=match):
@@ -385,8 +510,6 @@ def _status(server, model="poll") -> dict[str, dict]:
     return {s["version"]: s for s in body.get("model_version_status", [])}
 
 
-
-
 def test_hot_swap_under_concurrent_requests_has_zero_failures(server, stubs, golden_versions):
     failures, answers, stop = [], set(), threading.Event()
 
@@ -394,7 +517,11 @@ def test_hot_swap_under_concurrent_requests_has_zero_failures(server, stubs, gol
         with requests.Session() as s:
             while not stop.is_set():
                 try:
-                    r = s.post(f"{server.rest}/v1/models/poll:predict", json={"instances": [1.0]}, timeout=30)
+                    r = s.post(
+                        f"{server.rest}/v1/models/poll:predict",
+                        json={"instances": [1.0]},
+                        timeout=30,
+                    )
                     if r.status_code != 200:
                         failures.append(r.text)
                     else:
@@ -410,14 +537,20 @@ def test_hot_swap_under_concurrent_requests_has_zero_failures(server, stubs, gol
             except Exception as err:  # noqa: BLE001
                 failures.append(repr(err))
 
-    threads = [threading.Thread(target=f) for f in (rest_client, rest_client, rest_client, grpc_client)]
+    threads = [
+        threading.Thread(target=f) for f in (rest_client, rest_client, rest_client, grpc_client)
+    ]
     for t in threads:
         t.start()
     try:
         time.sleep(0.5)
-        copy_version(golden_versions["three"], server.repo / "poll", 2)   # polling must find it
-        swapped = wait_until(lambda: _status(server).get("2", {}).get("state") == "AVAILABLE"
-                            and _status(server).get("1", {}).get("state") in ("END", None))
+        copy_version(golden_versions["three"], server.repo / "poll", 2)  # polling must find it
+        swapped = wait_until(
+            lambda: (
+                _status(server).get("2", {}).get("state") == "AVAILABLE"
+                and _status(server).get("1", {}).get("state") in ("END", None)
+            )
+        )
         time.sleep(0.5)
     finally:
         stop.set()
@@ -483,8 +616,11 @@ def test_models_listing_and_readiness_follow_the_config(server, stubs):
 
     (server.repo / "empty").mkdir(exist_ok=True)
     text = config_text(server.repo).replace(
-        "}\n}", f'}}\n  config {{ name: "empty" base_path: "{server.repo}/empty" '
-                f'model_platform: "tensorflow" }}\n}}', 1)
+        "}\n}",
+        f'}}\n  config {{ name: "empty" base_path: "{server.repo}/empty" '
+        f'model_platform: "tensorflow" }}\n}}',
+        1,
+    )
     req = model_management_pb2.ReloadConfigRequest()
     text_format.Parse(text, req.config)
     assert stubs[1].HandleReloadConfigRequest(req, timeout=60).status.error_code == 0
@@ -494,7 +630,9 @@ def test_models_listing_and_readiness_follow_the_config(server, stubs):
         assert list(resp.json()["not_ready"]) == ["empty"], resp.json()
         assert requests.get(f"{server.rest}/v2/health/ready", timeout=10).status_code == 400
         assert requests.get(f"{server.rest}/v1/health/live", timeout=10).status_code == 200
-        names = [m["name"] for m in ok(requests.get(f"{server.rest}/v1/models", timeout=10))["models"]]
+        names = [
+            m["name"] for m in ok(requests.get(f"{server.rest}/v1/models", timeout=10))["models"]
+        ]
         assert "empty" in names
     finally:
         req = model_management_pb2.ReloadConfigRequest()

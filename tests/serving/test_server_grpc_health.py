@@ -19,8 +19,12 @@ from tests.serving.conftest import ServerProcess, copy_version
 from tests.serving.external_clients import client_python, run_client, start_client
 
 pytestmark = pytest.mark.slow
-SERVICES = ("", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService",
-            "inference.GRPCInferenceService")
+SERVICES = (
+    "",
+    "tensorflow.serving.PredictionService",
+    "tensorflow.serving.ModelService",
+    "inference.GRPCInferenceService",
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +40,10 @@ def test_health_serving_when_models_are_loaded(health_python, batching_server):
 def test_health_not_serving_until_a_version_loads(health_python, golden_versions, tmp_path):
     base = tmp_path / "hp"
     base.mkdir()
-    server = ServerProcess(["--model_name=hp", f"--model_base_path={base}",
-                            "--file_system_poll_wait_seconds=1"], tmp_path / "server.log")
+    server = ServerProcess(
+        ["--model_name=hp", f"--model_base_path={base}", "--file_system_poll_wait_seconds=1"],
+        tmp_path / "server.log",
+    )
     watcher = None
     try:
         server.wait_for("/v1/health/live")
@@ -54,15 +60,18 @@ def test_health_not_serving_until_a_version_loads(health_python, golden_versions
         try:
             rest, errors = watcher.communicate(timeout=180)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"Watch did not send SERVING after version 1 was copied in:\n{server.log()}")
+            pytest.fail(
+                f"Watch did not send SERVING after version 1 was copied in:\n{server.log()}"
+            )
         assert watcher.returncode == 0, errors
         assert [json.loads(line) for line in rest.splitlines()] == [{"status": "SERVING"}]
 
         result = run_client(health_python, "health", server.grpc_target)
         assert result == {"check": {s: "SERVING" for s in SERVICES}, "unknown": "NOT_FOUND"}
         assert requests.get(f"{server.rest}/v1/health/ready", timeout=10).json() == {"ready": True}
-        predict = requests.post(f"{server.rest}/v1/models/hp:predict", json={"instances": [2.0]},
-                                timeout=30)
+        predict = requests.post(
+            f"{server.rest}/v1/models/hp:predict", json={"instances": [2.0]}, timeout=30
+        )
         assert predict.json() == {"predictions": [3.0]}
     finally:
         if watcher is not None and watcher.poll() is None:

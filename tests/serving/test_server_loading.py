@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from serving.repository import list_versions, parse_version_dir_name, version_dirs
+from dlsuite.serving.repository import list_versions, parse_version_dir_name, version_dirs
 from tests.serving.conftest import ServerProcess, wait_until
 from tests.serving.tfserving_models import write_half_plus_tf1
 
@@ -31,16 +31,20 @@ def _status(server: ServerProcess, model: str) -> dict[str, dict]:
     return {s["version"]: s for s in resp.json().get("model_version_status", [])}
 
 
-
-
 def _predict(server: ServerProcess, path: str, instances: list) -> requests.Response:
-    return requests.post(f"{server.rest}/v1/models/{path}:predict", json={"instances": instances},
-                         timeout=30)
+    return requests.post(
+        f"{server.rest}/v1/models/{path}:predict", json={"instances": instances}, timeout=30
+    )
 
 
 def test_version_folder_names_follow_tf_serving(tmp_path):
     # TF Serving: a folder is a version when its whole name parses as a non-negative int64
-    for name, version in [("00000123", 123), ("124", 124), ("0", 0), ("9223372036854775807", 2**63 - 1)]:
+    for name, version in [
+        ("00000123", 123),
+        ("124", 124),
+        ("0", 0),
+        ("9223372036854775807", 2**63 - 1),
+    ]:
         assert parse_version_dir_name(name) == version
     for name in ["9223372036854775808", "-1", "12a", " 12", "1.0", "tflite", ".tmp-3", ""]:
         assert parse_version_dir_name(name) is None, name
@@ -56,12 +60,20 @@ def test_tf1_model_in_zero_padded_folders_serves(tf1_version, tmp_path):
     base = tmp_path / "saved_model_half_plus_two_2_versions"
     for version in ("00000123", "00000124"):
         shutil.copytree(tf1_version, base / version)
-    server = ServerProcess(["--model_name=half_plus_two", f"--model_base_path={base}",
-                            "--file_system_poll_wait_seconds=0"], tmp_path / "server.log")
+    server = ServerProcess(
+        [
+            "--model_name=half_plus_two",
+            f"--model_base_path={base}",
+            "--file_system_poll_wait_seconds=0",
+        ],
+        tmp_path / "server.log",
+    )
     try:
         server.wait_ready("half_plus_two")
         # latest-1 policy: version 124 serves, named by its number although its folder is 00000124
-        assert {v: s["state"] for v, s in _status(server, "half_plus_two").items()} == {"124": "AVAILABLE"}
+        assert {v: s["state"] for v, s in _status(server, "half_plus_two").items()} == {
+            "124": "AVAILABLE"
+        }
         # api_rest.md's first example: {"instances": [1.0, 2.0, 5.0]} -> {"predictions": [2.5, 3.0, 4.5]}
         resp = _predict(server, "half_plus_two/versions/124", [1.0, 2.0, 5.0])
         assert resp.status_code == 200 and resp.json() == {"predictions": [2.5, 3.0, 4.5]}
@@ -72,9 +84,16 @@ def test_tf1_model_in_zero_padded_folders_serves(tf1_version, tmp_path):
 def test_half_written_version_becomes_available_within_the_retry_window(tf1_version, tmp_path):
     base = tmp_path / "model"
     shutil.copytree(tf1_version, base / "00000001")
-    server = ServerProcess(["--model_name=m", f"--model_base_path={base}",
-                            "--file_system_poll_wait_seconds=1", "--max_num_load_retries=20",
-                            "--load_retry_interval_micros=500000"], tmp_path / "server.log")
+    server = ServerProcess(
+        [
+            "--model_name=m",
+            f"--model_base_path={base}",
+            "--file_system_poll_wait_seconds=1",
+            "--max_num_load_retries=20",
+            "--load_retry_interval_micros=500000",
+        ],
+        tmp_path / "server.log",
+    )
     try:
         server.wait_ready("m")
         # A copy caught half-way: the folder exists, its saved_model.pb does not yet.
@@ -89,8 +108,9 @@ def test_half_written_version_becomes_available_within_the_retry_window(tf1_vers
         shutil.copy(tf1_version / "saved_model.pb", half / "saved_model.pb.tmp")
         shutil.copytree(tf1_version / "assets", half / "assets")
         os.rename(half / "saved_model.pb.tmp", half / "saved_model.pb")
-        assert wait_until(lambda: _status(server, "m").get("2", {}).get("state") == "AVAILABLE"), \
+        assert wait_until(lambda: _status(server, "m").get("2", {}).get("state") == "AVAILABLE"), (
             server.log()
+        )
         assert _status(server, "m")["2"]["status"] == {"error_code": "OK", "error_message": ""}
         assert _predict(server, "m/versions/2", [4.0]).json() == {"predictions": [4.0]}
         # version 1 is unloaded once version 2 (the policy's latest) serves
@@ -100,18 +120,29 @@ def test_half_written_version_becomes_available_within_the_retry_window(tf1_vers
     assert "attempt 1 of 21" in server.log_path.read_text()
 
 
-def test_version_that_stays_broken_is_reported_and_never_replaces_the_serving_one(tf1_version, tmp_path):
+def test_version_that_stays_broken_is_reported_and_never_replaces_the_serving_one(
+    tf1_version, tmp_path
+):
     base = tmp_path / "model"
     shutil.copytree(tf1_version, base / "1")
-    server = ServerProcess(["--model_name=m", f"--model_base_path={base}",
-                            "--file_system_poll_wait_seconds=1", "--max_num_load_retries=2",
-                            "--load_retry_interval_micros=200000"], tmp_path / "server.log")
+    server = ServerProcess(
+        [
+            "--model_name=m",
+            f"--model_base_path={base}",
+            "--file_system_poll_wait_seconds=1",
+            "--max_num_load_retries=2",
+            "--load_retry_interval_micros=200000",
+        ],
+        tmp_path / "server.log",
+    )
     try:
         server.wait_ready("m")
         broken = base / "2"
         broken.mkdir()
         (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
-        assert wait_until(lambda: _status(server, "m").get("2", {}).get("state") == "END"), server.log()
+        assert wait_until(lambda: _status(server, "m").get("2", {}).get("state") == "END"), (
+            server.log()
+        )
         status = _status(server, "m")
         assert status["2"]["status"]["error_code"] != "OK"
         assert status["2"]["status"]["error_message"]
@@ -131,9 +162,15 @@ def test_no_retries_gives_up_at_once(tf1_version, tmp_path):
     base = tmp_path / "model"
     shutil.copytree(tf1_version, base / "1")
     (base / "2").mkdir()  # empty: fails to load
-    server = ServerProcess(["--model_name=m", f"--model_base_path={base}",
-                            "--file_system_poll_wait_seconds=0", "--max_num_load_retries=0"],
-                           tmp_path / "server.log")
+    server = ServerProcess(
+        [
+            "--model_name=m",
+            f"--model_base_path={base}",
+            "--file_system_poll_wait_seconds=0",
+            "--max_num_load_retries=0",
+        ],
+        tmp_path / "server.log",
+    )
     try:
         server.wait_ready("m")
         # the latest-1 policy wants version 2 only; it failed once and was given up
@@ -154,17 +191,30 @@ def test_keras_model_export_serves_as_in_memory(tmp_path):
     inputs = keras.Input((4,), name="features")
     hidden = keras.layers.Dense(8, activation="relu")(inputs)
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="probs")(hidden))
-    model.export(str(tmp_path / "keras_model" / "0000000007"))  # serve_default: features -> output_0
+    model.export(
+        str(tmp_path / "keras_model" / "0000000007")
+    )  # serve_default: features -> output_0
     rows = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     expected = model.predict(rows, verbose=0)
-    server = ServerProcess(["--model_name=keras_model", f"--model_base_path={tmp_path / 'keras_model'}",
-                            "--file_system_poll_wait_seconds=0"], tmp_path / "server.log")
+    server = ServerProcess(
+        [
+            "--model_name=keras_model",
+            f"--model_base_path={tmp_path / 'keras_model'}",
+            "--file_system_poll_wait_seconds=0",
+        ],
+        tmp_path / "server.log",
+    )
     try:
         server.wait_ready("keras_model")
         assert list(_status(server, "keras_model")) == ["7"]
-        resp = requests.post(f"{server.rest}/v1/models/keras_model:predict", timeout=30,
-                             json={"signature_name": "serve", "instances": rows.tolist()})
+        resp = requests.post(
+            f"{server.rest}/v1/models/keras_model:predict",
+            timeout=30,
+            json={"signature_name": "serve", "instances": rows.tolist()},
+        )
         assert resp.status_code == 200, resp.text
-        np.testing.assert_allclose(np.array(resp.json()["predictions"]), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            np.array(resp.json()["predictions"]), expected, rtol=1e-5, atol=1e-6
+        )
     finally:
         server.stop()

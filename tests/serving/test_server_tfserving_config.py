@@ -6,27 +6,43 @@ import argparse
 
 import pytest
 
-from serving import tfserving_config
-from serving.server import config
+from dlsuite.serving import tfserving_config
+from dlsuite.serving.server import config
 
 
 def test_writes_parseable_tfserving_files(tmp_path, capsys):
     repo = tmp_path / "saved_models"
     for name in ("alpha", "beta"):
         (repo / name / "1").mkdir(parents=True)
-    (repo / "empty").mkdir()                     # no versions: skipped
+    (repo / "empty").mkdir()  # no versions: skipped
     (repo / "alpha" / "tflite").mkdir()
     out = tmp_path / "deploy"
     parser = argparse.ArgumentParser()
     tfserving_config.register(parser.add_subparsers())
-    args = parser.parse_args(["tfserving-config", "--repository", str(repo), "--output", str(out),
-                              "--max_batch_size", "16", "--storage_prefix", "gs://bucket/models"])
+    args = parser.parse_args(
+        [
+            "tfserving-config",
+            "--repository",
+            str(repo),
+            "--output",
+            str(out),
+            "--max_batch_size",
+            "16",
+            "--storage_prefix",
+            "gs://bucket/models",
+        ]
+    )
     assert args.func(args) == 0
     specs = config.read_model_config_file(out / "models.config")
-    assert [(s.name, s.base_path) for s in specs] == [("alpha", "/models/alpha"), ("beta", "/models/beta")]
+    assert [(s.name, s.base_path) for s in specs] == [
+        ("alpha", "/models/alpha"),
+        ("beta", "/models/beta"),
+    ]
     batching = config.read_batching_parameters(out / "batching_parameters.txt")
     assert batching.max_batch_size == 16 and batching.allowed_batch_sizes[-1] == 16
-    assert config.read_monitoring_config(out / "monitoring.config") == "/monitoring/prometheus/metrics"
+    assert (
+        config.read_monitoring_config(out / "monitoring.config") == "/monitoring/prometheus/metrics"
+    )
     kserve = (out / "kserve-alpha.yaml").read_text()
     assert "kind: InferenceService" in kserve and "storageUri: gs://bucket/models/alpha" in kserve
     assert "name: tensorflow" in kserve
@@ -47,7 +63,7 @@ def test_demo_round_trip_starts_queries_and_stops(golden_versions, tmp_path, cap
     """The `make demo` helper: one REST and one gRPC answer, then the server is gone."""
     import shutil
 
-    from serving.server.demo import serve_and_query
+    from dlsuite.serving.server.demo import serve_and_query
 
     shutil.copytree(golden_versions["two"], tmp_path / "hp" / "1")
     answers = serve_and_query(tmp_path / "hp", "hp", [1.0, 2.0])

@@ -10,12 +10,17 @@ import grpc
 import numpy as np
 import pytest
 
-from serving.server.v2_grpc import SERVICE, messages
+from dlsuite.serving.server.v2_grpc import SERVICE, messages
 
 pytestmark = pytest.mark.slow
-RESPONSES = {"ServerLive": "ServerLiveResponse", "ServerReady": "ServerReadyResponse",
-             "ModelReady": "ModelReadyResponse", "ServerMetadata": "ServerMetadataResponse",
-             "ModelMetadata": "ModelMetadataResponse", "ModelInfer": "ModelInferResponse"}
+RESPONSES = {
+    "ServerLive": "ServerLiveResponse",
+    "ServerReady": "ServerReadyResponse",
+    "ModelReady": "ModelReadyResponse",
+    "ServerMetadata": "ServerMetadataResponse",
+    "ModelMetadata": "ModelMetadataResponse",
+    "ModelInfer": "ModelInferResponse",
+}
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +29,13 @@ def call(batching_server):
     m = messages()
 
     def rpc(method: str, request):
-        fn = channel.unary_unary(f"/{SERVICE}/{method}", request_serializer=lambda r: r.SerializeToString(),
-                                 response_deserializer=m[RESPONSES[method]].FromString)
+        fn = channel.unary_unary(
+            f"/{SERVICE}/{method}",
+            request_serializer=lambda r: r.SerializeToString(),
+            response_deserializer=m[RESPONSES[method]].FromString,
+        )
         return fn(request, timeout=30)
+
     yield rpc
     channel.close()
 
@@ -61,14 +70,18 @@ def test_v2_grpc_model_infer_typed_and_raw(call):
     raw = m["ModelInferRequest"](model_name="hp", model_version="1")
     raw.inputs.add(name="x", datatype="FP32", shape=[2])
     raw.raw_input_contents.append(np.array([4.0, 6.0], "<f4").tobytes())
-    np.testing.assert_allclose(np.frombuffer(call("ModelInfer", raw).raw_output_contents[0], "<f4"), [4.0, 5.0])
+    np.testing.assert_allclose(
+        np.frombuffer(call("ModelInfer", raw).raw_output_contents[0], "<f4"), [4.0, 5.0]
+    )
 
 
 def test_v2_grpc_bytes_signature_and_errors(call):
     m = messages()
     req = m["ModelInferRequest"](model_name="hp")
     req.parameters["signature_name"].string_param = "bytes_length"
-    req.inputs.add(name="x_bytes", datatype="BYTES", shape=[2]).contents.bytes_contents.extend([b"ab", b"\xff"])
+    req.inputs.add(name="x_bytes", datatype="BYTES", shape=[2]).contents.bytes_contents.extend(
+        [b"ab", b"\xff"]
+    )
     req.outputs.add(name="length")
     resp = call("ModelInfer", req)
     assert [o.name for o in resp.outputs] == ["length"]
@@ -85,7 +98,9 @@ def test_v2_grpc_raw_bytes_int64_and_bad_raw_contents(call):
     req = m["ModelInferRequest"](model_name="hp")
     req.parameters["signature_name"].string_param = "bytes_length"
     req.inputs.add(name="x_bytes", datatype="BYTES", shape=[3])
-    req.raw_input_contents.append(b"".join(len(v).to_bytes(4, "little") + v for v in (b"ab", b"\xff\x00", b"")))
+    req.raw_input_contents.append(
+        b"".join(len(v).to_bytes(4, "little") + v for v in (b"ab", b"\xff\x00", b""))
+    )
     resp = call("ModelInfer", req)
     outputs = dict(zip([o.name for o in resp.outputs], resp.raw_output_contents))
     assert np.frombuffer(outputs["length"], "<i4").tolist() == [2, 2, 0]
@@ -98,8 +113,10 @@ def test_v2_grpc_raw_bytes_int64_and_bad_raw_contents(call):
     (out,) = call("ModelInfer", ints).raw_output_contents
     assert np.frombuffer(out, "<i8").tolist() == [2, 4, 6, -8]
 
-    for raw, match in ((np.array([1.0], "<f4").tobytes(), "do not match shape [2]"),
-                       (b"\x09\x00\x00\x00a", "length prefix of 9 bytes")):
+    for raw, match in (
+        (np.array([1.0], "<f4").tobytes(), "do not match shape [2]"),
+        (b"\x09\x00\x00\x00a", "length prefix of 9 bytes"),
+    ):
         bad = m["ModelInferRequest"](model_name="hp")
         name, datatype = ("x", "FP32") if match.startswith("do") else ("x_bytes", "BYTES")
         if datatype == "BYTES":
@@ -108,7 +125,9 @@ def test_v2_grpc_raw_bytes_int64_and_bad_raw_contents(call):
         bad.raw_input_contents.append(raw)
         with pytest.raises(grpc.RpcError) as info:
             call("ModelInfer", bad)
-        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and match in info.value.details()
+        assert (
+            info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and match in info.value.details()
+        )
     two = m["ModelInferRequest"](model_name="hp")
     two.inputs.add(name="x", datatype="FP32", shape=[1])
     two.raw_input_contents.extend([b"\x00" * 4, b"\x00" * 4])
@@ -126,5 +145,14 @@ def test_v2_grpc_infer_is_counted(call, batching_server):
     req.inputs.add(name="x", datatype="FP32", shape=[1]).contents.fp32_contents.append(1.0)
     call("ModelInfer", req)
     text = requests.get(f"{batching_server.rest}/metrics", timeout=10).text
-    assert metric(text, ":tensorflow:serving:request_count_total", model_name="hp", API="v2_infer",
-                  entrypoint="GRPC", status="OK") >= 1
+    assert (
+        metric(
+            text,
+            ":tensorflow:serving:request_count_total",
+            model_name="hp",
+            API="v2_infer",
+            entrypoint="GRPC",
+            status="OK",
+        )
+        >= 1
+    )

@@ -20,8 +20,8 @@ keras = pytest.importorskip("keras")
 pytest.importorskip("ai_edge_litert")
 load_digits = pytest.importorskip("sklearn.datasets").load_digits
 
-from apps.common.files import sha256_file  # noqa: E402
-from serving import tflite, tflite_commands  # noqa: E402
+from dlsuite.base.files import sha256_file  # noqa: E402
+from dlsuite.serving import tflite, tflite_commands  # noqa: E402
 
 CLASS_NAMES = [f"digit_{i}" for i in range(10)]
 
@@ -169,7 +169,10 @@ def test_reports_accumulate_per_quantization(digits_version, tmp_path):
     version_dir, _, x_test = digits_version
     for quantize in ("none", "dynamic"):
         tflite.convert_version(
-            version_dir, output_dir=tmp_path, quantize=quantize, check_examples=x_test[:50],
+            version_dir,
+            output_dir=tmp_path,
+            quantize=quantize,
+            check_examples=x_test[:50],
             labels=[str(i) for i in range(10)],
         )
     assert sorted(json.loads((tmp_path / "report.json").read_text())) == ["dynamic", "none"]
@@ -246,9 +249,9 @@ def test_cli_converts_with_examples_from_the_run(digits_version, monkeypatch, ca
         x = x_train if split == "train" else x_test
         return tf.data.Dataset.from_tensor_slices((x, np.zeros(len(x), "int64")))
 
-    fake = types.ModuleType("apps.common.runs")
+    fake = types.ModuleType("dlsuite.apps.common.runs")
     fake.dataset_for_run = dataset_for_run
-    monkeypatch.setitem(sys.modules, "apps.common.runs", fake)
+    monkeypatch.setitem(sys.modules, "dlsuite.apps.common.runs", fake)
 
     assert _convert_cli([str(version_dir), "--quantize", "int8", "--num-check", "100"]) == 0
     printed = capsys.readouterr().out

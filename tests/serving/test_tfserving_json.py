@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tensorflow.core.framework import types_pb2
 
-from serving.server.errors import ServingError
+from dlsuite.serving.server.errors import ServingError
 
 
 def _infos(**dtypes: int) -> dict[str, int]:
@@ -18,13 +18,13 @@ def _infos(**dtypes: int) -> dict[str, int]:
 
 
 def _parse(text: str, **dtypes: int):
-    from serving.server.json_tensor import parse_json, predict_inputs
+    from dlsuite.serving.server.json_tensor import parse_json, predict_inputs
 
     return predict_inputs(parse_json(text.encode()), _infos(**dtypes), "")
 
 
 def _parse_error(text: str, **dtypes: int) -> str:
-    from serving.server.json_tensor import parse_json, signature_name
+    from dlsuite.serving.server.json_tensor import parse_json, signature_name
 
     with pytest.raises(ServingError) as info:
         signature_name(parse_json(text.encode()))
@@ -36,63 +36,116 @@ def _parse_error(text: str, **dtypes: int) -> str:
 def test_json_requests_to_tensors():
     # SingleUnnamedTensor: int32 [[1,2],[3,4],[5,6]] -> shape {3, 2}
     inputs, rows = _parse('{"instances": [[1,2],[3,4],[5,6]]}', default=types_pb2.DT_INT32)
-    assert rows and inputs["default"].dtype == np.int32 and inputs["default"].tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert (
+        rows
+        and inputs["default"].dtype == np.int32
+        and inputs["default"].tolist() == [[1, 2], [3, 4], [5, 6]]
+    )
     # MixedInputForFloatTensor / MixedInputForDoubleTensor
-    inputs, _ = _parse('{"instances": [1, 2.0, 3, 4, 5.003, 0.007, 0.0]}', default=types_pb2.DT_FLOAT)
+    inputs, _ = _parse(
+        '{"instances": [1, 2.0, 3, 4, 5.003, 0.007, 0.0]}', default=types_pb2.DT_FLOAT
+    )
     np.testing.assert_array_equal(inputs["default"], np.float32([1, 2, 3, 4, 5.003, 0.007, 0]))
     inputs, _ = _parse('{"instances": [1.0, 2, 3, 4, 0.662, 0, 0.0]}', default=types_pb2.DT_DOUBLE)
     assert inputs["default"].dtype == np.float64 and inputs["default"][4] == 0.662
     # SingleUnnamedTensorBase64Scalars / Lists, SingleNamedTensorBase64
-    inputs, _ = _parse('{"instances": [{"b64": "aGVsbG8="}, {"b64": "d29ybGQ="}]}', default=types_pb2.DT_STRING)
+    inputs, _ = _parse(
+        '{"instances": [{"b64": "aGVsbG8="}, {"b64": "d29ybGQ="}]}', default=types_pb2.DT_STRING
+    )
     assert inputs["default"].tolist() == [b"hello", b"world"]
-    inputs, _ = _parse('{"instances": [[{"b64": "aGVsbG8="}], [{"b64": "d29ybGQ="}]]}', default=types_pb2.DT_STRING)
+    inputs, _ = _parse(
+        '{"instances": [[{"b64": "aGVsbG8="}], [{"b64": "d29ybGQ="}]]}', default=types_pb2.DT_STRING
+    )
     assert inputs["default"].shape == (2, 1)
-    inputs, _ = _parse('{"instances": [{"default": [[{"b64": "aGVsbG8="}], [{"b64": "d29ybGQ="}]]}]}',
-                       default=types_pb2.DT_STRING)
+    inputs, _ = _parse(
+        '{"instances": [{"default": [[{"b64": "aGVsbG8="}], [{"b64": "d29ybGQ="}]]}]}',
+        default=types_pb2.DT_STRING,
+    )
     assert inputs["default"].shape == (1, 2, 1)
     # MultipleNamedTensor: shapes {2,3,2}, {2,2}, {2,2} with NaN/Infinity, {2,1}
-    inputs, _ = _parse('''{"instances": [
+    inputs, _ = _parse(
+        """{"instances": [
         {"int_tensor": [[1,2],[3,4],[5,6]], "str_tensor": ["foo", "bar"], "float_tensor": [1.0, NaN],
          "dbl_tensor": [NaN]},
         {"int_tensor": [[7,8],[9,0],[1,2]], "str_tensor": ["baz", "bat"],
-         "float_tensor": [2.0, Infinity], "dbl_tensor": [2.0]}]}''',
-        int_tensor=types_pb2.DT_INT32, str_tensor=types_pb2.DT_STRING,
-        float_tensor=types_pb2.DT_FLOAT, dbl_tensor=types_pb2.DT_DOUBLE)
+         "float_tensor": [2.0, Infinity], "dbl_tensor": [2.0]}]}""",
+        int_tensor=types_pb2.DT_INT32,
+        str_tensor=types_pb2.DT_STRING,
+        float_tensor=types_pb2.DT_FLOAT,
+        dbl_tensor=types_pb2.DT_DOUBLE,
+    )
     assert {k: v.shape for k, v in inputs.items()} == {
-        "int_tensor": (2, 3, 2), "str_tensor": (2, 2), "float_tensor": (2, 2), "dbl_tensor": (2, 1)}
+        "int_tensor": (2, 3, 2),
+        "str_tensor": (2, 2),
+        "float_tensor": (2, 2),
+        "dbl_tensor": (2, 1),
+    }
     assert inputs["str_tensor"].tolist() == [[b"foo", b"bar"], [b"baz", b"bat"]]
     assert np.isnan(inputs["float_tensor"][0, 1]) and inputs["float_tensor"][1, 1] == np.inf
     # SingleUnnamedTensorColumnarFormat / MultipleNamedTensorColumnarFormat (b64 scalar: shape {})
     inputs, rows = _parse('{"inputs": [[[1,2],[3,4],[5,6]]]}', int_tensor=types_pb2.DT_INT32)
     assert not rows and inputs["int_tensor"].shape == (1, 3, 2)
-    inputs, _ = _parse('{"inputs": {"int_tensor": [[[1,2],[3,4],[5,6]]], "str_tensor": ["foo", "bar"], '
-                       '"bin_tensor": {"b64": "aGVsbG8="}}}', int_tensor=types_pb2.DT_INT32,
-                       str_tensor=types_pb2.DT_STRING, bin_tensor=types_pb2.DT_STRING)
+    inputs, _ = _parse(
+        '{"inputs": {"int_tensor": [[[1,2],[3,4],[5,6]]], "str_tensor": ["foo", "bar"], '
+        '"bin_tensor": {"b64": "aGVsbG8="}}}',
+        int_tensor=types_pb2.DT_INT32,
+        str_tensor=types_pb2.DT_STRING,
+        bin_tensor=types_pb2.DT_STRING,
+    )
     assert inputs["bin_tensor"].shape == () and inputs["bin_tensor"].item() == b"hello"
 
 
-@pytest.mark.parametrize("text, dtype, message", [
-    # SingleUnnamedTensorErrors
-    ("", types_pb2.DT_INT32, "JSON Parse error: The document is empty"),
-    ('{"signature_name": 5, "instances": [[1,2],[3,4],[5,6,7]]}', types_pb2.DT_INT32,
-     "must be a string value"),
-    ('{"instances": [[1,2],[3,4],[5,6,7]], "inputs": [[1,2],[3,4],[5,6,7]]}', types_pb2.DT_INT32,
-     "Not formatted correctly"),
-    ('{"instances": [[1,2],[3,4],[5,6,7]]}', types_pb2.DT_INT32, "Expecting tensor size"),
-    ('{"instances": [[1,2],[3,4],[[5,6]]]}', types_pb2.DT_INT32, "Expecting shape"),
-    ('{"instances": [1, [1]]}', types_pb2.DT_INT32, "Expecting shape"),
-    ('{"instances": [[1,2],["a", "b"]]}', types_pb2.DT_INT32, "not of expected type"),
-    ('{"instances": [1.7976931348623157e+308]}', types_pb2.DT_FLOAT, "loss of precision"),
-    ('{"instances": [16777217]}', types_pb2.DT_FLOAT, "loss of precision"),
-    ('{"instances": [9007199254740993]}', types_pb2.DT_DOUBLE, "loss of precision"),
-    # AddValueToTensor: int32 takes no decimals and nothing past its range; unsupported types
-    ('{"inputs": [1.0]}', types_pb2.DT_INT32, "JSON Value: 1.0 Type: Number is not of expected type: int32"),
-    ('{"inputs": [2147483648]}', types_pb2.DT_INT32, "JSON Value: 2147483648 Type: Number is not of expected type: int32"),
-    ('{"inputs": [-1]}', types_pb2.DT_UINT32, "JSON Value: -1 Type: Number is not of expected type: uint32"),
-    ('{"inputs": [1]}', types_pb2.DT_BOOL, "JSON Value: 1 Type: Number is not of expected type: bool"),
-    ('{"inputs": [{"b64": "!!"}]}', types_pb2.DT_STRING, "Unable to base64 decode"),
-    ('{"inputs": [{"b64": 1}]}', types_pb2.DT_STRING, "not formatted correctly for base64 data"),
-])
+@pytest.mark.parametrize(
+    "text, dtype, message",
+    [
+        # SingleUnnamedTensorErrors
+        ("", types_pb2.DT_INT32, "JSON Parse error: The document is empty"),
+        (
+            '{"signature_name": 5, "instances": [[1,2],[3,4],[5,6,7]]}',
+            types_pb2.DT_INT32,
+            "must be a string value",
+        ),
+        (
+            '{"instances": [[1,2],[3,4],[5,6,7]], "inputs": [[1,2],[3,4],[5,6,7]]}',
+            types_pb2.DT_INT32,
+            "Not formatted correctly",
+        ),
+        ('{"instances": [[1,2],[3,4],[5,6,7]]}', types_pb2.DT_INT32, "Expecting tensor size"),
+        ('{"instances": [[1,2],[3,4],[[5,6]]]}', types_pb2.DT_INT32, "Expecting shape"),
+        ('{"instances": [1, [1]]}', types_pb2.DT_INT32, "Expecting shape"),
+        ('{"instances": [[1,2],["a", "b"]]}', types_pb2.DT_INT32, "not of expected type"),
+        ('{"instances": [1.7976931348623157e+308]}', types_pb2.DT_FLOAT, "loss of precision"),
+        ('{"instances": [16777217]}', types_pb2.DT_FLOAT, "loss of precision"),
+        ('{"instances": [9007199254740993]}', types_pb2.DT_DOUBLE, "loss of precision"),
+        # AddValueToTensor: int32 takes no decimals and nothing past its range; unsupported types
+        (
+            '{"inputs": [1.0]}',
+            types_pb2.DT_INT32,
+            "JSON Value: 1.0 Type: Number is not of expected type: int32",
+        ),
+        (
+            '{"inputs": [2147483648]}',
+            types_pb2.DT_INT32,
+            "JSON Value: 2147483648 Type: Number is not of expected type: int32",
+        ),
+        (
+            '{"inputs": [-1]}',
+            types_pb2.DT_UINT32,
+            "JSON Value: -1 Type: Number is not of expected type: uint32",
+        ),
+        (
+            '{"inputs": [1]}',
+            types_pb2.DT_BOOL,
+            "JSON Value: 1 Type: Number is not of expected type: bool",
+        ),
+        ('{"inputs": [{"b64": "!!"}]}', types_pb2.DT_STRING, "Unable to base64 decode"),
+        (
+            '{"inputs": [{"b64": 1}]}',
+            types_pb2.DT_STRING,
+            "not formatted correctly for base64 data",
+        ),
+    ],
+)
 def test_json_request_errors(text, dtype, message):
     assert message in _parse_error(text, default=dtype)
 
@@ -100,70 +153,109 @@ def test_json_request_errors(text, dtype, message):
 def test_json_unsupported_dtype_is_unimplemented():
     with pytest.raises(ServingError) as info:
         _parse('{"inputs": [1.0]}', default=types_pb2.DT_HALF)
-    assert (info.value.code, info.value.message) == ("UNIMPLEMENTED", "Conversion of JSON Value: 1.0 to type: half")
+    assert (info.value.code, info.value.message) == (
+        "UNIMPLEMENTED",
+        "Conversion of JSON Value: 1.0 to type: half",
+    )
     assert info.value.http_status == 501
 
 
 def test_json_named_tensor_errors():
     # MultipleNamedTensorErrors
     dtypes = {"int_tensor": types_pb2.DT_INT32, "str_tensor": types_pb2.DT_STRING}
-    assert "Expecting shape" in _parse_error('{"instances": [{"int_tensor": [[1,2],[3,4],[5,6]], "str_tensor": ["foo", "bar"]}, '
-                                             '{"int_tensor": [[[7,8],[9,0],[1,2]]], "str_tensor": ["baz", "bat"]}]}', **dtypes)
+    assert "Expecting shape" in _parse_error(
+        '{"instances": [{"int_tensor": [[1,2],[3,4],[5,6]], "str_tensor": ["foo", "bar"]}, '
+        '{"int_tensor": [[[7,8],[9,0],[1,2]]], "str_tensor": ["baz", "bat"]}]}',
+        **dtypes,
+    )
     assert "Expecting tensor size" in _parse_error(
         '{"instances": [{"int_tensor": [[1,2],[3,4],[5,6],[7,8]], "str_tensor": ["foo", "bar"]}, '
-        '{"int_tensor": [[7,8],[9,0],[1,2]], "str_tensor": ["baz", "bat"]}]}', **dtypes)
+        '{"int_tensor": [[7,8],[9,0],[1,2]], "str_tensor": ["baz", "bat"]}]}',
+        **dtypes,
+    )
     assert "Expecting object but got list" in _parse_error(
-        '{"instances": [{"int_tensor": [[1,2],[3,4],[5,6]], "str_tensor": ["foo", "bar"]}, [1, 20, 30]]}', **dtypes)
+        '{"instances": [{"int_tensor": [[1,2],[3,4],[5,6]], "str_tensor": ["foo", "bar"]}, [1, 20, 30]]}',
+        **dtypes,
+    )
     assert "Expecting value/list but got object" in _parse_error(
-        '{"instances": [["baz", "bar"], {"str_tensor": ["baz", "bat"]}]}', str_tensor=types_pb2.DT_STRING)
+        '{"instances": [["baz", "bar"], {"str_tensor": ["baz", "bat"]}]}',
+        str_tensor=types_pb2.DT_STRING,
+    )
     assert _parse_error('{"instances": [1]}', **dtypes) == (
         "instances is a plain list, but expecting list of objects as multiple input tensors "
-        "required as per tensorinfo_map")
+        "required as per tensorinfo_map"
+    )
     assert _parse_error('{"inputs": [1]}', **dtypes) == (
         "inputs is a plain value/list, but expecting an object as multiple input tensors "
-        "required as per tensorinfo_map")
+        "required as per tensorinfo_map"
+    )
 
 
 def test_json_responses():
-    from serving.server.tensors import predict_json
+    from dlsuite.serving.server.tensors import predict_json
 
     ints = np.array([[[1, 2], [3, 4], [5, 6]], [[7, 8], [9, 0], [1, 2]]], np.int32)
     # FromJsonSingleTensor / FromJsonSingleScalarTensor
     assert json.loads(predict_json({"int_tensor": ints}, True)) == {"predictions": ints.tolist()}
     assert json.loads(predict_json({"int_tensor": ints}, False)) == {"outputs": ints.tolist()}
-    assert json.loads(predict_json({"t": np.arange(1, 6, dtype=np.int32)}, True)) == {"predictions": [1, 2, 3, 4, 5]}
+    assert json.loads(predict_json({"t": np.arange(1, 6, dtype=np.int32)}, True)) == {
+        "predictions": [1, 2, 3, 4, 5]
+    }
     # FromJsonSingleBytesTensor: *_bytes outputs as {"b64": ...}
     strings = np.array([[b"hello", b"world"], [b"tf", b"serving"]], dtype=object)
-    assert json.loads(predict_json({"str_tensor_bytes": strings}, True)) == {"predictions": [
-        [{"b64": "aGVsbG8="}, {"b64": "d29ybGQ="}], [{"b64": "dGY="}, {"b64": "c2VydmluZw=="}]]}
+    assert json.loads(predict_json({"str_tensor_bytes": strings}, True)) == {
+        "predictions": [
+            [{"b64": "aGVsbG8="}, {"b64": "d29ybGQ="}],
+            [{"b64": "dGY="}, {"b64": "c2VydmluZw=="}],
+        ]
+    }
     # FromJsonSingleFloatTensorSixDigitPrecision (compared as strings) and ...NonFinite
     floats = np.float32([[9000000, 999999, 0.5], [0.0003, 0.00003, 555557.5]])
     assert predict_json({"f": floats}, True) == (
-        '{"predictions": [[9e+06, 999999.0, 0.5], [0.0003, 3e-05, 555557.5]]}')
+        '{"predictions": [[9e+06, 999999.0, 0.5], [0.0003, 3e-05, 555557.5]]}'
+    )
     assert predict_json({"f": np.float32([[np.nan, np.inf], [3, -np.inf]])}, True) == (
-        '{"predictions": [[NaN, Infinity], [3.0, -Infinity]]}')
+        '{"predictions": [[NaN, Infinity], [3.0, -Infinity]]}'
+    )
     # FromJsonMultipleNamedTensors: a list of objects (row), an object (columnar)
-    outputs = {"double_scalar_tensor": np.float64([8.0, 9.0]), "float_tensor": np.float32([[1.0], [2.0]]),
-               "int_tensor": ints, "str_tensor": np.array([[b"foo", b"bar"], [b"baz", b"bat"]], dtype=object),
-               "str_tensor_bytes": strings}
+    outputs = {
+        "double_scalar_tensor": np.float64([8.0, 9.0]),
+        "float_tensor": np.float32([[1.0], [2.0]]),
+        "int_tensor": ints,
+        "str_tensor": np.array([[b"foo", b"bar"], [b"baz", b"bat"]], dtype=object),
+        "str_tensor_bytes": strings,
+    }
     rows = json.loads(predict_json(outputs, True))["predictions"]
-    assert rows[1] == {"double_scalar_tensor": 9.0, "float_tensor": [2.0], "int_tensor": ints[1].tolist(),
-                       "str_tensor": ["baz", "bat"], "str_tensor_bytes": [{"b64": "dGY="}, {"b64": "c2VydmluZw=="}]}
+    assert rows[1] == {
+        "double_scalar_tensor": 9.0,
+        "float_tensor": [2.0],
+        "int_tensor": ints[1].tolist(),
+        "str_tensor": ["baz", "bat"],
+        "str_tensor_bytes": [{"b64": "dGY="}, {"b64": "c2VydmluZw=="}],
+    }
     cols = json.loads(predict_json(outputs, False))["outputs"]
     assert cols["double_scalar_tensor"] == [8.0, 9.0] and cols["float_tensor"] == [[1.0], [2.0]]
 
 
-@pytest.mark.parametrize("outputs, message", [
-    # FromJsonSingleTensorErrors / FromJsonMultipleNamedTensorsErrors
-    ({}, "Cannot convert empty tensor map to JSON"),
-    ({"tensor": np.complex64([1, 2])}, "Failed to write JSON value for tensor type: complex64"),
-    ({"tensor": np.int32(1)}, "Tensor name: tensor has no shape information "),
-    ({"int_tensor": np.zeros((2, 3), np.int32), "str_tensor": np.array([[b"a", b"b", b"c"]], dtype=object)},
-     "Tensor name: str_tensor has inconsistent batch size: 1 expecting: 2"),
-    ({"tensor": np.zeros((0, 3), np.int32)}, "Tensor name: tensor has invalid batch size: 0"),
-])
+@pytest.mark.parametrize(
+    "outputs, message",
+    [
+        # FromJsonSingleTensorErrors / FromJsonMultipleNamedTensorsErrors
+        ({}, "Cannot convert empty tensor map to JSON"),
+        ({"tensor": np.complex64([1, 2])}, "Failed to write JSON value for tensor type: complex64"),
+        ({"tensor": np.int32(1)}, "Tensor name: tensor has no shape information "),
+        (
+            {
+                "int_tensor": np.zeros((2, 3), np.int32),
+                "str_tensor": np.array([[b"a", b"b", b"c"]], dtype=object),
+            },
+            "Tensor name: str_tensor has inconsistent batch size: 1 expecting: 2",
+        ),
+        ({"tensor": np.zeros((0, 3), np.int32)}, "Tensor name: tensor has invalid batch size: 0"),
+    ],
+)
 def test_json_response_errors(outputs, message):
-    from serving.server.tensors import predict_json
+    from dlsuite.serving.server.tensors import predict_json
 
     with pytest.raises(ServingError) as info:
         predict_json(outputs, True)
@@ -172,11 +264,14 @@ def test_json_response_errors(outputs, message):
 
 def test_json_classify_regress_requests():
     # ClassifyRegressRequestTest.RequestNoContext: names -> bytes, ratings -> float, age -> int64
-    from serving.server.json_tensor import examples_from_json, parse_json
+    from dlsuite.serving.server.json_tensor import examples_from_json, parse_json
 
-    context, examples = examples_from_json(parse_json(
-        b'{"examples": [{"names": ["foo", "bar"], "ratings": [8.0, 9.0], "age": 20}, '
-        b'{"names": ["baz"], "ratings": 6.0, "image": {"b64": "aW1hZ2UgYnl0ZXM="}, "flag": true}]}'))
+    context, examples = examples_from_json(
+        parse_json(
+            b'{"examples": [{"names": ["foo", "bar"], "ratings": [8.0, 9.0], "age": 20}, '
+            b'{"names": ["baz"], "ratings": 6.0, "image": {"b64": "aW1hZ2UgYnl0ZXM="}, "flag": true}]}'
+        )
+    )
     assert context is None
     first, second = (e.features.feature for e in examples)
     assert list(first["names"].bytes_list.value) == [b"foo", b"bar"]

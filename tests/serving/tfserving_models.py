@@ -38,10 +38,13 @@ def write_half_plus_tf1(export_dir: str | Path, b: float = 2.0, c: float = 3.0) 
         b_var = v1.Variable(float(b), name="b", use_resource=False)
         c_var = v1.Variable(float(c), name="c", use_resource=False)
         serialized = v1.placeholder(tf.string, shape=[None], name="tf_example")  # (N,)
-        features = v1.parse_example(serialized, {
-            "x": v1.FixedLenFeature([1], dtype=tf.float32),
-            "x2": v1.FixedLenFeature([1], dtype=tf.float32, default_value=[0.0]),
-        })
+        features = v1.parse_example(
+            serialized,
+            {
+                "x": v1.FixedLenFeature([1], dtype=tf.float32),
+                "x2": v1.FixedLenFeature([1], dtype=tf.float32, default_value=[0.0]),
+            },
+        )
         x = tf.identity(features["x"], name="x")  # (N, 1)
         y = tf.identity(tf.add(tf.multiply(a, x), b_var), name="y")
         y2 = tf.identity(tf.add(tf.multiply(a, x), c_var), name="y2")
@@ -55,8 +58,9 @@ def write_half_plus_tf1(export_dir: str | Path, b: float = 2.0, c: float = 3.0) 
         asset_source.write_text("asset-file-contents")
         asset_path = tf.constant(str(asset_source))
         v1.add_to_collection(v1.GraphKeys.ASSET_FILEPATHS, asset_path)
-        filename = v1.Variable("foo.txt", name="filename_tensor", trainable=False, collections=[],
-                               use_resource=False)
+        filename = v1.Variable(
+            "foo.txt", name="filename_tensor", trainable=False, collections=[], use_resource=False
+        )
         assign_filename = filename.assign("foo.txt")
 
         info = v1.saved_model.utils.build_tensor_info
@@ -64,31 +68,50 @@ def write_half_plus_tf1(export_dir: str | Path, b: float = 2.0, c: float = 3.0) 
 
         def signature(inputs: dict, outputs: dict, method: str):
             return v1.saved_model.signature_def_utils.build_signature_def(
-                {k: info(t) for k, t in inputs.items()}, {k: info(t) for k, t in outputs.items()},
-                method)
+                {k: info(t) for k, t in inputs.items()},
+                {k: info(t) for k, t in outputs.items()},
+                method,
+            )
 
         signatures = {
-            consts.DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature({"x": x}, {"y": y},
-                                                                consts.PREDICT_METHOD_NAME),
-            "classify_x_to_y": signature({consts.CLASSIFY_INPUTS: serialized},
-                                         {consts.CLASSIFY_OUTPUT_SCORES: y},
-                                         consts.CLASSIFY_METHOD_NAME),
-            "regress_x_to_y": signature({consts.REGRESS_INPUTS: serialized},
-                                        {consts.REGRESS_OUTPUTS: y}, consts.REGRESS_METHOD_NAME),
-            "regress_x_to_y2": signature({consts.REGRESS_INPUTS: serialized},
-                                         {consts.REGRESS_OUTPUTS: y2}, consts.REGRESS_METHOD_NAME),
-            "regress_x2_to_y3": signature({consts.REGRESS_INPUTS: x2},
-                                          {consts.REGRESS_OUTPUTS: y3}, consts.REGRESS_METHOD_NAME),
-            "classify_x2_to_y3": signature({consts.CLASSIFY_INPUTS: x2},
-                                           {consts.CLASSIFY_OUTPUT_SCORES: y3},
-                                           consts.CLASSIFY_METHOD_NAME),
+            consts.DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature(
+                {"x": x}, {"y": y}, consts.PREDICT_METHOD_NAME
+            ),
+            "classify_x_to_y": signature(
+                {consts.CLASSIFY_INPUTS: serialized},
+                {consts.CLASSIFY_OUTPUT_SCORES: y},
+                consts.CLASSIFY_METHOD_NAME,
+            ),
+            "regress_x_to_y": signature(
+                {consts.REGRESS_INPUTS: serialized},
+                {consts.REGRESS_OUTPUTS: y},
+                consts.REGRESS_METHOD_NAME,
+            ),
+            "regress_x_to_y2": signature(
+                {consts.REGRESS_INPUTS: serialized},
+                {consts.REGRESS_OUTPUTS: y2},
+                consts.REGRESS_METHOD_NAME,
+            ),
+            "regress_x2_to_y3": signature(
+                {consts.REGRESS_INPUTS: x2},
+                {consts.REGRESS_OUTPUTS: y3},
+                consts.REGRESS_METHOD_NAME,
+            ),
+            "classify_x2_to_y3": signature(
+                {consts.CLASSIFY_INPUTS: x2},
+                {consts.CLASSIFY_OUTPUT_SCORES: y3},
+                consts.CLASSIFY_METHOD_NAME,
+            ),
         }
         sess.run(v1.global_variables_initializer())
         builder = v1.saved_model.builder.SavedModelBuilder(str(export_dir))
         builder.add_meta_graph_and_variables(
-            sess, [v1.saved_model.tag_constants.SERVING], signature_def_map=signatures,
+            sess,
+            [v1.saved_model.tag_constants.SERVING],
+            signature_def_map=signatures,
             assets_collection=v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS),
-            main_op=tf.group(assign_filename))
+            main_op=tf.group(assign_filename),
+        )
         builder.save()
     shutil.rmtree(asset_source.parent, ignore_errors=True)
     return export_dir

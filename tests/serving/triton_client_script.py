@@ -28,8 +28,11 @@ def _outputs(result) -> dict:
     out = {}
     for tensor in result.get_response()["outputs"]:
         header = {k: v for k, v in tensor.items() if k != "data"}
-        out[tensor["name"]] = {"header": header, "has_json_data": "data" in tensor,
-                               **_array(result.as_numpy(tensor["name"]))}
+        out[tensor["name"]] = {
+            "header": header,
+            "has_json_data": "data" in tensor,
+            **_array(result.as_numpy(tensor["name"])),
+        }
     return out
 
 
@@ -38,11 +41,15 @@ def http(url: str) -> dict:
     from tritonclient.utils import InferenceServerException
 
     client = t.InferenceServerClient(url)
-    results: dict = {"server": {
-        "live": client.is_server_live(), "ready": client.is_server_ready(),
-        "model_ready": client.is_model_ready("hp"),
-        "extensions": client.get_server_metadata()["extensions"],
-        "inputs": [i["name"] for i in client.get_model_metadata("hp")["inputs"]]}}
+    results: dict = {
+        "server": {
+            "live": client.is_server_live(),
+            "ready": client.is_server_ready(),
+            "model_ready": client.is_model_ready("hp"),
+            "extensions": client.get_server_metadata()["extensions"],
+            "inputs": [i["name"] for i in client.get_model_metadata("hp")["inputs"]],
+        }
+    }
 
     # the defaults: binary input, all outputs binary (binary_data_output)
     x = t.InferInput("x", [3], "FP32").set_data_from_numpy(np.array([1.0, 2.0, 3.0], np.float32))
@@ -50,8 +57,9 @@ def http(url: str) -> dict:
     results["binary"] = {"id": result.get_response().get("id"), "outputs": _outputs(result)}
 
     # JSON both ways
-    x = t.InferInput("x", [2], "FP32").set_data_from_numpy(np.array([4.0, 6.0], np.float32),
-                                                            binary_data=False)
+    x = t.InferInput("x", [2], "FP32").set_data_from_numpy(
+        np.array([4.0, 6.0], np.float32), binary_data=False
+    )
     result = client.infer("hp", [x], outputs=[t.InferRequestedOutput("y", binary_data=False)])
     results["json"] = _outputs(result)
 
@@ -62,30 +70,47 @@ def http(url: str) -> dict:
 
     # two inputs (one binary, one JSON), one output binary and one JSON
     a = t.InferInput("a", [2], "FP32").set_data_from_numpy(np.array([1.0, 2.0], np.float32))
-    b = t.InferInput("b", [2], "FP32").set_data_from_numpy(np.array([10.0, 20.0], np.float32),
-                                                            binary_data=False)
-    result = client.infer("hp", [a, b], parameters={"signature_name": "two_inputs"},
-                          outputs=[t.InferRequestedOutput("sum", binary_data=True),
-                                   t.InferRequestedOutput("diff", binary_data=False)])
+    b = t.InferInput("b", [2], "FP32").set_data_from_numpy(
+        np.array([10.0, 20.0], np.float32), binary_data=False
+    )
+    result = client.infer(
+        "hp",
+        [a, b],
+        parameters={"signature_name": "two_inputs"},
+        outputs=[
+            t.InferRequestedOutput("sum", binary_data=True),
+            t.InferRequestedOutput("diff", binary_data=False),
+        ],
+    )
     results["mixed"] = _outputs(result)
 
     # INT64 (N, 2)
-    k = t.InferInput("k", [2, 2], "INT64").set_data_from_numpy(np.array([[1, 2], [3, -4]], np.int64))
+    k = t.InferInput("k", [2, 2], "INT64").set_data_from_numpy(
+        np.array([[1, 2], [3, -4]], np.int64)
+    )
     result = client.infer("hp", [k], parameters={"signature_name": "ints"})
     results["ints"] = _outputs(result)
 
     # BYTES in binary (length-prefixed), not valid UTF-8, and an empty element
     text = t.InferInput("x_bytes", [3], "BYTES").set_data_from_numpy(
-        np.array([b"ab", b"\xff\x00", b""], dtype=object))
+        np.array([b"ab", b"\xff\x00", b""], dtype=object)
+    )
     result = client.infer("hp", [text], parameters={"signature_name": "bytes_length"})
     results["bytes_binary"] = _outputs(result)
 
     # BYTES as JSON strings
     text = t.InferInput("x_bytes", [2], "BYTES").set_data_from_numpy(
-        np.array(["héllo", "ab"], dtype=object), binary_data=False)
-    result = client.infer("hp", [text], parameters={"signature_name": "bytes_length"},
-                          outputs=[t.InferRequestedOutput("echo_bytes", binary_data=False),
-                                   t.InferRequestedOutput("length", binary_data=False)])
+        np.array(["héllo", "ab"], dtype=object), binary_data=False
+    )
+    result = client.infer(
+        "hp",
+        [text],
+        parameters={"signature_name": "bytes_length"},
+        outputs=[
+            t.InferRequestedOutput("echo_bytes", binary_data=False),
+            t.InferRequestedOutput("length", binary_data=False),
+        ],
+    )
     results["bytes_json"] = _outputs(result)
 
     try:
@@ -104,16 +129,23 @@ def grpc(target: str) -> dict:
 
     client = t.InferenceServerClient(target)
     meta = client.get_server_metadata()
-    results: dict = {"server": {
-        "live": client.is_server_live(), "ready": client.is_server_ready(),
-        "model_ready": client.is_model_ready("hp", "1"), "name": meta.name,
-        "extensions": list(meta.extensions),
-        "inputs": [i.name for i in client.get_model_metadata("hp").inputs]}}
+    results: dict = {
+        "server": {
+            "live": client.is_server_live(),
+            "ready": client.is_server_ready(),
+            "model_ready": client.is_model_ready("hp", "1"),
+            "name": meta.name,
+            "extensions": list(meta.extensions),
+            "inputs": [i.name for i in client.get_model_metadata("hp").inputs],
+        }
+    }
 
     def outputs(result) -> dict:
         response = result.get_response()
-        return {o.name: {"datatype": o.datatype, **_array(result.as_numpy(o.name))}
-                for o in response.outputs}
+        return {
+            o.name: {"datatype": o.datatype, **_array(result.as_numpy(o.name))}
+            for o in response.outputs
+        }
 
     x = t.InferInput("x", [3], "FP32").set_data_from_numpy(np.array([1.0, 2.0, 3.0], np.float32))
     result = client.infer("hp", [x], request_id="g1")
@@ -121,21 +153,36 @@ def grpc(target: str) -> dict:
 
     a = t.InferInput("a", [2], "FP32").set_data_from_numpy(np.array([1.0, 2.0], np.float32))
     b = t.InferInput("b", [2], "FP32").set_data_from_numpy(np.array([10.0, 20.0], np.float32))
-    result = client.infer("hp", [a, b], parameters={"signature_name": "two_inputs"},
-                          outputs=[t.InferRequestedOutput("diff")])
+    result = client.infer(
+        "hp",
+        [a, b],
+        parameters={"signature_name": "two_inputs"},
+        outputs=[t.InferRequestedOutput("diff")],
+    )
     results["two_inputs"] = outputs(result)
 
-    k = t.InferInput("k", [2, 2], "INT64").set_data_from_numpy(np.array([[1, 2], [3, -4]], np.int64))
+    k = t.InferInput("k", [2, 2], "INT64").set_data_from_numpy(
+        np.array([[1, 2], [3, -4]], np.int64)
+    )
     results["ints"] = outputs(client.infer("hp", [k], parameters={"signature_name": "ints"}))
 
     text = t.InferInput("x_bytes", [3], "BYTES").set_data_from_numpy(
-        np.array([b"ab", b"\xff\x00", b""], dtype=object))
-    results["bytes"] = outputs(client.infer("hp", [text], parameters={"signature_name": "bytes_length"}))
+        np.array([b"ab", b"\xff\x00", b""], dtype=object)
+    )
+    results["bytes"] = outputs(
+        client.infer("hp", [text], parameters={"signature_name": "bytes_length"})
+    )
 
     errors = {}
-    for what, call in (("unknown_model", lambda: client.is_model_ready("nope")),
-                       ("wrong_datatype", lambda: client.infer("hp", [
-                           t.InferInput("x", [1], "INT64").set_data_from_numpy(np.array([1], np.int64))]))):
+    for what, call in (
+        ("unknown_model", lambda: client.is_model_ready("nope")),
+        (
+            "wrong_datatype",
+            lambda: client.infer(
+                "hp", [t.InferInput("x", [1], "INT64").set_data_from_numpy(np.array([1], np.int64))]
+            ),
+        ),
+    ):
         try:
             call()
             errors[what] = None
@@ -146,8 +193,12 @@ def grpc(target: str) -> dict:
     return results
 
 
-SERVICES = ("", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService",
-            "inference.GRPCInferenceService")
+SERVICES = (
+    "",
+    "tensorflow.serving.PredictionService",
+    "tensorflow.serving.ModelService",
+    "inference.GRPCInferenceService",
+)
 
 
 def health(target: str) -> dict:
@@ -157,8 +208,10 @@ def health(target: str) -> dict:
     name = health_pb2.HealthCheckResponse.ServingStatus.Name
     with grpclib.insecure_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        check = {s: name(stub.Check(health_pb2.HealthCheckRequest(service=s), timeout=30).status)
-                 for s in SERVICES}
+        check = {
+            s: name(stub.Check(health_pb2.HealthCheckRequest(service=s), timeout=30).status)
+            for s in SERVICES
+        }
         try:
             stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=30)
             unknown = None
@@ -174,7 +227,8 @@ def watch(target: str, service: str, until: str) -> None:
     name = health_pb2.HealthCheckResponse.ServingStatus.Name
     with grpclib.insecure_channel(target) as channel:
         stream = health_pb2_grpc.HealthStub(channel).Watch(
-            health_pb2.HealthCheckRequest(service=service), timeout=300)
+            health_pb2.HealthCheckRequest(service=service), timeout=300
+        )
         for response in stream:
             print(json.dumps({"status": name(response.status)}), flush=True)
             if name(response.status) == until:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import keras
 
-from apps.nlp.models.bag_of_embeddings import build_bag_of_embeddings
-from apps.nlp.models.bilstm import build_bilstm
-from apps.nlp.models.transformer import build_transformer
+from dlsuite.apps.nlp.models.bag_of_embeddings import build_bag_of_embeddings
+from dlsuite.apps.nlp.models.bilstm import build_bilstm
+from dlsuite.apps.nlp.models.transformer import build_transformer
 
 CLASSIFIERS: dict[str, Callable[..., keras.Model]] = {
     "bag_of_embeddings": build_bag_of_embeddings,
@@ -30,8 +30,16 @@ CLASSIFIERS: dict[str, Callable[..., keras.Model]] = {
 def build_classifier(name: str, tokenizer, num_classes: int, **options) -> keras.Model:
     """Builds the classifier registered as `name` in `CLASSIFIERS` with the builder's keyword `options`."""
     if name not in CLASSIFIERS:
-        raise ValueError(f"Unknown text classifier {name!r}. Known classifiers: {', '.join(CLASSIFIERS)}")
+        raise ValueError(
+            f"Unknown text classifier {name!r}. Known classifiers: {', '.join(CLASSIFIERS)}"
+        )
     return CLASSIFIERS[name](tokenizer, num_classes, **options)
 
 
-__all__ = ["CLASSIFIERS", "build_bag_of_embeddings", "build_bilstm", "build_classifier", "build_transformer"]
+__all__ = [
+    "CLASSIFIERS",
+    "build_bag_of_embeddings",
+    "build_bilstm",
+    "build_classifier",
+    "build_transformer",
+]

@@ -2,7 +2,7 @@
 
 import keras
 
-from apps.nlp.models._common import check_arguments, classifier_head, text_input
+from dlsuite.apps.nlp.models._common import check_arguments, classifier_head, text_input
 
 
 def build_bag_of_embeddings(tokenizer, num_classes, *, embedding_dim=64, dropout=0.1):
@@ -22,6 +22,8 @@ def build_bag_of_embeddings(tokenizer, num_classes, *, embedding_dim=64, dropout
     """
     check_arguments("bag_of_embeddings", tokenizer, num_classes, dropout)
     text, ids = text_input(tokenizer)  # (B,) -> (B, T)
-    x = keras.layers.Embedding(tokenizer.vocabulary_size(), embedding_dim, mask_zero=True, name="embedding")(ids)
+    x = keras.layers.Embedding(
+        tokenizer.vocabulary_size(), embedding_dim, mask_zero=True, name="embedding"
+    )(ids)
     x = keras.layers.GlobalAveragePooling1D(name="mean_embedding")(x)  # (B, E), padding excluded
     return keras.Model(text, classifier_head(x, num_classes, dropout), name="bag_of_embeddings")

@@ -2,8 +2,8 @@
 
 import keras
 
-from apps.nlp.models._common import check_arguments, classifier_head, text_input
-from core_layers import LSTMBlock
+from dlsuite.apps.nlp.models._common import check_arguments, classifier_head, text_input
+from dlsuite.core_layers import LSTMBlock
 
 
 def build_bilstm(tokenizer, num_classes, *, embedding_dim=64, units=64, num_layers=1, dropout=0.1):
@@ -25,6 +25,10 @@ def build_bilstm(tokenizer, num_classes, *, embedding_dim=64, units=64, num_laye
     """
     check_arguments("bilstm", tokenizer, num_classes, dropout)
     text, ids = text_input(tokenizer)  # (B,) -> (B, T)
-    x = keras.layers.Embedding(tokenizer.vocabulary_size(), embedding_dim, mask_zero=True, name="embedding")(ids)
-    x = LSTMBlock(units, num_layers=num_layers, bidirectional=True, dropout=dropout, name="bilstm")(x)  # (B, 2U)
+    x = keras.layers.Embedding(
+        tokenizer.vocabulary_size(), embedding_dim, mask_zero=True, name="embedding"
+    )(ids)
+    x = LSTMBlock(units, num_layers=num_layers, bidirectional=True, dropout=dropout, name="bilstm")(
+        x
+    )  # (B, 2U)
     return keras.Model(text, classifier_head(x, num_classes, dropout), name="bilstm")

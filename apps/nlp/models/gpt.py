@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from core_layers import PositionalEmbedding, TransformerDecoderBlock
+from dlsuite.core_layers import PositionalEmbedding, TransformerDecoderBlock
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -47,18 +47,38 @@ class GPTLanguageModel(keras.Model):
         float32 logits `(B, T, vocabulary_size)`: position t predicts token t + 1.
     """
 
-    def __init__(self, vocabulary_size: int, sequence_length: int, num_layers: int, num_heads: int,
-                 hidden_dim: int, intermediate_dim: int, position: str = "learned", dropout: float = 0.0,
-                 norm_first: bool = True, tie_embeddings: bool = True, tokenizer: Any = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        vocabulary_size: int,
+        sequence_length: int,
+        num_layers: int,
+        num_heads: int,
+        hidden_dim: int,
+        intermediate_dim: int,
+        position: str = "learned",
+        dropout: float = 0.0,
+        norm_first: bool = True,
+        tie_embeddings: bool = True,
+        tokenizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        for name, value in (("vocabulary_size", vocabulary_size), ("sequence_length", sequence_length),
-                            ("num_layers", num_layers), ("num_heads", num_heads), ("hidden_dim", hidden_dim),
-                            ("intermediate_dim", intermediate_dim)):
+        for name, value in (
+            ("vocabulary_size", vocabulary_size),
+            ("sequence_length", sequence_length),
+            ("num_layers", num_layers),
+            ("num_heads", num_heads),
+            ("hidden_dim", hidden_dim),
+            ("intermediate_dim", intermediate_dim),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` expected a positive integer. Received: {name}={value!r}")
+                raise ValueError(
+                    f"`{name}` expected a positive integer. Received: {name}={value!r}"
+                )
         if hidden_dim % num_heads:
-            raise ValueError(f"hidden_dim expected a multiple of num_heads={num_heads}. Received: hidden_dim={hidden_dim}")
+            raise ValueError(
+                f"hidden_dim expected a multiple of num_heads={num_heads}. Received: hidden_dim={hidden_dim}"
+            )
         self.vocabulary_size = vocabulary_size
         self.sequence_length = sequence_length
         self.num_layers = num_layers
@@ -71,15 +91,36 @@ class GPTLanguageModel(keras.Model):
         self.tie_embeddings = bool(tie_embeddings)
         self.tokenizer = tokenizer
         init = keras.initializers.RandomNormal(stddev=0.02)
-        self.embedding = PositionalEmbedding(vocabulary_size, hidden_dim, max_length=sequence_length, position=position,
-                                             scale=position == "sinusoidal", embeddings_initializer=init,
-                                             name="embedding")
+        self.embedding = PositionalEmbedding(
+            vocabulary_size,
+            hidden_dim,
+            max_length=sequence_length,
+            position=position,
+            scale=position == "sinusoidal",
+            embeddings_initializer=init,
+            name="embedding",
+        )
         self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
-        self.blocks = [TransformerDecoderBlock(num_heads, intermediate_dim, dropout=dropout, norm_first=norm_first,
-                                               name=f"decoder_block_{i}") for i in range(num_layers)]
-        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm") if norm_first else None
-        self.output_projection = None if tie_embeddings else keras.layers.Dense(
-            vocabulary_size, kernel_initializer=init, name="output_projection")
+        self.blocks = [
+            TransformerDecoderBlock(
+                num_heads,
+                intermediate_dim,
+                dropout=dropout,
+                norm_first=norm_first,
+                name=f"decoder_block_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.final_norm = (
+            keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm") if norm_first else None
+        )
+        self.output_projection = (
+            None
+            if tie_embeddings
+            else keras.layers.Dense(
+                vocabulary_size, kernel_initializer=init, name="output_projection"
+            )
+        )
 
     @property
     def head_dim(self) -> int:
@@ -119,15 +160,23 @@ class GPTLanguageModel(keras.Model):
     def empty_cache(self, batch_size: Any, length: int | None = None) -> Any:
         """Zeros `(B, num_layers, 2, length, num_heads, head_dim)` in the compute dtype."""
         length = self.sequence_length if length is None else length
-        return ops.zeros((batch_size, self.num_layers, 2, length, self.num_heads, self.head_dim),
-                         dtype=self.compute_dtype)
+        return ops.zeros(
+            (batch_size, self.num_layers, 2, length, self.num_heads, self.head_dim),
+            dtype=self.compute_dtype,
+        )
 
-    def call_with_cache(self, token_ids: Any, cache: Any, cache_update_index: Any) -> tuple[Any, Any]:
+    def call_with_cache(
+        self, token_ids: Any, cache: Any, cache_update_index: Any
+    ) -> tuple[Any, Any]:
         """Logits `(B, T, V)` of tokens at positions `index .. index + T - 1` and the updated cache."""
         x = self._embed(token_ids, cache_update_index, False)
         caches = []
         for i, block in enumerate(self.blocks):
-            x, layer_cache = block(x, self_attention_cache=cache[:, i], self_attention_cache_update_index=cache_update_index)
+            x, layer_cache = block(
+                x,
+                self_attention_cache=cache[:, i],
+                self_attention_cache_update_index=cache_update_index,
+            )
             caches.append(layer_cache)
         return self._logits(x), ops.stack(caches, axis=1)
 
@@ -156,7 +205,7 @@ class GPTLanguageModel(keras.Model):
     def from_config(cls, config: dict[str, Any]) -> GPTLanguageModel:
         config = dict(config)
         if config.get("tokenizer") is not None:
-            import apps.nlp.tokenizers  # noqa: F401  (registers the tokenizer classes)
+            import dlsuite.apps.nlp.tokenizers  # noqa: F401  (registers the tokenizer classes)
 
             config["tokenizer"] = keras.layers.deserialize(config["tokenizer"])
         return cls(**config)

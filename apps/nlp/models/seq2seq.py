@@ -7,7 +7,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from core_layers import PositionalEmbedding, TransformerDecoderBlock, TransformerEncoderBlock
+from dlsuite.core_layers import (
+    PositionalEmbedding,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
+)
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -48,20 +52,42 @@ class TransformerSeq2Seq(keras.Model):
         float32 logits ``(B, T, target_vocabulary_size)``.
     """
 
-    def __init__(self, source_vocabulary_size: int, target_vocabulary_size: int, source_length: int,
-                 target_length: int, num_layers: int = 2, num_heads: int = 4, hidden_dim: int = 64,
-                 intermediate_dim: int = 128, dropout: float = 0.1, norm_first: bool = True,
-                 position_embedding: str = "sinusoidal", source_tokenizer: Any = None, target_tokenizer: Any = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        source_vocabulary_size: int,
+        target_vocabulary_size: int,
+        source_length: int,
+        target_length: int,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        hidden_dim: int = 64,
+        intermediate_dim: int = 128,
+        dropout: float = 0.1,
+        norm_first: bool = True,
+        position_embedding: str = "sinusoidal",
+        source_tokenizer: Any = None,
+        target_tokenizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        for name, value in (("source_vocabulary_size", source_vocabulary_size),
-                            ("target_vocabulary_size", target_vocabulary_size), ("source_length", source_length),
-                            ("target_length", target_length), ("num_layers", num_layers), ("num_heads", num_heads),
-                            ("hidden_dim", hidden_dim), ("intermediate_dim", intermediate_dim)):
+        for name, value in (
+            ("source_vocabulary_size", source_vocabulary_size),
+            ("target_vocabulary_size", target_vocabulary_size),
+            ("source_length", source_length),
+            ("target_length", target_length),
+            ("num_layers", num_layers),
+            ("num_heads", num_heads),
+            ("hidden_dim", hidden_dim),
+            ("intermediate_dim", intermediate_dim),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` expected a positive integer. Received: {name}={value!r}")
+                raise ValueError(
+                    f"`{name}` expected a positive integer. Received: {name}={value!r}"
+                )
         if hidden_dim % num_heads:
-            raise ValueError(f"hidden_dim expected a multiple of num_heads={num_heads}. Received: hidden_dim={hidden_dim}")
+            raise ValueError(
+                f"hidden_dim expected a multiple of num_heads={num_heads}. Received: hidden_dim={hidden_dim}"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` expected a float in [0, 1). Received: dropout={dropout!r}")
         self.source_vocabulary_size = source_vocabulary_size
@@ -77,20 +103,54 @@ class TransformerSeq2Seq(keras.Model):
         self.position_embedding = position_embedding
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
-        self.source_embedding = PositionalEmbedding(source_vocabulary_size, hidden_dim, max_length=source_length,
-                                                    position=position_embedding, name="source_embedding")
-        self.target_embedding = PositionalEmbedding(target_vocabulary_size, hidden_dim, max_length=target_length,
-                                                    position=position_embedding, name="target_embedding")
+        self.source_embedding = PositionalEmbedding(
+            source_vocabulary_size,
+            hidden_dim,
+            max_length=source_length,
+            position=position_embedding,
+            name="source_embedding",
+        )
+        self.target_embedding = PositionalEmbedding(
+            target_vocabulary_size,
+            hidden_dim,
+            max_length=target_length,
+            position=position_embedding,
+            name="target_embedding",
+        )
         self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
-        self.encoder_blocks = [TransformerEncoderBlock(num_heads, intermediate_dim, dropout=dropout,
-                                                       norm_first=norm_first, name=f"encoder_{i}")
-                               for i in range(num_layers)]
-        self.decoder_blocks = [TransformerDecoderBlock(num_heads, intermediate_dim, dropout=dropout,
-                                                       norm_first=norm_first, name=f"decoder_{i}")
-                               for i in range(num_layers)]
-        self.encoder_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="encoder_norm") if norm_first else None
-        self.decoder_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="decoder_norm") if norm_first else None
-        self.output_projection = keras.layers.Dense(target_vocabulary_size, name="output_projection")
+        self.encoder_blocks = [
+            TransformerEncoderBlock(
+                num_heads,
+                intermediate_dim,
+                dropout=dropout,
+                norm_first=norm_first,
+                name=f"encoder_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.decoder_blocks = [
+            TransformerDecoderBlock(
+                num_heads,
+                intermediate_dim,
+                dropout=dropout,
+                norm_first=norm_first,
+                name=f"decoder_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.encoder_norm = (
+            keras.layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")
+            if norm_first
+            else None
+        )
+        self.decoder_norm = (
+            keras.layers.LayerNormalization(epsilon=1e-6, name="decoder_norm")
+            if norm_first
+            else None
+        )
+        self.output_projection = keras.layers.Dense(
+            target_vocabulary_size, name="output_projection"
+        )
 
     @property
     def head_dim(self) -> int:
@@ -117,7 +177,9 @@ class TransformerSeq2Seq(keras.Model):
         """Source ids ``(B, S)`` -> encoder output ``(B, S, D)`` and its padding mask ``(B, S)`` (True = token)."""
         source_ids = ops.cast(source_ids, "int32")
         mask = ops.not_equal(source_ids, 0)  # (B, S)
-        x = self.embedding_dropout(self.source_embedding(source_ids), training=training)  # (B, S, D)
+        x = self.embedding_dropout(
+            self.source_embedding(source_ids), training=training
+        )  # (B, S, D)
         for block in self.encoder_blocks:
             x = block(x, mask=mask, training=training)
         if self.encoder_norm is not None:
@@ -131,11 +193,15 @@ class TransformerSeq2Seq(keras.Model):
 
     def call(self, inputs: Any, training: Any = None) -> Any:
         inputs = ops.cast(inputs, "int32")
-        encoded, source_mask = self.encode(inputs[:, :self.source_length], training)  # (B, S, D)
-        target_ids = inputs[:, self.source_length:]  # (B, T)
-        x = self.embedding_dropout(self.target_embedding(target_ids), training=training)  # (B, T, D)
+        encoded, source_mask = self.encode(inputs[:, : self.source_length], training)  # (B, S, D)
+        target_ids = inputs[:, self.source_length :]  # (B, T)
+        x = self.embedding_dropout(
+            self.target_embedding(target_ids), training=training
+        )  # (B, T, D)
         for block in self.decoder_blocks:
-            x = block(x, encoded, encoder_padding_mask=source_mask, training=training)  # causal self-attention
+            x = block(
+                x, encoded, encoder_padding_mask=source_mask, training=training
+            )  # causal self-attention
         return self._logits(x)
 
     def cross_attention_caches(self, encoded: Any) -> list[Any]:
@@ -145,17 +211,25 @@ class TransformerSeq2Seq(keras.Model):
     def empty_cache(self, batch_size: Any, length: int | None = None) -> Any:
         """Zeros ``(B, num_layers, 2, length, heads, head_dim)``: the decoder self-attention cache."""
         length = self.target_length if length is None else length
-        return ops.zeros((batch_size, self.num_layers, 2, length, self.num_heads, self.head_dim),
-                         dtype=self.compute_dtype)
+        return ops.zeros(
+            (batch_size, self.num_layers, 2, length, self.num_heads, self.head_dim),
+            dtype=self.compute_dtype,
+        )
 
-    def decode_step(self, token_ids: Any, cache: Any, index: Any, cross_caches: list[Any],
-                    source_mask: Any) -> tuple[Any, Any]:
+    def decode_step(
+        self, token_ids: Any, cache: Any, index: Any, cross_caches: list[Any], source_mask: Any
+    ) -> tuple[Any, Any]:
         """Logits ``(B, t, V)`` of tokens ``(B, t)`` at positions ``index ..`` and the updated cache."""
         x = self.target_embedding(ops.cast(token_ids, "int32"), start_index=index)  # (B, t, D)
         layers = []
         for i, block in enumerate(self.decoder_blocks):
-            x, layer_cache = block(x, encoder_padding_mask=source_mask, self_attention_cache=cache[:, i],
-                                   self_attention_cache_update_index=index, cross_attention_cache=cross_caches[i])
+            x, layer_cache = block(
+                x,
+                encoder_padding_mask=source_mask,
+                self_attention_cache=cache[:, i],
+                self_attention_cache_update_index=index,
+                cross_attention_cache=cross_caches[i],
+            )
             layers.append(layer_cache)
         return self._logits(x), ops.stack(layers, axis=1)
 
@@ -180,7 +254,7 @@ class TransformerSeq2Seq(keras.Model):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TransformerSeq2Seq:
         config = dict(config)
-        import apps.nlp.tokenizers  # noqa: F401  (registers the tokenizer classes)
+        import dlsuite.apps.nlp.tokenizers  # noqa: F401  (registers the tokenizer classes)
 
         for key in ("source_tokenizer", "target_tokenizer"):
             if config.get(key) is not None:

@@ -2,12 +2,22 @@
 
 import keras
 
-from apps.nlp.models._common import check_arguments, classifier_head, text_input
-from core_layers import PositionalEmbedding, TransformerEncoderBlock
+from dlsuite.apps.nlp.models._common import check_arguments, classifier_head, text_input
+from dlsuite.core_layers import PositionalEmbedding, TransformerEncoderBlock
 
 
-def build_transformer(tokenizer, num_classes, *, embedding_dim=64, num_layers=2, num_heads=4, intermediate_dim=128,
-                      position_embedding="sinusoidal", norm_first=True, dropout=0.1):
+def build_transformer(
+    tokenizer,
+    num_classes,
+    *,
+    embedding_dim=64,
+    num_layers=2,
+    num_heads=4,
+    intermediate_dim=128,
+    position_embedding="sinusoidal",
+    norm_first=True,
+    dropout=0.1,
+):
     """Builds a Transformer encoder with mean pooling over the tokens, named "transformer".
 
     Vaswani et al., "Attention Is All You Need" (NeurIPS 2017): token + position embedding
@@ -31,13 +41,20 @@ def build_transformer(tokenizer, num_classes, *, embedding_dim=64, num_layers=2,
     """
     check_arguments("transformer", tokenizer, num_classes, dropout)
     text, ids = text_input(tokenizer)  # (B,) -> (B, T)
-    x = PositionalEmbedding(tokenizer.vocabulary_size(), embedding_dim, max_length=tokenizer.sequence_length,
-                            position=position_embedding, mask_zero=True, name="embedding")(ids)  # (B, T, E)
+    x = PositionalEmbedding(
+        tokenizer.vocabulary_size(),
+        embedding_dim,
+        max_length=tokenizer.sequence_length,
+        position=position_embedding,
+        mask_zero=True,
+        name="embedding",
+    )(ids)  # (B, T, E)
     if dropout:
         x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for i in range(num_layers):
-        x = TransformerEncoderBlock(num_heads, intermediate_dim, dropout=dropout, norm_first=norm_first,
-                                    name=f"encoder_{i}")(x)  # (B, T, E)
+        x = TransformerEncoderBlock(
+            num_heads, intermediate_dim, dropout=dropout, norm_first=norm_first, name=f"encoder_{i}"
+        )(x)  # (B, T, E)
     if norm_first:
         x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
     x = keras.layers.GlobalAveragePooling1D(name="mean_tokens")(x)  # (B, E), padding excluded

@@ -17,11 +17,11 @@ from collections.abc import Callable
 
 import keras
 
-from apps.speech.models.bilstm_attention import build_bilstm_attention
-from apps.speech.models.cnn import build_cnn
-from apps.speech.models.ctc import build_ctc
-from apps.speech.models.dnn import build_dnn
-from apps.speech.models.ds_cnn import build_ds_cnn
+from dlsuite.apps.speech.models.bilstm_attention import build_bilstm_attention
+from dlsuite.apps.speech.models.cnn import build_cnn
+from dlsuite.apps.speech.models.ctc import build_ctc
+from dlsuite.apps.speech.models.dnn import build_dnn
+from dlsuite.apps.speech.models.ds_cnn import build_ds_cnn
 
 MODELS: dict[str, Callable[..., keras.Model]] = {
     "dnn": build_dnn,
@@ -39,4 +39,12 @@ def build_model(name: str, num_samples: int, num_classes: int, **options) -> ker
     return MODELS[name](num_samples, num_classes, **options)
 
 
-__all__ = ["MODELS", "build_bilstm_attention", "build_cnn", "build_ctc", "build_dnn", "build_ds_cnn", "build_model"]
+__all__ = [
+    "MODELS",
+    "build_bilstm_attention",
+    "build_cnn",
+    "build_ctc",
+    "build_dnn",
+    "build_ds_cnn",
+    "build_model",
+]

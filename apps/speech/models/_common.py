@@ -2,21 +2,35 @@
 
 import keras
 
-from core_layers import MFCC, LogMelSpectrogram, SpecAugment
+from dlsuite.core_layers import MFCC, LogMelSpectrogram, SpecAugment
 
 FEATURES = ("log_mel", "mfcc")
-DEFAULT_FRONTEND = {"features": "mfcc", "sample_rate": 16000, "frame_length_ms": 40.0, "frame_step_ms": 20.0,
-                    "num_mel_bins": 40, "num_mfcc": 10, "fmin": 20.0, "fmax": None}
+DEFAULT_FRONTEND = {
+    "features": "mfcc",
+    "sample_rate": 16000,
+    "frame_length_ms": 40.0,
+    "frame_step_ms": 20.0,
+    "num_mel_bins": 40,
+    "num_mfcc": 10,
+    "fmin": 20.0,
+    "fmax": None,
+}
 
 
 def check_arguments(model_name, num_samples, num_classes, dropout):
     """Raises `ValueError` naming the bad argument of a `build_<model>` call."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 400:
-        raise ValueError(f"{model_name}: `num_samples` expected an integer >= 400. Received: num_samples={num_samples!r}")
+        raise ValueError(
+            f"{model_name}: `num_samples` expected an integer >= 400. Received: num_samples={num_samples!r}"
+        )
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"{model_name}: `num_classes` expected an integer >= 2. Received: num_classes={num_classes!r}")
+        raise ValueError(
+            f"{model_name}: `num_classes` expected an integer >= 2. Received: num_classes={num_classes!r}"
+        )
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{model_name}: `dropout` expected a float in [0, 1). Received: dropout={dropout!r}")
+        raise ValueError(
+            f"{model_name}: `dropout` expected a float in [0, 1). Received: dropout={dropout!r}"
+        )
 
 
 def waveform_front_end(num_samples, frontend=None, spec_augment=True, seed=None):
@@ -38,11 +52,17 @@ def waveform_front_end(num_samples, frontend=None, spec_augment=True, seed=None)
     else:
         x = LogMelSpectrogram(name="log_mel", **options)(inputs)  # (B, T, num_mel_bins)
     # Per-utterance mean and variance normalization of every channel over time (CMVN).
-    x = keras.layers.LayerNormalization(axis=1, center=False, scale=False, name="cmvn")(x)  # (B, T, F)
+    x = keras.layers.LayerNormalization(axis=1, center=False, scale=False, name="cmvn")(
+        x
+    )  # (B, T, F)
     if spec_augment:
-        masks = {"freq_mask_param": max(1, x.shape[-1] // 8), "num_freq_masks": 2,
-                 "time_mask_param": max(1, x.shape[1] // 10), "num_time_masks": 2,
-                 **(spec_augment if isinstance(spec_augment, dict) else {})}
+        masks = {
+            "freq_mask_param": max(1, x.shape[-1] // 8),
+            "num_freq_masks": 2,
+            "time_mask_param": max(1, x.shape[1] // 10),
+            "num_time_masks": 2,
+            **(spec_augment if isinstance(spec_augment, dict) else {}),
+        }
         x = SpecAugment(**masks, seed=seed, name="spec_augment")(x)
     return inputs, x
 

@@ -2,11 +2,12 @@
 
 import keras
 
-from apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
+from dlsuite.apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
 
 
-def build_bilstm_attention(num_samples, num_classes, *, frontend=None, spec_augment=True, dropout=0.1, units=64,
-                           seed=None):
+def build_bilstm_attention(
+    num_samples, num_classes, *, frontend=None, spec_augment=True, dropout=0.1, units=64, seed=None
+):
     """Builds a bidirectional LSTM with soft attention pooling, named "bilstm_attention".
 
     LSTM: Hochreiter and Schmidhuber, "Long Short-Term Memory" (Neural Computation 1997); run in
@@ -28,10 +29,14 @@ def build_bilstm_attention(num_samples, num_classes, *, frontend=None, spec_augm
     """
     check_arguments("bilstm_attention", num_samples, num_classes, dropout)
     inputs, x = waveform_front_end(num_samples, frontend, spec_augment, seed)  # (B, T, F)
-    h = keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True), name="bilstm")(x)  # (B, T, 2U)
+    h = keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True), name="bilstm")(
+        x
+    )  # (B, T, 2U)
     # No bias: a constant added to every score cancels in the softmax over time (its gradient is 0).
     scores = keras.layers.Dense(1, use_bias=False, name="attention_score")(h)  # (B, T, 1)
-    weights = keras.layers.Softmax(axis=1, name="attention_weights")(scores)  # (B, T, 1), sums to 1 over T
+    weights = keras.layers.Softmax(axis=1, name="attention_weights")(
+        scores
+    )  # (B, T, 1), sums to 1 over T
     pooled = keras.layers.Dot(axes=1, name="attention_pool")([weights, h])  # (B, 1, 2U)
     x = keras.layers.Flatten(name="clip_vector")(pooled)  # (B, 2U)
     return keras.Model(inputs, classifier_head(x, num_classes, dropout), name="bilstm_attention")

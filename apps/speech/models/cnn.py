@@ -2,10 +2,19 @@
 
 import keras
 
-from apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
+from dlsuite.apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
 
 
-def build_cnn(num_samples, num_classes, *, frontend=None, spec_augment=True, dropout=0.1, filters=32, seed=None):
+def build_cnn(
+    num_samples,
+    num_classes,
+    *,
+    frontend=None,
+    spec_augment=True,
+    dropout=0.1,
+    filters=32,
+    seed=None,
+):
     """Builds a two-layer convolutional keyword spotter named "cnn".
 
     Sainath and Parada, "Convolutional Neural Networks for Small-footprint Keyword Spotting"
@@ -30,10 +39,16 @@ def build_cnn(num_samples, num_classes, *, frontend=None, spec_augment=True, dro
     frames, channels = x.shape[1], x.shape[2]
     x = keras.layers.Reshape((frames, channels, 1), name="as_image")(x)  # (B, T, F, 1)
     k1 = (min(20, frames // 2), min(8, max(1, channels // 4)))
-    x = keras.layers.Conv2D(filters, k1, padding="same", activation="relu", name="conv1")(x)  # (B, T, F, C)
-    x = keras.layers.MaxPooling2D((1, 3) if channels >= 9 else (1, 1), name="fpool3")(x)  # (B, T, F/3, C)
+    x = keras.layers.Conv2D(filters, k1, padding="same", activation="relu", name="conv1")(
+        x
+    )  # (B, T, F, C)
+    x = keras.layers.MaxPooling2D((1, 3) if channels >= 9 else (1, 1), name="fpool3")(
+        x
+    )  # (B, T, F/3, C)
     k2 = (min(10, frames // 4), min(4, max(1, channels // 8)))
-    x = keras.layers.Conv2D(filters, k2, padding="same", activation="relu", name="conv2")(x)  # (B, T, F/3, C)
+    x = keras.layers.Conv2D(filters, k2, padding="same", activation="relu", name="conv2")(
+        x
+    )  # (B, T, F/3, C)
     x = keras.layers.MaxPooling2D((2, 1), name="tpool2")(x)  # (B, T/2, F/3, C)
     x = keras.layers.Flatten(name="flatten")(x)
     if dropout:

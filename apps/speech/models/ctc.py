@@ -2,13 +2,25 @@
 
 import keras
 
-from apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
+from dlsuite.apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
 
 CELLS = ("gru", "lstm")
 
 
-def build_ctc(num_samples, num_classes, *, frontend=None, spec_augment=True, dropout=0.1, filters=128, units=128,
-              rnn_layers=1, cell="gru", time_stride=2, seed=None):
+def build_ctc(
+    num_samples,
+    num_classes,
+    *,
+    frontend=None,
+    spec_augment=True,
+    dropout=0.1,
+    filters=128,
+    units=128,
+    rnn_layers=1,
+    cell="gru",
+    time_stride=2,
+    seed=None,
+):
     """Builds a convolutional + bidirectional recurrent character recogniser named "ctc".
 
     Amodei et al., "Deep Speech 2: End-to-End Speech Recognition in English and Mandarin" (ICML
@@ -50,18 +62,35 @@ def build_ctc(num_samples, num_classes, *, frontend=None, spec_augment=True, dro
     check_arguments("ctc", num_samples, num_classes, dropout)
     if cell not in CELLS:
         raise ValueError(f"ctc: `cell` expected one of {CELLS}. Received: cell={cell!r}")
-    for name, value in (("filters", filters), ("units", units), ("rnn_layers", rnn_layers),
-                        ("time_stride", time_stride)):
+    for name, value in (
+        ("filters", filters),
+        ("units", units),
+        ("rnn_layers", rnn_layers),
+        ("time_stride", time_stride),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"ctc: `{name}` expected a positive integer. Received: {name}={value!r}")
-    options = {"features": "log_mel", "frame_length_ms": 40.0, "frame_step_ms": 20.0, **(frontend or {})}
+            raise ValueError(
+                f"ctc: `{name}` expected a positive integer. Received: {name}={value!r}"
+            )
+    options = {
+        "features": "log_mel",
+        "frame_length_ms": 40.0,
+        "frame_step_ms": 20.0,
+        **(frontend or {}),
+    }
     if spec_augment is True:
         spec_augment = {"time_mask_param": max(1, round(40.0 / options["frame_step_ms"]))}
     inputs, x = waveform_front_end(num_samples, options, spec_augment, seed)  # (B, T, F)
-    x = keras.layers.Conv1D(filters, 5, strides=time_stride, padding="same", use_bias=False, name="conv")(x)  # (B, T', C)
+    x = keras.layers.Conv1D(
+        filters, 5, strides=time_stride, padding="same", use_bias=False, name="conv"
+    )(x)  # (B, T', C)
     x = keras.layers.BatchNormalization(momentum=0.9, name="conv_bn")(x)
     x = keras.layers.ReLU(name="conv_relu")(x)
     layer = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
     for i in range(1, rnn_layers + 1):
-        x = keras.layers.Bidirectional(layer(units, return_sequences=True), name=f"bi{cell}{i}")(x)  # (B, T', 2U)
-    return keras.Model(inputs, classifier_head(x, num_classes, dropout), name="ctc")  # (B, T', classes)
+        x = keras.layers.Bidirectional(layer(units, return_sequences=True), name=f"bi{cell}{i}")(
+            x
+        )  # (B, T', 2U)
+    return keras.Model(
+        inputs, classifier_head(x, num_classes, dropout), name="ctc"
+    )  # (B, T', classes)

@@ -2,11 +2,19 @@
 
 import keras
 
-from apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
+from dlsuite.apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
 
 
-def build_dnn(num_samples, num_classes, *, frontend=None, spec_augment=True, dropout=0.1, units=(144, 144, 144),
-              seed=None):
+def build_dnn(
+    num_samples,
+    num_classes,
+    *,
+    frontend=None,
+    spec_augment=True,
+    dropout=0.1,
+    units=(144, 144, 144),
+    seed=None,
+):
     """Builds a fully connected acoustic model named "dnn".
 
     Hinton et al., "Deep Neural Networks for Acoustic Modeling in Speech Recognition" (IEEE Signal

@@ -2,11 +2,20 @@
 
 import keras
 
-from apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
+from dlsuite.apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
 
 
-def build_ds_cnn(num_samples, num_classes, *, frontend=None, spec_augment=True, dropout=0.1, filters=64,
-                 num_blocks=4, seed=None):
+def build_ds_cnn(
+    num_samples,
+    num_classes,
+    *,
+    frontend=None,
+    spec_augment=True,
+    dropout=0.1,
+    filters=64,
+    num_blocks=4,
+    seed=None,
+):
     """Builds a depthwise-separable CNN keyword spotter named "ds_cnn".
 
     Zhang, Suda, Lai and Chandra, "Hello Edge: Keyword Spotting on Microcontrollers" (2017),
@@ -32,7 +41,9 @@ def build_ds_cnn(num_samples, num_classes, *, frontend=None, spec_augment=True, 
     inputs, x = waveform_front_end(num_samples, frontend, spec_augment, seed)  # (B, T, F)
     frames, channels = x.shape[1], x.shape[2]
     x = keras.layers.Reshape((frames, channels, 1), name="as_image")(x)  # (B, T, F, 1)
-    x = keras.layers.Conv2D(filters, (10, 4), strides=2, padding="same", use_bias=False, name="conv")(x)  # (B, T/2, F/2, C)
+    x = keras.layers.Conv2D(
+        filters, (10, 4), strides=2, padding="same", use_bias=False, name="conv"
+    )(x)  # (B, T/2, F/2, C)
     x = keras.layers.BatchNormalization(momentum=0.9, name="conv_bn")(x)
     x = keras.layers.ReLU(name="conv_relu")(x)
     for i in range(1, num_blocks + 1):

@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 import keras
 
-from apps.vision.models.alexnet import build_alexnet
-from apps.vision.models.lenet5 import build_lenet5
-from apps.vision.models.resnet50 import build_resnet50
-from apps.vision.models.resnet_cifar import (
+from dlsuite.apps.vision.models.alexnet import build_alexnet
+from dlsuite.apps.vision.models.lenet5 import build_lenet5
+from dlsuite.apps.vision.models.resnet50 import build_resnet50
+from dlsuite.apps.vision.models.resnet_cifar import (
     build_resnet20,
     build_resnet32,
     build_resnet56,

@@ -2,8 +2,8 @@
 
 import keras
 
-from apps.vision.models._common import check_arguments, classifier_head, pixel_input
-from core_layers import LocalResponseNormalization
+from dlsuite.apps.vision.models._common import check_arguments, classifier_head, pixel_input
+from dlsuite.core_layers import LocalResponseNormalization
 
 NORMS = ("batch", "lrn")
 FILTERS = (64, 192, 384, 256, 256)  # conv1..conv5, as in the single-tower torchvision variant

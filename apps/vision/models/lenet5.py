@@ -2,7 +2,7 @@
 
 import keras
 
-from apps.vision.models._common import check_arguments, classifier_head, pixel_input
+from dlsuite.apps.vision.models._common import check_arguments, classifier_head, pixel_input
 
 ACTIVATIONS = ("relu", "tanh")
 

@@ -2,8 +2,8 @@
 
 import keras
 
-from apps.vision.models._common import check_arguments, classifier_head, pixel_input
-from core_layers import BottleneckResidualBlock
+from dlsuite.apps.vision.models._common import check_arguments, classifier_head, pixel_input
+from dlsuite.core_layers import BottleneckResidualBlock
 
 STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))  # (bottleneck filters, blocks)
 
@@ -35,7 +35,12 @@ def build_resnet50(
     check_arguments("resnet50", input_shape, num_classes, dropout, min_size=32)
     inputs, x = pixel_input(input_shape)  # (B, 224, 224, C)
     x = keras.layers.Conv2D(
-        64, 7, strides=2, padding="same", use_bias=False, kernel_initializer="he_normal",
+        64,
+        7,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
         name="stem_conv",
     )(x)  # (B, 112, 112, 64)
     x = keras.layers.BatchNormalization(epsilon=1.001e-5, name="stem_bn")(x)

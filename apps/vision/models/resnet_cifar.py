@@ -2,8 +2,8 @@
 
 import keras
 
-from apps.vision.models._common import check_arguments, classifier_head, pixel_input
-from core_layers import BasicResidualBlock
+from dlsuite.apps.vision.models._common import check_arguments, classifier_head, pixel_input
+from dlsuite.core_layers import BasicResidualBlock
 
 STAGE_FILTERS = (16, 32, 64)
 
@@ -44,7 +44,11 @@ def build_resnet_cifar(
     blocks_per_stage = (depth - 2) // 6
     inputs, x = pixel_input(input_shape)  # (B, H, W, C)
     x = keras.layers.Conv2D(
-        STAGE_FILTERS[0], 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+        STAGE_FILTERS[0],
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
         name="stem_conv",
     )(x)  # (B, H, W, 16)
     x = keras.layers.BatchNormalization(name="stem_bn")(x)
