@@ -170,7 +170,8 @@ def main() -> int:
     print(f"{'mode':24s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s}")
     for mode, r in results.items():
         print(
-            f"{mode:24s} {r['throughput_rps']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:6d}"
+            f"{mode:24s} {r['throughput_rps']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+            f"{r['errors']:6d}"
         )
     report = {
         "concurrency": args.concurrency,

@@ -87,11 +87,13 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         key = value if key is None else key
         if cache is None and cache_update_index is not None:
             raise ValueError(
-                f"`cache_update_index` needs a `cache`. Received: cache_update_index={cache_update_index}"
+                "`cache_update_index` needs a `cache`. Received: "
+                f"cache_update_index={cache_update_index}"
             )
         if cache is not None and self._value_dim != self._key_dim:
             raise ValueError(
-                f"the key/value cache needs value_dim == key_dim. Received: value_dim={self._value_dim}, "
+                "the key/value cache needs value_dim == key_dim. Received: "
+                f"value_dim={self._value_dim}, "
                 f"key_dim={self._key_dim}"
             )
         if use_causal_mask and cache is not None and cache_update_index is None:

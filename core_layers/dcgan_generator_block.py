@@ -60,7 +60,8 @@ class DCGANGeneratorBlock(keras.layers.Layer):
         check_batch_norm(momentum, epsilon)
         if normalization not in NORMALIZATIONS:
             raise ValueError(
-                f"`normalization` expected one of {NORMALIZATIONS}. Received: normalization={normalization!r}"
+                f"`normalization` expected one of {NORMALIZATIONS}. Received: "
+                f"normalization={normalization!r}"
             )
         self.filters = filters
         self.kernel_size = kernel_size

@@ -44,7 +44,8 @@ class MFCC(LogMelSpectrogram):
         check_positive_int(num_mfcc=num_mfcc)
         if num_mfcc > self.num_mel_bins:
             raise ValueError(
-                f"`num_mfcc` must be at most num_mel_bins={self.num_mel_bins}. Received: num_mfcc={num_mfcc}"
+                f"`num_mfcc` must be at most num_mel_bins={self.num_mel_bins}. Received: "
+                f"num_mfcc={num_mfcc}"
             )
         self.num_mfcc = num_mfcc
 

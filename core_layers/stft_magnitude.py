@@ -15,7 +15,8 @@ def check_audio_arguments(sample_rate, frame_length_ms, frame_step_ms, fft_lengt
     frame_length = int(round(sample_rate * frame_length_ms / 1000.0))
     if frame_length < 2:
         raise ValueError(
-            f"`frame_length_ms` gives a window of {frame_length} samples at {sample_rate} Hz; at least 2 "
+            f"`frame_length_ms` gives a window of {frame_length} samples at {sample_rate} Hz; "
+            "at least 2 "
             f"are needed. Received: frame_length_ms={frame_length_ms!r}"
         )
     if fft_length is not None:

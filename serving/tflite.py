@@ -273,8 +273,10 @@ def examples_for_signature(
             )
             return converted[input_name].astype(spec.dtype.as_numpy_dtype)
     raise ValueError(
-        f"the examples have shape {batch.shape[1:]} but signature {signature!r} takes {input_name!r} of shape "
-        f"{tuple(spec.shape)[1:]}, and no signature of {version_dir} computes {input_name!r} from them"
+        f"the examples have shape {batch.shape[1:]} but signature {signature!r} takes "
+        f"{input_name!r} of shape "
+        f"{tuple(spec.shape)[1:]}, and no signature of {version_dir} computes {input_name!r} "
+        "from them"
     )
 
 

@@ -156,8 +156,10 @@ def run(args: argparse.Namespace) -> int:
     print(docker_run_command(Path(args.repository), Path(args.output), args.image))
     print("\n# Or with a local tensorflow_model_server (same flags):")
     print(
-        f"dlsuite serve --backend tfserving --model_config_file={Path(args.output) / 'models.config'} "
-        f"--enable_batching --batching_parameters_file={Path(args.output) / 'batching_parameters.txt'} "
+        "dlsuite serve --backend tfserving "
+        f"--model_config_file={Path(args.output) / 'models.config'} "
+        "--enable_batching "
+        f"--batching_parameters_file={Path(args.output) / 'batching_parameters.txt'} "
         f"--monitoring_config_file={Path(args.output) / 'monitoring.config'}"
     )
     print(

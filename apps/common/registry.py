@@ -15,9 +15,11 @@ from typing import Any
 APPS: dict[str, str] = {
     "vision": "image classification: LeNet-5, AlexNet-style, CIFAR ResNet-20/32/56, ResNet-50",
     "generative": "image generation: conditional DCGAN, WGAN-GP, with Art. 50 marked output",
-    "speech": "speech from raw waveforms: keyword spotting (DNN, CNN, DS-CNN, BiLSTM-attention), CTC recognition",
+    "speech": "speech from raw waveforms: keyword spotting (DNN, CNN, DS-CNN, BiLSTM-attention), CTC "
+    "recognition",
     "rl": "reinforcement learning with TF-Agents: DQN, Double DQN, REINFORCE on CartPole and Atari",
-    "nlp": "text: classification (bag of embeddings, BiLSTM, Transformer), translation and a GPT-style language "
+    "nlp": "text: classification (bag of embeddings, BiLSTM, Transformer), translation and a "
+    "GPT-style language "
     "model, with the tokenizer inside the model",
 }
 

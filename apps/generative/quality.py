@@ -74,7 +74,8 @@ class Evaluators:
         """(N, S, S, C) pixels -> F6 features (N, 84) and class probabilities (N, K)."""
         if self._features is None:
             raise ValueError(
-                "FID and IS need the feature LeNet; these evaluators were trained with roles=('judge',)"
+                "FID and IS need the feature LeNet; these evaluators were trained with "
+                "roles=('judge',)"
             )
         feats, probs = [], []
         for start in range(0, len(images), 500):
@@ -110,7 +111,8 @@ def train_evaluators(
 
     if "judge" not in roles or not set(roles) <= set(EVALUATOR_ROLES):
         raise ValueError(
-            f"roles expected the judge and optionally the feature LeNet. Received: roles={tuple(roles)}"
+            "roles expected the judge and optionally the feature LeNet. Received: "
+            f"roles={tuple(roles)}"
         )
     folder = run_path / EVALUATOR_DIR
     paths = {role: folder / f"{role}_lenet5.keras" for role in roles}

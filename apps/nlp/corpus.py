@@ -265,7 +265,10 @@ def read_documents(kind: str, name: str) -> tuple[list[str], str | None]:
     if kind == "builtin":
         if name not in BUILTIN:
             raise ValueError(f"unknown builtin text corpus {name!r}; known: {BUILTIN}")
-        version = f"Python {sys.version.split()[0]} standard-library docstrings ({len(PYDOCS_MODULES)} modules)"
+        version = (
+            f"Python {sys.version.split()[0]} standard-library docstrings ({len(PYDOCS_MODULES)} "
+            "modules)"
+        )
         return pydocs_documents(), version
     path = Path(name)
     if kind == "file":
@@ -310,7 +313,8 @@ def split_documents(
     empty = [k for k, v in parts.items() if not v]
     if empty:
         raise ValueError(
-            f"{len(documents)} documents are too few to split into train/validation/test (empty: {empty})"
+            f"{len(documents)} documents are too few to split into train/validation/test "
+            f"(empty: {empty})"
         )
     return parts
 

@@ -125,7 +125,8 @@ def _builtin(name: str, config: NLPConfig) -> Splits:
             "preprocessing": f"Faker(locale).sentence() of {langid.MIN_WORDS}-{langid.MAX_WORDS} words, "
             f"{config.langid_sentences} distinct sentences per locale (seed {config.split_seed}); "
             f"{data['dropped_shared']} sentences shared by two languages dropped; "
-            f"seeded train/validation/test split of distinct sentences (split_seed={config.split_seed})",
+            "seeded train/validation/test split of distinct sentences "
+            f"(split_seed={config.split_seed})",
         },
     )
 
@@ -248,7 +249,8 @@ def _directory(path: Path, config: NLPConfig) -> Splits:
             "name": str(path),
             "version": None,
             "preprocessing": "raw .txt file contents; "
-            f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})",
+            f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
+            f"(split_seed={config.split_seed})",
         },
     )
 
@@ -293,7 +295,8 @@ def _file(path: Path, config: NLPConfig) -> Splits:
     class_names = sorted(distinct, key=int) if numeric else sorted(distinct)
     if len(class_names) < 2:
         raise ValueError(
-            f"{path} column {config.label_column!r} has one label {class_names}; at least two are needed"
+            f"{path} column {config.label_column!r} has one label {class_names}; at least two "
+            "are needed"
         )
     index = {name: i for i, name in enumerate(class_names)}
     parts = _three_way(
@@ -307,7 +310,8 @@ def _file(path: Path, config: NLPConfig) -> Splits:
             "kind": "file",
             "name": str(path),
             "version": None,
-            "preprocessing": f"raw text of column {config.text_column!r}, label column {config.label_column!r}; "
+            "preprocessing": f"raw text of column {config.text_column!r}, label column "
+            f"{config.label_column!r}; "
             f"seeded split (split_seed={config.split_seed})",
         },
     )

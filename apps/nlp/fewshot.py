@@ -120,8 +120,10 @@ def evaluate_few_shot(
         episodes=count,
         candidate_words=len(words),
         method=(
-            "greedy next token after '[START] <k demonstrations> <query> :', compared with the answer's single token; "
-            "copy: 'a : a ;' demonstrations, unseen query word; recall: 'a : b ;' random pairs, query one shown 'a'"
+            "greedy next token after '[START] <k demonstrations> <query> :', compared with "
+            "the answer's single token; "
+            "copy: 'a : a ;' demonstrations, unseen query word; recall: 'a : b ;' random "
+            "pairs, query one shown 'a'"
         ),
     )
     return results

@@ -231,8 +231,8 @@ class TextGenerator:
     def function(self, use_cache: bool = True) -> Any:
         """The compiled graph, traced once per ``use_cache``: ``(prompt, max_new_tokens, ...) -> dict``."""
         if use_cache not in self._functions:
-
-            @tf.autograph.experimental.do_not_convert  # plain graph code: tracing without autograph is faster
+            # plain graph code: tracing without autograph is faster
+            @tf.autograph.experimental.do_not_convert
             def run(*args: Any) -> dict[str, Any]:
                 return generate_strings(self.model, self.tokenizer, *args, use_cache=use_cache)
 

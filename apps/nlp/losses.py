@@ -35,7 +35,8 @@ class LabelSmoothedCrossentropy(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(
-                f"`label_smoothing` expected a float in [0, 1). Received: label_smoothing={label_smoothing}"
+                "`label_smoothing` expected a float in [0, 1). Received: "
+                f"label_smoothing={label_smoothing}"
             )
         self.label_smoothing = float(label_smoothing)
 

@@ -76,7 +76,8 @@ def parse_sizes(sizes: Sequence[str], head_dim: int) -> list[tuple[int, int, int
         heads = max(1, int(width) // head_dim)
         if int(width) % heads:
             raise ValueError(
-                f"width {width} of size {size!r} is not divisible by its {heads} heads (head_dim={head_dim})"
+                f"width {width} of size {size!r} is not divisible by its {heads} heads "
+                f"(head_dim={head_dim})"
             )
         result.append((int(layers), int(width), heads))
     if len(result) < 2:
@@ -116,7 +117,8 @@ def fit_power_law(n: Sequence[float], loss: Sequence[float]) -> dict[str, Any]:
         "N_c": n_c,
         "r2": r2,
         "points": len(x),
-        "method": "least squares on log L = alpha_N log N_c - alpha_N log N (Kaplan et al. 2020, eq. 1.1)",
+        "method": "least squares on log L = alpha_N log N_c - alpha_N log N (Kaplan et al. 2020, eq. "
+        "1.1)",
     }
 
 
@@ -206,16 +208,20 @@ def compute_optimal(
         summary.update(a=float(a), b=float(1 - a), N_opt_coefficient=math.exp(k))
     else:
         summary["note"] = (
-            f"{len(interior)} of {len(results)} compute levels have an interior optimum (an exponent "
-            f"needs {MIN_FIT_LEVELS} spanning a factor {MIN_FIT_SPAN:g} of compute): the family does not "
-            "bracket the compute-optimal size over this range, so no exponent is fitted (widen --sizes "
+            f"{len(interior)} of {len(results)} compute levels have an interior optimum (an "
+            "exponent "
+            f"needs {MIN_FIT_LEVELS} spanning a factor {MIN_FIT_SPAN:g} of compute): the "
+            "family does not "
+            "bracket the compute-optimal size over this range, so no exponent is fitted "
+            "(widen --sizes "
             "or raise the budget with --epochs)"
         )
     if interior:
         summary["tokens_per_parameter_median"] = float(
             np.median([r["tokens_per_parameter"] for r in interior])
         )
-    # Where the smallest (largest) member compared is best, the optimum is at or below (above) it, so
+    # Where the smallest (largest) member compared is best, the optimum is at or below (above) it,
+    # so
     # D/N there bounds the compute-optimal ratio from below (above).
     lower = [r for r in results if r["estimate"] == "smallest compared is best"]
     upper = [r for r in results if r["estimate"] == "largest compared is best"]
@@ -232,14 +238,16 @@ def compute_optimal(
             "C": best_bound["C"],
         }
     summary["method"] = (
-        "IsoFLOP (Hoffmann et al. 2022, approach 2) on interpolated checkpoints: at each compute C, "
+        "IsoFLOP (Hoffmann et al. 2022, approach 2) on interpolated checkpoints: at each "
+        "compute C, "
         "each member's held-out loss at D = C / (6 N) (linear in log D), a parabola in log N, "
         "N_opt at its vertex; D_opt = C / (6 N_opt); log N_opt = a log C + k"
     )
     return summary
 
 
-# ------------------------------------------------------------------------------------------ training
+# ------------------------------------------------------------------------------------------
+# training
 
 
 @dataclasses.dataclass
@@ -442,9 +450,7 @@ def run_study(
     family = parse_sizes(sizes, head_dim)
     if out_dir is None:
         out_dir = (
-            Path(base.run_root)
-            / "studies"
-            / f"scaling-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+            Path(base.run_root) / "studies" / f"scaling-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
         )
     out = Path(out_dir)
     data = load_language_model_data(base)
@@ -522,17 +528,23 @@ def write_study(
         "batch_size": base.batch_size,
         "learning_rate": base.learning_rate,
         "epochs": base.epochs,
-        "compute": "C = 6 N D with N = all parameters and D = training tokens seen (Hoffmann et al. 2022); "
+        "compute": "C = 6 N D with N = all parameters and D = training tokens seen (Hoffmann et al. "
+        "2022); "
         "L(N) uses N = non-embedding parameters (Kaplan et al. 2020)",
-        "budget": "every member trains at least D_common tokens (L(N) is read there); members smaller than the "
+        "budget": "every member trains at least D_common tokens (L(N) is read there); members smaller "
+        "than the "
         "median train on to the IsoFLOP budget C_iso = 6 N_median D_common",
         "caveats": [
-            "checkpoints of one constant-learning-rate run per size stand in for runs tuned to each token horizon "
-            "(Hoffmann et al. 2022 tune the cosine cycle to each), which overstates the loss of short horizons",
+            "checkpoints of one constant-learning-rate run per size stand in for runs tuned "
+            "to each token horizon "
+            "(Hoffmann et al. 2022 tune the cosine cycle to each), which overstates the loss "
+            "of short horizons",
             "beyond one epoch, D counts repeated tokens of the same corpus",
-            "at toy widths the embedding and output matrices hold most parameters, so the non-embedding N of "
+            "at toy widths the embedding and output matrices hold most parameters, so the "
+            "non-embedding N of "
             "L(N) understates model size (the compute-optimal analysis counts all parameters)",
-            "L(N) is read at the same D for every member, not at convergence as in Kaplan et al. 2020",
+            "L(N) is read at the same D for every member, not at convergence as in Kaplan et "
+            "al. 2020",
         ],
     }
     atomic_write_json(out / "scaling.json", result)
@@ -574,18 +586,23 @@ def markdown_table(
     lines += [
         "",
         f"L(N) = (N_c / N)^alpha_N at D = {power_law['at_tokens']:,} tokens: alpha_N = "
-        f"{power_law['alpha_N']:.4f}, N_c = {n_c}, r^2 = {power_law['r2']:.3f} ({power_law['points']} models)",
+        f"{power_law['alpha_N']:.4f}, N_c = {n_c}, r^2 = {power_law['r2']:.3f} "
+        f"({power_law['points']} models)",
     ]
     if "a" in optimum:
         lines.append(
-            f"Compute-optimal (IsoFLOP, C <= {optimum['isoflop_budget']:.3g} FLOPs): N_opt ~ C^{optimum['a']:.3f}, "
-            f"D_opt ~ C^{optimum['b']:.3f}, median {optimum['tokens_per_parameter_median']:.3g} tokens per "
-            f"parameter ({optimum['interior_levels']} of {len(optimum['levels'])} compute levels with an "
+            f"Compute-optimal (IsoFLOP, C <= {optimum['isoflop_budget']:.3g} FLOPs): N_opt ~ "
+            f"C^{optimum['a']:.3f}, "
+            f"D_opt ~ C^{optimum['b']:.3f}, median "
+            f"{optimum['tokens_per_parameter_median']:.3g} tokens per "
+            f"parameter ({optimum['interior_levels']} of {len(optimum['levels'])} compute "
+            "levels with an "
             "interior optimum)"
         )
     elif "tokens_per_parameter_median" in optimum:
         lines.append(
-            f"Compute-optimal (IsoFLOP): median {optimum['tokens_per_parameter_median']:.3g} tokens per "
+            f"Compute-optimal (IsoFLOP): median {optimum['tokens_per_parameter_median']:.3g} "
+            "tokens per "
             f"parameter at the interior optima; {optimum['note']}"
         )
     elif optimum["levels"]:
@@ -598,7 +615,8 @@ def markdown_table(
     ):
         if key in optimum:
             lines.append(
-                f"Bound where the family's edge member is best: compute-optimal tokens per parameter "
+                "Bound where the family's edge member is best: compute-optimal tokens per "
+                "parameter "
                 f"{word} {optimum[key]['ratio']:.3g} at C = {optimum[key]['C']:.3g} FLOPs"
             )
     return "\n".join(lines) + "\n"
@@ -663,9 +681,15 @@ def plot_study(members: Sequence[Member], result: dict[str, Any], path: Path) ->
         opt_ax.loglog(c, [r["N_opt"] for r in levels], "o-", label="N_opt")
         opt_ax.loglog(c, [r["D_opt"] for r in levels], "s-", label="D_opt")
         if "a" in optimum:
-            title = f"N_opt ~ C^{optimum['a']:.2f}, median {optimum['tokens_per_parameter_median']:.3g} tokens/param"
+            title = (
+                f"N_opt ~ C^{optimum['a']:.2f}, median "
+                f"{optimum['tokens_per_parameter_median']:.3g} tokens/param"
+            )
         elif "tokens_per_parameter_at_least" in optimum:
-            title = f"edge member best: >= {optimum['tokens_per_parameter_at_least']['ratio']:.3g} tokens/param"
+            title = (
+                f"edge member best: >= {optimum['tokens_per_parameter_at_least']['ratio']:.3g} "
+                "tokens/param"
+            )
         else:
             title = "N_opt (best member or parabola vertex)"
         opt_ax.set_title(title)

@@ -129,7 +129,8 @@ class Tokenizer(keras.layers.Layer):
             dense = ids[:, : self.sequence_length].to_tensor(
                 PAD_ID, shape=[None, self.sequence_length]
             )
-        # EnsureShape keeps a static batch static in the graph itself (the FLOP profiler reads it there).
+        # EnsureShape keeps a static batch static in the graph itself (the FLOP profiler reads it
+        # there).
         return tf.ensure_shape(dense, [x.shape[0], self.sequence_length])
 
     def detokenize(self, ids: Any) -> Any:

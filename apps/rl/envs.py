@@ -188,7 +188,8 @@ def make_training_env(config: RLConfig) -> Any:
     if config.parallel_envs:
         from tf_agents.system import system_multiprocessing
 
-        system_multiprocessing.enable_interactive_mode()  # TF-Agents' multiprocessing needs it set up
+        # TF-Agents' multiprocessing needs it set up
+        system_multiprocessing.enable_interactive_mode()
         return parallel_py_environment.ParallelPyEnvironment(
             [env_constructor(config, training=True, seed=s) for s in seeds], start_serially=False
         )
@@ -213,7 +214,10 @@ def describe_env(
         )
     else:
         version = f"gym {metadata.version('gym')} via tf-agents suite_gym"
-        preprocessing = "none: the 4 raw state variables (cart position and velocity, pole angle and angular velocity)"
+        preprocessing = (
+            "none: the 4 raw state variables (cart position and velocity, pole angle and angular "
+            "velocity)"
+        )
     return {
         "source": f"env:{config.env}",
         "kind": "environment",

@@ -22,7 +22,8 @@ import tensorflow as tf
 
 VOCABULARY = " 'abcdefghijklmnopqrstuvwxyz"
 BLANK = 0
-# Display names in id order (the manifest's class names, TFLite's labels.txt: one non-empty line each).
+# Display names in id order (the manifest's class names, TFLite's labels.txt: one non-empty line
+# each).
 TOKENS = ("<blank>", "<space>", *VOCABULARY[1:])
 NUM_CLASSES = len(TOKENS)
 DECODERS = ("greedy", "beam_search")
@@ -44,7 +45,8 @@ def encode(text: str) -> list[int]:
     bad = unknown_characters(text)
     if bad:
         raise ValueError(
-            f"characters {bad} are outside the recogniser's vocabulary {VOCABULARY!r}. Received: {text!r}"
+            f"characters {bad} are outside the recogniser's vocabulary {VOCABULARY!r}. "
+            f"Received: {text!r}"
         )
     return [VOCABULARY.index(c) + 1 for c in normalize(text)]
 
@@ -123,7 +125,8 @@ class CTCLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, **kwargs)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        # Sparse labels (the padding zeros dropped) select TensorFlow's CTC kernel (CTCLoss, cuDNN on a GPU);
+        # Sparse labels (the padding zeros dropped) select TensorFlow's CTC kernel (CTCLoss, cuDNN
+        # on a GPU);
         # dense labels would run a scan in TF ops, the same values about twice as slowly on a CPU.
         labels = tf.sparse.from_dense(tf.cast(y_true, tf.int32))  # (B, L), only the non-zero ids
         logits = log_probabilities(y_pred)  # (B, T, C)

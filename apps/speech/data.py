@@ -189,7 +189,8 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
             "sample_rate": config.sample_rate,
             "preprocessing": f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
             f"cropped/zero-padded to {config.clip_samples} samples; "
-            f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})",
+            f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
+            f"(split_seed={config.split_seed})",
         },
     )
 

@@ -44,7 +44,8 @@ def _check(references: Sequence[str], hypotheses: Sequence[str]) -> None:
         )
     if len(references) != len(hypotheses):
         raise ValueError(
-            f"{len(references)} references and {len(hypotheses)} hypotheses; expected as many of each"
+            f"{len(references)} references and {len(hypotheses)} hypotheses; expected as many "
+            "of each"
         )
 
 

@@ -134,7 +134,8 @@ def render(
         speech = resample_poly(trim(raw), sample_rate // g, source_rate // g)
         if len(speech) > num_samples:
             raise ValueError(
-                f"{clip.text!r} spoken by {clip.voice} at {clip.rate} words/min lasts {len(speech) / sample_rate:.2f} s, "
+                f"{clip.text!r} spoken by {clip.voice} at {clip.rate} words/min lasts "
+                f"{len(speech) / sample_rate:.2f} s, "
                 f"longer than the {num_samples / sample_rate:.2f} s clip; raise clip_ms (--clip-ms)"
             )
         start = int(rng.integers(0, num_samples - len(speech) + 1))

@@ -241,8 +241,10 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
             "max_transcript_chars": length,
             "min_ctc_frames": max(ctc.min_frames(ctc.encode(text)) for _, text in entries),
             "preprocessing": f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
-            f"zero-padded to {config.clip_samples} samples; transcripts lower-cased as character ids "
+            f"zero-padded to {config.clip_samples} samples; transcripts lower-cased as "
+            "character ids "
             f"({ctc.NUM_CLASSES} classes with the CTC blank); "
-            f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})",
+            f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
+            f"(split_seed={config.split_seed})",
         },
     )

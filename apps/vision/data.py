@@ -76,7 +76,8 @@ def _builtin(name: str, size: int, config: VisionConfig) -> Splits:
             "source": config.data,
             "kind": "builtin",
             "name": "digits",
-            "version": f"scikit-learn {sklearn.__version__} load_digits (UCI optical recognition of handwritten digits)",
+            "version": f"scikit-learn {sklearn.__version__} load_digits (UCI optical recognition of "
+            "handwritten digits)",
             "preprocessing": f"8x8 grey levels 0-16 scaled to 0-255, bilinear resize to {size}x{size}; "
             f"seeded split (split_seed={config.split_seed})",
         },
@@ -157,8 +158,10 @@ def _directory(path: Path, size: int, config: VisionConfig) -> Splits:
             "kind": "dir",
             "name": str(path),
             "version": None,
-            "preprocessing": f"decoded as RGB, resized to {size}x{size} by keras.utils.image_dataset_from_directory; "
-            f"{'train/ and test/ folders' if has_splits else 'seeded split'} (split_seed={config.split_seed})",
+            "preprocessing": f"decoded as RGB, resized to {size}x{size} by "
+            "keras.utils.image_dataset_from_directory; "
+            f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
+            f"(split_seed={config.split_seed})",
         },
     )
 

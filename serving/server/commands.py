@@ -130,7 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--access_log",
         action="store_true",
-        help="log one JSON line per REST request and gRPC prediction call (model, version, signature, API, "
+        help="log one JSON line per REST request and gRPC prediction call (model, version, "
+        "signature, API, "
         "status, latency, request id) on the dlsuite.access logger (stderr)",
     )
     parser.add_argument("--log_level", default="INFO", help="Python log level (dlsuite backend)")

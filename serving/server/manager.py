@@ -151,7 +151,8 @@ class ModelManager:
                     if status is None or status.state != "AVAILABLE":
                         raise ServingError(
                             "FAILED_PRECONDITION",
-                            f"Request to assign label to version {version} of model {model.spec.name}, "
+                            f"Request to assign label to version {version} of model "
+                            f"{model.spec.name}, "
                             "which is not currently available for inference",
                         )
 

@@ -98,7 +98,8 @@ class Servable:
         except BaseException:
             self._session.close()
             raise
-        # every SignatureDef, ``__saved_model_init_op`` included, as TF Serving's metadata lists them
+        # every SignatureDef, ``__saved_model_init_op`` included, as TF Serving's metadata lists
+        # them
         self.all_signature_defs = dict(meta_graph.signature_def)
         self.signature_defs = {
             k: v for k, v in self.all_signature_defs.items() if not k.startswith("__")
@@ -128,7 +129,8 @@ class Servable:
             )
             if options.fetch:
                 self._callables[key] = self._session._make_callable_from_options(options)  # noqa: SLF001
-            else:  # a signature with no outputs (TF-Agents' get_initial_state of a stateless policy)
+            # a signature with no outputs (TF-Agents' get_initial_state of a stateless policy)
+            else:
                 self._callables[key] = lambda *_: []
         self._in_flight = 0
         self._cond = threading.Condition()

@@ -82,7 +82,8 @@ def test_one_train_step_moves_both_networks_and_counts_critic_steps(model, criti
     logs = gan.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(8), epochs=1, verbose=0).history
     assert np.isfinite(logs["d_loss"][0]) and np.isfinite(logs["g_loss"][0])
     unchanged = [w.path for w, old in zip(weights, before) if np.array_equal(w.numpy(), old)]
-    # The Wasserstein loss D(fake) - D(real) and the penalty do not depend on the critic's output bias.
+    # The Wasserstein loss D(fake) - D(real) and the penalty do not depend on the critic's output
+    # bias.
     assert unchanged == (["psi/bias"] if model == "wgan_gp" else [])
     assert int(gan.optimizer.iterations) == critic_steps and int(gan.g_optimizer.iterations) == 1
     assert gan(x).shape == (8, 10)  # one discriminator logit per class (projection)
@@ -246,7 +247,8 @@ def test_frechet_distance_and_inception_score_on_known_cases():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((4000, 3))
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
-    # Same covariance, mean shifted by (2, 0, 0): the distance is |shift|^2 = 4 (up to sampling noise).
+    # Same covariance, mean shifted by (2, 0, 0): the distance is |shift|^2 = 4 (up to sampling
+    # noise).
     assert frechet_distance(a, a + np.array([2.0, 0, 0])) == pytest.approx(4.0, abs=1e-6)
     # N(0, I) vs N(0, 4I) in 3-d: 3 * (1 + 4 - 2 * 2) = 3.
     assert frechet_distance(a, 2 * rng.standard_normal((4000, 3))) == pytest.approx(3.0, rel=0.1)
@@ -408,7 +410,8 @@ def test_wgan_gp_is_selectable_by_name(tmp_path, capsys):
         and "class_accuracy" not in metrics["evaluation"]
     )
     assert metrics["evaluation"]["FID-digits"] > 0
-    # `dlsuite evaluate` of an unconditional model prints the sample-quality figures (no class table).
+    # `dlsuite evaluate` of an unconditional model prints the sample-quality figures (no class
+    # table).
     from dlsuite.apps.cli import main
 
     capsys.readouterr()

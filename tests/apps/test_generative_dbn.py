@@ -120,7 +120,8 @@ def test_up_down_unties_and_fine_tunes_the_greedy_dbn(digits_dbn):
         and len(errors["associative_memory_reconstruction_error"]) == 20
     )
     assert len(errors["up_down_reconstruction_error"]) == 3
-    # After greedy training the generative weights are a copy of the recognition weights (untied) ...
+    # After greedy training the generative weights are a copy of the recognition weights (untied)
+    # ...
     np.testing.assert_array_equal(
         greedy["generative_dbn/rbm1_generative_kernel"], greedy["rbm1/kernel"]
     )

@@ -43,7 +43,8 @@ def test_conditional_dcgan_on_builtin_digits_draws_the_requested_digit(tmp_path)
     assert evaluation["IS-digits"] > 8.0  # out of at most 10
     assert len(list((run_dir / "samples").glob("epoch_*.png"))) == metrics["epochs_completed"] == 20
     print(
-        f"class accuracy {evaluation['class_accuracy']:.3f}, FID-digits {history[0]['val_FID-digits']:.1f} -> "
+        f"class accuracy {evaluation['class_accuracy']:.3f}, FID-digits "
+        f"{history[0]['val_FID-digits']:.1f} -> "
         f"{evaluation['validation_FID-digits']:.1f}, wall clock {elapsed:.0f}s"
     )
     assert elapsed < 600, f"training took {elapsed:.0f}s"
@@ -75,11 +76,14 @@ def test_deep_belief_network_on_builtin_digits_classifies_90_percent_and_samples
     assert (
         evaluation["accuracy"] >= 0.90
     )  # held out, the DBN classifier fine-tuned by backprop (measured 0.983)
-    # The generative DBN, the paper's way: the label of lowest free energy in the top-level associative
+    # The generative DBN, the paper's way: the label of lowest free energy in the top-level
+    # associative
     # memory (measured 0.914; 0.900-0.916 over seeds 0-2).
     assert evaluation["free_energy_accuracy"] >= 0.85
-    # Label-clamped Gibbs samples: an independently trained LeNet-5 (test accuracy >= 0.95; the GAN runs' judge)
-    # assigns most of 1,000 samples to the requested digit (measured 0.934; 0.877-0.934 over seeds 0-2).
+    # Label-clamped Gibbs samples: an independently trained LeNet-5 (test accuracy >= 0.95; the GAN
+    # runs' judge)
+    # assigns most of 1,000 samples to the requested digit (measured 0.934; 0.877-0.934 over seeds
+    # 0-2).
     assert evaluation["generative_dbn"]["evaluators"]["judge_test_accuracy"] >= 0.95
     assert evaluation["num_generated"] == 1000 and evaluation["class_accuracy"] >= 0.80, evaluation[
         "generative_dbn"

@@ -57,7 +57,8 @@ def test_wordpiece_tokenizer_matches_the_greedy_longest_match_reference(langid_t
     )
     rng = random.Random(0)
     texts = [
-        f"{rng.choice(langid_texts)} {''.join(rng.choice('abcdeéxyz!') for _ in range(rng.randint(1, 14)))}"
+        f"{rng.choice(langid_texts)} "
+        f"{''.join(rng.choice('abcdeéxyz!') for _ in range(rng.randint(1, 14)))}"
         for _ in range(100)
     ]
     index = {token: i for i, token in enumerate(tokenizer.vocabulary)}
@@ -271,7 +272,8 @@ def test_tfds_text_datasets_load_with_real_loading_code(name, classes, tmp_path)
         assert "test=validation" in splits.info["preprocessing"]  # GLUE's test labels are hidden
 
 
-# ------------------------------------------------------------------------------- models, training, export
+# ------------------------------------------------------------------------------- models, training,
+# export
 
 
 @pytest.mark.parametrize("name", ["bag_of_embeddings", "bilstm", "transformer"])

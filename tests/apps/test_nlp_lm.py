@@ -218,7 +218,8 @@ def test_sampling_filters_follow_top_k_top_p_and_temperature():
     np.testing.assert_array_equal(draw(1.0, 0, 1.0), draw(1.0, 0, 1.0))  # seeded: reproducible
 
 
-# ------------------------------------------------------------------------------- run, generation, export
+# ------------------------------------------------------------------------------- run, generation,
+# export
 
 
 def test_tiny_run_reports_perplexity_baseline_few_shot_and_compute(lm_run):

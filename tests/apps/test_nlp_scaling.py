@@ -117,7 +117,8 @@ def test_study_cli_trains_a_tiny_family_and_writes_plot_table_and_fit(tmp_path):
         large["tokens_trained"] == 48 * 16
         and large["compute_6ND"] == 6 * large["total_params"] * 48 * 16
     )
-    # The smaller member trains on to the IsoFLOP budget: 6 N_median D_common (all parameters; the median of two
+    # The smaller member trains on to the IsoFLOP budget: 6 N_median D_common (all parameters; the
+    # median of two
     # is their mean).
     budget = 6 * (small["total_params"] + large["total_params"]) / 2 * 48 * 16
     steps = math.ceil(

@@ -167,7 +167,8 @@ def test_beam_search_finds_a_more_likely_sequence_than_greedy():
 
     from dlsuite.apps.nlp.decoding import beam_search, greedy_search
 
-    # ids: 0 pad, 1 unk, 2 start, 3 end, 4 "A", 5 "B". Greedy takes A (0.6) then can only end with 0.35:
+    # ids: 0 pad, 1 unk, 2 start, 3 end, 4 "A", 5 "B". Greedy takes A (0.6) then can only end with
+    # 0.35:
     # p(A end) = 0.21; beam search finds B (0.4) followed by a sure end: p(B end) = 0.396.
     uniform = [0.2] * 6
     table = [

@@ -368,7 +368,8 @@ def test_export_signatures_match_the_keras_model(tiny_speech_run, exported):
     clear = _top2_gap(expected) > 5e-3  # the argmax of a near tie may flip with the rounding
     np.testing.assert_array_equal(from_wav["class_ids"].numpy()[clear], expected.argmax(-1)[clear])
     assert len(list(read_warmup_requests(exported))) == 5
-    # Streaming: a 5 s recording of the clips one after another; windows every 250 ms, so the windows
+    # Streaming: a 5 s recording of the clips one after another; windows every 250 ms, so the
+    # windows
     # at 0, 1, 2, ... s are exactly the clips.
     stream = loaded.signatures["detect_keywords"](waveform=tf.constant(clips.reshape(1, -1)))
     starts = stream["window_start_s"].numpy()[0]

@@ -105,7 +105,8 @@ def test_ctc_on_builtin_phrases_reaches_cer_15_percent_on_held_out_voices(ctc_ru
     print(
         f"CTC on builtin:phrases, held-out voices: CER greedy {evaluation['cer_greedy']:.4f}, beam "
         f"{evaluation['cer_beam_search']:.4f}; WER greedy {evaluation['wer_greedy']:.4f}, beam "
-        f"{evaluation['wer_beam_search']:.4f}; training {metrics['wall_time_s']:.0f}s, command {wall_clock_s:.0f}s"
+        f"{evaluation['wer_beam_search']:.4f}; training {metrics['wall_time_s']:.0f}s, "
+        f"command {wall_clock_s:.0f}s"
     )
     assert min(evaluation["cer_greedy"], evaluation["cer_beam_search"]) <= 0.15, evaluation
     assert metrics["wall_time_s"] < 300, f"training took {metrics['wall_time_s']:.0f}s"

@@ -27,11 +27,13 @@ def test_error_rates_on_hand_worked_examples():
         and edit_distance("abc", "") == 3
         and edit_distance("abc", "abc") == 0
     )
-    # Corpus level: (1 substitution + 1 deletion) / 5 reference characters, not the mean of 1/3 and 1/2.
+    # Corpus level: (1 substitution + 1 deletion) / 5 reference characters, not the mean of 1/3 and
+    # 1/2.
     assert character_error_rate(["abc", "de"], ["abd", "d"]) == pytest.approx(2 / 5)
     assert character_error_rate(["one two"], ["one to"]) == pytest.approx(1 / 7)  # the space counts
     assert character_error_rate(["a"], ["abc"]) == pytest.approx(2.0)  # insertions can exceed 100%
-    # "the cat sat" -> "the bat sat down": 1 substitution + 1 insertion; "on it" -> "it": 1 deletion.
+    # "the cat sat" -> "the bat sat down": 1 substitution + 1 insertion; "on it" -> "it": 1
+    # deletion.
     assert word_error_rate(["the cat sat", "on it"], ["the bat sat down", "it"]) == pytest.approx(
         3 / 5
     )
@@ -92,8 +94,10 @@ def test_beam_search_finds_the_labelling_the_best_path_misses_and_ctc_loss_sums_
 
     from dlsuite.apps.speech import ctc
 
-    # Two frames, p(blank) = 0.6 and p(a) = 0.4 in each. The best path is "- -" (0.36), so greedy says "";
-    # but "a" is reached by "a a", "a -" and "- a": 0.16 + 0.24 + 0.24 = 0.64, the more probable labelling.
+    # Two frames, p(blank) = 0.6 and p(a) = 0.4 in each. The best path is "- -" (0.36), so greedy
+    # says "";
+    # but "a" is reached by "a a", "a -" and "- a": 0.16 + 0.24 + 0.24 = 0.64, the more probable
+    # labelling.
     probabilities = _frames({"-": 0.6, "a": 0.4}, {"-": 0.6, "a": 0.4})
     assert ctc.transcribe(probabilities, "greedy").numpy().tolist() == [b""]
     assert ctc.transcribe(probabilities, "beam_search", beam_width=4).numpy().tolist() == [b"a"]

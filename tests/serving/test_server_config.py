@@ -33,7 +33,8 @@ def test_version_policies_select():
     [
         ('model_config_list { config { name: "../x" base_path: "/m" } }', "model name"),
         (
-            'model_config_list { config { name: "a" base_path: "/m" } config { name: "a" base_path: "/n" } }',
+            'model_config_list { config { name: "a" base_path: "/m" } config { name: "a" '
+            'base_path: "/n" } }',
             "twice",
         ),
         ('model_config_list { config { name: "a" } }', "base_path"),

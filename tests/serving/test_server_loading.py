@@ -74,7 +74,8 @@ def test_tf1_model_in_zero_padded_folders_serves(tf1_version, tmp_path):
         assert {v: s["state"] for v, s in _status(server, "half_plus_two").items()} == {
             "124": "AVAILABLE"
         }
-        # api_rest.md's first example: {"instances": [1.0, 2.0, 5.0]} -> {"predictions": [2.5, 3.0, 4.5]}
+        # api_rest.md's first example: {"instances": [1.0, 2.0, 5.0]} -> {"predictions": [2.5, 3.0,
+        # 4.5]}
         resp = _predict(server, "half_plus_two/versions/124", [1.0, 2.0, 5.0])
         assert resp.status_code == 200 and resp.json() == {"predictions": [2.5, 3.0, 4.5]}
     finally:

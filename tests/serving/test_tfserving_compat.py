@@ -121,7 +121,8 @@ def predict(server, path: str, body) -> requests.Response:
             {"signature_name": "serving_default", "instances": [3.0, 4.0]},
             {"predictions": [3.5, 4.0]},
         ),
-        # handler Predict, "explicit signature_name and columnar inputs" -> { "outputs": [3.5, 4.0] }
+        # handler Predict, "explicit signature_name and columnar inputs" -> { "outputs": [3.5, 4.0]
+        # }
         (
             "half_plus_two/versions/123:predict",
             {"signature_name": "serving_default", "inputs": [3.0, 4.0]},
@@ -157,7 +158,8 @@ def predict(server, path: str, body) -> requests.Response:
             {"signature_name": "regress_x2_to_y3", "inputs": 2.0},
             {"outputs": 4.0},
         ),
-        # handler Regress: {"signature_name": "regress_x_to_y", "examples": [ { "x": 80.0 } ] } -> [42]
+        # handler Regress: {"signature_name": "regress_x_to_y", "examples": [ { "x": 80.0 } ] } ->
+        # [42]
         (
             "half_plus_two:regress",
             {"signature_name": "regress_x_to_y", "examples": [{"x": 80.0}]},
@@ -184,7 +186,8 @@ def predict(server, path: str, body) -> requests.Response:
             },
             {"results": [5.0, 6.0]},
         ),
-        # handler Classify: classify_x_to_y { "x": 20.0 } -> [[["", 12]]], label stable { "x": 10.0 }
+        # handler Classify: classify_x_to_y { "x": 20.0 } -> [[["", 12]]], label stable { "x": 10.0
+        # }
         # -> [[["", 7]]] (no "classes" output: the label is "")
         (
             "half_plus_two:classify",
@@ -243,7 +246,8 @@ def _status(*versions: str) -> dict:
 @pytest.mark.parametrize(
     "path, expected",
     [
-        # handler GetStatus: all versions, newest first ("version": "123", "state": "AVAILABLE", ...)
+        # handler GetStatus: all versions, newest first ("version": "123", "state": "AVAILABLE",
+        # ...)
         ("/v1/models/half_plus_two", _status("124", "123")),
         ("/v1/models/half_plus_two/versions/123", _status("123")),
         # GetModelStatusImpl looks only at model_spec.version: a label lists every version (the
@@ -339,7 +343,8 @@ def test_rest_malformed_requests(server, method, path):
             400,
             f"Failed to convert version: {UINT64_MAX} to numeric.",
         ),
-        # handler UnsupportedApiCalls: GET /v1/models -> "Missing model name" (dlsuite lists the models
+        # handler UnsupportedApiCalls: GET /v1/models -> "Missing model name" (dlsuite lists the
+        # models
         # on exactly /v1/models; the same route in another case reaches TF Serving's handler)
         ("GET", "/V1/MODELS", 400, "Missing model name in request."),
         # handler PredictModelNameVersionErrors: NOT_FOUND for foo, foo/versions/50, <name>99
@@ -362,7 +367,8 @@ def test_rest_malformed_requests(server, method, path):
             404,
             "Servable not found for request: Specific(half_plus_two, 125)",
         ),
-        # api_rest.md: POST half:predict -> 404 { "error": "Servable not found for request: Latest(half)" }
+        # api_rest.md: POST half:predict -> 404 { "error": "Servable not found for request:
+        # Latest(half)" }
         ("POST", "/v1/models/half:predict", 404, "Servable not found for request: Latest(half)"),
         # handler PredictRequestErrors: nonexistent label -> INVALID_ARGUMENT "Unrecognized servable
         # version label" (ServerCore::GetModelVersionForLabel; before the model is looked up)
@@ -384,7 +390,8 @@ def test_rest_malformed_requests(server, method, path):
             400,
             "Unrecognized servable version label: nope",
         ),
-        # GetModelStatusImpl: NOT_FOUND "Could not find any versions of model" / "version V of model"
+        # GetModelStatusImpl: NOT_FOUND "Could not find any versions of model" / "version V of
+        # model"
         ("GET", "/v1/models/foo", 404, "Could not find any versions of model foo"),
         (
             "GET",
@@ -423,7 +430,8 @@ BODY_ERRORS = [
         "half_plus_two:predict",
         '{ "instances": ["x", "y"] }',
         "Failed to process element: 0 of "
-        "'instances' list. Error: INVALID_ARGUMENT: JSON Value: \"x\" Type: String is not of expected "
+        "'instances' list. Error: INVALID_ARGUMENT: JSON Value: \"x\" Type: String is not of "
+        "expected "
         "type: float",
     ),
     # handler PredictRequestErrors: { "signature_name": 100 } -> "'signature_name' key must be a
@@ -470,7 +478,8 @@ BODY_ERRORS = [
         "half_plus_two:predict",
         '{"instances": [[1.0, 2.0], [[3.0, 4.0]]]}',
         "Failed to process "
-        "element: 1 of 'instances' list. Error: INVALID_ARGUMENT: Expecting shape [2] but got: [1,2]",
+        "element: 1 of 'instances' list. Error: INVALID_ARGUMENT: Expecting shape [2] but "
+        "got: [1,2]",
     ),
     (
         "half_plus_two:predict",

@@ -174,7 +174,8 @@ def test_json_named_tensor_errors():
         **dtypes,
     )
     assert "Expecting object but got list" in _parse_error(
-        '{"instances": [{"int_tensor": [[1,2],[3,4],[5,6]], "str_tensor": ["foo", "bar"]}, [1, 20, 30]]}',
+        '{"instances": [{"int_tensor": [[1,2],[3,4],[5,6]], "str_tensor": ["foo", "bar"]}, '
+        "[1, 20, 30]]}",
         **dtypes,
     )
     assert "Expecting value/list but got object" in _parse_error(
@@ -269,7 +270,8 @@ def test_json_classify_regress_requests():
     context, examples = examples_from_json(
         parse_json(
             b'{"examples": [{"names": ["foo", "bar"], "ratings": [8.0, 9.0], "age": 20}, '
-            b'{"names": ["baz"], "ratings": 6.0, "image": {"b64": "aW1hZ2UgYnl0ZXM="}, "flag": true}]}'
+            b'{"names": ["baz"], "ratings": 6.0, "image": {"b64": "aW1hZ2UgYnl0ZXM="}, '
+            b'"flag": true}]}'
         )
     )
     assert context is None
