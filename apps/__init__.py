@@ -1,1 +1,2 @@
-"""dlsuite applications: one package per app, plus the shared training machinery in `apps.common`."""
+"""dlsuite applications: one package per app, plus the shared training machinery
+in `apps.common`."""

@@ -1,4 +1,5 @@
-"""Scaling benchmark: training examples/s with 1 and 2 local workers and with mirrored over 1 and 2 replicas.
+"""Scaling benchmark: training examples/s with 1 and 2 local workers
+and with mirrored over 1 and 2 replicas.
 
     python benchmarks/scaling_benchmark.py --out benchmarks/results/scaling
 
@@ -6,8 +7,9 @@ Each configuration trains LeNet-5 on ``builtin:digits`` through the CLI (``dlsui
 ``mirrored``, ``dlsuite launch`` for workers, the custom loop everywhere so the loop is not what
 differs) and reads the steady-state throughput from the run's ``history.jsonl``: examples per
 epoch / epoch time, epochs after the first (which includes tracing) only. Per-worker efficiency is
-``throughput(n) / (n x throughput(1))`` within a family. Writes ``scaling.json`` and ``scaling.png``.
-On a 2-core CPU host the workers share the cores, so efficiency measures overhead, not speed-up.
+``throughput(n) / (n x throughput(1))`` within a family. Writes ``scaling.json`` and
+``scaling.png``. On a 2-core CPU host the workers share the cores, so efficiency measures
+overhead, not speed-up.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def run(kind: str, n: int, root: Path, args: argparse.Namespace) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="benchmarks/results/scaling", help="output folder")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per configuration")
     parser.add_argument("--batch-size", type=int, default=64, help="GLOBAL batch size")

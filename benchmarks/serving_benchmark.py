@@ -12,6 +12,7 @@ Without ``--model_base_path`` it builds the tiny golden model of the server test
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,20 @@ def closed_loop(call, concurrency: int, seconds: float) -> dict:
     }
 
 
+def rest_caller(url: str, body: str) -> Callable[[], None]:
+    """A call that POSTs ``body`` to ``url`` on a `requests.Session` of the calling thread."""
+    import requests
+
+    local = threading.local()
+
+    def call() -> None:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        session.post(url, data=body, timeout=30).raise_for_status()
+
+    return call
+
+
 def start_server(base: Path, name: str, batching: Path | None) -> tuple[subprocess.Popen, int, int]:
     grpc_port, rest_port = _port(), _port()
     cmd = [
@@ -112,7 +128,6 @@ def main() -> int:
     args = parser.parse_args()
 
     import grpc
-    import requests
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -146,21 +161,18 @@ def main() -> int:
         try:
             url = f"http://127.0.0.1:{rest_port}/v1/models/{args.model_name}:predict"
             body = json.dumps({"instances": instances})
-            local = threading.local()
-
-            def rest_call() -> None:
-                session = getattr(local, "session", None) or requests.Session()
-                local.session = session
-                session.post(url, data=body, timeout=30).raise_for_status()
-
             channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             request = predict_pb2.PredictRequest()
             request.model_spec.name = args.model_name
             request.inputs[input_name].CopyFrom(tf.make_tensor_proto(x.numpy()))
-            results[f"{mode}_rest"] = closed_loop(rest_call, args.concurrency, args.seconds)
+            results[f"{mode}_rest"] = closed_loop(
+                rest_caller(url, body), args.concurrency, args.seconds
+            )
             results[f"{mode}_grpc"] = closed_loop(
-                lambda: stub.Predict(request, timeout=30), args.concurrency, args.seconds
+                functools.partial(stub.Predict, request, timeout=30),
+                args.concurrency,
+                args.seconds,
             )
             channel.close()
         finally:
@@ -170,8 +182,8 @@ def main() -> int:
     print(f"{'mode':24s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s}")
     for mode, r in results.items():
         print(
-            f"{mode:24s} {r['throughput_rps']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-            f"{r['errors']:6d}"
+            f"{mode:24s} {r['throughput_rps']:9.1f} "
+            f"{r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:6d}"
         )
     report = {
         "concurrency": args.concurrency,

@@ -11,7 +11,8 @@ Layers (one per module, named after the class):
 - `RestrictedBoltzmannMachine`: binary RBM with CD-k and Gibbs sampling (Hinton et al. 2006).
 - `CachedMultiHeadAttention`: Keras multi-head attention plus causal/padding masks and a key/value
   cache for incremental decoding (Vaswani et al. 2017; KerasHub's design).
-- `PositionalEmbedding`: token embedding plus sinusoidal or learned positions, padding mask (Vaswani et al. 2017).
+- `PositionalEmbedding`: token embedding plus sinusoidal or learned positions, padding mask
+  (Vaswani et al. 2017).
 - `TransformerEncoderBlock`: self-attention and feed-forward with padding mask; pre- or post-norm
   (Vaswani et al. 2017).
 - `LSTMBlock`: stacked, optionally bidirectional LSTM with masking (Hochreiter & Schmidhuber 1997).

@@ -87,14 +87,13 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         key = value if key is None else key
         if cache is None and cache_update_index is not None:
             raise ValueError(
-                "`cache_update_index` needs a `cache`. Received: "
-                f"cache_update_index={cache_update_index}"
+                "`cache_update_index` needs a `cache`. "
+                f"Received: cache_update_index={cache_update_index}"
             )
         if cache is not None and self._value_dim != self._key_dim:
             raise ValueError(
-                "the key/value cache needs value_dim == key_dim. Received: "
-                f"value_dim={self._value_dim}, "
-                f"key_dim={self._key_dim}"
+                "the key/value cache needs value_dim == key_dim. "
+                f"Received: value_dim={self._value_dim}, key_dim={self._key_dim}"
             )
         if use_causal_mask and cache is not None and cache_update_index is None:
             raise ValueError(
@@ -128,7 +127,9 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         return output if cache is None else (output, cache)
 
     def _attention_mask(self, query, key, attention_mask, padding_mask, use_causal_mask, start):
-        """Bool `(B|1, T, S)` combining the given masks and the position-aware causal mask, or None."""
+        """Bool `(B|1, T, S)` combining the given masks
+        and the position-aware causal mask, or None.
+        """
         masks = []
         if attention_mask is not None:
             masks.append(ops.cast(attention_mask, "bool"))  # (B, T, S)
@@ -136,9 +137,8 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
             masks.append(ops.expand_dims(ops.cast(padding_mask, "bool"), 1))  # (B, 1, S)
         if use_causal_mask:
             offset = 0 if start is None else ops.cast(start, "int32")
-            rows = (
-                ops.arange(ops.shape(query)[1], dtype="int32")[:, None] + offset
-            )  # (T, 1) query positions
+            # (T, 1) query positions
+            rows = ops.arange(ops.shape(query)[1], dtype="int32")[:, None] + offset
             cols = ops.arange(ops.shape(key)[1], dtype="int32")[None, :]  # (1, S) key positions
             masks.append(ops.expand_dims(ops.less_equal(cols, rows), 0))  # (1, T, S)
         if not masks:

@@ -52,13 +52,13 @@ class DCGANDiscriminatorBlock(keras.layers.Layer):
         check_positive_int(strides=strides)
         if normalization not in NORMALIZATIONS:
             raise ValueError(
-                f"`normalization` expected one of {NORMALIZATIONS}. Received: "
-                f"normalization={normalization!r}"
+                f"`normalization` expected one of {NORMALIZATIONS}. "
+                f"Received: normalization={normalization!r}"
             )
         if not negative_slope >= 0:
             raise ValueError(
-                "`negative_slope` expected a float >= 0. Received: "
-                f"negative_slope={negative_slope!r}"
+                "`negative_slope` expected a float >= 0. "
+                f"Received: negative_slope={negative_slope!r}"
             )
         self.filters = filters
         self.kernel_size = kernel_size

@@ -1,4 +1,6 @@
-"""DCGAN generator block: strided transposed convolution, batch norm, ReLU (Radford et al., 2015)."""
+"""DCGAN generator block: strided transposed convolution, batch norm, ReLU
+(Radford et al., 2015).
+"""
 
 import keras
 
@@ -60,8 +62,8 @@ class DCGANGeneratorBlock(keras.layers.Layer):
         check_batch_norm(momentum, epsilon)
         if normalization not in NORMALIZATIONS:
             raise ValueError(
-                f"`normalization` expected one of {NORMALIZATIONS}. Received: "
-                f"normalization={normalization!r}"
+                f"`normalization` expected one of {NORMALIZATIONS}. "
+                f"Received: normalization={normalization!r}"
             )
         self.filters = filters
         self.kernel_size = kernel_size

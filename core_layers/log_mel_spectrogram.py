@@ -113,8 +113,8 @@ class LogMelSpectrogram(STFTMagnitude):
         top = nyquist if fmax is None else fmax
         if not 0.0 <= fmin < top <= nyquist:
             raise ValueError(
-                f"expected 0 <= fmin < fmax <= sample_rate / 2 = {nyquist}. Received: "
-                f"fmin={fmin!r}, fmax={fmax!r}"
+                f"expected 0 <= fmin < fmax <= sample_rate / 2 = {nyquist}. "
+                f"Received: fmin={fmin!r}, fmax={fmax!r}"
             )
         if not log_offset > 0:
             raise ValueError(

@@ -7,7 +7,8 @@ from dlsuite.base.validation import check_positive_int
 
 @keras.saving.register_keras_serializable(package="dlsuite")
 class LSTMBlock(keras.layers.Layer):
-    """``num_layers`` stacked `keras.layers.LSTM` layers, each optionally wrapped in `Bidirectional`.
+    """``num_layers`` stacked `keras.layers.LSTM` layers,
+    each optionally wrapped in `Bidirectional`.
 
     LSTM: Hochreiter & Schmidhuber, "Long Short-Term Memory" (Neural Computation 1997); both
     directions concatenated: Schuster & Paliwal, "Bidirectional Recurrent Neural Networks" (1997);
@@ -20,7 +21,8 @@ class LSTMBlock(keras.layers.Layer):
         num_layers: stacked layers. Defaults to 1.
         bidirectional: run each layer in both directions and concatenate. Defaults to True.
         return_sequences: return every step of the last layer, else only its final state
-            (for the backward direction: its state after reading the whole sequence). Defaults to False.
+            (for the backward direction: its state after reading the whole sequence).
+            Defaults to False.
         dropout: dropout between stacked layers. Defaults to 0.
         **kwargs: base layer arguments.
 
@@ -33,7 +35,8 @@ class LSTMBlock(keras.layers.Layer):
         ``(batch, length, features)``.
 
     Output shape:
-        ``(batch, length, units * directions)`` with ``return_sequences``, else ``(batch, units * directions)``.
+        ``(batch, length, units * directions)`` with ``return_sequences``,
+        else ``(batch, units * directions)``.
 
     Example:
     >>> LSTMBlock(4, num_layers=2)(keras.ops.ones((2, 5, 3))).shape

@@ -16,8 +16,9 @@ class MFCC(LogMelSpectrogram):
     recognition in continuously spoken sentences" (IEEE TASSP 1980). The log-mel spectrogram is
     `LogMelSpectrogram`'s; the DCT-II is that of `tf.signal.mfccs_from_log_mel_spectrograms`
     (scaled by `1 / sqrt(2 num_mel_bins)`), computed as a matmul with a constant matrix so that the
-    layer converts to TFLite builtins (TF's own DCT slices a complex tensor, which TFLite cannot). Hello Edge (Zhang et al. 2017) feeds 10 MFCCs of 40 ms windows every 20 ms to its
-    keyword spotters. No weights.
+    layer converts to TFLite builtins (TF's own DCT slices a complex tensor, which TFLite cannot).
+    Hello Edge (Zhang et al. 2017) feeds 10 MFCCs of 40 ms windows every 20 ms to its keyword
+    spotters. No weights.
 
     Args:
         num_mfcc: number of coefficients kept, at most `num_mel_bins`. Defaults to 13.
@@ -44,13 +45,15 @@ class MFCC(LogMelSpectrogram):
         check_positive_int(num_mfcc=num_mfcc)
         if num_mfcc > self.num_mel_bins:
             raise ValueError(
-                f"`num_mfcc` must be at most num_mel_bins={self.num_mel_bins}. Received: "
-                f"num_mfcc={num_mfcc}"
+                f"`num_mfcc` must be at most num_mel_bins={self.num_mel_bins}. "
+                f"Received: num_mfcc={num_mfcc}"
             )
         self.num_mfcc = num_mfcc
 
     def dct_matrix(self):
-        """`(num_mel_bins, num_mfcc)` float32: `tf.signal.mfccs_from_log_mel_spectrograms` as a matmul."""
+        """`(num_mel_bins, num_mfcc)` float32:
+        `tf.signal.mfccs_from_log_mel_spectrograms` as a matmul.
+        """
         n = np.arange(self.num_mel_bins)[:, None]
         k = np.arange(self.num_mfcc)[None, :]
         scale = 2.0 / np.sqrt(2.0 * self.num_mel_bins)

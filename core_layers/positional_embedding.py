@@ -112,9 +112,8 @@ class PositionalEmbedding(keras.layers.Layer):
         x = self.token_embedding(inputs)  # (B, L, d)
         if self.scale:
             x = x * ops.cast(math.sqrt(self.output_dim), x.dtype)
-        positions = ops.arange(ops.shape(inputs)[1], dtype="int32") + ops.cast(
-            start_index, "int32"
-        )  # (L,)
+        # (L,)
+        positions = ops.arange(ops.shape(inputs)[1], dtype="int32") + ops.cast(start_index, "int32")
         if self.position == "learned":
             table = ops.take(self.position_embeddings, positions, axis=0)  # (L, d)
         else:

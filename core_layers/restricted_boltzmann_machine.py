@@ -1,4 +1,6 @@
-"""Bernoulli restricted Boltzmann machine with contrastive divergence (Hinton 2002; Hinton et al. 2006)."""
+"""Bernoulli restricted Boltzmann machine with contrastive divergence
+(Hinton 2002; Hinton et al. 2006).
+"""
 
 import keras
 import tensorflow as tf
@@ -96,10 +98,11 @@ class RestrictedBoltzmannMachine(keras.layers.Layer):
         return keras.ops.sigmoid(keras.ops.matmul(inputs, self.kernel) + self.hidden_bias)  # (B, H)
 
     def visible_probabilities(self, hidden):
-        """(B, H) hidden states -> (B, V) probabilities of the visible units (label block: softmax)."""
-        logits = (
-            keras.ops.matmul(hidden, keras.ops.transpose(self.kernel)) + self.visible_bias
-        )  # (B, V)
+        """(B, H) hidden states -> (B, V) probabilities of the visible units
+        (label block: softmax).
+        """
+        # (B, V)
+        logits = keras.ops.matmul(hidden, keras.ops.transpose(self.kernel)) + self.visible_bias
         if not self.label_units:
             return keras.ops.sigmoid(logits)
         code, labels = logits[:, : -self.label_units], logits[:, -self.label_units :]
@@ -146,7 +149,9 @@ class RestrictedBoltzmannMachine(keras.layers.Layer):
         return tf.reduce_mean(tf.square(v0 - v))
 
     def free_energy(self, visible):
-        """(B, V) -> (B,): `F(v) = -v.b - sum_j softplus(v W_j + c_j)`, so `p(v)` is proportional to `exp(-F(v))`."""
+        """(B, V) -> (B,): `F(v) = -v.b - sum_j softplus(v W_j + c_j)`,
+        so `p(v)` is proportional to `exp(-F(v))`.
+        """
         v = tf.convert_to_tensor(visible, self.variable_dtype)
         return -tf.linalg.matvec(v, self.visible_bias) - tf.reduce_sum(
             tf.nn.softplus(v @ self.kernel + self.hidden_bias), -1

@@ -12,7 +12,8 @@ class SpecAugment(keras.layers.Layer):
     Recognition" (Interspeech 2019), section 2: `num_freq_masks` bands of `f ~ U[0, F]`
     consecutive channels and `num_time_masks` spans of `t ~ U[0, T]` consecutive frames, placed
     uniformly, are set to `mask_value`; each example of the batch draws its own masks. Time
-    warping is not implemented. At inference (`training=False`) the layer is the identity. No weights.
+    warping is not implemented. At inference (`training=False`) the layer is the identity.
+    No weights.
 
     Args:
         freq_mask_param: F, the largest frequency mask width (>= 0). Defaults to 8.
@@ -82,9 +83,8 @@ class SpecAugment(keras.layers.Layer):
             keras.random.uniform((batch, count), seed=self.seed_generator) * room, "int32"
         )
         positions = ops.arange(length, dtype="int32")[None, None, :]  # (1, 1, L)
-        inside = (positions >= starts[..., None]) & (
-            positions < (starts + widths)[..., None]
-        )  # (B, count, L)
+        # (B, count, L)
+        inside = (positions >= starts[..., None]) & (positions < (starts + widths)[..., None])
         return ops.cast(ops.any(inside, axis=1), "float32")  # (B, L)
 
     def call(self, inputs, training=False):

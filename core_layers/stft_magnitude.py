@@ -16,8 +16,7 @@ def check_audio_arguments(sample_rate, frame_length_ms, frame_step_ms, fft_lengt
     if frame_length < 2:
         raise ValueError(
             f"`frame_length_ms` gives a window of {frame_length} samples at {sample_rate} Hz; "
-            "at least 2 "
-            f"are needed. Received: frame_length_ms={frame_length_ms!r}"
+            f"at least 2 are needed. Received: frame_length_ms={frame_length_ms!r}"
         )
     if fft_length is not None:
         check_positive_int(fft_length=fft_length)

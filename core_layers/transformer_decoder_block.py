@@ -83,8 +83,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
             raise ValueError(f"`dropout` expected a float in [0, 1). Received: dropout={dropout}")
         if not layer_norm_epsilon > 0:
             raise ValueError(
-                f"`layer_norm_epsilon` expected a positive float. Received: "
-                f"layer_norm_epsilon={layer_norm_epsilon}"
+                "`layer_norm_epsilon` expected a positive float. "
+                f"Received: layer_norm_epsilon={layer_norm_epsilon}"
             )
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
@@ -162,7 +162,9 @@ class TransformerDecoderBlock(keras.layers.Layer):
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 
     def _residual(self, x, norm, sublayer, training):
-        """Pre-norm `x + f(norm(x))` or post-norm `norm(x + f(x))`; `sublayer` returns (y, extra)."""
+        """Pre-norm `x + f(norm(x))` or post-norm `norm(x + f(x))`;
+        `sublayer` returns (y, extra).
+        """
         y, extra = sublayer(norm(x) if self.norm_first else x)
         x = x + self.dropout_layer(y, training=training)
         return (x if self.norm_first else norm(x)), extra
@@ -201,9 +203,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
             )
             return result if self_attention_cache is not None else (result, None)
 
-        x, cache = self._residual(
-            decoder_sequence, self.self_attention_norm, self_attend, training
-        )  # (B, T, dim)
+        # (B, T, dim)
+        x, cache = self._residual(decoder_sequence, self.self_attention_norm, self_attend, training)
         if self.has_cross_attention:
 
             def cross_attend(x):
@@ -228,7 +229,9 @@ class TransformerDecoderBlock(keras.layers.Layer):
         return x if self_attention_cache is None else (x, cache)
 
     def compute_cross_attention_cache(self, encoder_sequence):
-        """The static cross-attention cache `(B, 2, S, num_heads, dim // num_heads)` of an encoder output."""
+        """The static cross-attention cache `(B, 2, S, num_heads, dim // num_heads)`
+        of an encoder output.
+        """
         if not self.has_cross_attention:
             raise ValueError("this block was built without cross-attention")
         attention = self.cross_attention

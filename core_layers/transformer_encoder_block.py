@@ -15,7 +15,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
     (Xiong et al. 2020, "On Layer Normalization in the Transformer Architecture") trains stably
     without warmup; a pre-norm stack wants a final `LayerNormalization` after its last block.
     The attention is `keras.layers.MultiHeadAttention` with ``num_heads`` heads of width
-    ``d_model / num_heads``; the feed-forward network is ``Dense(intermediate_dim, activation) -> Dense(d_model)``.
+    ``d_model / num_heads``; the feed-forward network is
+    ``Dense(intermediate_dim, activation) -> Dense(d_model)``.
     Padding positions (the Keras mask of the input, e.g. from `PositionalEmbedding(mask_zero=True)`)
     are never attended to, and the mask is passed on.
 

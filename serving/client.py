@@ -42,7 +42,9 @@ def rest_request(
     label: str | None = None,
     timeout: float = 30.0,
 ) -> dict:
-    """POST ``body`` to ``/v1/models/<model>[...]:<verb>``; raises `RuntimeError` with the server's error."""
+    """POST ``body`` to ``/v1/models/<model>[...]:<verb>``;
+    raises `RuntimeError` with the server's error.
+    """
     import requests
 
     url = f"http://{server}/v1/models/{_model_path(model, version, label)}:{verb}"
@@ -122,7 +124,9 @@ def grpc_predict(
     signature: str | None = None,
     timeout: float = 30.0,
 ) -> dict[str, Any]:
-    """Predict over gRPC. ``inputs`` maps input names to arrays/lists (cast to the signature's dtypes).
+    """Predict over gRPC.
+
+    ``inputs`` maps input names to arrays/lists (cast to the signature's dtypes).
 
     Returns ``{output_name: numpy array}``.
     """

@@ -54,7 +54,8 @@ def export_version(
         raise ValueError(
             "the manifest needs these fields that only a person can fill: "
             + ", ".join(missing)
-            + " (give them with --manifest-info FILE or --set KEY=VALUE; see docs/manifest_example.yaml)"
+            + " (give them with --manifest-info FILE or --set KEY=VALUE; "
+            "see docs/manifest_example.yaml)"
         )
     target = model_dir(model_base_path, name)
     with new_version_dir(target) as (version, tmp):

@@ -1,4 +1,6 @@
-"""`dlsuite detect-mark IMAGE...`: does an image carry the suite's Art. 50(2) synthetic-content marks?"""
+"""`dlsuite detect-mark IMAGE...`:
+does an image carry the suite's Art. 50(2) synthetic-content marks?
+"""
 
 from __future__ import annotations
 
@@ -12,10 +14,14 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "detect-mark",
         help="report whether images carry the AI-generated marks (EU AI Act Art. 50(2))",
-        description="Read each image and report its PNG text chunks (AI-generated, Model, Model-Version) "
-        "and the pixel watermark score (fraction of least significant bits matching the keyed "
-        "pattern: about 0.5 unmarked, 1.0 marked). Exit code 0 when every image is marked, "
-        "1 when at least one is not. The watermark does not survive JPEG, resizing or cropping.",
+        description=(
+            "Read each image and report its PNG text chunks (AI-generated, Model, Model-Version) "
+            "and the pixel watermark score "
+            "(fraction of least significant bits matching the keyed pattern: "
+            "about 0.5 unmarked, 1.0 marked). "
+            "Exit code 0 when every image is marked, 1 when at least one is not. "
+            "The watermark does not survive JPEG, resizing or cropping."
+        ),
     )
     parser.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files (PNG, GIF, JPEG, BMP)"

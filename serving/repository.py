@@ -100,7 +100,9 @@ def new_version_dir(model_path: str | os.PathLike[str]) -> Iterator[tuple[int, P
 
 
 def publish_version(tmp: Path, model_path: Path, version: int) -> Path:
-    """Rename a finished temporary folder to ``<model_path>/<version>`` (atomic on one filesystem)."""
+    """Rename a finished temporary folder to ``<model_path>/<version>``
+    (atomic on one filesystem).
+    """
     target = model_path / str(version)
     try:
         os.rename(tmp, target)  # fails if target exists (non-empty), never merges

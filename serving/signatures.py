@@ -42,7 +42,8 @@ def set_signature_methods(
                 )
             if name not in meta_graph.signature_def:
                 raise ValueError(
-                    f"signature {name!r} is not in {pb_path}; it has {sorted(meta_graph.signature_def)}"
+                    f"signature {name!r} is not in {pb_path}; "
+                    f"it has {sorted(meta_graph.signature_def)}"
                 )
             meta_graph.signature_def[name].method_name = method
     atomic_write_bytes(pb_path, saved_model.SerializeToString())

@@ -123,9 +123,9 @@ def convert_version(
         output_dir: folder for ``model_<quantize>.tflite``, ``labels.txt``, ``report.json`` and
             ``manifest.json`` (created if missing; must not be inside ``version_dir``).
         signature: signature to convert; one numeric input ``[None, ...]``, a float output
-            ``probabilities`` (or a single float output) of shape ``[None, K]``, or ``[None, ..., K]``
-            per position (e.g. per audio frame; agreement is then counted over every position).
-            String outputs are dropped.
+            ``probabilities`` (or a single float output) of shape ``[None, K]``, or
+            ``[None, ..., K]`` per position (e.g. per audio frame; agreement is then counted over
+            every position). String outputs are dropped.
         quantize: one of `QUANTIZATIONS`.
         representative_examples: single examples (no batch axis, or batches) from the training
             data, required for ``int8`` calibration; a few hundred are enough.
@@ -180,6 +180,7 @@ def convert_version(
     check = _stack_examples(check_examples, input_spec, "check_examples")
     representative = None
     if quantize == "int8":
+        assert representative_examples is not None  # checked with the other arguments above
         representative = _stack_examples(
             list(representative_examples), input_spec, "representative_examples"
         )
@@ -273,10 +274,9 @@ def examples_for_signature(
             )
             return converted[input_name].astype(spec.dtype.as_numpy_dtype)
     raise ValueError(
-        f"the examples have shape {batch.shape[1:]} but signature {signature!r} takes "
-        f"{input_name!r} of shape "
-        f"{tuple(spec.shape)[1:]}, and no signature of {version_dir} computes {input_name!r} "
-        "from them"
+        f"the examples have shape {batch.shape[1:]} "
+        f"but signature {signature!r} takes {input_name!r} of shape {tuple(spec.shape)[1:]}, "
+        f"and no signature of {version_dir} computes {input_name!r} from them"
     )
 
 

@@ -36,7 +36,9 @@ def find_models(repository: str | os.PathLike[str]) -> list[str]:
 def docker_run_command(
     repository: Path, config_dir: Path, image: str = TFSERVING_IMAGE, batching: bool = True
 ) -> str:
-    """``docker run`` for tensorflow/serving with the repository at /models and configs at /config."""
+    """``docker run`` for tensorflow/serving
+    with the repository at /models and configs at /config.
+    """
     lines = [
         "docker run --rm -p 8500:8500 -p 8501:8501",
         f"  -v {repository.resolve()}:/models:ro",
@@ -150,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         args.batch_timeout_micros,
         args.num_batch_threads,
     )
-    for kind, path in written.items():
+    for path in written.values():
         print(f"wrote {path}")
     print("\n# Run the real TF Serving with these files:")
     print(docker_run_command(Path(args.repository), Path(args.output), args.image))

@@ -1,4 +1,6 @@
-"""Keras callbacks every run uses: per-epoch history on disk, backup/restore, TensorBoard, best model."""
+"""Keras callbacks every run uses:
+per-epoch history on disk, backup/restore, TensorBoard, best model.
+"""
 
 from __future__ import annotations
 

@@ -96,6 +96,8 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type) -> None:
         }
         if "choices" in field.metadata:
             kwargs["choices"] = field.metadata["choices"]
+        if field.default is dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{field.name} needs a default (declare it with option)")
         default = field.default
         if base == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction

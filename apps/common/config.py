@@ -47,7 +47,8 @@ class TrainingConfig:
     )
     validation_fraction: float = option(
         0.1,
-        "fraction of the training data held out for validation when the source has no validation split",
+        "fraction of the training data held out for validation "
+        "when the source has no validation split",
     )
     test_fraction: float = option(
         0.2, "fraction held out for the test split when the source has no test split"
@@ -64,7 +65,8 @@ class TrainingConfig:
     )
     replicas: int | None = option(
         None,
-        "number of replicas for --strategy mirrored; on a CPU-only host the CPU is split into this many logical devices",
+        "number of replicas for --strategy mirrored; "
+        "on a CPU-only host the CPU is split into this many logical devices",
     )
     mixed_precision: bool = option(
         False, "mixed precision: mixed_float16 on GPU, mixed_bfloat16 on CPU"
@@ -72,7 +74,9 @@ class TrainingConfig:
     jit_compile: bool = option(False, "compile the training step with XLA")
     loop: str = option(
         "auto",
-        "training loop: fit (Keras model.fit), custom (strategy.run loop, apps/common/custom_loop.py) or auto = fit, except custom under multi_worker or with --clip-norm over several replicas",
+        "training loop: fit (Keras model.fit), "
+        "custom (strategy.run loop, apps/common/custom_loop.py) "
+        "or auto = fit, except custom under multi_worker or with --clip-norm over several replicas",
         choices=LOOPS,
     )
     clip_norm: float | None = option(
@@ -81,12 +85,14 @@ class TrainingConfig:
     )
     grad_accum_steps: int | None = option(
         None,
-        "accumulate gradients over this many batches before each optimizer step (effective batch = batch_size x steps); default: off",
+        "accumulate gradients over this many batches before each optimizer step "
+        "(effective batch = batch_size x steps); default: off",
     )
     run_root: str = option("runs", "folder that holds run directories (runs/<app>/<run-id>/)")
     run_id: str | None = option(
         None,
-        "run directory name; default: <UTC time>-<config hash>, and an unfinished run with the same config is resumed",
+        "run directory name; default: <UTC time>-<config hash>, "
+        "and an unfinished run with the same config is resumed",
     )
     resume: bool = option(
         True, "resume an unfinished run of the same config (Keras BackupAndRestore)"
@@ -99,7 +105,8 @@ class TrainingConfig:
         _positive(self, "epochs", "batch_size")
         if not self.learning_rate > 0:
             raise ValueError(
-                f"learning_rate expected a positive number. Received: learning_rate={self.learning_rate}"
+                "learning_rate expected a positive number. "
+                f"Received: learning_rate={self.learning_rate}"
             )
         for name in ("validation_fraction", "test_fraction"):
             value = getattr(self, name)
@@ -117,7 +124,8 @@ class TrainingConfig:
             _positive(self, "replicas")
             if self.strategy not in ("mirrored", "auto"):
                 raise ValueError(
-                    f"--replicas goes with --strategy mirrored. Received: strategy={self.strategy!r}"
+                    "--replicas goes with --strategy mirrored. "
+                    f"Received: strategy={self.strategy!r}"
                 )
         if self.max_train_examples is not None:
             _positive(self, "max_train_examples")
@@ -125,7 +133,8 @@ class TrainingConfig:
             raise ValueError(f"loop expected one of {LOOPS}. Received: loop={self.loop!r}")
         if self.loop == "fit" and self.strategy == "multi_worker":
             raise ValueError(
-                "--loop fit does not work under --strategy multi_worker (keras-team/keras#20585); use --loop custom or auto"
+                "--loop fit does not work under --strategy multi_worker (keras-team/keras#20585); "
+                "use --loop custom or auto"
             )
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(
@@ -157,12 +166,15 @@ def override(config: C, overrides: Mapping[str, Any]) -> C:
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(
-            f"unknown config keys {unknown} for {type(config).__name__}; known keys: {sorted(known)}"
+            f"unknown config keys {unknown} for {type(config).__name__}; "
+            f"known keys: {sorted(known)}"
         )
     return dataclasses.replace(config, **overrides)
 
 
 def from_dict(cls: type[C], values: Mapping[str, Any]) -> C:
-    """Rebuild a config from `to_dict` output, ignoring the run bookkeeping keys written beside it."""
+    """Rebuild a config from `to_dict` output,
+    ignoring the run bookkeeping keys written beside it.
+    """
     known = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in values.items() if k in known})

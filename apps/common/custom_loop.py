@@ -3,14 +3,15 @@
 Keras 3 ``model.fit`` fails under `MultiWorkerMirroredStrategy` (keras-team/keras#20585: the
 symbolic build reduces a `PerReplica` batch), so under ``--strategy multi_worker`` (and with
 ``--loop custom`` under any strategy) the trainer calls `fit` here instead. It takes the same
-callbacks (`apps.common.callbacks.standard_callbacks`) through a `keras.callbacks.CallbackList`,
-so ``history.jsonl``, TensorBoard logs, ``checkpoints/best.keras`` and ``metrics.json`` are the same.
+callbacks (`apps.common.callbacks.standard_callbacks`) through a `keras.callbacks.CallbackList`, so
+``history.jsonl``, TensorBoard logs, ``checkpoints/best.keras`` and ``metrics.json`` are the same.
 
 Per step, on every replica (``strategy.run``)::
 
     per_example = loss(y, model(x))                    # (B / R,)
     loss = sum(per_example) / B  (+ regularisation / R) # tf.nn.compute_average_loss: GLOBAL batch B
-    grads = d(scale(loss)) / d(weights)                 # scaled under mixed_float16 (LossScaleOptimizer)
+    grads = d(scale(loss)) / d(weights)                 # scaled under mixed_float16
+                                                        # (LossScaleOptimizer)
     grads = all_reduce(grads) / R                       # only with --clip-norm over R > 1 replicas
     optimizer.apply(grads)                              # sums over replicas; accumulates, clips
 
@@ -34,7 +35,9 @@ from dlsuite.apps.common.config import TrainingConfig
 
 
 def use_custom_loop(config: TrainingConfig, replicas: int) -> bool:
-    """Whether ``config`` trains with this loop (``--loop``; ``auto`` picks it where fit falls short)."""
+    """Whether ``config`` trains with this loop
+    (``--loop``; ``auto`` picks it where fit falls short).
+    """
     if config.loop != "auto":
         return config.loop == "custom"
     return config.strategy == "multi_worker" or (config.clip_norm is not None and replicas > 1)
@@ -149,7 +152,9 @@ def fit(
 
 
 def _shared_steps(model: Any, strategy: Any, config: TrainingConfig) -> tuple[Any, Any]:
-    """Per-replica train and test steps for a model compiled with one loss (the module docstring's step)."""
+    """Per-replica train and test steps for a model compiled with one loss
+    (the module docstring's step).
+    """
     import keras
     import tensorflow as tf
 
@@ -177,9 +182,8 @@ def _shared_steps(model: Any, strategy: Any, config: TrainingConfig) -> tuple[An
         return y_pred, per_example, tape.gradient(objective, model.trainable_variables)
 
     if config.jit_compile:
-        gradients = tf.function(
-            gradients, jit_compile=True
-        )  # XLA for forward + backward; collectives stay outside
+        # XLA for forward + backward; collectives stay outside
+        gradients = tf.function(gradients, jit_compile=True)
 
     def train_replica(batch: Any) -> None:
         x, y = batch[0], batch[1]
@@ -200,7 +204,9 @@ def _shared_steps(model: Any, strategy: Any, config: TrainingConfig) -> tuple[An
 
 
 def has_own_train_step(model: Any) -> bool:
-    """Whether ``model`` overrides Keras's ``train_step`` (then the loop runs it instead of the shared step)."""
+    """Whether ``model`` overrides Keras's ``train_step``
+    (then the loop runs it instead of the shared step).
+    """
     import keras
 
     return type(model).train_step is not keras.Model.train_step
@@ -260,5 +266,6 @@ def _per_example_loss(model: Any) -> Any:
     if callable(loss):
         return loss
     raise ValueError(
-        f"the custom loop supports one loss function or keras.losses.Loss; the model was compiled with {loss!r}"
+        "the custom loop supports one loss function or keras.losses.Loss; "
+        f"the model was compiled with {loss!r}"
     )

@@ -50,12 +50,10 @@ class Splits:
     class_names: list[str]
     input_shape: tuple[int, ...]
     sizes: dict[str, int]
-    info: dict[
-        str, Any
-    ]  # source, kind, name, version, preprocessing (for metrics.json and the manifest)
-    input_dtype: str = (
-        "float32"  # dtype of the model input ("string" for models that tokenize inside)
-    )
+    # source, kind, name, version, preprocessing (for metrics.json and the manifest)
+    info: dict[str, Any]
+    # dtype of the model input ("string" for models that tokenize inside)
+    input_dtype: str = "float32"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -133,7 +131,7 @@ def load_tfds(
         shuffle_files=False,
         with_info=True,
     )
-    datasets = dict(zip(split_names, loaded))
+    datasets = dict(zip(split_names, loaded, strict=True))
     sizes = {key: _num_examples(info, split, datasets[key]) for key, split in split_names.items()}
     return datasets, sizes, info
 
@@ -154,7 +152,7 @@ def make_pipeline(
     seed: int,
     cache: bool = True,
     shuffle_buffer: int = 10000,
-    augment: Callable[[Any], Any] | None = None,
+    augment: Callable[..., Any] | None = None,
     max_examples: int | None = None,
 ) -> Any:
     """Cache -> shuffle (training) -> batch -> augment (training) -> prefetch, shardable by data.

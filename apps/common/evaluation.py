@@ -1,13 +1,18 @@
-"""Held-out evaluation of a classifier: accuracy, per-class precision/recall/F1, confusion matrix."""
+"""Held-out evaluation of a classifier:
+accuracy, per-class precision/recall/F1, confusion matrix.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 def classification_report(
-    labels: Sequence[int], predictions: Sequence[int], class_names: Sequence[str]
+    labels: ArrayLike, predictions: ArrayLike, class_names: Sequence[str]
 ) -> dict[str, Any]:
     """Accuracy, macro averages, per-class figures and the confusion matrix (rows: true class)."""
     import numpy as np
@@ -48,7 +53,8 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     for name, row in report["per_class"].items():
         lines.append(
-            f"{name:>12} {row['precision']:>10.4f} {row['recall']:>10.4f} {row['f1']:>8.4f} {row['support']:>8d}"
+            f"{name:>12} {row['precision']:>10.4f} {row['recall']:>10.4f} {row['f1']:>8.4f} "
+            f"{row['support']:>8d}"
         )
     return "\n".join(lines)
 

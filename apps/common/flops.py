@@ -12,7 +12,7 @@ FLOPS_METHOD = (
 )
 
 
-_EINSUM_REGISTERED = []
+_EINSUM_REGISTERED: list[bool] = []
 
 
 def _register_einsum_flops() -> None:
@@ -32,7 +32,8 @@ def _register_einsum_flops() -> None:
         operands = node.attr["equation"].s.decode().replace(" ", "").split("->")[0].split(",")
         sizes: dict[str, int] = {}
         ellipsis = 1
-        for labels, name in zip(operands, node.input):
+        # node.input may end with "^name" control inputs, which have no operand in the equation
+        for labels, name in zip(operands, node.input, strict=False):
             shape = graph_util.tensor_shape_from_node_def_name(graph, name)
             shape.assert_is_fully_defined()
             dims = shape.as_list()
@@ -42,7 +43,7 @@ def _register_einsum_flops() -> None:
                 extra = dims[start : len(dims) - (len(named) - start)]
                 ellipsis = max(ellipsis, math.prod(extra))
                 dims = dims[:start] + dims[start + len(extra) :]
-            sizes.update(zip(named, dims))
+            sizes.update(zip(named, dims, strict=True))
         factor = 2 if len(operands) > 1 else 1
         return ops.OpStats("flops", factor * ellipsis * math.prod(sizes.values()))
 

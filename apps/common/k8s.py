@@ -5,8 +5,8 @@
 
 The Kubeflow Training Operator starts one ``Chief`` and N-1 ``Worker`` pods and sets each pod's
 ``TF_CONFIG`` itself, so the command only needs ``--strategy multi_worker`` and a fixed ``--run-id``
-(added here if absent). ``runs/`` and ``saved_models/`` live on a shared ``ReadWriteMany`` volume, so
-the chief's checkpoints survive a pod restart and a restarted job resumes
+(added here if absent). ``runs/`` and ``saved_models/`` live on a shared ``ReadWriteMany`` volume,
+so the chief's checkpoints survive a pod restart and a restarted job resumes
 (``restartPolicy: OnFailure``). ``--vertex`` writes the equivalent Vertex AI ``CustomJob``
 (``workerPoolSpecs``: pool 0 is the chief, pool 1 the other workers; Vertex sets ``TF_CONFIG`` too).
 """
@@ -119,7 +119,9 @@ def _k8s(args: argparse.Namespace) -> int:
 
 
 def cluster_command(command: Sequence[str], name: str) -> list[str]:
-    """``command`` with ``--strategy multi_worker``, ``--run-id <name>`` and run/model paths on the volume."""
+    """``command`` with ``--strategy multi_worker``, ``--run-id <name>``
+    and run/model paths on the volume.
+    """
     from dlsuite.apps.common.launch import _option
 
     command = list(command)
@@ -164,7 +166,9 @@ def tfjob(
     memory: str = "8Gi",
     pvc: str = "dlsuite-data",
 ) -> dict[str, Any]:
-    """A ``kubeflow.org/v1`` ``TFJob``: one Chief and ``workers - 1`` Workers running ``command``."""
+    """A ``kubeflow.org/v1`` ``TFJob``:
+    one Chief and ``workers - 1`` Workers running ``command``.
+    """
     if workers < 1:
         raise ValueError(f"workers expected a positive integer. Received: workers={workers}")
     name = _job_name(command, name)
@@ -227,7 +231,9 @@ def vertex_custom_job(
     gpus_per_worker: int = 0,
     accelerator_type: str = "NVIDIA_TESLA_T4",
 ) -> dict[str, Any]:
-    """A Vertex AI ``CustomJob`` body: pool 0 the chief, pool 1 the other workers (``/gcs`` paths via GCS FUSE)."""
+    """A Vertex AI ``CustomJob`` body: pool 0 the chief, pool 1 the other workers
+    (``/gcs`` paths via GCS FUSE).
+    """
     if workers < 1:
         raise ValueError(f"workers expected a positive integer. Received: workers={workers}")
     name = _job_name(command, name)

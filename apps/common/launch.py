@@ -77,10 +77,12 @@ _MODULES = ("dlsuite.apps.cli", "dlsuite")
 
 
 def program_arguments(command: Sequence[str]) -> list[str] | None:
-    """The arguments after the `dlsuite` program in ``command``, or None if it names another program.
+    """The arguments after the `dlsuite` program in ``command``,
+    or None if it names another program.
 
     Accepted: ``dlsuite``, any path whose file name is ``dlsuite`` (``.venv/bin/dlsuite``), and
-    ``python -m dlsuite.apps.cli`` / ``python -m dlsuite`` with any ``python``, ``python3.11`` or path to one.
+    ``python -m dlsuite.apps.cli`` / ``python -m dlsuite`` with any ``python``, ``python3.11`` or
+    path to one.
     """
     command = list(command)
     if command and Path(command[0]).name == "dlsuite":
@@ -121,7 +123,9 @@ def worker_command(command: Sequence[str]) -> list[str]:
 
 
 def choose_run_id(command: Sequence[str]) -> str:
-    """The run id `dlsuite train` would pick: the newest unfinished run of this config, else a new one."""
+    """The run id `dlsuite train` would pick:
+    the newest unfinished run of this config, else a new one.
+    """
     from dlsuite.apps.cli import build_parser
     from dlsuite.apps.common.commands import config_from_args
     from dlsuite.apps.common.rundir import CONFIG_FILE, is_complete
@@ -142,7 +146,9 @@ def choose_run_id(command: Sequence[str]) -> str:
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports the OS reports free on localhost (held open until all are chosen)."""
+    """``count`` distinct ports the OS reports free on localhost
+    (held open until all are chosen).
+    """
     sockets = []
     try:
         for _ in range(count):
@@ -163,7 +169,9 @@ def launch(
     gpus_per_worker: int | None = None,
     out: TextIO | None = None,
 ) -> int:
-    """Run ``command`` as ``workers`` processes; returns 0, or the exit code of the first failure."""
+    """Run ``command`` as ``workers`` processes;
+    returns 0, or the exit code of the first failure.
+    """
     import json
 
     from dlsuite.apps.common.cluster import tf_config
@@ -174,12 +182,8 @@ def launch(
     command = worker_command(command)
     ports = list(range(port_base, port_base + workers)) if port_base else free_ports(workers)
     addresses = [f"localhost:{p}" for p in ports]
-    argv = [
-        sys.executable,
-        "-m",
-        "dlsuite.apps.cli",
-        *command[1:],
-    ]  # `dlsuite` of this very environment
+    # `dlsuite` of this very environment
+    argv = [sys.executable, "-m", "dlsuite.apps.cli", *command[1:]]
     _print(out, "launch", f"{workers} workers on {', '.join(addresses)}: {' '.join(command)}")
     procs: list[subprocess.Popen[str]] = []
     lock = threading.Lock()
@@ -224,19 +228,20 @@ def launch(
 
 
 def _wait(procs: list[subprocess.Popen[str]], out: TextIO) -> int:
-    """Wait for every worker; on the first failure return its exit code (the caller stops the rest)."""
+    """Wait for every worker;
+    on the first failure return its exit code (the caller stops the rest).
+    """
     while True:
         codes = [p.poll() for p in procs]
         for index, code in enumerate(codes):
-            if code not in (None, 0):
+            if code is not None and code != 0:
                 _print(
                     out,
                     "launch",
                     f"worker {index} exited with code {code}; stopping the other workers",
                 )
-                return (
-                    code if code > 0 else 128 - code
-                )  # killed by signal N -> 128 + N, as shells report
+                # killed by signal N -> 128 + N, as shells report
+                return code if code > 0 else 128 - code
         if all(code == 0 for code in codes):
             return 0
         time.sleep(0.2)

@@ -33,7 +33,7 @@ def plot_learning_curves(
     names = names or ["loss"]
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
     epochs = [r["epoch"] for r in history]
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes[0], names, strict=True):
         for key, label in ((name, "train"), (f"val_{name}", "validation")):
             values = [r.get(key) for r in history]
             if any(v is not None for v in values):
@@ -73,7 +73,7 @@ def plot_confusion_matrix(
                 ax.text(
                     j,
                     i,
-                    int(counts[i, j]),
+                    str(int(counts[i, j])),
                     ha="center",
                     va="center",
                     fontsize=7,

@@ -15,17 +15,22 @@ from typing import Any
 APPS: dict[str, str] = {
     "vision": "image classification: LeNet-5, AlexNet-style, CIFAR ResNet-20/32/56, ResNet-50",
     "generative": "image generation: conditional DCGAN, WGAN-GP, with Art. 50 marked output",
-    "speech": "speech from raw waveforms: keyword spotting (DNN, CNN, DS-CNN, BiLSTM-attention), CTC "
-    "recognition",
+    "speech": (
+        "speech from raw waveforms: "
+        "keyword spotting (DNN, CNN, DS-CNN, BiLSTM-attention), CTC recognition"
+    ),
     "rl": "reinforcement learning with TF-Agents: DQN, Double DQN, REINFORCE on CartPole and Atari",
-    "nlp": "text: classification (bag of embeddings, BiLSTM, Transformer), translation and a "
-    "GPT-style language "
-    "model, with the tokenizer inside the model",
+    "nlp": (
+        "text: classification (bag of embeddings, BiLSTM, Transformer), "
+        "translation and a GPT-style language model, with the tokenizer inside the model"
+    ),
 }
 
 
 def app_module(app: str, part: str) -> ModuleType:
-    """Import ``dlsuite.apps.<app>.<part>``, with an error listing the known apps for an unknown one."""
+    """Import ``dlsuite.apps.<app>.<part>``,
+    with an error listing the known apps for an unknown one.
+    """
     if app not in APPS:
         raise ValueError(f"unknown app {app!r}; known apps: {sorted(APPS)}")
     return importlib.import_module(f"dlsuite.apps.{app}.{part}")
@@ -44,6 +49,10 @@ def config_from_run(config_json: dict[str, Any]) -> Any:
     from dlsuite.apps.common.config import from_dict
 
     app = config_json.get("app")
+    if app is None:
+        raise ValueError(
+            f"a run's config.json needs an 'app' key. Received keys: {sorted(config_json)}"
+        )
     values = dict(config_json)
     for key, value in values.items():
         if isinstance(value, list):

@@ -88,8 +88,8 @@ def is_complete(path: Path) -> bool:
 def open_run(app: str, config: Any) -> RunDir:
     """Create a run directory for ``config`` or reopen the unfinished run it should resume.
 
-    ``config`` is an app's `TrainingConfig`. With an explicit ``run_id`` that run is resumed if it is
-    unfinished, and refused if it is complete. Without one, the newest unfinished run of the same
+    ``config`` is an app's `TrainingConfig`. With an explicit ``run_id`` that run is resumed if it
+    is unfinished, and refused if it is complete. Without one, the newest unfinished run of the same
     config hash is resumed (unless ``resume`` is off), else a new ``<UTC time>-<hash>`` run starts.
     """
     root = Path(config.run_root) / app

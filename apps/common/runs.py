@@ -37,7 +37,7 @@ def load_trained_model(run_dir: str | Path) -> Any:
     """
     import keras
 
-    from dlsuite import core_layers  # noqa: F401
+    import dlsuite.core_layers  # noqa: F401
 
     path = Path(run_dir) / "model.keras"
     if not path.is_file():

@@ -91,15 +91,14 @@ def train_and_evaluate(
 ) -> TrainResult:
     """Train ``build_model()`` on ``splits`` under ``config``; write and return the run's metrics.
 
-    ``compile_model(model, optimizer, jit_compile)`` compiles (loss and metrics are the app's choice);
-    ``evaluate(model, run, test_batches)`` returns the held-out evaluation (and may write files).
-    ``callbacks(run)`` returns the app's own Keras callbacks; they run before the standard ones,
-    so values they add to an epoch's logs are recorded in ``history.jsonl``.
+    ``compile_model(model, optimizer, jit_compile)`` compiles (loss and metrics are the app's
+    choice); ``evaluate(model, run, test_batches)`` returns the held-out evaluation (and may write
+    files). ``callbacks(run)`` returns the app's own Keras callbacks; they run before the standard
+    ones, so values they add to an epoch's logs are recorded in ``history.jsonl``.
     """
     process_start = time.perf_counter()
-    run = open_run(
-        app, local_run_config(config)
-    )  # under multi_worker, non-chief workers write to a temp dir
+    # under multi_worker, non-chief workers write to a temp dir
+    run = open_run(app, local_run_config(config))
     seed_everything(config.seed, deterministic=not config.jit_compile)
     strategy = make_strategy(config.strategy, config.replicas)
     replicas = strategy.num_replicas_in_sync

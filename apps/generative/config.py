@@ -13,8 +13,9 @@ MODEL_NAMES = ("dcgan", "wgan_gp", "dbn")
 class GenerativeConfig(TrainingConfig):
     """GAN training: which loss, how big, conditional or not, and how the samples are evaluated."""
 
-    # Defaults tuned so `dlsuite train generative --data builtin:digits` meets the quality bar
-    # (>= 80% of samples classified as the requested digit; about 95% measured) on a CPU in about a minute.
+    # Defaults tuned so `dlsuite train generative --data builtin:digits` meets the
+    # quality bar (>= 80% of samples classified as the requested digit; about 95%
+    # measured) on a CPU in about a minute.
     epochs: int = option(20, "number of epochs")
     batch_size: int = option(64, "GLOBAL batch size, split evenly across replicas")
     learning_rate: float = option(2e-4, "learning rate of both networks (Adam beta_1 = --beta-1)")
@@ -22,13 +23,15 @@ class GenerativeConfig(TrainingConfig):
         "dcgan",
         "dcgan: non-saturating GAN loss (Goodfellow et al. 2014) with DCGAN networks; "
         "wgan_gp: Wasserstein loss with gradient penalty (Gulrajani et al. 2017); "
-        "dbn: deep belief network (Hinton et al. 2006): RBMs under a label-unit associative memory, up-down "
-        "fine-tuned, and its RBMs fine-tuned by backprop as a classifier",
+        "dbn: deep belief network (Hinton et al. 2006): "
+        "RBMs under a label-unit associative memory, up-down fine-tuned, "
+        "and its RBMs fine-tuned by backprop as a classifier",
         choices=MODEL_NAMES,
     )
     conditional: bool = option(
         True,
-        "class-conditional: label embedding into the generator, projection discriminator (Miyato & Koyama 2018)",
+        "class-conditional: label embedding into the generator, "
+        "projection discriminator (Miyato & Koyama 2018)",
     )
     image_size: int = option(16, "square image size in pixels (a multiple of 4)")
     latent_dim: int = option(64, "dimension of the generator's Gaussian noise input")
@@ -41,7 +44,8 @@ class GenerativeConfig(TrainingConfig):
     ema_momentum: float | None = option(
         None,
         "keep an exponential moving average of the generator weights with this momentum "
-        "(e.g. 0.99); it replaces the generator weights at the end of training and is what gets exported",
+        "(e.g. 0.99); it replaces the generator weights at the end of training "
+        "and is what gets exported",
     )
     num_eval_samples: int = option(
         1000, "generated samples for FID, Inception Score and class accuracy"
@@ -63,7 +67,8 @@ class GenerativeConfig(TrainingConfig):
     dbn_top_learning_rate: float = option(0.1, "dbn: CD-k learning rate of the associative memory")
     up_down_epochs: int = option(
         10,
-        "dbn: epochs of the up-down (contrastive wake-sleep) fine-tuning of the generative DBN, 0 for none",
+        "dbn: epochs of the up-down (contrastive wake-sleep) fine-tuning "
+        "of the generative DBN, 0 for none",
     )
     up_down_learning_rate: float = option(0.01, "dbn: learning rate of the up-down fine-tuning")
     gibbs_steps: int = option(
@@ -81,7 +86,8 @@ class GenerativeConfig(TrainingConfig):
             raise ValueError(f"model expected one of {MODEL_NAMES}. Received: model={self.model!r}")
         if self.image_size < 8 or self.image_size % 4:
             raise ValueError(
-                f"image_size expected a multiple of 4, at least 8. Received: image_size={self.image_size}"
+                "image_size expected a multiple of 4, at least 8. "
+                f"Received: image_size={self.image_size}"
             )
         for name in (
             "latent_dim",
@@ -109,7 +115,8 @@ class GenerativeConfig(TrainingConfig):
             or self.up_down_epochs < 0
         ):
             raise ValueError(
-                f"up_down_epochs expected an integer >= 0. Received: up_down_epochs={self.up_down_epochs!r}"
+                "up_down_epochs expected an integer >= 0. "
+                f"Received: up_down_epochs={self.up_down_epochs!r}"
             )
         for name in ("pretrain_learning_rate", "dbn_top_learning_rate", "up_down_learning_rate"):
             if not getattr(self, name) > 0:
@@ -122,7 +129,8 @@ class GenerativeConfig(TrainingConfig):
             )
         if self.ema_momentum is not None and not 0.0 < self.ema_momentum < 1.0:
             raise ValueError(
-                f"ema_momentum expected a number in (0, 1). Received: ema_momentum={self.ema_momentum}"
+                "ema_momentum expected a number in (0, 1). "
+                f"Received: ema_momentum={self.ema_momentum}"
             )
         if self.optimizer != "adam":
             raise ValueError(
@@ -140,8 +148,9 @@ PRESETS: dict[str, GenerativeConfig] = {
     "wgan-gp-digits": GenerativeConfig(
         data="builtin:digits", model="wgan_gp", learning_rate=1e-4, beta_1=0.0
     ),
-    # The DBN quality-bar run: 2 RBMs of 256 units and a 256-unit associative memory with 10 label units, CD-1,
-    # 10 up-down epochs; fine-tuned classifier >= 90% held out, most label-clamped samples judged as requested.
+    # The DBN quality-bar run: 2 RBMs of 256 units and a 256-unit associative memory with 10 label
+    # units, CD-1, 10 up-down epochs; fine-tuned classifier >= 90% held out, most label-clamped
+    # samples judged as requested.
     "dbn-digits": GenerativeConfig(
         data="builtin:digits",
         model="dbn",

@@ -1,4 +1,5 @@
-"""Generative data: the vision app's sources (``builtin:digits``, ``tfds:*``, ``dir:*``) at the GAN's size.
+"""Generative data: the vision app's sources (``builtin:digits``, ``tfds:*``, ``dir:*``)
+at the GAN's size.
 
 `load_splits` returns the same `Splits` as `apps.vision.data.load_splits` (float32 pixels in
 [0, 255], int64 labels, the same seeded held-out split); the GAN rescales to [-1, 1] itself.

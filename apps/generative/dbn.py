@@ -1,4 +1,5 @@
-"""Deep belief network (Hinton, Osindero and Teh, "A Fast Learning Algorithm for Deep Belief Nets", 2006).
+"""Deep belief network (Hinton, Osindero and Teh,
+"A Fast Learning Algorithm for Deep Belief Nets", 2006).
 
 One training run gives two models:
 
@@ -35,7 +36,8 @@ GENERATIVE_DBN_FILE = "generative_dbn.keras"
 def build_dbn_classifier(
     input_shape: tuple[int, int, int], num_classes: int, units: int, layers: int, k: int
 ) -> keras.Model:
-    """Pixels 0-255 (B, S, S, C) -> flattened [0, 1] -> RBM 1 .. RBM L (sigmoid) -> softmax (B, K)."""
+    """Pixels 0-255 (B, S, S, C) -> flattened [0, 1]
+    -> RBM 1 .. RBM L (sigmoid) -> softmax (B, K)."""
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
     x = keras.layers.Flatten(name="flatten")(x)  # (B, S*S*C) visible probabilities
@@ -112,7 +114,8 @@ class DeepBeliefNetwork(keras.Model):
         self.associative_memory.build((None, self.units + self.num_classes))
 
     def code(self, images):
-        """Pixels (B, S, S, C) in [0, 255] -> the last lower RBM's hidden probabilities (B, units)."""
+        """Pixels (B, S, S, C) in [0, 255]
+        -> the last lower RBM's hidden probabilities (B, units)."""
         x = tf.reshape(
             tf.cast(images, "float32") / 255.0, (-1, int(np.prod(self.image_shape)))
         )  # (B, S*S*C)
@@ -127,7 +130,7 @@ class DeepBeliefNetwork(keras.Model):
     def top_down(self, code):
         """(B, units) code -> (B, S*S*C) visible probabilities through the generative weights."""
         x = code
-        for rbm, kernel in zip(reversed(self.rbms), reversed(self.generative_kernels)):
+        for rbm, kernel in zip(reversed(self.rbms), reversed(self.generative_kernels), strict=True):
             x = tf.sigmoid(tf.matmul(x, kernel, transpose_b=True) + rbm.visible_bias)  # (B, V_l)
         return x
 
@@ -147,8 +150,9 @@ class DeepBeliefNetwork(keras.Model):
         return tf.round(tf.reshape(pixels, (-1, *self.image_shape)) * 255.0)
 
     def untie(self):
-        """After greedy training: the generative weights start as copies of the recognition weights."""
-        for rbm, kernel in zip(self.rbms, self.generative_kernels):
+        """After greedy training: the generative weights start as
+        copies of the recognition weights."""
+        for rbm, kernel in zip(self.rbms, self.generative_kernels, strict=True):
             kernel.assign(rbm.kernel)
 
     def up_down(self, visible, labels, learning_rate, seed):
@@ -171,9 +175,8 @@ class DeepBeliefNetwork(keras.Model):
         positive = tf.concat([wake[-1], labels], -1)  # (B, units + K)
         hidden = wake_top
         for step in range(self.k):  # CD-k in the associative memory, started from the wake states
-            probabilities = top.visible_probabilities(
-                hidden
-            )  # (B, units + K), label block: softmax
+            # (B, units + K), label block: softmax
+            probabilities = top.visible_probabilities(hidden)
             negative = tf.concat(
                 [
                     _sample(probabilities[:, :-k_labels], seed, 101 + 2 * step),
@@ -185,7 +188,7 @@ class DeepBeliefNetwork(keras.Model):
             hidden = _sample(top_probabilities, seed, 102 + 2 * step)
         sleep = [negative[:, :-k_labels]]  # the top-down states, from the code down to the pixels
         for i, (rbm, kernel) in enumerate(
-            zip(reversed(self.rbms), reversed(self.generative_kernels))
+            zip(reversed(self.rbms), reversed(self.generative_kernels), strict=True)
         ):
             down = tf.sigmoid(tf.matmul(sleep[-1], kernel, transpose_b=True) + rbm.visible_bias)
             sleep.append(
@@ -193,7 +196,7 @@ class DeepBeliefNetwork(keras.Model):
             )  # pixels: probabilities
         sleep = sleep[::-1]  # bottom up, like `wake`
         # Every prediction uses the weights before this update (as in the paper's code).
-        layers = list(zip(self.rbms, self.generative_kernels))
+        layers = list(zip(self.rbms, self.generative_kernels, strict=True))
         wake_errors = [
             wake[i]
             - tf.sigmoid(tf.matmul(wake[i + 1], kernel, transpose_b=True) + rbm.visible_bias)

@@ -1,12 +1,15 @@
 """Generative serving signatures: ask for images, get marked images back.
 
-| signature | method | inputs | outputs |
-| --- | --- | --- | --- |
-| ``generate`` (also ``serving_default``) | predict | ``num_samples``: int32 [], 1 to 256; ``class_ids``: int32 [M] (M = 0: classes 0, 1, ... in turn; M = 1: that class for all; M = N: one per sample; ignored by an unconditional model); ``seed``: int64 [] | ``images`` uint8 [N, S, S, C], ``png_bytes`` string [N], ``class_ids`` int32 [N] (-1 unconditional) |
+- ``generate`` (also ``serving_default``; method predict)
+  - inputs: ``num_samples``: int32 [], 1 to 256; ``class_ids``: int32 [M] (M = 0: classes 0,
+    1, ... in turn; M = 1: that class for all; M = N: one per sample; ignored by an
+    unconditional model); ``seed``: int64 []
+  - outputs: ``images`` uint8 [N, S, S, C], ``png_bytes`` string [N], ``class_ids`` int32 [N]
+    (-1 unconditional)
 
-The same seed and class ids give the same images (stateless noise). Both outputs carry the Art. 50(2)
-marks (`serving.marking`): the LSB watermark is in ``images`` and in the PNGs' pixels, and every PNG
-has the text chunks naming the model and version.
+The same seed and class ids give the same images (stateless noise). Both outputs carry the
+Art. 50(2) marks (`serving.marking`): the LSB watermark is in ``images`` and in the PNGs' pixels,
+and every PNG has the text chunks naming the model and version.
 """
 
 from __future__ import annotations
@@ -81,7 +84,8 @@ def build_generate(
 def save_saved_model(
     gan: Any, image_shape: Sequence[int], path: Path, model_name: str, version: int
 ) -> None:
-    """Write the generator with ``generate`` and ``serving_default`` through `keras.export.ExportArchive`."""
+    """Write the generator with ``generate`` and ``serving_default``
+    through `keras.export.ExportArchive`."""
     import keras
 
     archive = keras.export.ExportArchive()

@@ -208,12 +208,16 @@ class GAN(keras.Model):
                 d_loss = self._d_loss(real, labels, training=True)
                 scaled = d_loss / tf.cast(replicas, d_loss.dtype)
             grads = tape.gradient(scaled, self.discriminator.trainable_variables)
-            self.optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+            self.optimizer.apply_gradients(
+                zip(grads, self.discriminator.trainable_variables, strict=True)
+            )
         with tf.GradientTape() as tape:
             g_loss = self._g_loss(labels, tf.shape(real)[0], training=True)
             scaled = g_loss / tf.cast(replicas, g_loss.dtype)
         grads = tape.gradient(scaled, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        self.g_optimizer.apply_gradients(
+            zip(grads, self.generator.trainable_variables, strict=True)
+        )
         return self._update(d_loss, g_loss)
 
     def test_step(self, data):
@@ -227,9 +231,8 @@ class GAN(keras.Model):
     def _update(self, d_loss, g_loss):
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
-        self.loss_tracker.update_state(
-            d_loss
-        )  # "loss": the discriminator's (val_loss picks best.keras)
+        # "loss": the discriminator's (val_loss picks best.keras)
+        self.loss_tracker.update_state(d_loss)
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self):

@@ -53,7 +53,8 @@ def arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Evaluators:
-    """The feature LeNet (FID, IS; None when only the judge was trained) and the judge LeNet (class accuracy)."""
+    """The feature LeNet (FID, IS; None when only the judge was trained)
+    and the judge LeNet (class accuracy)."""
 
     def __init__(self, feature_model: Any, judge_model: Any, report: dict[str, Any]) -> None:
         import keras
@@ -74,8 +75,8 @@ class Evaluators:
         """(N, S, S, C) pixels -> F6 features (N, 84) and class probabilities (N, K)."""
         if self._features is None:
             raise ValueError(
-                "FID and IS need the feature LeNet; these evaluators were trained with "
-                "roles=('judge',)"
+                "FID and IS need the feature LeNet; "
+                "these evaluators were trained with roles=('judge',)"
             )
         feats, probs = [], []
         for start in range(0, len(images), 500):
@@ -111,8 +112,8 @@ def train_evaluators(
 
     if "judge" not in roles or not set(roles) <= set(EVALUATOR_ROLES):
         raise ValueError(
-            "roles expected the judge and optionally the feature LeNet. Received: "
-            f"roles={tuple(roles)}"
+            "roles expected the judge and optionally the feature LeNet. "
+            f"Received: roles={tuple(roles)}"
         )
     folder = run_path / EVALUATOR_DIR
     paths = {role: folder / f"{role}_lenet5.keras" for role in roles}
@@ -137,9 +138,8 @@ def train_evaluators(
         },
     )
     for role in roles:
-        keras.utils.set_random_seed(
-            seed + 1000 + EVALUATOR_ROLES.index(role)
-        )  # independent networks
+        # Independent networks: a different seed per role.
+        keras.utils.set_random_seed(seed + 1000 + EVALUATOR_ROLES.index(role))
         model = build_model(
             "lenet5", (EVALUATOR_SIZE, EVALUATOR_SIZE, channels), len(splits.class_names)
         )

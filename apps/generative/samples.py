@@ -14,7 +14,8 @@ SAMPLES_DIR = "samples"
 
 
 def grid(images: np.ndarray, rows: int, scale: int = 4) -> np.ndarray:
-    """(R*C, S, S, ch) pixels 0-255 -> one uint8 image (R*(S+1)+1)*scale wide, 1-pixel grey borders."""
+    """(R*C, S, S, ch) pixels 0-255
+    -> one uint8 image (R*(S+1)+1)*scale wide, 1-pixel grey borders."""
     n, size, _, channels = images.shape
     cols = n // rows
     out = np.full((rows * (size + 1) + 1, cols * (size + 1) + 1, channels), 128, np.uint8)

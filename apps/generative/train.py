@@ -21,7 +21,8 @@ APP = "generative"
 def compile_gan(
     model: Any, optimizer: Any, config: GenerativeConfig, jit_compile: bool = False
 ) -> None:
-    """Adam for the discriminator (the trainer's optimizer, beta_1 set) and for the generator (+EMA)."""
+    """Adam for the discriminator (the trainer's optimizer, beta_1 set)
+    and for the generator (+EMA)."""
     import keras
 
     optimizer.beta_1 = config.beta_1
@@ -46,7 +47,8 @@ def _write_evaluation(report: dict[str, Any], run_path: Path, class_names: Any, 
 def evaluate_gan(
     gan: Any, evaluators: Any, splits: Any, config: GenerativeConfig, split: str = "test"
 ) -> dict[str, Any]:
-    """Sample quality against a held-out split, plus the validation FID (comparable with history)."""
+    """Sample quality against a held-out split,
+    plus the validation FID (comparable with history)."""
     from dlsuite.apps.generative.quality import arrays, dataset_name, sample_quality
 
     dataset = dataset_name(splits.info)
@@ -63,8 +65,8 @@ def evaluate_gan(
         report[f"validation_FID-{dataset}"] = validation[f"FID-{dataset}"]
     report["evaluators"] = evaluators.report
     report["metric_notes"] = (
-        f"FID-{dataset} and IS-{dataset} use the F6 features / softmax of a LeNet-5 trained "
-        "on the real training split (not Inception; not comparable with published FIDs); "
+        f"FID-{dataset} and IS-{dataset} use the F6 features / softmax of a LeNet-5 "
+        "trained on the real training split (not Inception; not comparable with published FIDs); "
         "accuracy = class-conditional accuracy judged by a second, independently seeded LeNet-5"
     )
     return report
@@ -120,11 +122,14 @@ def evaluate_dbn(
                 "evaluators": evaluators.report,
             },
             "metric_notes": (
-                "accuracy (with per_class and confusion_matrix): the DBN classifier fine-tuned by backprop; "
-                "free_energy_accuracy: the generative DBN, the label of lowest free energy in its top-level "
-                "associative memory given the image's code (no backprop, no sampling); class_accuracy: the fraction "
-                f"of {len(fake)} label-clamped samples of the generative DBN that a LeNet-5 trained on the real "
-                "training split (the GAN runs' judge) assigns to the requested class"
+                "accuracy (with per_class and confusion_matrix): "
+                "the DBN classifier fine-tuned by backprop; "
+                "free_energy_accuracy: the generative DBN, "
+                "the label of lowest free energy in its top-level associative memory "
+                "given the image's code (no backprop, no sampling); "
+                f"class_accuracy: the fraction of {len(fake)} label-clamped samples "
+                "of the generative DBN that a LeNet-5 trained on the real training split "
+                "(the GAN runs' judge) assigns to the requested class"
             ),
         }
     )
@@ -180,14 +185,15 @@ def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
         evaluate=lambda model, run, test: evaluate_dbn(model, run.path, test, splits, config),
         callbacks=callbacks,
         extra_metrics={
-            "flops_note": "forward FLOPs of the fine-tuned classifier; CD-k pre-training and the "
-            "generative DBN are not counted"
+            "flops_note": "forward FLOPs of the fine-tuned classifier; "
+            "CD-k pre-training and the generative DBN are not counted"
         },
     )
 
 
 def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
-    """Train a GAN (or, with ``--model dbn``, a DBN) on ``config.data``; returns the run with its metrics."""
+    """Train a GAN (or, with ``--model dbn``, a DBN) on ``config.data``;
+    returns the run with its metrics."""
     if config.model == "dbn":
         return train_dbn(config)
     from dlsuite.apps.generative.gan import build_gan
@@ -250,7 +256,8 @@ def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
             report,
             run.path,
             splits.class_names,
-            f"{model.name}: requested vs judged class, accuracy {report.get('accuracy', float('nan')):.3f}",
+            f"{model.name}: requested vs judged class, "
+            f"accuracy {report.get('accuracy', float('nan')):.3f}",
         )
         return report
 

@@ -27,10 +27,12 @@ LANGID_LOCALES = ("en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL")
 
 @dataclasses.dataclass(frozen=True)
 class NLPConfig(TrainingConfig):
-    """What task, which network, which tokenizer (trained on the training split, saved in the model)."""
+    """What task, which network, which tokenizer
+    (trained on the training split, saved in the model).
+    """
 
-    # Defaults tuned so `dlsuite train nlp --model transformer --data builtin:langid` meets the quality
-    # bar (>= 95% held-out accuracy) on a CPU in well under a minute.
+    # Defaults tuned so `dlsuite train nlp --model transformer --data builtin:langid` meets the
+    # quality bar (>= 95% held-out accuracy) on a CPU in well under a minute.
     task: str = option(
         "classify",
         "what the model does: classify (text -> label), lm (language model: "
@@ -189,11 +191,13 @@ class NLPConfig(TrainingConfig):
         parse_pair(self.numbers_pair)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(
-                f"label_smoothing expected a number in [0, 1). Received: label_smoothing={self.label_smoothing}"
+                "label_smoothing expected a number in [0, 1). "
+                f"Received: label_smoothing={self.label_smoothing}"
             )
         if self.length_penalty < 0:
             raise ValueError(
-                f"length_penalty expected a number >= 0. Received: length_penalty={self.length_penalty}"
+                "length_penalty expected a number >= 0. "
+                f"Received: length_penalty={self.length_penalty}"
             )
         if self.max_decode_length is not None and (
             isinstance(self.max_decode_length, bool)
@@ -242,8 +246,9 @@ PRESETS: dict[str, NLPConfig] = {
     "transformer-sst2": NLPConfig(
         model="transformer", data="tfds:glue/sst2", vocab_size=12000, sequence_length=64, epochs=4
     ),
-    # The LM quality-bar run: held-out perplexity far below the unigram baseline in about a minute on 2 CPU cores.
-    # One block: at this data and compute scale a second one did not lower the held-out perplexity (docs/nlp.md).
+    # The LM quality-bar run: held-out perplexity far below the unigram baseline in about a minute
+    # on 2 CPU cores. One block: at this data and compute scale a second one did not lower the
+    # held-out perplexity (docs/nlp.md).
     "gpt-pydocs": NLPConfig(
         task="lm",
         model="gpt",
@@ -261,7 +266,8 @@ PRESETS: dict[str, NLPConfig] = {
         epochs=2,
         learning_rate=2e-3,
     ),
-    # The translation quality-bar run: English -> Spanish number words, >= 90% exact match (beam search) held out.
+    # The translation quality-bar run: English -> Spanish number words, >= 90% exact match
+    # (beam search) held out.
     "transformer_seq2seq-numbers": NLPConfig(
         task="translate",
         model="transformer_seq2seq",

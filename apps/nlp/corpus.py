@@ -198,7 +198,9 @@ def _public(name: str) -> bool:
 
 
 def _source_docstrings(path: Path) -> list[str | None]:
-    """Docstrings of a module's source: the module, its public classes and functions, their public methods."""
+    """Docstrings of a module's source: the module, its public classes and functions,
+    their public methods.
+    """
     import ast
 
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -217,7 +219,9 @@ def _source_docstrings(path: Path) -> list[str | None]:
 
 
 def _compiled_docstrings(module: Any) -> list[str | None]:
-    """Docstrings of a C module: the module, its public classes and functions, their public members."""
+    """Docstrings of a C module: the module, its public classes and functions,
+    their public members.
+    """
     import inspect
 
     docs = [module.__doc__]
@@ -261,13 +265,15 @@ def pydocs_documents() -> list[str]:
 
 
 def read_documents(kind: str, name: str) -> tuple[list[str], str | None]:
-    """``(documents, version)`` of a ``builtin:``, ``file:`` or ``dir:`` text source (version: builtin only)."""
+    """``(documents, version)`` of a ``builtin:``, ``file:`` or ``dir:`` text source
+    (version: builtin only).
+    """
     if kind == "builtin":
         if name not in BUILTIN:
             raise ValueError(f"unknown builtin text corpus {name!r}; known: {BUILTIN}")
         version = (
-            f"Python {sys.version.split()[0]} standard-library docstrings ({len(PYDOCS_MODULES)} "
-            "modules)"
+            f"Python {sys.version.split()[0]} standard-library docstrings "
+            f"({len(PYDOCS_MODULES)} modules)"
         )
         return pydocs_documents(), version
     path = Path(name)
@@ -337,7 +343,9 @@ def token_stream(tokenizer: Any, documents: list[str], batch_size: int = 512) ->
 
 
 def windows(stream: Any, sequence_length: int) -> tuple[Any, Any]:
-    """Non-overlapping ``(inputs, targets)`` int32 ``(W, T)`` windows; the incomplete tail is dropped."""
+    """Non-overlapping ``(inputs, targets)`` int32 ``(W, T)`` windows;
+    the incomplete tail is dropped.
+    """
     count = (len(stream) - 1) // sequence_length
     if count < 1:
         raise ValueError(
@@ -350,7 +358,9 @@ def windows(stream: Any, sequence_length: int) -> tuple[Any, Any]:
 
 
 def load_language_model_data(config: NLPConfig, tokenizer: Any = None) -> LanguageModelData:
-    """Documents of ``config.data``, split, tokenized (a new tokenizer unless given) and windowed."""
+    """Documents of ``config.data``, split, tokenized
+    (a new tokenizer unless given) and windowed.
+    """
     import numpy as np
     import tensorflow as tf
 
@@ -383,10 +393,14 @@ def load_language_model_data(config: NLPConfig, tokenizer: Any = None) -> Langua
         "documents": {k: len(v) for k, v in parts.items()},
         "tokens": tokens,
         "vocabulary_size": tokenizer.vocabulary_size(),
-        "preprocessing": f"documents split by a seeded SHA-256 of their text (split_seed={config.split_seed}); "
-        f"{config.tokenizer} tokenizer trained on the training documents "
-        f"(lowercase={config.lowercase}); [START] doc [END] streams cut into non-overlapping "
-        f"windows of {config.sequence_length} + 1 tokens",
+        "preprocessing": (
+            "documents split by a seeded SHA-256 of their text "
+            f"(split_seed={config.split_seed}); "
+            f"{config.tokenizer} tokenizer trained on the training documents "
+            f"(lowercase={config.lowercase}); "
+            "[START] doc [END] streams cut into non-overlapping "
+            f"windows of {config.sequence_length} + 1 tokens"
+        ),
     }
     splits = Splits(
         train=data["train"],

@@ -122,11 +122,14 @@ def _builtin(name: str, config: NLPConfig) -> Splits:
             "kind": "builtin",
             "name": name,
             "version": data["version"],
-            "preprocessing": f"Faker(locale).sentence() of {langid.MIN_WORDS}-{langid.MAX_WORDS} words, "
-            f"{config.langid_sentences} distinct sentences per locale (seed {config.split_seed}); "
-            f"{data['dropped_shared']} sentences shared by two languages dropped; "
-            "seeded train/validation/test split of distinct sentences "
-            f"(split_seed={config.split_seed})",
+            "preprocessing": (
+                f"Faker(locale).sentence() of {langid.MIN_WORDS}-{langid.MAX_WORDS} words, "
+                f"{config.langid_sentences} distinct sentences per locale "
+                f"(seed {config.split_seed}); "
+                f"{data['dropped_shared']} sentences shared by two languages dropped; "
+                "seeded train/validation/test split of distinct sentences "
+                f"(split_seed={config.split_seed})"
+            ),
         },
     )
 
@@ -144,14 +147,12 @@ def _tfds(name: str, config: NLPConfig) -> Splits:
                 f"tfds:{name} has no feature {key!r}; its features are {sorted(features.keys())} "
                 f"(choose them with --text-column and --label-column)"
             )
-    known = set(
-        builder.info.splits.keys()
-    )  # empty until the dataset is prepared (and under mock data)
+    # Empty until the dataset is prepared (and under mock data).
+    known = set(builder.info.splits.keys())
     cut = round(100 * (1 - config.validation_fraction))
     carve = {"train": f"train[:{cut}%]", "validation": f"train[{cut}%:]"}
-    if name.startswith(
-        "glue/"
-    ):  # GLUE hides its test labels (-1): its validation split is the test split
+    if name.startswith("glue/"):
+        # GLUE hides its test labels (-1): its validation split is the test split.
         split_names = {**carve, "test": "validation"}
     elif "validation" in known:
         split_names = {"train": "train", "validation": "validation", "test": "test"}
@@ -171,7 +172,7 @@ def _tfds(name: str, config: NLPConfig) -> Splits:
     def pair(example: dict[str, Any]) -> tuple[Any, Any]:
         return example[text_key], tf.cast(example[label_key], tf.int64)
 
-    datasets = {key: ds.map(pair) for key, ds in zip(split_names, loaded)}
+    datasets = {key: ds.map(pair) for key, ds in zip(split_names, loaded, strict=True)}
     sizes = {key: _num_examples(info, split, datasets[key]) for key, split in split_names.items()}
     return Splits(
         train=datasets["train"],
@@ -259,7 +260,8 @@ def read_table(path: Path, text_column: str, label_column: str) -> tuple[list[st
     """Texts and label strings from a CSV/TSV (header row) or JSONL file.
 
     Raises:
-        ValueError: for another suffix, a missing column (naming the ones there are) or an empty file.
+        ValueError: for another suffix, a missing column (naming the ones there are) or an
+            empty file.
     """
     suffix = path.suffix.lower()
     if suffix not in FILE_SUFFIXES:
@@ -295,8 +297,8 @@ def _file(path: Path, config: NLPConfig) -> Splits:
     class_names = sorted(distinct, key=int) if numeric else sorted(distinct)
     if len(class_names) < 2:
         raise ValueError(
-            f"{path} column {config.label_column!r} has one label {class_names}; at least two "
-            "are needed"
+            f"{path} column {config.label_column!r} has one label {class_names}; "
+            "at least two are needed"
         )
     index = {name: i for i, name in enumerate(class_names)}
     parts = _three_way(
@@ -310,8 +312,10 @@ def _file(path: Path, config: NLPConfig) -> Splits:
             "kind": "file",
             "name": str(path),
             "version": None,
-            "preprocessing": f"raw text of column {config.text_column!r}, label column "
-            f"{config.label_column!r}; "
-            f"seeded split (split_seed={config.split_seed})",
+            "preprocessing": (
+                f"raw text of column {config.text_column!r}, "
+                f"label column {config.label_column!r}; "
+                f"seeded split (split_seed={config.split_seed})"
+            ),
         },
     )

@@ -33,7 +33,9 @@ Step = Callable[[Any, Any, Any, Any], tuple[Any, Any]]
 
 
 def _log_probs(logits: Any, finished: Any) -> Any:
-    """(..., V) log-softmax where live rows may not emit PAD/START and finished rows only emit PAD at 0 cost."""
+    """(..., V) log-softmax where live rows may not emit PAD/START
+    and finished rows only emit PAD at 0 cost.
+    """
     logp = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)  # (..., V)
     vocab = tf.range(tf.shape(logp)[-1])
     banned = (vocab == PAD_ID) | (vocab == START_ID)  # (V,)
@@ -45,7 +47,9 @@ def _log_probs(logits: Any, finished: Any) -> Any:
 def greedy_search(
     step: Step, state: Any, static: Any, batch_size: Any, max_length: int
 ) -> tuple[Any, Any]:
-    """The most likely token at every step: ids ``(B, max_length)`` and their log probability ``(B,)``."""
+    """The most likely token at every step:
+    ids ``(B, max_length)`` and their log probability ``(B,)``.
+    """
 
     def body(
         i: Any, tokens: Any, state: Any, sequences: Any, scores: Any, finished: Any
@@ -88,7 +92,8 @@ def beam_search(
     beam_size: int,
     alpha: float = 0.6,
 ) -> tuple[Any, Any]:
-    """Length-normalized beam search: the best hypothesis ``(B, max_length)`` and its normalized score ``(B,)``.
+    """Length-normalized beam search:
+    the best hypothesis ``(B, max_length)`` and its normalized score ``(B,)``.
 
     ``state`` and ``static`` have ``B`` rows; they are repeated ``beam_size`` times here.
     """

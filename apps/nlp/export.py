@@ -1,11 +1,12 @@
-"""NLP export: ``export_run`` per ``config.task``; the tokenizer is inside the SavedModel, clients send strings.
+"""NLP export: ``export_run`` per ``config.task``;
+the tokenizer is inside the SavedModel, clients send strings.
 
-Text classification signatures:
+Text classification signatures (signature, method: inputs -> outputs):
 
-| signature | method | inputs | outputs |
-| --- | --- | --- | --- |
-| ``serving_default`` | predict | ``text``: string [N], raw UTF-8 text | ``class_ids`` int64 [N], ``labels`` string [N], ``scores`` float32 [N, K] |
-| ``classify`` | classify | ``inputs``: string [N], serialized ``tf.Example`` with a ``text`` bytes feature | ``classes`` string [N, K], ``scores`` float32 [N, K] |
+* ``serving_default``, predict: ``text`` string [N], raw UTF-8 text ->
+  ``class_ids`` int64 [N], ``labels`` string [N], ``scores`` float32 [N, K]
+* ``classify``, classify: ``inputs`` string [N], serialized ``tf.Example`` with a ``text`` bytes
+  feature -> ``classes`` string [N, K], ``scores`` float32 [N, K]
 
 The text is lowercased (if the run did), split and looked up by the model's own tokenizer layer,
 exactly as in training (`apps.nlp.tokenizers`); the graph uses core TensorFlow ops only.

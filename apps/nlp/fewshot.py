@@ -29,7 +29,9 @@ MAX_WORDS = 400  # candidate words: the most frequent single-token words of the 
 
 
 def candidate_words(tokenizer: Any, documents: Sequence[str], limit: int = MAX_WORDS) -> list[str]:
-    """Frequent alphabetic words (>= 3 letters) of ``documents`` that the tokenizer keeps as one token."""
+    """Frequent alphabetic words (>= 3 letters) of ``documents``
+    that the tokenizer keeps as one token.
+    """
     import tensorflow as tf
 
     from dlsuite.apps.nlp.tokenizers import UNK_ID, count_words
@@ -40,8 +42,9 @@ def candidate_words(tokenizer: Any, documents: Sequence[str], limit: int = MAX_W
         for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         if w.isalpha() and len(w) >= 3
     ]
-    ids = tokenizer.tokenize(tf.constant(ranked[: 4 * limit])).to_list() if ranked else []
-    words = [w for w, row in zip(ranked, ids) if len(row) == 1 and row[0] != UNK_ID]
+    tried = ranked[: 4 * limit]
+    ids = tokenizer.tokenize(tf.constant(tried)).to_list() if tried else []
+    words = [w for w, row in zip(tried, ids, strict=True) if len(row) == 1 and row[0] != UNK_ID]
     return words[:limit]
 
 
@@ -61,7 +64,7 @@ def episodes(
             result.append((prompt, query))
         else:
             chosen = [words[i] for i in rng.choice(len(words), 2 * shots, replace=False)]
-            pairs = list(zip(chosen[:shots], chosen[shots:]))
+            pairs = list(zip(chosen[:shots], chosen[shots:], strict=True))
             asked = pairs[int(rng.integers(shots))]
             prompt = "".join(f"{a} : {b} ; " for a, b in pairs) + f"{asked[0]} :"
             result.append((prompt, asked[1]))
@@ -71,7 +74,9 @@ def episodes(
 def next_token_accuracy(
     model: Any, tokenizer: Any, items: Sequence[tuple[str, str]], batch_size: int = 64
 ) -> float:
-    """Share of ``(prompt, answer)`` whose greedy next token after ``[START] prompt`` is the answer's token."""
+    """Share of ``(prompt, answer)`` whose greedy next token after ``[START] prompt``
+    is the answer's token.
+    """
     import numpy as np
     import tensorflow as tf
 
@@ -120,10 +125,10 @@ def evaluate_few_shot(
         episodes=count,
         candidate_words=len(words),
         method=(
-            "greedy next token after '[START] <k demonstrations> <query> :', compared with "
-            "the answer's single token; "
-            "copy: 'a : a ;' demonstrations, unseen query word; recall: 'a : b ;' random "
-            "pairs, query one shown 'a'"
+            "greedy next token after '[START] <k demonstrations> <query> :', "
+            "compared with the answer's single token; "
+            "copy: 'a : a ;' demonstrations, unseen query word; "
+            "recall: 'a : b ;' random pairs, query one shown 'a'"
         ),
     )
     return results

@@ -1,4 +1,5 @@
-"""Text generation with a GPT-style model: temperature, top-k and top-p sampling over a key/value cache.
+"""Text generation with a GPT-style model:
+temperature, top-k and top-p sampling over a key/value cache.
 
 Everything here is TensorFlow graph code, so the same function is the in-memory `TextGenerator`
 and the exported ``generate`` signature (`apps.nlp.lm_export`):
@@ -82,10 +83,12 @@ def sample_tokens(
 def prompt_buffer(
     tokenizer: Any, prompts: Any, max_new_tokens: Any, length: int
 ) -> tuple[Any, Any, Any]:
-    """``(buffer (B, L) int32, prompt_lengths (B,), ends (B,))``: ``[START]`` + prompt ids, right-padded.
+    """``(buffer (B, L) int32, prompt_lengths (B,), ends (B,))``:
+    ``[START]`` + prompt ids, right-padded.
 
-    ``max_new_tokens`` is clipped to ``length - 1``; a prompt keeps its last ``length - max_new_tokens``
-    tokens, and generation for a row stops at ``ends`` = prompt length + max_new_tokens.
+    ``max_new_tokens`` is clipped to ``length - 1``; a prompt keeps its last
+    ``length - max_new_tokens`` tokens, and generation for a row stops at ``ends`` = prompt length
+    + max_new_tokens.
     """
     ids = tokenizer.tokenize(prompts)  # (B, None) ragged
     starts = tf.fill([ids.nrows(), 1], START_ID)
@@ -229,7 +232,9 @@ class TextGenerator:
         self._functions: dict[bool, Any] = {}
 
     def function(self, use_cache: bool = True) -> Any:
-        """The compiled graph, traced once per ``use_cache``: ``(prompt, max_new_tokens, ...) -> dict``."""
+        """The compiled graph, traced once per ``use_cache``:
+        ``(prompt, max_new_tokens, ...) -> dict``.
+        """
         if use_cache not in self._functions:
             # plain graph code: tracing without autograph is faster
             @tf.autograph.experimental.do_not_convert
@@ -249,7 +254,9 @@ class TextGenerator:
         seed: int = 0,
         use_cache: bool = True,
     ) -> dict[str, Any]:
-        """``{"completion": [str], "text": [str], "num_tokens": [int]}`` per prompt (same arguments for all)."""
+        """``{"completion": [str], "text": [str], "num_tokens": [int]}`` per prompt
+        (same arguments for all).
+        """
         checks = (
             ("max_new_tokens", max_new_tokens, max_new_tokens >= 0),
             ("temperature", temperature, temperature >= 0),

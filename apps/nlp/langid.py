@@ -22,7 +22,8 @@ def _key(sentence: str) -> str:
 
 
 def generate(locales: Sequence[str], per_language: int, seed: int) -> dict[str, Any]:
-    """``{"texts": [...], "labels": [...], "class_names": [...], "version": str}``, class order = ``locales``.
+    """``{"texts": [...], "labels": [...], "class_names": [...], "version": str}``,
+    class order = ``locales``.
 
     Raises:
         ValueError: for a locale Faker does not know or that has no word list of its own.

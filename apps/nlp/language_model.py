@@ -53,7 +53,9 @@ def build_language_model(config: NLPConfig, tokenizer: Any) -> Any:
 def compile_language_model(
     model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
 ) -> None:
-    """Next-token cross-entropy on logits and next-token accuracy; cosine decay over ``decay_steps``."""
+    """Next-token cross-entropy on logits and next-token accuracy;
+    cosine decay over ``decay_steps``.
+    """
     import keras
 
     if decay_steps:
@@ -113,7 +115,10 @@ def sample_continuations(
     prompts = [" ".join(d.split()[:SAMPLE_PROMPT_WORDS]) for d in documents[:count]]
     greedy = generator(prompts, max_new_tokens=24)
     sampled = generator(prompts, max_new_tokens=24, **SAMPLING)
-    return [{"prompt": p, "greedy": g, "sampled": s} for p, g, s in zip(prompts, greedy, sampled)]
+    return [
+        {"prompt": p, "greedy": g, "sampled": s}
+        for p, g, s in zip(prompts, greedy, sampled, strict=True)
+    ]
 
 
 def evaluate_language_model(
@@ -143,7 +148,9 @@ def epoch_windows(config: NLPConfig, train_windows: int) -> int:
 
 
 def tokens_after(steps: int, config: NLPConfig, train_windows: int) -> int:
-    """Training tokens after ``steps`` optimizer steps (the last batch of each epoch may be short)."""
+    """Training tokens after ``steps`` optimizer steps
+    (the last batch of each epoch may be short).
+    """
     windows = epoch_windows(config, train_windows)
     per_epoch = math.ceil(windows / config.batch_size)
     full, rest = divmod(steps, per_epoch)

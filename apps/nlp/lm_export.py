@@ -1,9 +1,14 @@
-"""Language-model serving signatures: prompts in, generated text out, tokenizer and sampling in the graph.
+"""Language-model serving signatures: prompts in, generated text out,
+tokenizer and sampling in the graph.
 
-| signature | inputs (all [N], one value per prompt) | outputs |
-| --- | --- | --- |
-| ``serving_default`` | ``prompt`` string | as ``generate``, greedy, ``DEFAULT_MAX_NEW_TOKENS`` new tokens |
-| ``generate`` | ``prompt`` string, ``max_new_tokens`` int32, ``temperature`` float32 (0 = greedy), ``top_k`` int32 (0 = off), ``top_p`` float32 (1 = off), ``seed`` int32 | ``completion`` string [N] (new text), ``text`` string [N] (prompt + new text), ``num_tokens`` int32 [N] |
+Signatures (inputs all [N], one value per prompt; signature: inputs -> outputs):
+
+* ``serving_default``: ``prompt`` string -> as ``generate``, greedy,
+  ``DEFAULT_MAX_NEW_TOKENS`` new tokens
+* ``generate``: ``prompt`` string, ``max_new_tokens`` int32, ``temperature`` float32
+  (0 = greedy), ``top_k`` int32 (0 = off), ``top_p`` float32 (1 = off), ``seed`` int32 ->
+  ``completion`` string [N] (new text), ``text`` string [N] (prompt + new text),
+  ``num_tokens`` int32 [N]
 
 Both run the model's own tokenizer, the prefill and the cached decoding loop of
 `apps.nlp.generation` and the detokenizer, so a TF Serving client sends plain strings
@@ -72,7 +77,9 @@ def save_saved_model(model: Any, path: Path) -> None:
 
 
 def warmup_logs(name: str, prompts: Sequence[str]) -> list[Any]:
-    """TF Serving warmup records from real held-out text: greedy (one and all) and sampled generation."""
+    """TF Serving warmup records from real held-out text:
+    greedy (one and all) and sampled generation.
+    """
     import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 

@@ -10,11 +10,13 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="dlsuite")
 class LabelSmoothedCrossentropy(keras.losses.Loss):
-    """Cross-entropy against label-smoothed targets, averaged over the non-padding tokens of a batch.
+    """Cross-entropy against label-smoothed targets,
+    averaged over the non-padding tokens of a batch.
 
     Label smoothing (Szegedy et al. 2016; used by Vaswani et al. 2017 with epsilon = 0.1, section
     5.4): the target distribution puts ``1 - epsilon`` on the true token and spreads ``epsilon``
-    uniformly over the vocabulary, so ``loss = (1 - epsilon) * NLL(true) + epsilon * mean_v NLL(v)``.
+    uniformly over the vocabulary, so
+    ``loss = (1 - epsilon) * NLL(true) + epsilon * mean_v NLL(v)``.
     Positions whose label is 0 (padding) count for nothing.
 
     Args:
@@ -35,8 +37,8 @@ class LabelSmoothedCrossentropy(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(
-                "`label_smoothing` expected a float in [0, 1). Received: "
-                f"label_smoothing={label_smoothing}"
+                "`label_smoothing` expected a float in [0, 1). "
+                f"Received: label_smoothing={label_smoothing}"
             )
         self.label_smoothing = float(label_smoothing)
 
@@ -55,9 +57,11 @@ class LabelSmoothedCrossentropy(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="dlsuite")
 class MaskedTokenAccuracy(keras.metrics.Metric):
-    """Fraction of non-padding positions (label != 0) whose most likely token is the label, over all batches.
+    """Fraction of non-padding positions (label != 0) whose most likely token is the label,
+    over all batches.
 
-    Counts correct and real tokens across batches (a token-weighted mean, not a mean of batch means).
+    Counts correct and real tokens across batches
+    (a token-weighted mean, not a mean of batch means).
 
     Call arguments:
         y_true: int labels ``(B, T)``.

@@ -1,4 +1,5 @@
-"""``builtin:numbers``: translating numbers written in words between languages, made with ``num2words``.
+"""``builtin:numbers``: translating numbers written in words between languages,
+made with ``num2words``.
 
 ``num2words`` (Savoir-faire Linux) spells an integer out in many languages by each language's own
 grammar: English "three hundred and twelve", German "dreihundertzwölf" (one compound word),
@@ -26,7 +27,8 @@ def parse_pair(pair: str) -> tuple[str, str]:
 
 
 def generate(pair: str, count: int, max_number: int, seed: int) -> dict[str, Any]:
-    """``{"sources": [...], "targets": [...], "numbers": [...], "version": str}`` of ``count`` distinct numbers.
+    """``{"sources": [...], "targets": [...], "numbers": [...], "version": str}``
+    of ``count`` distinct numbers.
 
     Raises:
         ValueError: for an unknown pair, or more numbers than ``[0, max_number]`` holds.

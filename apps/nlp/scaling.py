@@ -1,4 +1,5 @@
-"""Scaling-law study: a family of GPT-style LMs on the same data, L(N) and the compute-optimal ratio.
+"""Scaling-law study: a family of GPT-style LMs on the same data,
+L(N) and the compute-optimal ratio.
 
 `run_study` trains each family member (``LxD`` = L decoder blocks of width D, ``D / head_dim``
 heads, feed-forward 4 D) through the shared trainer, on the same corpus and tokenizer, with a
@@ -52,9 +53,8 @@ DEFAULT_SIZES = ("1x16", "2x16", "2x32", "2x48", "2x64")
 DEFAULT_EPOCHS = 1  # D_common: one pass over the training tokens
 DEFAULT_HEAD_DIM = 16
 DEFAULT_CHECKPOINTS = 8
-CHECKPOINT_SPAN = (
-    16  # the first checkpoint is at 1/16 of the training steps (skips the first transient)
-)
+# The first checkpoint is at 1/16 of the training steps (skips the first transient).
+CHECKPOINT_SPAN = 16
 MIN_FIT_LEVELS = 3  # the N_opt ~ C^a fit needs this many interior optima ...
 MIN_FIT_SPAN = 3.0  # ... spanning at least this factor of compute
 CURVE_FILE = "curve.jsonl"
@@ -86,7 +86,9 @@ def parse_sizes(sizes: Sequence[str], head_dim: int) -> list[tuple[int, int, int
 
 
 def checkpoint_steps(total_steps: int, count: int) -> list[int]:
-    """Up to ``count`` log-spaced optimizer steps from ``total_steps / CHECKPOINT_SPAN`` to ``total_steps``."""
+    """Up to ``count`` log-spaced optimizer steps
+    from ``total_steps / CHECKPOINT_SPAN`` to ``total_steps``.
+    """
     import numpy as np
 
     first = max(1.0, total_steps / CHECKPOINT_SPAN)
@@ -97,7 +99,9 @@ def checkpoint_steps(total_steps: int, count: int) -> list[int]:
 
 
 def fit_power_law(n: Sequence[float], loss: Sequence[float]) -> dict[str, Any]:
-    """Least squares fit of L(N) = (N_c / N)^alpha_N in log space; ``N_c`` is None when alpha_N <= 0."""
+    """Least squares fit of L(N) = (N_c / N)^alpha_N in log space;
+    ``N_c`` is None when alpha_N <= 0.
+    """
     import numpy as np
 
     x, y = np.log(np.asarray(n, float)), np.log(np.asarray(loss, float))
@@ -117,8 +121,9 @@ def fit_power_law(n: Sequence[float], loss: Sequence[float]) -> dict[str, Any]:
         "N_c": n_c,
         "r2": r2,
         "points": len(x),
-        "method": "least squares on log L = alpha_N log N_c - alpha_N log N (Kaplan et al. 2020, eq. "
-        "1.1)",
+        "method": (
+            "least squares on log L = alpha_N log N_c - alpha_N log N (Kaplan et al. 2020, eq. 1.1)"
+        ),
     }
 
 
@@ -147,17 +152,15 @@ def compute_optimal(
     high = [math.log(6 * n) + d[-1] for n, d, _ in curves]
     top = max(high) if max_compute is None else min(max(high), math.log(max_compute))
     grid = np.linspace(min(low), top, 200)
-    covered = [
-        g for g in grid if sum(lo - 0.01 <= g <= hi + 0.01 for lo, hi in zip(low, high)) >= need
-    ]
+    spans = list(zip(low, high, strict=True))
+    covered = [g for g in grid if sum(lo - 0.01 <= g <= hi + 0.01 for lo, hi in spans) >= need]
     results = []
     for log_c in np.linspace(covered[0], covered[-1], levels) if covered else []:
         names, log_n, losses = [], [], []
         for i, (n, log_d, loss) in enumerate(curves):
             target = log_c - math.log(6 * n)  # log D at this compute
-            if (
-                log_d[0] - 0.01 <= target <= log_d[-1] + 0.01
-            ):  # 1% slack: step granularity of the budgets
+            # 1% slack: step granularity of the budgets
+            if log_d[0] - 0.01 <= target <= log_d[-1] + 0.01:
                 names.append(i)
                 log_n.append(math.log(n))
                 losses.append(float(np.interp(target, log_d, loss)))
@@ -173,9 +176,8 @@ def compute_optimal(
             if best == int(np.argmax(x))
             else "best member"
         )
-        if (
-            kind == "best member" and len(x) >= 3
-        ):  # a member inside the range is best: locate the minimum
+        # A member inside the range is best: locate the minimum.
+        if kind == "best member" and len(x) >= 3:
             curvature, linear, _ = np.polyfit(x, y, 2)
             vertex = -linear / (2 * curvature) if curvature > 0 else None
             if vertex is not None and x.min() <= vertex <= x.max():
@@ -208,21 +210,17 @@ def compute_optimal(
         summary.update(a=float(a), b=float(1 - a), N_opt_coefficient=math.exp(k))
     else:
         summary["note"] = (
-            f"{len(interior)} of {len(results)} compute levels have an interior optimum (an "
-            "exponent "
-            f"needs {MIN_FIT_LEVELS} spanning a factor {MIN_FIT_SPAN:g} of compute): the "
-            "family does not "
-            "bracket the compute-optimal size over this range, so no exponent is fitted "
-            "(widen --sizes "
-            "or raise the budget with --epochs)"
+            f"{len(interior)} of {len(results)} compute levels have an interior optimum "
+            f"(an exponent needs {MIN_FIT_LEVELS} spanning a factor {MIN_FIT_SPAN:g} of compute): "
+            "the family does not bracket the compute-optimal size over this range, "
+            "so no exponent is fitted (widen --sizes or raise the budget with --epochs)"
         )
     if interior:
         summary["tokens_per_parameter_median"] = float(
             np.median([r["tokens_per_parameter"] for r in interior])
         )
     # Where the smallest (largest) member compared is best, the optimum is at or below (above) it,
-    # so
-    # D/N there bounds the compute-optimal ratio from below (above).
+    # so D/N there bounds the compute-optimal ratio from below (above).
     lower = [r for r in results if r["estimate"] == "smallest compared is best"]
     upper = [r for r in results if r["estimate"] == "largest compared is best"]
     if lower:
@@ -238,16 +236,15 @@ def compute_optimal(
             "C": best_bound["C"],
         }
     summary["method"] = (
-        "IsoFLOP (Hoffmann et al. 2022, approach 2) on interpolated checkpoints: at each "
-        "compute C, "
-        "each member's held-out loss at D = C / (6 N) (linear in log D), a parabola in log N, "
-        "N_opt at its vertex; D_opt = C / (6 N_opt); log N_opt = a log C + k"
+        "IsoFLOP (Hoffmann et al. 2022, approach 2) on interpolated checkpoints: "
+        "at each compute C, each member's held-out loss at D = C / (6 N) (linear in log D), "
+        "a parabola in log N, N_opt at its vertex; D_opt = C / (6 N_opt); "
+        "log N_opt = a log C + k"
     )
     return summary
 
 
-# ------------------------------------------------------------------------------------------
-# training
+# -------------------------------------------------------------------------------------- training
 
 
 @dataclasses.dataclass
@@ -273,7 +270,9 @@ class Member:
 
 
 def member_config(base: Any, layers: int, width: int, heads: int, runs_root: Path) -> Any:
-    """The family member's config: the base with its size, a constant learning rate and its run id."""
+    """The family member's config: the base with its size, a constant learning rate
+    and its run id.
+    """
     from dlsuite.apps.common.config import override
 
     return override(
@@ -298,7 +297,8 @@ def total_params(config: Any, tokenizer: Any) -> int:
 
 
 def curve_callback(run: Any, val_batches: Any, steps: Sequence[int], tokens: Any) -> Any:
-    """A callback appending ``{"step", "tokens", "val_loss"}`` to ``curve.jsonl`` at ``steps``; stops at the last.
+    """A callback appending ``{"step", "tokens", "val_loss"}`` to ``curve.jsonl`` at ``steps``;
+    stops at the last.
 
     ``tokens(step)`` gives the training tokens seen after ``step`` optimizer steps.
     """
@@ -435,7 +435,9 @@ def run_study(
     checkpoints: int = DEFAULT_CHECKPOINTS,
     out_dir: str | Path | None = None,
 ) -> Path:
-    """Train the family of ``sizes`` on ``base.data`` and write the study; returns the study folder."""
+    """Train the family of ``sizes`` on ``base.data`` and write the study;
+    returns the study folder.
+    """
     import numpy as np
 
     from dlsuite.apps.nlp.corpus import load_language_model_data
@@ -472,7 +474,7 @@ def run_study(
             common_steps,
             checkpoints,
         )
-        for config, n_i in zip(configs, n)
+        for config, n_i in zip(configs, n, strict=True)
     ]
     write_study(out, members, base, d_common, c_iso)
     return out
@@ -528,23 +530,26 @@ def write_study(
         "batch_size": base.batch_size,
         "learning_rate": base.learning_rate,
         "epochs": base.epochs,
-        "compute": "C = 6 N D with N = all parameters and D = training tokens seen (Hoffmann et al. "
-        "2022); "
-        "L(N) uses N = non-embedding parameters (Kaplan et al. 2020)",
-        "budget": "every member trains at least D_common tokens (L(N) is read there); members smaller "
-        "than the "
-        "median train on to the IsoFLOP budget C_iso = 6 N_median D_common",
+        "compute": (
+            "C = 6 N D with N = all parameters and D = training tokens seen "
+            "(Hoffmann et al. 2022); "
+            "L(N) uses N = non-embedding parameters (Kaplan et al. 2020)"
+        ),
+        "budget": (
+            "every member trains at least D_common tokens (L(N) is read there); "
+            "members smaller than the median train on to the IsoFLOP budget "
+            "C_iso = 6 N_median D_common"
+        ),
         "caveats": [
-            "checkpoints of one constant-learning-rate run per size stand in for runs tuned "
-            "to each token horizon "
-            "(Hoffmann et al. 2022 tune the cosine cycle to each), which overstates the loss "
-            "of short horizons",
+            "checkpoints of one constant-learning-rate run per size stand in for runs tuned to "
+            "each token horizon (Hoffmann et al. 2022 tune the cosine cycle to each), "
+            "which overstates the loss of short horizons",
             "beyond one epoch, D counts repeated tokens of the same corpus",
-            "at toy widths the embedding and output matrices hold most parameters, so the "
-            "non-embedding N of "
-            "L(N) understates model size (the compute-optimal analysis counts all parameters)",
-            "L(N) is read at the same D for every member, not at convergence as in Kaplan et "
-            "al. 2020",
+            "at toy widths the embedding and output matrices hold most parameters, "
+            "so the non-embedding N of L(N) understates model size "
+            "(the compute-optimal analysis counts all parameters)",
+            "L(N) is read at the same D for every member, "
+            "not at convergence as in Kaplan et al. 2020",
         ],
     }
     atomic_write_json(out / "scaling.json", result)
@@ -556,7 +561,7 @@ def write_study(
     curve = io.StringIO()
     curve.write("model,total_params,tokens,compute_6ND,val_loss\n")
     for m in ordered:
-        for d, loss in zip(m.tokens, m.val_loss):
+        for d, loss in zip(m.tokens, m.val_loss, strict=True):
             curve.write(
                 f"{m.name},{m.total_params},{d},{6.0 * m.total_params * d:.6g},{loss:.6f}\n"
             )
@@ -571,7 +576,9 @@ def write_study(
 def markdown_table(
     rows: Sequence[dict[str, Any]], power_law: dict[str, Any], optimum: dict[str, Any]
 ) -> str:
-    """The members as a Markdown table, followed by the fitted exponent and the compute-optimal ratio."""
+    """The members as a Markdown table,
+    followed by the fitted exponent and the compute-optimal ratio.
+    """
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for row in rows:
@@ -591,19 +598,17 @@ def markdown_table(
     ]
     if "a" in optimum:
         lines.append(
-            f"Compute-optimal (IsoFLOP, C <= {optimum['isoflop_budget']:.3g} FLOPs): N_opt ~ "
-            f"C^{optimum['a']:.3f}, "
-            f"D_opt ~ C^{optimum['b']:.3f}, median "
-            f"{optimum['tokens_per_parameter_median']:.3g} tokens per "
-            f"parameter ({optimum['interior_levels']} of {len(optimum['levels'])} compute "
-            "levels with an "
-            "interior optimum)"
+            f"Compute-optimal (IsoFLOP, C <= {optimum['isoflop_budget']:.3g} FLOPs): "
+            f"N_opt ~ C^{optimum['a']:.3f}, D_opt ~ C^{optimum['b']:.3f}, "
+            f"median {optimum['tokens_per_parameter_median']:.3g} tokens per parameter "
+            f"({optimum['interior_levels']} of {len(optimum['levels'])} compute levels "
+            "with an interior optimum)"
         )
     elif "tokens_per_parameter_median" in optimum:
         lines.append(
-            f"Compute-optimal (IsoFLOP): median {optimum['tokens_per_parameter_median']:.3g} "
-            "tokens per "
-            f"parameter at the interior optima; {optimum['note']}"
+            "Compute-optimal (IsoFLOP): "
+            f"median {optimum['tokens_per_parameter_median']:.3g} tokens per parameter "
+            f"at the interior optima; {optimum['note']}"
         )
     elif optimum["levels"]:
         lines.append(f"Compute-optimal (IsoFLOP): {optimum['note']}")
@@ -615,15 +620,17 @@ def markdown_table(
     ):
         if key in optimum:
             lines.append(
-                "Bound where the family's edge member is best: compute-optimal tokens per "
-                "parameter "
-                f"{word} {optimum[key]['ratio']:.3g} at C = {optimum[key]['C']:.3g} FLOPs"
+                "Bound where the family's edge member is best: "
+                f"compute-optimal tokens per parameter {word} {optimum[key]['ratio']:.3g} "
+                f"at C = {optimum[key]['C']:.3g} FLOPs"
             )
     return "\n".join(lines) + "\n"
 
 
 def plot_study(members: Sequence[Member], result: dict[str, Any], path: Path) -> Path:
-    """Four panels: L(N) with its fit, loss against compute, IsoFLOP profiles, N_opt and D_opt against C."""
+    """Four panels: L(N) with its fit, loss against compute, IsoFLOP profiles,
+    N_opt and D_opt against C.
+    """
     import io
 
     import matplotlib
@@ -686,10 +693,8 @@ def plot_study(members: Sequence[Member], result: dict[str, Any], path: Path) ->
                 f"{optimum['tokens_per_parameter_median']:.3g} tokens/param"
             )
         elif "tokens_per_parameter_at_least" in optimum:
-            title = (
-                f"edge member best: >= {optimum['tokens_per_parameter_at_least']['ratio']:.3g} "
-                "tokens/param"
-            )
+            ratio = optimum["tokens_per_parameter_at_least"]["ratio"]
+            title = f"edge member best: >= {ratio:.3g} tokens/param"
         else:
             title = "N_opt (best member or parabola vertex)"
         opt_ax.set_title(title)

@@ -1,4 +1,6 @@
-"""The warmup learning-rate schedule of "Attention Is All You Need" (Vaswani et al. 2017, section 5.3)."""
+"""The warmup learning-rate schedule of "Attention Is All You Need"
+(Vaswani et al. 2017, section 5.3).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ class TransformerSchedule(keras.optimizers.schedules.LearningRateSchedule):
     linearly for ``warmup_steps`` optimizer steps, then decays with the inverse square root of the
     step. ``step`` counts from 1 (Keras's optimizer counter starts at 0). The peak, at
     ``step = warmup_steps``, is ``scale / sqrt(model_dim * warmup_steps)``; ``scale`` is
-    tensor2tensor's ``learning_rate_constant`` (1 in the paper); `for_peak` picks it from a peak rate.
+    tensor2tensor's ``learning_rate_constant`` (1 in the paper); `for_peak` picks it from a peak
+    rate.
 
     Args:
         model_dim: the model width d_model (positive int).

@@ -1,4 +1,5 @@
-"""`dlsuite study scaling`: train a family of language models and fit scaling laws (`apps.nlp.scaling`).
+"""`dlsuite study scaling`: train a family of language models and fit scaling laws
+(`apps.nlp.scaling`).
 
 The options are those of `dlsuite train nlp` (data, tokenizer, context, batch, learning rate,
 strategy, ...), starting from ``--preset`` (default ``gpt-pydocs``), plus the family (``--sizes``),
@@ -36,14 +37,16 @@ def register(subparsers: Any) -> None:
     parser = kinds.add_parser(
         "scaling",
         help="GPT-style LMs of growing size: fit L(N) and the compute-optimal tokens per parameter",
-        description="Train LMs of growing size on the same data (C = 6 N D accounting), fit L(N) = "
-        "(N_c/N)^alpha_N "
-        "(Kaplan et al. 2020) and the compute-optimal tokens per parameter by an IsoFLOP analysis "
-        "(Hoffmann et al. 2022); write scaling.png, scaling.csv, scaling.md, curves.csv and "
-        "scaling.json. "
-        "--epochs is D_common, the passes over the training tokens every member makes (study "
-        "default: "
-        f"{DEFAULT_EPOCHS}); members smaller than the median train on to the median's compute.",
+        description=(
+            "Train LMs of growing size on the same data (C = 6 N D accounting), "
+            "fit L(N) = (N_c/N)^alpha_N (Kaplan et al. 2020) "
+            "and the compute-optimal tokens per parameter by an IsoFLOP analysis "
+            "(Hoffmann et al. 2022); "
+            "write scaling.png, scaling.csv, scaling.md, curves.csv and scaling.json. "
+            "--epochs is D_common, the passes over the training tokens every member makes "
+            f"(study default: {DEFAULT_EPOCHS}); "
+            "members smaller than the median train on to the median's compute."
+        ),
     )
     parser.add_argument(
         "--sizes",
@@ -61,15 +64,18 @@ def register(subparsers: Any) -> None:
         "--checkpoints",
         type=int,
         default=DEFAULT_CHECKPOINTS,
-        help="held-out evaluations per member, log-spaced over training (default: "
-        f"{DEFAULT_CHECKPOINTS})",
+        help=(
+            "held-out evaluations per member, log-spaced over training "
+            f"(default: {DEFAULT_CHECKPOINTS})"
+        ),
     )
     parser.add_argument(
         "--out",
         default=None,
-        help="study folder (default: <run-root>/studies/scaling-<UTC time>); re-running into the "
-        "same "
-        "folder skips complete members",
+        help=(
+            "study folder (default: <run-root>/studies/scaling-<UTC time>); "
+            "re-running into the same folder skips complete members"
+        ),
     )
     parser.add_argument(
         "--preset",

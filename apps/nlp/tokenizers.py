@@ -1,4 +1,5 @@
-"""Tokenizers trained on the training split and saved inside the model, so clients send plain strings.
+"""Tokenizers trained on the training split and saved inside the model,
+so clients send plain strings.
 
 Two Keras layers with one interface (`Tokenizer`), registered under "dlsuite" so a model that
 holds one survives ``model.save``/``keras.saving.load_model`` and `keras.export.ExportArchive`:
@@ -33,7 +34,8 @@ TOKENIZER_KINDS = ("word", "wordpiece")
 
 
 def pretokenize(texts: Any, lowercase: bool = True) -> Any:
-    """Strings -> strings of space-separated words; punctuation and symbols become words of their own.
+    """Strings -> strings of space-separated words;
+    punctuation and symbols become words of their own.
 
     Unicode lowercasing (optional), then every punctuation or symbol character is surrounded by
     spaces, and runs of white space, separators and control characters become one space.
@@ -107,9 +109,8 @@ class Tokenizer(keras.layers.Layer):
         self._allow_non_tensor_positional_args = True
 
     def build(self, input_shape: Any = None) -> None:
-        self.lookup.build(
-            None
-        )  # the lookup table is made from the vocabulary, not from the input shape
+        # The lookup table is made from the vocabulary, not from the input shape.
+        self.lookup.build(None)
 
     def vocabulary_size(self) -> int:
         return len(self.vocabulary)
@@ -129,12 +130,14 @@ class Tokenizer(keras.layers.Layer):
             dense = ids[:, : self.sequence_length].to_tensor(
                 PAD_ID, shape=[None, self.sequence_length]
             )
-        # EnsureShape keeps a static batch static in the graph itself (the FLOP profiler reads it
-        # there).
+        # EnsureShape keeps a static batch static in the graph itself
+        # (the FLOP profiler reads it there).
         return tf.ensure_shape(dense, [x.shape[0], self.sequence_length])
 
     def detokenize(self, ids: Any) -> Any:
-        """(B, T) int ids -> (B,) strings: stops at the first `END_ID`, drops padding and `START_ID`."""
+        """(B, T) int ids -> (B,) strings:
+        stops at the first `END_ID`, drops padding and `START_ID`.
+        """
         ids = tf.cast(tf.convert_to_tensor(ids), tf.int32)  # (B, T)
         before_end = tf.cumsum(tf.cast(ids == END_ID, tf.int32), axis=-1) == 0
         keep = before_end & (ids != PAD_ID) & (ids != START_ID)
@@ -166,7 +169,8 @@ class Tokenizer(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="dlsuite")
 class WordTokenizer(Tokenizer):
-    """One id per word: `pretokenize`, split on spaces, look up with `keras.layers.TextVectorization`.
+    """One id per word: `pretokenize`, split on spaces,
+    look up with `keras.layers.TextVectorization`.
 
     Words not in the vocabulary get `UNK_ID`. Arguments as `Tokenizer`.
 
@@ -330,7 +334,9 @@ class WordPieceTokenizer(Tokenizer):
 
 
 def count_words(texts: Any, lowercase: bool = True, batch_size: int = 1024) -> Counter[str]:
-    """Word counts of ``texts`` (a dataset of scalar strings, or an iterable of str), split as the tokenizers do."""
+    """Word counts of ``texts`` (a dataset of scalar strings, or an iterable of str),
+    split as the tokenizers do.
+    """
     dataset = (
         texts
         if isinstance(texts, tf.data.Dataset)
@@ -354,7 +360,8 @@ def train_tokenizer(
     name: str = "tokenizer",
     **options: Any,
 ) -> Tokenizer:
-    """Learn a ``kind`` ("word" or "wordpiece") tokenizer of at most ``vocab_size`` ids from ``texts``.
+    """Learn a ``kind`` ("word" or "wordpiece") tokenizer of at most ``vocab_size`` ids
+    from ``texts``.
 
     ``texts`` is a dataset of scalar strings or an iterable of str (the training split only).
     word: the ``vocab_size - 4`` most frequent words (ties alphabetical). wordpiece: see

@@ -1,4 +1,6 @@
-"""Train and evaluate an NLP model: ``train_and_evaluate(config)`` (the CLI calls this), per ``config.task``."""
+"""Train and evaluate an NLP model: ``train_and_evaluate(config)`` (the CLI calls this),
+per ``config.task``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ APP = "nlp"
 
 
 def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
-    """Train ``config.model`` for ``config.task`` on ``config.data``; returns the run with its metrics."""
+    """Train ``config.model`` for ``config.task`` on ``config.data``;
+    returns the run with its metrics.
+    """
     if config.task == "classify":
         return train_classifier(config)
     if config.task == "translate":
@@ -57,7 +61,9 @@ def train_texts(config: NLPConfig, splits: Any) -> Any:
 
 
 def fit_tokenizer(config: NLPConfig, texts: Any) -> Any:
-    """The ``config.tokenizer`` tokenizer learned from ``texts`` (scalar strings of the training split)."""
+    """The ``config.tokenizer`` tokenizer learned from ``texts``
+    (scalar strings of the training split).
+    """
     from dlsuite.apps.nlp.tokenizers import train_tokenizer
 
     return train_tokenizer(
@@ -84,7 +90,9 @@ def classifier_options(config: NLPConfig) -> dict[str, Any]:
 def compile_classifier(
     model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
 ) -> None:
-    """Sparse categorical cross-entropy and accuracy; with ``decay_steps``, cosine learning-rate decay to 0."""
+    """Sparse categorical cross-entropy and accuracy;
+    with ``decay_steps``, cosine learning-rate decay to 0.
+    """
     import keras
 
     if decay_steps:
@@ -110,7 +118,9 @@ def decay_steps(config: NLPConfig, train_size: int) -> int | None:
 
 
 def train_classifier(config: NLPConfig) -> trainer.TrainResult:
-    """Text classification: learn the tokenizer on the training split, then train the model around it."""
+    """Text classification: learn the tokenizer on the training split,
+    then train the model around it.
+    """
     from dlsuite.apps.common.evaluation import evaluate_classifier
     from dlsuite.apps.nlp.data import load_splits
     from dlsuite.apps.nlp.models import build_classifier

@@ -1,4 +1,5 @@
-"""Translation (task "translate"): parallel data, training with teacher forcing, decoding and evaluation.
+"""Translation (task "translate"): parallel data, training with teacher forcing,
+decoding and evaluation.
 
 Data sources yield ``(source, target)`` pairs of scalar tf.strings:
 
@@ -44,7 +45,8 @@ def load_translation_splits(config: NLPConfig) -> Splits:
     if spec.kind == "file":
         return _tsv(Path(spec.name), config)
     raise ValueError(
-        f"task=translate reads builtin:numbers, tfds:<name> or file:<path.tsv>. Received: {config.data!r}"
+        "task=translate reads builtin:numbers, tfds:<name> or file:<path.tsv>. "
+        f"Received: {config.data!r}"
     )
 
 
@@ -97,9 +99,12 @@ def _numbers(name: str, config: NLPConfig) -> Splits:
             "name": name,
             "version": data["version"],
             "pair": config.numbers_pair,
-            "preprocessing": f"num2words spellings ({config.numbers_pair}) of {config.numbers_count} distinct integers "
-            f"drawn from [0, {config.numbers_max}] (seed {config.split_seed}); seeded split of the "
-            f"numbers, so no number is in two splits",
+            "preprocessing": (
+                f"num2words spellings ({config.numbers_pair}) of {config.numbers_count} "
+                f"distinct integers drawn from [0, {config.numbers_max}] "
+                f"(seed {config.split_seed}); "
+                "seeded split of the numbers, so no number is in two splits"
+            ),
         },
     )
 
@@ -127,7 +132,8 @@ def _tfds(name: str, config: NLPConfig) -> Splits:
 
 
 def read_tsv_pairs(path: Path) -> tuple[list[str], list[str]]:
-    """``(sources, targets)`` from a ``source<TAB>target`` file (UTF-8, one pair per line, blank lines skipped).
+    """``(sources, targets)`` from a ``source<TAB>target`` file
+    (UTF-8, one pair per line, blank lines skipped).
 
     Raises:
         ValueError: for another suffix, a line without exactly one tab, an empty side, or no pairs.
@@ -176,7 +182,9 @@ def _tsv(path: Path, config: NLPConfig) -> Splits:
             "name": str(path),
             "version": None,
             "pair": None,
-            "preprocessing": f"source<TAB>target lines; seeded split (split_seed={config.split_seed})",
+            "preprocessing": (
+                f"source<TAB>target lines; seeded split (split_seed={config.split_seed})"
+            ),
         },
     )
 
@@ -191,7 +199,8 @@ def fit_tokenizers(config: NLPConfig, splits: Splits) -> tuple[Any, Any]:
     train = (
         splits.train.take(config.max_train_examples) if config.max_train_examples else splits.train
     )
-    # Compound words (German numbers are one word, "neuntausendzweihundertneunundvierzig") need longer words.
+    # Compound words (German numbers are one word, "neuntausendzweihundertneunundvierzig")
+    # need longer words.
     options = {"max_chars_per_word": MAX_CHARS_PER_WORD} if config.tokenizer == "wordpiece" else {}
     source = train_tokenizer(
         config.tokenizer,
@@ -223,8 +232,9 @@ def encode_pairs(
 ) -> Any:
     """``(source, target)`` strings -> ``(ids (S + T,), labels (T,))`` int32, for teacher forcing.
 
-    ``ids`` = source ids padded/truncated to S, then ``[START] y1 .. y(T-1)``; ``labels`` = ``y1 .. [END]``
-    padded with 0 (ignored by the loss). Tokenized in batches of 256, then unbatched.
+    ``ids`` = source ids padded/truncated to S, then ``[START] y1 .. y(T-1)``;
+    ``labels`` = ``y1 .. [END]`` padded with 0 (ignored by the loss).
+    Tokenized in batches of 256, then unbatched.
     """
     import tensorflow as tf
 
@@ -271,7 +281,9 @@ def build_translator(config: NLPConfig, source_tokenizer: Any, target_tokenizer:
 
 
 def compile_translator(model: Any, optimizer: Any, jit_compile: bool, config: NLPConfig) -> None:
-    """Label-smoothed cross-entropy, token accuracy, and Adam (beta_2 0.98) on the warmup schedule."""
+    """Label-smoothed cross-entropy, token accuracy,
+    and Adam (beta_2 0.98) on the warmup schedule.
+    """
     from dlsuite.apps.nlp.losses import LabelSmoothedCrossentropy, MaskedTokenAccuracy
     from dlsuite.apps.nlp.schedules import TransformerSchedule
 
@@ -301,10 +313,12 @@ def translate_texts(
     max_length: int | None = None,
     length_penalty: float = 0.6,
 ) -> tuple[Any, Any]:
-    """Strings ``(B,)`` -> translations ``(B,)`` and their (length-normalized, for beams) log probabilities.
+    """Strings ``(B,)`` -> translations ``(B,)``
+    and their (length-normalized, for beams) log probabilities.
 
     Greedy for ``beam_size`` 1, else beam search; at most ``max_length`` target tokens
-    (default and upper bound: the model's ``target_length``). Graph-compatible (used by the export).
+    (default and upper bound: the model's ``target_length``).
+    Graph-compatible (used by the export).
     """
     import tensorflow as tf
 
@@ -346,7 +360,9 @@ def translator(model: Any, beam_size: int, config: NLPConfig) -> Any:
 
 
 def normalize_references(texts: list[str], tokenizer: Any) -> list[str]:
-    """References as the target tokenizer sees them: lowercased (if it lowercases), punctuation split off."""
+    """References as the target tokenizer sees them:
+    lowercased (if it lowercases), punctuation split off.
+    """
     from dlsuite.apps.nlp.tokenizers import pretokenize
 
     return (
@@ -368,7 +384,8 @@ def evaluate_translator(
 ) -> dict[str, Any]:
     """Decode ``pairs`` greedily and with beam search; BLEU, chrF and exact match of both.
 
-    Writes ``evaluation.json`` and ``translations.tsv`` (source, reference, greedy, beam) into ``out_dir``.
+    Writes ``evaluation.json`` and ``translations.tsv`` (source, reference, greedy, beam)
+    into ``out_dir``.
     """
     from dlsuite.apps.nlp.translation_metrics import score_translations
     from dlsuite.base.files import atomic_write_json, atomic_write_text
@@ -396,17 +413,20 @@ def evaluate_translator(
         "beam_size": config.beam_size,
         "length_penalty": config.length_penalty,
         "max_decode_length": config.max_decode_length or config.sequence_length,
-        "references": "normalized as the target tokenizer splits them (lowercase, punctuation as separate words)",
+        "references": (
+            "normalized as the target tokenizer splits them "
+            "(lowercase, punctuation as separate words)"
+        ),
         "examples": [
             {"source": s, "reference": r, "greedy": g, "beam": b}
-            for s, r, g, b in list(zip(sources, references, greedy, beam))[:5]
+            for s, r, g, b in list(zip(sources, references, greedy, beam, strict=True))[:5]
         ],
     }
     out = Path(out_dir)
     atomic_write_json(out / "evaluation.json", report)
     lines = [
         "source\treference\tgreedy\tbeam",
-        *("\t".join(row) for row in zip(sources, references, greedy, beam)),
+        *("\t".join(row) for row in zip(sources, references, greedy, beam, strict=True)),
     ]
     atomic_write_text(out / "translations.tsv", "\n".join(lines) + "\n")
     return report
@@ -455,7 +475,9 @@ def train_translator(config: NLPConfig) -> trainer.TrainResult:
 
 
 def evaluate_translation_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
-    """Decode and score a finished translation run's ``split``; writes the report files into the run."""
+    """Decode and score a finished translation run's ``split``;
+    writes the report files into the run.
+    """
     from dlsuite.apps.common.runs import load_trained_model, run_config
     from dlsuite.apps.nlp import losses, schedules  # noqa: F401  (register the compile objects for loading)
     from dlsuite.apps.nlp.models import seq2seq  # noqa: F401  (registers TransformerSeq2Seq)

@@ -1,9 +1,11 @@
 """Translation serving signatures: plain strings in, plain strings out, decoding inside the graph.
 
-| signature | inputs | outputs |
-| --- | --- | --- |
-| ``serving_default`` = ``translate`` | ``text``: string [N] | ``translations`` string [N], ``scores`` float32 [N] (length-normalized log probability) |
-| ``translate_greedy`` | ``text``: string [N] | ``translations`` string [N], ``scores`` float32 [N] (log probability) |
+Signatures (signature: inputs -> outputs):
+
+* ``serving_default`` = ``translate``: ``text`` string [N] -> ``translations`` string [N],
+  ``scores`` float32 [N] (length-normalized log probability)
+* ``translate_greedy``: ``text`` string [N] -> ``translations`` string [N],
+  ``scores`` float32 [N] (log probability)
 
 ``translate`` runs beam search with the run's ``beam_size`` and ``length_penalty``; both run the
 source tokenizer, the encoder once, the decoder step by step with its key/value cache in a
@@ -59,7 +61,9 @@ def save_saved_model(
 
 
 def warmup_logs(name: str, texts: Sequence[str]) -> list[Any]:
-    """TF Serving warmup records from real held-out sentences: one and all of them, per signature."""
+    """TF Serving warmup records from real held-out sentences:
+    one and all of them, per signature.
+    """
     import tensorflow as tf
 
     from dlsuite.serving.warmup import predict_log

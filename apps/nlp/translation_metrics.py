@@ -1,4 +1,6 @@
-"""Corpus BLEU and chrF with sacreBLEU, and the exact-match rate, of translations against references."""
+"""Corpus BLEU and chrF with sacreBLEU, and the exact-match rate,
+of translations against references.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ def score_translations(hypotheses: Sequence[str], references: Sequence[str]) -> 
 
     if len(hypotheses) != len(references):
         raise ValueError(
-            f"expected as many hypotheses as references. Received: {len(hypotheses)} hypotheses, "
-            f"{len(references)} references"
+            "expected as many hypotheses as references. "
+            f"Received: {len(hypotheses)} hypotheses, {len(references)} references"
         )
     if not hypotheses:
         raise ValueError("cannot score an empty list of translations")
@@ -32,7 +34,7 @@ def score_translations(hypotheses: Sequence[str], references: Sequence[str]) -> 
     chrf = sacrebleu.metrics.CHRF()
     bleu_score = bleu.corpus_score(hypotheses, [references])
     chrf_score = chrf.corpus_score(hypotheses, [references])
-    exact = sum(h.strip() == r.strip() for h, r in zip(hypotheses, references))
+    exact = sum(h.strip() == r.strip() for h, r in zip(hypotheses, references, strict=True))
     return {
         "bleu": float(bleu_score.score),
         "chrf": float(chrf_score.score),

@@ -16,6 +16,7 @@ with TensorFlow 2.21: tensorflow/text#1541.)
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
@@ -65,17 +66,15 @@ def learn_wordpiece_vocabulary(
     pair_counts: Counter[tuple[str, str]] = Counter()
     where: dict[tuple[str, str], set[int]] = defaultdict(set)
     for index, (pieces, count) in enumerate(words):
-        for pair in zip(pieces, pieces[1:]):
+        for pair in itertools.pairwise(pieces):
             pair_counts[pair] += count
             where[pair].add(index)
     heap = [(-count, pair) for pair, count in pair_counts.items()]
     heapq.heapify(heap)
     while len(vocabulary) < vocab_size and heap:
         negative, pair = heapq.heappop(heap)
-        if (
-            pair_counts.get(pair, 0) != -negative
-        ):  # stale entry: the count changed since it was pushed
-            continue
+        if pair_counts.get(pair, 0) != -negative:
+            continue  # stale entry: the count changed since it was pushed
         if -negative < min_frequency:
             break
         merged = _merge(*pair)
@@ -85,7 +84,7 @@ def learn_wordpiece_vocabulary(
         changed: set[tuple[str, str]] = set()
         for index in sorted(where.pop(pair, ())):
             pieces, count = words[index]
-            for old in zip(pieces, pieces[1:]):
+            for old in itertools.pairwise(pieces):
                 pair_counts[old] -= count
                 changed.add(old)
             new: list[str] = []
@@ -98,9 +97,9 @@ def learn_wordpiece_vocabulary(
                     new.append(pieces[i])
                     i += 1
             words[index] = (new, count)
-            for old in zip(pieces, pieces[1:]):
+            for old in itertools.pairwise(pieces):
                 where[old].discard(index)
-            for fresh in zip(new, new[1:]):
+            for fresh in itertools.pairwise(new):
                 pair_counts[fresh] += count
                 where[fresh].add(index)
                 changed.add(fresh)
@@ -114,7 +113,8 @@ def learn_wordpiece_vocabulary(
 def wordpiece_split(word: str, vocabulary: set[str], max_chars: int) -> list[str] | None:
     """BERT's greedy longest-match-first split of one word, or None when it has no split.
 
-    The reference the in-graph tokenizer is tested against (`apps.nlp.tokenizers.WordPieceTokenizer`).
+    The reference the in-graph tokenizer is tested against
+    (`apps.nlp.tokenizers.WordPieceTokenizer`).
     """
     if len(word) > max_chars:
         return None

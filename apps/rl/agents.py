@@ -35,7 +35,9 @@ def _preprocessing(config: RLConfig) -> Any:
 
 
 def linear_epsilon(config: RLConfig, env_steps: Any) -> Any:
-    """A callable: epsilon decaying linearly from start to end over ``epsilon_decay_steps`` env steps."""
+    """A callable: epsilon decaying linearly from start to end
+    over ``epsilon_decay_steps`` env steps.
+    """
     import tensorflow as tf
 
     def epsilon() -> Any:
@@ -111,7 +113,8 @@ def build_agent(
 
 
 def categorical_projection(action_spec: Any) -> Any:
-    """TF-Agents' `CategoricalProjectionNetwork` (logits -> Categorical), built without its NumPy-2 bug.
+    """TF-Agents' `CategoricalProjectionNetwork` (logits -> Categorical),
+    built without its NumPy-2 bug.
 
     Its ``__init__`` calls ``int()`` on a one-element 1-D array, which NumPy 2.4 refuses; this
     subclass computes the number of actions itself and keeps the parent's ``call`` and specs.
@@ -146,7 +149,9 @@ def categorical_projection(action_spec: Any) -> Any:
 
 
 def greedy_policy(agent: Any) -> Any:
-    """The policy that is evaluated and exported: argmax Q for DQN, the distribution's mode otherwise."""
+    """The policy that is evaluated and exported:
+    argmax Q for DQN, the distribution's mode otherwise.
+    """
     from tf_agents.policies import greedy_policy as greedy
 
     if hasattr(agent, "_q_network"):

@@ -37,19 +37,22 @@ class RLConfig:
 
     agent: str = option(
         "dqn",
-        "agent: dqn (Mnih et al. 2015), ddqn (Double DQN, van Hasselt et al. 2016) or reinforce (Williams 1992)",
+        "agent: dqn (Mnih et al. 2015), ddqn (Double DQN, van Hasselt et al. 2016) "
+        "or reinforce (Williams 1992)",
         choices=AGENTS,
     )
     env: str = option(
         "CartPole-v0",
-        "environment: CartPole-v0/-v1 (tf-agents suite_gym) or an Atari id such as ALE/Pong-v5 (Gymnasium + ale-py, DQN preprocessing)",
+        "environment: CartPole-v0/-v1 (tf-agents suite_gym) "
+        "or an Atari id such as ALE/Pong-v5 (Gymnasium + ale-py, DQN preprocessing)",
     )
     num_env_steps: int = option(
         60_000, "budget of environment steps (agent steps; an Atari step is 4 frames)"
     )
     hidden_units: str = option(
         "100,50",
-        "fully connected layer sizes of the Q / policy network, comma separated (after the conv torso on Atari)",
+        "fully connected layer sizes of the Q / policy network, comma separated "
+        "(after the conv torso on Atari)",
     )
     learning_rate: float = option(1e-3, "Adam learning rate")
     gamma: float = option(0.99, "discount factor")
@@ -91,7 +94,8 @@ class RLConfig:
     )
     early_stop_return: float | None = option(
         200.0,
-        "stop once a periodic evaluation averages at least this return (the default suits CartPole-v0, whose episodes end at 200)",
+        "stop once a periodic evaluation averages at least this return "
+        "(the default suits CartPole-v0, whose episodes end at 200)",
     )
     checkpoint_interval: int = option(
         5_000, "environment steps between Checkpointer saves (resume after a kill)"
@@ -106,7 +110,8 @@ class RLConfig:
     run_root: str = option("runs", "folder that holds run directories (runs/<app>/<run-id>/)")
     run_id: str | None = option(
         None,
-        "run directory name; default: <UTC time>-<config hash>, and an unfinished run with the same config is resumed",
+        "run directory name; default: <UTC time>-<config hash>, "
+        "and an unfinished run with the same config is resumed",
     )
     resume: bool = option(
         True, "resume an unfinished run of the same config from its last checkpoint"
@@ -141,11 +146,13 @@ class RLConfig:
         for name in ("initial_collect_steps", "gif_episodes"):
             if getattr(self, name) < 0:
                 raise ValueError(
-                    f"{name} expected a non-negative integer. Received: {name}={getattr(self, name)}"
+                    f"{name} expected a non-negative integer. "
+                    f"Received: {name}={getattr(self, name)}"
                 )
         if not self.learning_rate > 0:
             raise ValueError(
-                f"learning_rate expected a positive number. Received: learning_rate={self.learning_rate}"
+                "learning_rate expected a positive number. "
+                f"Received: learning_rate={self.learning_rate}"
             )
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma expected a number in (0, 1]. Received: gamma={self.gamma}")

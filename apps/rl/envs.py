@@ -54,7 +54,8 @@ def _define_gymnasium_environment() -> type:
     from tf_agents.trajectories import time_step as ts
 
     class GymnasiumEnvironment(py_environment.PyEnvironment):
-        """A Gymnasium ``Env`` (5-tuple ``step``, seeded ``reset``) as a TF-Agents ``PyEnvironment``.
+        """A Gymnasium ``Env`` (5-tuple ``step``, seeded ``reset``)
+        as a TF-Agents ``PyEnvironment``.
 
         Args:
             env: the Gymnasium environment (discrete actions, Box observations).
@@ -207,16 +208,16 @@ def describe_env(
     if config.is_atari:
         version = f"gymnasium {metadata.version('gymnasium')}, ale-py {metadata.version('ale-py')}"
         preprocessing = (
-            "Mnih et al. 2015 DQN preprocessing: up to 30 no-op starts, frame skip 4 with "
-            "max-pooling of the last two frames, 84x84 grayscale, frame stack 4, sticky "
-            "actions off; training only: rewards clipped to their sign and a lost life ends "
-            "the episode"
+            "Mnih et al. 2015 DQN preprocessing: up to 30 no-op starts, "
+            "frame skip 4 with max-pooling of the last two frames, 84x84 grayscale, "
+            "frame stack 4, sticky actions off; "
+            "training only: rewards clipped to their sign and a lost life ends the episode"
         )
     else:
         version = f"gym {metadata.version('gym')} via tf-agents suite_gym"
         preprocessing = (
-            "none: the 4 raw state variables (cart position and velocity, pole angle and angular "
-            "velocity)"
+            "none: the 4 raw state variables "
+            "(cart position and velocity, pole angle and angular velocity)"
         )
     return {
         "source": f"env:{config.env}",

@@ -1,11 +1,13 @@
-"""Export a trained policy with TF-Agents' `PolicySaver`, as a versioned SavedModel with its manifest.
+"""Export a trained policy with TF-Agents' `PolicySaver`,
+as a versioned SavedModel with its manifest.
 
-| signature | inputs | outputs |
-| --- | --- | --- |
-| ``action`` | ``step_type`` int32 [N], ``reward`` float32 [N], ``discount`` float32 [N], ``observation`` [N, *obs] | ``action`` int64 [N] |
-| ``get_initial_state`` | ``batch_size`` int32 [] | (empty: the policies here are stateless) |
-| ``get_train_step`` | none | ``int64`` [] the gradient step the policy was saved at |
-| ``get_metadata`` | none | (empty) |
+Signatures (signature: inputs -> outputs):
+
+* ``action``: ``step_type`` int32 [N], ``reward`` float32 [N], ``discount`` float32 [N],
+  ``observation`` [N, *obs] -> ``action`` int64 [N]
+* ``get_initial_state``: ``batch_size`` int32 [] -> (empty: the policies here are stateless)
+* ``get_train_step``: none -> ``int64`` [] the gradient step the policy was saved at
+* ``get_metadata``: none -> (empty)
 
 The exported policy is the greedy one (argmax Q for DQN / Double DQN, the mode of the action
 distribution for REINFORCE), restored from the run's best checkpoint, i.e. the policy whose final
@@ -109,7 +111,9 @@ def export_run(
     overrides: Mapping[str, Any] | None = None,
     num_warmup: int = 4,
 ) -> Path:
-    """Export a finished RL run's best policy as the next version of ``<model_base_path>/<name>``."""
+    """Export a finished RL run's best policy
+    as the next version of ``<model_base_path>/<name>``.
+    """
     use_legacy_keras()
     from dlsuite.apps.rl.evaluation import VALIDATION_SEED_OFFSET
     from dlsuite.apps.rl.train import load_policy

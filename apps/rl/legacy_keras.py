@@ -35,8 +35,8 @@ def use_legacy_keras() -> None:
     keras_module = sys.modules.get("tensorflow.keras")
     if keras_module is not None and "tf_keras" not in (getattr(keras_module, "__file__", "") or ""):
         raise RuntimeError(
-            f"tf.keras was already imported as Keras 3 in this process; set {VARIABLE}=1 before "
-            "TensorFlow is first imported to use the RL app here"
+            "tf.keras was already imported as Keras 3 in this process; "
+            f"set {VARIABLE}=1 before TensorFlow is first imported to use the RL app here"
         )
     loader = tf.__dict__.get("keras")
     if type(loader).__name__ == "KerasLazyLoader" and object.__getattribute__(
@@ -44,13 +44,12 @@ def use_legacy_keras() -> None:
     ):
         if object.__getattribute__(loader, "_tfll_keras_version") != "tf_keras":
             raise RuntimeError(
-                f"tf.keras was already resolved to Keras 3 in this process; set {VARIABLE}=1 before "
-                "TensorFlow is first imported to use the RL app here"
+                "tf.keras was already resolved to Keras 3 in this process; "
+                f"set {VARIABLE}=1 before TensorFlow is first imported to use the RL app here"
             )
     if legacy_dir not in tf.__path__:
-        tf.__path__.insert(
-            0, legacy_dir
-        )  # what tensorflow/__init__.py does when the variable is set
+        # What tensorflow/__init__.py does when the variable is set.
+        tf.__path__.insert(0, legacy_dir)
 
 
 def check_legacy_keras() -> None:

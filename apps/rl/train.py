@@ -40,7 +40,9 @@ SOLVED_RETURN = {"CartPole-v0": 195.0, "CartPole-v1": 475.0}
 
 @dataclasses.dataclass
 class RLTrainResult:
-    """What the CLI prints: the run directory and its metrics (like `apps.common.trainer.TrainResult`)."""
+    """What the CLI prints: the run directory and its metrics
+    (like `apps.common.trainer.TrainResult`).
+    """
 
     run: RunDir
     agent: Any
@@ -115,7 +117,8 @@ class _Loop:
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, name="elapsed_s")
         self.best_return = tf.Variable(-math.inf, dtype=tf.float64, name="best_return")
         self.value_based = config.agent in ("dqn", "ddqn")
-        # Environment steps per iteration (REINFORCE: a guess, episodes vary; only sizes the chunks).
+        # Environment steps per iteration
+        # (REINFORCE: a guess, episodes vary; only sizes the chunks).
         self.steps_per_iteration = (
             config.collect_steps_per_iteration * batch if self.value_based else 100
         )
@@ -315,7 +318,8 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
         if config.verbose:
             print(
                 f"env steps {steps:>8}  return {record['average_return']:7.1f}  "
-                f"train return {record['train_average_return']:7.1f}  loss {record['loss'] or 0:.4f}  "
+                f"train return {record['train_average_return']:7.1f}  "
+                f"loss {record['loss'] or 0:.4f}  "
                 f"{record['env_steps_per_s']:.0f} steps/s",
                 flush=True,
             )
@@ -408,6 +412,7 @@ def _metrics(
     examples = train_steps * config.batch_size if loop.value_based else env_steps
     target_evals = examples * (2 if config.agent == "ddqn" else 1) if loop.value_based else 0
     history = run.read_history()
+    torso = "nature-cnn-" if config.is_atari else ""
     evaluation = {
         "split": "test",
         "policy": "greedy, best periodic evaluation",
@@ -421,7 +426,7 @@ def _metrics(
         evaluation["solved"] = final["average_return"] >= SOLVED_RETURN[config.env]
     return {
         "app": APP,
-        "model": f"{config.agent}-{'nature-cnn-' if config.is_atari else ''}mlp-{config.hidden_units.replace(',', '-')}",
+        "model": f"{config.agent}-{torso}mlp-{config.hidden_units.replace(',', '-')}",
         "agent": config.agent,
         "env": config.env,
         "run_id": run.run_id,

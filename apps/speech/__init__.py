@@ -1,1 +1,2 @@
-"""Speech app: keyword spotting and CTC speech recognition from raw waveforms, with the audio front end inside the model."""
+"""Speech app: keyword spotting and CTC speech recognition from raw waveforms,
+with the audio front end inside the model."""

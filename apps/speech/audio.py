@@ -63,7 +63,8 @@ def fix_length(waveform: Any, num_samples: int) -> Any:
 
 
 def decode_wav_any_length(data: Any, sample_rate: int) -> Any:
-    """WAV bytes (PCM 16-bit, any rate, any channels) -> mono float32 ``(S,)`` at ``sample_rate``, all of it."""
+    """WAV bytes (PCM 16-bit, any rate, any channels)
+    -> mono float32 ``(S,)`` at ``sample_rate``, all of it."""
     import tensorflow as tf
 
     audio, rate = tf.audio.decode_wav(data)  # (S, C) in [-1, 1], scalar int32
@@ -72,7 +73,8 @@ def decode_wav_any_length(data: Any, sample_rate: int) -> Any:
 
 
 def decode_wav(data: Any, sample_rate: int, num_samples: int) -> Any:
-    """WAV bytes (PCM 16-bit, any rate, any channels) -> mono float32 ``(num_samples,)`` at ``sample_rate``."""
+    """WAV bytes (PCM 16-bit, any rate, any channels)
+    -> mono float32 ``(num_samples,)`` at ``sample_rate``."""
     return fix_length(decode_wav_any_length(data, sample_rate), num_samples)
 
 

@@ -7,9 +7,8 @@ import dataclasses
 from dlsuite.apps.common.config import TrainingConfig, option
 
 MODEL_NAMES = ("dnn", "cnn", "ds_cnn", "bilstm_attention", "ctc")
-RECOGNIZERS = (
-    "ctc",
-)  # models that output transcripts (their data are transcribed clips, not classes)
+# Models that output transcripts (their data are transcribed clips, not classes).
+RECOGNIZERS = ("ctc",)
 FEATURES = ("log_mel", "mfcc")
 AUGMENTATIONS = ("shift", "noise", "specaugment")
 LR_SCHEDULES = ("constant", "cosine")
@@ -17,7 +16,8 @@ LR_SCHEDULES = ("constant", "cosine")
 
 @dataclasses.dataclass(frozen=True)
 class SpeechConfig(TrainingConfig):
-    """Keyword spotting or speech recognition: which network, which front end (inside the model), which augmentation.
+    """Keyword spotting or speech recognition: which network,
+    which front end (inside the model), which augmentation.
 
     ``--model ctc`` makes it a recogniser: the data are then transcribed clips (``builtin:phrases``,
     ``builtin:digits`` with each word as its transcript, or ``dir:`` with a transcript file).
@@ -27,14 +27,18 @@ class SpeechConfig(TrainingConfig):
     # quality bar (>= 95% accuracy on held-out voices) on a CPU in about a minute.
     data: str = option(
         "builtin:digits",
-        "data source: builtin:digits (eSpeak NG spoken digits), tfds:speech_commands or dir:<folder of WAV folders per class>; for --model ctc: builtin:phrases (eSpeak NG phrases with transcripts), builtin:digits or dir:<folder of WAVs with transcripts.tsv or metadata.csv>",
+        "data source: builtin:digits (eSpeak NG spoken digits), "
+        "tfds:speech_commands or dir:<folder of WAV folders per class>; "
+        "for --model ctc: builtin:phrases (eSpeak NG phrases with transcripts), "
+        "builtin:digits or dir:<folder of WAVs with transcripts.tsv or metadata.csv>",
     )
     epochs: int = option(20, "number of epochs")
     batch_size: int = option(32, "GLOBAL batch size, split evenly across replicas")
     learning_rate: float = option(3e-3, "initial learning rate")
     model: str = option(
         "ds_cnn",
-        "network: keyword spotters dnn, cnn, ds_cnn, bilstm_attention; ctc = speech recogniser (characters, CTC loss; see --preset ctc-phrases)",
+        "network: keyword spotters dnn, cnn, ds_cnn, bilstm_attention; "
+        "ctc = speech recogniser (characters, CTC loss; see --preset ctc-phrases)",
         choices=MODEL_NAMES,
     )
     sample_rate: int = option(
@@ -50,12 +54,14 @@ class SpeechConfig(TrainingConfig):
     fmax: float | None = option(None, "highest mel filter edge in Hz; default: sample_rate / 2")
     augment: tuple[str, ...] = option(
         ("shift", "specaugment"),
-        "training augmentations (comma list of shift, noise, specaugment); builtin:digits already has background noise",
+        "training augmentations (comma list of shift, noise, specaugment); "
+        "builtin:digits already has background noise",
     )
     time_shift_ms: int = option(100, "largest random time shift in milliseconds (augment=shift)")
     noise_snr_db: float = option(
         10.0,
-        "lowest SNR in dB of the added noise (augment=noise); SNRs are drawn from [this, this + 20]",
+        "lowest SNR in dB of the added noise (augment=noise); "
+        "SNRs are drawn from [this, this + 20]",
     )
     dropout: float = option(0.1, "dropout rate before the classifier")
     lr_schedule: str = option(
@@ -89,16 +95,19 @@ class SpeechConfig(TrainingConfig):
             )
         if not self.window_ms < self.clip_ms or not 0 < self.hop_ms <= self.window_ms:
             raise ValueError(
-                f"expected 0 < hop_ms <= window_ms < clip_ms. Received: hop_ms={self.hop_ms}, "
+                "expected 0 < hop_ms <= window_ms < clip_ms. "
+                f"Received: hop_ms={self.hop_ms}, "
                 f"window_ms={self.window_ms}, clip_ms={self.clip_ms}"
             )
         if self.num_mfcc > self.num_mel_bins:
             raise ValueError(
-                f"num_mfcc expected at most num_mel_bins={self.num_mel_bins}. Received: num_mfcc={self.num_mfcc}"
+                f"num_mfcc expected at most num_mel_bins={self.num_mel_bins}. "
+                f"Received: num_mfcc={self.num_mfcc}"
             )
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(
-                f"lr_schedule expected one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}"
+                f"lr_schedule expected one of {LR_SCHEDULES}. "
+                f"Received: lr_schedule={self.lr_schedule!r}"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(

@@ -1,10 +1,12 @@
-"""Connectionist temporal classification for the speech recogniser: characters, loss, decoders, metric.
+"""Connectionist temporal classification for the speech recogniser:
+characters, loss, decoders, metric.
 
 Graves, Fernández, Gomez and Schmidhuber, "Connectionist Temporal Classification: Labelling
 Unsegmented Sequence Data with Recurrent Neural Networks" (ICML 2006). The recogniser outputs a
 softmax over `TOKENS` for every frame: id 0 is the CTC blank, ids 1.. are the characters of
-`VOCABULARY` (space, apostrophe, a-z). A transcript is a row of character ids padded with 0 at the
-end (0 is never a character, so the padding is unambiguous); its length is its count of non-zero ids.
+`VOCABULARY` (space, apostrophe, a-z). A transcript is a row of character ids padded with 0 at
+the end (0 is never a character, so the padding is unambiguous); its length is its count of
+non-zero ids.
 
 Decoding (`decode`): greedy (best path: argmax per frame, merge repeats, drop blanks) or beam
 search (`tf.nn.ctc_beam_search_decoder` through `keras.ops.ctc_decode`, no language model), both
@@ -14,6 +16,7 @@ in-graph, so a SavedModel returns text.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
 import keras
@@ -22,8 +25,8 @@ import tensorflow as tf
 
 VOCABULARY = " 'abcdefghijklmnopqrstuvwxyz"
 BLANK = 0
-# Display names in id order (the manifest's class names, TFLite's labels.txt: one non-empty line
-# each).
+# Display names in id order (the manifest's class names,
+# TFLite's labels.txt: one non-empty line each).
 TOKENS = ("<blank>", "<space>", *VOCABULARY[1:])
 NUM_CLASSES = len(TOKENS)
 DECODERS = ("greedy", "beam_search")
@@ -41,7 +44,8 @@ def unknown_characters(text: str) -> list[str]:
 
 
 def encode(text: str) -> list[int]:
-    """``text`` (normalized) -> character ids 1..; raises `ValueError` naming characters outside `VOCABULARY`."""
+    """``text`` (normalized) -> character ids 1..;
+    raises `ValueError` naming characters outside `VOCABULARY`."""
     bad = unknown_characters(text)
     if bad:
         raise ValueError(
@@ -52,7 +56,8 @@ def encode(text: str) -> list[int]:
 
 
 def encode_batch(texts: Iterable[str], length: int | None = None) -> np.ndarray:
-    """int64 ``(N, length)`` character ids padded with 0 (default length: the longest transcript)."""
+    """int64 ``(N, length)`` character ids padded with 0
+    (default length: the longest transcript)."""
     ids = [encode(t) for t in texts]
     width = max((len(i) for i in ids), default=0) if length is None else length
     if any(len(i) > width for i in ids):
@@ -69,9 +74,10 @@ def decode_ids(ids: Iterable[int]) -> str:
 
 
 def min_frames(ids: Iterable[int]) -> int:
-    """Frames CTC needs to emit a transcript: one per character plus a blank between repeated characters."""
+    """Frames CTC needs to emit a transcript:
+    one per character plus a blank between repeated characters."""
     ids = [i for i in ids if i > 0]
-    return int(len(ids) + sum(a == b for a, b in zip(ids, ids[1:])))
+    return int(len(ids) + sum(a == b for a, b in pairwise(ids)))
 
 
 def log_probabilities(probabilities: Any) -> Any:
@@ -110,9 +116,9 @@ class CTCLoss(keras.losses.Loss):
     """CTC negative log-likelihood of padded character ids under per-frame probabilities.
 
     ``y_true`` is int ``(B, L)`` character ids padded with 0 (`BLANK`); each row's length is its
-    count of non-zero ids. ``y_pred`` is the model's softmax ``(B, T, C)`` with the blank at 0; every
-    frame counts. Per example the loss is ``-log p(transcript | audio)`` (`tf.nn.ctc_loss`), so
-    ``call`` returns ``(B,)`` values (the custom training loop takes them unreduced).
+    count of non-zero ids. ``y_pred`` is the model's softmax ``(B, T, C)`` with the blank at 0;
+    every frame counts. Per example the loss is ``-log p(transcript | audio)`` (`tf.nn.ctc_loss`),
+    so ``call`` returns ``(B,)`` values (the custom training loop takes them unreduced).
 
     Args:
         name: loss name. Defaults to "ctc".
@@ -125,9 +131,9 @@ class CTCLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, **kwargs)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        # Sparse labels (the padding zeros dropped) select TensorFlow's CTC kernel (CTCLoss, cuDNN
-        # on a GPU);
-        # dense labels would run a scan in TF ops, the same values about twice as slowly on a CPU.
+        # Sparse labels (the padding zeros dropped) select TensorFlow's CTC kernel (CTCLoss,
+        # cuDNN on a GPU); dense labels would run a scan in TF ops, the same values about twice
+        # as slowly on a CPU.
         labels = tf.sparse.from_dense(tf.cast(y_true, tf.int32))  # (B, L), only the non-zero ids
         logits = log_probabilities(y_pred)  # (B, T, C)
         logit_length = tf.fill(tf.shape(logits)[:1], tf.shape(logits)[1])  # (B,)

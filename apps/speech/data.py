@@ -75,9 +75,11 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
             "name": name,
             "version": data["description"],
             "sample_rate": config.sample_rate,
-            "preprocessing": f"int16 PCM / 32768, {config.clip_samples} samples at {config.sample_rate} Hz; "
-            f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
-            f"train/validation seeded split (split_seed={config.split_seed})",
+            "preprocessing": (
+                f"int16 PCM / 32768, {config.clip_samples} samples at {config.sample_rate} Hz; "
+                f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
+                f"train/validation seeded split (split_seed={config.split_seed})"
+            ),
         },
     )
 
@@ -116,8 +118,10 @@ def _tfds(name: str, config: SpeechConfig) -> Splits:
             "name": name,
             "version": str(info.version),
             "sample_rate": config.sample_rate,
-            "preprocessing": f"int16 PCM / 32768 at {TFDS_RATE} Hz, resampled to {config.sample_rate} Hz, "
-            f"cropped/zero-padded to {config.clip_samples} samples",
+            "preprocessing": (
+                f"int16 PCM / 32768 at {TFDS_RATE} Hz, resampled to {config.sample_rate} Hz, "
+                f"cropped/zero-padded to {config.clip_samples} samples"
+            ),
         },
     )
 
@@ -187,10 +191,12 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
             "name": str(path),
             "version": None,
             "sample_rate": config.sample_rate,
-            "preprocessing": f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
-            f"cropped/zero-padded to {config.clip_samples} samples; "
-            f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
-            f"(split_seed={config.split_seed})",
+            "preprocessing": (
+                f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
+                f"cropped/zero-padded to {config.clip_samples} samples; "
+                f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
+                f"(split_seed={config.split_seed})"
+            ),
         },
     )
 
@@ -228,9 +234,8 @@ def augmentation(config: SpeechConfig) -> Any:
             snr_db = config.noise_snr_db + 20.0 * tf.random.uniform(
                 [batch, 1], seed=config.seed + 3
             )
-            power = (
-                tf.reduce_mean(tf.square(x), axis=1, keepdims=True) * 4.0
-            )  # speech fills about a quarter of the clip
+            # Speech fills about a quarter of the clip.
+            power = tf.reduce_mean(tf.square(x), axis=1, keepdims=True) * 4.0
             scale = tf.sqrt(power / 10.0 ** (snr_db / 10.0))
             apply = tf.cast(tf.random.uniform([batch, 1], seed=config.seed + 4) < 0.8, x.dtype)
             x = tf.clip_by_value(x + apply * scale * noise_wave, -1.0, 1.0)

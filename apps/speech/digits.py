@@ -26,7 +26,8 @@ SEED = 20250
 def load(
     sample_rate: int, num_samples: int, cache_dir: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
-    """The clips as ``{"audio": int16 (N, num_samples), "label", "held_out", "voice", "description"}``.
+    """The clips as
+    ``{"audio": int16 (N, num_samples), "label", "held_out", "voice", "description"}``.
 
     Generated on first use and cached under ``cache_dir``.
     """

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 
 def edit_distance(reference: Sequence[object], hypothesis: Sequence[object]) -> int:
-    """Levenshtein distance: the fewest substitutions, deletions and insertions from ``reference`` to ``hypothesis``."""
+    """Levenshtein distance: the fewest substitutions, deletions and insertions
+    from ``reference`` to ``hypothesis``."""
     previous = list(range(len(hypothesis) + 1))  # distances from reference[:0]
     for i, ref in enumerate(reference, start=1):
         current = [i]
@@ -21,9 +22,9 @@ def edit_distance(reference: Sequence[object], hypothesis: Sequence[object]) -> 
                 min(
                     previous[j] + 1,  # deletion
                     current[j - 1] + 1,  # insertion
-                    previous[j - 1] + (ref != hyp),
+                    previous[j - 1] + (ref != hyp),  # substitution or match
                 )
-            )  # substitution or match
+            )
         previous = current
     return previous[-1]
 
@@ -44,18 +45,20 @@ def _check(references: Sequence[str], hypotheses: Sequence[str]) -> None:
         )
     if len(references) != len(hypotheses):
         raise ValueError(
-            f"{len(references)} references and {len(hypotheses)} hypotheses; expected as many "
-            "of each"
+            f"{len(references)} references and {len(hypotheses)} hypotheses; "
+            "expected as many of each"
         )
 
 
 def character_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Corpus-level CER of ``hypotheses`` against ``references`` (spaces count as characters)."""
     _check(references, hypotheses)
-    return _rate(list(zip(references, hypotheses)))
+    return _rate(list(zip(references, hypotheses, strict=True)))
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Corpus-level WER of ``hypotheses`` against ``references`` (words split on whitespace)."""
     _check(references, hypotheses)
-    return _rate([(ref.split(), hyp.split()) for ref, hyp in zip(references, hypotheses)])
+    return _rate(
+        [(ref.split(), hyp.split()) for ref, hyp in zip(references, hypotheses, strict=True)]
+    )

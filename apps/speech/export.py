@@ -1,30 +1,50 @@
-"""Speech serving signatures: WAV bytes or float waveforms in, keywords or transcripts out, preprocessing in-graph.
+"""Speech serving signatures: WAV bytes or float waveforms in, keywords or transcripts out,
+preprocessing in-graph.
 
 Keyword spotters:
 
-| signature | inputs | outputs |
-| --- | --- | --- |
-| ``serving_default`` | ``audio``: string [N], WAV bytes (16-bit PCM, any sample rate, any channels) | ``class_ids`` int64 [N], ``labels`` string [N], ``scores`` float32 [N, K] |
-| ``predict_waveform`` | ``waveform``: float32 [N, S], mono in [-1, 1] at the training sample rate | same as above |
-| ``predict_features`` | ``features``: float32 [N, T, F], the front end's output (MFCC or log-mel, normalized per utterance) | ``scores`` float32 [N, K] |
-| ``detect_keywords`` | ``waveform``: float32 [N, L], a longer recording at the training rate | per window of S samples every 250 ms: ``window_start_s`` float32 [N, W], ``window_class_ids`` int64, ``window_labels`` string, ``window_scores`` float32 (the top probability) |
-| ``detect_keywords_wav`` | ``audio``: string [N], WAV files of any length | as ``detect_keywords``, over each whole file (decoded, resampled; shorter files of the batch zero-padded to the longest) |
-| ``compute_features`` | ``waveform``: float32 [N, S] | ``features`` float32 [N, T, F]: the front end alone (``predict_features``' input) |
+- ``serving_default``
+  - inputs: ``audio``: string [N], WAV bytes (16-bit PCM, any sample rate, any channels)
+  - outputs: ``class_ids`` int64 [N], ``labels`` string [N], ``scores`` float32 [N, K]
+- ``predict_waveform``
+  - inputs: ``waveform``: float32 [N, S], mono in [-1, 1] at the training sample rate
+  - outputs: same as above
+- ``predict_features``
+  - inputs: ``features``: float32 [N, T, F], the front end's output (MFCC or log-mel,
+    normalized per utterance)
+  - outputs: ``scores`` float32 [N, K]
+- ``detect_keywords``
+  - inputs: ``waveform``: float32 [N, L], a longer recording at the training rate
+  - outputs: per window of S samples every 250 ms: ``window_start_s`` float32 [N, W],
+    ``window_class_ids`` int64, ``window_labels`` string, ``window_scores`` float32 (the top
+    probability)
+- ``detect_keywords_wav``
+  - inputs: ``audio``: string [N], WAV files of any length
+  - outputs: as ``detect_keywords``, over each whole file (decoded, resampled; shorter files of
+    the batch zero-padded to the longest)
+- ``compute_features``
+  - inputs: ``waveform``: float32 [N, S]
+  - outputs: ``features`` float32 [N, T, F]: the front end alone (``predict_features``' input)
 
 Recognisers (``--model ctc``):
 
-| signature | inputs | outputs |
-| --- | --- | --- |
-| ``serving_default`` | ``audio``: string [N], WAV bytes | ``transcript`` string [N] (greedy CTC decoding) |
-| ``transcribe_waveform`` | ``waveform``: float32 [N, S] | ``transcript`` string [N] |
-| ``predict_probabilities`` | ``waveform``: float32 [N, S] | ``probabilities`` float32 [N, T, C]: per-frame softmax over `apps.speech.ctc.TOKENS` (blank = 0), for TFLite and client-side decoding |
+- ``serving_default``
+  - inputs: ``audio``: string [N], WAV bytes
+  - outputs: ``transcript`` string [N] (greedy CTC decoding)
+- ``transcribe_waveform``
+  - inputs: ``waveform``: float32 [N, S]
+  - outputs: ``transcript`` string [N]
+- ``predict_probabilities``
+  - inputs: ``waveform``: float32 [N, S]
+  - outputs: ``probabilities`` float32 [N, T, C]: per-frame softmax over
+    `apps.speech.ctc.TOKENS` (blank = 0), for TFLite and client-side decoding
 
 ``predict_probabilities`` runs an unrolled copy of the recogniser (`unrolled`, same weights, same
 numbers): Keras runs a recurrent layer as a `tf.while_loop` that collects its outputs in a
 TensorList, which the TFLite converter lowers to builtin ops only when the batch size is fixed;
 unrolled over the fixed number of frames there is no loop, so ``dlsuite convert --signature
-predict_probabilities`` gives a builtins-only model that takes any batch. The other signatures keep the loop
-(faster to trace). CTC decoding stays outside TFLite.
+predict_probabilities`` gives a builtins-only model that takes any batch. The other signatures
+keep the loop (faster to trace). CTC decoding stays outside TFLite.
 
 WAV bytes are decoded with ``tf.audio.decode_wav``, averaged to mono, resampled to the training
 rate with a windowed-sinc resampler and cropped or zero-padded at the end to S samples, exactly
@@ -68,7 +88,8 @@ def split_front_end(model: Any) -> tuple[Any, Any]:
 def build_signatures(
     model: Any, class_names: Sequence[str], sample_rate: int, num_samples: int
 ) -> dict[str, Any]:
-    """``{name: (tf.function, input_signature)}`` of the keyword-spotting signatures for ``model``."""
+    """``{name: (tf.function, input_signature)}``
+    of the keyword-spotting signatures for ``model``."""
     import tensorflow as tf
 
     from dlsuite.apps.speech.audio import decode_wav_any_length
@@ -151,7 +172,8 @@ def build_recognizer_signatures(
 ) -> dict[str, Any]:
     """``{name: (tf.function, input_signature)}`` of the CTC recogniser's signatures for ``model``.
 
-    ``twin`` is ``unrolled(model)``, which ``predict_probabilities`` runs (so it converts to TFLite).
+    ``twin`` is ``unrolled(model)``, which ``predict_probabilities`` runs
+    (so it converts to TFLite).
     """
     import tensorflow as tf
 
@@ -179,7 +201,8 @@ def build_recognizer_signatures(
 
 
 def unrolled(model: Any) -> Any:
-    """A copy of ``model`` (same weights) whose recurrent layers, bidirectional or not, are unrolled over time."""
+    """A copy of ``model`` (same weights) whose recurrent layers, bidirectional or not,
+    are unrolled over time."""
     import keras
 
     def clone(layer: Any) -> Any:
@@ -197,7 +220,8 @@ def unrolled(model: Any) -> Any:
 
 
 def _decode_batch(audio: Any, sample_rate: int, num_samples: int) -> Any:
-    """string [N] WAV bytes -> float32 (N, num_samples) waveforms, decoded as the training data were."""
+    """string [N] WAV bytes -> float32 (N, num_samples) waveforms,
+    decoded as the training data were."""
     import tensorflow as tf
 
     from dlsuite.apps.speech.audio import decode_wav
@@ -210,7 +234,8 @@ def _decode_batch(audio: Any, sample_rate: int, num_samples: int) -> Any:
 
 
 def save_saved_model(models: Sequence[Any], signatures: Mapping[str, Any], path: Path) -> None:
-    """Write ``signatures`` (``{name: (fn, input_signature)}``) of ``models`` through `keras.export.ExportArchive`."""
+    """Write ``signatures`` (``{name: (fn, input_signature)}``) of ``models``
+    through `keras.export.ExportArchive`."""
     import keras
 
     archive = keras.export.ExportArchive()
@@ -224,10 +249,12 @@ def save_saved_model(models: Sequence[Any], signatures: Mapping[str, Any], path:
 def warmup_logs(
     name: str, waveforms: Sequence[Any], sample_rate: int, recognizer: bool = False
 ) -> list[Any]:
-    """TF Serving warmup records from real held-out clips: WAV bytes (1 and all) and float waveforms.
+    """TF Serving warmup records from real held-out clips:
+    WAV bytes (1 and all) and float waveforms.
 
     For a keyword spotter also the clips one after another as one recording (float and WAV) for
-    the streaming signatures; for a recogniser the ``transcribe_waveform`` and ``predict_probabilities`` inputs.
+    the streaming signatures; for a recogniser the ``transcribe_waveform`` and
+    ``predict_probabilities`` inputs.
     """
     import numpy as np
     import tensorflow as tf

@@ -1,11 +1,13 @@
-"""Write the built-in spoken digits or phrases as a folder of WAV files, the layouts ``dir:`` sources read.
+"""Write the built-in spoken digits or phrases as a folder of WAV files,
+the layouts ``dir:`` sources read.
 
-``python -m dlsuite.apps.speech.make_folder OUT [--per-class N]`` writes the digits as ``OUT/train/<word>/*.wav``
-(voices heard in training) and ``OUT/test/<word>/*.wav`` (the held-out voices): one folder per class,
-for keyword spotting. ``python -m dlsuite.apps.speech.make_folder OUT --phrases [--per-split N]`` writes the
-phrases as ``OUT/train/*.wav`` + ``OUT/train/transcripts.tsv`` and the same under ``OUT/test/``: WAV
-files with a transcript file, for the recogniser (``--model ctc``). 16-bit PCM at 16 kHz, for trying
-the speech app on "your own" recordings.
+``python -m dlsuite.apps.speech.make_folder OUT [--per-class N]`` writes the digits as
+``OUT/train/<word>/*.wav`` (voices heard in training) and ``OUT/test/<word>/*.wav`` (the held-out
+voices): one folder per class, for keyword spotting.
+``python -m dlsuite.apps.speech.make_folder OUT --phrases [--per-split N]`` writes the phrases as
+``OUT/train/*.wav`` + ``OUT/train/transcripts.tsv`` and the same under ``OUT/test/``: WAV files
+with a transcript file, for the recogniser (``--model ctc``). 16-bit PCM at 16 kHz, for trying the
+speech app on "your own" recordings.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def write_folder(
     counts = {"train": 0, "test": 0}
     seen: dict[tuple[str, int], int] = {}
     for i, (clip, label, held_out) in enumerate(
-        zip(data["audio"], data["label"], data["held_out"])
+        zip(data["audio"], data["label"], data["held_out"], strict=True)
     ):
         split = "test" if held_out else "train"
         key = (split, int(label))
@@ -44,13 +46,16 @@ def write_folder(
 def write_phrase_folder(
     out: str | Path, per_split: int | None = None, sample_rate: int = 16000
 ) -> dict[str, int]:
-    """Write the phrase clips with a ``transcripts.tsv`` per split; returns ``{"train": files, "test": files}``."""
+    """Write the phrase clips with a ``transcripts.tsv`` per split;
+    returns ``{"train": files, "test": files}``."""
     from dlsuite.apps.speech import phrases
     from dlsuite.apps.speech.audio import encode_wav
 
     data = phrases.load(sample_rate, sample_rate * PHRASE_CLIP_MS // 1000)
     lines: dict[str, list[str]] = {"train": ["file\ttext"], "test": ["file\ttext"]}
-    for i, (clip, text, held_out) in enumerate(zip(data["audio"], data["text"], data["held_out"])):
+    for i, (clip, text, held_out) in enumerate(
+        zip(data["audio"], data["text"], data["held_out"], strict=True)
+    ):
         split = "test" if held_out else "train"
         if per_split is not None and len(lines[split]) > per_split:
             continue

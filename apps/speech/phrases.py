@@ -1,4 +1,5 @@
-"""``builtin:phrases``: short spoken phrases with transcripts, rendered offline by eSpeak NG, cached on disk.
+"""``builtin:phrases``: short spoken phrases with transcripts,
+rendered offline by eSpeak NG, cached on disk.
 
 Each phrase is `MIN_WORDS`..`MAX_WORDS` words drawn uniformly from `WORDS` (the ten digits and ten
 Speech Commands keywords), e.g. "left seven go". Every voice of `apps.speech.spoken.voices` says
@@ -51,7 +52,8 @@ SEED = 20251
 def load(
     sample_rate: int, num_samples: int, cache_dir: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
-    """The clips as ``{"audio": int16 (N, num_samples), "text", "held_out", "voice", "description"}``.
+    """The clips as
+    ``{"audio": int16 (N, num_samples), "text", "held_out", "voice", "description"}``.
 
     Generated on first use and cached under ``cache_dir``.
 

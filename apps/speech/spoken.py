@@ -26,9 +26,8 @@ TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "f1", "f2", "f3", "klatt")
 TEST_VARIANTS = ("m7", "f4")
 PROSODY = ((130, 30), (165, 50), (200, 70))  # (words per minute, pitch 0-100)
 SNRS_DB = (10.0, 15.0, 20.0, 30.0)
-BABBLE_EXTRA_DB = (
-    10.0  # babble is made of other clips: kept quieter, so the clip's own words stay the loudest
-)
+# Babble is made of other clips: kept quieter, so the clip's own words stay the loudest.
+BABBLE_EXTRA_DB = 10.0
 NOISES = ("white", "pink", "brown", "babble")
 
 
@@ -43,7 +42,8 @@ class Clip(NamedTuple):
 
 
 def voices() -> list[tuple[str, bool]]:
-    """``[(voice, held_out)]``: every accent with every train variant, then with every test variant."""
+    """``[(voice, held_out)]``: every accent with every train variant,
+    then with every test variant."""
     train = [(f"{accent}+{variant}", False) for accent in ACCENTS for variant in TRAIN_VARIANTS]
     test = [(f"{accent}+{variant}", True) for accent in ACCENTS for variant in TEST_VARIANTS]
     return train + test
@@ -54,7 +54,8 @@ def default_cache_dir() -> Path:
 
 
 def engine_version() -> str:
-    """The installed ``espeakng-loader`` version (fails early with an ImportError when it is missing)."""
+    """The installed ``espeakng-loader`` version
+    (fails early with an ImportError when it is missing)."""
     from importlib.metadata import version
 
     import espeakng_loader  # noqa: F401
@@ -68,7 +69,8 @@ def load_cached(
     generate: Callable[[], dict[str, np.ndarray]],
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[dict[str, np.ndarray], Path]:
-    """``(arrays, path)``: ``generate()``'s arrays, stored once as ``<kind>-<digest of params>.npz``.
+    """``(arrays, path)``: ``generate()``'s arrays,
+    stored once as ``<kind>-<digest of params>.npz``.
 
     The file is written to a temporary name and renamed, so concurrent or killed generations never
     leave a partial cache behind.
@@ -134,8 +136,8 @@ def render(
         speech = resample_poly(trim(raw), sample_rate // g, source_rate // g)
         if len(speech) > num_samples:
             raise ValueError(
-                f"{clip.text!r} spoken by {clip.voice} at {clip.rate} words/min lasts "
-                f"{len(speech) / sample_rate:.2f} s, "
+                f"{clip.text!r} spoken by {clip.voice} at {clip.rate} words/min "
+                f"lasts {len(speech) / sample_rate:.2f} s, "
                 f"longer than the {num_samples / sample_rate:.2f} s clip; raise clip_ms (--clip-ms)"
             )
         start = int(rng.integers(0, num_samples - len(speech) + 1))

@@ -1,4 +1,5 @@
-"""Offline speech synthesis with eSpeak NG (the ``espeakng-loader`` wheel ships the library and voices).
+"""Offline speech synthesis with eSpeak NG
+(the ``espeakng-loader`` wheel ships the library and voices).
 
 The library is driven through ctypes in synchronous mode: `espeak_Initialize`, a synth callback that
 collects int16 samples, `espeak_SetVoiceByName` (variants such as ``en+f2``), and the rate and
@@ -57,9 +58,8 @@ def _library() -> tuple[Any, int]:
 
         callback = _CALLBACK(collect)
         lib.espeak_SetSynthCallback(callback)
-        _STATE.update(
-            lib=lib, rate=rate, chunks=chunks, callback=callback
-        )  # keep the callback alive
+        # Keep the callback alive.
+        _STATE.update(lib=lib, rate=rate, chunks=chunks, callback=callback)
     return _STATE["lib"], _STATE["rate"]
 
 

@@ -1,4 +1,5 @@
-"""Train and evaluate a keyword spotter or a CTC recogniser: ``train_and_evaluate(config)`` (the CLI calls this)."""
+"""Train and evaluate a keyword spotter or a CTC recogniser:
+``train_and_evaluate(config)`` (the CLI calls this)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def build(config: SpeechConfig, num_classes: int) -> Any:
 
 
 def _scheduled(optimizer: Any, decay_steps: int | None) -> Any:
-    """The optimizer, rebuilt with cosine decay of its learning rate to 0 over ``decay_steps`` if given.
+    """The optimizer, rebuilt with cosine decay of its learning rate to 0
+    over ``decay_steps`` if given.
 
     Rebuilt from its config with a `keras.optimizers.schedules.CosineDecay` (Loshchilov & Hutter
     2017, without restarts).
@@ -60,7 +62,8 @@ def _scheduled(optimizer: Any, decay_steps: int | None) -> Any:
 def compile_classifier(
     model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
 ) -> None:
-    """Sparse categorical cross-entropy and accuracy; with ``decay_steps``, cosine learning-rate decay."""
+    """Sparse categorical cross-entropy and accuracy;
+    with ``decay_steps``, cosine learning-rate decay."""
     import keras
 
     model.compile(
@@ -74,7 +77,8 @@ def compile_classifier(
 def compile_recognizer(
     model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
 ) -> None:
-    """CTC loss and the greedy character error rate ("cer"); with ``decay_steps``, cosine learning-rate decay."""
+    """CTC loss and the greedy character error rate ("cer");
+    with ``decay_steps``, cosine learning-rate decay."""
     from dlsuite.apps.speech.ctc import CharacterErrorRate, CTCLoss
 
     model.compile(
@@ -98,7 +102,8 @@ def decay_steps(config: SpeechConfig, splits: Any) -> int | None:
 def evaluate_recognizer(
     model: Any, batches: Any, out_dir: Any, split: str = "test", beam_width: int = 16
 ) -> dict[str, Any]:
-    """Transcribe ``batches`` of ``(waveform, character ids)`` greedily and with beam search; CER and WER.
+    """Transcribe ``batches`` of ``(waveform, character ids)``
+    greedily and with beam search; CER and WER.
 
     Writes ``evaluation.json`` (the rates, the first transcripts) to ``out_dir`` and returns it.
     """
@@ -133,14 +138,16 @@ def evaluate_recognizer(
 
 
 def _check_frames(config: SpeechConfig, splits: Any) -> None:
-    """Raise if the recogniser emits fewer frames than the longest transcript needs (CTC would be infinite)."""
+    """Raise if the recogniser emits fewer frames than the longest transcript needs
+    (CTC would be infinite)."""
     frames = build(config, len(splits.class_names)).output.shape[1]
     needed = splits.info["min_ctc_frames"]
     if needed > frames:
         raise ValueError(
-            f"the longest transcript needs {needed} output frames, but --model {config.model} emits "
-            f"{frames} for {config.clip_ms} ms at --hop-ms {config.hop_ms}; lower --hop-ms or "
-            f"shorten the transcripts"
+            f"the longest transcript needs {needed} output frames, "
+            f"but --model {config.model} emits {frames} for {config.clip_ms} ms "
+            f"at --hop-ms {config.hop_ms}; "
+            "lower --hop-ms or shorten the transcripts"
         )
 
 

@@ -1,4 +1,5 @@
-"""Transcribed speech for the recogniser: ``builtin:phrases``, ``builtin:digits`` and ``dir:`` with a transcript file.
+"""Transcribed speech for the recogniser: ``builtin:phrases``, ``builtin:digits``
+and ``dir:`` with a transcript file.
 
 Every source yields ``(waveform, ids)``: ``waveform`` float32 ``(clip_samples,)`` as for keyword
 spotting (mono, resampled, zero-padded at the end; `apps.speech.data`), and ``ids`` int64 ``(L,)``
@@ -43,8 +44,9 @@ def load_splits(config: SpeechConfig) -> Splits:
     if spec.kind == "dir":
         return _directory(Path(spec.name), config)
     raise ValueError(
-        f"--model {config.model} needs transcribed speech: builtin:phrases, builtin:digits or "
-        f"dir:<folder with {' or '.join(TRANSCRIPT_FILES)}>. Received: data={config.data!r}"
+        f"--model {config.model} needs transcribed speech: "
+        f"builtin:phrases, builtin:digits or dir:<folder with {' or '.join(TRANSCRIPT_FILES)}>. "
+        f"Received: data={config.data!r}"
     )
 
 
@@ -89,8 +91,8 @@ def read_transcripts(folder: str | Path) -> list[tuple[Path, str]]:
             errors.append(f"{where}: empty transcript for {name}")
         elif ctc.unknown_characters(text):
             errors.append(
-                f"{where}: characters {ctc.unknown_characters(text)} outside the vocabulary "
-                f"{ctc.VOCABULARY!r} in {text!r}"
+                f"{where}: characters {ctc.unknown_characters(text)} "
+                f"outside the vocabulary {ctc.VOCABULARY!r} in {text!r}"
             )
         else:
             entries.append((folder / name, ctc.normalize(text)))
@@ -183,10 +185,12 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
             "version": data["description"],
             "max_transcript_chars": int(ids.shape[1]),
             "min_ctc_frames": max(ctc.min_frames(row) for row in ids),
-            "preprocessing": f"int16 PCM / 32768, {config.clip_samples} samples at {config.sample_rate} Hz; "
-            f"transcripts as character ids ({ctc.NUM_CLASSES} classes with the CTC blank); "
-            f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
-            f"train/validation seeded split (split_seed={config.split_seed})",
+            "preprocessing": (
+                f"int16 PCM / 32768, {config.clip_samples} samples at {config.sample_rate} Hz; "
+                f"transcripts as character ids ({ctc.NUM_CLASSES} classes with the CTC blank); "
+                f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
+                f"train/validation seeded split (split_seed={config.split_seed})"
+            ),
         },
     )
 
@@ -240,11 +244,13 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
             "version": None,
             "max_transcript_chars": length,
             "min_ctc_frames": max(ctc.min_frames(ctc.encode(text)) for _, text in entries),
-            "preprocessing": f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
-            f"zero-padded to {config.clip_samples} samples; transcripts lower-cased as "
-            "character ids "
-            f"({ctc.NUM_CLASSES} classes with the CTC blank); "
-            f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
-            f"(split_seed={config.split_seed})",
+            "preprocessing": (
+                f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
+                f"zero-padded to {config.clip_samples} samples; "
+                "transcripts lower-cased as character ids "
+                f"({ctc.NUM_CLASSES} classes with the CTC blank); "
+                f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
+                f"(split_seed={config.split_seed})"
+            ),
         },
     )

@@ -25,7 +25,8 @@ class VisionConfig(TrainingConfig):
     )
     augment: tuple[str, ...] = option(
         (),
-        "training augmentations as Keras preprocessing layers (comma list of crop, flip, translate)",
+        "training augmentations as Keras preprocessing layers "
+        "(comma list of crop, flip, translate)",
     )
     dropout: float = option(
         0.0, "dropout rate before the classifier (networks that have a dropout layer)"

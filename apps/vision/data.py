@@ -58,9 +58,8 @@ def _builtin(name: str, size: int, config: VisionConfig) -> Splits:
 
     if name != "digits":
         raise ValueError(f"unknown builtin vision dataset {name!r}; known: {BUILTIN}")
-    digits = (
-        load_digits()
-    )  # 1797 real handwritten digits, 8x8, 17 grey levels, bundled with scikit-learn
+    # 1797 real handwritten digits, 8x8, 17 grey levels, bundled with scikit-learn
+    digits = load_digits()
     images = (digits.images.astype(np.float32) * (255.0 / 16.0))[..., np.newaxis]  # (N, 8, 8, 1)
     dataset = tf.data.Dataset.from_tensor_slices((images, digits.target.astype(np.int64)))
     dataset = dataset.map(_resize(size))
@@ -76,10 +75,14 @@ def _builtin(name: str, size: int, config: VisionConfig) -> Splits:
             "source": config.data,
             "kind": "builtin",
             "name": "digits",
-            "version": f"scikit-learn {sklearn.__version__} load_digits (UCI optical recognition of "
-            "handwritten digits)",
-            "preprocessing": f"8x8 grey levels 0-16 scaled to 0-255, bilinear resize to {size}x{size}; "
-            f"seeded split (split_seed={config.split_seed})",
+            "version": (
+                f"scikit-learn {sklearn.__version__} load_digits "
+                "(UCI optical recognition of handwritten digits)"
+            ),
+            "preprocessing": (
+                f"8x8 grey levels 0-16 scaled to 0-255, bilinear resize to {size}x{size}; "
+                f"seeded split (split_seed={config.split_seed})"
+            ),
         },
     )
 
@@ -158,10 +161,12 @@ def _directory(path: Path, size: int, config: VisionConfig) -> Splits:
             "kind": "dir",
             "name": str(path),
             "version": None,
-            "preprocessing": f"decoded as RGB, resized to {size}x{size} by "
-            "keras.utils.image_dataset_from_directory; "
-            f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
-            f"(split_seed={config.split_seed})",
+            "preprocessing": (
+                f"decoded as RGB, resized to {size}x{size} "
+                "by keras.utils.image_dataset_from_directory; "
+                f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
+                f"(split_seed={config.split_seed})"
+            ),
         },
     )
 

@@ -1,10 +1,14 @@
 """Vision serving signatures: what a client actually has (encoded images), preprocessing in-graph.
 
-| signature | method | inputs | outputs |
-| --- | --- | --- | --- |
-| ``serving_default`` | predict | ``image_bytes``: string [N], JPEG/PNG/GIF/BMP bytes | ``class_ids`` int64 [N], ``class_names`` string [N], ``probabilities`` float32 [N, K] |
-| ``predict_images`` | predict | ``images``: float32 [N, S, S, C], pixel values 0-255 | same as above |
-| ``classify`` | classify | ``inputs``: string [N], serialized ``tf.Example`` with ``image/encoded`` bytes | ``classes`` string [N, K], ``scores`` float32 [N, K] |
+- ``serving_default`` (method predict)
+  - inputs: ``image_bytes``: string [N], JPEG/PNG/GIF/BMP bytes
+  - outputs: ``class_ids`` int64 [N], ``class_names`` string [N], ``probabilities`` float32 [N, K]
+- ``predict_images`` (method predict)
+  - inputs: ``images``: float32 [N, S, S, C], pixel values 0-255
+  - outputs: same as above
+- ``classify`` (method classify)
+  - inputs: ``inputs``: string [N], serialized ``tf.Example`` with ``image/encoded`` bytes
+  - outputs: ``classes`` string [N, K], ``scores`` float32 [N, K]
 
 Decoded images are converted to C channels and resized to S x S (bilinear), as in training.
 """
@@ -98,7 +102,8 @@ def encode_png(image: Any) -> bytes:
 
 
 def warmup_logs(name: str, images: Sequence[Any]) -> list[Any]:
-    """TF Serving warmup records from real held-out images: predict (bytes and float) and classify."""
+    """TF Serving warmup records from real held-out images:
+    predict (bytes and float) and classify."""
     import numpy as np
     import tensorflow as tf
 

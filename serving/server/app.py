@@ -85,7 +85,7 @@ async def _serve_rest(
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.rest_api_port)
     await site.start()
-    rest_port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - the bound port (0 = any)
+    rest_port = site.port  # the bound port (--rest_api_port=0 asks for any free one)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,10 +9,11 @@ the 0-th.
 
 Adaptive batching (``BatchingOptions.adaptive``, a dlsuite option in the spirit of BentoML's and
 MLServer's adaptive batchers) keeps the mean gap between the last 32 arrivals and a moving average
-of the time a batch takes to run, and waits for more rows only when another request is expected before the
-current batch could have finished: the window is ``min(run time, rows still missing x gap,
-batch_timeout_micros)`` when ``gap < run time`` and 0 otherwise. At low load a request runs at once
-(no added latency); at high load batches fill as with the fixed window.
+of the time a batch takes to run, and waits for more rows only when another request is expected
+before the current batch could have finished: the window is
+``min(run time, rows still missing x gap, batch_timeout_micros)`` when ``gap < run time``
+and 0 otherwise. At low load a request runs at once (no added latency); at high load batches
+fill as with the fixed window.
 """
 
 from __future__ import annotations
@@ -64,9 +65,8 @@ class Batcher:
         self._on_batch = on_batch
         self._on_queue = on_queue
         self._queued_rows = 0
-        self._arrivals: collections.deque[float] = collections.deque(
-            maxlen=32
-        )  # last arrival times
+        # last arrival times
+        self._arrivals: collections.deque[float] = collections.deque(maxlen=32)
         self._latency: float | None = None  # moving average of seconds per batch run
         self._queue: collections.deque[_Task] = collections.deque()
         self._cond = threading.Condition()

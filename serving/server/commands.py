@@ -1,4 +1,6 @@
-"""``dlsuite serve``: tensorflow_model_server's command line, served by dlsuite or by the real binary."""
+"""``dlsuite serve``: tensorflow_model_server's command line,
+served by dlsuite or by the real binary.
+"""
 
 from __future__ import annotations
 
@@ -130,9 +132,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--access_log",
         action="store_true",
-        help="log one JSON line per REST request and gRPC prediction call (model, version, "
-        "signature, API, "
-        "status, latency, request id) on the dlsuite.access logger (stderr)",
+        help="log one JSON line per REST request and gRPC prediction call "
+        "(model, version, signature, API, status, latency, request id) "
+        "on the dlsuite.access logger (stderr)",
     )
     parser.add_argument("--log_level", default="INFO", help="Python log level (dlsuite backend)")
 

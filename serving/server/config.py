@@ -111,7 +111,9 @@ class VersionPolicy:
 
 @dataclasses.dataclass(frozen=True)
 class RequestLogging:
-    """A model's ``logging_config``: sample requests and responses to TFRecord files of ``PredictionLog``."""
+    """A model's ``logging_config``:
+    sample requests and responses to TFRecord files of ``PredictionLog``.
+    """
 
     filename_prefix: str
     sampling_rate: float = 0.0
@@ -328,7 +330,9 @@ def monitoring_config_text(path: str = DEFAULT_PROMETHEUS_PATH) -> str:
 
 
 def model_config_text(models: tuple[ModelSpec, ...] | list[ModelSpec]) -> str:
-    """Text-format ``ModelServerConfig`` for `ModelSpec`s (round-trips with `parse_model_config_text`)."""
+    """Text-format ``ModelServerConfig`` for `ModelSpec`s
+    (round-trips with `parse_model_config_text`).
+    """
     out = ["model_config_list {"]
     for spec in models:
         out += [

@@ -171,9 +171,13 @@ class HealthServicer:
             if status != last:
                 last = status
                 yield self.m["HealthCheckResponse"](status=status)
-            with self._changed:
-                # the condition's lock is an RLock, so the predicate may call status()
-                self._changed.wait_for(lambda: self.status(request.service) != last, timeout=1.0)
+            self._wait_for_change(request.service, last, timeout=1.0)
+
+    def _wait_for_change(self, service: str, last: int | None, timeout: float) -> None:
+        """Wait until the status of ``service`` is no longer ``last`` (at most ``timeout`` s)."""
+        with self._changed:
+            # the condition's lock is an RLock, so the predicate may call status()
+            self._changed.wait_for(lambda: self.status(service) != last, timeout=timeout)
 
 
 def add_to_server(

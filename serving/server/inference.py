@@ -131,7 +131,9 @@ def classify(
             "Tensors class and score should match in dim_size(1). Got "
             f"{classes.shape[1]} vs. {scores.shape[1]}"
         )
-    k = (classes if classes is not None else scores).shape[1]
+    either = classes if classes is not None else scores
+    assert either is not None  # the signature has "classes" or "scores" (checked above)
+    k = either.shape[1]
     labels = classes.tolist() if classes is not None else [[b""] * k] * n  # (N, K)
     values = scores.astype(np.float64).tolist() if scores is not None else [[0.0] * k] * n
     return [
@@ -141,7 +143,9 @@ def classify(
 
 
 def regress(servable: Servable, signature: str | None, serialized: Sequence[bytes]) -> np.ndarray:
-    """One float32 per example from a regress signature's ``outputs``, with ``regressor.cc``'s checks."""
+    """One float32 per example from a regress signature's ``outputs``,
+    with ``regressor.cc``'s checks.
+    """
     key = _signature(servable, signature, REGRESS_METHOD, "regression")
     sig = servable.signature_defs[key]
     if len(sig.inputs) != 1:

@@ -6,9 +6,9 @@ columnar (``inputs``) format become ``{input name: numpy array}`` whose shapes c
 itself, and ``:classify``/``:regress`` bodies become ``tf.train.Example`` protos.
 
 Valid tensors take a numpy fast path (one object array to check the nesting, one set of leaf types,
-one vectorised range check, one ``np.asarray`` with the dtype); anything it does not accept is walked
-again by `_Walker`, a value-by-value copy of ``FillTensorProto`` that raises TF Serving's error for
-the first bad value, so messages are exact and valid requests never pay for the walk.
+one vectorised range check, one ``np.asarray`` with the dtype); anything it does not accept is
+walked again by `_Walker`, a value-by-value copy of ``FillTensorProto`` that raises TF Serving's
+error for the first bad value, so messages are exact and valid requests never pay for the walk.
 """
 
 from __future__ import annotations
@@ -360,9 +360,10 @@ def tensor_from_json(value: Any, dtype: int) -> np.ndarray:
     arr = to_array(value, dtype)
     if arr is None:
         _Walker(dtype).fill(value, dense_shape(value))
+        # the walk accepted what the fast path did not
         raise invalid(
             f"JSON Value: {value_to_string(value)} cannot be converted to {dtype_string(dtype)}"
-        )  # the walk accepted what the fast path did not
+        )
     return arr
 
 
@@ -515,7 +516,7 @@ def _feature(name: str, content: Any) -> Any:
     from tensorflow.core.example import feature_pb2
 
     feature = feature_pb2.Feature()
-    kind = None
+    kind: str | None = None  # the list the first value went to
     for value in content if isinstance(content, list) else [content]:
         if (
             value is None
@@ -535,7 +536,7 @@ def _feature(name: str, content: Any) -> Any:
             want = "float_list"
         else:
             want = "int64_list"
-        if kind not in (None, want):
+        if kind is not None and kind != want:
             raise invalid(
                 f"Unexpected element type in feature: {name} expecting type: {kind.split('_')[0]}"
             )

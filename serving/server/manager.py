@@ -141,18 +141,20 @@ class ModelManager:
         self.check_labels()
 
     def check_labels(self) -> None:
-        """Raise FAILED_PRECONDITION when a label names a version that is not AVAILABLE (unless allowed)."""
+        """Raise FAILED_PRECONDITION when a label names a version that is not AVAILABLE
+        (unless allowed).
+        """
         if self.allow_unavailable_labels:
             return
         with self._lock:
             for model in self._models.values():
-                for label, version in model.spec.labels:
+                for _, version in model.spec.labels:
                     status = model.versions.get(version)
                     if status is None or status.state != "AVAILABLE":
                         raise ServingError(
                             "FAILED_PRECONDITION",
-                            f"Request to assign label to version {version} of model "
-                            f"{model.spec.name}, "
+                            f"Request to assign label to version {version} "
+                            f"of model {model.spec.name}, "
                             "which is not currently available for inference",
                         )
 
@@ -317,7 +319,9 @@ class ModelManager:
 
     # -- polling ------------------------------------------------------------------------------
     def start_polling(self, seconds: float) -> None:
-        """Re-scan the base paths every ``seconds`` (never when ``seconds <= 0``) and run due retries."""
+        """Re-scan the base paths every ``seconds`` (never when ``seconds <= 0``)
+        and run due retries.
+        """
 
         def loop() -> None:
             next_scan = time.monotonic() + seconds if seconds > 0 else math.inf
@@ -365,7 +369,9 @@ class ModelManager:
     def resolve_version(
         self, name: str, version: int | None = None, label: str | None = None
     ) -> int | None:
-        """The version number a request names (None = latest); raises NOT_FOUND for unknown labels."""
+        """The version number a request names (None = latest);
+        raises NOT_FOUND for unknown labels.
+        """
         if label is None:
             return version
         with self._lock:

@@ -1,4 +1,5 @@
-"""Prometheus metrics under TF Serving's names (``/tensorflow/serving/...`` -> ``:tensorflow:serving:...``).
+"""Prometheus metrics under TF Serving's names
+(``/tensorflow/serving/...`` -> ``:tensorflow:serving:...``).
 
 Served at ``/metrics`` on the REST port (where KServe scrapes) and, when the monitoring config
 enables Prometheus, at its ``prometheus_config.path`` too. prometheus-client appends ``_total`` to
@@ -113,7 +114,9 @@ class Metrics:
         self._lock = threading.Lock()
 
     def version_label(self, model: str, version: str | int) -> str:
-        """``version`` as a label value, or ``other`` once ``model`` has MAX_VERSION_LABELS of them."""
+        """``version`` as a label value,
+        or ``other`` once ``model`` has MAX_VERSION_LABELS of them.
+        """
         version = str(version)
         with self._lock:
             seen = self._versions.setdefault(model, set())

@@ -1,4 +1,5 @@
-"""TF Serving's ``logging_config``: sampled requests and responses as TFRecord files of ``PredictionLog``.
+"""TF Serving's ``logging_config``:
+sampled requests and responses as TFRecord files of ``PredictionLog``.
 
 A model whose ``ModelConfig`` has
 ``logging_config { log_collector_config { type: "file" filename_prefix: "/logs/m" }
@@ -48,7 +49,9 @@ class RequestLogger:
         return random.random() < self.options.sampling_rate
 
     def write(self, api: str, request: Any, response: Any, version: int, signature: str) -> None:
-        """Append one ``PredictionLog`` (``api`` is predict, classify, regress or multi_inference)."""
+        """Append one ``PredictionLog``
+        (``api`` is predict, classify, regress or multi_inference).
+        """
         from tensorflow_serving.apis import prediction_log_pb2
 
         record = prediction_log_pb2.PredictionLog()

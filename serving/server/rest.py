@@ -210,7 +210,9 @@ def _log_predict(
 def _log_examples(
     logger: Any, servable: Any, verb: str, key: str, context: Any, examples: list, result: Any
 ) -> None:
-    """Write a REST classify/regress as the ``Classification``/``Regression`` protos TF Serving would log."""
+    """Write a REST classify/regress
+    as the ``Classification``/``Regression`` protos TF Serving would log.
+    """
     from tensorflow_serving.apis import classification_pb2, regression_pb2
 
     classify = verb == "classify"
@@ -476,10 +478,12 @@ class RestApi:
         method, path = request.method, request.raw_path.split("?", 1)[0]
         try:
             target = parse_model_info(method, path)
-            if method == "POST" and target is not None and target[3] in _VERBS:
-                return await self._post(request, *target[:4])
-            if method == "GET" and target is not None:
-                return await self._get(request, *target)
+            if target is not None:
+                name, version, label, verb, subresource = target
+                if method == "POST" and verb in _VERBS:
+                    return await self._post(request, name, version, label, verb)
+                if method == "GET":
+                    return await self._get(request, name, version, label, verb, subresource)
             raise invalid(f"Malformed request: {method} {path}")
         except ServingError as err:
             return _error(err)

@@ -51,7 +51,8 @@ def _as_feed(value: Any, spec: Any) -> np.ndarray:
 
 
 class Servable:
-    """A SavedModel version loaded into a TensorFlow session, as ``tensorflow_model_server`` loads it.
+    """A SavedModel version loaded into a TensorFlow session,
+    as ``tensorflow_model_server`` loads it.
 
     TF Serving loads every SavedModel, TF1 (graph, session, reference variables; every Estimator
     export) and TF2 (``tf.saved_model.save``, Keras ``model.export()``) alike, with the SavedModel
@@ -98,8 +99,8 @@ class Servable:
         except BaseException:
             self._session.close()
             raise
-        # every SignatureDef, ``__saved_model_init_op`` included, as TF Serving's metadata lists
-        # them
+        # every SignatureDef, ``__saved_model_init_op`` included,
+        # as TF Serving's metadata lists them
         self.all_signature_defs = dict(meta_graph.signature_def)
         self.signature_defs = {
             k: v for k, v in self.all_signature_defs.items() if not k.startswith("__")
@@ -129,8 +130,8 @@ class Servable:
             )
             if options.fetch:
                 self._callables[key] = self._session._make_callable_from_options(options)  # noqa: SLF001
-            # a signature with no outputs (TF-Agents' get_initial_state of a stateless policy)
             else:
+                # a signature with no outputs (TF-Agents' get_initial_state of a stateless policy)
                 self._callables[key] = lambda *_: []
         self._in_flight = 0
         self._cond = threading.Condition()

@@ -172,7 +172,9 @@ def array_to_json(arr: np.ndarray, name: str) -> Any:
 
 
 def tensor_proto_to_array(proto: Any, name: str) -> np.ndarray:
-    """``TensorProto`` -> numpy (``Tensor::FromProto``; INVALID_ARGUMENT ``tensor parsing error``)."""
+    """``TensorProto`` -> numpy
+    (``Tensor::FromProto``; INVALID_ARGUMENT ``tensor parsing error``).
+    """
     import tensorflow as tf
 
     try:

@@ -2,8 +2,8 @@
 
 A model's V2 inputs and outputs are those of one SignatureDef: ``serving_default`` unless the
 request's (or the metadata query's) ``signature_name`` parameter names another. Tensors travel as
-``{"name", "shape", "datatype", "data"}`` with ``data`` flat (row-major) or nested; BYTES elements are
-UTF-8 strings or ``{"b64": "..."}`` objects. With the binary tensor data extension
+``{"name", "shape", "datatype", "data"}`` with ``data`` flat (row-major) or nested; BYTES elements
+are UTF-8 strings or ``{"b64": "..."}`` objects. With the binary tensor data extension
 (`serving.server.v2_binary`) inputs may come raw after the JSON header, and outputs go back raw
 when asked (``binary_data`` on a requested output, or ``binary_data_output`` on the request).
 Errors are raised as `ServingError`.
@@ -225,7 +225,9 @@ def output_binary(name: str, arr: np.ndarray) -> tuple[dict, bytes]:
 
 
 def output_json(name: str, arr: np.ndarray) -> dict:
-    """One output array as a V2 tensor (BYTES as UTF-8 strings, or all ``{"b64"}`` if any is not)."""
+    """One output array as a V2 tensor
+    (BYTES as UTF-8 strings, or all ``{"b64"}`` if any is not).
+    """
     import tensorflow as tf
 
     arr = np.asarray(arr)
@@ -279,7 +281,7 @@ def infer(
         key = servable.signature(signature)
         specs = servable.input_specs[key]
         arrays = {}
-        for tensor, raw in zip(inputs, raws):
+        for tensor, raw in zip(inputs, raws, strict=True):
             tname = tensor.get("name") if isinstance(tensor, dict) else None
             if tname not in specs:
                 raise invalid(

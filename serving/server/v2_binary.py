@@ -114,7 +114,8 @@ def parse_request(raw: bytes, header_length: str | None) -> tuple[Any, list[byte
 
 def bytes_elements(raw: bytes, name: str) -> list[bytes]:
     """The elements of a raw BYTES tensor (each a 4-byte little-endian length, then the bytes)."""
-    out, offset = [], 0
+    out: list[bytes] = []
+    offset = 0
     while offset < len(raw):
         if offset + 4 > len(raw):
             raise invalid(

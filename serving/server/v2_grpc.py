@@ -8,10 +8,11 @@ names and numbers into a private descriptor pool, so no generated code is needed
 beside the pinned core versions. Triton's client with its own generated stubs is run against this
 service from a virtual environment of its own (``tests/serving/test_server_tritonclient.py``).
 
-Served: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and ModelInfer (the Repository* methods answer UNIMPLEMENTED, as unregistered
-methods do). Inputs may come as typed ``contents`` or ``raw_input_contents``; outputs go back as
-``raw_output_contents`` (BYTES elements length-prefixed with 4 little-endian bytes, as Triton does;
-the codec is `serving.server.v2_binary`, shared with the REST binary tensor data extension).
+Served: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and ModelInfer
+(the Repository* methods answer UNIMPLEMENTED, as unregistered methods do). Inputs may come as
+typed ``contents`` or ``raw_input_contents``; outputs go back as ``raw_output_contents`` (BYTES
+elements length-prefixed with 4 little-endian bytes, as Triton does; the codec is
+`serving.server.v2_binary`, shared with the REST binary tensor data extension).
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ def request_body(request: Any) -> tuple[dict, list[bytes | None]]:
     if not raws:
         raws = [None] * len(request.inputs)
     inputs = []
-    for tensor, raw in zip(request.inputs, raws):
+    for tensor, raw in zip(request.inputs, raws, strict=True):
         datatype = tensor.datatype
         item: dict = {"name": tensor.name, "datatype": datatype, "shape": list(tensor.shape)}
         if raw is None:
@@ -216,12 +217,13 @@ def request_body(request: Any) -> tuple[dict, list[bytes | None]]:
                     {"b64": base64.b64encode(v).decode("ascii")}
                     for v in tensor.contents.bytes_contents
                 ]
-            elif datatype in _TYPES and _TYPES[datatype][1] is not None:
-                item["data"] = list(getattr(tensor.contents, _TYPES[datatype][1]))
             elif datatype in _TYPES:
-                raise invalid(
-                    f"Input '{tensor.name}': {datatype} must be sent as raw_input_contents"
-                )
+                contents_field = _TYPES[datatype][1]
+                if contents_field is None:
+                    raise invalid(
+                        f"Input '{tensor.name}': {datatype} must be sent as raw_input_contents"
+                    )
+                item["data"] = list(getattr(tensor.contents, contents_field))
             else:
                 raise invalid(f"Input '{tensor.name}': unsupported datatype {datatype}")
         inputs.append(item)

@@ -86,7 +86,8 @@ NLP_TINY = dict(
 
 @pytest.fixture(scope="session")
 def nlp_tiny_run(tmp_path_factory):
-    """A finished tiny text classification run (Transformer, WordPiece, 3-language langid; a few seconds)."""
+    """A finished tiny text classification run (Transformer, WordPiece, 3-language langid;
+    a few seconds)."""
     from dlsuite.apps.nlp.config import NLPConfig
     from dlsuite.apps.nlp.train import train_and_evaluate
 

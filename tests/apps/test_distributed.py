@@ -1,4 +1,5 @@
-"""Scale-out training: custom loop, input sharding, equivalence, launch, kill-and-resume, k8s manifests.
+"""Scale-out training: custom loop, input sharding, equivalence, launch, kill-and-resume,
+k8s manifests.
 
 In-process tests use the two logical CPUs that tests/conftest.py configures; tests that start worker
 processes are marked slow.
@@ -121,7 +122,8 @@ def test_custom_loop_matches_fit(tmp_path):
 
 
 def test_one_replica_equals_two_replicas(tmp_path):
-    """Global batch B on one device == B/2 on each of two mirrored replicas (custom loop and fit)."""
+    """Global batch B on one device == B/2 on each of two mirrored replicas
+    (custom loop and fit)."""
     if not _two_cpus():
         pytest.skip("needs the two logical CPUs of tests/conftest.py")
     one = _train(tmp_path / "one", loop="custom", strategy="one_device")

@@ -1,4 +1,5 @@
-"""The generative app: GAN steps, sample-quality metrics, a tiny run, export and its marked output."""
+"""The generative app: GAN steps, sample-quality metrics, a tiny run, export and its marked
+output."""
 
 from __future__ import annotations
 
@@ -81,9 +82,11 @@ def test_one_train_step_moves_both_networks_and_counts_critic_steps(model, criti
     x, y = _batch()
     logs = gan.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(8), epochs=1, verbose=0).history
     assert np.isfinite(logs["d_loss"][0]) and np.isfinite(logs["g_loss"][0])
-    unchanged = [w.path for w, old in zip(weights, before) if np.array_equal(w.numpy(), old)]
-    # The Wasserstein loss D(fake) - D(real) and the penalty do not depend on the critic's output
-    # bias.
+    unchanged = [
+        w.path for w, old in zip(weights, before, strict=True) if np.array_equal(w.numpy(), old)
+    ]
+    # The Wasserstein loss D(fake) - D(real) and the penalty do not depend on the critic's
+    # output bias.
     assert unchanged == (["psi/bias"] if model == "wgan_gp" else [])
     assert int(gan.optimizer.iterations) == critic_steps and int(gan.g_optimizer.iterations) == 1
     assert gan(x).shape == (8, 10)  # one discriminator logit per class (projection)
@@ -118,17 +121,18 @@ def test_generator_ema_replaces_the_weights_at_the_end_of_training(tmp_path):
     )
     expected = raw[0]  # Keras: the average starts at the weights after the first step
     for weights in raw[1:]:
-        expected = [0.5 * e + 0.5 * w for e, w in zip(expected, weights)]
-    for want, got in zip(expected, gan.generator.trainable_weights):
+        expected = [0.5 * e + 0.5 * w for e, w in zip(expected, weights, strict=True)]
+    for want, got in zip(expected, gan.generator.trainable_weights, strict=True):
         np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
     assert any(
-        not np.allclose(e, r) for e, r in zip(expected, raw[-1])
+        not np.allclose(e, r) for e, r in zip(expected, raw[-1], strict=True)
     )  # the EMA differs from the raw weights
     assert (tmp_path / "samples" / "final.png").is_file()
 
 
 def test_backup_restores_both_optimizers_with_ema(tmp_path):
-    """A resumed GAN continues with the Adam moments (and EMA) of both networks, not fresh optimizers."""
+    """A resumed GAN continues with the Adam moments (and EMA) of both networks,
+    not fresh optimizers."""
     import keras
     import tensorflow as tf
 
@@ -177,7 +181,8 @@ def test_backup_restores_both_optimizers_with_ema(tmp_path):
 
 @pytest.mark.slow
 def test_two_worker_gan_trains_like_two_replicas_in_one_process(tmp_path):
-    """The GAN's own train_step under MultiWorkerMirroredStrategy (the shared custom loop, two processes)."""
+    """The GAN's own train_step under MultiWorkerMirroredStrategy
+    (the shared custom loop, two processes)."""
     from tests.apps.launching import REPO, Launch
 
     options = {**TINY, "max_train_examples": 64, "num_eval_samples": 100}
@@ -247,8 +252,8 @@ def test_frechet_distance_and_inception_score_on_known_cases():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((4000, 3))
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
-    # Same covariance, mean shifted by (2, 0, 0): the distance is |shift|^2 = 4 (up to sampling
-    # noise).
+    # Same covariance, mean shifted by (2, 0, 0): the distance is |shift|^2 = 4
+    # (up to sampling noise).
     assert frechet_distance(a, a + np.array([2.0, 0, 0])) == pytest.approx(4.0, abs=1e-6)
     # N(0, I) vs N(0, 4I) in 3-d: 3 * (1 + 4 - 2 * 2) = 3.
     assert frechet_distance(a, 2 * rng.standard_normal((4000, 3))) == pytest.approx(3.0, rel=0.1)
@@ -371,7 +376,7 @@ def test_export_generate_signature_matches_the_generator_and_marks_output(tiny_g
         np.abs(images.astype(int) - embed_watermark(expected[..., 0])[..., None].astype(int)).max()
         <= 1
     )
-    for png, image in zip(out["png_bytes"].numpy(), images):
+    for png, image in zip(out["png_bytes"].numpy(), images, strict=True):
         report = detect_mark(png)
         assert report["ai_generated"] and report["watermark"]["detected"]
         assert report["text"]["Model"] == "digit-gan" and report["text"]["Model-Version"] == "1"
@@ -410,8 +415,8 @@ def test_wgan_gp_is_selectable_by_name(tmp_path, capsys):
         and "class_accuracy" not in metrics["evaluation"]
     )
     assert metrics["evaluation"]["FID-digits"] > 0
-    # `dlsuite evaluate` of an unconditional model prints the sample-quality figures (no class
-    # table).
+    # `dlsuite evaluate` of an unconditional model prints the sample-quality figures
+    # (no class table).
     from dlsuite.apps.cli import main
 
     capsys.readouterr()
@@ -468,7 +473,7 @@ def test_served_generate_over_rest_returns_marked_pngs(served_gan):
         num_samples=tf.constant(4), class_ids=tf.constant([3]), seed=tf.constant(11, tf.int64)
     )
     np.testing.assert_array_equal(images, local["images"].numpy())  # same seed, same images
-    for item, image in zip(outputs["png_bytes"], images):
+    for item, image in zip(outputs["png_bytes"], images, strict=True):
         png = base64.b64decode(item["b64"])
         report = detect_mark(png)
         assert report["text"]["AI-generated"] == "true" and report["watermark"]["detected"]

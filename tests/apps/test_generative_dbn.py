@@ -77,7 +77,7 @@ def test_gibbs_sampling_clamps_the_labels_or_draws_one_of_k():
     before = [w.numpy().copy() for w in rbm.weights]
     error = float(rbm.contrastive_divergence(start, 0.1, seed=3))
     assert np.isfinite(error) and all(
-        not np.array_equal(w.numpy(), old) for w, old in zip(rbm.weights, before)
+        not np.array_equal(w.numpy(), old) for w, old in zip(rbm.weights, before, strict=True)
     )
 
 
@@ -120,8 +120,8 @@ def test_up_down_unties_and_fine_tunes_the_greedy_dbn(digits_dbn):
         and len(errors["associative_memory_reconstruction_error"]) == 20
     )
     assert len(errors["up_down_reconstruction_error"]) == 3
-    # After greedy training the generative weights are a copy of the recognition weights (untied)
-    # ...
+    # After greedy training the generative weights are a copy of the recognition weights
+    # (untied) ...
     np.testing.assert_array_equal(
         greedy["generative_dbn/rbm1_generative_kernel"], greedy["rbm1/kernel"]
     )

@@ -1,4 +1,5 @@
-"""Quality bar of the generative app, measured: conditional DCGAN on built-in digits (`make test`)."""
+"""Quality bar of the generative app, measured: conditional DCGAN on built-in digits
+(`make test`)."""
 
 from __future__ import annotations
 
@@ -77,13 +78,11 @@ def test_deep_belief_network_on_builtin_digits_classifies_90_percent_and_samples
         evaluation["accuracy"] >= 0.90
     )  # held out, the DBN classifier fine-tuned by backprop (measured 0.983)
     # The generative DBN, the paper's way: the label of lowest free energy in the top-level
-    # associative
-    # memory (measured 0.914; 0.900-0.916 over seeds 0-2).
+    # associative memory (measured 0.914; 0.900-0.916 over seeds 0-2).
     assert evaluation["free_energy_accuracy"] >= 0.85
-    # Label-clamped Gibbs samples: an independently trained LeNet-5 (test accuracy >= 0.95; the GAN
-    # runs' judge)
-    # assigns most of 1,000 samples to the requested digit (measured 0.934; 0.877-0.934 over seeds
-    # 0-2).
+    # Label-clamped Gibbs samples: an independently trained LeNet-5 (test accuracy >= 0.95;
+    # the GAN runs' judge) assigns most of 1,000 samples to the requested digit
+    # (measured 0.934; 0.877-0.934 over seeds 0-2).
     assert evaluation["generative_dbn"]["evaluators"]["judge_test_accuracy"] >= 0.95
     assert evaluation["num_generated"] == 1000 and evaluation["class_accuracy"] >= 0.80, evaluation[
         "generative_dbn"

@@ -1,4 +1,5 @@
-"""NLP text classification: tokenizers, data sources, models, training, export (strings in, labels out)."""
+"""NLP text classification: tokenizers, data sources, models, training, export
+(strings in, labels out)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_wordpiece_tokenizer_matches_the_greedy_longest_match_reference(langid_t
     index = {token: i for i, token in enumerate(tokenizer.vocabulary)}
     vocabulary = set(tokenizer.vocabulary)
     ragged = tokenizer.tokenize(tf.constant(texts)).to_list()
-    for words, ids in zip(split_words(tf.constant(texts)).to_list(), ragged):
+    for words, ids in zip(split_words(tf.constant(texts)).to_list(), ragged, strict=True):
         expected = []
         for word in words:
             pieces = wordpiece_split(word.decode(), vocabulary, 10)
@@ -73,7 +74,7 @@ def test_wordpiece_tokenizer_matches_the_greedy_longest_match_reference(langid_t
     assert any(UNK_ID in ids for ids in ragged) and max(map(len, ragged)) > 1
     dense = tokenizer(tf.constant(texts)).numpy()
     assert dense.shape == (100, 32) and dense.dtype == np.int32
-    for row, ids in zip(dense, ragged):
+    for row, ids in zip(dense, ragged, strict=True):
         np.testing.assert_array_equal(row, (ids + [0] * 32)[:32])
     np.testing.assert_array_equal(
         tf.function(tokenizer)(tf.constant(texts)).numpy(), dense
@@ -272,8 +273,7 @@ def test_tfds_text_datasets_load_with_real_loading_code(name, classes, tmp_path)
         assert "test=validation" in splits.info["preprocessing"]  # GLUE's test labels are hidden
 
 
-# ------------------------------------------------------------------------------- models, training,
-# export
+# ------------------------------------------------------------------------- models, training, export
 
 
 @pytest.mark.parametrize("name", ["bag_of_embeddings", "bilstm", "transformer"])

@@ -1,4 +1,5 @@
-"""Text classification quality bar, measured: Transformer encoder on builtin:langid, held-out sentences."""
+"""Text classification quality bar, measured: Transformer encoder on builtin:langid,
+held-out sentences."""
 
 from __future__ import annotations
 

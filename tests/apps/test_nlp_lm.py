@@ -1,4 +1,5 @@
-"""Language model (--task lm): corpus and split, GPT model and cache, sampling, training run, export."""
+"""Language model (--task lm): corpus and split, GPT model and cache, sampling, training run,
+export."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def corpus_file(tmp_path_factory):
-    """The first 300 pydocs documents as one text file (paragraph = document): a small, real corpus."""
+    """The first 300 pydocs documents as one text file (paragraph = document):
+    a small, real corpus."""
     from dlsuite.apps.nlp.corpus import pydocs_documents
 
     path = tmp_path_factory.mktemp("corpus") / "docs.txt"
@@ -218,8 +220,7 @@ def test_sampling_filters_follow_top_k_top_p_and_temperature():
     np.testing.assert_array_equal(draw(1.0, 0, 1.0), draw(1.0, 0, 1.0))  # seeded: reproducible
 
 
-# ------------------------------------------------------------------------------- run, generation,
-# export
+# ------------------------------------------------------------------------ run, generation, export
 
 
 def test_tiny_run_reports_perplexity_baseline_few_shot_and_compute(lm_run):
@@ -264,7 +265,9 @@ def test_generation_with_cache_equals_greedy_decoding_by_hand(lm_run, generator)
     model = lm_run.model
     cached = generator.generate(PROMPTS, max_new_tokens=6)
     assert generator.generate(PROMPTS, max_new_tokens=6, use_cache=False) == cached
-    for prompt, completion, count in zip(PROMPTS, cached["completion"], cached["num_tokens"]):
+    for prompt, completion, count in zip(
+        PROMPTS, cached["completion"], cached["num_tokens"], strict=True
+    ):
         ids = [START_ID] + model.tokenizer.tokenize(tf.constant([prompt])).to_list()[0]
         new = []
         while len(new) < 6:

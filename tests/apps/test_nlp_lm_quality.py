@@ -1,4 +1,5 @@
-"""Language-model quality bar, measured: GPT on builtin:pydocs against the unigram baseline, held-out documents."""
+"""Language-model quality bar, measured: GPT on builtin:pydocs against the unigram baseline,
+held-out documents."""
 
 from __future__ import annotations
 

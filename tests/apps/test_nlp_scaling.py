@@ -29,7 +29,8 @@ def test_power_law_fit_recovers_kaplan_exponent_from_noisy_points():
 
 
 def test_isoflop_analysis_recovers_the_chinchilla_optimum():
-    """Loss curves from Hoffmann et al.'s fitted L(N, D) = E + A/N^a + B/D^b: N_opt ~ C^(b/(a+b))."""
+    """Loss curves from Hoffmann et al.'s fitted L(N, D) = E + A/N^a + B/D^b:
+    N_opt ~ C^(b/(a+b))."""
     from dlsuite.apps.nlp.scaling import compute_optimal
 
     e, a, b, alpha, beta = 1.69, 406.4, 410.7, 0.34, 0.28
@@ -117,9 +118,8 @@ def test_study_cli_trains_a_tiny_family_and_writes_plot_table_and_fit(tmp_path):
         large["tokens_trained"] == 48 * 16
         and large["compute_6ND"] == 6 * large["total_params"] * 48 * 16
     )
-    # The smaller member trains on to the IsoFLOP budget: 6 N_median D_common (all parameters; the
-    # median of two
-    # is their mean).
+    # The smaller member trains on to the IsoFLOP budget: 6 N_median D_common (all parameters;
+    # the median of two is their mean).
     budget = 6 * (small["total_params"] + large["total_params"]) / 2 * 48 * 16
     steps = math.ceil(
         budget / (6 * small["total_params"]) / (16 * 16)

@@ -1,4 +1,5 @@
-"""The exported text classifier served by `dlsuite serve`: plain strings in, labels out over REST and gRPC."""
+"""The exported text classifier served by `dlsuite serve`: plain strings in, labels out over
+REST and gRPC."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def test_rest_classify_with_tf_examples(served):
     results = requests.post(
         f"{server.rest}/v1/models/langid:classify", json=body, timeout=30
     ).json()["results"]
-    for row, probabilities in zip(results, expected):
+    for row, probabilities in zip(results, expected, strict=True):
         assert [label for label, _ in row] == names
         np.testing.assert_allclose([score for _, score in row], probabilities, atol=1e-5)
 

@@ -1,4 +1,5 @@
-"""Translation (task=translate) parts: data, schedule, loss, cached decoder, greedy and beam search, scores."""
+"""Translation (task=translate) parts: data, schedule, loss, cached decoder, greedy and beam
+search, scores."""
 
 from __future__ import annotations
 
@@ -151,7 +152,8 @@ def test_label_smoothed_crossentropy_ignores_padding():
 
 
 def toy_step(table):
-    """A decoder whose next-token distribution depends only on the previous token: ``table[prev]``."""
+    """A decoder whose next-token distribution depends only on the previous token:
+    ``table[prev]``."""
     import tensorflow as tf
 
     log_table = tf.math.log(tf.constant(table, tf.float32))
@@ -167,9 +169,9 @@ def test_beam_search_finds_a_more_likely_sequence_than_greedy():
 
     from dlsuite.apps.nlp.decoding import beam_search, greedy_search
 
-    # ids: 0 pad, 1 unk, 2 start, 3 end, 4 "A", 5 "B". Greedy takes A (0.6) then can only end with
-    # 0.35:
-    # p(A end) = 0.21; beam search finds B (0.4) followed by a sure end: p(B end) = 0.396.
+    # ids: 0 pad, 1 unk, 2 start, 3 end, 4 "A", 5 "B". Greedy takes A (0.6) then can only end
+    # with 0.35: p(A end) = 0.21; beam search finds B (0.4) followed by a sure end:
+    # p(B end) = 0.396.
     uniform = [0.2] * 6
     table = [
         uniform,

@@ -1,4 +1,5 @@
-"""Translation quality bar, measured: English -> Spanish number words, held-out numbers, beam search."""
+"""Translation quality bar, measured: English -> Spanish number words, held-out numbers,
+beam search."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example
 
 @pytest.fixture(scope="module")
 def numbers_run(tmp_path_factory):
-    """The quality-bar run exactly as a user types it; returns ``(run_dir, metrics, wall_clock_s)``."""
+    """The quality-bar run exactly as a user types it;
+    returns ``(run_dir, metrics, wall_clock_s)``."""
     from dlsuite.apps.cli import main
 
     root = tmp_path_factory.mktemp("translation-quality")

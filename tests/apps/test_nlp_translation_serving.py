@@ -1,4 +1,5 @@
-"""A tiny translation run trained, exported and served: strings in, strings out over REST and gRPC."""
+"""A tiny translation run trained, exported and served: strings in, strings out over REST
+and gRPC."""
 
 from __future__ import annotations
 

@@ -68,6 +68,6 @@ def test_killed_training_resumes_where_it_stopped(tmp_path):
     assert [r["epoch"] for r in metrics["history"]] == list(range(1, 13))
     assert metrics["epochs_completed"] == 12
     # The second process trained only the epochs the first one had not backed up.
-    lines = [json.loads(l) for l in (run_dir / "history.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     assert len(lines) - epochs_before <= 12 - (epochs_before - 1)
     assert not (run_dir / "backup").exists()

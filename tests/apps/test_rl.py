@@ -1,4 +1,5 @@
-"""The RL app: config, tf.keras routing, a tiny DQN run (run directory, GIF, export, serving), agents by name."""
+"""The RL app: config, tf.keras routing, a tiny DQN run (run directory, GIF, export, serving),
+agents by name."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def test_dqn_preprocessing_of_the_gymnasium_adapter():
     eval_env = make_py_env(config, training=False, seed=0)
     eval_env.reset()
     rng = np.random.default_rng(0)
-    for i in range(lives_lost_at + 1):
+    for _ in range(lives_lost_at + 1):
         step = eval_env.step(np.int64(rng.integers(4)))
     assert not step.is_last()
 

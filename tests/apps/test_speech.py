@@ -343,7 +343,7 @@ def test_export_signatures_match_the_keras_model(tiny_speech_run, exported):
     from dlsuite.serving.warmup import read_warmup_requests
 
     splits = splits_for_run(tiny_speech_run.run.path)
-    clips, labels = zip(*splits.test.take(5).as_numpy_iterator())
+    clips, labels = zip(*splits.test.take(5).as_numpy_iterator(), strict=True)
     clips = np.stack(clips)
     expected = tiny_speech_run.model.predict(clips, verbose=0)
     loaded = tf.saved_model.load(str(exported))
@@ -369,8 +369,7 @@ def test_export_signatures_match_the_keras_model(tiny_speech_run, exported):
     np.testing.assert_array_equal(from_wav["class_ids"].numpy()[clear], expected.argmax(-1)[clear])
     assert len(list(read_warmup_requests(exported))) == 5
     # Streaming: a 5 s recording of the clips one after another; windows every 250 ms, so the
-    # windows
-    # at 0, 1, 2, ... s are exactly the clips.
+    # windows at 0, 1, 2, ... s are exactly the clips.
     stream = loaded.signatures["detect_keywords"](waveform=tf.constant(clips.reshape(1, -1)))
     starts = stream["window_start_s"].numpy()[0]
     assert len(starts) == 20 and starts[4] == pytest.approx(1.0)
@@ -455,7 +454,8 @@ def test_convert_calibrates_int8_predict_features_on_features_from_the_front_end
 
 
 def test_front_end_alone_converts_to_a_small_float_tflite_model(exported, tmp_path):
-    """The device pipeline beside the int8 network: compute_features as its own float TFLite model."""
+    """The device pipeline beside the int8 network: compute_features as its own float
+    TFLite model."""
     import json
 
     from dlsuite.apps.cli import main
@@ -511,7 +511,7 @@ def test_served_model_answers_rest_with_wav_bytes(tiny_speech_run, exported, tmp
     predictions = answer["predictions"]
     np.testing.assert_allclose([p["scores"] for p in predictions], expected, atol=2e-3)
     names = tiny_speech_run.metrics["data"]["class_names"]
-    for prediction, probabilities in zip(predictions, expected):
+    for prediction, probabilities in zip(predictions, expected, strict=True):
         assert prediction["labels"] == names[prediction["class_ids"]]
         if (
             _top2_gap(probabilities[None])[0] > 5e-3
@@ -520,7 +520,8 @@ def test_served_model_answers_rest_with_wav_bytes(tiny_speech_run, exported, tmp
 
 
 def test_cli_trains_evaluates_and_exports_from_a_wav_folder(tmp_path):
-    """The worked example of docs/speech.md on a small folder: train, evaluate, export from the CLI."""
+    """The worked example of docs/speech.md on a small folder: train, evaluate, export
+    from the CLI."""
     import json
 
     from dlsuite.apps.cli import main

@@ -1,5 +1,6 @@
-"""Speech quality bars, measured on held-out voices: DS-CNN on eSpeak NG spoken digits and its int8 TFLite form;
-the CTC recogniser on eSpeak NG spoken phrases, its SavedModel and its float TFLite form."""
+"""Speech quality bars, measured on held-out voices: DS-CNN on eSpeak NG spoken digits and its
+int8 TFLite form; the CTC recogniser on eSpeak NG spoken phrases, its SavedModel and its float
+TFLite form."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example
 
 @pytest.fixture(scope="module")
 def kws_run(tmp_path_factory):
-    """The quality-bar run exactly as a user types it; returns ``(run_dir, metrics, wall_clock_s)``."""
+    """The quality-bar run exactly as a user types it;
+    returns ``(run_dir, metrics, wall_clock_s)``."""
     from dlsuite.apps.cli import main
 
     root = tmp_path_factory.mktemp("speech-quality")
@@ -82,7 +84,8 @@ def test_int8_ds_cnn_agrees_with_the_saved_model(kws_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def ctc_run(tmp_path_factory):
-    """The recognition quality-bar run exactly as a user types it; returns ``(run_dir, metrics, wall_clock_s)``."""
+    """The recognition quality-bar run exactly as a user types it;
+    returns ``(run_dir, metrics, wall_clock_s)``."""
     from dlsuite.apps.cli import main
 
     root = tmp_path_factory.mktemp("ctc-quality")
@@ -126,7 +129,7 @@ def test_served_recognizer_transcribes_wav_files_like_the_model_and_converts_to_
 
     run_dir, _, _ = ctc_run
     version = export_run(run_dir, model_base_path=tmp_path, name="asr", manifest_info=MANIFEST_INFO)
-    clips, ids = zip(*dataset_for_run(run_dir, "test").take(100).as_numpy_iterator())
+    clips, ids = zip(*dataset_for_run(run_dir, "test").take(100).as_numpy_iterator(), strict=True)
     references = [ctc.decode_ids(row) for row in ids]
     wavs = [encode_wav(c, 16000) for c in clips]
     served = tf.saved_model.load(str(version)).signatures["serving_default"](

@@ -1,5 +1,6 @@
-"""Speech recognition: error rates, CTC loss and decoders on hand-worked examples, transcribed data, the CTC
-model, and a run from a folder of WAVs with transcripts to an exported SavedModel."""
+"""Speech recognition: error rates, CTC loss and decoders on hand-worked examples, transcribed
+data, the CTC model, and a run from a folder of WAVs with transcripts to an exported
+SavedModel."""
 
 from __future__ import annotations
 
@@ -27,13 +28,13 @@ def test_error_rates_on_hand_worked_examples():
         and edit_distance("abc", "") == 3
         and edit_distance("abc", "abc") == 0
     )
-    # Corpus level: (1 substitution + 1 deletion) / 5 reference characters, not the mean of 1/3 and
-    # 1/2.
+    # Corpus level: (1 substitution + 1 deletion) / 5 reference characters, not the mean of
+    # 1/3 and 1/2.
     assert character_error_rate(["abc", "de"], ["abd", "d"]) == pytest.approx(2 / 5)
     assert character_error_rate(["one two"], ["one to"]) == pytest.approx(1 / 7)  # the space counts
     assert character_error_rate(["a"], ["abc"]) == pytest.approx(2.0)  # insertions can exceed 100%
-    # "the cat sat" -> "the bat sat down": 1 substitution + 1 insertion; "on it" -> "it": 1
-    # deletion.
+    # "the cat sat" -> "the bat sat down": 1 substitution + 1 insertion;
+    # "on it" -> "it": 1 deletion.
     assert word_error_rate(["the cat sat", "on it"], ["the bat sat down", "it"]) == pytest.approx(
         3 / 5
     )
@@ -50,7 +51,8 @@ def test_error_rates_on_hand_worked_examples():
 
 
 def _frames(*rows: dict[str, float]) -> np.ndarray:
-    """(1, T, C) probabilities from per-frame {token: probability} (the rest of each frame's mass is 0)."""
+    """(1, T, C) probabilities from per-frame {token: probability}
+    (the rest of each frame's mass is 0)."""
     from dlsuite.apps.speech import ctc
 
     out = np.zeros((1, len(rows), ctc.NUM_CLASSES), np.float32)
@@ -94,10 +96,9 @@ def test_beam_search_finds_the_labelling_the_best_path_misses_and_ctc_loss_sums_
 
     from dlsuite.apps.speech import ctc
 
-    # Two frames, p(blank) = 0.6 and p(a) = 0.4 in each. The best path is "- -" (0.36), so greedy
-    # says "";
-    # but "a" is reached by "a a", "a -" and "- a": 0.16 + 0.24 + 0.24 = 0.64, the more probable
-    # labelling.
+    # Two frames, p(blank) = 0.6 and p(a) = 0.4 in each. The best path is "- -" (0.36), so
+    # greedy says ""; but "a" is reached by "a a", "a -" and "- a": 0.16 + 0.24 + 0.24 = 0.64,
+    # the more probable labelling.
     probabilities = _frames({"-": 0.6, "a": 0.4}, {"-": 0.6, "a": 0.4})
     assert ctc.transcribe(probabilities, "greedy").numpy().tolist() == [b""]
     assert ctc.transcribe(probabilities, "beam_search", beam_width=4).numpy().tolist() == [b"a"]
@@ -163,7 +164,10 @@ def test_ctc_model_builds_saves_trains_and_unrolls(tmp_path):
     )
     history = model.fit(x, labels, batch_size=4, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0]) and "cer" in history
-    assert all(not np.array_equal(w.numpy(), b) for w, b in zip(model.trainable_weights, before))
+    assert all(
+        not np.array_equal(w.numpy(), b)
+        for w, b in zip(model.trainable_weights, before, strict=True)
+    )
     with pytest.raises(ValueError, match="`cell` expected one of"):
         build_model("ctc", 8000, ctc.NUM_CLASSES, cell="rnn")
 
@@ -295,7 +299,8 @@ def phrase_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ctc_cli_run(phrase_folder, tmp_path_factory):
-    """The worked example of docs/speech.md on a small folder: train and export a recogniser from the CLI."""
+    """The worked example of docs/speech.md on a small folder: train and export a recogniser
+    from the CLI."""
     from dlsuite.apps.cli import main
 
     root = tmp_path_factory.mktemp("ctc-runs")

@@ -104,7 +104,7 @@ def test_seeded_runs_are_reproducible(tmp_path, tiny_run):
     first = [r["loss"] for r in tiny_run.metrics["history"]]
     second = [r["loss"] for r in again.metrics["history"]]
     assert first == second
-    for a, b in zip(tiny_run.model.get_weights(), again.model.get_weights()):
+    for a, b in zip(tiny_run.model.get_weights(), again.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -50,7 +50,7 @@ def _write_digit_folders(root, per_class: int = 12):
 
     digits = load_digits()
     counts = {}
-    for image, label in zip(digits.images, digits.target):
+    for image, label in zip(digits.images, digits.target, strict=True):
         if counts.get(label, 0) >= per_class or label > 2:
             continue
         counts[label] = counts.get(label, 0) + 1

@@ -1,4 +1,5 @@
-"""The exported vision model served by `dlsuite serve`: REST and gRPC, image bytes in, classes out."""
+"""The exported vision model served by `dlsuite serve`: REST and gRPC, image bytes in,
+classes out."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def test_rest_classify_with_tf_examples(served):
     answer = requests.post(f"{server.rest}/v1/models/digits:classify", json=body, timeout=30).json()
     results = answer["results"]
     assert len(results) == len(pngs) and len(results[0]) == 10
-    for row, probs in zip(results, expected):
+    for row, probs in zip(results, expected, strict=True):
         best = max(row, key=lambda pair: pair[1])
         assert best[0] == str(int(probs.argmax()))
         assert best[1] == pytest.approx(float(probs.max()), abs=1e-5)

@@ -54,7 +54,7 @@ def _outputs(model: keras.Model, inputs) -> list[np.ndarray]:
 
 def _assert_same(expected: list[np.ndarray], actual: list[np.ndarray], what: str) -> None:
     assert len(expected) == len(actual), f"{what}: {len(actual)} outputs, expected {len(expected)}"
-    for want, got in zip(expected, actual):
+    for want, got in zip(expected, actual, strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=ATOL, err_msg=what)
 
 
@@ -111,7 +111,7 @@ def check_training_step(model: keras.Model, inputs, targets=None, weights=None) 
     assert np.isfinite(history.history["loss"][0]), "training loss is not finite"
     unchanged = [
         w.path
-        for w, old in zip(weights, before)
+        for w, old in zip(weights, before, strict=True)
         if np.array_equal(keras.ops.convert_to_numpy(w), old)
     ]
     assert not unchanged, f"one training step left these trainable weights unchanged: {unchanged}"

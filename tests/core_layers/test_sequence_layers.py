@@ -1,4 +1,5 @@
-"""What the sequence layers promise beyond the shared checks: the sinusoid formula and padding masks."""
+"""What the sequence layers promise beyond the shared checks: the sinusoid formula and padding
+masks."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def test_token_embeddings_are_scaled_and_padding_is_masked():
 
 
 def _padded_models(block: keras.layers.Layer, *lengths: int) -> list[keras.Model]:
-    """``ids (B, length) -> PositionalEmbedding(mask_zero) -> block`` for each length, sharing the layers."""
+    """``ids (B, length) -> PositionalEmbedding(mask_zero) -> block`` for each length,
+    sharing the layers."""
     embedding = PositionalEmbedding(20, 8, mask_zero=True, max_length=max(lengths))
     models = []
     for length in lengths:

@@ -45,7 +45,8 @@ def predict_request(
     label: str | None = None,
     inputs: dict | None = None,
 ):
-    """A ``PredictRequest`` for ``name``: float32 ``x`` = ``values`` unless ``inputs`` names others."""
+    """A ``PredictRequest`` for ``name``: float32 ``x`` = ``values`` unless ``inputs``
+    names others."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
@@ -145,7 +146,8 @@ class ServerProcess:
         return f"127.0.0.1:{self.grpc_port}"
 
     def wait_ready(self, model: str, timeout: float = 120.0) -> None:
-        """Wait until ``model`` answers its status on REST; fail with the log if the process dies."""
+        """Wait until ``model`` answers its status on REST; fail with the log if the
+        process dies."""
         self.wait_for(f"/v1/models/{model}", timeout)
 
     def wait_for(self, path: str, timeout: float = 120.0) -> None:
@@ -210,7 +212,8 @@ def stubs(server):
 @pytest.fixture(scope="session")
 def batching_server(golden_versions, tmp_path_factory):
     """One dlsuite server (model ``hp``, version 1) with batching, metrics and ``--access_log``;
-    shared by the batching, health, V2 and V2 gRPC modules so they start one process between them."""
+    shared by the batching, health, V2 and V2 gRPC modules so they start one process between
+    them."""
     root = tmp_path_factory.mktemp("batching")
     copy_version(golden_versions["two"], root / "hp", 1)
     (root / "batching.config").write_text(

@@ -110,7 +110,8 @@ def run_client(python: Path, *args: str, timeout: float = 180) -> dict:
 
 
 def start_client(python: Path, *args: str) -> subprocess.Popen:
-    """Start ``triton_client_script.py ARGS`` in the client venv (stdout: one JSON line per event)."""
+    """Start ``triton_client_script.py ARGS`` in the client venv
+    (stdout: one JSON line per event)."""
     return subprocess.Popen(
         [str(python), str(SCRIPT), *args],
         stdout=subprocess.PIPE,

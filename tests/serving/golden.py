@@ -6,7 +6,8 @@
 * ``classify_x_to_y`` (classify): ``inputs`` serialized tf.Example with float feature ``x``
   -> ``classes`` string (N, 1) = "y", ``scores`` float32 (N, 1) = y
 * ``regress_x_to_y`` (regress): ``inputs`` serialized tf.Example -> ``outputs`` float32 (N,) = y
-* ``bytes_length`` (predict): ``x_bytes`` string (N,) -> ``length`` int32 (N,), ``echo_bytes`` string
+* ``bytes_length`` (predict): ``x_bytes`` string (N,) -> ``length`` int32 (N,),
+  ``echo_bytes`` string
 * ``two_inputs`` (predict): ``a``, ``b`` float32 (N,) -> ``sum``, ``diff`` float32 (N,)
 * ``ints`` (predict): ``k`` int64 (N, 2) -> ``doubled`` int64 (N, 2)
 

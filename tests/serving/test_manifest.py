@@ -329,7 +329,8 @@ def test_html_card_is_escaped_and_complete(tmp_path, version_dir, person):
 
 @pytest.fixture
 def cli(monkeypatch):
-    """`dlsuite.apps.cli.main` with only the manifest commands (other modules may be in progress)."""
+    """`dlsuite.apps.cli.main` with only the manifest commands
+    (other modules may be in progress)."""
     from dlsuite.apps import cli
 
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("dlsuite.serving.manifest.commands",))

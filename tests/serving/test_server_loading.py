@@ -74,8 +74,8 @@ def test_tf1_model_in_zero_padded_folders_serves(tf1_version, tmp_path):
         assert {v: s["state"] for v, s in _status(server, "half_plus_two").items()} == {
             "124": "AVAILABLE"
         }
-        # api_rest.md's first example: {"instances": [1.0, 2.0, 5.0]} -> {"predictions": [2.5, 3.0,
-        # 4.5]}
+        # api_rest.md's first example: {"instances": [1.0, 2.0, 5.0]}
+        #   -> {"predictions": [2.5, 3.0, 4.5]}
         resp = _predict(server, "half_plus_two/versions/124", [1.0, 2.0, 5.0])
         assert resp.status_code == 200 and resp.json() == {"predictions": [2.5, 3.0, 4.5]}
     finally:
@@ -184,7 +184,8 @@ def test_no_retries_gives_up_at_once(tf1_version, tmp_path):
 
 
 def test_keras_model_export_serves_as_in_memory(tmp_path):
-    """A SavedModel made by Keras 3's own ``model.export()`` (not by the suite) answers as the model."""
+    """A SavedModel made by Keras 3's own ``model.export()`` (not by the suite) answers as
+    the model."""
     import keras
     import numpy as np
 

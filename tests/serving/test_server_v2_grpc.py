@@ -102,7 +102,7 @@ def test_v2_grpc_raw_bytes_int64_and_bad_raw_contents(call):
         b"".join(len(v).to_bytes(4, "little") + v for v in (b"ab", b"\xff\x00", b""))
     )
     resp = call("ModelInfer", req)
-    outputs = dict(zip([o.name for o in resp.outputs], resp.raw_output_contents))
+    outputs = dict(zip([o.name for o in resp.outputs], resp.raw_output_contents, strict=True))
     assert np.frombuffer(outputs["length"], "<i4").tolist() == [2, 2, 0]
     assert outputs["echo_bytes"] == b"\x02\x00\x00\x00ab\x02\x00\x00\x00\xff\x00\x00\x00\x00\x00"
 

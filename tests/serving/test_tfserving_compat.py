@@ -5,7 +5,8 @@ them in zero-padded folders: ``half_plus_two`` (``specific {123, 124}``, labels 
 canary=124) and ``half_plus_three`` (123). Each case quotes the expectation it checks from
 ``http_rest_api_handler_test.cc`` (handler), ``json_tensor_test.cc`` (json), ``api_rest.md``,
 ``predict_impl_test.cc`` or the C++ source that produces the message (the codec's own
-``json_tensor_test.cc`` cases are in ``test_tfserving_json.py``). No test changes the server's state.
+``json_tensor_test.cc`` cases are in ``test_tfserving_json.py``). No test changes the server's
+state.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def server(tmp_path_factory):
            model_version_policy {{ specific {{ versions: 123 versions: 124 }} }}
            version_labels {{ key: "stable" value: 123 }}
            version_labels {{ key: "canary" value: 124 }} }}
-  config {{ name: "half_plus_three" base_path: "{paths["half_plus_three"]}" model_platform: "tensorflow" }}
+  config {{ name: "half_plus_three" base_path: "{paths["half_plus_three"]}"
+           model_platform: "tensorflow" }}
 }}
 """)
     srv = start_server(
@@ -121,8 +123,8 @@ def predict(server, path: str, body) -> requests.Response:
             {"signature_name": "serving_default", "instances": [3.0, 4.0]},
             {"predictions": [3.5, 4.0]},
         ),
-        # handler Predict, "explicit signature_name and columnar inputs" -> { "outputs": [3.5, 4.0]
-        # }
+        # handler Predict, "explicit signature_name and columnar inputs"
+        #   -> { "outputs": [3.5, 4.0] }
         (
             "half_plus_two/versions/123:predict",
             {"signature_name": "serving_default", "inputs": [3.0, 4.0]},
@@ -158,8 +160,8 @@ def predict(server, path: str, body) -> requests.Response:
             {"signature_name": "regress_x2_to_y3", "inputs": 2.0},
             {"outputs": 4.0},
         ),
-        # handler Regress: {"signature_name": "regress_x_to_y", "examples": [ { "x": 80.0 } ] } ->
-        # [42]
+        # handler Regress: {"signature_name": "regress_x_to_y", "examples": [ { "x": 80.0 } ] }
+        #   -> [42]
         (
             "half_plus_two:regress",
             {"signature_name": "regress_x_to_y", "examples": [{"x": 80.0}]},
@@ -186,9 +188,8 @@ def predict(server, path: str, body) -> requests.Response:
             },
             {"results": [5.0, 6.0]},
         ),
-        # handler Classify: classify_x_to_y { "x": 20.0 } -> [[["", 12]]], label stable { "x": 10.0
-        # }
-        # -> [[["", 7]]] (no "classes" output: the label is "")
+        # handler Classify: classify_x_to_y { "x": 20.0 } -> [[["", 12]]],
+        #   label stable { "x": 10.0 } -> [[["", 7]]] (no "classes" output: the label is "")
         (
             "half_plus_two:classify",
             {"signature_name": "classify_x_to_y", "examples": [{"x": 20.0}]},
@@ -246,8 +247,8 @@ def _status(*versions: str) -> dict:
 @pytest.mark.parametrize(
     "path, expected",
     [
-        # handler GetStatus: all versions, newest first ("version": "123", "state": "AVAILABLE",
-        # ...)
+        # handler GetStatus: all versions, newest first
+        #   ("version": "123", "state": "AVAILABLE", ...)
         ("/v1/models/half_plus_two", _status("124", "123")),
         ("/v1/models/half_plus_two/versions/123", _status("123")),
         # GetModelStatusImpl looks only at model_spec.version: a label lists every version (the
@@ -263,8 +264,8 @@ def test_rest_status(server, path, expected):
 
 def test_rest_metadata(server):
     # saved_model_half_plus_two_2_versions_metadata.json: model_spec, and every field printed
-    # (always_print_primitive_fields): dims as {"size": "-1", "name": ""}, "unknown_rank": false,
-    # "defaults": {}
+    # (always_print_primitive_fields): dims as {"size": "-1", "name": ""},
+    # "unknown_rank": false, "defaults": {}
     body = ok(call(server, "GET", "/v1/models/half_plus_two/metadata"))
     assert body["model_spec"] == {"name": "half_plus_two", "signature_name": "", "version": "124"}
     sigs = body["metadata"]["signature_def"]["signature_def"]
@@ -343,9 +344,9 @@ def test_rest_malformed_requests(server, method, path):
             400,
             f"Failed to convert version: {UINT64_MAX} to numeric.",
         ),
-        # handler UnsupportedApiCalls: GET /v1/models -> "Missing model name" (dlsuite lists the
-        # models
-        # on exactly /v1/models; the same route in another case reaches TF Serving's handler)
+        # handler UnsupportedApiCalls: GET /v1/models -> "Missing model name"
+        # (dlsuite lists the models on exactly /v1/models; the same route in another case
+        # reaches TF Serving's handler)
         ("GET", "/V1/MODELS", 400, "Missing model name in request."),
         # handler PredictModelNameVersionErrors: NOT_FOUND for foo, foo/versions/50, <name>99
         ("POST", "/v1/models/foo:predict", 404, "Servable not found for request: Latest(foo)"),
@@ -367,11 +368,12 @@ def test_rest_malformed_requests(server, method, path):
             404,
             "Servable not found for request: Specific(half_plus_two, 125)",
         ),
-        # api_rest.md: POST half:predict -> 404 { "error": "Servable not found for request:
-        # Latest(half)" }
+        # api_rest.md: POST half:predict
+        #   -> 404 { "error": "Servable not found for request: Latest(half)" }
         ("POST", "/v1/models/half:predict", 404, "Servable not found for request: Latest(half)"),
-        # handler PredictRequestErrors: nonexistent label -> INVALID_ARGUMENT "Unrecognized servable
-        # version label" (ServerCore::GetModelVersionForLabel; before the model is looked up)
+        # handler PredictRequestErrors: nonexistent label
+        #   -> INVALID_ARGUMENT "Unrecognized servable version label"
+        # (ServerCore::GetModelVersionForLabel; before the model is looked up)
         (
             "POST",
             "/v1/models/half_plus_two/labels/Version_Nonexistent:predict",
@@ -390,8 +392,8 @@ def test_rest_malformed_requests(server, method, path):
             400,
             "Unrecognized servable version label: nope",
         ),
-        # GetModelStatusImpl: NOT_FOUND "Could not find any versions of model" / "version V of
-        # model"
+        # GetModelStatusImpl: NOT_FOUND
+        #   "Could not find any versions of model" / "version V of model"
         ("GET", "/v1/models/foo", 404, "Could not find any versions of model foo"),
         (
             "GET",
@@ -434,8 +436,9 @@ BODY_ERRORS = [
         "expected "
         "type: float",
     ),
-    # handler PredictRequestErrors: { "signature_name": 100 } -> "'signature_name' key must be a
-    # string value." (FormatSignatureError prints the whole document)
+    # handler PredictRequestErrors: { "signature_name": 100 }
+    #   -> "'signature_name' key must be a string value."
+    # (FormatSignatureError prints the whole document)
     (
         "half_plus_two:predict",
         '{ "signature_name": 100 }',
@@ -807,8 +810,8 @@ def test_grpc_request_errors(stubs):
         grpc.StatusCode.INVALID_ARGUMENT,
         "Input is empty.",
     )
-    # get_model_metadata_impl.cc validates the fields before looking the model up (the message
-    # is StrCat'ed, "%s" and all)
+    # get_model_metadata_impl.cc validates the fields before looking the model up
+    # (the message is StrCat'ed, "%s" and all)
     req = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["foo"])
     req.model_spec.name = "no_such_model"
     assert rpc_error(prediction.GetModelMetadata, req) == (

@@ -65,8 +65,8 @@ def test_json_requests_to_tensors():
     # MultipleNamedTensor: shapes {2,3,2}, {2,2}, {2,2} with NaN/Infinity, {2,1}
     inputs, _ = _parse(
         """{"instances": [
-        {"int_tensor": [[1,2],[3,4],[5,6]], "str_tensor": ["foo", "bar"], "float_tensor": [1.0, NaN],
-         "dbl_tensor": [NaN]},
+        {"int_tensor": [[1,2],[3,4],[5,6]], "str_tensor": ["foo", "bar"],
+         "float_tensor": [1.0, NaN], "dbl_tensor": [NaN]},
         {"int_tensor": [[7,8],[9,0],[1,2]], "str_tensor": ["baz", "bat"],
          "float_tensor": [2.0, Infinity], "dbl_tensor": [2.0]}]}""",
         int_tensor=types_pb2.DT_INT32,

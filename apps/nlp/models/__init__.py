@@ -28,7 +28,9 @@ CLASSIFIERS: dict[str, Callable[..., keras.Model]] = {
 
 
 def build_classifier(name: str, tokenizer, num_classes: int, **options) -> keras.Model:
-    """Builds the classifier registered as `name` in `CLASSIFIERS` with the builder's keyword `options`."""
+    """Builds the classifier registered as `name` in `CLASSIFIERS`
+    with the builder's keyword `options`.
+    """
     if name not in CLASSIFIERS:
         raise ValueError(
             f"Unknown text classifier {name!r}. Known classifiers: {', '.join(CLASSIFIERS)}"

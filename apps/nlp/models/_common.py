@@ -12,7 +12,8 @@ def check_arguments(model_name, tokenizer, num_classes, dropout):
         )
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(
-            f"{model_name}: `num_classes` expected an integer >= 2. Received: num_classes={num_classes!r}"
+            f"{model_name}: `num_classes` expected an integer >= 2. "
+            f"Received: num_classes={num_classes!r}"
         )
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(

@@ -25,12 +25,14 @@ class GPTLanguageModel(keras.Model):
     ``call(token_ids)`` is the full causal forward pass; ``call_with_cache`` processes only new
     tokens at a position, reading and updating the per-layer key/value cache
     (`core_layers.CachedMultiHeadAttention`), which `apps.nlp.generation` uses to decode.
-    The tokenizer is kept as an attribute, so the saved model carries it (it is not used in ``call``).
+    The tokenizer is kept as an attribute, so the saved model carries it
+    (it is not used in ``call``).
 
     Args:
         vocabulary_size: number of token ids.
         sequence_length: context length (positions of the position embedding).
-        position: "learned" (GPT) or "sinusoidal" position embedding (`core_layers.PositionalEmbedding`).
+        position: "learned" (GPT) or "sinusoidal" position embedding
+            (`core_layers.PositionalEmbedding`).
         num_layers: decoder blocks.
         num_heads: attention heads per block.
         hidden_dim: model width.
@@ -77,7 +79,8 @@ class GPTLanguageModel(keras.Model):
                 )
         if hidden_dim % num_heads:
             raise ValueError(
-                f"hidden_dim expected a multiple of num_heads={num_heads}. Received: hidden_dim={hidden_dim}"
+                f"hidden_dim expected a multiple of num_heads={num_heads}. "
+                f"Received: hidden_dim={hidden_dim}"
             )
         self.vocabulary_size = vocabulary_size
         self.sequence_length = sequence_length
@@ -168,7 +171,9 @@ class GPTLanguageModel(keras.Model):
     def call_with_cache(
         self, token_ids: Any, cache: Any, cache_update_index: Any
     ) -> tuple[Any, Any]:
-        """Logits `(B, T, V)` of tokens at positions `index .. index + T - 1` and the updated cache."""
+        """Logits `(B, T, V)` of tokens at positions `index .. index + T - 1`
+        and the updated cache.
+        """
         x = self._embed(token_ids, cache_update_index, False)
         caches = []
         for i, block in enumerate(self.blocks):
@@ -181,7 +186,9 @@ class GPTLanguageModel(keras.Model):
         return self._logits(x), ops.stack(caches, axis=1)
 
     def non_embedding_params(self) -> int:
-        """Parameters without the token/position embeddings and output projection (Kaplan et al. 2020's N)."""
+        """Parameters without the token/position embeddings and output projection
+        (Kaplan et al. 2020's N).
+        """
         count = sum(block.count_params() for block in self.blocks)
         return count + (self.final_norm.count_params() if self.final_norm is not None else 0)
 

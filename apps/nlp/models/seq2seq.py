@@ -1,4 +1,6 @@
-"""Transformer encoder-decoder for translation (Vaswani et al. 2017), with a key/value cache for decoding."""
+"""Transformer encoder-decoder for translation (Vaswani et al. 2017),
+with a key/value cache for decoding.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from dlsuite.core_layers import (
 
 @keras.saving.register_keras_serializable(package="dlsuite")
 class TransformerSeq2Seq(keras.Model):
-    """The Transformer of Vaswani et al., "Attention Is All You Need" (NeurIPS 2017), for translation.
+    """The Transformer of Vaswani et al., "Attention Is All You Need" (NeurIPS 2017),
+    for translation.
 
     Source ids -> token + position embedding (`core_layers.PositionalEmbedding`, padding id 0
     masked) -> ``num_layers`` `core_layers.TransformerEncoderBlock`s. Target ids shifted right
@@ -25,10 +28,11 @@ class TransformerSeq2Seq(keras.Model):
     target vocabulary. Trained with teacher forcing: position t predicts target token t.
 
     The model input is one int tensor, the source ids followed by the decoder input ids, so that
-    the shared trainer (and its FLOP counter) sees a single input. For decoding (`apps.nlp.decoding`),
-    `encode` runs the encoder once, `cross_attention_caches` projects its keys and values for
-    every decoder block once, and `decode_step` runs the decoder on new tokens only, reading and
-    updating the self-attention key/value cache (`core_layers.CachedMultiHeadAttention`).
+    the shared trainer (and its FLOP counter) sees a single input. For decoding
+    (`apps.nlp.decoding`), `encode` runs the encoder once, `cross_attention_caches` projects its
+    keys and values for every decoder block once, and `decode_step` runs the decoder on new tokens
+    only, reading and updating the self-attention key/value cache
+    (`core_layers.CachedMultiHeadAttention`).
     Both tokenizers are kept as attributes so the saved model carries them.
 
     Args:
@@ -86,7 +90,8 @@ class TransformerSeq2Seq(keras.Model):
                 )
         if hidden_dim % num_heads:
             raise ValueError(
-                f"hidden_dim expected a multiple of num_heads={num_heads}. Received: hidden_dim={hidden_dim}"
+                f"hidden_dim expected a multiple of num_heads={num_heads}. "
+                f"Received: hidden_dim={hidden_dim}"
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` expected a float in [0, 1). Received: dropout={dropout!r}")
@@ -174,7 +179,9 @@ class TransformerSeq2Seq(keras.Model):
         self.built = True
 
     def encode(self, source_ids: Any, training: Any = None) -> tuple[Any, Any]:
-        """Source ids ``(B, S)`` -> encoder output ``(B, S, D)`` and its padding mask ``(B, S)`` (True = token)."""
+        """Source ids ``(B, S)`` -> encoder output ``(B, S, D)``
+        and its padding mask ``(B, S)`` (True = token).
+        """
         source_ids = ops.cast(source_ids, "int32")
         mask = ops.not_equal(source_ids, 0)  # (B, S)
         x = self.embedding_dropout(
@@ -205,11 +212,15 @@ class TransformerSeq2Seq(keras.Model):
         return self._logits(x)
 
     def cross_attention_caches(self, encoded: Any) -> list[Any]:
-        """Per decoder block, the static keys/values ``(B, 2, S, heads, head_dim)`` of the encoder output."""
+        """Per decoder block, the static keys/values ``(B, 2, S, heads, head_dim)``
+        of the encoder output.
+        """
         return [block.compute_cross_attention_cache(encoded) for block in self.decoder_blocks]
 
     def empty_cache(self, batch_size: Any, length: int | None = None) -> Any:
-        """Zeros ``(B, num_layers, 2, length, heads, head_dim)``: the decoder self-attention cache."""
+        """Zeros ``(B, num_layers, 2, length, heads, head_dim)``:
+        the decoder self-attention cache.
+        """
         length = self.target_length if length is None else length
         return ops.zeros(
             (batch_size, self.num_layers, 2, length, self.num_heads, self.head_dim),
@@ -219,7 +230,9 @@ class TransformerSeq2Seq(keras.Model):
     def decode_step(
         self, token_ids: Any, cache: Any, index: Any, cross_caches: list[Any], source_mask: Any
     ) -> tuple[Any, Any]:
-        """Logits ``(B, t, V)`` of tokens ``(B, t)`` at positions ``index ..`` and the updated cache."""
+        """Logits ``(B, t, V)`` of tokens ``(B, t)`` at positions ``index ..``
+        and the updated cache.
+        """
         x = self.target_embedding(ops.cast(token_ids, "int32"), start_index=index)  # (B, t, D)
         layers = []
         for i, block in enumerate(self.decoder_blocks):

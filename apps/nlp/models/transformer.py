@@ -34,7 +34,8 @@ def build_transformer(
         intermediate_dim: feed-forward width. Defaults to 128.
         position_embedding: "sinusoidal" or "learned". Defaults to "sinusoidal".
         norm_first: pre-norm (True) or post-norm (False) blocks. Defaults to True.
-        dropout: dropout on the embeddings, inside the blocks and before the classifier. Defaults to 0.1.
+        dropout: dropout on the embeddings, inside the blocks and before the classifier.
+            Defaults to 0.1.
 
     Returns:
         A model mapping strings `(batch,)` to probabilities `(batch, num_classes)`.

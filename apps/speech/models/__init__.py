@@ -1,12 +1,14 @@
 """Keyword spotting and speech recognition models: one builder per model, looked up by name.
 
 - "dnn": Hinton et al. 2012 style DNN over stacked frames.
-- "cnn": Sainath & Parada, "Convolutional Neural Networks for Small-footprint Keyword Spotting" (2015).
+- "cnn": Sainath & Parada,
+  "Convolutional Neural Networks for Small-footprint Keyword Spotting" (2015).
 - "ds_cnn": Zhang et al., "Hello Edge: Keyword Spotting on Microcontrollers" (2017).
 - "bilstm_attention": bidirectional LSTM (Hochreiter & Schmidhuber 1997) with attention pooling.
 - "ctc": character recogniser in the spirit of Deep Speech 2 (Amodei et al. 2016), trained with CTC.
 
-Every builder is `build_<name>(num_samples, num_classes, *, frontend=..., spec_augment=..., dropout=...)`
+Every builder is
+`build_<name>(num_samples, num_classes, *, frontend=..., spec_augment=..., dropout=...)`
 and returns a functional model named after the model that takes a float32 waveform
 `(batch, num_samples)` named "waveform" (the audio front end is inside the model) and ends with a
 float32 softmax layer "probabilities": `(batch, num_classes)` for the keyword spotters,

@@ -21,11 +21,13 @@ def check_arguments(model_name, num_samples, num_classes, dropout):
     """Raises `ValueError` naming the bad argument of a `build_<model>` call."""
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 400:
         raise ValueError(
-            f"{model_name}: `num_samples` expected an integer >= 400. Received: num_samples={num_samples!r}"
+            f"{model_name}: `num_samples` expected an integer >= 400. "
+            f"Received: num_samples={num_samples!r}"
         )
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(
-            f"{model_name}: `num_classes` expected an integer >= 2. Received: num_classes={num_classes!r}"
+            f"{model_name}: `num_classes` expected an integer >= 2. "
+            f"Received: num_classes={num_classes!r}"
         )
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(
@@ -34,7 +36,8 @@ def check_arguments(model_name, num_samples, num_classes, dropout):
 
 
 def waveform_front_end(num_samples, frontend=None, spec_augment=True, seed=None):
-    """Input `waveform` (B, num_samples) -> features (B, frames, channels), normalized per utterance.
+    """Input `waveform` (B, num_samples) -> features (B, frames, channels),
+    normalized per utterance.
 
     `frontend` overrides `DEFAULT_FRONTEND` (`features`: "mfcc" or "log_mel", then the
     `LogMelSpectrogram` / `MFCC` arguments). SpecAugment masks are applied in training only:

@@ -32,8 +32,9 @@ def build_ctc(
     convolutions over time and frequency cost several times the FLOPs (by our count) for these short
     utterances; the 1-D convolution treats the mel bins as channels. DS2 stacks up to seven
     recurrent layers; one of 128 units per direction learns the built-in phrases faster on a CPU
-    than two of 96, as each layer is a chain of sequential steps (measured on held-out voices with
-    the same training compute, 12 against 8 epochs: CER 9.6-11.6% against 13.8-16.3% over two seeds).
+    than two of 96, as each layer is a chain of sequential steps (measured on held-out voices
+    with the same training compute, 12 against 8 epochs: CER 9.6-11.6% against 13.8-16.3%
+    over two seeds).
 
     With a 20 ms hop and `time_stride=2`, the model emits one frame per 40 ms: a 2 s clip gives 50
     frames, enough for the up-to-20-character transcripts of the built-in phrases (CTC needs one
@@ -44,8 +45,8 @@ def build_ctc(
     Args:
         num_samples: waveform length in samples.
         num_classes: output classes per frame: characters + 1 (the blank, class 0).
-        frontend: `waveform_front_end` options. Defaults to 40 log-mel bins, 40 ms windows, 20 ms hop
-            unless given.
+        frontend: `waveform_front_end` options. Defaults to 40 log-mel bins, 40 ms windows,
+            20 ms hop unless given.
         spec_augment: SpecAugment masks in training (True, False, or `SpecAugment` arguments).
         dropout: dropout before the per-frame classifier, in [0, 1). Defaults to 0.1.
         filters: feature maps of the convolution. Defaults to 128.

@@ -1,4 +1,5 @@
-"""DNN keyword spotter over stacked frames (after Hinton et al. 2012; Zhang et al. 2017, table 1)."""
+"""DNN keyword spotter over stacked frames
+(after Hinton et al. 2012; Zhang et al. 2017, table 1)."""
 
 import keras
 
@@ -32,7 +33,8 @@ def build_dnn(
         seed: SpecAugment seed.
 
     Returns:
-        A model mapping float32 waveforms `(batch, num_samples)` to probabilities `(batch, num_classes)`.
+        A model mapping float32 waveforms `(batch, num_samples)` to probabilities
+        `(batch, num_classes)`.
     """
     check_arguments("dnn", num_samples, num_classes, dropout)
     inputs, x = waveform_front_end(num_samples, frontend, spec_augment, seed)  # (B, T, F)

@@ -35,7 +35,8 @@ def build_ds_cnn(
         seed: SpecAugment seed.
 
     Returns:
-        A model mapping float32 waveforms `(batch, num_samples)` to probabilities `(batch, num_classes)`.
+        A model mapping float32 waveforms `(batch, num_samples)` to probabilities
+        `(batch, num_classes)`.
     """
     check_arguments("ds_cnn", num_samples, num_classes, dropout)
     inputs, x = waveform_front_end(num_samples, frontend, spec_augment, seed)  # (B, T, F)
