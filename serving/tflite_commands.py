@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dlsuite.base.validation import check_positive_int
 from dlsuite.serving.tflite import QUANTIZATIONS
 
 
@@ -90,10 +91,7 @@ def run(args: argparse.Namespace) -> int:
     version_dir = Path(args.version_dir)
     if not (version_dir / "saved_model.pb").is_file():
         raise FileNotFoundError(f"no SavedModel in {version_dir} (saved_model.pb is missing)")
-    for name in ("num_check", "num_representative"):
-        if getattr(args, name) < 1:
-            flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} expected a positive integer. Received: {getattr(args, name)}")
+    check_positive_int(num_check=args.num_check, num_representative=args.num_representative)
     output_dir = Path(args.output) if args.output else tflite.default_output_dir(version_dir)
     run_dir = _run_dir(args.run, tflite.read_version_manifest(version_dir))
     labels = None

@@ -1,8 +1,9 @@
 """Typed, frozen training configs shared by every app.
 
-Each app subclasses `TrainingConfig` with its own fields and a table of named presets. Every field
-carries its command-line help in ``metadata["help"]``, so the CLI is generated from the dataclass
-and `dlsuite train <app> --help` documents every option.
+Each app subclasses `TrainingConfig` with its own fields and a table of named presets (the RL app,
+which has no data splits or epochs, subclasses `RunConfig`, the run-directory contract both share).
+Every field carries its command-line help in ``metadata["help"]``, so the CLI is generated from the
+dataclass and `dlsuite train <app> --help` documents every option.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-C = TypeVar("C", bound="TrainingConfig")
+from dlsuite.base.validation import check_positive_int
+
+C = TypeVar("C", bound="RunConfig")
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LOOPS = ("auto", "fit", "custom")
-
-# Fields that say where a run is stored, not what it computes: left out of the config hash.
-_LOCATION_FIELDS = frozenset({"run_root", "run_id", "resume", "data_dir"})
+# Learning-rate schedules (built by `apps.common.optimization.learning_rate_schedule`) and the
+# choices of ``--lr-schedule``: auto is the app's default (`TrainingConfig.default_lr_schedule`).
+SCHEDULES = ("constant", "cosine", "transformer")
+LR_SCHEDULES = ("auto", *SCHEDULES)
 
 
 def option(default: Any, help: str, **extra: Any) -> Any:  # noqa: A002 - mirrors argparse
@@ -29,8 +33,35 @@ def option(default: Any, help: str, **extra: Any) -> Any:  # noqa: A002 - mirror
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingConfig:
+class RunConfig:
+    """The contract of a config whose runs live in run directories (`apps.common.rundir`).
+
+    ``to_dict`` is what ``config.json`` holds; ``config_hash`` names a run and finds the unfinished
+    run to resume, so it leaves out ``LOCATION_FIELDS``: where a run is stored, not what it
+    computes.
+    """
+
+    LOCATION_FIELDS: ClassVar[frozenset[str]] = frozenset({"run_root", "run_id", "resume"})
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a plain JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+    def config_hash(self) -> str:
+        """Short digest of every field that affects the result (not where the run is stored)."""
+        payload = {k: v for k, v in self.to_dict().items() if k not in self.LOCATION_FIELDS}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+
+    def check_positive_fields(self, *names: str) -> None:
+        """Raises `ValueError` unless every field in ``names`` is a positive int."""
+        check_positive_int(**{name: getattr(self, name) for name in names})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig(RunConfig):
     """Options every app's training understands."""
+
+    LOCATION_FIELDS: ClassVar[frozenset[str]] = RunConfig.LOCATION_FIELDS | {"data_dir"}
 
     data: str = option("builtin:digits", "data source: tfds:<name>, dir:<path> or builtin:<name>")
     data_dir: str | None = option(None, "tensorflow-datasets data directory (tfds: sources)")
@@ -38,6 +69,15 @@ class TrainingConfig:
     batch_size: int = option(64, "GLOBAL batch size, split evenly across replicas")
     learning_rate: float = option(1e-3, "initial learning rate")
     optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
+    lr_schedule: str = option(
+        "auto",
+        "learning-rate schedule: constant; cosine (decay to 0 over all training steps); "
+        "transformer (linear warmup to --learning-rate over --warmup-steps, then inverse square "
+        "root decay, Vaswani et al. 2017); auto = the app's default: cosine for speech and nlp, "
+        "transformer for nlp --task translate, else constant",
+        choices=LR_SCHEDULES,
+    )
+    warmup_steps: int = option(400, "warmup steps of --lr-schedule transformer")
     seed: int = option(
         0, "random seed; a seeded run is reproducible (deterministic ops are enabled)"
     )
@@ -102,7 +142,7 @@ class TrainingConfig:
     )
 
     def __post_init__(self) -> None:
-        _positive(self, "epochs", "batch_size")
+        self.check_positive_fields("epochs", "batch_size", "warmup_steps")
         if not self.learning_rate > 0:
             raise ValueError(
                 "learning_rate expected a positive number. "
@@ -120,15 +160,20 @@ class TrainingConfig:
             raise ValueError(
                 f"optimizer expected one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}"
             )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule expected one of {LR_SCHEDULES}. "
+                f"Received: lr_schedule={self.lr_schedule!r}"
+            )
         if self.replicas is not None:
-            _positive(self, "replicas")
+            self.check_positive_fields("replicas")
             if self.strategy not in ("mirrored", "auto"):
                 raise ValueError(
                     "--replicas goes with --strategy mirrored. "
                     f"Received: strategy={self.strategy!r}"
                 )
         if self.max_train_examples is not None:
-            _positive(self, "max_train_examples")
+            self.check_positive_fields("max_train_examples")
         if self.loop not in LOOPS:
             raise ValueError(f"loop expected one of {LOOPS}. Received: loop={self.loop!r}")
         if self.loop == "fit" and self.strategy == "multi_worker":
@@ -141,23 +186,16 @@ class TrainingConfig:
                 f"clip_norm expected a positive number. Received: clip_norm={self.clip_norm}"
             )
         if self.grad_accum_steps is not None:
-            _positive(self, "grad_accum_steps")
+            self.check_positive_fields("grad_accum_steps")
 
-    def to_dict(self) -> dict[str, Any]:
-        """All fields as a plain JSON-serialisable dict."""
-        return dataclasses.asdict(self)
+    def default_lr_schedule(self) -> str:
+        """The schedule ``lr_schedule="auto"`` stands for; an app overrides it to change its own."""
+        return "constant"
 
-    def config_hash(self) -> str:
-        """Short digest of every field that affects the result (not where the run is stored)."""
-        payload = {k: v for k, v in self.to_dict().items() if k not in _LOCATION_FIELDS}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def _positive(config: TrainingConfig, *names: str) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name} expected a positive integer. Received: {name}={value!r}")
+    @property
+    def effective_lr_schedule(self) -> str:
+        """The learning-rate schedule the run trains with: ``lr_schedule``, with auto resolved."""
+        return self.default_lr_schedule() if self.lr_schedule == "auto" else self.lr_schedule
 
 
 def override(config: C, overrides: Mapping[str, Any]) -> C:

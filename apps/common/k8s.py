@@ -22,6 +22,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from dlsuite.base.validation import check_positive_int
+
 MOUNT = "/workspace"
 TF_PORT = 2222
 
@@ -169,8 +171,7 @@ def tfjob(
     """A ``kubeflow.org/v1`` ``TFJob``:
     one Chief and ``workers - 1`` Workers running ``command``.
     """
-    if workers < 1:
-        raise ValueError(f"workers expected a positive integer. Received: workers={workers}")
+    check_positive_int(workers=workers)
     name = _job_name(command, name)
     argv = cluster_command(command, name)
     resources: dict[str, Any] = {
@@ -234,8 +235,7 @@ def vertex_custom_job(
     """A Vertex AI ``CustomJob`` body: pool 0 the chief, pool 1 the other workers
     (``/gcs`` paths via GCS FUSE).
     """
-    if workers < 1:
-        raise ValueError(f"workers expected a positive integer. Received: workers={workers}")
+    check_positive_int(workers=workers)
     name = _job_name(command, name)
     argv = cluster_command(
         [*command, *([] if "--run-root" in command else ["--run-root", "/gcs/dlsuite/runs"])], name

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from dlsuite.base.validation import check_positive_int
+
 GRACE_S = 5.0
 
 
@@ -176,8 +178,7 @@ def launch(
 
     from dlsuite.apps.common.cluster import tf_config
 
-    if workers < 1:
-        raise ValueError(f"workers expected a positive integer. Received: workers={workers}")
+    check_positive_int(workers=workers)
     out = out or sys.stdout
     command = worker_command(command)
     ports = list(range(port_base, port_base + workers)) if port_base else free_ports(workers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import shutil
 import time
@@ -19,6 +20,7 @@ from dlsuite.apps.common.cluster import local_run_config, shared_backup_dir
 from dlsuite.apps.common.config import TrainingConfig
 from dlsuite.apps.common.data import Splits, make_pipeline
 from dlsuite.apps.common.flops import FLOPS_METHOD, forward_flops, training_flops
+from dlsuite.apps.common.optimization import make_optimizer
 from dlsuite.apps.common.plots import plot_learning_curves
 from dlsuite.apps.common.rundir import RunDir, open_run
 from dlsuite.apps.common.strategy import describe_devices, make_strategy, mixed_precision_policy
@@ -48,19 +50,6 @@ def dtype_policy_scope(policy: str | None) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def make_optimizer(name: str, learning_rate: float, **options: Any) -> Any:
-    """A Keras optimizer; ``options`` are Keras optimizer arguments (clipping, accumulation)."""
-    import keras
-
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate, **options)
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, **options)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate, **options)
-    raise ValueError(f"unknown optimizer {name!r}")
-
-
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and TensorFlow; with ``deterministic``, make TensorFlow ops deterministic.
 
@@ -88,13 +77,16 @@ def train_and_evaluate(
     augment: Any = None,
     extra_metrics: dict[str, Any] | None = None,
     callbacks: Callable[[RunDir], Sequence[Any]] | None = None,
+    optimizer_options: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``build_model()`` on ``splits`` under ``config``; write and return the run's metrics.
 
     ``compile_model(model, optimizer, jit_compile)`` compiles (loss and metrics are the app's
-    choice); ``evaluate(model, run, test_batches)`` returns the held-out evaluation (and may write
-    files). ``callbacks(run)`` returns the app's own Keras callbacks; they run before the standard
-    ones, so values they add to an epoch's logs are recorded in ``history.jsonl``.
+    choice) with the optimizer of ``config``, its learning rate on the ``config.lr_schedule``
+    schedule over the whole run; ``optimizer_options`` are the app's own Keras optimizer
+    arguments. ``evaluate(model, run, test_batches)`` returns the held-out evaluation (and may
+    write files). ``callbacks(run)`` returns the app's own Keras callbacks; they run before the
+    standard ones, so values they add to an epoch's logs are recorded in ``history.jsonl``.
     """
     process_start = time.perf_counter()
     # under multi_worker, non-chief workers write to a temp dir
@@ -108,14 +100,19 @@ def train_and_evaluate(
         )
     policy = mixed_precision_policy(config.mixed_precision)
     custom = custom_loop.use_custom_loop(config, replicas)
+    train_size = min(splits.sizes["train"], config.max_train_examples or splits.sizes["train"])
     with dtype_policy_scope(policy), strategy.scope():
         model = build_model()
-        options = custom_loop.optimizer_options(config, replicas, custom)
-        compile_model(
-            model,
-            make_optimizer(config.optimizer, config.learning_rate, **options),
-            config.jit_compile,
+        optimizer = make_optimizer(
+            config.optimizer,
+            config.learning_rate,
+            config.effective_lr_schedule,
+            total_steps=config.epochs * math.ceil(train_size / config.batch_size),
+            warmup_steps=config.warmup_steps,
+            **custom_loop.optimizer_options(config, replicas, custom),
+            **(optimizer_options or {}),
         )
+        compile_model(model, optimizer, config.jit_compile)
 
     pipeline = dict(
         batch_size=config.batch_size,
@@ -132,7 +129,6 @@ def train_and_evaluate(
     )
     val_ds = make_pipeline(splits.validation, training=False, **pipeline)
     test_ds = make_pipeline(splits.test, training=False, **pipeline)
-    train_size = min(splits.sizes["train"], config.max_train_examples or splits.sizes["train"])
 
     from dlsuite.apps.common.callbacks import standard_callbacks
 
@@ -194,6 +190,7 @@ def train_and_evaluate(
         "per_replica_batch_size": config.batch_size // replicas,
         "mixed_precision": policy,
         "jit_compile": bool(model.jit_compile),
+        "lr_schedule": config.effective_lr_schedule,
         "loop": "custom" if custom else "fit",
         "seed": config.seed,
         "data": splits.describe(),

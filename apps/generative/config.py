@@ -89,7 +89,7 @@ class GenerativeConfig(TrainingConfig):
                 "image_size expected a multiple of 4, at least 8. "
                 f"Received: image_size={self.image_size}"
             )
-        for name in (
+        self.check_positive_fields(
             "latent_dim",
             "filters",
             "n_critic",
@@ -103,10 +103,7 @@ class GenerativeConfig(TrainingConfig):
             "dbn_top_units",
             "dbn_top_epochs",
             "gibbs_steps",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} expected a positive integer. Received: {name}={value!r}")
+        )
         if not 0.0 <= self.beta_1 < 1.0:
             raise ValueError(f"beta_1 expected a number in [0, 1). Received: beta_1={self.beta_1}")
         if (
@@ -139,6 +136,11 @@ class GenerativeConfig(TrainingConfig):
         if self.model != "dbn" and (self.grad_accum_steps or self.clip_norm):
             raise ValueError(
                 "the GAN train_step does not support --grad-accum-steps or --clip-norm"
+            )
+        if self.model != "dbn" and self.effective_lr_schedule != "constant":
+            raise ValueError(
+                "the GANs train at a constant learning rate. "
+                f"Received: lr_schedule={self.lr_schedule!r}"
             )
 
 

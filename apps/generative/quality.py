@@ -106,8 +106,8 @@ def train_evaluators(
     only the judge with ``roles=("judge",)`` (the same network as when both are trained)."""
     import keras
 
+    from dlsuite.apps.common.optimization import compile_classifier
     from dlsuite.apps.vision.models import build_model
-    from dlsuite.apps.vision.train import compile_classifier
     from dlsuite.base.files import atomic_write_json, read_json
 
     if "judge" not in roles or not set(roles) <= set(EVALUATOR_ROLES):

@@ -140,13 +140,13 @@ def evaluate_dbn(
 def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
     """Greedy CD-k training of the generative DBN (RBMs and the label-unit associative memory),
     then its RBMs fine-tuned by backprop as a classifier (``--model dbn``)."""
+    from dlsuite.apps.common.optimization import compile_classifier
     from dlsuite.apps.generative.dbn import (
         GreedyPretraining,
         build_dbn_classifier,
         build_generative_dbn,
     )
     from dlsuite.apps.generative.quality import arrays
-    from dlsuite.apps.vision.train import compile_classifier
 
     splits = load_splits(config)
     images, labels = arrays(splits.train)
@@ -181,7 +181,7 @@ def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
         build_model=lambda: build_dbn_classifier(
             shape, num_classes, config.dbn_units, config.dbn_layers, config.cd_k
         ),
-        compile_model=lambda model, opt, jit: compile_classifier(model, opt, jit),
+        compile_model=compile_classifier,
         evaluate=lambda model, run, test: evaluate_dbn(model, run.path, test, splits, config),
         callbacks=callbacks,
         extra_metrics={

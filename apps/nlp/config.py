@@ -21,7 +21,6 @@ TASKS = tuple(TASK_MODELS)
 TOKENIZERS = ("word", "wordpiece")
 POSITION_EMBEDDINGS = ("sinusoidal", "learned")
 NORM_POSITIONS = ("pre", "post")
-LR_SCHEDULES = ("constant", "cosine")
 LANGID_LOCALES = ("en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL")
 
 
@@ -87,11 +86,6 @@ class NLPConfig(TrainingConfig):
     )
     lstm_units: int = option(64, "LSTM units per direction (bilstm)")
     dropout: float = option(0.1, "dropout rate")
-    lr_schedule: str = option(
-        "cosine",
-        "learning rate schedule: constant, or cosine decay to 0 over all training steps",
-        choices=LR_SCHEDULES,
-    )
     langid_locales: tuple[str, ...] = option(
         LANGID_LOCALES, "builtin:langid: Faker locales, one class each"
     )
@@ -109,11 +103,6 @@ class NLPConfig(TrainingConfig):
     )
     numbers_max: int = option(9999, "builtin:numbers: numbers are drawn from [0, numbers_max]")
     label_smoothing: float = option(0.1, "translate: label smoothing epsilon of the cross-entropy")
-    warmup_steps: int = option(
-        400,
-        "translate: warmup steps of the 'Attention Is All You Need' learning-rate "
-        "schedule (inverse square root decay after); --learning-rate is its peak",
-    )
     beam_size: int = option(
         4, "translate: beam width of the evaluation and of the exported translate signature"
     )
@@ -141,14 +130,13 @@ class NLPConfig(TrainingConfig):
             ("tokenizer", TOKENIZERS),
             ("position_embedding", POSITION_EMBEDDINGS),
             ("norm_position", NORM_POSITIONS),
-            ("lr_schedule", LR_SCHEDULES),
         )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise ValueError(
                     f"{name} expected one of {allowed}. Received: {name}={getattr(self, name)!r}"
                 )
-        for name in (
+        self.check_positive_fields(
             "vocab_size",
             "sequence_length",
             "embedding_dim",
@@ -159,12 +147,8 @@ class NLPConfig(TrainingConfig):
             "langid_sentences",
             "numbers_count",
             "numbers_max",
-            "warmup_steps",
             "beam_size",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} expected a positive integer. Received: {name}={value!r}")
+        )
         if self.vocab_size < 8:
             raise ValueError(
                 f"vocab_size expected at least 8. Received: vocab_size={self.vocab_size}"
@@ -199,15 +183,12 @@ class NLPConfig(TrainingConfig):
                 "length_penalty expected a number >= 0. "
                 f"Received: length_penalty={self.length_penalty}"
             )
-        if self.max_decode_length is not None and (
-            isinstance(self.max_decode_length, bool)
-            or not isinstance(self.max_decode_length, int)
-            or self.max_decode_length <= 0
-        ):
-            raise ValueError(
-                f"max_decode_length expected a positive integer. "
-                f"Received: max_decode_length={self.max_decode_length!r}"
-            )
+        if self.max_decode_length is not None:
+            self.check_positive_fields("max_decode_length")
+
+    def default_lr_schedule(self) -> str:
+        """The Transformer warmup schedule of the paper for translation, else cosine decay."""
+        return "transformer" if self.task == "translate" else "cosine"
 
 
 PRESETS: dict[str, NLPConfig] = {

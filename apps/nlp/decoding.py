@@ -27,6 +27,7 @@ from typing import Any
 import tensorflow as tf
 
 from dlsuite.apps.nlp.tokenizers import END_ID, PAD_ID, START_ID
+from dlsuite.base.validation import check_positive_int
 
 NEG = -1e9  # log probability of an impossible token (finite, so sums never give NaN)
 Step = Callable[[Any, Any, Any, Any], tuple[Any, Any]]
@@ -97,10 +98,7 @@ def beam_search(
 
     ``state`` and ``static`` have ``B`` rows; they are repeated ``beam_size`` times here.
     """
-    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size <= 0:
-        raise ValueError(
-            f"beam_size expected a positive integer. Received: beam_size={beam_size!r}"
-        )
+    check_positive_int(beam_size=beam_size)
     k = beam_size
     rows = batch_size * k
     state = tf.nest.map_structure(lambda t: tf.repeat(t, k, axis=0), state)  # (B K, ...)

@@ -50,26 +50,11 @@ def build_language_model(config: NLPConfig, tokenizer: Any) -> Any:
     return model
 
 
-def compile_language_model(
-    model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
-) -> None:
-    """Next-token cross-entropy on logits and next-token accuracy;
-    cosine decay over ``decay_steps``.
-    """
-    import keras
+def compile_language_model(model: Any, optimizer: Any, jit_compile: bool = False) -> None:
+    """Next-token cross-entropy on logits and next-token accuracy."""
+    from dlsuite.apps.common.optimization import compile_classifier
 
-    if decay_steps:
-        options = optimizer.get_config()
-        schedule = keras.optimizers.schedules.CosineDecay(
-            float(options["learning_rate"]), decay_steps
-        )
-        optimizer = type(optimizer).from_config({**options, "learning_rate": schedule})
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=jit_compile,
-    )
+    compile_classifier(model, optimizer, jit_compile, from_logits=True)
 
 
 def held_out_perplexity(model: Any, batches: Any, unigram_counts: Any) -> dict[str, Any]:
@@ -136,12 +121,6 @@ def evaluate_language_model(
     return report
 
 
-def decay_steps(config: NLPConfig, train_windows: int) -> int | None:
-    if config.lr_schedule == "constant":
-        return None
-    return config.epochs * math.ceil(epoch_windows(config, train_windows) / config.batch_size)
-
-
 def epoch_windows(config: NLPConfig, train_windows: int) -> int:
     """Training windows per epoch (``max_train_examples`` caps them)."""
     return min(train_windows, config.max_train_examples or train_windows)
@@ -195,9 +174,7 @@ def train_language_model(config: NLPConfig) -> trainer.TrainResult:
         config=config,
         splits=data.splits,
         build_model=lambda: build_language_model(config, data.tokenizer),
-        compile_model=lambda model, optimizer, jit: compile_language_model(
-            model, optimizer, jit, decay_steps(config, train_windows)
-        ),
+        compile_model=compile_language_model,
         evaluate=evaluate,
         extra_metrics={
             "tokenizer": describe_tokenizer(data.tokenizer),

@@ -401,9 +401,7 @@ def train_member(config: Any, data: Any, steps: int, common_steps: int, checkpoi
             config=config,
             splits=data.splits,
             build_model=lambda: build_language_model(config, data.tokenizer),
-            compile_model=lambda model, optimizer, jit: compile_language_model(
-                model, optimizer, jit
-            ),
+            compile_model=compile_language_model,
             evaluate=evaluate,
             callbacks=lambda run: [
                 curve_callback(

@@ -26,6 +26,7 @@ import keras
 import tensorflow as tf
 
 from dlsuite.apps.nlp.wordpiece_vocab import JOINER, learn_wordpiece_vocabulary
+from dlsuite.base.validation import check_positive_int
 
 PAD, UNK, START, END = "", "[UNK]", "[START]", "[END]"
 SPECIAL_TOKENS = (PAD, UNK, START, END)
@@ -232,15 +233,7 @@ class WordPieceTokenizer(Tokenizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(vocabulary, sequence_length, lowercase, **kwargs)
-        if (
-            isinstance(max_chars_per_word, bool)
-            or not isinstance(max_chars_per_word, int)
-            or max_chars_per_word <= 0
-        ):
-            raise ValueError(
-                f"`max_chars_per_word` expected a positive integer. "
-                f"Received: max_chars_per_word={max_chars_per_word!r}"
-            )
+        check_positive_int(max_chars_per_word=max_chars_per_word)
         self.max_chars_per_word = max_chars_per_word
         self.lookup = keras.layers.StringLookup(
             vocabulary=self.vocabulary[2:],

@@ -4,7 +4,6 @@ per ``config.task``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from dlsuite.apps.common import trainer
@@ -87,41 +86,12 @@ def classifier_options(config: NLPConfig) -> dict[str, Any]:
     return options
 
 
-def compile_classifier(
-    model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
-) -> None:
-    """Sparse categorical cross-entropy and accuracy;
-    with ``decay_steps``, cosine learning-rate decay to 0.
-    """
-    import keras
-
-    if decay_steps:
-        config = optimizer.get_config()
-        schedule = keras.optimizers.schedules.CosineDecay(
-            float(config["learning_rate"]), decay_steps
-        )
-        optimizer = type(optimizer).from_config({**config, "learning_rate": schedule})
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        jit_compile=jit_compile,
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-
-
-def decay_steps(config: NLPConfig, train_size: int) -> int | None:
-    """Optimizer steps of the whole run for the cosine schedule (None for a constant rate)."""
-    if config.lr_schedule == "constant":
-        return None
-    examples = min(train_size, config.max_train_examples or train_size)
-    return config.epochs * math.ceil(examples / config.batch_size)
-
-
 def train_classifier(config: NLPConfig) -> trainer.TrainResult:
     """Text classification: learn the tokenizer on the training split,
     then train the model around it.
     """
     from dlsuite.apps.common.evaluation import evaluate_classifier
+    from dlsuite.apps.common.optimization import compile_classifier
     from dlsuite.apps.nlp.data import load_splits
     from dlsuite.apps.nlp.models import build_classifier
 
@@ -138,9 +108,7 @@ def train_classifier(config: NLPConfig) -> trainer.TrainResult:
         build_model=lambda: build_classifier(
             config.model, tokenizer, len(splits.class_names), **classifier_options(config)
         ),
-        compile_model=lambda model, optimizer, jit: compile_classifier(
-            model, optimizer, jit, decay_steps(config, splits.sizes["train"])
-        ),
+        compile_model=compile_classifier,
         evaluate=evaluate,
         extra_metrics={"tokenizer": describe_tokenizer(tokenizer)},
     )

@@ -12,8 +12,9 @@ Data sources yield ``(source, target)`` pairs of scalar tf.strings:
 Training learns a source and a target tokenizer on the training split (`apps.nlp.tokenizers`),
 encodes each pair as the model input (source ids, then ``[START] target``) and the labels
 (``target [END]``), and trains `apps.nlp.models.seq2seq.TransformerSeq2Seq` with label smoothing
-and the warmup schedule of Vaswani et al. (`apps.nlp.schedules`). The held-out evaluation decodes
-the test split greedily and with beam search (`apps.nlp.decoding`) and scores both with sacreBLEU.
+and, by default, the warmup schedule of Vaswani et al. (``--lr-schedule transformer``). The
+held-out evaluation decodes the test split greedily and with beam search (`apps.nlp.decoding`) and
+scores both with sacreBLEU.
 """
 
 from __future__ import annotations
@@ -281,22 +282,11 @@ def build_translator(config: NLPConfig, source_tokenizer: Any, target_tokenizer:
 
 
 def compile_translator(model: Any, optimizer: Any, jit_compile: bool, config: NLPConfig) -> None:
-    """Label-smoothed cross-entropy, token accuracy,
-    and Adam (beta_2 0.98) on the warmup schedule.
-    """
+    """Label-smoothed cross-entropy and token accuracy."""
     from dlsuite.apps.nlp.losses import LabelSmoothedCrossentropy, MaskedTokenAccuracy
-    from dlsuite.apps.nlp.schedules import TransformerSchedule
 
-    schedule = TransformerSchedule.for_peak(
-        config.learning_rate, config.embedding_dim, config.warmup_steps
-    )
-    options = optimizer.get_config()
-    options.update(
-        learning_rate=schedule,
-        **({"beta_2": 0.98, "epsilon": 1e-9} if config.optimizer == "adam" else {}),
-    )
     model.compile(
-        optimizer=type(optimizer).from_config(options),
+        optimizer=optimizer,
         jit_compile=jit_compile,
         loss=LabelSmoothedCrossentropy(config.label_smoothing),
         metrics=[MaskedTokenAccuracy()],
@@ -466,6 +456,8 @@ def train_translator(config: NLPConfig) -> trainer.TrainResult:
         compile_model=lambda model, optimizer, jit: compile_translator(
             model, optimizer, jit, config
         ),
+        # Adam with the beta_2 and epsilon of the paper (section 5.3)
+        optimizer_options={"beta_2": 0.98, "epsilon": 1e-9} if config.optimizer == "adam" else None,
         evaluate=evaluate,
         extra_metrics={
             "source_tokenizer": describe_tokenizer(source_tokenizer),
@@ -478,8 +470,9 @@ def evaluate_translation_run(run_dir: Any, split: str = "test") -> dict[str, Any
     """Decode and score a finished translation run's ``split``;
     writes the report files into the run.
     """
+    from dlsuite.apps.common import schedules  # noqa: F401  (registers TransformerSchedule)
     from dlsuite.apps.common.runs import load_trained_model, run_config
-    from dlsuite.apps.nlp import losses, schedules  # noqa: F401  (register the compile objects for loading)
+    from dlsuite.apps.nlp import losses  # noqa: F401  (registers the compile objects for loading)
     from dlsuite.apps.nlp.models import seq2seq  # noqa: F401  (registers TransformerSeq2Seq)
 
     if split not in ("train", "validation", "test"):

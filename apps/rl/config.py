@@ -2,34 +2,34 @@
 
 `RLConfig` is a sibling of `apps.common.config.TrainingConfig`, not a subclass: data splits,
 epochs, tf.data options and distribution strategies mean nothing for an agent that collects its
-own experience. It keeps the run-directory fields (``run_root``, ``run_id``, ``resume``,
-``seed``, ``verbose``) and the same ``to_dict`` / ``config_hash`` contract, so `open_run`, the
-generated ``dlsuite train rl`` options and `apps.common.config.override` work unchanged.
+own experience. Both are `apps.common.config.RunConfig`s: it keeps the run-directory fields
+(``run_root``, ``run_id``, ``resume``, ``seed``, ``verbose``) and shares the ``to_dict`` /
+``config_hash`` contract, so `open_run`, the generated ``dlsuite train rl`` options and
+`apps.common.config.override` work unchanged.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from dlsuite.apps.common.config import option
+from dlsuite.apps.common.config import RunConfig, option
 
 AGENTS = ("dqn", "ddqn", "reinforce")
 VALUE_AGENTS = ("dqn", "ddqn")
 CARTPOLE_ENVS = ("CartPole-v0", "CartPole-v1")
 ATARI_PREFIX = "ALE/"
-_LOCATION_FIELDS = frozenset({"run_root", "run_id", "resume", "verbose"})
 
 
 @dataclasses.dataclass(frozen=True)
-class RLConfig:
+class RLConfig(RunConfig):
     """An agent, an environment and a budget of environment steps.
 
     Defaults are tuned so ``dlsuite train rl --agent dqn --env CartPole-v0`` reaches an average
     return of at least 195 over 100 evaluation episodes (the "solved" threshold) on a CPU.
     """
+
+    LOCATION_FIELDS: ClassVar[frozenset[str]] = RunConfig.LOCATION_FIELDS | {"verbose"}
 
     # RL runs on one device; `dlsuite train` reads these before it calls the app.
     strategy: ClassVar[str] = "one_device"
@@ -126,7 +126,7 @@ class RLConfig:
                 f"env expected one of {CARTPOLE_ENVS} or an Atari id starting with "
                 f"{ATARI_PREFIX!r}. Received: env={self.env!r}"
             )
-        for name in (
+        self.check_positive_fields(
             "num_env_steps",
             "batch_size",
             "replay_capacity",
@@ -139,10 +139,7 @@ class RLConfig:
             "eval_episodes",
             "final_eval_episodes",
             "checkpoint_interval",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} expected a positive integer. Received: {name}={value!r}")
+        )
         for name in ("initial_collect_steps", "gif_episodes"):
             if getattr(self, name) < 0:
                 raise ValueError(
@@ -162,10 +159,8 @@ class RLConfig:
                     f"{name} expected a number in [0, 1]. Received: {name}={getattr(self, name)}"
                 )
         self.layer_sizes  # noqa: B018 - validates hidden_units
-        if self.max_episode_steps is not None and self.max_episode_steps <= 0:
-            raise ValueError(
-                f"max_episode_steps expected a positive integer. Received: {self.max_episode_steps}"
-            )
+        if self.max_episode_steps is not None:
+            self.check_positive_fields("max_episode_steps")
         if self.parallel_envs and self.num_envs < 2:
             raise ValueError("--parallel-envs needs --num-envs 2 or more")
 
@@ -186,15 +181,6 @@ class RLConfig:
     @property
     def is_atari(self) -> bool:
         return self.env.startswith(ATARI_PREFIX)
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields as a plain JSON-serialisable dict."""
-        return dataclasses.asdict(self)
-
-    def config_hash(self) -> str:
-        """Short digest of every field that affects the result (not where the run is stored)."""
-        payload = {k: v for k, v in self.to_dict().items() if k not in _LOCATION_FIELDS}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
 
 PRESETS: dict[str, RLConfig] = {

@@ -11,7 +11,6 @@ MODEL_NAMES = ("dnn", "cnn", "ds_cnn", "bilstm_attention", "ctc")
 RECOGNIZERS = ("ctc",)
 FEATURES = ("log_mel", "mfcc")
 AUGMENTATIONS = ("shift", "noise", "specaugment")
-LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,11 +63,6 @@ class SpeechConfig(TrainingConfig):
         "SNRs are drawn from [this, this + 20]",
     )
     dropout: float = option(0.1, "dropout rate before the classifier")
-    lr_schedule: str = option(
-        "cosine",
-        "learning rate schedule: constant, or cosine decay to 0 over all training steps",
-        choices=LR_SCHEDULES,
-    )
     beam_width: int = option(
         16, "beams of the CTC beam-search decoder in the evaluation (model=ctc)"
     )
@@ -104,23 +98,15 @@ class SpeechConfig(TrainingConfig):
                 f"num_mfcc expected at most num_mel_bins={self.num_mel_bins}. "
                 f"Received: num_mfcc={self.num_mfcc}"
             )
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(
-                f"lr_schedule expected one of {LR_SCHEDULES}. "
-                f"Received: lr_schedule={self.lr_schedule!r}"
-            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(
                 f"dropout expected a number in [0, 1). Received: dropout={self.dropout}"
             )
-        if (
-            isinstance(self.beam_width, bool)
-            or not isinstance(self.beam_width, int)
-            or self.beam_width < 1
-        ):
-            raise ValueError(
-                f"beam_width expected a positive integer. Received: beam_width={self.beam_width!r}"
-            )
+        self.check_positive_fields("beam_width")
+
+    def default_lr_schedule(self) -> str:
+        """Cosine decay to 0 over the run, for the keyword spotters and the recogniser."""
+        return "cosine"
 
     @property
     def clip_samples(self) -> int:

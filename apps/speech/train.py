@@ -8,6 +8,7 @@ from typing import Any
 
 from dlsuite.apps.common import trainer
 from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
+from dlsuite.apps.common.optimization import compile_classifier
 from dlsuite.apps.speech.config import SpeechConfig
 from dlsuite.apps.speech.data import augmentation, load_splits
 
@@ -43,60 +44,16 @@ def build(config: SpeechConfig, num_classes: int) -> Any:
     )
 
 
-def _scheduled(optimizer: Any, decay_steps: int | None) -> Any:
-    """The optimizer, rebuilt with cosine decay of its learning rate to 0
-    over ``decay_steps`` if given.
-
-    Rebuilt from its config with a `keras.optimizers.schedules.CosineDecay` (Loshchilov & Hutter
-    2017, without restarts).
-    """
-    import keras
-
-    if not decay_steps:
-        return optimizer
-    config = optimizer.get_config()
-    schedule = keras.optimizers.schedules.CosineDecay(float(config["learning_rate"]), decay_steps)
-    return type(optimizer).from_config({**config, "learning_rate": schedule})
-
-
-def compile_classifier(
-    model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
-) -> None:
-    """Sparse categorical cross-entropy and accuracy;
-    with ``decay_steps``, cosine learning-rate decay."""
-    import keras
-
-    model.compile(
-        optimizer=_scheduled(optimizer, decay_steps),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        jit_compile=jit_compile,
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-
-
-def compile_recognizer(
-    model: Any, optimizer: Any, jit_compile: bool = False, decay_steps: int | None = None
-) -> None:
-    """CTC loss and the greedy character error rate ("cer");
-    with ``decay_steps``, cosine learning-rate decay."""
+def compile_recognizer(model: Any, optimizer: Any, jit_compile: bool = False) -> None:
+    """CTC loss and the greedy character error rate ("cer")."""
     from dlsuite.apps.speech.ctc import CharacterErrorRate, CTCLoss
 
     model.compile(
-        optimizer=_scheduled(optimizer, decay_steps),
+        optimizer=optimizer,
         loss=CTCLoss(),
         jit_compile=jit_compile,
         metrics=[CharacterErrorRate()],
     )
-
-
-def decay_steps(config: SpeechConfig, splits: Any) -> int | None:
-    """Optimizer steps of the whole run for the cosine schedule (None for a constant rate)."""
-    import math
-
-    if config.lr_schedule == "constant":
-        return None
-    examples = min(splits.sizes["train"], config.max_train_examples or splits.sizes["train"])
-    return config.epochs * math.ceil(examples / config.batch_size)
 
 
 def evaluate_recognizer(
@@ -174,9 +131,7 @@ def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
         config=config,
         splits=splits,
         build_model=lambda: build(config, len(splits.class_names)),
-        compile_model=lambda model, optimizer, jit: compile_model(
-            model, optimizer, jit, decay_steps(config, splits)
-        ),
+        compile_model=compile_model,
         evaluate=evaluate,
         augment=augmentation(config),
     )

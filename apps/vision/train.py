@@ -6,36 +6,11 @@ from typing import Any
 
 from dlsuite.apps.common import trainer
 from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
+from dlsuite.apps.common.optimization import compile_classifier
 from dlsuite.apps.vision.config import VisionConfig
 from dlsuite.apps.vision.data import augmentation, image_size, load_splits
 
 APP = "vision"
-
-
-def compile_classifier(
-    model: Any, optimizer: Any, jit_compile: bool = False, label_smoothing: float = 0.0
-) -> None:
-    """Sparse categorical cross-entropy (with optional label smoothing) and accuracy."""
-    import keras
-
-    if label_smoothing:
-        num_classes = model.output_shape[-1]
-
-        def loss(y_true: Any, y_pred: Any) -> Any:
-            one_hot = keras.ops.one_hot(
-                keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), num_classes
-            )
-            return keras.losses.categorical_crossentropy(
-                one_hot, y_pred, label_smoothing=label_smoothing
-            )
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
-    model.compile(
-        optimizer=optimizer,
-        loss=loss,
-        jit_compile=jit_compile,
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
 
 
 def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
@@ -59,7 +34,7 @@ def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
         splits=splits,
         build_model=build,
         compile_model=lambda model, opt, jit: compile_classifier(
-            model, opt, jit, config.label_smoothing
+            model, opt, jit, label_smoothing=config.label_smoothing
         ),
         evaluate=evaluate,
         augment=augmentation(config, size),

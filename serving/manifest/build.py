@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dlsuite.base.validation import check_positive_int
 from dlsuite.base.version import framework_versions
 from dlsuite.serving.manifest.person import as_list, deep_merge, missing_person_fields
 
@@ -221,8 +222,7 @@ def build_manifest(
             "the manifest needs these fields that only a person can fill (set them in the manifest "
             "fields file, see docs/manifest_example.yaml, or as overrides): " + "; ".join(problems)
         )
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f"version must be a positive integer. Received: version={version!r}")
+    check_positive_int(version=version)
     run_dir = Path(run_dir)
     config = read_json(run_dir / "config.json")
     if not (run_dir / "metrics.json").is_file():

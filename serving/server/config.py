@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dlsuite.base.validation import check_positive_int
 from dlsuite.serving.repository import check_model_name
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
@@ -153,14 +154,9 @@ class BatchingOptions:
     adaptive: bool = False  # dlsuite: adapt the window to arrival rate and latency (batching.py)
 
     def __post_init__(self) -> None:
-        if self.max_batch_size < 1:
-            raise ValueError(
-                f"max_batch_size expected a positive integer. Received: {self.max_batch_size}"
-            )
-        if self.num_batch_threads < 1:
-            raise ValueError(
-                f"num_batch_threads expected a positive integer. Received: {self.num_batch_threads}"
-            )
+        check_positive_int(
+            max_batch_size=self.max_batch_size, num_batch_threads=self.num_batch_threads
+        )
         sizes = list(self.allowed_batch_sizes)
         if sizes and (sizes != sorted(set(sizes)) or sizes[-1] != self.max_batch_size):
             raise ValueError(

@@ -102,7 +102,7 @@ def test_tfds_ted_hrlr_with_mock_data(tmp_path):
 def test_warmup_schedule_follows_the_paper():
     import keras
 
-    from dlsuite.apps.nlp.schedules import TransformerSchedule
+    from dlsuite.apps.common.schedules import TransformerSchedule
 
     schedule = TransformerSchedule(512, 4000)
     for step in (0, 99, 3999, 4000, 99999):  # Keras counts from 0, the paper from 1

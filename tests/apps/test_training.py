@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,13 +18,69 @@ def test_config_rejects_unknown_keys_and_bad_values():
     config = VisionConfig()
     with pytest.raises(ValueError, match="unknown config keys \\['epoch'\\]"):
         override(config, {"epoch": 3})
-    with pytest.raises(ValueError, match="batch_size expected a positive integer"):
+    with pytest.raises(ValueError, match="`batch_size` expected a positive integer"):
         VisionConfig(batch_size=0)
     with pytest.raises(ValueError, match="model expected one of"):
         VisionConfig(model="vgg")
     with pytest.raises(ValueError, match="augment expected"):
         VisionConfig(augment=("rotate",))
     assert override(config, {"epochs": 3}).epochs == 3
+    with pytest.raises(ValueError, match="lr_schedule expected one of"):
+        VisionConfig(lr_schedule="linear")
+    with pytest.raises(ValueError, match="`warmup_steps` expected a positive integer"):
+        VisionConfig(warmup_steps=0)
+
+
+def test_lr_schedule_auto_is_each_apps_default():
+    from dlsuite.apps.generative.config import PRESETS as GENERATIVE_PRESETS
+    from dlsuite.apps.generative.config import GenerativeConfig
+    from dlsuite.apps.nlp.config import PRESETS as NLP_PRESETS
+    from dlsuite.apps.nlp.config import NLPConfig
+    from dlsuite.apps.nlp.scaling import member_config
+    from dlsuite.apps.speech.config import PRESETS as SPEECH_PRESETS
+    from dlsuite.apps.speech.config import SpeechConfig
+    from dlsuite.apps.vision.config import PRESETS as VISION_PRESETS
+
+    defaults = {
+        "constant": [VisionConfig(), *VISION_PRESETS.values(), GenerativeConfig()],
+        "cosine": [SpeechConfig(), *SPEECH_PRESETS.values(), NLPConfig()],
+        "transformer": [NLPConfig(task="translate", model="transformer_seq2seq")],
+    }
+    defaults["constant"] += GENERATIVE_PRESETS.values()
+    for config in NLP_PRESETS.values():
+        defaults["transformer" if config.task == "translate" else "cosine"].append(config)
+    for schedule, configs in defaults.items():
+        for config in configs:
+            assert config.lr_schedule == "auto"
+            assert config.effective_lr_schedule == schedule, (schedule, config)
+    scaling = member_config(NLP_PRESETS["gpt-pydocs"], 1, 32, 2, Path("runs"))
+    assert scaling.effective_lr_schedule == "constant"
+    assert SpeechConfig(lr_schedule="constant").effective_lr_schedule == "constant"
+    assert VisionConfig(lr_schedule="transformer").effective_lr_schedule == "transformer"
+    assert GenerativeConfig(model="dbn", lr_schedule="cosine").effective_lr_schedule == "cosine"
+    with pytest.raises(ValueError, match="constant learning rate"):
+        GenerativeConfig(lr_schedule="cosine")
+
+
+def test_learning_rate_schedules():
+    import keras
+
+    from dlsuite.apps.common.optimization import learning_rate_schedule, make_optimizer
+
+    assert learning_rate_schedule("constant", 3e-3, 100, 10) == 3e-3
+    cosine = learning_rate_schedule("cosine", 3e-3, 100, 10)
+    assert float(cosine(0)) == pytest.approx(3e-3) and float(cosine(50)) == pytest.approx(1.5e-3)
+    assert float(cosine(100)) == pytest.approx(0.0, abs=1e-9)
+    warmup = learning_rate_schedule("transformer", 2e-3, 100, 300)  # warmup past the run's end
+    assert float(warmup(149)) == pytest.approx(1e-3, rel=1e-5)
+    assert float(warmup(299)) == pytest.approx(2e-3, rel=1e-5)
+    assert float(warmup(1199)) == pytest.approx(1e-3, rel=1e-5)
+    with pytest.raises(ValueError, match="schedule expected one of"):
+        learning_rate_schedule("auto", 1e-3, 100, 10)
+    optimizer = make_optimizer("sgd", 0.1, "cosine", total_steps=10, clipnorm=1.0)
+    assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.clipnorm == 1.0
+    rate = optimizer.get_config()["learning_rate"]
+    assert rate["class_name"] == "CosineDecay" and rate["config"]["decay_steps"] == 10
 
 
 def test_config_hash_ignores_where_a_run_is_stored():
@@ -86,6 +143,7 @@ def test_run_directory_contents(tiny_run):
     assert not (run / "backup").exists(), "backup state is removed after a finished run"
     assert [r["epoch"] for r in metrics["history"]] == [1, 2]
     assert metrics["examples_seen"] == 2 * 128
+    assert metrics["lr_schedule"] == "constant"
     assert metrics["num_params"] == 61706
     # LeNet-5 at 32x32: 416,520 multiply-adds = 833,040 FLOPs, plus biases, pooling and rescaling.
     assert 833_040 <= metrics["flops_per_example"] <= 833_040 * 1.03
@@ -146,3 +204,12 @@ def test_rerunning_a_finished_run_id_is_refused(tmp_path, tiny_run):
     root = tiny_run.run.path.parent.parent
     with pytest.raises(ValueError, match="already complete"):
         train_tiny(root, run_id=run_id)
+
+
+def test_the_schedule_spans_the_whole_run(tmp_path):
+    result = train_tiny(tmp_path, lr_schedule="cosine", epochs=1)
+    assert result.metrics["lr_schedule"] == "cosine"
+    optimizer = result.model.optimizer
+    rate = optimizer.get_config()["learning_rate"]
+    assert rate["class_name"] == "CosineDecay" and rate["config"]["decay_steps"] == 128 // 32
+    assert int(optimizer.iterations) == 4 and float(optimizer.learning_rate) == pytest.approx(0.0)

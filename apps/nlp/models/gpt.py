@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from dlsuite.base.validation import check_positive_int
 from dlsuite.core_layers import PositionalEmbedding, TransformerDecoderBlock
 
 
@@ -65,18 +66,14 @@ class GPTLanguageModel(keras.Model):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("sequence_length", sequence_length),
-            ("num_layers", num_layers),
-            ("num_heads", num_heads),
-            ("hidden_dim", hidden_dim),
-            ("intermediate_dim", intermediate_dim),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"`{name}` expected a positive integer. Received: {name}={value!r}"
-                )
+        check_positive_int(
+            vocabulary_size=vocabulary_size,
+            sequence_length=sequence_length,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+        )
         if hidden_dim % num_heads:
             raise ValueError(
                 f"hidden_dim expected a multiple of num_heads={num_heads}. "

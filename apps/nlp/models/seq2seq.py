@@ -9,6 +9,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from dlsuite.base.validation import check_positive_int
 from dlsuite.core_layers import (
     PositionalEmbedding,
     TransformerDecoderBlock,
@@ -74,20 +75,16 @@ class TransformerSeq2Seq(keras.Model):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for name, value in (
-            ("source_vocabulary_size", source_vocabulary_size),
-            ("target_vocabulary_size", target_vocabulary_size),
-            ("source_length", source_length),
-            ("target_length", target_length),
-            ("num_layers", num_layers),
-            ("num_heads", num_heads),
-            ("hidden_dim", hidden_dim),
-            ("intermediate_dim", intermediate_dim),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"`{name}` expected a positive integer. Received: {name}={value!r}"
-                )
+        check_positive_int(
+            source_vocabulary_size=source_vocabulary_size,
+            target_vocabulary_size=target_vocabulary_size,
+            source_length=source_length,
+            target_length=target_length,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+        )
         if hidden_dim % num_heads:
             raise ValueError(
                 f"hidden_dim expected a multiple of num_heads={num_heads}. "

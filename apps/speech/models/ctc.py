@@ -3,6 +3,7 @@
 import keras
 
 from dlsuite.apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
+from dlsuite.base.validation import check_positive_int
 
 CELLS = ("gru", "lstm")
 
@@ -63,16 +64,7 @@ def build_ctc(
     check_arguments("ctc", num_samples, num_classes, dropout)
     if cell not in CELLS:
         raise ValueError(f"ctc: `cell` expected one of {CELLS}. Received: cell={cell!r}")
-    for name, value in (
-        ("filters", filters),
-        ("units", units),
-        ("rnn_layers", rnn_layers),
-        ("time_stride", time_stride),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"ctc: `{name}` expected a positive integer. Received: {name}={value!r}"
-            )
+    check_positive_int(filters=filters, units=units, rnn_layers=rnn_layers, time_stride=time_stride)
     options = {
         "features": "log_mel",
         "frame_length_ms": 40.0,

@@ -3,6 +3,7 @@
 import keras
 
 from dlsuite.apps.vision.models._common import check_arguments, classifier_head, pixel_input
+from dlsuite.base.validation import check_positive_int
 from dlsuite.core_layers import LocalResponseNormalization
 
 NORMS = ("batch", "lrn")
@@ -42,11 +43,7 @@ def build_alexnet(
     check_arguments("alexnet", input_shape, num_classes, dropout, min_size=8)
     if norm not in NORMS:
         raise ValueError(f"alexnet: `norm` expected one of {NORMS}. Received: norm={norm!r}")
-    if isinstance(dense_units, bool) or not isinstance(dense_units, int) or dense_units <= 0:
-        raise ValueError(
-            "alexnet: `dense_units` expected a positive integer. "
-            f"Received: dense_units={dense_units!r}"
-        )
+    check_positive_int(dense_units=dense_units)
     inputs, x = pixel_input(input_shape)  # (B, H, W, C)
     for index, filters in enumerate(FILTERS, start=1):
         kernel_size = 5 if index <= 2 else 3
