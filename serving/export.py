@@ -3,8 +3,8 @@
 `export_version` is the one way every app's model leaves the suite:
 
 1. the person-filled manifest fields are checked first, so a missing field fails before any work;
-2. the app's ``save(tmp_dir)`` writes the SavedModel with its signatures into a hidden temporary
-   folder beside the versions;
+2. the app's ``save(tmp_dir, name, version)`` writes the SavedModel with its signatures into a
+   hidden temporary folder beside the versions (the version is known from here on);
 3. Classify/Regress signatures get TF Serving's method names (`serving.signatures`);
 4. ``assets.extra/tf_serving_warmup_requests`` is written from real examples (`serving.warmup`);
 5. ``assets.extra/manifest.json`` is built from the run directory and written last, with the
@@ -27,7 +27,7 @@ def export_version(
     model_base_path: str | os.PathLike[str],
     name: str,
     run_dir: str | os.PathLike[str],
-    save: Callable[[Path], None],
+    save: Callable[[Path, str, int], None],
     warmup_logs: Callable[[str], Sequence[Any]],
     person: Mapping[str, Any],
     signature_methods: Mapping[str, str] | None = None,
@@ -39,7 +39,8 @@ def export_version(
         model_base_path: the model repository root (TF Serving's ``--model_base_path`` parent).
         name: model name; refused if it could leave the repository.
         run_dir: the training run the model comes from (metrics and config for the manifest).
-        save: writes the SavedModel into the folder it is given.
+        save: ``save(folder, name, version)`` writes the SavedModel into ``folder``; ``version``
+            is the number it will be published as.
         warmup_logs: ``warmup_logs(name)`` returns ``PredictionLog`` protos for the warmup file.
         person: the manifest fields only a person can know (`serving.manifest.load_person_fields`).
         signature_methods: ``{signature: method}`` for Classify/Regress signatures.
@@ -59,7 +60,7 @@ def export_version(
         )
     target = model_dir(model_base_path, name)
     with new_version_dir(target) as (version, tmp):
-        save(tmp)
+        save(tmp, name, version)
         if signature_methods:
             set_signature_methods(tmp, signature_methods)
         write_warmup_requests(tmp, warmup_logs(name))

@@ -165,16 +165,16 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from dlsuite.apps.common.registry import app_module
+    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.common.rundir import load_run
 
-    config_json, metrics = load_run(args.run)
+    _, metrics = load_run(args.run)
     if metrics is None:
         raise ValueError(f"run {args.run} is not complete (no metrics.json); finish training first")
     from dlsuite.serving.manifest import parse_assignments
 
     overrides = parse_assignments(args.overrides)
-    path = app_module(config_json["app"], "export").export_run(
+    path = export_run(
         args.run,
         model_base_path=args.model_base_path,
         name=args.name,

@@ -2,8 +2,9 @@
 
 An app is the package ``apps.<name>`` with ``config.py`` (``CONFIG_CLASS``, ``PRESETS``),
 ``data.py`` (``load_splits(config)``), ``train.py`` (``train_and_evaluate(config)``,
-``evaluate_run(run_dir, split)``) and ``export.py`` (``export_run(...)``). Only the config module is
-imported to build the CLI, so it must not import TensorFlow.
+``evaluate_run(run_dir, split)``) and ``export.py`` (``export_plan(run_path, *, num_warmup)``, the
+`apps.common.export.ExportPlan` that `apps.common.export.export_run` writes). Only the config
+module is imported to build the CLI, so it must not import TensorFlow.
 """
 
 from __future__ import annotations

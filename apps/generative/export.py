@@ -14,10 +14,11 @@ and every PNG has the text chunks naming the model and version.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from dlsuite.apps.common.export import ExportPlan
 
 MAX_SAMPLES = 256
 NOISE_STREAM = 17  # second element of the stateless seed, as in apps.generative.quality
@@ -123,55 +124,25 @@ def warmup_logs(name: str, num_classes: int | None) -> list[Any]:
     ]
 
 
-def export_run(
-    run_dir: str | os.PathLike[str],
-    *,
-    model_base_path: str | os.PathLike[str] = "saved_models",
-    name: str,
-    manifest_info: str | os.PathLike[str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Path:
-    """Export a finished generative run (its final, EMA-averaged if enabled, generator)."""
+def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
+    """A finished generative run's export: its final (EMA-averaged if enabled) generator with
+    ``generate``, or a fine-tuned DBN classifier with the vision signatures."""
     import keras
 
     from dlsuite import core_layers  # noqa: F401  (registers the custom layers)
     from dlsuite.apps.generative.gan import GAN
     from dlsuite.base.files import read_json
-    from dlsuite.serving.export import export_version
-    from dlsuite.serving.manifest import load_person_fields
     from dlsuite.serving.marking import manifest_section
-    from dlsuite.serving.repository import model_dir, next_version
 
-    person = load_person_fields(manifest_info, overrides)
-    run_path = Path(run_dir)
     gan = keras.saving.load_model(run_path / "model.keras", compile=False)
-    metrics = read_json(run_path / "metrics.json")
     if not isinstance(gan, GAN):  # the fine-tuned DBN is a classifier: the vision signatures
-        from dlsuite.apps.common.runs import splits_for_run
-        from dlsuite.apps.vision import export as vision_export
-        from dlsuite.serving.signatures import CLASSIFY_METHOD
+        from dlsuite.apps.vision.export import classifier_plan
 
-        splits = splits_for_run(run_path)
-        images = [image for image, _ in splits.test.take(4).as_numpy_iterator()]
-        return export_version(
-            model_base_path=model_base_path,
-            name=name,
-            run_dir=run_path,
-            save=lambda path: vision_export.save_saved_model(
-                gan, splits.class_names, splits.input_shape, path
-            ),
-            warmup_logs=lambda model_name: vision_export.warmup_logs(model_name, images),
-            person=person,
-            signature_methods={"classify": CLASSIFY_METHOD},
-        )
-    image_shape = tuple(metrics["data"]["input_shape"])
-    version = next_version(model_dir(model_base_path, name))  # named in the marks of every PNG
-    return export_version(
-        model_base_path=model_base_path,
-        name=name,
-        run_dir=run_path,
-        save=lambda path: save_saved_model(gan, image_shape, path, name, version),
+        return classifier_plan(gan, run_path, num_warmup=num_warmup)
+    image_shape = tuple(read_json(run_path / "metrics.json")["data"]["input_shape"])
+    return ExportPlan(
+        # the model name and version are in the marks of every PNG
+        save=lambda path, name, version: save_saved_model(gan, image_shape, path, name, version),
         warmup_logs=lambda model_name: warmup_logs(model_name, gan.num_classes),
-        person=person,
         manifest_extra={"synthetic_content_marking": manifest_section()},
     )

@@ -1,4 +1,4 @@
-"""NLP export: ``export_run`` per ``config.task``;
+"""NLP export: ``export_plan`` per ``config.task``;
 the tokenizer is inside the SavedModel, clients send strings.
 
 Text classification signatures (signature, method: inputs -> outputs):
@@ -14,61 +14,32 @@ exactly as in training (`apps.nlp.tokenizers`); the graph uses core TensorFlow o
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dlsuite.apps.common.export import ExportPlan
 from dlsuite.serving.signatures import CLASSIFY_METHOD
 
 TEXT_FEATURE = "text"
 
 
-def export_run(
-    run_dir: str | os.PathLike[str],
-    *,
-    model_base_path: str | os.PathLike[str] = "saved_models",
-    name: str,
-    manifest_info: str | os.PathLike[str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    num_warmup: int = 4,
-) -> Path:
-    """Export a finished NLP run as the next version of ``<model_base_path>/<name>``."""
+def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
+    """A finished NLP run's export, by ``config.task``: classifier, translator or language model."""
     from dlsuite.apps.common.runs import run_config
 
-    config = run_config(Path(run_dir))
-    if config.task == "classify":
-        return export_classifier(
-            run_dir,
-            model_base_path=model_base_path,
-            name=name,
-            manifest_info=manifest_info,
-            overrides=overrides,
-            num_warmup=num_warmup,
-        )
-    if config.task == "translate":
-        from dlsuite.apps.nlp.translation_export import export_run as export_translator
+    task = run_config(run_path).task
+    if task == "classify":
+        return classifier_plan(run_path, num_warmup=num_warmup)
+    if task == "translate":
+        from dlsuite.apps.nlp.translation_export import translation_plan
 
-        return export_translator(
-            run_dir,
-            model_base_path=model_base_path,
-            name=name,
-            manifest_info=manifest_info,
-            overrides=overrides,
-            num_warmup=num_warmup,
-        )
-    if config.task == "lm":
-        from dlsuite.apps.nlp.lm_export import export_language_model
+        return translation_plan(run_path, num_warmup=num_warmup)
+    if task == "lm":
+        from dlsuite.apps.nlp.lm_export import language_model_plan
 
-        return export_language_model(
-            run_dir,
-            model_base_path=model_base_path,
-            name=name,
-            manifest_info=manifest_info,
-            overrides=overrides,
-            num_warmup=num_warmup,
-        )
-    raise ValueError(f"no export for task={config.task!r}")
+        return language_model_plan(run_path, num_warmup=num_warmup)
+    raise ValueError(f"no export for task={task!r}")
 
 
 # ------------------------------------------------------------------------------- classification
@@ -141,36 +112,20 @@ def classifier_warmup_logs(name: str, texts: Sequence[str]) -> list[Any]:
     return logs
 
 
-def export_classifier(
-    run_dir: str | os.PathLike[str],
-    *,
-    model_base_path: str | os.PathLike[str],
-    name: str,
-    manifest_info: str | os.PathLike[str] | None,
-    overrides: Mapping[str, Any] | None,
-    num_warmup: int,
-) -> Path:
-    """Export a finished text classification run (signatures above, warmup from the test split)."""
+def classifier_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
+    """A text classification run's export (signatures above, warmup from the test split)."""
     from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
     from dlsuite.apps.nlp import tokenizers  # noqa: F401  (registers the tokenizer layers for loading)
     from dlsuite.apps.nlp.train import describe_tokenizer
-    from dlsuite.serving.export import export_version
-    from dlsuite.serving.manifest import load_person_fields
 
-    person = load_person_fields(manifest_info, overrides)
-    run_path = Path(run_dir)
     config = run_config(run_path)
     model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
     splits = splits_for_run(run_path)
     texts = [text.decode("utf-8") for text, _ in splits.test.take(num_warmup).as_numpy_iterator()]
     tokenizer = next(layer for layer in model.layers if isinstance(layer, tokenizers.Tokenizer))
-    return export_version(
-        model_base_path=model_base_path,
-        name=name,
-        run_dir=run_path,
-        save=lambda path: save_classifier(model, splits.class_names, path),
+    return ExportPlan(
+        save=lambda path, _name, _version: save_classifier(model, splits.class_names, path),
         warmup_logs=lambda model_name: classifier_warmup_logs(model_name, texts),
-        person=person,
         signature_methods={"classify": CLASSIFY_METHOD},
         manifest_extra={
             "nlp": {

@@ -20,10 +20,11 @@ any answer. Out-of-range arguments fail with INVALID_ARGUMENT naming the argumen
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from dlsuite.apps.common.export import ExportPlan
 
 SIGNATURES = ("serving_default", "generate")
 WARMUP_PROMPT_WORDS = 6
@@ -112,27 +113,15 @@ def warmup_logs(name: str, prompts: Sequence[str]) -> list[Any]:
     ]
 
 
-def export_language_model(
-    run_dir: str | os.PathLike[str],
-    *,
-    model_base_path: str | os.PathLike[str] = "saved_models",
-    name: str,
-    manifest_info: str | os.PathLike[str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    num_warmup: int = 4,
-) -> Path:
-    """Export a finished LM run as the next version of ``<model_base_path>/<name>``."""
+def language_model_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
+    """A language-model run's export (signatures above, prompts from the test documents)."""
     from dlsuite.apps.common.runs import run_config
     from dlsuite.apps.nlp.corpus import read_documents, split_documents
     from dlsuite.apps.nlp.data import parse_text_source
     from dlsuite.apps.nlp.generation import DEFAULT_MAX_NEW_TOKENS
     from dlsuite.apps.nlp.language_model import load_language_model
     from dlsuite.apps.nlp.train import describe_tokenizer
-    from dlsuite.serving.export import export_version
-    from dlsuite.serving.manifest import load_person_fields
 
-    person = load_person_fields(manifest_info, overrides)
-    run_path = Path(run_dir)
     config = run_config(run_path)
     model = load_language_model(run_path)  # weights only: no optimizer state in the SavedModel
     spec = parse_text_source(config.data)
@@ -143,13 +132,9 @@ def export_language_model(
         config.split_seed,
     )["test"]
     prompts = [" ".join(d.split()[:WARMUP_PROMPT_WORDS]) for d in documents[:num_warmup]]
-    return export_version(
-        model_base_path=model_base_path,
-        name=name,
-        run_dir=run_path,
-        save=lambda path: save_saved_model(model, path),
+    return ExportPlan(
+        save=lambda path, _name, _version: save_saved_model(model, path),
         warmup_logs=lambda model_name: warmup_logs(model_name, prompts),
-        person=person,
         manifest_extra={
             "nlp": {
                 "task": "lm",

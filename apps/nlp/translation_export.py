@@ -14,10 +14,11 @@ source tokenizer, the encoder once, the decoder step by step with its key/value 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from dlsuite.apps.common.export import ExportPlan
 
 SIGNATURES = ("serving_default", "translate", "translate_greedy")
 
@@ -75,38 +76,23 @@ def warmup_logs(name: str, texts: Sequence[str]) -> list[Any]:
     ]
 
 
-def export_run(
-    run_dir: str | os.PathLike[str],
-    *,
-    model_base_path: str | os.PathLike[str] = "saved_models",
-    name: str,
-    manifest_info: str | os.PathLike[str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    num_warmup: int = 4,
-) -> Path:
-    """Export a finished translation run as the next version of ``<model_base_path>/<name>``."""
+def translation_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
+    """A translation run's export (signatures above, warmup from the test split)."""
+    from dlsuite.apps.common import schedules  # noqa: F401  (registers the schedule for loading)
     from dlsuite.apps.common.runs import load_trained_model, run_config
-    from dlsuite.apps.nlp import losses, schedules  # noqa: F401  (register the compile objects for loading)
+    from dlsuite.apps.nlp import losses  # noqa: F401  (registers the loss for loading)
     from dlsuite.apps.nlp.models import seq2seq  # noqa: F401  (registers TransformerSeq2Seq)
     from dlsuite.apps.nlp.translation import load_translation_splits
-    from dlsuite.serving.export import export_version
-    from dlsuite.serving.manifest import load_person_fields
 
-    person = load_person_fields(manifest_info, overrides)
-    run_path = Path(run_dir)
     config = run_config(run_path)
     model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
     splits = load_translation_splits(config)
     texts = [s.decode("utf-8") for s, _ in splits.test.take(num_warmup).as_numpy_iterator()]
-    return export_version(
-        model_base_path=model_base_path,
-        name=name,
-        run_dir=run_path,
-        save=lambda path: save_saved_model(
+    return ExportPlan(
+        save=lambda path, _name, _version: save_saved_model(
             model, config.beam_size, config.max_decode_length, config.length_penalty, path
         ),
         warmup_logs=lambda model_name: warmup_logs(model_name, texts),
-        person=person,
         manifest_extra={
             "nlp": {
                 "task": "translate",

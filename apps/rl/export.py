@@ -20,11 +20,11 @@ The saved object has ``action``, ``get_initial_state``, ``get_train_step`` and `
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dlsuite.apps.common.export import ExportPlan
 from dlsuite.apps.rl.legacy_keras import use_legacy_keras
 
 use_legacy_keras()  # before anything here imports TF-Agents (apps/rl/legacy_keras.py)
@@ -102,33 +102,15 @@ def save_policy(agent: Any, path: Path) -> None:
     saver.save(str(path))
 
 
-def export_run(
-    run_dir: str | os.PathLike[str],
-    *,
-    model_base_path: str | os.PathLike[str] = "saved_models",
-    name: str,
-    manifest_info: str | os.PathLike[str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    num_warmup: int = 4,
-) -> Path:
-    """Export a finished RL run's best policy
-    as the next version of ``<model_base_path>/<name>``.
-    """
+def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
+    """A finished RL run's export: its best checkpoint's greedy policy (`save_policy`)."""
     use_legacy_keras()
     from dlsuite.apps.rl.evaluation import VALIDATION_SEED_OFFSET
     from dlsuite.apps.rl.train import load_policy
-    from dlsuite.serving.export import export_version
-    from dlsuite.serving.manifest import load_person_fields
 
-    person = load_person_fields(manifest_info, overrides)
-    run_path = Path(run_dir)
     config, agent, _ = load_policy(run_path)
     observations, step_types = sample_observations(config, num_warmup, VALIDATION_SEED_OFFSET)
-    return export_version(
-        model_base_path=model_base_path,
-        name=name,
-        run_dir=run_path,
-        save=lambda path: save_policy(agent, path),
+    return ExportPlan(
+        save=lambda path, _name, _version: save_policy(agent, path),
         warmup_logs=lambda model_name: warmup_logs(model_name, observations, step_types),
-        person=person,
     )

@@ -56,10 +56,11 @@ calibration and check examples for ``predict_features`` (`serving.tflite.example
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from dlsuite.apps.common.export import ExportPlan
 
 STREAM_HOP_MS = 250  # hop of detect_keywords' sliding window
 
@@ -291,22 +292,10 @@ def warmup_logs(
     return [predict_log(name, signature, {key: value}) for signature, key, value in requests]
 
 
-def export_run(
-    run_dir: str | os.PathLike[str],
-    *,
-    model_base_path: str | os.PathLike[str] = "saved_models",
-    name: str,
-    manifest_info: str | os.PathLike[str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    num_warmup: int = 4,
-) -> Path:
-    """Export a finished speech run as the next version of ``<model_base_path>/<name>``."""
+def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
+    """A finished speech run's export: keyword-spotting or recogniser signatures (above)."""
     from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
-    from dlsuite.serving.export import export_version
-    from dlsuite.serving.manifest import load_person_fields
 
-    person = load_person_fields(manifest_info, overrides)
-    run_path = Path(run_dir)
     config = run_config(run_path)
     model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
     splits = splits_for_run(run_path)
@@ -337,14 +326,10 @@ def export_run(
             model, splits.class_names, config.sample_rate, config.clip_samples
         )
         speech["labels"] = list(splits.class_names)
-    return export_version(
-        model_base_path=model_base_path,
-        name=name,
-        run_dir=run_path,
-        save=lambda path: save_saved_model(models, signatures, path),
+    return ExportPlan(
+        save=lambda path, _name, _version: save_saved_model(models, signatures, path),
         warmup_logs=lambda model_name: warmup_logs(
             model_name, waveforms, config.sample_rate, config.recognizer
         ),
-        person=person,
         manifest_extra={"speech": speech},
     )

@@ -15,11 +15,11 @@ Decoded images are converted to C channels and resized to S x S (bilinear), as i
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dlsuite.apps.common.export import ExportPlan
 from dlsuite.serving.signatures import CLASSIFY_METHOD
 
 IMAGE_FEATURE = "image/encoded"
@@ -133,31 +133,25 @@ def warmup_logs(name: str, images: Sequence[Any]) -> list[Any]:
     return logs
 
 
-def export_run(
-    run_dir: str | os.PathLike[str],
-    *,
-    model_base_path: str | os.PathLike[str] = "saved_models",
-    name: str,
-    manifest_info: str | os.PathLike[str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    num_warmup: int = 4,
-) -> Path:
-    """Export a finished vision run as the next version of ``<model_base_path>/<name>``."""
-    from dlsuite.apps.common.runs import load_trained_model, splits_for_run
-    from dlsuite.serving.export import export_version
-    from dlsuite.serving.manifest import load_person_fields
+def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
+    """A finished vision run's export: its trained model with the signatures above."""
+    from dlsuite.apps.common.runs import load_trained_model
 
-    person = load_person_fields(manifest_info, overrides)
-    run_path = Path(run_dir)
     model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
+    return classifier_plan(model, run_path, num_warmup=num_warmup)
+
+
+def classifier_plan(model: Any, run_path: Path, *, num_warmup: int) -> ExportPlan:
+    """The vision export of ``model``, an image classifier of the run's data
+    (warmup from its first ``num_warmup`` test images)."""
+    from dlsuite.apps.common.runs import splits_for_run
+
     splits = splits_for_run(run_path)
     images = [image for image, _ in splits.test.take(num_warmup).as_numpy_iterator()]
-    return export_version(
-        model_base_path=model_base_path,
-        name=name,
-        run_dir=run_path,
-        save=lambda path: save_saved_model(model, splits.class_names, splits.input_shape, path),
+    return ExportPlan(
+        save=lambda path, _name, _version: save_saved_model(
+            model, splits.class_names, splits.input_shape, path
+        ),
         warmup_logs=lambda model_name: warmup_logs(model_name, images),
-        person=person,
         signature_methods={"classify": CLASSIFY_METHOD},
     )

@@ -352,7 +352,7 @@ def test_export_generate_signature_matches_the_generator_and_marks_output(tiny_g
     import keras
     import tensorflow as tf
 
-    from dlsuite.apps.generative.export import export_run
+    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.generative.quality import generate_pixels
     from dlsuite.serving.marking import detect_mark, embed_watermark
     from dlsuite.serving.warmup import read_warmup_requests
@@ -428,7 +428,7 @@ def test_wgan_gp_is_selectable_by_name(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def served_gan(tiny_gan_run, tmp_path_factory):
-    from dlsuite.apps.generative.export import export_run
+    from dlsuite.apps.common.export import export_run
     from tests.serving.conftest import start_server
 
     base = tmp_path_factory.mktemp("repo")

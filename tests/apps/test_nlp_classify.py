@@ -326,7 +326,8 @@ def test_tiny_run_records_the_tokenizer_and_reloads_for_evaluation(nlp_tiny_run)
 def test_export_reloads_and_matches_the_in_memory_model_on_strings(nlp_tiny_run, tmp_path):
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.export import export_run, text_example
+    from dlsuite.apps.common.export import export_run
+    from dlsuite.apps.nlp.export import text_example
     from dlsuite.serving.signatures import CLASSIFY_METHOD, read_signature_defs
     from dlsuite.serving.warmup import read_warmup_requests
 

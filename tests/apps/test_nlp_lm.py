@@ -292,7 +292,7 @@ def test_generation_with_cache_equals_greedy_decoding_by_hand(lm_run, generator)
 
 @pytest.fixture(scope="module")
 def exported(lm_run, tmp_path_factory):
-    from dlsuite.apps.nlp.export import export_run
+    from dlsuite.apps.common.export import export_run
 
     base = tmp_path_factory.mktemp("repo")
     return export_run(lm_run.run.path, model_base_path=base, name="lm", manifest_info=MANIFEST_INFO)

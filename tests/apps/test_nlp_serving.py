@@ -24,7 +24,7 @@ TEXTS = [
 def served(nlp_tiny_run, tmp_path_factory):
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.export import export_run
+    from dlsuite.apps.common.export import export_run
 
     base = tmp_path_factory.mktemp("repo")
     export_run(

@@ -54,8 +54,8 @@ def test_beam_search_translates_90_percent_of_held_out_numbers_exactly(numbers_r
 def test_exported_translate_signature_matches_the_in_memory_model(numbers_run, tmp_path):
     import tensorflow as tf
 
+    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.common.runs import load_trained_model
-    from dlsuite.apps.nlp.export import export_run
     from dlsuite.apps.nlp.translation import translate_texts
 
     run_dir, metrics, _ = numbers_run

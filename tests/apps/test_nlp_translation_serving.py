@@ -45,7 +45,7 @@ def translation_run(tmp_path_factory):
 def served(translation_run, tmp_path_factory):
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.export import export_run
+    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.nlp.translation import translate_texts
 
     base = tmp_path_factory.mktemp("repo")

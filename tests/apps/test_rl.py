@@ -119,9 +119,10 @@ def test_evaluate_command_reproduces_the_final_evaluation(tiny_dqn):
 def test_export_reloads_and_acts_like_the_trained_policy(tiny_dqn, tmp_path):
     import tensorflow as tf
 
+    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.rl.agents import greedy_policy
     from dlsuite.apps.rl.evaluation import policy_action_fn
-    from dlsuite.apps.rl.export import export_run, sample_observations, time_step_inputs
+    from dlsuite.apps.rl.export import sample_observations, time_step_inputs
     from dlsuite.apps.rl.train import load_policy
     from dlsuite.serving.manifest import verify_version
     from dlsuite.serving.warmup import read_warmup_requests
@@ -172,7 +173,7 @@ def test_agents_are_selectable_by_name(tmp_path, overrides):
 
 @pytest.fixture(scope="module")
 def served_policy(tiny_dqn, tmp_path_factory):
-    from dlsuite.apps.rl.export import export_run
+    from dlsuite.apps.common.export import export_run
     from tests.serving.conftest import start_server
 
     base = tmp_path_factory.mktemp("rl-repo")

@@ -46,8 +46,9 @@ def test_dqn_preprocessing_of_the_gymnasium_adapter():
 
 
 def test_atari_pipeline_end_to_end(tmp_path):
+    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.rl.config import RLConfig
-    from dlsuite.apps.rl.export import export_run, time_step_inputs
+    from dlsuite.apps.rl.export import time_step_inputs
     from dlsuite.apps.rl.play import served_action
     from dlsuite.apps.rl.train import train_and_evaluate
     from tests.serving.conftest import start_server

@@ -57,9 +57,10 @@ def test_dqn_solves_cartpole_v0_within_the_step_budget(cartpole_run):
 def test_exported_policy_solves_it_too(cartpole_run, tmp_path):
     import tensorflow as tf
 
+    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.rl.config import RLConfig
     from dlsuite.apps.rl.envs import make_py_env
-    from dlsuite.apps.rl.export import export_run, time_step_inputs
+    from dlsuite.apps.rl.export import time_step_inputs
 
     run_dir, _, _ = cartpole_run
     version = export_run(

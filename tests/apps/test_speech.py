@@ -319,7 +319,7 @@ def tiny_speech_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(tiny_speech_run, tmp_path_factory):
-    from dlsuite.apps.speech.export import export_run
+    from dlsuite.apps.common.export import export_run
 
     base = tmp_path_factory.mktemp("repo")
     return export_run(

@@ -55,8 +55,9 @@ def test_int8_ds_cnn_agrees_with_the_saved_model(kws_run, tmp_path):
     import keras
 
     from dlsuite import core_layers  # noqa: F401
+    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.common.runs import dataset_for_run
-    from dlsuite.apps.speech.export import export_run, split_front_end
+    from dlsuite.apps.speech.export import split_front_end
     from dlsuite.serving.tflite import convert_version
 
     run_dir, _, _ = kws_run
@@ -120,11 +121,11 @@ def test_served_recognizer_transcribes_wav_files_like_the_model_and_converts_to_
 ):
     import tensorflow as tf
 
+    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.common.runs import dataset_for_run, load_trained_model
     from dlsuite.apps.speech import ctc
     from dlsuite.apps.speech.audio import decode_wav, encode_wav
     from dlsuite.apps.speech.error_rates import character_error_rate
-    from dlsuite.apps.speech.export import export_run
     from dlsuite.serving.tflite import convert_version
 
     run_dir, _, _ = ctc_run

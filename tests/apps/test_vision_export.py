@@ -13,7 +13,7 @@ MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example
 
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory):
-    from dlsuite.apps.vision.export import export_run
+    from dlsuite.apps.common.export import export_run
 
     base = tmp_path_factory.mktemp("saved_models")
     path = export_run(
@@ -125,7 +125,7 @@ def test_manifest_is_complete_and_verifies(exported, tiny_run):
 
 
 def test_manifest_detects_a_changed_file(tiny_run, tmp_path):
-    from dlsuite.apps.vision.export import export_run
+    from dlsuite.apps.common.export import export_run
     from dlsuite.serving.manifest import verify_version
 
     path = export_run(
@@ -136,7 +136,7 @@ def test_manifest_detects_a_changed_file(tiny_run, tmp_path):
 
 
 def test_next_export_is_the_next_version_and_failures_publish_nothing(tiny_run, tmp_path):
-    from dlsuite.apps.vision.export import export_run
+    from dlsuite.apps.common.export import export_run
 
     first = export_run(
         tiny_run.run.path, model_base_path=tmp_path, name="digits", manifest_info=MANIFEST_INFO

@@ -18,8 +18,9 @@ MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example
 
 @pytest.fixture(scope="module")
 def served(tiny_run, tmp_path_factory):
+    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.common.runs import splits_for_run
-    from dlsuite.apps.vision.export import encode_png, export_run
+    from dlsuite.apps.vision.export import encode_png
 
     base = tmp_path_factory.mktemp("repo")
     export_run(tiny_run.run.path, model_base_path=base, name="digits", manifest_info=MANIFEST_INFO)

@@ -1,0 +1,66 @@
+"""`export_run`: a finished run as the next version of ``<model_base_path>/<name>``, for every app.
+
+Each app's ``export.py`` provides ``export_plan(run_path, *, num_warmup) -> ExportPlan``, the
+part specific to it (the model, its signatures, warmup requests and manifest additions);
+`export_run` does the rest through `dlsuite.serving.export.export_version`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dlsuite.apps.common.registry import app_module
+from dlsuite.apps.common.runs import load_run
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportPlan:
+    """How one app writes a run's model; the fields go to `export_version` as they are.
+
+    ``save(folder, name, version)`` writes the SavedModel into ``folder``;
+    ``warmup_logs(name)`` gives the ``PredictionLog`` protos of the warmup file.
+    """
+
+    save: Callable[[Path, str, int], None]
+    warmup_logs: Callable[[str], Sequence[Any]]
+    signature_methods: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    manifest_extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def export_run(
+    run_dir: str | os.PathLike[str],
+    *,
+    model_base_path: str | os.PathLike[str] = "saved_models",
+    name: str,
+    manifest_info: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    num_warmup: int = 4,
+) -> Path:
+    """Export the run in ``run_dir`` with its app's `ExportPlan`; returns the version folder.
+
+    ``manifest_info`` and ``overrides`` give the manifest fields only a person can know;
+    ``num_warmup`` held-out examples make the warmup requests.
+    """
+    from dlsuite.serving.export import export_version
+    from dlsuite.serving.manifest import load_person_fields
+
+    person = load_person_fields(manifest_info, overrides)
+    run_path = Path(run_dir)
+    config_json, _ = load_run(run_path)
+    plan: ExportPlan = app_module(config_json["app"], "export").export_plan(
+        run_path, num_warmup=num_warmup
+    )
+    return export_version(
+        model_base_path=model_base_path,
+        name=name,
+        run_dir=run_path,
+        save=plan.save,
+        warmup_logs=plan.warmup_logs,
+        person=person,
+        signature_methods=plan.signature_methods,
+        manifest_extra=plan.manifest_extra,
+    )
