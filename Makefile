@@ -16,7 +16,7 @@ $(STAMP): setup.py setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m dlsuite.apps.demo
+	$(BIN)/python -m dlsuite.cli.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

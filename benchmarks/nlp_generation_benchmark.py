@@ -3,7 +3,7 @@
     python benchmarks/nlp_generation_benchmark.py --out benchmarks/results/nlp_generation
     python benchmarks/nlp_generation_benchmark.py --run runs/nlp/<lm-run>      # a trained model
 
-Runs the in-memory ``generate`` graph (`apps.nlp.generation.TextGenerator`, the same code as the
+Runs the in-memory ``generate`` graph (`apps.nlp.lm.generation.TextGenerator`, the same code as the
 exported signature) on short prompts from held-out ``builtin:pydocs`` documents, for each batch
 size, with ``use_cache=True`` (prefill once, then one token per step through the cache) and
 ``use_cache=False`` (every step re-runs the model over the whole prefix). Each configuration is
@@ -31,8 +31,8 @@ def make_model(args: argparse.Namespace) -> Any:
     """The run's trained model, or a fresh model of the preset with ``--layers``/``--width``."""
     from dlsuite.apps.common.config import override
     from dlsuite.apps.nlp.config import PRESETS
-    from dlsuite.apps.nlp.corpus import read_documents, split_documents
-    from dlsuite.apps.nlp.language_model import build_language_model, load_language_model
+    from dlsuite.apps.nlp.lm.data import read_documents, split_documents
+    from dlsuite.apps.nlp.lm.train import build_language_model, load_language_model
     from dlsuite.apps.nlp.tokenizers import train_tokenizer
 
     if args.run:
@@ -104,8 +104,8 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.corpus import read_documents, split_documents
-    from dlsuite.apps.nlp.generation import TextGenerator
+    from dlsuite.apps.nlp.lm.data import read_documents, split_documents
+    from dlsuite.apps.nlp.lm.generation import TextGenerator
     from dlsuite.base.files import atomic_write_json
 
     model = make_model(args)

@@ -31,7 +31,7 @@ def env_fps(game: str, steps: int) -> float:
     import numpy as np
 
     from dlsuite.apps.rl.config import RLConfig
-    from dlsuite.apps.rl.envs import make_py_env
+    from dlsuite.apps.rl.data import make_py_env
 
     env = make_py_env(RLConfig(env=game), training=True, seed=0)
     rng = np.random.default_rng(0)
@@ -47,7 +47,7 @@ def train_fps(game: str, steps: int, root: Path) -> dict:
     command = [
         sys.executable,
         "-m",
-        "dlsuite.apps.cli",
+        "dlsuite",
         "train",
         "rl",
         "--preset",

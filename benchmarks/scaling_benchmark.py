@@ -54,7 +54,7 @@ def run(kind: str, n: int, root: Path, args: argparse.Namespace) -> dict:
         argv = [
             sys.executable,
             "-m",
-            "dlsuite.apps.cli",
+            "dlsuite",
             "launch",
             "--workers",
             str(n),
@@ -65,7 +65,7 @@ def run(kind: str, n: int, root: Path, args: argparse.Namespace) -> dict:
         argv = [
             sys.executable,
             "-m",
-            "dlsuite.apps.cli",
+            "dlsuite",
             *train[1:],
             "--strategy",
             "mirrored",

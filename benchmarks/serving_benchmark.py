@@ -92,7 +92,8 @@ def start_server(base: Path, name: str, batching: Path | None) -> tuple[subproce
     cmd = [
         sys.executable,
         "-m",
-        "dlsuite.serving.server",
+        "dlsuite",
+        "serve",
         f"--model_name={name}",
         f"--model_base_path={base}",
         f"--port={grpc_port}",

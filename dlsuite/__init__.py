@@ -6,6 +6,7 @@ Everything the suite ships imports under this one name:
 * `dlsuite.apps`: the apps (vision, speech, nlp, generative, rl) and their shared machinery;
 * `dlsuite.serving`: export, the compliance manifest, TFLite conversion, the model server;
 * `dlsuite.base`: the bottom layer (files, versions, argument checks) every other package uses.
+* `dlsuite.cli`: the top layer, the `dlsuite` command line (``python -m dlsuite``), parsing only.
 
 On disk, ``apps/``, ``core_layers/`` and ``serving/`` stay at the top of the repository;
 ``setup.py`` maps them into this package. Importing `dlsuite` is cheap: nothing heavy

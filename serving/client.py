@@ -1,4 +1,4 @@
-"""A small client for TF Serving's REST and gRPC APIs, and the ``dlsuite predict`` command.
+"""A small client for TF Serving's REST and gRPC APIs, and `predict` for ``dlsuite predict``.
 
 REST uses plain HTTP (``requests``); gRPC uses the ``tensorflow-serving-api`` stubs. Works against
 ``dlsuite serve`` and the real tensorflow_model_server alike.
@@ -6,10 +6,9 @@ REST uses plain HTTP (``requests``); gRPC uses the ``tensorflow-serving-api`` st
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,40 +158,43 @@ def _load_input(text: str) -> Any:
         raise ValueError(f"--input is not valid JSON: {err}") from None
 
 
-def _rest_body(args: argparse.Namespace) -> dict:
-    if args.image:
+def _rest_body(value: Any, images: Sequence[str] | None, signature: str | None) -> dict:
+    if images:
         body: dict = {
             "instances": [
-                {"b64": base64.b64encode(Path(p).read_bytes()).decode("ascii")} for p in args.image
+                {"b64": base64.b64encode(Path(p).read_bytes()).decode("ascii")} for p in images
             ]
         }
     else:
-        value = _load_input(args.input)
         body = (
             value
             if isinstance(value, dict) and ({"instances", "inputs"} & set(value))
             else {"instances": value}
         )
-    if args.signature:
-        body["signature_name"] = args.signature
+    if signature:
+        body["signature_name"] = signature
     return body
 
 
-def _grpc_inputs(args: argparse.Namespace) -> dict[str, Any]:
+def _grpc_inputs(
+    server: str,
+    model: str,
+    value: Any,
+    images: Sequence[str] | None,
+    version: int | None,
+    label: str | None,
+    signature: str | None,
+) -> dict[str, Any]:
     import grpc
 
-    if args.image:
-        value: Any = [Path(p).read_bytes() for p in args.image]
-    else:
-        value = _load_input(args.input)
-        if isinstance(value, dict) and ({"instances", "inputs"} & set(value)):
-            value = value.get("inputs", value.get("instances"))
+    if images:
+        value = [Path(p).read_bytes() for p in images]
+    elif isinstance(value, dict) and ({"instances", "inputs"} & set(value)):
+        value = value.get("inputs", value.get("instances"))
     if isinstance(value, dict):
         return value
-    with grpc.insecure_channel(args.server, options=GRPC_CHANNEL_OPTIONS) as channel:
-        names = sorted(
-            grpc_signature_inputs(channel, args.model, args.version, args.label, args.signature)
-        )
+    with grpc.insecure_channel(server, options=GRPC_CHANNEL_OPTIONS) as channel:
+        names = sorted(grpc_signature_inputs(channel, model, version, label, signature))
     if len(names) != 1:
         raise ValueError(
             f"the signature has inputs {names}; pass --input as a JSON object naming them"
@@ -200,76 +202,60 @@ def _grpc_inputs(args: argparse.Namespace) -> dict[str, Any]:
     return {names[0]: value}
 
 
-def run(args: argparse.Namespace) -> int:
-    """Send one predict request and print the JSON answer."""
-    if bool(args.input) == bool(args.image):
+def predict(
+    server: str,
+    model: str,
+    *,
+    input_json: str | None = None,
+    images: Sequence[str] | None = None,
+    protocol: str = "rest",
+    version: int | None = None,
+    label: str | None = None,
+    signature: str | None = None,
+    timeout: float = 30.0,
+) -> dict:
+    """Send one predict request (`dlsuite predict`); returns the JSON answer.
+
+    Give exactly one of ``input_json`` (a request body, a list of instances, or an object of
+    named inputs, as JSON text; ``@file.json`` reads it from a file) and ``images`` (image files
+    sent as binary strings, b64 over REST). ``protocol`` is ``rest`` (the answer as the server
+    sends it) or ``grpc`` (``{"outputs": {name: JSON value}}``). A server error or an unreachable
+    server raises `ValueError` with one line.
+    """
+    if bool(input_json) == bool(images):
         raise ValueError("give exactly one of --input or --image")
-    if args.protocol == "rest":
+    value = _load_input(input_json) if input_json else None
+    if protocol == "rest":
         import requests
 
         try:
-            answer = rest_request(
-                args.server,
-                args.model,
+            return rest_request(
+                server,
+                model,
                 "predict",
-                _rest_body(args),
-                args.version,
-                args.label,
-                args.timeout,
+                _rest_body(value, images, signature),
+                version,
+                label,
+                timeout,
             )
         except RuntimeError as err:
             raise ValueError(str(err)) from None
         except requests.RequestException as err:
-            raise ValueError(f"cannot reach {args.server}: {err}") from None
-    else:
-        import grpc
+            raise ValueError(f"cannot reach {server}: {err}") from None
+    import grpc
 
-        from dlsuite.serving.server.tensors import array_to_json
+    from dlsuite.serving.server.tensors import array_to_json
 
-        try:
-            outputs = grpc_predict(
-                args.server,
-                args.model,
-                _grpc_inputs(args),
-                args.version,
-                args.label,
-                args.signature,
-                args.timeout,
-            )
-        except grpc.RpcError as err:
-            raise ValueError(f"gRPC {err.code().name}: {err.details()}") from None
-        answer = {"outputs": {k: array_to_json(v, k) for k, v in sorted(outputs.items())}}
-    json.dump(answer, sys.stdout)
-    sys.stdout.write("\n")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``dlsuite predict``."""
-    parser = subparsers.add_parser(
-        "predict",
-        help="send a predict request to a TF Serving-compatible server (REST or gRPC)",
-        description="Send one predict request to dlsuite serve or tensorflow_model_server.",
-    )
-    parser.add_argument(
-        "--server",
-        required=True,
-        help="host:port (the REST port for --protocol rest, the gRPC port for grpc)",
-    )
-    parser.add_argument("--model", required=True, help="model name")
-    parser.add_argument("--version", type=int, help="model version (default: latest)")
-    parser.add_argument("--label", help="version label (instead of --version)")
-    parser.add_argument("--signature", help="signature name (default serving_default)")
-    parser.add_argument("--protocol", choices=("rest", "grpc"), default="rest", help="API to use")
-    parser.add_argument(
-        "--input",
-        help="JSON: a request body, a list of instances, or an object of "
-        "named inputs; '@file.json' reads it from a file",
-    )
-    parser.add_argument(
-        "--image", nargs="+", help="image files sent as binary strings (b64 over REST)"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for the answer"
-    )
-    parser.set_defaults(func=run)
+    try:
+        outputs = grpc_predict(
+            server,
+            model,
+            _grpc_inputs(server, model, value, images, version, label, signature),
+            version,
+            label,
+            signature,
+            timeout,
+        )
+    except grpc.RpcError as err:
+        raise ValueError(f"gRPC {err.code().name}: {err.details()}") from None
+    return {"outputs": {k: array_to_json(v, k) for k, v in sorted(outputs.items())}}

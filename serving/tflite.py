@@ -34,13 +34,14 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dlsuite.base.files import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from dlsuite.base.validation import check_positive_int
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 LABELS_FILE = "labels.txt"
@@ -112,7 +113,7 @@ def convert_version(
     signature: str = "predict_images",
     quantize: str = "none",
     representative_examples: Iterable[np.ndarray] | None = None,
-    check_examples: Sequence[np.ndarray] | None = None,
+    check_examples: Sequence[np.ndarray] | np.ndarray | None = None,
     labels: Sequence[str] | None = None,
     min_agreement: float | None = None,
 ) -> dict:
@@ -143,10 +144,8 @@ def convert_version(
         self-check failed. Nothing is written in either case.
     """
     _check_quantize(quantize)
-    version_dir = Path(version_dir)
+    version_dir = _saved_model_dir(version_dir)
     output_dir = Path(output_dir)
-    if not (version_dir / "saved_model.pb").is_file():
-        raise FileNotFoundError(f"no SavedModel in {version_dir} (saved_model.pb is missing)")
     if output_dir.resolve().is_relative_to(version_dir.resolve()):
         raise ValueError(
             f"output_dir must be outside the version folder (its files are hashed). "
@@ -280,6 +279,69 @@ def examples_for_signature(
     )
 
 
+def convert_from_run(
+    version_dir: str | os.PathLike[str],
+    examples: Callable[..., Sequence[np.ndarray]],
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    signature: str = "predict_images",
+    quantize: str = "none",
+    num_check: int = 500,
+    num_representative: int = 200,
+    labels_file: str | os.PathLike[str] | None = None,
+    min_agreement: float | None = None,
+) -> tuple[dict, Path]:
+    """`convert_version` on examples of the training run that produced the version.
+
+    The run is ``run_dir`` or the version manifest's ``training.run_dir``.
+    ``examples(run_dir, split, count, shuffle=...)`` returns up to ``count`` single examples of
+    one split of the run's data: `dlsuite.apps.common.runs.run_examples`, passed in by the caller
+    (serving does not import the apps). The self-check takes the first ``num_check`` ``test``
+    examples; ``int8`` calibrates on ``num_representative`` shuffled ``train`` examples. When the
+    signature takes something the model computes from that data (the speech app's
+    ``predict_features`` takes features computed from waveforms), the examples go through the
+    version's signature that computes it first (`examples_for_signature`).
+
+    ``output_dir`` defaults to `default_output_dir`; ``labels_file`` holds one class name a line
+    (default: the manifest's class names). The version, the counts, the output folder and the run
+    are checked before any example is read.
+
+    Returns:
+        ``(report, output folder)``, the report as `convert_version` returns it.
+    """
+    version_dir = _saved_model_dir(version_dir)
+    check_positive_int(num_check=num_check, num_representative=num_representative)
+    output_dir = Path(output_dir) if output_dir else default_output_dir(version_dir)
+    run_dir = _training_run_dir(run_dir, read_version_manifest(version_dir))
+    labels = None
+    if labels_file:
+        labels = [line.strip() for line in Path(labels_file).read_text("utf-8").splitlines()]
+        labels = [label for label in labels if label]
+
+    check = examples_for_signature(
+        version_dir, signature, examples(run_dir, "test", num_check, shuffle=False)
+    )
+    representative = None
+    if quantize == "int8":
+        representative = examples_for_signature(
+            version_dir,
+            signature,
+            examples(run_dir, "train", num_representative, shuffle=True),
+        )
+    report = convert_version(
+        version_dir,
+        output_dir=output_dir,
+        signature=signature,
+        quantize=quantize,
+        representative_examples=representative,
+        check_examples=check,
+        labels=labels,
+        min_agreement=min_agreement,
+    )
+    return report, output_dir
+
+
 def tflite_predict(
     tflite_path: str | os.PathLike[str], examples: np.ndarray, *, output: str = "probabilities"
 ) -> np.ndarray:
@@ -301,6 +363,29 @@ def _check_quantize(quantize: str) -> None:
         raise ValueError(
             f"quantize expected one of {QUANTIZATIONS}. Received: quantize={quantize!r}"
         )
+
+
+def _saved_model_dir(version_dir: str | os.PathLike[str]) -> Path:
+    version_dir = Path(version_dir)
+    if not (version_dir / "saved_model.pb").is_file():
+        raise FileNotFoundError(f"no SavedModel in {version_dir} (saved_model.pb is missing)")
+    return version_dir
+
+
+def _training_run_dir(explicit: str | os.PathLike[str] | None, manifest: dict | None) -> Path:
+    if explicit:
+        run_dir = Path(explicit)
+    else:
+        recorded = ((manifest or {}).get("training") or {}).get("run_dir")
+        if not recorded:
+            raise ValueError(
+                "no training run to draw examples from: pass --run RUN_DIR (the version manifest "
+                "has no training.run_dir)"
+            )
+        run_dir = Path(recorded)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"training run directory not found: {run_dir}")
+    return run_dir
 
 
 def _check_labels(labels: Sequence[str] | None) -> list[str] | None:

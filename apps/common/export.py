@@ -40,7 +40,8 @@ def export_run(
     overrides: Mapping[str, Any] | None = None,
     num_warmup: int = 4,
 ) -> Path:
-    """Export the run in ``run_dir`` with its app's `ExportPlan`; returns the version folder.
+    """Export the finished run in ``run_dir`` with its app's `ExportPlan`; returns the version
+    folder.
 
     ``manifest_info`` and ``overrides`` give the manifest fields only a person can know;
     ``num_warmup`` held-out examples make the warmup requests.
@@ -48,9 +49,11 @@ def export_run(
     from dlsuite.serving.export import export_version
     from dlsuite.serving.manifest import load_person_fields
 
-    person = load_person_fields(manifest_info, overrides)
     run_path = Path(run_dir)
-    config_json, _ = load_run(run_path)
+    config_json, metrics = load_run(run_path)
+    if metrics is None:
+        raise ValueError(f"run {run_dir} is not complete (no metrics.json); finish training first")
+    person = load_person_fields(manifest_info, overrides)
     plan: ExportPlan = app_module(config_json["app"], "export").export_plan(
         run_path, num_warmup=num_warmup
     )

@@ -1,4 +1,4 @@
-"""`dlsuite launch`: run a training command as N local workers of one `tf.distribute` cluster.
+"""Run a training command as N local workers of one `tf.distribute` cluster (`dlsuite launch`).
 
     dlsuite launch --workers 2 -- dlsuite train vision --model lenet5 --data builtin:digits
 
@@ -11,8 +11,6 @@ if any worker fails, the others are stopped and the launcher exits with that wor
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import os
 import re
 import signal
@@ -21,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,53 +27,10 @@ from dlsuite.base.validation import check_positive_int
 
 GRACE_S = 5.0
 
-
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "launch",
-        help="run a training command as N local tf.distribute workers",
-        description="Start N local worker processes of `dlsuite train ...` with TF_CONFIG on free "
-        "localhost ports, --strategy multi_worker and a shared --run-id; stream their "
-        "logs; fail the whole job if one worker fails. Relaunching resumes the run.",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=2, help="number of worker processes (default: 2)"
-    )
-    parser.add_argument(
-        "--port-base",
-        type=int,
-        default=None,
-        help="use ports P..P+N-1 on localhost (default: free ports chosen by the OS)",
-    )
-    parser.add_argument(
-        "--gpus-per-worker",
-        type=int,
-        default=None,
-        help="on a multi-GPU host, give worker i the GPUs i*G..i*G+G-1 through "
-        "CUDA_VISIBLE_DEVICES (default: every worker sees every GPU)",
-    )
-    parser.add_argument(
-        "command",
-        nargs=argparse.REMAINDER,
-        help="the training command after --, e.g. -- dlsuite train vision --model lenet5",
-    )
-    parser.set_defaults(func=_launch)
-
-
-def _launch(args: argparse.Namespace) -> int:
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    return launch(
-        command,
-        workers=args.workers,
-        port_base=args.port_base,
-        gpus_per_worker=args.gpus_per_worker,
-    )
-
-
 _PYTHON = re.compile(r"^python[0-9.]*$")
-_MODULES = ("dlsuite.apps.cli", "dlsuite")
+# `dlsuite train <app> ...` arguments -> (app, config), as `dlsuite train` parses them; the CLI
+# passes its parser's (`dlsuite.cli.runs.train_config`), which the apps do not import.
+TrainConfig = Callable[[Sequence[str]], tuple[str, Any]]
 
 
 def program_arguments(command: Sequence[str]) -> list[str] | None:
@@ -83,8 +38,7 @@ def program_arguments(command: Sequence[str]) -> list[str] | None:
     or None if it names another program.
 
     Accepted: ``dlsuite``, any path whose file name is ``dlsuite`` (``.venv/bin/dlsuite``), and
-    ``python -m dlsuite.apps.cli`` / ``python -m dlsuite`` with any ``python``, ``python3.11`` or
-    path to one.
+    ``python -m dlsuite`` with any ``python``, ``python3.11`` or path to one.
     """
     command = list(command)
     if command and Path(command[0]).name == "dlsuite":
@@ -93,23 +47,24 @@ def program_arguments(command: Sequence[str]) -> list[str] | None:
         len(command) >= 3
         and _PYTHON.match(Path(command[0]).name)
         and command[1] == "-m"
-        and command[2] in _MODULES
+        and command[2] == "dlsuite"
     ):
         return command[3:]
     return None
 
 
-def worker_command(command: Sequence[str]) -> list[str]:
+def worker_command(command: Sequence[str], train_config: TrainConfig) -> list[str]:
     """``command`` as ``dlsuite train ...`` with ``--strategy multi_worker`` and a ``--run-id``.
 
     ``command`` may name the program in any form `program_arguments` accepts; the workers always
-    run the `dlsuite` of this very environment.
+    run the `dlsuite` of this very environment. ``train_config`` parses the training command, for
+    the run id (`choose_run_id`).
     """
     arguments = program_arguments(command)
     if arguments is None or len(arguments) < 2 or arguments[0] != "train":
         raise ValueError(
             "launch runs `dlsuite train <app> ...` (or a path to `dlsuite`, or "
-            f"`python -m dlsuite.apps.cli train ...`). Received: {' '.join(command) or 'nothing'}"
+            f"`python -m dlsuite train ...`). Received: {' '.join(command) or 'nothing'}"
         )
     command = ["dlsuite", *arguments]
     strategy = _option(command, "--strategy")
@@ -120,31 +75,20 @@ def worker_command(command: Sequence[str]) -> list[str]:
             f"launch trains with --strategy multi_worker. Received: --strategy {strategy}"
         )
     if _option(command, "--run-id") is None:
-        command += ["--run-id", choose_run_id(command)]
+        command += ["--run-id", choose_run_id(*train_config(command[1:]))]
     return command
 
 
-def choose_run_id(command: Sequence[str]) -> str:
-    """The run id `dlsuite train` would pick:
+def choose_run_id(app: str, config: Any) -> str:
+    """The run id `dlsuite train` would pick for ``config`` of ``app``:
     the newest unfinished run of this config, else a new one.
     """
-    from dlsuite.apps.cli import build_parser
-    from dlsuite.apps.common.commands import config_from_args
-    from dlsuite.apps.common.rundir import CONFIG_FILE, is_complete
+    from dlsuite.apps.common.rundir import new_run_id, newest_unfinished_run
 
-    args = build_parser().parse_args(list(command[1:]))
-    config = config_from_args(args.app, args)
     digest = config.config_hash()
-    root = Path(config.run_root) / args.app
-    if config.resume and root.is_dir():
-        unfinished = sorted(
-            p
-            for p in root.glob(f"*-{digest}")
-            if p.is_dir() and not is_complete(p) and (p / CONFIG_FILE).is_file()
-        )
-        if unfinished:
-            return unfinished[-1].name
-    return f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%fZ')}-{digest}"
+    root = Path(config.run_root) / app
+    unfinished = newest_unfinished_run(root, digest) if config.resume else None
+    return unfinished.name if unfinished else new_run_id(digest)
 
 
 def free_ports(count: int) -> list[int]:
@@ -166,6 +110,7 @@ def free_ports(count: int) -> list[int]:
 def launch(
     command: Sequence[str],
     *,
+    train_config: TrainConfig,
     workers: int,
     port_base: int | None = None,
     gpus_per_worker: int | None = None,
@@ -173,6 +118,8 @@ def launch(
 ) -> int:
     """Run ``command`` as ``workers`` processes;
     returns 0, or the exit code of the first failure.
+
+    ``train_config`` parses the training command (see `worker_command`).
     """
     import json
 
@@ -180,11 +127,11 @@ def launch(
 
     check_positive_int(workers=workers)
     out = out or sys.stdout
-    command = worker_command(command)
+    command = worker_command(command, train_config)
     ports = list(range(port_base, port_base + workers)) if port_base else free_ports(workers)
     addresses = [f"localhost:{p}" for p in ports]
     # `dlsuite` of this very environment
-    argv = [sys.executable, "-m", "dlsuite.apps.cli", *command[1:]]
+    argv = [sys.executable, "-m", "dlsuite", *command[1:]]
     _print(out, "launch", f"{workers} workers on {', '.join(addresses)}: {' '.join(command)}")
     procs: list[subprocess.Popen[str]] = []
     lock = threading.Lock()

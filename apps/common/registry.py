@@ -4,7 +4,9 @@ An app is the package ``apps.<name>`` with ``config.py`` (``CONFIG_CLASS``, ``PR
 ``data.py`` (``load_splits(config)``), ``train.py`` (``train_and_evaluate(config)``,
 ``evaluate_run(run_dir, split)``) and ``export.py`` (``export_plan(run_path, *, num_warmup)``, the
 `apps.common.export.ExportPlan` that `apps.common.export.export_run` writes). Only the config
-module is imported to build the CLI, so it must not import TensorFlow.
+module is imported to build the CLI, so it must not import TensorFlow. An agent collects its own
+experience, so the RL app's ``data.py`` makes environments instead of loading splits, and its
+``models/`` builds agents (``apps.rl.models.build_agent``).
 """
 
 from __future__ import annotations

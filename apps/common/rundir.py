@@ -103,16 +103,27 @@ def open_run(app: str, config: Any) -> RunDir:
         if path.is_dir() and not config.resume:
             raise ValueError(f"run {path} exists; pass --resume or choose another --run-id")
         return _start(path, app, config, resumed=path.is_dir())
-    if config.resume and root.is_dir():
-        unfinished = sorted(
-            p
-            for p in root.glob(f"*-{digest}")
-            if p.is_dir() and not is_complete(p) and (p / CONFIG_FILE).is_file()
-        )
-        if unfinished:
-            return _start(unfinished[-1], app, config, resumed=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return _start(root / f"{stamp}-{digest}", app, config, resumed=False)
+    unfinished = newest_unfinished_run(root, digest) if config.resume else None
+    if unfinished is not None:
+        return _start(unfinished, app, config, resumed=True)
+    return _start(root / new_run_id(digest), app, config, resumed=False)
+
+
+def newest_unfinished_run(root: Path, digest: str) -> Path | None:
+    """The newest unfinished run of config hash ``digest`` under ``root`` (``runs/<app>``)."""
+    if not root.is_dir():
+        return None
+    unfinished = sorted(
+        p
+        for p in root.glob(f"*-{digest}")
+        if p.is_dir() and not is_complete(p) and (p / CONFIG_FILE).is_file()
+    )
+    return unfinished[-1] if unfinished else None
+
+
+def new_run_id(digest: str) -> str:
+    """``<UTC time>-<config hash>``: the id of a new run."""
+    return f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%fZ')}-{digest}"
 
 
 def _start(path: Path, app: str, config: Any, resumed: bool) -> RunDir:

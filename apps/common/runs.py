@@ -8,7 +8,14 @@ from typing import Any
 from dlsuite.apps.common.registry import app_module, config_from_run
 from dlsuite.apps.common.rundir import load_run
 
-__all__ = ["load_run", "run_config", "dataset_for_run", "splits_for_run"]
+__all__ = [
+    "load_run",
+    "run_config",
+    "dataset_for_run",
+    "splits_for_run",
+    "run_examples",
+    "evaluate_run",
+]
 
 
 def run_config(run_dir: str | Path) -> Any:
@@ -28,6 +35,28 @@ def dataset_for_run(run_dir: str | Path, split: str) -> Any:
     if split not in ("train", "validation", "test"):
         raise ValueError(f"split expected train, validation or test. Received: {split!r}")
     return getattr(splits_for_run(run_dir), split)
+
+
+def run_examples(run_dir: str | Path, split: str, count: int, *, shuffle: bool = False) -> list:
+    """Up to ``count`` single examples (numpy arrays, no labels) of one split of a run's data;
+    ``shuffle`` draws them from a seeded shuffle instead of the first ones.
+
+    `dlsuite convert` passes this to `dlsuite.serving.tflite.convert_from_run`, which checks and
+    calibrates on such examples.
+    """
+    dataset = dataset_for_run(run_dir, split)
+    if shuffle:
+        dataset = dataset.shuffle(min(10 * count, 10_000), seed=0)
+    examples = [features.numpy() for features, _ in dataset.take(count)]
+    if not examples:
+        raise ValueError(f"the {split!r} split of {run_dir} has no examples")
+    return examples
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
+    """Evaluate a finished run on a held-out split with its app's ``evaluate_run``."""
+    config_json, _ = load_run(run_dir)
+    return app_module(config_json["app"], "train").evaluate_run(run_dir, split)
 
 
 def load_trained_model(run_dir: str | Path) -> Any:

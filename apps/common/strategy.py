@@ -44,8 +44,10 @@ def prepare_strategy(name: str, replicas: int | None = None) -> None:
     """Do what must precede any TensorFlow op: create the ``multi_worker`` strategy, split the CPU.
 
     `MultiWorkerMirroredStrategy` configures collective ops and ``mirrored --replicas N`` on a CPU
-    configures logical devices, both of which TensorFlow allows only at program start-up; the
-    `dlsuite train` command calls this before the app loads its data.
+    configures logical devices, both of which TensorFlow allows only at program start-up; each
+    app's ``train_and_evaluate`` calls this first, before its data touches TensorFlow. Calling it
+    again in the process is harmless: the ``multi_worker`` strategy is made once per process, and
+    splitting the CPU into the number of logical devices it already has does nothing.
     """
     if name == "multi_worker" or (name == "mirrored" and replicas):
         make_strategy(name, replicas)

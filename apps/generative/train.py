@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common import trainer
+from dlsuite.apps.common.strategy import prepare_strategy
 from dlsuite.apps.generative.config import GenerativeConfig
 from dlsuite.apps.generative.data import load_splits
 
@@ -194,6 +195,7 @@ def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
 def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
     """Train a GAN (or, with ``--model dbn``, a DBN) on ``config.data``;
     returns the run with its metrics."""
+    prepare_strategy(config.strategy, config.replicas)  # before the data touches TensorFlow
     if config.model == "dbn":
         return train_dbn(config)
     from dlsuite.apps.generative.gan import build_gan

@@ -1,8 +1,11 @@
 """NLP training config (text classification, translation, language modelling) and its named presets.
 
-One config class serves every NLP task; ``task`` picks the branch of `apps.nlp.train`,
-`apps.nlp.data` and `apps.nlp.export`, and ``model`` must be one of that task's models
-(`TASK_MODELS`). Options that only one task reads say so in their help text.
+One config class serves every NLP task, since the CLI app is ``nlp`` with ``--task``: ``task`` picks
+the task package (`apps.nlp.classify`, `apps.nlp.translate`, `apps.nlp.lm`) that `apps.nlp.data`,
+`apps.nlp.train` and `apps.nlp.export` dispatch to, and ``model`` must be one of that task's models
+(`TASK_MODELS`). Options that only one task reads say so in their help text. Each task's own
+``config.py`` holds its models and presets (keyword options of `NLPConfig`); `PRESETS` merges them.
+No module imported here imports TensorFlow (the CLI imports this module to build its options).
 """
 
 from __future__ import annotations
@@ -10,12 +13,16 @@ from __future__ import annotations
 import dataclasses
 
 from dlsuite.apps.common.config import TrainingConfig, option
+from dlsuite.apps.nlp.classify import config as classify_config
+from dlsuite.apps.nlp.lm import config as lm_config
+from dlsuite.apps.nlp.translate import config as translate_config
 
-# The models of each task; a task is available when it has an entry here.
+APP = "nlp"
+# The task packages' configs, in the order of --task's choices; a task is available when it has
+# an entry here.
+TASK_CONFIGS = {"classify": classify_config, "translate": translate_config, "lm": lm_config}
 TASK_MODELS: dict[str, tuple[str, ...]] = {
-    "classify": ("bag_of_embeddings", "bilstm", "transformer"),
-    "translate": ("transformer_seq2seq",),
-    "lm": ("gpt",),
+    task: module.MODELS for task, module in TASK_CONFIGS.items()
 }
 TASKS = tuple(TASK_MODELS)
 TOKENIZERS = ("word", "wordpiece")
@@ -170,9 +177,7 @@ class NLPConfig(TrainingConfig):
             )
 
     def _check_translation_options(self) -> None:
-        from dlsuite.apps.nlp.numbers import parse_pair
-
-        parse_pair(self.numbers_pair)
+        translate_config.parse_pair(self.numbers_pair)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(
                 "label_smoothing expected a number in [0, 1). "
@@ -191,94 +196,19 @@ class NLPConfig(TrainingConfig):
         return "transformer" if self.task == "translate" else "cosine"
 
 
-PRESETS: dict[str, NLPConfig] = {
-    # The quality-bar run: Transformer encoder on Faker sentences in six languages, >= 95% held out.
-    "transformer-langid": NLPConfig(model="transformer", data="builtin:langid"),
-    "bag_of_embeddings-langid": NLPConfig(model="bag_of_embeddings", data="builtin:langid"),
-    "bilstm-langid": NLPConfig(model="bilstm", data="builtin:langid"),
-    "transformer-imdb": NLPConfig(
-        model="transformer",
-        data="tfds:imdb_reviews",
-        tokenizer="wordpiece",
-        vocab_size=16000,
-        sequence_length=256,
-        embedding_dim=128,
-        intermediate_dim=256,
-        epochs=4,
-    ),
-    "bilstm-imdb": NLPConfig(
-        model="bilstm",
-        data="tfds:imdb_reviews",
-        vocab_size=20000,
-        sequence_length=256,
-        embedding_dim=128,
-        epochs=4,
-    ),
-    "transformer-ag_news": NLPConfig(
-        model="transformer",
-        data="tfds:ag_news_subset",
-        tokenizer="wordpiece",
-        vocab_size=16000,
-        sequence_length=96,
-        embedding_dim=128,
-        intermediate_dim=256,
-        epochs=3,
-    ),
-    "transformer-sst2": NLPConfig(
-        model="transformer", data="tfds:glue/sst2", vocab_size=12000, sequence_length=64, epochs=4
-    ),
-    # The LM quality-bar run: held-out perplexity far below the unigram baseline in about a minute
-    # on 2 CPU cores. One block: at this data and compute scale a second one did not lower the
-    # held-out perplexity (docs/nlp.md).
-    "gpt-pydocs": NLPConfig(
-        task="lm",
-        model="gpt",
-        data="builtin:pydocs",
-        tokenizer="wordpiece",
-        vocab_size=2000,
-        sequence_length=64,
-        embedding_dim=128,
-        num_layers=1,
-        num_heads=4,
-        intermediate_dim=512,
-        position_embedding="learned",
-        dropout=0.0,
-        batch_size=8,
-        epochs=2,
-        learning_rate=2e-3,
-    ),
-    # The translation quality-bar run: English -> Spanish number words, >= 90% exact match
-    # (beam search) held out.
-    "transformer_seq2seq-numbers": NLPConfig(
-        task="translate",
-        model="transformer_seq2seq",
-        data="builtin:numbers",
-        numbers_pair="en-es",
-        numbers_count=6000,
-        vocab_size=200,
-        sequence_length=16,
-        embedding_dim=64,
-        intermediate_dim=128,
-        num_layers=2,
-        num_heads=4,
-        epochs=3,
-        learning_rate=3e-3,
-        warmup_steps=200,
-    ),
-    "transformer_seq2seq-ted_pt_en": NLPConfig(
-        task="translate",
-        model="transformer_seq2seq",
-        data="tfds:ted_hrlr_translate/pt_to_en",
-        tokenizer="wordpiece",
-        vocab_size=8000,
-        sequence_length=64,
-        embedding_dim=128,
-        intermediate_dim=512,
-        num_layers=4,
-        num_heads=8,
-        epochs=20,
-        learning_rate=1e-3,
-        warmup_steps=4000,
-    ),
-}
+def _merge_presets() -> dict[str, NLPConfig]:
+    """Every task's presets as `NLPConfig` of that task; a name must be unique across the tasks."""
+    presets: dict[str, NLPConfig] = {}
+    for task, module in TASK_CONFIGS.items():
+        for name, options in module.PRESETS.items():
+            if name in presets:
+                raise ValueError(
+                    f"preset {name!r} of task={task!r} is also a preset of "
+                    f"task={presets[name].task!r}"
+                )
+            presets[name] = NLPConfig(task=task, **options)
+    return presets
+
+
+PRESETS: dict[str, NLPConfig] = _merge_presets()
 CONFIG_CLASS = NLPConfig

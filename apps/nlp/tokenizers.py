@@ -13,7 +13,8 @@ Both lowercase (optional), put spaces around punctuation and symbols, split on w
 share the special ids below. ``tokenizer(strings)`` gives int32 ids ``(B, T)`` padded with 0;
 ``tokenizer.tokenize(strings)`` gives them ragged and untruncated (for the LM and translation
 tasks, which add `START_ID`/`END_ID` themselves); ``tokenizer.detokenize(ids)`` turns ids back
-into strings. `train_tokenizer` learns a vocabulary from the training texts.
+into strings. `train_tokenizer` learns a vocabulary from the training texts; `describe_tokenizer`
+says what metrics.json and the manifest record about one.
 """
 
 from __future__ import annotations
@@ -380,3 +381,13 @@ def train_tokenizer(
         reserved_tokens=SPECIAL_TOKENS,
     )
     return WordPieceTokenizer(vocabulary, sequence_length, lowercase, name=name, **options)
+
+
+def describe_tokenizer(tokenizer: Tokenizer) -> dict[str, Any]:
+    """What metrics.json and the manifest record about a tokenizer."""
+    return {
+        "kind": type(tokenizer).__name__,
+        "vocabulary_size": tokenizer.vocabulary_size(),
+        "sequence_length": tokenizer.sequence_length,
+        "lowercase": tokenizer.lowercase,
+    }

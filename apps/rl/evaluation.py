@@ -14,10 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from dlsuite.apps.rl.legacy_keras import use_legacy_keras
-
-use_legacy_keras()  # before anything here imports TF-Agents (apps/rl/legacy_keras.py)
-
 EVAL_SEED_OFFSET = 1_000_000
 FINAL_SEED_OFFSET = 2_000_000
 VALIDATION_SEED_OFFSET = 3_000_000

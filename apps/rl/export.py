@@ -25,9 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.export import ExportPlan
-from dlsuite.apps.rl.legacy_keras import use_legacy_keras
-
-use_legacy_keras()  # before anything here imports TF-Agents (apps/rl/legacy_keras.py)
 
 ACTION_SIGNATURE = "action"
 INPUT_KEYS = ("step_type", "reward", "discount", "observation")
@@ -54,9 +51,9 @@ def sample_observations(config: Any, count: int, seed: int) -> tuple[list[Any], 
     """Real observations (and their step types) from the start of an evaluation episode."""
     import numpy as np
 
-    from dlsuite.apps.rl.envs import make_py_env
+    from dlsuite.apps.rl.data import make_eval_env
 
-    env = make_py_env(config, training=False, seed=seed)
+    env = make_eval_env(config, seed)
     rng = np.random.default_rng(seed)
     step = env.reset()
     observations, step_types = [], []
@@ -86,7 +83,7 @@ def save_policy(agent: Any, path: Path) -> None:
     """`PolicySaver` of the greedy policy (unknown batch size) into ``path``."""
     from tf_agents.policies import policy_saver
 
-    from dlsuite.apps.rl.agents import greedy_policy
+    from dlsuite.apps.rl.models import greedy_policy
 
     # Plain input names (``observation``, not ``0/observation``): valid identifiers keep the same
     # names in the SignatureDef and in `tf.saved_model.load(...).signatures`.
@@ -104,7 +101,6 @@ def save_policy(agent: Any, path: Path) -> None:
 
 def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
     """A finished RL run's export: its best checkpoint's greedy policy (`save_policy`)."""
-    use_legacy_keras()
     from dlsuite.apps.rl.evaluation import VALIDATION_SEED_OFFSET
     from dlsuite.apps.rl.train import load_policy
 

@@ -14,6 +14,7 @@ one is rendered to ``episode.gif``. The run directory is the suite's (docs/archi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import shutil
 import time
@@ -21,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.rundir import RunDir, open_run
-from dlsuite.apps.rl.config import RLConfig
-from dlsuite.apps.rl.legacy_keras import check_legacy_keras, use_legacy_keras
+from dlsuite.apps.rl.config import VALUE_AGENTS, RLConfig
+from dlsuite.apps.rl.legacy_keras import check_legacy_keras
 from dlsuite.base.files import atomic_write_json
-
-use_legacy_keras()  # before anything here imports TF-Agents (apps/rl/legacy_keras.py)
 
 APP = "rl"
 FLOPS_METHOD = (
@@ -91,8 +90,8 @@ class _Loop:
         from tf_agents.metrics import tf_metrics
         from tf_agents.utils import common
 
-        from dlsuite.apps.rl.agents import build_agent
-        from dlsuite.apps.rl.envs import make_training_env
+        from dlsuite.apps.rl.data import make_training_env
+        from dlsuite.apps.rl.models import build_agent
 
         self.config = config
         self.env = tf_py_environment.TFPyEnvironment(make_training_env(config))
@@ -116,7 +115,7 @@ class _Loop:
         )
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, name="elapsed_s")
         self.best_return = tf.Variable(-math.inf, dtype=tf.float64, name="best_return")
-        self.value_based = config.agent in ("dqn", "ddqn")
+        self.value_based = config.agent in VALUE_AGENTS
         # Environment steps per iteration
         # (REINFORCE: a guess, episodes vary; only sizes the chunks).
         self.steps_per_iteration = (
@@ -218,34 +217,29 @@ class _Loop:
         return int(self.env_steps.result())
 
 
-def _eval_env_factory(config: RLConfig) -> Any:
-    from dlsuite.apps.rl.envs import make_py_env
-
-    return lambda seed: make_py_env(config, training=False, seed=seed)
-
-
-def _evaluate(loop: _Loop, action_fn: Any, episodes: int, first_seed: int) -> dict[str, Any]:
+def _evaluate(config: RLConfig, action_fn: Any, episodes: int, first_seed: int) -> dict[str, Any]:
+    """`run_episodes` of ``action_fn`` in evaluation environments seeded from ``first_seed``."""
+    from dlsuite.apps.rl.data import make_eval_env
     from dlsuite.apps.rl.evaluation import run_episodes
 
-    parallel = 10 if loop.config.is_atari else 100
+    parallel = 10 if config.is_atari else 100
     return run_episodes(
-        action_fn, _eval_env_factory(loop.config), episodes, first_seed, parallel=parallel
+        action_fn, functools.partial(make_eval_env, config), episodes, first_seed, parallel=parallel
     )
 
 
 def train_and_evaluate(config: RLConfig) -> RLTrainResult:
     """Train ``config.agent`` on ``config.env``; returns the run with its metrics."""
-    use_legacy_keras()
     import tensorflow as tf
 
-    from dlsuite.apps.rl.agents import count_params, greedy_policy, linear_epsilon, network_output
-    from dlsuite.apps.rl.envs import describe_env
+    from dlsuite.apps.rl.data import describe_data, make_eval_env
     from dlsuite.apps.rl.evaluation import (
         EVAL_SEED_OFFSET,
         FINAL_SEED_OFFSET,
         policy_action_fn,
         render_gif,
     )
+    from dlsuite.apps.rl.models import count_params, greedy_policy, linear_epsilon, network_output
     from dlsuite.apps.rl.plots import plot_returns
 
     check_legacy_keras()
@@ -289,7 +283,7 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
                 )
                 steps = loop.steps()
         collect_time = time.perf_counter() - chunk_start
-        result = _evaluate(loop, greedy, config.eval_episodes, eval_seed)
+        result = _evaluate(config, greedy, config.eval_episodes, eval_seed)
         chunk_time = time.perf_counter() - chunk_start
         loop.elapsed.assign_add(time.perf_counter() - start)
         start = time.perf_counter()
@@ -348,12 +342,12 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
     )
     final_start = time.perf_counter()
     final = _evaluate(
-        loop, greedy, config.final_eval_episodes, FINAL_SEED_OFFSET + 1000 * config.seed
+        config, greedy, config.final_eval_episodes, FINAL_SEED_OFFSET + 1000 * config.seed
     )
     gifs = [
         render_gif(
             greedy,
-            _eval_env_factory(config)(FINAL_SEED_OFFSET + 1000 * config.seed + i),
+            make_eval_env(config, FINAL_SEED_OFFSET + 1000 * config.seed + i),
             run.path / ("episode.gif" if i == 0 else f"episode_{i}.gif"),
         )
         for i in range(config.gif_episodes)
@@ -371,7 +365,7 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
         process_start,
         count_params,
         network_output,
-        describe_env,
+        describe_data,
     )
     atomic_write_json(run.path / "evaluation.json", metrics["evaluation"])
     plot_returns(
@@ -400,7 +394,7 @@ def _metrics(
     process_start: float,
     count_params: Any,
     network_output: Any,
-    describe_env: Any,
+    describe_data: Any,
 ) -> dict[str, Any]:
     from dlsuite.apps.common.flops import forward_flops
 
@@ -463,7 +457,7 @@ def _metrics(
         "mixed_precision": None,
         "jit_compile": False,
         "seed": config.seed,
-        "data": describe_env(config, shape, int(loop.env.action_spec().maximum) + 1),
+        "data": describe_data(config, shape, int(loop.env.action_spec().maximum) + 1),
         "evaluation": evaluation,
         "framework": framework_versions(),
     }
@@ -471,7 +465,6 @@ def _metrics(
 
 def load_policy(run_dir: str | Path) -> tuple[RLConfig, Any, Any]:
     """``(config, agent, network)`` of a finished run with its best policy restored."""
-    use_legacy_keras()
     import tensorflow as tf
     from tf_agents.environments import tf_py_environment
     from tf_agents.metrics import tf_metrics
@@ -479,14 +472,14 @@ def load_policy(run_dir: str | Path) -> tuple[RLConfig, Any, Any]:
 
     from dlsuite.apps.common.registry import config_from_run
     from dlsuite.apps.common.rundir import load_run
-    from dlsuite.apps.rl.agents import build_agent
-    from dlsuite.apps.rl.envs import make_py_env
+    from dlsuite.apps.rl.data import make_eval_env
+    from dlsuite.apps.rl.models import build_agent
 
     check_legacy_keras()
     path = Path(run_dir)
     config_json, _ = load_run(path)
     config = config_from_run(config_json)
-    env = tf_py_environment.TFPyEnvironment(make_py_env(config, training=False, seed=0))
+    env = tf_py_environment.TFPyEnvironment(make_eval_env(config, 0))
     agent, network = build_agent(
         config,
         env.time_step_spec(),
@@ -510,14 +503,14 @@ def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
     ``test`` uses the final-evaluation seeds (reproduces metrics.json), ``validation`` another
     range. Writes ``evaluation.json`` and ``episode.gif`` in the run directory.
     """
-    from dlsuite.apps.rl.agents import greedy_policy
+    from dlsuite.apps.rl.data import make_eval_env
     from dlsuite.apps.rl.evaluation import (
         FINAL_SEED_OFFSET,
         VALIDATION_SEED_OFFSET,
         policy_action_fn,
         render_gif,
-        run_episodes,
     )
+    from dlsuite.apps.rl.models import greedy_policy
 
     config, agent, _ = load_policy(run_dir)
     path = Path(run_dir)
@@ -525,16 +518,9 @@ def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
         FINAL_SEED_OFFSET if split == "test" else VALIDATION_SEED_OFFSET
     ) + 1000 * config.seed
     action_fn = policy_action_fn(greedy_policy(agent))
-    factory = _eval_env_factory(config)
-    result = run_episodes(
-        action_fn,
-        factory,
-        config.final_eval_episodes,
-        first_seed,
-        parallel=10 if config.is_atari else 100,
-    )
+    result = _evaluate(config, action_fn, config.final_eval_episodes, first_seed)
     gif = (
-        render_gif(action_fn, factory(first_seed), path / "episode.gif")
+        render_gif(action_fn, make_eval_env(config, first_seed), path / "episode.gif")
         if config.gif_episodes
         else None
     )

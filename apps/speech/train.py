@@ -9,6 +9,7 @@ from typing import Any
 from dlsuite.apps.common import trainer
 from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
 from dlsuite.apps.common.optimization import compile_classifier
+from dlsuite.apps.common.strategy import prepare_strategy
 from dlsuite.apps.speech.config import SpeechConfig
 from dlsuite.apps.speech.data import augmentation, load_splits
 
@@ -110,6 +111,7 @@ def _check_frames(config: SpeechConfig, splits: Any) -> None:
 
 def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
     """Train ``config.model`` on ``config.data``; returns the run with its metrics."""
+    prepare_strategy(config.strategy, config.replicas)  # before the data touches TensorFlow
     splits = load_splits(config)
     if config.recognizer:
         _check_frames(config, splits)

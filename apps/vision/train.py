@@ -7,6 +7,7 @@ from typing import Any
 from dlsuite.apps.common import trainer
 from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
 from dlsuite.apps.common.optimization import compile_classifier
+from dlsuite.apps.common.strategy import prepare_strategy
 from dlsuite.apps.vision.config import VisionConfig
 from dlsuite.apps.vision.data import augmentation, image_size, load_splits
 
@@ -17,6 +18,7 @@ def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
     """Train ``config.model`` on ``config.data``; returns the run with its metrics."""
     from dlsuite.apps.vision.models import build_model
 
+    prepare_strategy(config.strategy, config.replicas)  # before the data touches TensorFlow
     splits = load_splits(config)
     size = image_size(config)
     num_classes = len(splits.class_names)

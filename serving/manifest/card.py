@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any
+
+from dlsuite.base.files import atomic_write_text
+from dlsuite.serving.manifest.integrity import MANIFEST_DIR, load_manifest, resolve_manifest_path
 
 TEMPLATE_FILE = "card.html"
 _KNOWN_SECTIONS = (
@@ -331,3 +336,23 @@ def render_html(manifest: dict) -> str:
         body="\n".join(sections),
         schema_version=html.escape(str(manifest.get("schema_version", "?"))),
     )
+
+
+def model_card(path: str | os.PathLike[str]) -> str:
+    """The HTML card of the manifest at ``path`` (a version folder or a manifest.json file)."""
+    return render_html(load_manifest(resolve_manifest_path(path)))
+
+
+def write_model_card(path: str | os.PathLike[str], output: str | os.PathLike[str]) -> None:
+    """Write the `model_card` of ``path`` to ``output``, which may not be inside the version
+    folder (whose integrity it would change)."""
+    card = model_card(path)
+    source = resolve_manifest_path(path)
+    target = Path(output).resolve()
+    version_dir = source.parent.parent.resolve()  # <version>/assets.extra/manifest.json
+    if source.parent.name == MANIFEST_DIR and target.is_relative_to(version_dir):
+        raise ValueError(
+            f"{output} is inside the version folder {version_dir}; writing there would change "
+            "the version's files. Choose a path outside it."
+        )
+    atomic_write_text(target, card)

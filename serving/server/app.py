@@ -4,17 +4,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import signal
+import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from dlsuite.serving.server import access_log
-from dlsuite.serving.server.config import ServerOptions
+from dlsuite.serving.server.config import ServerOptions, server_options, tfserving_argv
 from dlsuite.serving.server.errors import ServingError
 from dlsuite.serving.server.manager import ModelManager
 from dlsuite.serving.server.metrics import Metrics
 
 log = logging.getLogger("dlsuite.serve")
 READY_PREFIX = "dlsuite serve: ready"  # then "(gRPC <port>, REST <port>)": the ports actually bound
+
+
+def serve(flags: Mapping[str, Any]) -> int:
+    """Run the backend ``flags["backend"]`` names with ``flags`` (every flag of `dlsuite serve`).
+
+    ``tfserving`` replaces this process with tensorflow_model_server from PATH; ``dlsuite`` logs at
+    ``flags["log_level"]`` and runs `run_server`.
+    """
+    if flags["backend"] == "tfserving":
+        binary = shutil.which("tensorflow_model_server")
+        if binary is None:
+            raise FileNotFoundError(
+                "--backend tfserving needs tensorflow_model_server on PATH (install it from "
+                "https://www.tensorflow.org/tfx/serving/setup or use the tensorflow/serving docker "
+                "image); or use --backend dlsuite"
+            )
+        argv = tfserving_argv(flags, binary)
+        print(" ".join(argv), file=sys.stderr, flush=True)
+        os.execv(binary, argv)
+    logging.basicConfig(
+        level=getattr(logging, str(flags["log_level"]).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return run_server(server_options(flags))
 
 
 def run_server(options: ServerOptions) -> int:

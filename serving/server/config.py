@@ -1,5 +1,8 @@
 """Server options and TF Serving's text-format config files.
 
+`server_options` turns the flags of ``dlsuite serve`` (tensorflow_model_server's, plus a few of
+its own) into `ServerOptions`; `tfserving_argv` turns them into the real binary's command line.
+
 ``--model_config_file`` holds a ``ModelServerConfig`` (parsed with the protos shipped in
 ``tensorflow-serving-api``). ``--batching_parameters_file`` holds a ``BatchingParameters`` and
 ``--monitoring_config_file`` a ``MonitoringConfig``; those two protos are not part of
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,23 @@ from dlsuite.serving.repository import check_model_name
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 GRPC_UNLIMITED = 2**31 - 1  # what TF Serving sets on its gRPC server (INT_MAX)
+
+# Flags forwarded unchanged to tensorflow_model_server with --backend tfserving.
+TFSERVING_FLAGS = (
+    "port",
+    "rest_api_port",
+    "model_name",
+    "model_base_path",
+    "model_config_file",
+    "file_system_poll_wait_seconds",
+    "enable_batching",
+    "batching_parameters_file",
+    "monitoring_config_file",
+    "rest_api_timeout_in_ms",
+    "allow_version_labels_for_unavailable_models",
+    "max_num_load_retries",
+    "load_retry_interval_micros",
+)
 
 _PROTO_CLASSES: dict[str, Any] = {}
 
@@ -186,6 +207,91 @@ class ServerOptions:
     allow_version_labels_for_unavailable_models: bool = False
     max_num_load_retries: int = 5
     load_retry_interval_micros: int = 60_000_000
+
+
+def server_options(flags: Mapping[str, Any]) -> ServerOptions:
+    """Check ``flags`` (every flag of `dlsuite serve`, by name) and read the config files they
+    name into `ServerOptions`."""
+    if flags["model_config_file"]:
+        models = read_model_config_file(flags["model_config_file"])
+    elif flags["model_base_path"]:
+        base = os.path.abspath(flags["model_base_path"])
+        if not os.path.isdir(base):
+            raise FileNotFoundError(f"--model_base_path does not exist: {base}")
+        models = (ModelSpec(check_model_name(flags["model_name"]), base),)
+    else:
+        raise ValueError("give --model_base_path (with --model_name) or --model_config_file")
+    for port_flag in ("port", "rest_api_port"):
+        port = flags[port_flag]
+        if not 0 <= port < 65536:  # 0: any free port, named on the "ready" line
+            raise ValueError(
+                f"--{port_flag} expected a port number (0 for any free one). Received: {port}"
+            )
+    grpc_receive = flags["grpc_max_receive_message_bytes"]
+    if grpc_receive is None:
+        grpc_receive = flags["max_request_size_bytes"]
+    for flag, value in (
+        ("max_request_size_bytes", flags["max_request_size_bytes"]),
+        ("grpc_max_receive_message_bytes", grpc_receive),
+        ("grpc_max_send_message_bytes", flags["grpc_max_send_message_bytes"]),
+    ):
+        if not 1024 <= value <= GRPC_UNLIMITED:
+            raise ValueError(
+                f"--{flag} must be between 1024 and {GRPC_UNLIMITED}. Received: {value}"
+            )
+    batching = None
+    if flags["enable_batching"]:
+        batching = read_batching_parameters(flags["batching_parameters_file"])
+        if flags["adaptive_batching"]:
+            batching = dataclasses.replace(batching, adaptive=True)
+    elif flags["batching_parameters_file"] or flags["adaptive_batching"]:
+        raise ValueError(
+            "--batching_parameters_file and --adaptive_batching need --enable_batching"
+        )
+    if flags["max_num_load_retries"] < 0:
+        raise ValueError(
+            f"--max_num_load_retries expected a non-negative integer. "
+            f"Received: {flags['max_num_load_retries']}"
+        )
+    origins = tuple(o.strip() for o in flags["cors_allowed_origins"].split(",") if o.strip())
+    return ServerOptions(
+        models=models,
+        port=flags["port"],
+        rest_api_port=flags["rest_api_port"],
+        host=flags["host"],
+        file_system_poll_wait_seconds=flags["file_system_poll_wait_seconds"],
+        batching=batching,
+        prometheus_path=read_monitoring_config(flags["monitoring_config_file"]),
+        rest_api_timeout_in_ms=flags["rest_api_timeout_in_ms"],
+        max_request_bytes=flags["max_request_size_bytes"],
+        model_config_file=flags["model_config_file"],
+        access_log=bool(flags["access_log"]),
+        grpc_max_receive_bytes=grpc_receive,
+        grpc_max_send_bytes=flags["grpc_max_send_message_bytes"],
+        cors_allowed_origins=origins,
+        allow_version_labels_for_unavailable_models=flags[
+            "allow_version_labels_for_unavailable_models"
+        ],
+        max_num_load_retries=flags["max_num_load_retries"],
+        load_retry_interval_micros=flags["load_retry_interval_micros"],
+    )
+
+
+def tfserving_argv(flags: Mapping[str, Any], binary: str) -> list[str]:
+    """The tensorflow_model_server command line equivalent to ``flags``."""
+    argv = [binary]
+    for flag in TFSERVING_FLAGS:
+        value = flags[flag]
+        if value is None or value is False:
+            continue
+        if flag in ("model_name", "model_base_path") and flags["model_config_file"]:
+            continue
+        if flag == "model_base_path":
+            value = os.path.abspath(value)
+        if flag == "file_system_poll_wait_seconds":
+            value = int(value)
+        argv.append(f"--{flag}={'true' if value is True else value}")
+    return argv
 
 
 def policy_from_proto(proto: Any) -> VersionPolicy:

@@ -53,7 +53,8 @@ def serve_and_query(
     cmd = [
         sys.executable,
         "-m",
-        "dlsuite.serving.server",
+        "dlsuite",
+        "serve",
         f"--model_name={model_name}",
         f"--model_base_path={Path(model_base_path).resolve()}",
         f"--port={grpc_port}",

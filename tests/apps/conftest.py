@@ -40,7 +40,7 @@ def digits_run(tmp_path_factory):
     import json
     import time
 
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     root = tmp_path_factory.mktemp("quality")
     start = time.perf_counter()

@@ -20,7 +20,7 @@ class Launch:
         argv = [
             sys.executable,
             "-m",
-            "dlsuite.apps.cli",
+            "dlsuite",
             "launch",
             "--workers",
             "2",

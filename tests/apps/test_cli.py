@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from dlsuite.apps.cli import build_parser, main
 from dlsuite.apps.vision.config import VisionConfig
+from dlsuite.cli import build_parser, main
 
 
 def test_help_lists_every_subcommand():
     out = subprocess.run(
-        [sys.executable, "-m", "dlsuite.apps.cli", "--help"],
+        [sys.executable, "-m", "dlsuite", "--help"],
         capture_output=True,
         text=True,
         check=True,
@@ -36,7 +36,7 @@ def test_train_help_documents_every_config_field(capsys):
 
 
 def test_options_override_presets():
-    from dlsuite.apps.common.commands import config_from_args
+    from dlsuite.cli.runs import config_from_args
 
     args = build_parser().parse_args(
         [
@@ -71,3 +71,13 @@ def test_evaluate_reports_per_class_figures(tiny_run, capsys):
     report = json.loads((tiny_run.run.path / "evaluation.json").read_text())
     assert report["split"] == "test" and len(report["per_class"]) == 10
     assert report["accuracy"] == pytest.approx(tiny_run.metrics["evaluation"]["accuracy"], abs=1e-6)
+
+
+def test_export_refuses_an_unfinished_run(tmp_path, capsys):
+    run = tmp_path / "vision" / "unfinished"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"app": "vision"}))
+    argv = ["export", str(run), "--name", "digits", "--model-base-path", str(tmp_path / "models")]
+    assert main(argv) == 2
+    assert "is not complete (no metrics.json)" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -135,6 +137,28 @@ def test_one_replica_equals_two_replicas(tmp_path):
     _assert_same_weights(fit_one.model, fit_two.model)
 
 
+@pytest.mark.slow
+def test_a_script_can_call_train_and_evaluate_under_mirrored_replicas(tmp_path):
+    """`train_and_evaluate` prepares its strategy itself: a script that calls it alone, in a fresh
+    process, gets the CPU split into two replicas before the data touches TensorFlow."""
+    config = {**TINY, "epochs": 1, "run_root": str(tmp_path), "strategy": "mirrored", "replicas": 2}
+    script = (
+        "from dlsuite.apps.vision.config import VisionConfig\n"
+        "from dlsuite.apps.vision.train import train_and_evaluate\n"
+        f"result = train_and_evaluate(VisionConfig(**{config!r}))\n"
+        "print('replicas', result.metrics['replicas'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "replicas 2" in done.stdout
+
+
 def test_gradient_accumulation_equals_the_larger_batch(tmp_path):
     big = _train(tmp_path / "big", loop="custom", optimizer="sgd", learning_rate=0.01, epochs=1)
     accumulated = _train(
@@ -205,18 +229,36 @@ def test_two_replicas_see_every_example_once_per_epoch():
 # --- launch ----------------------------------------------------------------------------------
 
 
-def test_worker_command_adds_strategy_and_run_id(tmp_path):
+def _worker_command(command: list[str]) -> list[str]:
+    """`worker_command` with the CLI's parser of the training command, as `dlsuite launch` calls
+    it."""
     from dlsuite.apps.common.launch import worker_command
+    from dlsuite.cli.runs import train_config
 
-    command = worker_command(["dlsuite", "train", "vision", "--run-root", str(tmp_path)])
+    return worker_command(command, train_config)
+
+
+def test_worker_command_adds_strategy_and_run_id(tmp_path):
+    command = _worker_command(["dlsuite", "train", "vision", "--run-root", str(tmp_path)])
     assert command[command.index("--strategy") + 1] == "multi_worker"
     assert command[command.index("--run-id") + 1].endswith("-" + _config_hash(tmp_path))
     with pytest.raises(ValueError, match="multi_worker"):
-        worker_command(["dlsuite", "train", "vision", "--strategy", "mirrored"])
+        _worker_command(["dlsuite", "train", "vision", "--strategy", "mirrored"])
     with pytest.raises(ValueError, match="dlsuite train"):
-        worker_command(["python", "x.py"])
+        _worker_command(["python", "x.py"])
     with pytest.raises(ValueError, match="dlsuite train"):
-        worker_command(["/usr/bin/not-dlsuite", "train", "vision"])
+        _worker_command(["/usr/bin/not-dlsuite", "train", "vision"])
+
+
+def test_worker_command_resumes_the_newest_unfinished_run(tmp_path):
+    root = tmp_path / "vision"
+    digest = _config_hash(tmp_path)
+    for run_id in (f"20240101T000000000000Z-{digest}", f"20240102T000000000000Z-{digest}"):
+        (root / run_id).mkdir(parents=True)
+        (root / run_id / "config.json").write_text("{}")
+    (root / f"20240103T000000000000Z-{digest}").mkdir()  # no config.json: not a run
+    command = _worker_command(["dlsuite", "train", "vision", "--run-root", str(tmp_path)])
+    assert command[command.index("--run-id") + 1] == f"20240102T000000000000Z-{digest}"
 
 
 @pytest.mark.parametrize(
@@ -224,16 +266,14 @@ def test_worker_command_adds_strategy_and_run_id(tmp_path):
     [
         ["/opt/venv/bin/dlsuite"],
         [".venv/bin/dlsuite"],
-        ["python", "-m", "dlsuite.apps.cli"],
-        ["/usr/bin/python3.11", "-m", "dlsuite.apps.cli"],
+        ["python", "-m", "dlsuite"],
+        ["/usr/bin/python3.11", "-m", "dlsuite"],
         ["python3", "-m", "dlsuite"],
     ],
 )
 def test_worker_command_accepts_a_path_to_dlsuite_and_python_m(tmp_path, program):
-    from dlsuite.apps.common.launch import worker_command
-
     args = ["train", "vision", "--run-root", str(tmp_path), "--run-id", "r1"]
-    assert worker_command([*program, *args]) == worker_command(["dlsuite", *args])
+    assert _worker_command([*program, *args]) == _worker_command(["dlsuite", *args])
 
 
 def _config_hash(tmp_path: Path) -> str:
@@ -403,7 +443,7 @@ def test_k8s_writes_a_valid_tfjob(tmp_path, capsys):
     import jsonschema
     import yaml
 
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     out = tmp_path / "job.yaml"
     assert (
@@ -450,14 +490,14 @@ def test_k8s_writes_a_valid_tfjob(tmp_path, capsys):
             spec["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "shared"
         )
     # The command parses with dlsuite's own parser.
-    from dlsuite.apps.cli import build_parser
+    from dlsuite.cli import build_parser
 
     args = build_parser().parse_args(command[1:])
     assert args.strategy == "multi_worker"
 
 
 def test_k8s_vertex_custom_job(capsys):
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     assert (
         main(

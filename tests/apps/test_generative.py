@@ -201,7 +201,7 @@ def test_two_worker_gan_trains_like_two_replicas_in_one_process(tmp_path):
         [
             sys.executable,
             "-m",
-            "dlsuite.apps.cli",
+            "dlsuite",
             "train",
             "generative",
             *argv,
@@ -305,7 +305,7 @@ def test_watermark_detection_rate_and_false_positives_on_real_digits():
 
 
 def test_detect_mark_command_exit_codes(tmp_path, capsys):
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
     from dlsuite.serving.marking import encode_marked_png
 
     images, pngs = _digit_pngs(16)
@@ -417,7 +417,7 @@ def test_wgan_gp_is_selectable_by_name(tmp_path, capsys):
     assert metrics["evaluation"]["FID-digits"] > 0
     # `dlsuite evaluate` of an unconditional model prints the sample-quality figures
     # (no class table).
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     capsys.readouterr()
     assert main(["evaluate", str(result.run.path)]) == 0

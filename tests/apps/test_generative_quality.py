@@ -12,7 +12,7 @@ pytestmark = pytest.mark.quality
 
 
 def test_conditional_dcgan_on_builtin_digits_draws_the_requested_digit(tmp_path):
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     start = time.perf_counter()
     code = main(
@@ -52,7 +52,7 @@ def test_conditional_dcgan_on_builtin_digits_draws_the_requested_digit(tmp_path)
 
 
 def test_deep_belief_network_on_builtin_digits_classifies_90_percent_and_samples(tmp_path):
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
     from dlsuite.serving.marking import detect_mark
 
     start = time.perf_counter()

@@ -17,7 +17,7 @@ MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example
 
 @pytest.fixture(scope="module")
 def langid_texts():
-    from dlsuite.apps.nlp.langid import generate
+    from dlsuite.apps.nlp.classify.langid import generate
 
     return generate(("en_US", "de_DE", "fr_FR"), 300, seed=0)["texts"]
 
@@ -136,7 +136,7 @@ def test_word_tokenizer_inside_a_model_survives_keras_saving_and_saved_model_exp
     import keras
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.models import build_classifier
+    from dlsuite.apps.nlp.classify.models import build_classifier
     from dlsuite.apps.nlp.tokenizers import train_tokenizer
     from tests.core_layers.layer_checks import check_keras_round_trip
 
@@ -281,7 +281,7 @@ def test_classifiers_take_strings(name, langid_texts):
     """Strings in, probabilities out (training through `fit` on strings: `nlp_tiny_run`)."""
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.models import build_classifier
+    from dlsuite.apps.nlp.classify.models import build_classifier
     from dlsuite.apps.nlp.tokenizers import train_tokenizer
 
     tokenizer = train_tokenizer("word", langid_texts, 300, sequence_length=10)
@@ -327,7 +327,7 @@ def test_export_reloads_and_matches_the_in_memory_model_on_strings(nlp_tiny_run,
     import tensorflow as tf
 
     from dlsuite.apps.common.export import export_run
-    from dlsuite.apps.nlp.export import text_example
+    from dlsuite.apps.nlp.classify.export import text_example
     from dlsuite.serving.signatures import CLASSIFY_METHOD, read_signature_defs
     from dlsuite.serving.warmup import read_warmup_requests
 

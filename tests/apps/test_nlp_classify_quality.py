@@ -13,7 +13,7 @@ pytestmark = pytest.mark.quality
 
 def test_transformer_on_builtin_langid_reaches_95_percent_on_held_out_sentences(tmp_path):
     """The quality-bar run exactly as a user types it (plus where to put the run)."""
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     start = time.perf_counter()
     code = main(

@@ -24,7 +24,7 @@ PROMPTS = [
 def corpus_file(tmp_path_factory):
     """The first 300 pydocs documents as one text file (paragraph = document):
     a small, real corpus."""
-    from dlsuite.apps.nlp.corpus import pydocs_documents
+    from dlsuite.apps.nlp.lm.data import pydocs_documents
 
     path = tmp_path_factory.mktemp("corpus") / "docs.txt"
     path.write_text("\n\n".join(pydocs_documents()[:300]), encoding="utf-8")
@@ -65,7 +65,7 @@ def lm_run(corpus_file, tmp_path_factory):
 @pytest.fixture(scope="module")
 def generator(lm_run):
     """The in-memory generator of the tiny run (traced once for the module)."""
-    from dlsuite.apps.nlp.generation import TextGenerator
+    from dlsuite.apps.nlp.lm.generation import TextGenerator
 
     return TextGenerator(lm_run.model)
 
@@ -78,7 +78,7 @@ def test_pydocs_corpus_is_real_deterministic_english_split_by_document():
     import subprocess
     import sys
 
-    from dlsuite.apps.nlp.corpus import PYDOCS_MODULES, pydocs_documents, split_documents
+    from dlsuite.apps.nlp.lm.data import PYDOCS_MODULES, pydocs_documents, split_documents
 
     documents = (
         pydocs_documents()
@@ -88,7 +88,7 @@ def test_pydocs_corpus_is_real_deterministic_english_split_by_document():
         [
             sys.executable,
             "-c",
-            "import hashlib, json; from apps.nlp.corpus import pydocs_documents; "
+            "import hashlib, json; from apps.nlp.lm.data import pydocs_documents; "
             "print(hashlib.sha256(json.dumps(pydocs_documents()).encode()).hexdigest())",
         ],
         capture_output=True,
@@ -112,7 +112,7 @@ def test_pydocs_corpus_is_real_deterministic_english_split_by_document():
 
 
 def test_file_and_dir_sources_and_their_errors(tmp_path):
-    from dlsuite.apps.nlp.corpus import read_documents
+    from dlsuite.apps.nlp.lm.data import read_documents
 
     (tmp_path / "a.txt").write_text(
         "First  paragraph\nwraps here.\n\nSecond one.\n\n\nFirst  paragraph\nwraps here."
@@ -137,7 +137,7 @@ def test_file_and_dir_sources_and_their_errors(tmp_path):
 
 
 def test_windows_predict_every_token_once(corpus_file):
-    from dlsuite.apps.nlp.corpus import load_language_model_data
+    from dlsuite.apps.nlp.lm.data import load_language_model_data
     from dlsuite.apps.nlp.tokenizers import END_ID, START_ID
 
     data = load_language_model_data(tiny_config(corpus_file, Path("unused")))
@@ -160,7 +160,7 @@ def test_windows_predict_every_token_once(corpus_file):
 def test_gpt_cached_logits_equal_the_full_forward_pass_and_model_round_trips(tmp_path):
     import keras
 
-    from dlsuite.apps.nlp.models.gpt import GPTLanguageModel
+    from dlsuite.apps.nlp.lm.models.gpt import GPTLanguageModel
     from dlsuite.apps.nlp.tokenizers import WordTokenizer
 
     tokenizer = WordTokenizer(["", "[UNK]", "[START]", "[END]", "a", "b", "c"])
@@ -189,7 +189,7 @@ def test_gpt_cached_logits_equal_the_full_forward_pass_and_model_round_trips(tmp
 def test_sampling_filters_follow_top_k_top_p_and_temperature():
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.generation import sample_tokens
+    from dlsuite.apps.nlp.lm.generation import sample_tokens
 
     n = 4000
     logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]] * n))
@@ -301,7 +301,7 @@ def exported(lm_run, tmp_path_factory):
 def test_exported_generate_at_temperature_zero_equals_in_memory_greedy(generator, exported):
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.generation import DEFAULT_MAX_NEW_TOKENS
+    from dlsuite.apps.nlp.lm.generation import DEFAULT_MAX_NEW_TOKENS
     from dlsuite.serving.warmup import read_warmup_requests
 
     loaded = tf.saved_model.load(str(exported))

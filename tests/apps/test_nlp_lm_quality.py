@@ -13,7 +13,7 @@ pytestmark = pytest.mark.quality
 
 def test_gpt_on_pydocs_has_held_out_perplexity_far_below_the_unigram_baseline(tmp_path):
     """The quality-bar run exactly as a user types it (plus where to put the run)."""
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     start = time.perf_counter()
     code = main(

@@ -33,9 +33,9 @@ def translate_config(**overrides):
 def test_builtin_numbers_splits_never_share_a_number():
     from num2words import num2words
 
-    from dlsuite.apps.nlp.translation import load_translation_splits
+    from dlsuite.apps.nlp.translate.data import load_splits
 
-    splits = load_translation_splits(translate_config(numbers_pair="en-de"))
+    splits = load_splits(translate_config(numbers_pair="en-de"))
     seen = {}
     for name in ("train", "validation", "test"):
         pairs = [(s.decode(), t.decode()) for s, t in getattr(splits, name).as_numpy_iterator()]
@@ -57,19 +57,19 @@ def test_numbers_options_are_checked():
         translate_config(label_smoothing=1.0)
     with pytest.raises(ValueError, match="model for task='translate'"):
         translate_config(model="bilstm")
-    from dlsuite.apps.nlp.translation import load_translation_splits
+    from dlsuite.apps.nlp.translate.data import load_splits
 
     with pytest.raises(ValueError, match="numbers_count=2000"):
-        load_translation_splits(translate_config(numbers_count=2000))
+        load_splits(translate_config(numbers_count=2000))
 
 
 def test_tsv_pairs_and_their_errors(tmp_path):
-    from dlsuite.apps.nlp.translation import load_translation_splits, read_tsv_pairs
+    from dlsuite.apps.nlp.translate.data import load_splits, read_tsv_pairs
 
     good = tmp_path / "pairs.tsv"
     good.write_text("".join(f"s{i} x\tt{i} y\n" for i in range(20)) + "\n", encoding="utf-8")
     assert read_tsv_pairs(good)[0][:2] == ["s0 x", "s1 x"]
-    splits = load_translation_splits(translate_config(data=f"file:{good}"))
+    splits = load_splits(translate_config(data=f"file:{good}"))
     assert sum(splits.sizes.values()) == 20
     cases = {
         "pairs.csv": ("a\tb\n", r"expected a \.tsv file"),
@@ -88,10 +88,10 @@ def test_tsv_pairs_and_their_errors(tmp_path):
 def test_tfds_ted_hrlr_with_mock_data(tmp_path):
     import tensorflow_datasets as tfds
 
-    from dlsuite.apps.nlp.translation import load_translation_splits
+    from dlsuite.apps.nlp.translate.data import load_splits
 
     with tfds.testing.mock_data(num_examples=12, data_dir=str(tmp_path)):
-        splits = load_translation_splits(
+        splits = load_splits(
             translate_config(data="tfds:ted_hrlr_translate/pt_to_en", data_dir=str(tmp_path))
         )
         source, target = next(splits.train.as_numpy_iterator())
@@ -167,7 +167,7 @@ def toy_step(table):
 def test_beam_search_finds_a_more_likely_sequence_than_greedy():
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.decoding import beam_search, greedy_search
+    from dlsuite.apps.nlp.translate.decoding import beam_search, greedy_search
 
     # ids: 0 pad, 1 unk, 2 start, 3 end, 4 "A", 5 "B". Greedy takes A (0.6) then can only end
     # with 0.35: p(A end) = 0.21; beam search finds B (0.4) followed by a sure end:
@@ -196,7 +196,7 @@ def test_beam_search_finds_a_more_likely_sequence_than_greedy():
 def test_beam_search_over_a_batch_keeps_examples_apart():
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.decoding import beam_search
+    from dlsuite.apps.nlp.translate.decoding import beam_search
 
     table = [[0.2] * 6] * 2 + [
         [0.0, 0.0, 0.0, 0.0, 0.6, 0.4],
@@ -210,8 +210,8 @@ def test_beam_search_over_a_batch_keeps_examples_apart():
 
 
 def tiny_seq2seq():
-    from dlsuite.apps.nlp.models.seq2seq import TransformerSeq2Seq
     from dlsuite.apps.nlp.tokenizers import train_tokenizer
+    from dlsuite.apps.nlp.translate.models.seq2seq import TransformerSeq2Seq
 
     source = train_tokenizer("word", ["one two three", "four five"], 20, 6, name="source_tokenizer")
     target = train_tokenizer(
@@ -253,7 +253,7 @@ def test_seq2seq_round_trips_through_keras_saving(tmp_path):
     import keras
     import tensorflow as tf
 
-    from dlsuite.apps.nlp.translation import translate_texts
+    from dlsuite.apps.nlp.translate.decoding import translate_texts
 
     model = tiny_seq2seq()
     model.save(tmp_path / "m.keras")
@@ -271,7 +271,7 @@ def test_seq2seq_round_trips_through_keras_saving(tmp_path):
 def test_scores_with_sacrebleu():
     import sacrebleu
 
-    from dlsuite.apps.nlp.translation_metrics import score_translations
+    from dlsuite.apps.nlp.translate.translation_metrics import score_translations
 
     hypotheses = ["drei hundert zwölf", "vier", "eins zwei"]
     references = ["drei hundert zwölf", "fünf", "eins zwei"]

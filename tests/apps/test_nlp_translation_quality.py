@@ -17,7 +17,7 @@ MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example
 def numbers_run(tmp_path_factory):
     """The quality-bar run exactly as a user types it;
     returns ``(run_dir, metrics, wall_clock_s)``."""
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     root = tmp_path_factory.mktemp("translation-quality")
     start = time.perf_counter()
@@ -56,7 +56,7 @@ def test_exported_translate_signature_matches_the_in_memory_model(numbers_run, t
 
     from dlsuite.apps.common.export import export_run
     from dlsuite.apps.common.runs import load_trained_model
-    from dlsuite.apps.nlp.translation import translate_texts
+    from dlsuite.apps.nlp.translate.decoding import translate_texts
 
     run_dir, metrics, _ = numbers_run
     sources = [

@@ -46,7 +46,7 @@ def served(translation_run, tmp_path_factory):
     import tensorflow as tf
 
     from dlsuite.apps.common.export import export_run
-    from dlsuite.apps.nlp.translation import translate_texts
+    from dlsuite.apps.nlp.translate.decoding import translate_texts
 
     base = tmp_path_factory.mktemp("repo")
     version = export_run(

@@ -53,7 +53,7 @@ def test_two_local_workers_reach_the_same_quality_bar(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "dlsuite.apps.cli",
+        "dlsuite",
         "launch",
         "--workers",
         "2",

@@ -25,7 +25,7 @@ def test_killed_training_resumes_where_it_stopped(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "dlsuite.apps.cli",
+        "dlsuite",
         "train",
         "vision",
         "--model",

@@ -16,7 +16,7 @@ PONG = "ALE/Pong-v5"
 
 def test_dqn_preprocessing_of_the_gymnasium_adapter():
     from dlsuite.apps.rl.config import RLConfig
-    from dlsuite.apps.rl.envs import make_py_env
+    from dlsuite.apps.rl.data import make_eval_env, make_py_env
 
     config = RLConfig(env="ALE/Breakout-v5")
     train_env = make_py_env(config, training=True, seed=0)
@@ -37,7 +37,7 @@ def test_dqn_preprocessing_of_the_gymnasium_adapter():
         lives_lost_at is not None and int(step.discount) == 0
     )  # a lost life ends a training episode
     # Breakout has 5 lives: the evaluation env plays on after the first loss, so it lasts longer.
-    eval_env = make_py_env(config, training=False, seed=0)
+    eval_env = make_eval_env(config, 0)
     eval_env.reset()
     rng = np.random.default_rng(0)
     for _ in range(lives_lost_at + 1):
@@ -101,8 +101,8 @@ def test_atari_pipeline_end_to_end(tmp_path):
     # the served policy is the trained one: the same actions as the in-memory greedy policy
     from tf_agents.trajectories import time_step as ts
 
-    from dlsuite.apps.rl.agents import greedy_policy
     from dlsuite.apps.rl.evaluation import policy_action_fn
+    from dlsuite.apps.rl.models import greedy_policy
     from dlsuite.apps.rl.train import load_policy
 
     _, agent, _ = load_policy(result.run.path)

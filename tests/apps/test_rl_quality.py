@@ -17,7 +17,7 @@ ENV_STEP_BUDGET = 60_000  # the default --num-env-steps
 @pytest.fixture(scope="module")
 def cartpole_run(tmp_path_factory):
     """``dlsuite train rl --agent dqn --env CartPole-v0`` exactly as a user types it."""
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     root = tmp_path_factory.mktemp("rl-quality")
     start = time.perf_counter()
@@ -59,7 +59,7 @@ def test_exported_policy_solves_it_too(cartpole_run, tmp_path):
 
     from dlsuite.apps.common.export import export_run
     from dlsuite.apps.rl.config import RLConfig
-    from dlsuite.apps.rl.envs import make_py_env
+    from dlsuite.apps.rl.data import make_eval_env
     from dlsuite.apps.rl.export import time_step_inputs
 
     run_dir, _, _ = cartpole_run
@@ -69,7 +69,7 @@ def test_exported_policy_solves_it_too(cartpole_run, tmp_path):
     action = tf.saved_model.load(str(version)).signatures["action"]
     returns = []
     for seed in range(5_000_000, 5_000_010):  # episodes neither training nor evaluation saw
-        env = make_py_env(RLConfig(), training=False, seed=seed)
+        env = make_eval_env(RLConfig(), seed)
         step, total = env.reset(), 0.0
         while not step.is_last():
             inputs = time_step_inputs([step.observation], [int(step.step_type)])

@@ -20,7 +20,7 @@ def test_sigkilled_training_resumes_from_its_last_checkpoint(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "dlsuite.apps.cli",
+        "dlsuite",
         "train",
         "rl",
         "--num-env-steps",

@@ -410,8 +410,8 @@ def test_convert_calibrates_int8_predict_features_on_features_from_the_front_end
 
     import tensorflow as tf
 
-    from dlsuite.apps.cli import main
     from dlsuite.apps.common.runs import splits_for_run
+    from dlsuite.cli import main
 
     assert (
         main(
@@ -458,7 +458,7 @@ def test_front_end_alone_converts_to_a_small_float_tflite_model(exported, tmp_pa
     TFLite model."""
     import json
 
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     assert (
         main(
@@ -524,8 +524,8 @@ def test_cli_trains_evaluates_and_exports_from_a_wav_folder(tmp_path):
     from the CLI."""
     import json
 
-    from dlsuite.apps.cli import main
     from dlsuite.apps.speech.make_folder import write_folder
+    from dlsuite.cli import main
 
     counts = write_folder(tmp_path / "kws", per_class=4)
     assert counts == {"train": 40, "test": 40}

@@ -19,7 +19,7 @@ MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example
 def kws_run(tmp_path_factory):
     """The quality-bar run exactly as a user types it;
     returns ``(run_dir, metrics, wall_clock_s)``."""
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     root = tmp_path_factory.mktemp("speech-quality")
     start = time.perf_counter()
@@ -87,7 +87,7 @@ def test_int8_ds_cnn_agrees_with_the_saved_model(kws_run, tmp_path):
 def ctc_run(tmp_path_factory):
     """The recognition quality-bar run exactly as a user types it;
     returns ``(run_dir, metrics, wall_clock_s)``."""
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     root = tmp_path_factory.mktemp("ctc-quality")
     start = time.perf_counter()

@@ -301,7 +301,7 @@ def phrase_folder(tmp_path_factory):
 def ctc_cli_run(phrase_folder, tmp_path_factory):
     """The worked example of docs/speech.md on a small folder: train and export a recogniser
     from the CLI."""
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     root = tmp_path_factory.mktemp("ctc-runs")
     assert (
@@ -351,7 +351,7 @@ def ctc_cli_run(phrase_folder, tmp_path_factory):
 
 
 def test_ctc_run_records_cer_and_wer_greedy_and_beam(ctc_cli_run):
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     run_dir, _ = ctc_cli_run
     metrics = json.loads((run_dir / "metrics.json").read_text())

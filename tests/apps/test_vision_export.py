@@ -158,7 +158,7 @@ def test_next_export_is_the_next_version_and_failures_publish_nothing(tiny_run, 
 
 
 def test_export_command_refuses_an_unfinished_run(tmp_path):
-    from dlsuite.apps.cli import main
+    from dlsuite.cli import main
 
     run = tmp_path / "vision" / "r1"
     run.mkdir(parents=True)

@@ -83,7 +83,7 @@ def copy_version(src: Path, model_dir: Path, version: int) -> Path:
 
 
 class ServerProcess:
-    """``python -m dlsuite.serving.server`` in a subprocess, logging to a file.
+    """``python -m dlsuite serve`` in a subprocess, logging to a file.
 
     The dlsuite backend binds port 0 (any free port) and the ports it got are read from its
     ``dlsuite serve: ready (gRPC <port>, REST <port>)`` line, so no port is chosen here and
@@ -111,7 +111,7 @@ class ServerProcess:
         self.rest_port: int | None = ports[1] or None
         self.backend = backend
         self.log_path = log_path
-        cmd = [sys.executable, "-m", "dlsuite.serving.server", *cmd_ports, *args]
+        cmd = [sys.executable, "-m", "dlsuite", "serve", *cmd_ports, *args]
         env = {
             **os.environ,
             "TF_CPP_MIN_LOG_LEVEL": "2",

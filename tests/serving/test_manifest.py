@@ -329,11 +329,11 @@ def test_html_card_is_escaped_and_complete(tmp_path, version_dir, person):
 
 @pytest.fixture
 def cli(monkeypatch):
-    """`dlsuite.apps.cli.main` with only the manifest commands
+    """`dlsuite.cli.main` with only the manifest commands
     (other modules may be in progress)."""
-    from dlsuite.apps import cli
+    from dlsuite import cli
 
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("dlsuite.serving.manifest.commands",))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("dlsuite.cli.manifest",))
     return cli.main
 
 

@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from dlsuite.serving.server import commands, config
+from dlsuite.cli import serve
+from dlsuite.serving.server import app, config
 
 
 def test_model_config_round_trip(tmp_path):
@@ -62,17 +63,16 @@ def test_batching_and_monitoring_files(tmp_path):
         config.read_batching_parameters(tmp_path / "bad")
 
 
-def _args(*argv: str) -> argparse.Namespace:
+def _args(*argv: str) -> dict:
+    """The flags of `dlsuite serve` for ``argv``, as `config.server_options` takes them."""
     parser = argparse.ArgumentParser()
-    commands.add_arguments(parser)
-    return parser.parse_args(list(argv))
+    serve.add_arguments(parser)
+    return vars(parser.parse_args(list(argv)))
 
 
 def test_serve_flags(tmp_path):
     (tmp_path / "m" / "1").mkdir(parents=True)
-    options = commands.options_from_args(
-        _args("--model_name=m", f"--model_base_path={tmp_path / 'm'}")
-    )
+    options = config.server_options(_args("--model_name=m", f"--model_base_path={tmp_path / 'm'}"))
     assert options.port == 8500 and options.rest_api_port == 8501
     assert (
         options.models[0].name == "m"
@@ -80,15 +80,15 @@ def test_serve_flags(tmp_path):
         and options.prometheus_path is None
     )
     assert options.access_log is False
-    assert commands.options_from_args(
+    assert config.server_options(
         _args(f"--model_base_path={tmp_path / 'm'}", "--access_log")
     ).access_log
     with pytest.raises(ValueError, match="model_base_path"):
-        commands.options_from_args(_args())
+        config.server_options(_args())
     with pytest.raises(ValueError, match="model name"):
-        commands.options_from_args(_args("--model_name=../x", f"--model_base_path={tmp_path}"))
+        config.server_options(_args("--model_name=../x", f"--model_base_path={tmp_path}"))
     with pytest.raises(ValueError, match="enable_batching"):
-        commands.options_from_args(
+        config.server_options(
             _args(f"--model_base_path={tmp_path}", "--batching_parameters_file=x")
         )
 
@@ -97,23 +97,23 @@ def test_tfserving_backend_argv_and_missing_binary(tmp_path, monkeypatch):
     args = _args(
         "--model_name=m", f"--model_base_path={tmp_path}", "--enable_batching", "--port=9000"
     )
-    argv = commands.tfserving_argv(args, "/bin/tensorflow_model_server")
+    argv = config.tfserving_argv(args, "/bin/tensorflow_model_server")
     assert "--port=9000" in argv and "--enable_batching=true" in argv and "--model_name=m" in argv
     assert not any(a.startswith("--max_request_size_bytes") for a in argv)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="tensorflow_model_server"):
-        commands.run(_args("--backend=tfserving", f"--model_base_path={tmp_path}"))
+        app.serve(_args("--backend=tfserving", f"--model_base_path={tmp_path}"))
 
 
 def test_limit_cors_label_and_adaptive_flags(tmp_path):
     base = f"--model_base_path={tmp_path}"
-    options = commands.options_from_args(_args(base))
+    options = config.server_options(_args(base))
     assert options.grpc_max_receive_bytes == options.max_request_bytes
     assert (
         options.cors_allowed_origins == ()
         and not options.allow_version_labels_for_unavailable_models
     )
-    options = commands.options_from_args(
+    options = config.server_options(
         _args(
             base,
             "--max_request_size_bytes=5000",
@@ -133,10 +133,10 @@ def test_limit_cors_label_and_adaptive_flags(tmp_path):
     assert options.cors_allowed_origins == ("http://a", "http://b") and options.batching.adaptive
     assert options.allow_version_labels_for_unavailable_models
     with pytest.raises(ValueError, match="grpc_max_send_message_bytes"):
-        commands.options_from_args(_args(base, "--grpc_max_send_message_bytes=10"))
+        config.server_options(_args(base, "--grpc_max_send_message_bytes=10"))
     with pytest.raises(ValueError, match="enable_batching"):
-        commands.options_from_args(_args(base, "--adaptive_batching"))
-    argv = commands.tfserving_argv(
+        config.server_options(_args(base, "--adaptive_batching"))
+    argv = config.tfserving_argv(
         _args(base, "--allow_version_labels_for_unavailable_models"), "tms"
     )
     assert "--allow_version_labels_for_unavailable_models=true" in argv

@@ -428,10 +428,10 @@ def test_grpc_wrong_dtype_and_too_large(stubs, server):
 def run_client(capsys, *argv: str) -> dict:
     import argparse
 
-    from dlsuite.serving import client
+    from dlsuite.cli import predict
 
     parser = argparse.ArgumentParser()
-    client.register(parser.add_subparsers())
+    predict.register(parser.add_subparsers())
     args = parser.parse_args(["predict", *argv])
     assert args.func(args) == 0
     return json.loads(capsys.readouterr().out)
@@ -490,10 +490,10 @@ def test_client_rest_and_grpc(server, capsys, tmp_path):
 def test_client_errors_are_one_line(server):
     import argparse
 
-    from dlsuite.serving import client
+    from dlsuite.cli import predict
 
     parser = argparse.ArgumentParser()
-    client.register(parser.add_subparsers())
+    predict.register(parser.add_subparsers())
     for argv, match in [
         (["--model", "nope"], "404"),
         (["--protocol", "grpc", "--model", "nope"], "NOT_FOUND"),

@@ -40,7 +40,7 @@ def test_servingruntime_and_inferenceservice_fields():
     (container,) = spec["containers"]
     assert container["name"] == "kserve-container"
     assert container["image"].startswith("dlsuite/serving:")
-    assert container["command"] == ["python", "-m", "dlsuite.serving.server"]
+    assert container["command"] == ["python", "-m", "dlsuite", "serve"]
     assert container["args"] == KSERVE_ARGS
     assert container["readinessProbe"]["httpGet"] == {"path": "/v1/health/ready", "port": 8080}
     assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
@@ -48,10 +48,7 @@ def test_servingruntime_and_inferenceservice_fields():
     model = isvc["spec"]["predictor"]["model"]
     assert model["runtime"] == runtime["metadata"]["name"]
     assert model["modelFormat"]["name"] == "tensorflow" and model["storageUri"]
-    assert (
-        'ENTRYPOINT ["python", "-m", "dlsuite.serving.server"]'
-        in (DEPLOY / "Dockerfile").read_text()
-    )
+    assert 'ENTRYPOINT ["python", "-m", "dlsuite", "serve"]' in (DEPLOY / "Dockerfile").read_text()
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import argparse
 
 import pytest
 
+from dlsuite.cli import tfserving_config as tfserving_config_command
 from dlsuite.serving import tfserving_config
 from dlsuite.serving.server import config
 
@@ -18,7 +19,7 @@ def test_writes_parseable_tfserving_files(tmp_path, capsys):
     (repo / "alpha" / "tflite").mkdir()
     out = tmp_path / "deploy"
     parser = argparse.ArgumentParser()
-    tfserving_config.register(parser.add_subparsers())
+    tfserving_config_command.register(parser.add_subparsers())
     args = parser.parse_args(
         [
             "tfserving-config",

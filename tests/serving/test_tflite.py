@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -21,7 +19,7 @@ pytest.importorskip("ai_edge_litert")
 load_digits = pytest.importorskip("sklearn.datasets").load_digits
 
 from dlsuite.base.files import sha256_file  # noqa: E402
-from dlsuite.serving import tflite, tflite_commands  # noqa: E402
+from dlsuite.serving import tflite  # noqa: E402
 
 CLASS_NAMES = [f"digit_{i}" for i in range(10)]
 
@@ -234,8 +232,10 @@ def test_failing_self_check_writes_nothing(digits_version, tmp_path):
 
 
 def _convert_cli(argv):
+    from dlsuite.cli import convert
+
     parser = argparse.ArgumentParser()
-    tflite_commands.register(parser.add_subparsers())
+    convert.register(parser.add_subparsers())
     args = parser.parse_args(["convert", *argv])
     return args.func(args)
 
@@ -249,9 +249,9 @@ def test_cli_converts_with_examples_from_the_run(digits_version, monkeypatch, ca
         x = x_train if split == "train" else x_test
         return tf.data.Dataset.from_tensor_slices((x, np.zeros(len(x), "int64")))
 
-    fake = types.ModuleType("dlsuite.apps.common.runs")
-    fake.dataset_for_run = dataset_for_run
-    monkeypatch.setitem(sys.modules, "dlsuite.apps.common.runs", fake)
+    from dlsuite.apps.common import runs
+
+    monkeypatch.setattr(runs, "dataset_for_run", dataset_for_run)
 
     assert _convert_cli([str(version_dir), "--quantize", "int8", "--num-check", "100"]) == 0
     printed = capsys.readouterr().out
@@ -266,3 +266,17 @@ def test_cli_needs_a_run(digits_version, tmp_path):
     version_dir, _, _ = digits_version
     with pytest.raises(FileNotFoundError, match="training run directory"):
         _convert_cli([str(version_dir), "--run", str(tmp_path / "missing")])
+
+
+def test_convert_from_run_checks_its_arguments_before_reading_examples(digits_version, tmp_path):
+    version_dir, _, _ = digits_version
+
+    def examples(run_dir, split, count, *, shuffle):
+        raise AssertionError("examples were read before the arguments were checked")
+
+    with pytest.raises(FileNotFoundError, match="saved_model.pb"):
+        tflite.convert_from_run(tmp_path, examples, run_dir=tmp_path)
+    with pytest.raises(ValueError, match="num_check"):
+        tflite.convert_from_run(version_dir, examples, run_dir=tmp_path, num_check=0)
+    with pytest.raises(FileNotFoundError, match="training run directory"):
+        tflite.convert_from_run(version_dir, examples, run_dir=tmp_path / "missing")

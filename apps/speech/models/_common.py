@@ -2,6 +2,7 @@
 
 import keras
 
+from dlsuite.apps.common.models import check_head_arguments
 from dlsuite.core_layers import MFCC, LogMelSpectrogram, SpecAugment
 
 FEATURES = ("log_mel", "mfcc")
@@ -24,15 +25,7 @@ def check_arguments(model_name, num_samples, num_classes, dropout):
             f"{model_name}: `num_samples` expected an integer >= 400. "
             f"Received: num_samples={num_samples!r}"
         )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            f"{model_name}: `num_classes` expected an integer >= 2. "
-            f"Received: num_classes={num_classes!r}"
-        )
-    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(
-            f"{model_name}: `dropout` expected a float in [0, 1). Received: dropout={dropout!r}"
-        )
+    check_head_arguments(model_name, num_classes, dropout)
 
 
 def waveform_front_end(num_samples, frontend=None, spec_augment=True, seed=None):
@@ -68,11 +61,3 @@ def waveform_front_end(num_samples, frontend=None, spec_augment=True, seed=None)
         }
         x = SpecAugment(**masks, seed=seed, name="spec_augment")(x)
     return inputs, x
-
-
-def classifier_head(x, num_classes, dropout):
-    """Optional dropout, a dense layer to logits, and a float32 softmax named "probabilities"."""
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    x = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)

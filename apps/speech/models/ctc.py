@@ -2,7 +2,8 @@
 
 import keras
 
-from dlsuite.apps.speech.models._common import check_arguments, classifier_head, waveform_front_end
+from dlsuite.apps.common.models import classifier_head
+from dlsuite.apps.speech.models._common import check_arguments, waveform_front_end
 from dlsuite.base.validation import check_positive_int
 
 CELLS = ("gru", "lstm")

@@ -2,7 +2,8 @@
 
 import keras
 
-from dlsuite.apps.vision.models._common import check_arguments, classifier_head, pixel_input
+from dlsuite.apps.common.models import classifier_head
+from dlsuite.apps.vision.models._common import check_arguments, pixel_input
 from dlsuite.base.validation import check_positive_int
 from dlsuite.core_layers import LocalResponseNormalization
 

@@ -1,0 +1,6 @@
+"""Language modelling (``--task lm``): a GPT-style model that continues text, tokenizer inside.
+
+``config.py`` (model, presets), ``data.py`` (corpora: ``builtin:pydocs``, ``file:``, ``dir:``),
+``models/``, ``train.py``, ``generation.py`` (cached sampling), ``fewshot.py`` (in-context tasks),
+``scaling.py`` (the ``dlsuite study scaling`` study), ``export.py``.
+"""

@@ -1,0 +1,126 @@
+"""`dlsuite convert`: an exported SavedModel version -> a self-checked ``.tflite`` model.
+
+Representative (int8 calibration) and held-out check examples come from the training run that
+produced the version (``--run`` or the version manifest's ``training.run_dir``):
+`dlsuite.serving.tflite.convert_from_run` reads them with `dlsuite.apps.common.runs.run_examples`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dlsuite.serving.tflite import QUANTIZATIONS
+
+
+def register(subparsers) -> None:
+    """Add the ``convert`` sub-parser."""
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert an exported model version to a self-checked .tflite model for mobile",
+        description=(
+            "Convert one signature of saved_models/<name>/<version>/ to TFLite, run it with the "
+            "LiteRT interpreter on held-out examples, compare it with the SavedModel, and write "
+            "model_<quantize>.tflite, labels.txt, report.json and manifest.json."
+        ),
+    )
+    parser.add_argument("version_dir", metavar="VERSION_DIR", help="saved_models/<name>/<version>")
+    parser.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        default="none",
+        help="none: float32; dynamic: int8 weights; float16: float16 weights; int8: full integer "
+        "(calibrated on training examples, float32 input/output). Default: none",
+    )
+    parser.add_argument(
+        "--signature",
+        metavar="NAME",
+        default="predict_images",
+        help="signature to convert (default: predict_images)",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="DIR",
+        default=None,
+        help="output folder (default: <base>/<name>/tflite/<version>/)",
+    )
+    parser.add_argument(
+        "--run",
+        metavar="RUN_DIR",
+        default=None,
+        help="training run directory for examples (default: the manifest's training.run_dir)",
+    )
+    parser.add_argument(
+        "--num-check",
+        metavar="N",
+        type=int,
+        default=500,
+        help="held-out test examples to check on (default: 500)",
+    )
+    parser.add_argument(
+        "--num-representative",
+        metavar="N",
+        type=int,
+        default=200,
+        help="training examples for int8 calibration (default: 200)",
+    )
+    parser.add_argument(
+        "--labels",
+        metavar="FILE",
+        default=None,
+        help="labels file, one class name a line (default: from the manifest)",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        metavar="FRACTION",
+        type=float,
+        default=None,
+        help="fail (write nothing) when top-1 agreement with the SavedModel is below this (0..1)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``dlsuite convert``; returns the exit code."""
+    from dlsuite.apps.common.runs import run_examples
+    from dlsuite.serving.tflite import convert_from_run
+
+    report, output_dir = convert_from_run(
+        args.version_dir,
+        run_examples,
+        run_dir=args.run,
+        output_dir=args.output,
+        signature=args.signature,
+        quantize=args.quantize,
+        num_check=args.num_check,
+        num_representative=args.num_representative,
+        labels_file=args.labels,
+        min_agreement=args.min_agreement,
+    )
+    print(format_report(report, output_dir))
+    return 0
+
+
+def format_report(report: dict, output_dir: Path) -> str:
+    """A few human-readable lines about one conversion."""
+    check = report["check"]
+    ratio = report["size_ratio"]
+    ratio_text = f", {100 * ratio:.1f}% of it" if ratio is not None else ""
+    lines = [
+        f"converted {report['source']['version_dir']} (signature {report['source']['signature']})"
+        f" -> {Path(output_dir) / report['file']}",
+        f"  quantization     {report['quantization']}",
+        f"  size             {report['tflite_bytes'] / 1024:.1f} KB (SavedModel variables "
+        f"{report['savedmodel_variables_bytes'] / 1024:.1f} KB{ratio_text})",
+        f"  top-1 agreement  {100 * check['top1_agreement']:.2f}% on {check['num_examples']} "
+        f"held-out examples",
+        f"  max |diff| prob  {check['max_abs_diff']:.2e}",
+        f"  latency          {check['latency_ms']:.3f} ms per example (1 thread, mean of "
+        f"{check['latency_runs']})",
+        f"  labels           {report['labels_file'] or 'none'}"
+        + (f" ({report['num_labels']} classes)" if report["num_labels"] else ""),
+        f"  sha256           {report['sha256']}",
+    ]
+    if report["dropped_outputs"]:
+        lines.append(f"  dropped outputs  {', '.join(report['dropped_outputs'])} (not numeric)")
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""``dlsuite manifest validate|verify|render``: check and read the manifest of a model version."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``manifest`` command and its three subcommands."""
+    parser = subparsers.add_parser(
+        "manifest",
+        help="validate, verify or render a model version's compliance manifest",
+        description=(
+            "Work with assets.extra/manifest.json of an exported model version "
+            "(see docs/manifest.md)."
+        ),
+    )
+    actions = parser.add_subparsers(dest="manifest_command", metavar="<action>", required=True)
+
+    validate = actions.add_parser(
+        "validate", help="check a manifest against the JSON Schema (exit 1 if invalid)"
+    )
+    validate.add_argument(
+        "path", metavar="PATH", help="a manifest.json file or a model version folder holding one"
+    )
+    validate.set_defaults(func=_validate)
+
+    verify = actions.add_parser(
+        "verify",
+        help="check every file of a version against the manifest's SHA-256 digests "
+        "(exit 1 and list the problems if any file changed, is missing or was added)",
+    )
+    verify.add_argument(
+        "version_dir",
+        metavar="VERSION_DIR",
+        help="a model version folder, e.g. saved_models/digits/1",
+    )
+    verify.set_defaults(func=_verify)
+
+    render = actions.add_parser("render", help="write a readable HTML model card from a manifest")
+    render.add_argument(
+        "path",
+        metavar="VERSION_DIR|MANIFEST",
+        help="a model version folder or a manifest.json file",
+    )
+    render.add_argument(
+        "-o",
+        "--output",
+        default="model_card.html",
+        metavar="FILE",
+        help="where to write the HTML card (default: model_card.html; '-' prints it). It may not "
+        "be inside the version folder, whose integrity it would change.",
+    )
+    render.set_defaults(func=_render)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from dlsuite.serving.manifest.integrity import load_manifest, resolve_manifest_path
+    from dlsuite.serving.manifest.schema import validate_manifest
+
+    path = resolve_manifest_path(args.path)
+    errors = validate_manifest(load_manifest(path))
+    if errors:
+        print(f"{path}: {len(errors)} schema error(s):", file=sys.stderr)
+        for line in errors:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"{path}: valid")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from dlsuite.serving.manifest.integrity import verify_version
+
+    if not Path(args.version_dir).is_dir():
+        raise FileNotFoundError(f"no such version folder: {args.version_dir}")
+    problems = verify_version(args.version_dir)
+    if problems:
+        print(f"{args.version_dir}: {len(problems)} problem(s):", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"{args.version_dir}: every file matches its recorded SHA-256")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from dlsuite.serving.manifest.card import model_card, write_model_card
+
+    if args.output == "-":
+        sys.stdout.write(model_card(args.path))
+        return 0
+    write_model_card(args.path, args.output)
+    print(f"wrote {args.output}")
+    return 0
