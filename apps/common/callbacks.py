@@ -11,7 +11,7 @@ from typing import Any
 
 import keras
 
-from dlsuite.apps.common.rundir import RunDir
+from dlsuite.apps.common.runs import RunDir
 from dlsuite.base.files import atomic_write_json, read_json
 
 STATE_FILE = "state.json"

@@ -34,7 +34,7 @@ def option(default: Any, help: str, **extra: Any) -> Any:  # noqa: A002 - mirror
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """The contract of a config whose runs live in run directories (`apps.common.rundir`).
+    """The contract of a config whose runs live in run directories (`apps.common.runs`).
 
     ``to_dict`` is what ``config.json`` holds; ``config_hash`` names a run and finds the unfinished
     run to resume, so it leaves out ``LOCATION_FIELDS``: where a run is stored, not what it

@@ -83,7 +83,7 @@ def choose_run_id(app: str, config: Any) -> str:
     """The run id `dlsuite train` would pick for ``config`` of ``app``:
     the newest unfinished run of this config, else a new one.
     """
-    from dlsuite.apps.common.rundir import new_run_id, newest_unfinished_run
+    from dlsuite.apps.common.runs import new_run_id, newest_unfinished_run
 
     digest = config.config_hash()
     root = Path(config.run_root) / app

@@ -1,21 +1,151 @@
-"""Reading finished (or unfinished) run directories back: their config, metrics and data."""
+"""Run directories, ``runs/<app>/<run-id>/`` (layout in docs/architecture.md): opening one to
+train into, and reading a finished (or unfinished) one back: its config, metrics, data and model.
+
+A run is complete once ``metrics.json`` exists. Running the same command again while a run with
+the same config hash is unfinished resumes that run (its ``backup/`` holds Keras
+`BackupAndRestore` state), which is how an interrupted or killed training continues.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.registry import app_module, config_from_run
-from dlsuite.apps.common.rundir import load_run
+from dlsuite.base.files import atomic_write_json, read_json
 
-__all__ = [
-    "load_run",
-    "run_config",
-    "dataset_for_run",
-    "splits_for_run",
-    "run_examples",
-    "evaluate_run",
-]
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.jsonl"
+METRICS_FILE = "metrics.json"
+BACKUP_DIR = "backup"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    """Paths of one run directory."""
+
+    path: Path
+    app: str
+    resumed: bool
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def history_file(self) -> Path:
+        return self.path / HISTORY_FILE
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.path / BACKUP_DIR
+
+    @property
+    def log_dir(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / "model.keras"
+
+    def read_history(self) -> list[dict[str, Any]]:
+        """Per-epoch records, one per epoch number (a re-run epoch replaces the earlier record)."""
+        if not self.history_file.is_file():
+            return []
+        by_epoch: dict[int, dict[str, Any]] = {}
+        for line in self.history_file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                by_epoch[int(record["epoch"])] = record
+        return [by_epoch[e] for e in sorted(by_epoch)]
+
+    def append_history(self, record: dict[str, Any]) -> None:
+        """Append one epoch record (a single short append; readers tolerate re-run epochs)."""
+        with open(self.history_file, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        atomic_write_json(self.metrics_file, metrics)
+
+
+def is_complete(path: Path) -> bool:
+    return (path / METRICS_FILE).is_file()
+
+
+def open_run(app: str, config: Any) -> RunDir:
+    """Create a run directory for ``config`` or reopen the unfinished run it should resume.
+
+    ``config`` is an app's `TrainingConfig`. With an explicit ``run_id`` that run is resumed if it
+    is unfinished, and refused if it is complete. Without one, the newest unfinished run of the same
+    config hash is resumed (unless ``resume`` is off), else a new ``<UTC time>-<hash>`` run starts.
+    """
+    root = Path(config.run_root) / app
+    digest = config.config_hash()
+    if config.run_id is not None:
+        if "/" in config.run_id or config.run_id in ("", ".", ".."):
+            raise ValueError(f"run_id must be a plain folder name. Received: {config.run_id!r}")
+        path = root / config.run_id
+        if is_complete(path):
+            raise ValueError(f"run {path} is already complete; choose another --run-id")
+        if path.is_dir() and not config.resume:
+            raise ValueError(f"run {path} exists; pass --resume or choose another --run-id")
+        return _start(path, app, config, resumed=path.is_dir())
+    unfinished = newest_unfinished_run(root, digest) if config.resume else None
+    if unfinished is not None:
+        return _start(unfinished, app, config, resumed=True)
+    return _start(root / new_run_id(digest), app, config, resumed=False)
+
+
+def newest_unfinished_run(root: Path, digest: str) -> Path | None:
+    """The newest unfinished run of config hash ``digest`` under ``root`` (``runs/<app>``)."""
+    if not root.is_dir():
+        return None
+    unfinished = sorted(
+        p
+        for p in root.glob(f"*-{digest}")
+        if p.is_dir() and not is_complete(p) and (p / CONFIG_FILE).is_file()
+    )
+    return unfinished[-1] if unfinished else None
+
+
+def new_run_id(digest: str) -> str:
+    """``<UTC time>-<config hash>``: the id of a new run."""
+    return f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%fZ')}-{digest}"
+
+
+def _start(path: Path, app: str, config: Any, resumed: bool) -> RunDir:
+    path.mkdir(parents=True, exist_ok=True)
+    run = RunDir(path=path, app=app, resumed=resumed)
+    atomic_write_json(
+        run.config_file,
+        {**config.to_dict(), "app": app, "run_id": run.run_id, "config_hash": config.config_hash()},
+    )
+    return run
+
+
+def load_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``(config, metrics or None)`` of a run directory, with clear errors for a wrong path."""
+    path = Path(run_dir)
+    if not (path / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{path} is not a run directory (no {CONFIG_FILE})")
+    config = read_json(path / CONFIG_FILE)
+    metrics = read_json(path / METRICS_FILE) if is_complete(path) else None
+    return config, metrics
 
 
 def run_config(run_dir: str | Path) -> Any:

@@ -22,7 +22,7 @@ from dlsuite.apps.common.data import Splits, make_pipeline
 from dlsuite.apps.common.flops import FLOPS_METHOD, forward_flops, training_flops
 from dlsuite.apps.common.optimization import make_optimizer
 from dlsuite.apps.common.plots import plot_learning_curves
-from dlsuite.apps.common.rundir import RunDir, open_run
+from dlsuite.apps.common.runs import RunDir, open_run
 from dlsuite.apps.common.strategy import describe_devices, make_strategy, mixed_precision_policy
 from dlsuite.base.version import framework_versions
 

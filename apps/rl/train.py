@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dlsuite.apps.common.rundir import RunDir, open_run
+from dlsuite.apps.common.runs import RunDir, open_run
 from dlsuite.apps.rl.config import VALUE_AGENTS, RLConfig
 from dlsuite.apps.rl.legacy_keras import check_legacy_keras
 from dlsuite.base.files import atomic_write_json
@@ -471,7 +471,7 @@ def load_policy(run_dir: str | Path) -> tuple[RLConfig, Any, Any]:
     from tf_agents.utils import common
 
     from dlsuite.apps.common.registry import config_from_run
-    from dlsuite.apps.common.rundir import load_run
+    from dlsuite.apps.common.runs import load_run
     from dlsuite.apps.rl.data import make_eval_env
     from dlsuite.apps.rl.models import build_agent
 

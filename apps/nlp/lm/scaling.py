@@ -365,7 +365,7 @@ def train_member(config: Any, data: Any, steps: int, common_steps: int, checkpoi
     from dlsuite.apps.common import trainer
     from dlsuite.apps.common.config import override
     from dlsuite.apps.common.data import make_pipeline
-    from dlsuite.apps.common.rundir import is_complete
+    from dlsuite.apps.common.runs import is_complete
     from dlsuite.apps.nlp.lm.train import (
         build_language_model,
         compile_language_model,
