@@ -350,10 +350,25 @@ def ctc_cli_run(phrase_folder, tmp_path_factory):
     return run_dir, root / "repo" / "asr" / "1"
 
 
-def test_ctc_run_records_cer_and_wer_greedy_and_beam(ctc_cli_run):
+def _levenshtein(a: list, b: list) -> int:
+    """Edit distance by the full dynamic-programming table (a second implementation)."""
+    table = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            table[i][j] = min(
+                table[i - 1][j] + 1,
+                table[i][j - 1] + 1,
+                table[i - 1][j - 1] + (a[i - 1] != b[j - 1]),
+            )
+    return table[-1][-1]
+
+
+def test_ctc_run_records_cer_and_wer_greedy_and_beam(ctc_cli_run, phrase_folder):
+    import tensorflow as tf
+
     from dlsuite.cli import main
 
-    run_dir, _ = ctc_cli_run
+    run_dir, version_dir = ctc_cli_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["model"] == "ctc" and metrics["data"]["splits"] == {
         "train": 14,
@@ -362,8 +377,23 @@ def test_ctc_run_records_cer_and_wer_greedy_and_beam(ctc_cli_run):
     }
     evaluation = metrics["evaluation"]
     assert evaluation["num_examples"] == 16 and evaluation["beam_width"] == 4
-    for key in ("cer_greedy", "wer_greedy", "cer_beam_search", "wer_beam_search"):
-        assert evaluation[key] >= 0.0
+    # The greedy error rates again, from the exported model's transcripts of the test WAVs and an
+    # edit distance written here, independently of apps.speech.error_rates.
+    rows = [
+        line.split("\t")
+        for line in (phrase_folder / "test" / "transcripts.tsv").read_text().split("\n")[1:]
+        if line
+    ]
+    served = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    wavs = tf.constant([(phrase_folder / "test" / name).read_bytes() for name, _ in rows])
+    hypotheses = [t.decode("utf-8") for t in served(audio=wavs)["transcript"].numpy()]
+    references = [text for _, text in rows]
+    for tokens, key in ((list, "cer_greedy"), (str.split, "wer_greedy")):
+        pairs = [(tokens(r), tokens(h)) for r, h in zip(references, hypotheses, strict=True)]
+        expected = sum(_levenshtein(r, h) for r, h in pairs) / sum(len(r) for r, _ in pairs)
+        assert evaluation[key] == pytest.approx(expected, abs=1e-9), key
+    for key in ("cer_beam_search", "wer_beam_search"):
+        assert 0.0 <= evaluation[key] <= 2.0  # beam search has no second implementation here
     assert len(evaluation["examples"]) == 10 and set(evaluation["examples"][0]) == {
         "reference",
         "greedy",
