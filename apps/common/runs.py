@@ -171,8 +171,8 @@ def run_examples(run_dir: str | Path, split: str, count: int, *, shuffle: bool =
     """Up to ``count`` single examples (numpy arrays, no labels) of one split of a run's data;
     ``shuffle`` draws them from a seeded shuffle instead of the first ones.
 
-    `dlsuite convert` passes this to `dlsuite.serving.tflite.convert_from_run`, which checks and
-    calibrates on such examples.
+    `dlsuite convert` passes this to `dlsuite.serving.tflite_from_run.convert_from_run`, which
+    checks and calibrates on such examples.
     """
     dataset = dataset_for_run(run_dir, split)
     if shuffle:

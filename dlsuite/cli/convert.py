@@ -2,7 +2,8 @@
 
 Representative (int8 calibration) and held-out check examples come from the training run that
 produced the version (``--run`` or the version manifest's ``training.run_dir``):
-`dlsuite.serving.tflite.convert_from_run` reads them with `dlsuite.apps.common.runs.run_examples`.
+`dlsuite.serving.tflite_from_run.convert_from_run` reads them with
+`dlsuite.apps.common.runs.run_examples`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dlsuite.serving.tflite import QUANTIZATIONS
+from dlsuite.serving.tflite_convert import QUANTIZATIONS
 
 
 def register(subparsers) -> None:
@@ -83,7 +84,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``dlsuite convert``; returns the exit code."""
     from dlsuite.apps.common.runs import run_examples
-    from dlsuite.serving.tflite import convert_from_run
+    from dlsuite.serving.tflite_from_run import convert_from_run
 
     report, output_dir = convert_from_run(
         args.version_dir,

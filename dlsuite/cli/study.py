@@ -1,10 +1,10 @@
 """`dlsuite study scaling`: train a family of language models and fit scaling laws
-(`apps.nlp.lm.scaling`).
+(`apps.nlp.lm.scaling_study`).
 
 The options are those of `dlsuite train nlp` (data, tokenizer, context, batch, learning rate,
 strategy, ...), starting from ``--preset`` (default ``gpt-pydocs``), plus the family (``--sizes``),
 the checkpoints and the output folder. ``--epochs`` sets D_common, the tokens every member sees
-(default for the study: `apps.nlp.lm.scaling.DEFAULT_EPOCHS`, whatever the preset says).
+(default for the study: `apps.nlp.lm.scaling_study.DEFAULT_EPOCHS`, whatever the preset says).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ DEFAULT_PRESET = "gpt-pydocs"
 def register(subparsers: Any) -> None:
     """Add the ``study`` command and its ``scaling`` sub-command."""
     from dlsuite.apps.nlp.config import PRESETS, NLPConfig
-    from dlsuite.apps.nlp.lm.scaling import (
+    from dlsuite.apps.nlp.lm.scaling_study import (
         DEFAULT_CHECKPOINTS,
         DEFAULT_EPOCHS,
         DEFAULT_HEAD_DIM,
@@ -88,7 +88,7 @@ def register(subparsers: Any) -> None:
 
 
 def _scaling(args: argparse.Namespace) -> int:
-    from dlsuite.apps.nlp.lm.scaling import DEFAULT_EPOCHS, run_study
+    from dlsuite.apps.nlp.lm.scaling_study import DEFAULT_EPOCHS, run_study
 
     base = config_from_args("nlp", args, {"epochs": DEFAULT_EPOCHS})
     out = run_study(base, args.sizes, args.head_dim, args.checkpoints, args.out)

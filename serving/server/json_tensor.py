@@ -1,9 +1,9 @@
-"""TF Serving's JSON request decoding (``tensorflow_serving/util/json_tensor.cc``), in numpy.
+"""TF Serving's JSON tensor decoding (``tensorflow_serving/util/json_tensor.cc``), in numpy.
 
-Requests are parsed the way ``tensorflow_model_server`` parses them (rapidjson with NaN/Infinity
-tokens, its error messages and their order): ``:predict`` bodies in row (``instances``) or
-columnar (``inputs``) format become ``{input name: numpy array}`` whose shapes come from the JSON
-itself, and ``:classify``/``:regress`` bodies become ``tf.train.Example`` protos.
+``:predict`` bodies in row (``instances``) or columnar (``inputs``) format become
+``{input name: numpy array}`` whose shapes come from the JSON itself, with TF Serving's error
+messages and their order. The body itself is parsed by `serving.server.json_values.parse_json`;
+``:classify``/``:regress`` bodies are read by `serving.server.json_examples`.
 
 Valid tensors take a numpy fast path (one object array to check the nesting, one set of leaf types,
 one vectorised range check, one ``np.asarray`` with the dtype); anything it does not accept is
@@ -13,9 +13,6 @@ error for the first bad value, so messages are exact and valid requests never pa
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -23,8 +20,16 @@ from typing import Any
 import numpy as np
 
 from dlsuite.serving.server.errors import ServingError, invalid
+from dlsuite.serving.server.json_values import (
+    FLOAT_MAX,
+    decode_b64,
+    is_b64,
+    json_type,
+    nonempty_list,
+    to_bytes,
+    value_to_string,
+)
 
-FLOAT_MAX = float(np.finfo(np.float32).max)
 _FLOAT_INT_MAX = (1 << 24) - 1  # largest integer a float holds exactly (json_tensor.cc kMaxInt)
 _DOUBLE_INT_MAX = (1 << 53) - 1
 _INT_RANGES = {  # rapidjson's IsInt / IsInt64 / IsUint / IsUint64, as AddValueToTensor checks them
@@ -49,17 +54,6 @@ _NUMPY = {
     "DT_BOOL": np.bool_,
 }
 
-# Python's json messages -> rapidjson's GetParseError_En (what TF Serving answers).
-_PARSE_ERRORS = (
-    ("Expecting property name enclosed in double quotes", "Missing a name for object member."),
-    ("Expecting ':' delimiter", "Missing a colon after a name of object member."),
-    ("Extra data", "The document root must not be followed by other values."),
-    ("Unterminated string", "Missing a closing quotation mark in string."),
-    ("Invalid \\uXXXX escape", "Incorrect hex digit after \\u escape in string."),
-    ("Invalid \\escape", "Invalid escape character in string."),
-    ("Invalid control character", "Invalid encoding in string."),
-)
-
 
 def dtype_name(dtype: int) -> str:
     """``DataType_Name`` (``DT_FLOAT``) of a ``types_pb2`` enum value."""
@@ -73,147 +67,6 @@ def dtype_string(dtype: int) -> str:
     return dtype_name(dtype)[3:].lower()
 
 
-# --- parsing and printing JSON values ---------------------------------------------------------
-def parse_json(raw: bytes) -> dict:
-    """``ParseJson``: the body as a JSON object, or TF Serving's INVALID_ARGUMENT.
-
-    Invalid UTF-8 inside strings is kept byte for byte (rapidjson does not validate encodings):
-    such strings carry surrogate escapes that `to_bytes` turns back into the original bytes.
-    """
-    if not raw:
-        raise invalid("JSON Parse error: The document is empty")
-    text = raw.decode("utf-8", "surrogateescape")
-    if not text.strip(" \t\r\n"):
-        raise invalid(f"JSON Parse error: The document is empty. at offset: {len(raw)}")
-    try:
-        doc = json.loads(text, parse_float=_parse_float)
-    except json.JSONDecodeError as err:
-        offset = len(text[: err.pos].encode("utf-8", "surrogateescape"))
-        raise invalid(
-            f"JSON Parse error: {_rapidjson_message(err, text)} at offset: {offset}"
-        ) from None
-    except _NumberTooBig as err:
-        offset = len(text[: max(text.find(err.literal), 0)].encode("utf-8", "surrogateescape"))
-        raise invalid(
-            f"JSON Parse error: Number too big to be stored in double. at offset: {offset}"
-        ) from None
-    except RecursionError:
-        raise invalid(
-            "JSON Parse error: Terminate parsing due to Handler error. at offset: 0"
-        ) from None
-    if not isinstance(doc, dict):
-        raise invalid(f"JSON Value: {value_to_string(doc)} Is not object")
-    return doc
-
-
-class _NumberTooBig(Exception):
-    def __init__(self, literal: str) -> None:
-        super().__init__(literal)
-        self.literal = literal
-
-
-def _parse_float(literal: str) -> float:
-    value = float(literal)
-    if math.isinf(value):  # 1e999: rapidjson refuses it, Python would make it inf
-        raise _NumberTooBig(literal)
-    return value
-
-
-def _rapidjson_message(err: json.JSONDecodeError, text: str) -> str:
-    for python, rapidjson in _PARSE_ERRORS:
-        if err.msg.startswith(python):
-            return rapidjson
-    if err.msg.startswith("Expecting ',' delimiter"):
-        return (
-            "Missing a comma or '}' after an object member."
-            if _innermost_open(text, err.pos) == "{"
-            else "Missing a comma or ']' after an array element."
-        )
-    return "Invalid value."
-
-
-def _innermost_open(text: str, pos: int) -> str:
-    """``{`` or ``[``: the innermost container still open at ``pos`` (strings skipped)."""
-    stack: list[str] = []
-    in_string = escaped = False
-    for ch in text[:pos]:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            stack.append(ch)
-        elif ch in "]}" and stack:
-            stack.pop()
-    return stack[-1] if stack else "["
-
-
-def json_type(value: Any) -> str:
-    """rapidjson's type name of a decoded value (``JsonTypeString``)."""
-    if value is None:
-        return "Null"
-    if value is True:
-        return "True"
-    if value is False:
-        return "False"
-    if isinstance(value, dict):
-        return "Object"
-    if isinstance(value, list):
-        return "Array"
-    if isinstance(value, str):
-        return "String"
-    return "Number"
-
-
-def value_to_string(value: Any) -> str:
-    """``JsonValueToString``: a value as TF Serving prints it in error messages.
-
-    Decimals go through ``WriteDecimal`` (as float when they fit one, as rapidjson's ``IsFloat``);
-    everything else is pretty-printed with 4-space indents like rapidjson's ``PrettyWriter``.
-    """
-    from dlsuite.serving.server.tensors import format_decimals
-
-    if isinstance(value, float) or (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and not -(1 << 63) <= value < (1 << 64)
-    ):
-        value = float(value)
-        as_float = -FLOAT_MAX <= value <= FLOAT_MAX
-        return format_decimals(np.array([value], np.float32 if as_float else np.float64))[0]
-    return json.dumps(value, indent=4, ensure_ascii=False)
-
-
-def to_bytes(text: str) -> bytes:
-    """A JSON string (request value or response body) as its bytes: UTF-8, with bytes that were not
-    UTF-8 when they came in (kept as surrogates) written back unchanged."""
-    return text.encode("utf-8", "surrogateescape")
-
-
-def is_b64(value: Any) -> bool:
-    """``IsValBase64Object``: ``{"b64": <string>}`` and nothing else."""
-    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
-
-
-def decode_b64(value: Any) -> bytes:
-    """``JsonDecodeBase64Object`` (padding optional, as in ``absl::Base64Unescape``)."""
-    if not is_b64(value):
-        raise invalid(
-            f"JSON Value: {value_to_string(value)} not formatted correctly for base64 data"
-        )
-    text = value["b64"]
-    try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise invalid("Unable to base64 decode") from None
-
-
-# --- tensors -------------------------------------------------------------------------------------
 def dense_shape(value: Any) -> list[int]:
     """``GetDenseTensorShape``: the shape read off the first element at every level."""
     shape = []
@@ -471,17 +324,6 @@ def _columns(value: Any, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def signature_name(doc: dict) -> str:
-    """``FillSignature``: the optional ``signature_name`` ('' when absent)."""
-    name = doc.get("signature_name", "")
-    if not isinstance(name, str):
-        raise invalid(
-            f"JSON Value: {value_to_string(doc)} not formatted correctly. "
-            "'signature_name' key must be a string value."
-        )
-    return name
-
-
 def predict_inputs(
     doc: dict, infos: Mapping[str, int], signame: str
 ) -> tuple[dict[str, np.ndarray], bool]:
@@ -497,93 +339,13 @@ def predict_inputs(
                 f"JSON Value: {value_to_string(doc)} Not formatted correctly expecting "
                 "only one of 'inputs' or 'instances' keys to exist "
             )
-        rows = doc["instances"]
-        if not isinstance(rows, list):
-            raise invalid(
-                f"JSON Value: {value_to_string(doc)} Excepting 'instances' to be an list/array"
-            )
-        if not rows:
-            raise invalid(f"JSON Value: {value_to_string(doc)} No values in 'instances' array")
+        rows = nonempty_list(
+            doc,
+            "instances",
+            "Excepting 'instances' to be an list/array",
+            "No values in 'instances' array",
+        )
         return _instances(rows, infos), True
     if "inputs" in doc:
         return _columns(doc["inputs"], infos), False
     raise invalid("Missing 'inputs' or 'instances' key")
-
-
-# --- classify / regress --------------------------------------------------------------------------
-def _feature(name: str, content: Any) -> Any:
-    """A ``tf.train.Feature`` from one JSON feature value or list (``AddValueToFeature``)."""
-    from tensorflow.core.example import feature_pb2
-
-    feature = feature_pb2.Feature()
-    kind: str | None = None  # the list the first value went to
-    for value in content if isinstance(content, list) else [content]:
-        if (
-            value is None
-            or isinstance(value, list)
-            or (isinstance(value, dict) and not is_b64(value))
-        ):
-            raise invalid(
-                f"Feature: {name} has element with unexpected JSON type: {json_type(value)}"
-            )
-        if isinstance(value, (str, dict)):
-            want = "bytes_list"
-        elif isinstance(value, float) or (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and not -(1 << 63) <= value < (1 << 64)
-        ):
-            want = "float_list"
-        else:
-            want = "int64_list"
-        if kind is not None and kind != want:
-            raise invalid(
-                f"Unexpected element type in feature: {name} expecting type: {kind.split('_')[0]}"
-            )
-        kind = want
-        if want == "bytes_list":
-            feature.bytes_list.value.append(
-                decode_b64(value) if isinstance(value, dict) else to_bytes(value)
-            )
-        elif want == "float_list":
-            if math.isfinite(float(value)) and abs(float(value)) > FLOAT_MAX:
-                raise invalid(
-                    f"Cannot convert JSON value: {value_to_string(value)} to float "
-                    "without loss of precision."
-                )
-            feature.float_list.value.append(float(value))
-        else:
-            if value >= (1 << 63):
-                raise invalid(f"Feature: {name} has uint64 element. Only int64 is supported.")
-            feature.int64_list.value.append(int(value))
-    return feature
-
-
-def example_from_json(value: Any) -> Any:
-    """``MakeExampleFromJsonObject``: one JSON object as a ``tf.train.Example``."""
-    from tensorflow.core.example import example_pb2
-
-    if not isinstance(value, dict):
-        raise invalid(f"Example must be JSON object but got JSON {json_type(value)}")
-    example = example_pb2.Example()
-    for name, content in value.items():
-        example.features.feature[name].CopyFrom(_feature(name, content))
-    return example
-
-
-def examples_from_json(doc: dict) -> tuple[Any | None, list]:
-    """``FillClassifyRegressRequestFromJson``: ``(context Example or None, [Example])``."""
-    context = example_from_json(doc["context"]) if "context" in doc else None
-    if "examples" not in doc:
-        raise invalid(
-            f"JSON Value: {value_to_string(doc)} When method is classify, key 'examples' "
-            "is expected and was not found"
-        )
-    examples = doc["examples"]
-    if not isinstance(examples, list):
-        raise invalid(
-            f"JSON Value: {value_to_string(doc)} Expecting 'examples' value to be an list/array"
-        )
-    if not examples:
-        raise invalid(f"JSON Value: {value_to_string(doc)} 'examples' value is an empty array")
-    return context, [example_from_json(e) for e in examples]

@@ -29,13 +29,9 @@ from dlsuite.serving.server import inference, v2, v2_binary
 from dlsuite.serving.server.access_log import log_access
 from dlsuite.serving.server.access_log import request_id as make_request_id
 from dlsuite.serving.server.errors import ServingError, invalid
-from dlsuite.serving.server.json_tensor import (
-    examples_from_json,
-    parse_json,
-    predict_inputs,
-    signature_name,
-    to_bytes,
-)
+from dlsuite.serving.server.json_examples import examples_from_json
+from dlsuite.serving.server.json_tensor import predict_inputs
+from dlsuite.serving.server.json_values import parse_json, signature_name, to_bytes
 from dlsuite.serving.server.manager import ModelManager
 from dlsuite.serving.server.servable import DEFAULT_SIGNATURE
 from dlsuite.serving.server.tensors import (
@@ -144,7 +140,7 @@ def models_json(manager: ModelManager) -> dict:
     return {"models": models}
 
 
-def _run(
+def _infer_v1_json(
     manager: ModelManager,
     verb: str,
     name: str,
@@ -153,7 +149,8 @@ def _run(
     raw: bytes,
     access: dict,
 ) -> tuple[str, str, str]:
-    """Run one POST verb in a worker thread, with TF Serving's checks in TF Serving's order (the
+    """One v1 ``:predict``/``:classify``/``:regress`` from its JSON body to the JSON text of its
+    answer, run in a worker thread, with TF Serving's checks in TF Serving's order (the
     JSON and, for classify/regress, the Examples before the model lookup); returns
     ``(response body text, version served, signature key)``. The signature asked for goes into
     ``access`` (the access-log record) as soon as it is known, so failed requests name it too."""
@@ -527,7 +524,7 @@ class RestApi:
         try:
             raw = await self._read_body(request)
             text, served, signature = await self._call(
-                _run, self.manager, verb, name, version, label, raw, request["access"]
+                _infer_v1_json, self.manager, verb, name, version, label, raw, request["access"]
             )
             request["access"].update(version=served, signature=signature)
             return _text_response(text)

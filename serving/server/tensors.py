@@ -5,7 +5,8 @@ over dim 0; several: a list of objects, which must share dim 0), columnar ones `
 output: its value; several: an object). Floats are printed by `format_decimals` exactly as
 ``WriteDecimal`` prints them (``%g``, or ``%.9g``/``%.17g`` when that does not round-trip, ``.0``
 on whole numbers, ``NaN``/``Infinity`` tokens); strings are written byte for byte, and outputs whose
-name ends in ``_bytes`` as ``{"b64": ...}``. Request decoding is in `serving.server.json_tensor`.
+name ends in ``_bytes`` as ``{"b64": ...}``. Request decoding is in `serving.server.json_values`,
+`json_tensor` and `json_examples`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from dlsuite.serving.server.errors import invalid
-from dlsuite.serving.server.json_tensor import to_bytes
+from dlsuite.serving.server.json_values import to_bytes
 
 _BYTES_SUFFIX = "_bytes"
 _INTS = "iu"
@@ -106,7 +107,8 @@ def tensor_json(arr: np.ndarray, name: str) -> str:
     return "[" + ", ".join(_nest(tokens, arr.shape)) + "]"
 
 
-def _key(name: str) -> str:
+def _json_key(name: str) -> str:
+    """An output name as a JSON object key (quoted and escaped, non-ASCII kept)."""
     return json.dumps(name, ensure_ascii=False)
 
 
@@ -120,7 +122,7 @@ def predict_json(outputs: Mapping[str, np.ndarray], row_format: bool) -> str:
     if not row_format:
         if len(names) == 1:
             return '{"outputs": ' + tensor_json(arrays[names[0]], names[0]) + "}"
-        body = ", ".join(_key(n) + ": " + tensor_json(arrays[n], n) for n in names)
+        body = ", ".join(_json_key(n) + ": " + tensor_json(arrays[n], n) for n in names)
         return '{"outputs": {' + body + "}}"
     batch = 0
     for n in names:
@@ -138,7 +140,7 @@ def predict_json(outputs: Mapping[str, np.ndarray], row_format: bool) -> str:
     if len(names) == 1:
         return '{"predictions": [' + ", ".join(rows[names[0]]) + "]}"
     items = (
-        "{" + ", ".join(_key(n) + ": " + rows[n][i] for n in names) + "}" for i in range(batch)
+        "{" + ", ".join(_json_key(n) + ": " + rows[n][i] for n in names) + "}" for i in range(batch)
     )
     return '{"predictions": [' + ", ".join(items) + "]}"
 

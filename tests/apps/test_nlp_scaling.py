@@ -10,7 +10,7 @@ import pytest
 
 
 def test_power_law_fit_recovers_kaplan_exponent_from_noisy_points():
-    from dlsuite.apps.nlp.lm.scaling import fit_power_law
+    from dlsuite.apps.nlp.lm.scaling_fits import fit_power_law
 
     n = np.geomspace(1e5, 1e9, 8)
     noise = np.exp(np.random.default_rng(0).normal(0, 0.005, n.size))  # 0.5% multiplicative noise
@@ -31,7 +31,7 @@ def test_power_law_fit_recovers_kaplan_exponent_from_noisy_points():
 def test_isoflop_analysis_recovers_the_chinchilla_optimum():
     """Loss curves from Hoffmann et al.'s fitted L(N, D) = E + A/N^a + B/D^b:
     N_opt ~ C^(b/(a+b))."""
-    from dlsuite.apps.nlp.lm.scaling import compute_optimal
+    from dlsuite.apps.nlp.lm.scaling_fits import compute_optimal
 
     e, a, b, alpha, beta = 1.69, 406.4, 410.7, 0.34, 0.28
     tokens = np.geomspace(1e8, 1e12, 40)
@@ -52,7 +52,7 @@ def test_isoflop_analysis_recovers_the_chinchilla_optimum():
 
 
 def test_sizes_are_checked():
-    from dlsuite.apps.nlp.lm.scaling import checkpoint_steps, parse_sizes
+    from dlsuite.apps.nlp.lm.scaling_study import checkpoint_steps, parse_sizes
 
     assert parse_sizes(["1x32", "2X64"], 16) == [(1, 32, 2), (2, 64, 4)]
     with pytest.raises(ValueError, match="LAYERSxWIDTH"):

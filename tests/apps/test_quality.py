@@ -23,7 +23,7 @@ def test_lenet5_on_builtin_digits_reaches_97_percent_in_under_3_minutes(digits_r
 def test_int8_digits_model_is_small_and_agrees_with_the_saved_model(digits_run, tmp_path):
     from dlsuite.apps.common.export import export_run
     from dlsuite.apps.common.runs import dataset_for_run
-    from dlsuite.serving.tflite import convert_version
+    from dlsuite.serving.tflite_convert import convert_version
 
     run_dir, _, _ = digits_run
     version = export_run(

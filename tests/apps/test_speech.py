@@ -442,7 +442,7 @@ def test_convert_calibrates_int8_predict_features_on_features_from_the_front_end
     features = tf.saved_model.load(str(exported)).signatures["compute_features"](
         waveform=tf.constant(waveforms)
     )
-    from dlsuite.serving.tflite import examples_for_signature
+    from dlsuite.serving.tflite_from_run import examples_for_signature
 
     np.testing.assert_allclose(
         examples_for_signature(exported, "predict_features", list(waveforms)),

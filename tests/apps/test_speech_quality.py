@@ -58,7 +58,7 @@ def test_int8_ds_cnn_agrees_with_the_saved_model(kws_run, tmp_path):
     from dlsuite.apps.common.export import export_run
     from dlsuite.apps.common.runs import dataset_for_run
     from dlsuite.apps.speech.export import split_front_end
-    from dlsuite.serving.tflite import convert_version
+    from dlsuite.serving.tflite_convert import convert_version
 
     run_dir, _, _ = kws_run
     version = export_run(run_dir, model_base_path=tmp_path, name="kws", manifest_info=MANIFEST_INFO)
@@ -126,7 +126,7 @@ def test_served_recognizer_transcribes_wav_files_like_the_model_and_converts_to_
     from dlsuite.apps.speech import ctc
     from dlsuite.apps.speech.audio import decode_wav, encode_wav
     from dlsuite.apps.speech.error_rates import character_error_rate
-    from dlsuite.serving.tflite import convert_version
+    from dlsuite.serving.tflite_convert import convert_version
 
     run_dir, _, _ = ctc_run
     version = export_run(run_dir, model_base_path=tmp_path, name="asr", manifest_info=MANIFEST_INFO)

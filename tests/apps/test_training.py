@@ -36,7 +36,7 @@ def test_lr_schedule_auto_is_each_apps_default():
     from dlsuite.apps.generative.config import GenerativeConfig
     from dlsuite.apps.nlp.config import PRESETS as NLP_PRESETS
     from dlsuite.apps.nlp.config import NLPConfig
-    from dlsuite.apps.nlp.lm.scaling import member_config
+    from dlsuite.apps.nlp.lm.scaling_study import member_config
     from dlsuite.apps.speech.config import PRESETS as SPEECH_PRESETS
     from dlsuite.apps.speech.config import SpeechConfig
     from dlsuite.apps.vision.config import PRESETS as VISION_PRESETS

@@ -1,4 +1,5 @@
-"""`serving.tflite`: SavedModel version -> self-checked .tflite, on scikit-learn's bundled digits.
+"""`serving.tflite_convert` (with `tflite_check`, `tflite_from_run`): SavedModel version ->
+self-checked .tflite, on scikit-learn's bundled digits.
 
 A small CNN (8x8x1 input, pixel values 0..255, a 1024 -> 128 dense layer so weights dominate the
 file size) trains for a few epochs, is exported with a `predict_images` signature whose outputs
@@ -13,13 +14,15 @@ import json
 import numpy as np
 import pytest
 
+from dlsuite.base.files import sha256_file
+from dlsuite.serving.tflite_check import ConversionError, tflite_predict
+from dlsuite.serving.tflite_convert import convert_version
+from dlsuite.serving.tflite_from_run import convert_from_run
+
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 pytest.importorskip("ai_edge_litert")
 load_digits = pytest.importorskip("sklearn.datasets").load_digits
-
-from dlsuite.base.files import sha256_file  # noqa: E402
-from dlsuite.serving import tflite  # noqa: E402
 
 CLASS_NAMES = [f"digit_{i}" for i in range(10)]
 
@@ -121,7 +124,7 @@ def test_convert_agrees_with_saved_model(
 ):
     version_dir, x_train, x_test = digits_version
     out = tmp_path / "tflite"
-    report = tflite.convert_version(
+    report = convert_version(
         version_dir,
         output_dir=out,
         quantize=quantize,
@@ -149,9 +152,9 @@ def test_convert_agrees_with_saved_model(
     assert manifest["name"] == "digits"
     artifact = manifest["mobile"]["artifacts"][quantize]
     assert artifact["sha256"] == report["sha256"] and artifact["signature"] == "predict_images"
-    probabilities = tflite.tflite_predict(model_path, x_test[:7])
+    probabilities = tflite_predict(model_path, x_test[:7])
     assert probabilities.shape == (7, 10) and probabilities.dtype == np.float32
-    class_ids = tflite.tflite_predict(model_path, x_test[:7], output="class_ids")
+    class_ids = tflite_predict(model_path, x_test[:7], output="class_ids")
     np.testing.assert_array_equal(class_ids, probabilities.argmax(-1))
 
     if quantize == "int8":
@@ -166,7 +169,7 @@ def test_convert_agrees_with_saved_model(
 def test_reports_accumulate_per_quantization(digits_version, tmp_path):
     version_dir, _, x_test = digits_version
     for quantize in ("none", "dynamic"):
-        tflite.convert_version(
+        convert_version(
             version_dir,
             output_dir=tmp_path,
             quantize=quantize,
@@ -182,7 +185,7 @@ def test_reports_accumulate_per_quantization(digits_version, tmp_path):
 def test_int8_without_representative_data_raises(digits_version, tmp_path):
     version_dir, _, x_test = digits_version
     with pytest.raises(ValueError, match="representative_examples"):
-        tflite.convert_version(
+        convert_version(
             version_dir, output_dir=tmp_path / "o", quantize="int8", check_examples=x_test
         )
     assert not (tmp_path / "o").exists()
@@ -191,7 +194,7 @@ def test_int8_without_representative_data_raises(digits_version, tmp_path):
 def test_unknown_quantization_raises(digits_version, tmp_path):
     version_dir, _, x_test = digits_version
     with pytest.raises(ValueError, match="quantize expected one of"):
-        tflite.convert_version(
+        convert_version(
             version_dir, output_dir=tmp_path / "o", quantize="int4", check_examples=x_test
         )
     assert not (tmp_path / "o").exists()
@@ -208,7 +211,7 @@ def test_unknown_quantization_raises(digits_version, tmp_path):
 def test_failing_conversion_writes_nothing(digits_version, tmp_path, signature, match):
     version_dir, _, x_test = digits_version
     with pytest.raises(ValueError, match=match):
-        tflite.convert_version(
+        convert_version(
             version_dir, output_dir=tmp_path / "o", signature=signature, check_examples=x_test
         )
     assert not (tmp_path / "o").exists()
@@ -216,13 +219,13 @@ def test_failing_conversion_writes_nothing(digits_version, tmp_path, signature, 
 
 def test_failing_self_check_writes_nothing(digits_version, tmp_path):
     version_dir, _, x_test = digits_version
-    with pytest.raises(tflite.ConversionError, match="min_agreement"):
-        tflite.convert_version(
+    with pytest.raises(ConversionError, match="min_agreement"):
+        convert_version(
             version_dir, output_dir=tmp_path / "o", check_examples=x_test[:20], min_agreement=1.01
         )
     assert not (tmp_path / "o").exists()
     with pytest.raises(ValueError, match="labels"):  # 3 labels for 10 classes
-        tflite.convert_version(
+        convert_version(
             version_dir,
             output_dir=tmp_path / "o",
             check_examples=x_test[:20],
@@ -275,8 +278,8 @@ def test_convert_from_run_checks_its_arguments_before_reading_examples(digits_ve
         raise AssertionError("examples were read before the arguments were checked")
 
     with pytest.raises(FileNotFoundError, match="saved_model.pb"):
-        tflite.convert_from_run(tmp_path, examples, run_dir=tmp_path)
+        convert_from_run(tmp_path, examples, run_dir=tmp_path)
     with pytest.raises(ValueError, match="num_check"):
-        tflite.convert_from_run(version_dir, examples, run_dir=tmp_path, num_check=0)
+        convert_from_run(version_dir, examples, run_dir=tmp_path, num_check=0)
     with pytest.raises(FileNotFoundError, match="training run directory"):
-        tflite.convert_from_run(version_dir, examples, run_dir=tmp_path / "missing")
+        convert_from_run(version_dir, examples, run_dir=tmp_path / "missing")

@@ -1,5 +1,6 @@
-"""TF Serving's ``json_tensor_test.cc`` against `serving.server.json_tensor` (requests) and
-`serving.server.tensors` (responses), without a server: each case names the C++ test it comes from.
+"""TF Serving's ``json_tensor_test.cc`` against `serving.server.json_values`, `json_tensor` and
+`json_examples` (requests) and `serving.server.tensors` (responses), without a server: each case
+names the C++ test it comes from.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ def _infos(**dtypes: int) -> dict[str, int]:
 
 
 def _parse(text: str, **dtypes: int):
-    from dlsuite.serving.server.json_tensor import parse_json, predict_inputs
+    from dlsuite.serving.server.json_tensor import predict_inputs
+    from dlsuite.serving.server.json_values import parse_json
 
     return predict_inputs(parse_json(text.encode()), _infos(**dtypes), "")
 
 
 def _parse_error(text: str, **dtypes: int) -> str:
-    from dlsuite.serving.server.json_tensor import parse_json, signature_name
+    from dlsuite.serving.server.json_values import parse_json, signature_name
 
     with pytest.raises(ServingError) as info:
         signature_name(parse_json(text.encode()))
@@ -265,7 +267,8 @@ def test_json_response_errors(outputs, message):
 
 def test_json_classify_regress_requests():
     # ClassifyRegressRequestTest.RequestNoContext: names -> bytes, ratings -> float, age -> int64
-    from dlsuite.serving.server.json_tensor import examples_from_json, parse_json
+    from dlsuite.serving.server.json_examples import examples_from_json
+    from dlsuite.serving.server.json_values import parse_json
 
     context, examples = examples_from_json(
         parse_json(

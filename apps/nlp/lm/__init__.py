@@ -2,5 +2,6 @@
 
 ``config.py`` (model, presets), ``data.py`` (corpora: ``builtin:pydocs``, ``file:``, ``dir:``),
 ``models/``, ``train.py``, ``generation.py`` (cached sampling), ``fewshot.py`` (in-context tasks),
-``scaling.py`` (the ``dlsuite study scaling`` study), ``export.py``.
+``scaling_study.py`` (the ``dlsuite study scaling`` study; its fits in ``scaling_fits.py``, its
+files in ``scaling_report.py``), ``export.py``.
 """

@@ -3,7 +3,9 @@
 `convert_version` loads ``saved_models/<name>/<version>/``, takes one numeric signature
 (``predict_images`` by default), drops outputs TFLite cannot carry (``tf.string`` such as
 ``class_names``), converts with the chosen quantization, then runs the result with the LiteRT
-interpreter on held-out examples and compares it with the SavedModel before writing anything.
+interpreter on held-out examples and compares it with the SavedModel before writing anything (the
+self-check, `serving.tflite_check`). `serving.tflite_from_run.convert_from_run` draws those
+examples from the training run that produced the version.
 
 Conversion path: the SavedModel is reloaded with `tf.saved_model.load`; a `tf.function` with the
 signature's input spec calls the signature and returns only its numeric outputs; its concrete
@@ -29,19 +31,18 @@ Output folder (default `default_output_dir`: ``<base>/<name>/tflite/<version>/``
 
 from __future__ import annotations
 
-import datetime as _dt
+import datetime as dt
 import hashlib
 import os
 import re
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dlsuite.base.files import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
-from dlsuite.base.validation import check_positive_int
+from dlsuite.serving.tflite_check import ConversionError, savedmodel_predict, self_check
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 LABELS_FILE = "labels.txt"
@@ -58,13 +59,6 @@ _LABEL_PATHS = (
     ("training", "data", "class_names"),
     ("data", "class_names"),
 )
-_LATENCY_WARMUP = 3
-_LATENCY_RUNS = 50
-_PREDICT_CHUNK = 256
-
-
-class ConversionError(ValueError):
-    """A model that cannot be converted, or whose converted form fails the self-check."""
 
 
 def model_file_name(quantize: str) -> str:
@@ -144,7 +138,7 @@ def convert_version(
         self-check failed. Nothing is written in either case.
     """
     _check_quantize(quantize)
-    version_dir = _saved_model_dir(version_dir)
+    version_dir = saved_model_dir(version_dir)
     output_dir = Path(output_dir)
     if output_dir.resolve().is_relative_to(version_dir.resolve()):
         raise ValueError(
@@ -166,8 +160,8 @@ def convert_version(
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(version_dir))
-    sig = _get_signature(loaded, signature, version_dir)
-    input_name, input_spec = _single_numeric_input(sig, signature)
+    sig = get_signature(loaded, signature, version_dir)
+    input_name, input_spec = single_numeric_input(sig, signature)
     numeric, dropped = _split_outputs(sig, signature)
     prob_key = _probability_output(sig, numeric, signature)
     num_classes = sig.structured_outputs[prob_key].shape[-1]
@@ -195,8 +189,8 @@ def convert_version(
     model_bytes = _convert(tf, concrete, loaded, quantize, representative, signature)
 
     # Self-check: SavedModel vs. TFLite on the held-out examples.
-    expected = _savedmodel_predict(tf, sig, input_name, check)
-    report_check = _self_check(model_bytes, check, expected, prob_key, labels, signature, quantize)
+    expected = savedmodel_predict(tf, sig, input_name, check)
+    report_check = self_check(model_bytes, check, expected, prob_key, labels, signature, quantize)
     if min_agreement is not None and report_check["top1_agreement"] < min_agreement:
         raise ConversionError(
             f"self-check failed: top-1 agreement {report_check['top1_agreement']:.4f} with the "
@@ -207,7 +201,7 @@ def convert_version(
     variables_bytes = variables_size(version_dir)
     weights_bytes = int(sum(np.prod(v.shape) * v.dtype.size for v in concrete.variables))
     report = {
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "source": {"version_dir": str(version_dir), "signature": signature},
         "quantization": quantize,
         "file": file_name,
@@ -239,122 +233,6 @@ def convert_version(
     return report
 
 
-def examples_for_signature(
-    version_dir: str | os.PathLike[str], signature: str, examples: Sequence[np.ndarray]
-) -> np.ndarray:
-    """``examples`` (single examples of a run's data) in the form ``signature`` takes, stacked.
-
-    Examples that fit the signature's input are stacked as they are. Otherwise the version must
-    have a signature that takes them and returns an output named like ``signature``'s input: the
-    examples are passed through it (the speech app's ``compute_features`` turns waveforms into
-    the ``features`` that ``predict_features`` takes), so int8 calibration and the self-check see
-    what the converted model will see.
-
-    Raises:
-        ValueError: the examples fit neither the signature nor any signature producing its input.
-    """
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(version_dir))
-    input_name, spec = _single_numeric_input(
-        _get_signature(loaded, signature, Path(version_dir)), signature
-    )
-    batch = np.stack([np.asarray(e) for e in examples])
-    if spec.shape.is_compatible_with(batch.shape):
-        return batch.astype(spec.dtype.as_numpy_dtype)
-    for name, candidate in loaded.signatures.items():
-        inputs = candidate.structured_input_signature[1]
-        if name == signature or input_name not in candidate.structured_outputs or len(inputs) != 1:
-            continue
-        ((source, source_spec),) = inputs.items()
-        if source_spec.shape.is_compatible_with(batch.shape):
-            converted = _savedmodel_predict(
-                tf, candidate, source, batch.astype(source_spec.dtype.as_numpy_dtype)
-            )
-            return converted[input_name].astype(spec.dtype.as_numpy_dtype)
-    raise ValueError(
-        f"the examples have shape {batch.shape[1:]} "
-        f"but signature {signature!r} takes {input_name!r} of shape {tuple(spec.shape)[1:]}, "
-        f"and no signature of {version_dir} computes {input_name!r} from them"
-    )
-
-
-def convert_from_run(
-    version_dir: str | os.PathLike[str],
-    examples: Callable[..., Sequence[np.ndarray]],
-    *,
-    run_dir: str | os.PathLike[str] | None = None,
-    output_dir: str | os.PathLike[str] | None = None,
-    signature: str = "predict_images",
-    quantize: str = "none",
-    num_check: int = 500,
-    num_representative: int = 200,
-    labels_file: str | os.PathLike[str] | None = None,
-    min_agreement: float | None = None,
-) -> tuple[dict, Path]:
-    """`convert_version` on examples of the training run that produced the version.
-
-    The run is ``run_dir`` or the version manifest's ``training.run_dir``.
-    ``examples(run_dir, split, count, shuffle=...)`` returns up to ``count`` single examples of
-    one split of the run's data: `dlsuite.apps.common.runs.run_examples`, passed in by the caller
-    (serving does not import the apps). The self-check takes the first ``num_check`` ``test``
-    examples; ``int8`` calibrates on ``num_representative`` shuffled ``train`` examples. When the
-    signature takes something the model computes from that data (the speech app's
-    ``predict_features`` takes features computed from waveforms), the examples go through the
-    version's signature that computes it first (`examples_for_signature`).
-
-    ``output_dir`` defaults to `default_output_dir`; ``labels_file`` holds one class name a line
-    (default: the manifest's class names). The version, the counts, the output folder and the run
-    are checked before any example is read.
-
-    Returns:
-        ``(report, output folder)``, the report as `convert_version` returns it.
-    """
-    version_dir = _saved_model_dir(version_dir)
-    check_positive_int(num_check=num_check, num_representative=num_representative)
-    output_dir = Path(output_dir) if output_dir else default_output_dir(version_dir)
-    run_dir = _training_run_dir(run_dir, read_version_manifest(version_dir))
-    labels = None
-    if labels_file:
-        labels = [line.strip() for line in Path(labels_file).read_text("utf-8").splitlines()]
-        labels = [label for label in labels if label]
-
-    check = examples_for_signature(
-        version_dir, signature, examples(run_dir, "test", num_check, shuffle=False)
-    )
-    representative = None
-    if quantize == "int8":
-        representative = examples_for_signature(
-            version_dir,
-            signature,
-            examples(run_dir, "train", num_representative, shuffle=True),
-        )
-    report = convert_version(
-        version_dir,
-        output_dir=output_dir,
-        signature=signature,
-        quantize=quantize,
-        representative_examples=representative,
-        check_examples=check,
-        labels=labels,
-        min_agreement=min_agreement,
-    )
-    return report, output_dir
-
-
-def tflite_predict(
-    tflite_path: str | os.PathLike[str], examples: np.ndarray, *, output: str = "probabilities"
-) -> np.ndarray:
-    """Run a ``.tflite`` model on a batch ``examples`` ``(N, ...)``; returns its ``output``.
-
-    Uses the model's signature runner (named inputs/outputs; the batch axis is resized per call).
-    """
-    outputs = _tflite_run(Path(tflite_path).read_bytes(), np.asarray(examples))
-    if output not in outputs:
-        raise ValueError(f"{tflite_path} has no output {output!r}; it has {sorted(outputs)}")
-    return outputs[output]
-
-
 # ----------------------------------------------------------------------------------- helpers
 
 
@@ -365,27 +243,12 @@ def _check_quantize(quantize: str) -> None:
         )
 
 
-def _saved_model_dir(version_dir: str | os.PathLike[str]) -> Path:
+def saved_model_dir(version_dir: str | os.PathLike[str]) -> Path:
+    """``version_dir`` as a Path; FileNotFoundError when it holds no ``saved_model.pb``."""
     version_dir = Path(version_dir)
     if not (version_dir / "saved_model.pb").is_file():
         raise FileNotFoundError(f"no SavedModel in {version_dir} (saved_model.pb is missing)")
     return version_dir
-
-
-def _training_run_dir(explicit: str | os.PathLike[str] | None, manifest: dict | None) -> Path:
-    if explicit:
-        run_dir = Path(explicit)
-    else:
-        recorded = ((manifest or {}).get("training") or {}).get("run_dir")
-        if not recorded:
-            raise ValueError(
-                "no training run to draw examples from: pass --run RUN_DIR (the version manifest "
-                "has no training.run_dir)"
-            )
-        run_dir = Path(recorded)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"training run directory not found: {run_dir}")
-    return run_dir
 
 
 def _check_labels(labels: Sequence[str] | None) -> list[str] | None:
@@ -400,7 +263,8 @@ def _check_labels(labels: Sequence[str] | None) -> list[str] | None:
     return labels
 
 
-def _get_signature(loaded, signature: str, version_dir: Path):
+def get_signature(loaded, signature: str, version_dir: Path):
+    """The loaded SavedModel's ``signature``; ValueError naming the ones it has."""
     if signature not in loaded.signatures:
         raise ValueError(
             f"signature {signature!r} is not in {version_dir}; it has {sorted(loaded.signatures)}"
@@ -408,7 +272,8 @@ def _get_signature(loaded, signature: str, version_dir: Path):
     return loaded.signatures[signature]
 
 
-def _single_numeric_input(sig, signature: str):
+def single_numeric_input(sig, signature: str):
+    """``(name, TensorSpec)`` of the signature's one numeric input with a batch axis."""
     specs = sig.structured_input_signature[1]  # {name: TensorSpec}
     if len(specs) != 1:
         raise ValueError(
@@ -504,113 +369,6 @@ def _convert(tf, concrete, loaded, quantize: str, representative, signature: str
     if not model_bytes:
         raise ConversionError(f"TFLite converter returned an empty model for {signature!r}")
     return model_bytes
-
-
-def _savedmodel_predict(tf, sig, input_name: str, batch: np.ndarray) -> dict[str, np.ndarray]:
-    chunks: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(batch), _PREDICT_CHUNK):
-        out = sig(**{input_name: tf.constant(batch[start : start + _PREDICT_CHUNK])})
-        for key, value in out.items():
-            chunks.setdefault(key, []).append(value.numpy())
-    return {key: np.concatenate(values) for key, values in chunks.items()}
-
-
-def _interpreter(model_bytes: bytes, num_threads: int | None = None):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
-    signatures = interpreter.get_signature_list()
-    if len(signatures) != 1:
-        raise ValueError(
-            f"expected a .tflite model with one signature; it has {sorted(signatures)}"
-        )
-    return interpreter, next(iter(signatures))
-
-
-def _tflite_run(model_bytes: bytes, batch: np.ndarray) -> dict[str, np.ndarray]:
-    interpreter, key = _interpreter(model_bytes)
-    runner = interpreter.get_signature_runner(key)
-    ((input_name, detail),) = runner.get_input_details().items()
-    batch = batch.astype(detail["dtype"], copy=False)
-    chunks: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(batch), _PREDICT_CHUNK):
-        out = runner(**{input_name: batch[start : start + _PREDICT_CHUNK]})
-        for name, value in out.items():
-            chunks.setdefault(name, []).append(np.array(value))
-    return {name: np.concatenate(values) for name, values in chunks.items()}
-
-
-def _single_example_latency_ms(model_bytes: bytes, batch: np.ndarray) -> tuple[float, int]:
-    """Mean wall time (ms) of one set-invoke-get on a batch of one, single thread."""
-    interpreter, key = _interpreter(model_bytes, num_threads=1)
-    runner = interpreter.get_signature_runner(key)
-    ((_, detail),) = runner.get_input_details().items()
-    outputs = [d["index"] for d in runner.get_output_details().values()]
-    # The runner holds the interpreter's wrapper, which makes resizing refuse to run ("reference to
-    # internal data"); with one signature (subgraph 0) its tensor indices are the interpreter's.
-    del runner
-    interpreter.resize_tensor_input(detail["index"], [1, *batch.shape[1:]])
-    interpreter.allocate_tensors()
-    runs = max(_LATENCY_RUNS, 1)
-    times = []
-    for i in range(_LATENCY_WARMUP + runs):
-        example = batch[i % len(batch)][None].astype(detail["dtype"])
-        start = time.perf_counter()
-        interpreter.set_tensor(detail["index"], example)
-        interpreter.invoke()
-        for index in outputs:
-            interpreter.get_tensor(index)
-        if i >= _LATENCY_WARMUP:
-            times.append(time.perf_counter() - start)
-    return 1000.0 * float(np.mean(times)), runs
-
-
-def _self_check(model_bytes, check, expected, prob_key, labels, signature, quantize) -> dict:
-    try:
-        got = _tflite_run(model_bytes, check)
-        latency_ms, runs = _single_example_latency_ms(model_bytes, check)
-    except (RuntimeError, ValueError, KeyError) as err:
-        raise ConversionError(
-            f"self-check failed: the converted {quantize} model of {signature!r} does not run in "
-            f"the LiteRT interpreter: {err}"
-        ) from err
-    if prob_key not in got:
-        raise ConversionError(f"self-check failed: the .tflite model has no {prob_key!r} output")
-    p_tfl, p_ref = got[prob_key], expected[prob_key]
-    if p_tfl.shape != p_ref.shape or p_ref.ndim < 2:
-        raise ConversionError(
-            f"self-check failed: {prob_key!r} has shape {p_tfl.shape} in TFLite, "
-            f"{p_ref.shape} in the SavedModel (expected [N, K] or [N, ..., K])"
-        )
-    if not np.all(np.isfinite(p_tfl)):
-        raise ConversionError(
-            f"self-check failed: the {quantize} model outputs non-finite {prob_key!r}"
-        )
-    if labels is not None and len(labels) != p_ref.shape[-1]:
-        raise ConversionError(f"{len(labels)} labels for a model with {p_ref.shape[-1]} classes")
-    result = {
-        "num_examples": int(len(check)),
-        "top1_agreement": float(np.mean(p_tfl.argmax(-1) == p_ref.argmax(-1))),
-        "max_abs_diff": float(np.max(np.abs(p_tfl - p_ref))),
-        "mean_abs_diff": float(np.mean(np.abs(p_tfl - p_ref))),
-        "latency_ms": latency_ms,
-        "latency_runs": runs,
-        "latency_threads": 1,
-        "tensor_dtypes": _tensor_dtypes(model_bytes),
-    }
-    if "class_ids" in got and "class_ids" in expected:
-        result["class_ids_agreement"] = float(np.mean(got["class_ids"] == expected["class_ids"]))
-    return result
-
-
-def _tensor_dtypes(model_bytes: bytes) -> dict[str, int]:
-    """How many tensors of each dtype the model holds (int8 models: float32 only at the edges)."""
-    interpreter, _ = _interpreter(model_bytes)
-    counts: dict[str, int] = {}
-    for detail in interpreter.get_tensor_details():
-        name = np.dtype(detail["dtype"]).name
-        counts[name] = counts.get(name, 0) + 1
-    return dict(sorted(counts.items()))
 
 
 def _spec_json(spec) -> dict:

@@ -1,0 +1,194 @@
+"""JSON documents and values as TF Serving (``json_tensor.cc``, rapidjson) reads and prints them.
+
+`parse_json` parses a request body the way ``tensorflow_model_server`` does (NaN/Infinity tokens,
+numbers past the double range refused, rapidjson's error messages), `signature_name` reads its
+optional ``signature_name``; `json_type` and `value_to_string` name and print a value as TF
+Serving's error messages do; `to_bytes` and the ``{"b64": ...}`` helpers turn strings back into
+bytes. Tensors are read in `serving.server.json_tensor`, Examples in `serving.server.json_examples`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from dlsuite.serving.server.errors import invalid
+
+FLOAT_MAX = float(np.finfo(np.float32).max)
+
+# Python's json messages -> rapidjson's GetParseError_En (what TF Serving answers).
+_PARSE_ERRORS = (
+    ("Expecting property name enclosed in double quotes", "Missing a name for object member."),
+    ("Expecting ':' delimiter", "Missing a colon after a name of object member."),
+    ("Extra data", "The document root must not be followed by other values."),
+    ("Unterminated string", "Missing a closing quotation mark in string."),
+    ("Invalid \\uXXXX escape", "Incorrect hex digit after \\u escape in string."),
+    ("Invalid \\escape", "Invalid escape character in string."),
+    ("Invalid control character", "Invalid encoding in string."),
+)
+
+
+def parse_json(raw: bytes) -> dict:
+    """``ParseJson``: the body as a JSON object, or TF Serving's INVALID_ARGUMENT.
+
+    Invalid UTF-8 inside strings is kept byte for byte (rapidjson does not validate encodings):
+    such strings carry surrogate escapes that `to_bytes` turns back into the original bytes.
+    """
+    if not raw:
+        raise invalid("JSON Parse error: The document is empty")
+    text = raw.decode("utf-8", "surrogateescape")
+    if not text.strip(" \t\r\n"):
+        raise invalid(f"JSON Parse error: The document is empty. at offset: {len(raw)}")
+    try:
+        doc = json.loads(text, parse_float=_parse_float)
+    except json.JSONDecodeError as err:
+        offset = len(text[: err.pos].encode("utf-8", "surrogateescape"))
+        raise invalid(
+            f"JSON Parse error: {_rapidjson_message(err, text)} at offset: {offset}"
+        ) from None
+    except _NumberTooBig as err:
+        offset = len(text[: max(text.find(err.literal), 0)].encode("utf-8", "surrogateescape"))
+        raise invalid(
+            f"JSON Parse error: Number too big to be stored in double. at offset: {offset}"
+        ) from None
+    except RecursionError:
+        raise invalid(
+            "JSON Parse error: Terminate parsing due to Handler error. at offset: 0"
+        ) from None
+    if not isinstance(doc, dict):
+        raise invalid(f"JSON Value: {value_to_string(doc)} Is not object")
+    return doc
+
+
+class _NumberTooBig(Exception):
+    def __init__(self, literal: str) -> None:
+        super().__init__(literal)
+        self.literal = literal
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):  # 1e999: rapidjson refuses it, Python would make it inf
+        raise _NumberTooBig(literal)
+    return value
+
+
+def _rapidjson_message(err: json.JSONDecodeError, text: str) -> str:
+    for python, rapidjson in _PARSE_ERRORS:
+        if err.msg.startswith(python):
+            return rapidjson
+    if err.msg.startswith("Expecting ',' delimiter"):
+        return (
+            "Missing a comma or '}' after an object member."
+            if _innermost_open(text, err.pos) == "{"
+            else "Missing a comma or ']' after an array element."
+        )
+    return "Invalid value."
+
+
+def _innermost_open(text: str, pos: int) -> str:
+    """``{`` or ``[``: the innermost container still open at ``pos`` (strings skipped)."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for ch in text[:pos]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            stack.append(ch)
+        elif ch in "]}" and stack:
+            stack.pop()
+    return stack[-1] if stack else "["
+
+
+def json_type(value: Any) -> str:
+    """rapidjson's type name of a decoded value (``JsonTypeString``)."""
+    if value is None:
+        return "Null"
+    if value is True:
+        return "True"
+    if value is False:
+        return "False"
+    if isinstance(value, dict):
+        return "Object"
+    if isinstance(value, list):
+        return "Array"
+    if isinstance(value, str):
+        return "String"
+    return "Number"
+
+
+def value_to_string(value: Any) -> str:
+    """``JsonValueToString``: a value as TF Serving prints it in error messages.
+
+    Decimals go through ``WriteDecimal`` (as float when they fit one, as rapidjson's ``IsFloat``);
+    everything else is pretty-printed with 4-space indents like rapidjson's ``PrettyWriter``.
+    """
+    from dlsuite.serving.server.tensors import format_decimals
+
+    if isinstance(value, float) or (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not -(1 << 63) <= value < (1 << 64)
+    ):
+        value = float(value)
+        as_float = -FLOAT_MAX <= value <= FLOAT_MAX
+        return format_decimals(np.array([value], np.float32 if as_float else np.float64))[0]
+    return json.dumps(value, indent=4, ensure_ascii=False)
+
+
+def to_bytes(text: str) -> bytes:
+    """A JSON string (request value or response body) as its bytes: UTF-8, with bytes that were not
+    UTF-8 when they came in (kept as surrogates) written back unchanged."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def is_b64(value: Any) -> bool:
+    """``IsValBase64Object``: ``{"b64": <string>}`` and nothing else."""
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def decode_b64(value: Any) -> bytes:
+    """``JsonDecodeBase64Object`` (padding optional, as in ``absl::Base64Unescape``)."""
+    if not is_b64(value):
+        raise invalid(
+            f"JSON Value: {value_to_string(value)} not formatted correctly for base64 data"
+        )
+    text = value["b64"]
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("Unable to base64 decode") from None
+
+
+def nonempty_list(doc: dict, key: str, not_a_list: str, empty: str) -> list:
+    """``doc[key]`` when it is a non-empty list; else INVALID_ARGUMENT ``JSON Value: <doc> ...``
+    with TF Serving's message for that key, ``not_a_list`` or ``empty``."""
+    value = doc[key]
+    if not isinstance(value, list):
+        raise invalid(f"JSON Value: {value_to_string(doc)} {not_a_list}")
+    if not value:
+        raise invalid(f"JSON Value: {value_to_string(doc)} {empty}")
+    return value
+
+
+def signature_name(doc: dict) -> str:
+    """``FillSignature``: the optional ``signature_name`` ('' when absent)."""
+    name = doc.get("signature_name", "")
+    if not isinstance(name, str):
+        raise invalid(
+            f"JSON Value: {value_to_string(doc)} not formatted correctly. "
+            "'signature_name' key must be a string value."
+        )
+    return name
