@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dlsuite.serving.repository import check_model_name
+
 # gRPC clients default to 4 MB per message; image batches need more (the server has its own limits).
 GRPC_CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", -1),
@@ -20,8 +22,6 @@ GRPC_CHANNEL_OPTIONS = [
 
 
 def _model_path(model: str, version: int | None, label: str | None) -> str:
-    from dlsuite.serving.repository import check_model_name
-
     path = check_model_name(model)
     if version is not None and label is not None:
         raise ValueError("give --version or --label, not both")

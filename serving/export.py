@@ -19,7 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dlsuite.serving.manifest import build_manifest, missing_person_fields, write_manifest
 from dlsuite.serving.repository import model_dir, new_version_dir
+from dlsuite.serving.signatures import set_signature_methods
+from dlsuite.serving.warmup import write_warmup_requests
 
 
 def export_version(
@@ -46,10 +49,6 @@ def export_version(
         signature_methods: ``{signature: method}`` for Classify/Regress signatures.
         manifest_extra: app-specific manifest additions (deep-merged).
     """
-    from dlsuite.serving.manifest import build_manifest, missing_person_fields, write_manifest
-    from dlsuite.serving.signatures import set_signature_methods
-    from dlsuite.serving.warmup import write_warmup_requests
-
     missing = missing_person_fields(person)
     if missing:
         raise ValueError(

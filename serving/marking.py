@@ -23,6 +23,7 @@ PNG the generative app writes or serves carries two independent marks:
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 import zlib
 from collections.abc import Mapping
@@ -196,8 +197,6 @@ def mark_and_encode_tf(images: Any, model: str, version: str | int) -> Any:
 
 def detect_mark(data: bytes) -> dict[str, Any]:
     """Whether an encoded image (PNG, GIF, JPEG, ...) carries the suite's marks."""
-    import io
-
     import numpy as np
     from PIL import Image
 

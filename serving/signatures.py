@@ -14,6 +14,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from dlsuite.base.files import atomic_write_bytes
+
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
@@ -28,8 +30,6 @@ def set_signature_methods(
     Raises `ValueError` naming the signature when it does not exist or the method is unknown.
     """
     from tensorflow.core.protobuf import saved_model_pb2
-
-    from dlsuite.base.files import atomic_write_bytes
 
     pb_path = Path(saved_model_dir) / "saved_model.pb"
     saved_model = saved_model_pb2.SavedModel()

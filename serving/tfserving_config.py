@@ -11,7 +11,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dlsuite.base.files import atomic_write_text
 from dlsuite.serving.repository import check_model_name, list_versions
+from dlsuite.serving.server.config import (
+    BatchingOptions,
+    ModelSpec,
+    batching_parameters_text,
+    model_config_text,
+    monitoring_config_text,
+)
 
 TFSERVING_IMAGE = "tensorflow/serving:2.18.0"
 
@@ -93,15 +101,6 @@ def write_tfserving_config(
     num_batch_threads: int = 4,
 ) -> dict[str, Path]:
     """Write the files for tensorflow_model_server into ``output``; returns ``{kind: path}``."""
-    from dlsuite.base.files import atomic_write_text
-    from dlsuite.serving.server.config import (
-        BatchingOptions,
-        ModelSpec,
-        batching_parameters_text,
-        model_config_text,
-        monitoring_config_text,
-    )
-
     repository = Path(repository)
     found = find_models(repository)
     names = models or found

@@ -5,7 +5,13 @@ accuracy, per-class precision/recall/F1, confusion matrix.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from dlsuite.apps.common.data import make_pipeline
+from dlsuite.apps.common.plots import plot_confusion_matrix
+from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
+from dlsuite.base.files import atomic_write_json
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -66,12 +72,7 @@ def evaluate_classifier(
 
     Returns the report (with the split named and the model's loss/metrics from ``evaluate``).
     """
-    from pathlib import Path
-
     import numpy as np
-
-    from dlsuite.apps.common.plots import plot_confusion_matrix
-    from dlsuite.base.files import atomic_write_json
 
     labels, predictions = [], []
     for x, y in batches:
@@ -93,11 +94,6 @@ def evaluate_classifier(
 
 def evaluate_classifier_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     """Evaluate a finished classifier run on a held-out split; writes the report files."""
-    from pathlib import Path
-
-    from dlsuite.apps.common.data import make_pipeline
-    from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
-
     path = Path(run_dir)
     config = run_config(path)
     splits = splits_for_run(path)

@@ -15,6 +15,8 @@ from typing import Any
 
 from dlsuite.apps.common.registry import app_module
 from dlsuite.apps.common.runs import load_run
+from dlsuite.serving.export import export_version
+from dlsuite.serving.manifest import load_person_fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +48,6 @@ def export_run(
     ``manifest_info`` and ``overrides`` give the manifest fields only a person can know;
     ``num_warmup`` held-out examples make the warmup requests.
     """
-    from dlsuite.serving.export import export_version
-    from dlsuite.serving.manifest import load_person_fields
-
     run_path = Path(run_dir)
     config_json, metrics = load_run(run_path)
     if metrics is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,6 @@ def _register_einsum_flops() -> None:
     """
     if _EINSUM_REGISTERED:
         return
-    import math
 
     from tensorflow.python.framework import graph_util, ops
 

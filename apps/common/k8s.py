@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from dlsuite.apps.common.launch import _option
 from dlsuite.base.validation import check_positive_int
 
 MOUNT = "/workspace"
@@ -29,8 +30,6 @@ def cluster_command(command: Sequence[str], name: str) -> list[str]:
     """``command`` with ``--strategy multi_worker``, ``--run-id <name>``
     and run/model paths on the volume.
     """
-    from dlsuite.apps.common.launch import _option
-
     command = list(command)
     if len(command) < 3 or command[:2] != ["dlsuite", "train"]:
         raise ValueError(

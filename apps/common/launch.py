@@ -11,6 +11,7 @@ if any worker fails, the others are stopped and the launcher exits with that wor
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -23,6 +24,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from dlsuite.apps.common.cluster import tf_config
+from dlsuite.apps.common.runs import new_run_id, newest_unfinished_run
 from dlsuite.base.validation import check_positive_int
 
 GRACE_S = 5.0
@@ -83,8 +86,6 @@ def choose_run_id(app: str, config: Any) -> str:
     """The run id `dlsuite train` would pick for ``config`` of ``app``:
     the newest unfinished run of this config, else a new one.
     """
-    from dlsuite.apps.common.runs import new_run_id, newest_unfinished_run
-
     digest = config.config_hash()
     root = Path(config.run_root) / app
     unfinished = newest_unfinished_run(root, digest) if config.resume else None
@@ -121,10 +122,6 @@ def launch(
 
     ``train_config`` parses the training command (see `worker_command`).
     """
-    import json
-
-    from dlsuite.apps.common.cluster import tf_config
-
     check_positive_int(workers=workers)
     out = out or sys.stdout
     command = worker_command(command, train_config)

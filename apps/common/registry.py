@@ -15,6 +15,8 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+from dlsuite.apps.common.config import from_dict
+
 APPS: dict[str, str] = {
     "vision": "image classification: LeNet-5, AlexNet-style, CIFAR ResNet-20/32/56, ResNet-50",
     "generative": "image generation: conditional DCGAN, WGAN-GP, with Art. 50 marked output",
@@ -49,8 +51,6 @@ def presets(app: str) -> dict[str, Any]:
 
 def config_from_run(config_json: dict[str, Any]) -> Any:
     """Rebuild an app's config from a run's ``config.json``."""
-    from dlsuite.apps.common.config import from_dict
-
     app = config_json.get("app")
     if app is None:
         raise ValueError(

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dlsuite.apps.common.data import Splits
 from dlsuite.apps.generative.config import GenerativeConfig
+from dlsuite.apps.vision import data as vision_data
+from dlsuite.apps.vision.config import VisionConfig
 
 
 def load_splits(config: GenerativeConfig) -> Splits:
     """Train/validation/test splits of ``config.data`` at ``config.image_size``."""
-    from dlsuite.apps.vision import data as vision_data
-    from dlsuite.apps.vision.config import VisionConfig
-
     vision = VisionConfig(
         model="lenet5",
         data=config.data,

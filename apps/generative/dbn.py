@@ -28,6 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dlsuite.apps.generative.samples import SAMPLES_DIR, grid, write_marked_png
+from dlsuite.base.files import atomic_write_json
 from dlsuite.core_layers import RestrictedBoltzmannMachine
 
 GENERATIVE_DBN_FILE = "generative_dbn.keras"
@@ -435,9 +437,6 @@ class GreedyPretraining(keras.callbacks.Callback):
         self.config, self.model_label = config, model_label
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        from dlsuite.apps.generative.samples import SAMPLES_DIR, grid, write_marked_png
-        from dlsuite.base.files import atomic_write_json
-
         if (Path(self.run.backup_dir) / "state.json").is_file():
             return
         config, dbn = self.config, self.dbn

@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.export import ExportPlan
+from dlsuite.apps.vision.export import classifier_plan
+from dlsuite.base.files import read_json
+from dlsuite.serving.marking import manifest_section, mark_and_encode_tf
+from dlsuite.serving.warmup import predict_log
 
 MAX_SAMPLES = 256
 NOISE_STREAM = 17  # second element of the stateless seed, as in apps.generative.quality
@@ -29,8 +33,6 @@ def build_generate(
 ) -> tuple[Any, list[Any]]:
     """``(fn, input_signature)`` of the ``generate`` signature."""
     import tensorflow as tf
-
-    from dlsuite.serving.marking import mark_and_encode_tf
 
     size, _, channels = image_shape
     num_classes = gan.num_classes
@@ -101,8 +103,6 @@ def warmup_logs(name: str, num_classes: int | None) -> list[Any]:
     """TF Serving warmup records: the requests a client sends (one digit; a batch of each class)."""
     import tensorflow as tf
 
-    from dlsuite.serving.warmup import predict_log
-
     requests = [
         (1, [7 % (num_classes or 10)] if num_classes else [], 0),
         (num_classes or 10, [], 1),
@@ -131,13 +131,9 @@ def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
 
     from dlsuite import core_layers  # noqa: F401  (registers the custom layers)
     from dlsuite.apps.generative.gan import GAN
-    from dlsuite.base.files import read_json
-    from dlsuite.serving.marking import manifest_section
 
     gan = keras.saving.load_model(run_path / "model.keras", compile=False)
     if not isinstance(gan, GAN):  # the fine-tuned DBN is a classifier: the vision signatures
-        from dlsuite.apps.vision.export import classifier_plan
-
         return classifier_plan(gan, run_path, num_warmup=num_warmup)
     image_shape = tuple(read_json(run_path / "metrics.json")["data"]["input_shape"])
     return ExportPlan(

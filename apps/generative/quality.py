@@ -23,6 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from dlsuite.apps.common.evaluation import classification_report
+from dlsuite.apps.common.optimization import compile_classifier
+from dlsuite.base.files import atomic_write_json, read_json
+
 EVALUATOR_DIR = "evaluators"
 EVALUATOR_SIZE = 32
 FEATURE_LAYER = "f6"
@@ -106,9 +110,7 @@ def train_evaluators(
     only the judge with ``roles=("judge",)`` (the same network as when both are trained)."""
     import keras
 
-    from dlsuite.apps.common.optimization import compile_classifier
     from dlsuite.apps.vision.models import build_model
-    from dlsuite.base.files import atomic_write_json, read_json
 
     if "judge" not in roles or not set(roles) <= set(EVALUATOR_ROLES):
         raise ValueError(
@@ -211,8 +213,6 @@ def sample_quality(
     seed: int,
 ) -> dict[str, Any]:
     """FID-<dataset>, IS-<dataset> and (conditional) the judge's class-conditional report."""
-    from dlsuite.apps.common.evaluation import classification_report
-
     labels = requested_labels(num_samples, gan.num_classes)
     fake = generate_pixels(gan, num_samples, labels, seed)
     real_features, real_probs = evaluators.features(real_images)

@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from dlsuite.apps.generative.quality import generate_pixels
 from dlsuite.serving.marking import embed_watermark, insert_chunks, marking_text, text_chunks
 
 SAMPLES_DIR = "samples"
@@ -85,8 +86,6 @@ class SampleGrids(keras.callbacks.Callback):
         self.rows, self.cols, self.model_label, self.seed = rows, cols, model_label, seed
 
     def _grid_pixels(self) -> np.ndarray:
-        from dlsuite.apps.generative.quality import generate_pixels
-
         gan = self.model
         n = self.rows * self.cols
         labels = None

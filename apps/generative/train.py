@@ -12,9 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common import trainer
+from dlsuite.apps.common.data import make_pipeline
+from dlsuite.apps.common.evaluation import classification_report, evaluate_classifier
+from dlsuite.apps.common.optimization import compile_classifier
+from dlsuite.apps.common.plots import plot_confusion_matrix
+from dlsuite.apps.common.runs import run_config, splits_for_run
 from dlsuite.apps.common.strategy import prepare_strategy
 from dlsuite.apps.generative.config import GenerativeConfig
 from dlsuite.apps.generative.data import load_splits
+from dlsuite.base.files import atomic_write_json
+from dlsuite.serving.marking import manifest_section
 
 APP = "generative"
 
@@ -35,9 +42,6 @@ def compile_gan(
 
 
 def _write_evaluation(report: dict[str, Any], run_path: Path, class_names: Any, title: str) -> None:
-    from dlsuite.apps.common.plots import plot_confusion_matrix
-    from dlsuite.base.files import atomic_write_json
-
     atomic_write_json(run_path / "evaluation.json", report)
     if "confusion_matrix" in report:
         plot_confusion_matrix(
@@ -86,10 +90,8 @@ def evaluate_dbn(
     judged by the judge LeNet-5 (``class_accuracy``)."""
     import numpy as np
 
-    from dlsuite.apps.common.evaluation import classification_report, evaluate_classifier
     from dlsuite.apps.generative.dbn import load_generative_dbn
     from dlsuite.apps.generative.quality import arrays, requested_labels, train_evaluators
-    from dlsuite.base.files import atomic_write_json
 
     report = evaluate_classifier(classifier, batches, splits.class_names, run_path, split=split)
     dbn = load_generative_dbn(run_path)
@@ -141,7 +143,6 @@ def evaluate_dbn(
 def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
     """Greedy CD-k training of the generative DBN (RBMs and the label-unit associative memory),
     then its RBMs fine-tuned by backprop as a classifier (``--model dbn``)."""
-    from dlsuite.apps.common.optimization import compile_classifier
     from dlsuite.apps.generative.dbn import (
         GreedyPretraining,
         build_dbn_classifier,
@@ -263,8 +264,6 @@ def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
         )
         return report
 
-    from dlsuite.serving.marking import manifest_section
-
     return trainer.train_and_evaluate(
         app=APP,
         config=config,
@@ -286,7 +285,6 @@ def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     import keras
 
     from dlsuite import core_layers  # noqa: F401  (registers the custom layers)
-    from dlsuite.apps.common.runs import run_config, splits_for_run
     from dlsuite.apps.generative.gan import GAN
     from dlsuite.apps.generative.quality import train_evaluators
 
@@ -295,8 +293,6 @@ def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     splits = splits_for_run(path)
     gan = keras.saving.load_model(path / "model.keras", compile=False)
     if not isinstance(gan, GAN):  # the DBN classifier (and the generative DBN beside it)
-        from dlsuite.apps.common.data import make_pipeline
-
         batches = make_pipeline(
             getattr(splits, split),
             batch_size=config.batch_size,

@@ -9,11 +9,10 @@ import importlib
 from pathlib import Path
 
 from dlsuite.apps.common.export import ExportPlan
+from dlsuite.apps.common.runs import run_config
 
 
 def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
     """A finished NLP run's export, by its ``task``: classifier, translator or language model."""
-    from dlsuite.apps.common.runs import run_config
-
     task = importlib.import_module(f"dlsuite.apps.nlp.{run_config(run_path).task}.export")
     return task.export_plan(run_path, num_warmup=num_warmup)

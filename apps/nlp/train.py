@@ -9,6 +9,7 @@ import importlib
 from typing import Any
 
 from dlsuite.apps.common import trainer
+from dlsuite.apps.common.runs import run_config
 from dlsuite.apps.common.strategy import prepare_strategy
 from dlsuite.apps.nlp.config import NLPConfig
 
@@ -24,7 +25,5 @@ def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
 
 def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     """Evaluate a finished run's model on a held-out split; writes the report files."""
-    from dlsuite.apps.common.runs import run_config
-
     task = importlib.import_module(f"dlsuite.apps.nlp.{run_config(run_dir).task}.train")
     return task.evaluate_run(run_dir, split)

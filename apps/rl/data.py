@@ -26,8 +26,10 @@ Sticky actions are off (``repeat_action_probability=0``), as in the paper.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
+from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -181,8 +183,6 @@ def make_eval_env(config: RLConfig, seed: int) -> Any:
 
 def env_constructor(config: RLConfig, *, training: bool, seed: int) -> Callable[[], Any]:
     """A picklable zero-argument constructor (what `ParallelPyEnvironment` wants)."""
-    import functools
-
     return functools.partial(make_py_env, config, training=training, seed=seed)
 
 
@@ -210,8 +210,6 @@ def describe_data(
     config: RLConfig, observation_shape: tuple[int, ...], num_actions: int
 ) -> dict[str, Any]:
     """The ``data`` section of metrics.json for an environment (what the manifest records)."""
-    from importlib import metadata
-
     if config.is_atari:
         version = f"gymnasium {metadata.version('gymnasium')}, ale-py {metadata.version('ale-py')}"
         preprocessing = (

@@ -8,11 +8,14 @@ best checkpoint.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from dlsuite.base.files import atomic_write_bytes
 
 EVAL_SEED_OFFSET = 1_000_000
 FINAL_SEED_OFFSET = 2_000_000
@@ -99,8 +102,6 @@ def render_gif(
     from PIL import Image
     from tf_agents.trajectories import time_step as ts
 
-    from dlsuite.base.files import atomic_write_bytes
-
     frames: list[Any] = []
     step = env.reset()
     total, length = 0.0, 0
@@ -122,7 +123,6 @@ def render_gif(
         if length % frame_every == 0 or step.is_last():
             grab()
     env.close()
-    import io
 
     buffer = io.BytesIO()
     frames[0].save(

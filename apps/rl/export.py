@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.export import ExportPlan
+from dlsuite.apps.rl.models import greedy_policy
+from dlsuite.apps.rl.train import load_policy
+from dlsuite.serving.warmup import predict_log
 
 ACTION_SIGNATURE = "action"
 INPUT_KEYS = ("step_type", "reward", "discount", "observation")
@@ -69,8 +72,6 @@ def sample_observations(config: Any, count: int, seed: int) -> tuple[list[Any], 
 
 def warmup_logs(name: str, observations: Sequence[Any], step_types: Sequence[int]) -> list[Any]:
     """TF Serving warmup records: the ``action`` signature on one and on all observations."""
-    from dlsuite.serving.warmup import predict_log
-
     return [
         predict_log(
             name, ACTION_SIGNATURE, time_step_inputs(observations[:count], step_types[:count])
@@ -82,8 +83,6 @@ def warmup_logs(name: str, observations: Sequence[Any], step_types: Sequence[int
 def save_policy(agent: Any, path: Path) -> None:
     """`PolicySaver` of the greedy policy (unknown batch size) into ``path``."""
     from tf_agents.policies import policy_saver
-
-    from dlsuite.apps.rl.models import greedy_policy
 
     # Plain input names (``observation``, not ``0/observation``): valid identifiers keep the same
     # names in the SignatureDef and in `tf.saved_model.load(...).signatures`.
@@ -102,7 +101,6 @@ def save_policy(agent: Any, path: Path) -> None:
 def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
     """A finished RL run's export: its best checkpoint's greedy policy (`save_policy`)."""
     from dlsuite.apps.rl.evaluation import VALIDATION_SEED_OFFSET
-    from dlsuite.apps.rl.train import load_policy
 
     config, agent, _ = load_policy(run_path)
     observations, step_types = sample_observations(config, num_warmup, VALIDATION_SEED_OFFSET)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlsuite.apps.rl.config import RLConfig
+from dlsuite.apps.rl.export import ACTION_SIGNATURE, time_step_inputs
+from dlsuite.serving.client import grpc_predict, rest_request
+
 
 def served_action(
     server: str,
@@ -21,16 +25,11 @@ def served_action(
     """One batch of actions from the served ``action`` signature (REST columnar or gRPC)."""
     import numpy as np
 
-    from dlsuite.apps.rl.export import ACTION_SIGNATURE
-
     if protocol == "grpc":
-        from dlsuite.serving.client import grpc_predict
-
         outputs = grpc_predict(
             server, model, inputs, version=version, signature=ACTION_SIGNATURE, timeout=timeout
         )
         return np.asarray(outputs["action"])
-    from dlsuite.serving.client import rest_request
 
     body = {
         "signature_name": ACTION_SIGNATURE,
@@ -53,9 +52,7 @@ def play(
     version: int | None = None,
 ) -> list[dict[str, Any]]:
     """Play ``episodes`` evaluation episodes of ``env_name`` with the served policy."""
-    from dlsuite.apps.rl.config import RLConfig
     from dlsuite.apps.rl.data import make_eval_env
-    from dlsuite.apps.rl.export import time_step_inputs
 
     config = RLConfig(env=env_name, max_episode_steps=max_steps)
     results = []

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.data import Splits, load_tfds, parse_source, split_by_index
+from dlsuite.apps.speech.audio import decode_wav, fix_length, resample
 from dlsuite.apps.speech.config import SpeechConfig
 
 BUILTIN = ("digits",)
@@ -87,8 +88,6 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
 def _fixed(config: SpeechConfig, rate_in: int) -> Any:
     import tensorflow as tf
 
-    from dlsuite.apps.speech.audio import fix_length, resample
-
     def convert(audio: Any, label: Any) -> tuple[Any, Any]:
         x = (
             tf.cast(audio, tf.float32) / 32768.0
@@ -143,8 +142,6 @@ def _wav_files(root: Path) -> tuple[list[str], list[int], list[str]]:
 
 def _wav_dataset(files: list[str], labels: list[int], config: SpeechConfig) -> Any:
     import tensorflow as tf
-
-    from dlsuite.apps.speech.audio import decode_wav
 
     def load(path: Any, label: Any) -> tuple[Any, Any]:
         return decode_wav(tf.io.read_file(path), config.sample_rate, config.clip_samples), label

@@ -51,7 +51,8 @@ rate with a windowed-sinc resampler and cropped or zero-padded at the end to S s
 as the training data was (`apps.speech.audio`). ``predict_features`` is the network without its
 audio front end, for targets that compute the features themselves (the int8 TFLite model);
 ``compute_features`` is that front end, so `dlsuite convert` can turn the run's waveforms into
-calibration and check examples for ``predict_features`` (`serving.tflite.examples_for_signature`).
+calibration and check examples for ``predict_features``
+(`serving.tflite_from_run.examples_for_signature`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.export import ExportPlan
+from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
+from dlsuite.apps.speech.audio import decode_wav, decode_wav_any_length, encode_wav
+from dlsuite.serving.warmup import predict_log
 
 STREAM_HOP_MS = 250  # hop of detect_keywords' sliding window
 
@@ -92,8 +96,6 @@ def build_signatures(
     """``{name: (tf.function, input_signature)}``
     of the keyword-spotting signatures for ``model``."""
     import tensorflow as tf
-
-    from dlsuite.apps.speech.audio import decode_wav_any_length
 
     names = tf.constant(list(class_names))
     front_end, body = split_front_end(model)
@@ -225,8 +227,6 @@ def _decode_batch(audio: Any, sample_rate: int, num_samples: int) -> Any:
     decoded as the training data were."""
     import tensorflow as tf
 
-    from dlsuite.apps.speech.audio import decode_wav
-
     return tf.map_fn(
         lambda data: decode_wav(data, sample_rate, num_samples),
         audio,
@@ -260,9 +260,6 @@ def warmup_logs(
     import numpy as np
     import tensorflow as tf
 
-    from dlsuite.apps.speech.audio import encode_wav
-    from dlsuite.serving.warmup import predict_log
-
     wavs = [encode_wav(w, sample_rate) for w in waveforms]
     batch = tf.make_tensor_proto(np.stack(waveforms).astype(np.float32))
     requests = [
@@ -294,8 +291,6 @@ def warmup_logs(
 
 def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
     """A finished speech run's export: keyword-spotting or recogniser signatures (above)."""
-    from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
-
     config = run_config(run_path)
     model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
     splits = splits_for_run(run_path)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dlsuite.apps.speech.audio import encode_wav
+
 PHRASE_CLIP_MS = 2000  # the phrases' clip length (the ctc-phrases preset's clip_ms)
 
 
@@ -23,7 +25,6 @@ def write_folder(
 ) -> dict[str, int]:
     """Write the digit clips in class folders; returns ``{"train": files, "test": files}``."""
     from dlsuite.apps.speech import digits
-    from dlsuite.apps.speech.audio import encode_wav
 
     data = digits.load(sample_rate, sample_rate)
     counts = {"train": 0, "test": 0}
@@ -49,7 +50,6 @@ def write_phrase_folder(
     """Write the phrase clips with a ``transcripts.tsv`` per split;
     returns ``{"train": files, "test": files}``."""
     from dlsuite.apps.speech import phrases
-    from dlsuite.apps.speech.audio import encode_wav
 
     data = phrases.load(sample_rate, sample_rate * PHRASE_CLIP_MS // 1000)
     lines: dict[str, list[str]] = {"train": ["file\ttext"], "test": ["file\ttext"]}

@@ -16,10 +16,14 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import version
+from math import gcd
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from dlsuite.apps.speech import synth
 
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc")
 TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "f1", "f2", "f3", "klatt")
@@ -56,8 +60,6 @@ def default_cache_dir() -> Path:
 def engine_version() -> str:
     """The installed ``espeakng-loader`` version
     (fails early with an ImportError when it is missing)."""
-    from importlib.metadata import version
-
     import espeakng_loader  # noqa: F401
 
     return version("espeakng-loader")
@@ -117,11 +119,7 @@ def render(
     Raises:
         ValueError: a clip's speech is longer than ``num_samples`` (its words would be cut off).
     """
-    from math import gcd
-
     from scipy.signal import resample_poly
-
-    from dlsuite.apps.speech import synth
 
     source_rate = synth.sample_rate()
     g = gcd(sample_rate, source_rate)

@@ -7,11 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common import trainer
+from dlsuite.apps.common.data import make_pipeline
 from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
 from dlsuite.apps.common.optimization import compile_classifier
+from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
 from dlsuite.apps.common.strategy import prepare_strategy
 from dlsuite.apps.speech.config import SpeechConfig
 from dlsuite.apps.speech.data import augmentation, load_splits
+from dlsuite.apps.speech.error_rates import character_error_rate, word_error_rate
+from dlsuite.base.files import atomic_write_json
 
 APP = "speech"
 NUM_EXAMPLES_SHOWN = 10  # transcripts recorded in a recogniser's evaluation.json
@@ -68,8 +72,6 @@ def evaluate_recognizer(
     import numpy as np
 
     from dlsuite.apps.speech import ctc
-    from dlsuite.apps.speech.error_rates import character_error_rate, word_error_rate
-    from dlsuite.base.files import atomic_write_json
 
     references: list[str] = []
     hypotheses: dict[str, list[str]] = {method: [] for method in ctc.DECODERS}
@@ -141,9 +143,6 @@ def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
 
 def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     """Evaluate a finished run's model on a held-out split; writes the report files."""
-    from dlsuite.apps.common.data import make_pipeline
-    from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
-
     config = run_config(run_dir)
     if not config.recognizer:
         return evaluate_classifier_run(run_dir, split)

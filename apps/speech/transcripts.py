@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from dlsuite.apps.common.data import Splits, parse_source, split_by_index
-from dlsuite.apps.speech import ctc
+from dlsuite.apps.speech import ctc, digits, phrases
+from dlsuite.apps.speech.audio import decode_wav
 from dlsuite.apps.speech.config import SpeechConfig
 
 BUILTIN = ("phrases", "digits")
@@ -153,8 +154,6 @@ def _splits(
 def _builtin(name: str, config: SpeechConfig) -> Splits:
     import tensorflow as tf
 
-    from dlsuite.apps.speech import digits, phrases
-
     if name not in BUILTIN:
         raise ValueError(f"unknown builtin transcribed speech dataset {name!r}; known: {BUILTIN}")
     if name == "phrases":
@@ -197,8 +196,6 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
 
 def _dataset(entries: list[tuple[Path, str]], length: int, config: SpeechConfig) -> Any:
     import tensorflow as tf
-
-    from dlsuite.apps.speech.audio import decode_wav
 
     def load(path: Any, ids: Any) -> tuple[Any, Any]:
         return decode_wav(tf.io.read_file(path), config.sample_rate, config.clip_samples), ids

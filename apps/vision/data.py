@@ -29,7 +29,7 @@ def load_splits(config: VisionConfig) -> Splits:
 
 
 def image_size(config: VisionConfig) -> int:
-    from dlsuite.apps.vision.models import DEFAULT_INPUT_SIZE
+    from dlsuite.apps.vision.models import DEFAULT_INPUT_SIZE  # models/ imports Keras
 
     return config.image_size or DEFAULT_INPUT_SIZE[config.model]
 

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.export import ExportPlan
+from dlsuite.apps.common.runs import load_trained_model, splits_for_run
 from dlsuite.serving.signatures import CLASSIFY_METHOD
+from dlsuite.serving.warmup import classify_log, predict_log
 
 IMAGE_FEATURE = "image/encoded"
 
@@ -107,8 +109,6 @@ def warmup_logs(name: str, images: Sequence[Any]) -> list[Any]:
     import numpy as np
     import tensorflow as tf
 
-    from dlsuite.serving.warmup import classify_log, predict_log
-
     encoded = [encode_png(image) for image in images]
     logs = [
         predict_log(
@@ -135,8 +135,6 @@ def warmup_logs(name: str, images: Sequence[Any]) -> list[Any]:
 
 def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
     """A finished vision run's export: its trained model with the signatures above."""
-    from dlsuite.apps.common.runs import load_trained_model
-
     model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
     return classifier_plan(model, run_path, num_warmup=num_warmup)
 
@@ -144,8 +142,6 @@ def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
 def classifier_plan(model: Any, run_path: Path, *, num_warmup: int) -> ExportPlan:
     """The vision export of ``model``, an image classifier of the run's data
     (warmup from its first ``num_warmup`` test images)."""
-    from dlsuite.apps.common.runs import splits_for_run
-
     splits = splits_for_run(run_path)
     images = [image for image, _ in splits.test.take(num_warmup).as_numpy_iterator()]
     return ExportPlan(

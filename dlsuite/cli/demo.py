@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dlsuite import cli
+from dlsuite.apps.common.runs import splits_for_run
+from dlsuite.serving.repository import list_versions
+from dlsuite.serving.server.demo import serve_and_query
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(argv: list[str]) -> None:
-    from dlsuite.cli import main
-
     print(f"\n$ dlsuite {' '.join(argv)}", flush=True)
-    code = main(argv)
+    code = cli.main(argv)
     if code:
         raise SystemExit(code)
 
@@ -60,7 +63,6 @@ def main(run_root: str = "runs", model_base_path: str = "saved_models") -> None:
             str(ROOT / "docs" / "manifest_example.yaml"),
         ]
     )
-    from dlsuite.serving.repository import list_versions
 
     version_dir = (
         Path(model_base_path) / "digits" / str(list_versions(Path(model_base_path) / "digits")[-1])
@@ -78,9 +80,6 @@ def main(run_root: str = "runs", model_base_path: str = "saved_models") -> None:
             "0.99",
         ]
     )
-
-    from dlsuite.apps.common.runs import splits_for_run
-    from dlsuite.serving.server.demo import serve_and_query
 
     image, label = next(iter(splits_for_run(run_dir).test))
     model_path = (Path(model_base_path) / "digits").resolve()

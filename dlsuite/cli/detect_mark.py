@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dlsuite.serving.marking import detect_mark
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -31,8 +33,6 @@ def register(subparsers: Any) -> None:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from dlsuite.serving.marking import detect_mark
-
     all_marked = True
     for name in args.images:
         path = Path(name)

@@ -8,7 +8,8 @@ import json
 import sys
 from typing import Any
 
-from dlsuite.apps.common.k8s import MOUNT
+from dlsuite.apps.common.k8s import MOUNT, tfjob, vertex_custom_job
+from dlsuite.base.files import atomic_write_text
 from dlsuite.cli.launch import training_command
 
 
@@ -60,8 +61,6 @@ def register(subparsers: Any) -> None:
 
 
 def _k8s(args: argparse.Namespace) -> int:
-    from dlsuite.apps.common.k8s import tfjob, vertex_custom_job
-
     command = training_command(args.command)
     if args.vertex:
         text = (
@@ -97,8 +96,6 @@ def _k8s(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        from dlsuite.base.files import atomic_write_text
-
         atomic_write_text(args.output, text)
         print(f"wrote {args.output}")
     return 0

@@ -10,6 +10,9 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from dlsuite.apps.common.launch import launch
+from dlsuite.cli.runs import train_config
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -50,9 +53,6 @@ def training_command(words: Sequence[str]) -> list[str]:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from dlsuite.apps.common.launch import launch
-    from dlsuite.cli.runs import train_config
-
     return launch(
         training_command(args.command),
         train_config=train_config,

@@ -6,6 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from dlsuite.serving.manifest.card import model_card, write_model_card
+from dlsuite.serving.manifest.integrity import load_manifest, resolve_manifest_path, verify_version
+from dlsuite.serving.manifest.schema import validate_manifest
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``manifest`` command and its three subcommands."""
@@ -57,9 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from dlsuite.serving.manifest.integrity import load_manifest, resolve_manifest_path
-    from dlsuite.serving.manifest.schema import validate_manifest
-
     path = resolve_manifest_path(args.path)
     errors = validate_manifest(load_manifest(path))
     if errors:
@@ -72,8 +73,6 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from dlsuite.serving.manifest.integrity import verify_version
-
     if not Path(args.version_dir).is_dir():
         raise FileNotFoundError(f"no such version folder: {args.version_dir}")
     problems = verify_version(args.version_dir)
@@ -87,8 +86,6 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from dlsuite.serving.manifest.card import model_card, write_model_card
-
     if args.output == "-":
         sys.stdout.write(model_card(args.path))
         return 0

@@ -7,10 +7,10 @@ import argparse
 import json
 from typing import Any
 
+from dlsuite.apps.rl.play import play
+
 
 def _run(args: argparse.Namespace) -> int:
-    from dlsuite.apps.rl.play import play
-
     results = play(
         args.server,
         args.model,

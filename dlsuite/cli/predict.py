@@ -7,6 +7,8 @@ import argparse
 import json
 import sys
 
+from dlsuite.serving.client import predict
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``dlsuite predict``."""
@@ -41,8 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Send one predict request and print the JSON answer."""
-    from dlsuite.serving.client import predict
-
     answer = predict(
         args.server,
         args.model,

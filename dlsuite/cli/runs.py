@@ -12,7 +12,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dlsuite.apps.common.registry import APPS, config_class, presets
+from dlsuite.apps.common.config import override
+from dlsuite.apps.common.evaluation import format_report
+from dlsuite.apps.common.export import export_run
+from dlsuite.apps.common.registry import APPS, app_module, config_class, presets
+from dlsuite.apps.common.runs import evaluate_run
+from dlsuite.cli import build_parser
+from dlsuite.serving.manifest import parse_assignments
 
 
 def register(subparsers: Any) -> None:
@@ -120,8 +126,6 @@ def config_from_args(
 ) -> Any:
     """The app config: the preset (or the defaults) with ``defaults`` (a command's own defaults
     of config fields) and every option given on the command line."""
-    from dlsuite.apps.common.config import override
-
     cls = config_class(app)
     base = presets(app)[args.preset] if getattr(args, "preset", None) else cls()
     given = {
@@ -132,16 +136,11 @@ def config_from_args(
 
 def train_config(arguments: Sequence[str]) -> tuple[str, Any]:
     """``(app, config)`` as `dlsuite train` builds them from ``arguments`` (``train <app> ...``)."""
-    from dlsuite.cli import build_parser
-
     args = build_parser().parse_args(list(arguments))
     return args.app, config_from_args(args.app, args)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from dlsuite.apps.common.evaluation import format_report
-    from dlsuite.apps.common.registry import app_module
-
     config = config_from_args(args.app, args)
     result = app_module(args.app, "train").train_and_evaluate(config)
     metrics = result.metrics
@@ -157,9 +156,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from dlsuite.apps.common.evaluation import format_report
-    from dlsuite.apps.common.runs import evaluate_run
-
     report = evaluate_run(args.run, args.split)
     if "per_class" in report:
         print(format_report(report))
@@ -173,9 +169,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from dlsuite.apps.common.export import export_run
-    from dlsuite.serving.manifest import parse_assignments
-
     path = export_run(
         args.run,
         model_base_path=args.model_base_path,

@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dlsuite.base.files import read_json
 from dlsuite.base.validation import check_positive_int
 from dlsuite.base.version import framework_versions
 from dlsuite.serving.manifest.person import as_list, deep_merge, missing_person_fields
+from dlsuite.serving.signatures import read_signature_defs
 
 SCHEMA_VERSION = "1.0"
 # Art. 51(2): a general-purpose AI model is presumed to have high-impact capabilities (systemic
@@ -47,8 +49,6 @@ def summarize_signatures(version_dir: str | os.PathLike[str]) -> dict:
     (``__saved_model_init_op``) are left out.
     """
     import tensorflow as tf
-
-    from dlsuite.serving.signatures import read_signature_defs
 
     def tensors(infos: Mapping[str, Any]) -> dict:
         out = {}
@@ -161,8 +161,6 @@ def _data_section(data: Mapping[str, Any], person: Mapping[str, Any]) -> dict:
 
 
 def _evaluation_section(run_dir: Path, metrics: Mapping[str, Any]) -> dict:
-    from dlsuite.base.files import read_json
-
     evaluation = metrics.get("evaluation")
     if (run_dir / "evaluation.json").is_file():  # `dlsuite evaluate` output is the newest figure
         candidate = read_json(run_dir / "evaluation.json")
@@ -214,8 +212,6 @@ def build_manifest(
     invalid required person field. ``extra`` is deep-merged over the result (nested dicts merge,
     other values replace) before the systemic-risk and energy figures are computed.
     """
-    from dlsuite.base.files import read_json
-
     problems = missing_person_fields(person)
     if problems:
         raise ValueError(

@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dlsuite.base.files import atomic_write_json, read_json, sha256_file
+from dlsuite.serving.manifest.schema import validate_manifest
+
 MANIFEST_DIR = "assets.extra"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_RELPATH = f"{MANIFEST_DIR}/{MANIFEST_FILE}"
@@ -32,8 +35,6 @@ def resolve_manifest_path(path: str | os.PathLike[str]) -> Path:
 
 def load_manifest(path: str | os.PathLike[str]) -> dict:
     """Read a manifest from a ``manifest.json`` file or a version folder."""
-    from dlsuite.base.files import read_json
-
     manifest = read_json(resolve_manifest_path(path))
     if not isinstance(manifest, dict):
         raise ValueError(f"{path}: a manifest is a JSON object, not {type(manifest).__name__}")
@@ -54,8 +55,6 @@ def version_files(version_dir: str | os.PathLike[str]) -> list[str]:
 
 def compute_integrity(version_dir: str | os.PathLike[str]) -> dict:
     """The integrity section for the files now in ``version_dir``."""
-    from dlsuite.base.files import sha256_file
-
     root = Path(version_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"no such version folder: {root}")
@@ -74,9 +73,6 @@ def write_manifest(version_dir: str | os.PathLike[str], manifest: dict) -> Path:
     Write it last, after every other file of the version. Raises `ValueError` listing the schema
     errors when the manifest is invalid (nothing is written then). Returns the manifest path.
     """
-    from dlsuite.base.files import atomic_write_json
-    from dlsuite.serving.manifest.schema import validate_manifest
-
     full = {**manifest, "integrity": compute_integrity(version_dir)}
     errors = validate_manifest(full)
     if errors:
@@ -86,8 +82,6 @@ def write_manifest(version_dir: str | os.PathLike[str], manifest: dict) -> Path:
 
 def verify_version(version_dir: str | os.PathLike[str]) -> list[str]:
     """One readable line per changed, missing or added file (empty list = the version is intact)."""
-    from dlsuite.base.files import read_json, sha256_file
-
     root = Path(version_dir)
     if not root.is_dir():
         return [f"no such version folder: {root}"]

@@ -48,6 +48,8 @@ def serve(flags: Mapping[str, Any]) -> int:
 
 def run_server(options: ServerOptions) -> int:
     """Load every model, serve until SIGINT/SIGTERM, then stop cleanly; returns the exit code."""
+    # Here, not at the top: its TF Serving protos import TensorFlow, which `serve` does not need
+    # when it execs tensorflow_model_server.
     from dlsuite.serving.server.grpc_service import make_grpc_server
 
     manager = ModelManager(

@@ -12,9 +12,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from dlsuite.serving.client import grpc_predict, grpc_signature_inputs, rest_request, rest_status
 
 
 def _free_port() -> int:
@@ -36,17 +39,9 @@ def serve_and_query(
     Returns ``{"status": ..., "rest": <predict JSON>, "grpc": {output: list}}``. The server is
     always stopped, also when a request fails.
     """
-    import tempfile
-
     import grpc
     import requests
 
-    from dlsuite.serving.client import (
-        grpc_predict,
-        grpc_signature_inputs,
-        rest_request,
-        rest_status,
-    )
     from dlsuite.serving.server.tensors import array_to_json
 
     grpc_port, rest_port = _free_port(), _free_port()

@@ -23,9 +23,10 @@ from tensorflow_serving.apis import (
     model_management_pb2,
     model_service_pb2_grpc,
     prediction_service_pb2_grpc,
+    status_pb2,
 )
 
-from dlsuite.serving.server import inference
+from dlsuite.serving.server import health_grpc, inference, v2_grpc
 from dlsuite.serving.server.access_log import log_access, request_id
 from dlsuite.serving.server.config import GRPC_UNLIMITED, models_from_config_proto
 from dlsuite.serving.server.errors import ServingError, invalid
@@ -47,8 +48,6 @@ def _spec(request: Any) -> Any:
 
 
 def _error_code_number(name: str) -> int:
-    from tensorflow_serving.apis import status_pb2
-
     enum = status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"].enum_type
     value = enum.values_by_name.get(name) or enum.values_by_name["UNKNOWN"]
     return value.number
@@ -226,8 +225,6 @@ def make_grpc_server(
         PredictionServicer(manager, access_log, max_send_bytes), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
-    from dlsuite.serving.server import health_grpc, v2_grpc
-
     v2_grpc.add_to_server(manager, server)
     health_grpc.add_to_server(manager, server)
     bound = server.add_insecure_port(f"{host}:{port}")

@@ -20,6 +20,7 @@ from dlsuite.serving.server.errors import ServingError, invalid, not_found
 from dlsuite.serving.server.servable import DEFAULT_SIGNATURE, Servable
 from dlsuite.serving.server.tensors import array_to_tensor_proto, tensor_proto_to_array
 from dlsuite.serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD
+from dlsuite.serving.warmup import read_warmup_requests
 
 
 @contextlib.contextmanager
@@ -339,8 +340,6 @@ def replay_warmup(servable: Servable) -> int:
 
     Any failing record fails the load, as in TF Serving.
     """
-    from dlsuite.serving.warmup import read_warmup_requests
-
     count = 0
     for log in read_warmup_requests(servable.path):
         which = log.WhichOneof("log_type")

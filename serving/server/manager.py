@@ -18,9 +18,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from dlsuite.serving.manifest import verify_version
 from dlsuite.serving.repository import check_model_name, version_dirs
 from dlsuite.serving.server.config import BatchingOptions, ModelSpec
 from dlsuite.serving.server.errors import ServingError, not_found
+from dlsuite.serving.server.inference import replay_warmup
 from dlsuite.serving.server.metrics import Metrics
 from dlsuite.serving.server.request_log import RequestLogger
 from dlsuite.serving.server.servable import Servable
@@ -57,10 +59,6 @@ def check_manifest(version_dir: Path) -> list[str]:
             version_dir,
         )
         return []
-    try:
-        from dlsuite.serving.manifest import verify_version
-    except ImportError as err:
-        return [f"the version has a manifest but serving.manifest cannot be imported: {err}"]
     return list(verify_version(version_dir))
 
 
@@ -297,8 +295,6 @@ class ModelManager:
         return min(times) if times else None
 
     def _warmup(self, servable: Servable) -> int:
-        from dlsuite.serving.server.inference import replay_warmup
-
         return replay_warmup(servable)
 
     def _begin_unload(self, status: VersionStatus) -> None:

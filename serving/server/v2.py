@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from importlib import metadata
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,11 +47,9 @@ _V2_TYPES = {
 
 def server_metadata() -> dict:
     """V2 server metadata: ``{"name": "dlsuite", "version": ..., "extensions": [...]}``."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        ours = version("dlsuite")
-    except PackageNotFoundError:
+        ours = metadata.version("dlsuite")
+    except metadata.PackageNotFoundError:
         ours = "dev"
     return {"name": "dlsuite", "version": ours, "extensions": list(EXTENSIONS)}
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.data import Splits, split_by_index
+from dlsuite.apps.nlp.classify import langid
 from dlsuite.apps.nlp.config import NLPConfig
 from dlsuite.apps.nlp.sources import parse_text_source, three_way_split
 
@@ -70,8 +71,6 @@ def _splits(
 
 
 def _builtin(name: str, config: NLPConfig) -> Splits:
-    from dlsuite.apps.nlp.classify import langid
-
     if name not in BUILTIN:
         raise ValueError(f"unknown builtin text dataset {name!r}; known: {BUILTIN}")
     data = langid.generate(config.langid_locales, config.langid_sentences, config.split_seed)

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.export import ExportPlan
+from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
 from dlsuite.serving.signatures import CLASSIFY_METHOD
+from dlsuite.serving.warmup import classify_log, predict_log
 
 TEXT_FEATURE = "text"
 
@@ -77,8 +79,6 @@ def classifier_warmup_logs(name: str, texts: Sequence[str]) -> list[Any]:
     """TF Serving warmup records from real held-out texts: predict (1 and all) and classify."""
     import tensorflow as tf
 
-    from dlsuite.serving.warmup import classify_log, predict_log
-
     logs = [
         predict_log(
             name,
@@ -93,7 +93,6 @@ def classifier_warmup_logs(name: str, texts: Sequence[str]) -> list[Any]:
 
 def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
     """A text classification run's export (signatures above, warmup from the test split)."""
-    from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
     from dlsuite.apps.nlp.tokenizers import Tokenizer, describe_tokenizer
 
     config = run_config(run_path)

@@ -11,6 +11,7 @@ Locales without their own word list fall back to Latin lorem ipsum and are refus
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +29,6 @@ def generate(locales: Sequence[str], per_language: int, seed: int) -> dict[str, 
     Raises:
         ValueError: for a locale Faker does not know or that has no word list of its own.
     """
-    import random
-
     import faker
     from faker import Faker
     from faker.config import AVAILABLE_LOCALES

@@ -7,6 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from dlsuite.apps.common import trainer
+from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
+from dlsuite.apps.common.optimization import compile_classifier
+from dlsuite.apps.nlp.classify.data import load_splits
 from dlsuite.apps.nlp.config import APP, NLPConfig
 
 
@@ -47,9 +50,6 @@ def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
     """Text classification: learn the tokenizer on the training split,
     then train the model around it.
     """
-    from dlsuite.apps.common.evaluation import evaluate_classifier
-    from dlsuite.apps.common.optimization import compile_classifier
-    from dlsuite.apps.nlp.classify.data import load_splits
     from dlsuite.apps.nlp.classify.models import build_classifier
     from dlsuite.apps.nlp.tokenizers import describe_tokenizer
 
@@ -76,7 +76,6 @@ def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     """Evaluate a finished classification run's model on a held-out split;
     writes the report files.
     """
-    from dlsuite.apps.common.evaluation import evaluate_classifier_run
     from dlsuite.apps.nlp import tokenizers  # noqa: F401  (registers the tokenizer layers)
 
     return evaluate_classifier_run(run_dir, split)

@@ -22,8 +22,11 @@ predicted exactly once per pass.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
+import importlib
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -203,8 +206,6 @@ def _source_docstrings(path: Path) -> list[str | None]:
     """Docstrings of a module's source: the module, its public classes and functions,
     their public methods.
     """
-    import ast
-
     tree = ast.parse(path.read_text(encoding="utf-8"))
     docs = [ast.get_docstring(tree)]
     definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -224,8 +225,6 @@ def _compiled_docstrings(module: Any) -> list[str | None]:
     """Docstrings of a C module: the module, its public classes and functions,
     their public members.
     """
-    import inspect
-
     docs = [module.__doc__]
     for name, obj in sorted(vars(module).items()):
         if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
@@ -248,9 +247,6 @@ def pydocs_documents() -> list[str]:
     depend on what else the process imported (a library may rewrite a stdlib function's
     ``__doc__`` at import time); C modules give the read-only docstrings of their built-ins.
     """
-    import importlib
-    import inspect
-
     seen: dict[str, None] = {}
     for module_name in PYDOCS_MODULES:
         module = importlib.import_module(module_name)

@@ -25,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.export import ExportPlan
+from dlsuite.apps.common.runs import run_config
+from dlsuite.apps.nlp.lm.data import read_documents, split_documents
+from dlsuite.apps.nlp.lm.train import load_language_model
+from dlsuite.apps.nlp.sources import parse_text_source
 
 SIGNATURES = ("serving_default", "generate")
 WARMUP_PROMPT_WORDS = 6
@@ -115,11 +119,7 @@ def warmup_logs(name: str, prompts: Sequence[str]) -> list[Any]:
 
 def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
     """A language-model run's export (signatures above, prompts from the test documents)."""
-    from dlsuite.apps.common.runs import run_config
-    from dlsuite.apps.nlp.lm.data import read_documents, split_documents
     from dlsuite.apps.nlp.lm.generation import DEFAULT_MAX_NEW_TOKENS
-    from dlsuite.apps.nlp.lm.train import load_language_model
-    from dlsuite.apps.nlp.sources import parse_text_source
     from dlsuite.apps.nlp.tokenizers import describe_tokenizer
 
     config = run_config(run_path)

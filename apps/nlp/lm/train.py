@@ -18,10 +18,17 @@ documents. ``metrics.json`` then holds, beside the trainer's fields:
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common import trainer
+from dlsuite.apps.common.data import make_pipeline
+from dlsuite.apps.common.optimization import compile_classifier
+from dlsuite.apps.common.runs import load_trained_model, run_config
 from dlsuite.apps.nlp.config import APP, NLPConfig
+from dlsuite.apps.nlp.lm.data import load_language_model_data
+from dlsuite.apps.nlp.lm.fewshot import evaluate_few_shot
+from dlsuite.base.files import atomic_write_json
 
 NUM_SAMPLES = 3
 SAMPLE_PROMPT_WORDS = 8
@@ -52,8 +59,6 @@ def build_language_model(config: NLPConfig, tokenizer: Any) -> Any:
 
 def compile_language_model(model: Any, optimizer: Any, jit_compile: bool = False) -> None:
     """Next-token cross-entropy on logits and next-token accuracy."""
-    from dlsuite.apps.common.optimization import compile_classifier
-
     compile_classifier(model, optimizer, jit_compile, from_logits=True)
 
 
@@ -110,8 +115,6 @@ def evaluate_language_model(
     model: Any, batches: Any, data: Any, config: NLPConfig, split: str = "test"
 ) -> dict[str, Any]:
     """The held-out evaluation of metrics.json: perplexities, few-shot tasks, samples."""
-    from dlsuite.apps.nlp.lm.fewshot import evaluate_few_shot
-
     report = {"split": split, **held_out_perplexity(model, batches, data.unigram_counts)}
     report["perplexity_ratio_to_unigram"] = report["perplexity"] / report["unigram_perplexity"]
     report["few_shot"] = evaluate_few_shot(
@@ -155,7 +158,6 @@ def compute_accounting(
 
 def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
     """Train the GPT-style LM of ``config`` on ``config.data``; returns the run with its metrics."""
-    from dlsuite.apps.nlp.lm.data import load_language_model_data
     from dlsuite.apps.nlp.tokenizers import describe_tokenizer
 
     data = load_language_model_data(config)
@@ -185,13 +187,6 @@ def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
 
 def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     """Re-evaluate a finished LM run on a held-out split; writes ``evaluation.json``."""
-    from pathlib import Path
-
-    from dlsuite.apps.common.data import make_pipeline
-    from dlsuite.apps.common.runs import run_config
-    from dlsuite.apps.nlp.lm.data import load_language_model_data
-    from dlsuite.base.files import atomic_write_json
-
     config = run_config(run_dir)
     model = load_language_model(run_dir)
     data = load_language_model_data(config, tokenizer=model.tokenizer)
@@ -207,6 +202,5 @@ def load_language_model(run_dir: Any) -> Any:
     """A finished LM run's model (with its tokenizer), without optimizer state."""
     import dlsuite.apps.nlp.lm.models.gpt  # noqa: F401  (registers GPTLanguageModel)
     import dlsuite.apps.nlp.tokenizers  # noqa: F401
-    from dlsuite.apps.common.runs import load_trained_model
 
     return load_trained_model(run_dir)

@@ -17,6 +17,7 @@ from typing import Any
 from dlsuite.apps.common.data import Splits, load_tfds
 from dlsuite.apps.nlp.config import NLPConfig
 from dlsuite.apps.nlp.sources import parse_text_source, three_way_split
+from dlsuite.apps.nlp.translate import numbers
 
 
 def load_splits(config: NLPConfig) -> Splits:
@@ -59,8 +60,6 @@ def _three_way(
 
 
 def _numbers(name: str, config: NLPConfig) -> Splits:
-    from dlsuite.apps.nlp.translate import numbers
-
     if name != "numbers":
         raise ValueError(f"unknown builtin translation dataset {name!r}; known: ('numbers',)")
     data = numbers.generate(

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.export import ExportPlan
+from dlsuite.apps.common.runs import load_trained_model, run_config
+from dlsuite.apps.nlp.translate.data import load_splits
+from dlsuite.serving.warmup import predict_log
 
 SIGNATURES = ("serving_default", "translate", "translate_greedy")
 
@@ -69,8 +72,6 @@ def warmup_logs(name: str, texts: Sequence[str]) -> list[Any]:
     """
     import tensorflow as tf
 
-    from dlsuite.serving.warmup import predict_log
-
     return [
         predict_log(name, signature, {"text": tf.make_tensor_proto(batch, dtype=tf.string)})
         for signature in SIGNATURES
@@ -81,9 +82,7 @@ def warmup_logs(name: str, texts: Sequence[str]) -> list[Any]:
 def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
     """A translation run's export (signatures above, warmup from the test split)."""
     from dlsuite.apps.common import schedules  # noqa: F401  (registers the schedule for loading)
-    from dlsuite.apps.common.runs import load_trained_model, run_config
     from dlsuite.apps.nlp import losses  # noqa: F401  (registers the loss for loading)
-    from dlsuite.apps.nlp.translate.data import load_splits
     from dlsuite.apps.nlp.translate.models import seq2seq  # noqa: F401  (registers the model)
 
     config = run_config(run_path)

@@ -13,6 +13,7 @@ num2words version.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 from dlsuite.apps.nlp.translate.config import parse_pair
@@ -25,8 +26,6 @@ def generate(pair: str, count: int, max_number: int, seed: int) -> dict[str, Any
     Raises:
         ValueError: for an unknown pair, or more numbers than ``[0, max_number]`` holds.
     """
-    from importlib.metadata import version
-
     import numpy as np
     from num2words import num2words
 

@@ -18,7 +18,11 @@ from typing import Any
 
 from dlsuite.apps.common import trainer
 from dlsuite.apps.common.data import Splits
+from dlsuite.apps.common.runs import load_trained_model, run_config
 from dlsuite.apps.nlp.config import APP, NLPConfig
+from dlsuite.apps.nlp.translate.data import load_splits
+from dlsuite.apps.nlp.translate.translation_metrics import score_translations
+from dlsuite.base.files import atomic_write_json, atomic_write_text
 
 DECODE_BATCH = 256  # sentences per decoding call in the evaluation
 MAX_CHARS_PER_WORD = 64  # longest word a wordpiece tokenizer splits (longer ones are one [UNK])
@@ -173,9 +177,6 @@ def evaluate_translator(
     Writes ``evaluation.json`` and ``translations.tsv`` (source, reference, greedy, beam)
     into ``out_dir``.
     """
-    from dlsuite.apps.nlp.translate.translation_metrics import score_translations
-    from dlsuite.base.files import atomic_write_json, atomic_write_text
-
     sources, targets = [], []
     for source, target in pairs.as_numpy_iterator():
         sources.append(source.decode("utf-8"))
@@ -224,7 +225,6 @@ def evaluate_translator(
 def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
     """Learn both tokenizers on the training split, then train the encoder-decoder around them."""
     from dlsuite.apps.nlp.tokenizers import describe_tokenizer
-    from dlsuite.apps.nlp.translate.data import load_splits
 
     text_splits = load_splits(config)
     source_tokenizer, target_tokenizer = fit_tokenizers(config, text_splits)
@@ -268,9 +268,7 @@ def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     writes the report files into the run.
     """
     from dlsuite.apps.common import schedules  # noqa: F401  (registers TransformerSchedule)
-    from dlsuite.apps.common.runs import load_trained_model, run_config
     from dlsuite.apps.nlp import losses  # noqa: F401  (registers the compile objects for loading)
-    from dlsuite.apps.nlp.translate.data import load_splits
     from dlsuite.apps.nlp.translate.models import seq2seq  # noqa: F401  (registers the model)
 
     if split not in ("train", "validation", "test"):
