@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 SOURCE_KINDS = ("tfds", "dir", "builtin")
@@ -99,6 +100,76 @@ def split_by_index(
         part = part.apply(tf.data.experimental.assert_cardinality(counts[k]))
         result[name] = (part, counts[k])
     return result
+
+
+def three_way_split(dataset: Any, count: int, config: Any) -> dict[str, tuple[Any, int]]:
+    """Seeded train/validation/test split of one set of ``count`` examples: ``config``'s
+    ``test_fraction``, ``validation_fraction`` of the rest, ``split_seed`` (`split_by_index`)."""
+    test = config.test_fraction
+    validation = config.validation_fraction * (1.0 - test)
+    return split_by_index(
+        dataset,
+        count,
+        {"train": 1.0 - test - validation, "validation": validation, "test": test},
+        config.split_seed,
+    )
+
+
+def class_folder_files(
+    root: Path, suffixes: tuple[str, ...], what: str
+) -> tuple[list[str], list[int], list[str]]:
+    """``(files, labels, class_names)`` of ``root/<class>/**/*<suffix>``: classes are the sorted
+    sub-folder names (hidden ones skipped), files sorted within each class.
+
+    Raises:
+        ValueError: naming ``what`` (e.g. ".wav files") when no file matches.
+    """
+    class_names = sorted(
+        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    files, labels = [], []
+    for label, name in enumerate(class_names):
+        for path in sorted((root / name).rglob("*")):
+            if path.suffix.lower() in suffixes:
+                files.append(str(path))
+                labels.append(label)
+    if not files:
+        raise ValueError(f"no {what} in class folders under {root}")
+    return files, labels, class_names
+
+
+def class_folder_splits(
+    path: Path, load: Callable[[Path], tuple[Any, int, list[str]]], config: Any
+) -> tuple[dict[str, tuple[Any, int]], list[str], str]:
+    """The splits of a ``dir:`` source of class folders: ``path/train/`` and ``path/test/`` when
+    both exist (validation carved from train), else one folder split three ways
+    (`three_way_split`).
+
+    ``load(root)`` gives ``(dataset, count, class_names)`` of one folder. Returns
+    ``({split: (dataset, count)}, class_names, how)``, ``how`` saying which rule split it.
+
+    Raises:
+        FileNotFoundError: when ``path`` is not a folder.
+        ValueError: when test/ has other classes than train/.
+    """
+    if not path.is_dir():
+        raise FileNotFoundError(f"data folder {path} does not exist")
+    if (path / "train").is_dir() and (path / "test").is_dir():
+        train, count, class_names = load(path / "train")
+        test, test_count, test_names = load(path / "test")
+        if test_names != class_names:
+            raise ValueError(f"test/ classes {test_names} differ from train/ classes {class_names}")
+        fraction = config.validation_fraction
+        parts = split_by_index(
+            train, count, {"train": 1.0 - fraction, "validation": fraction}, config.split_seed
+        )
+        parts["test"] = (test, test_count)
+        how = "train/ and test/ folders"
+    else:
+        dataset, count, class_names = load(path)
+        parts = three_way_split(dataset, count, config)
+        how = "seeded split"
+    return parts, class_names, f"{how} (split_seed={config.split_seed})"
 
 
 def load_tfds(

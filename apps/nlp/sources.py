@@ -1,4 +1,4 @@
-"""The ``--data`` source strings of the NLP tasks, and the seeded split of one labelled set.
+"""The ``--data`` source strings of the NLP tasks.
 
 Every task reads ``kind:name`` sources (`parse_text_source`); each task's ``data.py`` says which
 kinds and names it accepts. Shared by the task packages, so it imports none of them.
@@ -6,10 +6,7 @@ kinds and names it accepts. Shared by the task packages, so it imports none of t
 
 from __future__ import annotations
 
-from typing import Any
-
-from dlsuite.apps.common.data import DataSpec, parse_source, split_by_index
-from dlsuite.apps.nlp.config import NLPConfig
+from dlsuite.apps.common.data import DataSpec, parse_source
 
 
 def parse_text_source(source: str) -> DataSpec:
@@ -23,17 +20,3 @@ def parse_text_source(source: str) -> DataSpec:
             f"data source must be tfds:<name>, dir:<path>, file:<.csv|.tsv|.jsonl> or "
             f"builtin:<name>. Received: {source!r}"
         ) from None
-
-
-def three_way_split(dataset: Any, count: int, config: NLPConfig) -> dict[str, tuple[Any, int]]:
-    """Seeded train/validation/test split of one set of ``count`` examples
-    (``test_fraction``, ``validation_fraction`` of the rest, ``split_seed``).
-    """
-    test = config.test_fraction
-    validation = config.validation_fraction * (1.0 - test)
-    return split_by_index(
-        dataset,
-        count,
-        {"train": 1.0 - test - validation, "validation": validation, "test": test},
-        config.split_seed,
-    )

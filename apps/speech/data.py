@@ -14,7 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dlsuite.apps.common.data import Splits, load_tfds, parse_source, split_by_index
+from dlsuite.apps.common.data import (
+    Splits,
+    class_folder_files,
+    class_folder_splits,
+    load_tfds,
+    parse_source,
+    split_by_index,
+)
 from dlsuite.apps.speech.audio import decode_wav, fix_length, resample
 from dlsuite.apps.speech.config import SpeechConfig
 
@@ -125,56 +132,23 @@ def _tfds(name: str, config: SpeechConfig) -> Splits:
     )
 
 
-def _wav_files(root: Path) -> tuple[list[str], list[int], list[str]]:
-    class_names = sorted(
-        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-    )
-    files, labels = [], []
-    for label, name in enumerate(class_names):
-        for path in sorted((root / name).rglob("*")):
-            if path.suffix.lower() == ".wav":
-                files.append(str(path))
-                labels.append(label)
-    if not files:
-        raise ValueError(f"no .wav files in class folders under {root}")
-    return files, labels, class_names
-
-
-def _wav_dataset(files: list[str], labels: list[int], config: SpeechConfig) -> Any:
+def _wav_folder(root: Path, config: SpeechConfig) -> tuple[Any, int, list[str]]:
+    """``(dataset of (waveform (S,), label), count, class_names)`` of one folder of classes."""
     import tensorflow as tf
+
+    files, labels, class_names = class_folder_files(root, (".wav",), ".wav files")
 
     def load(path: Any, label: Any) -> tuple[Any, Any]:
         return decode_wav(tf.io.read_file(path), config.sample_rate, config.clip_samples), label
 
-    return tf.data.Dataset.from_tensor_slices((files, tf.constant(labels, tf.int64))).map(load)
+    paths = tf.data.Dataset.from_tensor_slices((files, tf.constant(labels, tf.int64)))
+    return paths.map(load), len(files), class_names
 
 
 def _directory(path: Path, config: SpeechConfig) -> Splits:
-    if not path.is_dir():
-        raise FileNotFoundError(f"audio folder {path} does not exist")
-    has_splits = (path / "train").is_dir() and (path / "test").is_dir()
-    if has_splits:
-        files, labels, class_names = _wav_files(path / "train")
-        test_files, test_labels, test_names = _wav_files(path / "test")
-        if test_names != class_names:
-            raise ValueError(f"test/ classes {test_names} differ from train/ classes {class_names}")
-        parts = split_by_index(
-            _wav_dataset(files, labels, config),
-            len(files),
-            {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
-            config.split_seed,
-        )
-        parts["test"] = (_wav_dataset(test_files, test_labels, config), len(test_files))
-    else:
-        files, labels, class_names = _wav_files(path)
-        test = config.test_fraction
-        validation = config.validation_fraction * (1.0 - test)
-        parts = split_by_index(
-            _wav_dataset(files, labels, config),
-            len(files),
-            {"train": 1.0 - test - validation, "validation": validation, "test": test},
-            config.split_seed,
-        )
+    parts, class_names, how = class_folder_splits(
+        path, lambda root: _wav_folder(root, config), config
+    )
     return Splits(
         train=parts["train"][0],
         validation=parts["validation"][0],
@@ -190,9 +164,7 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
             "sample_rate": config.sample_rate,
             "preprocessing": (
                 f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
-                f"cropped/zero-padded to {config.clip_samples} samples; "
-                f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
-                f"(split_seed={config.split_seed})"
+                f"cropped/zero-padded to {config.clip_samples} samples; {how}"
             ),
         },
     )

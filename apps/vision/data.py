@@ -10,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dlsuite.apps.common.data import Splits, load_tfds, parse_source, split_by_index
+from dlsuite.apps.common.data import (
+    Splits,
+    class_folder_splits,
+    load_tfds,
+    parse_source,
+    three_way_split,
+)
 from dlsuite.apps.vision.config import VisionConfig
 
 BUILTIN = ("digits",)
@@ -44,12 +50,6 @@ def _resize(size: int) -> Any:
     return resize
 
 
-def _fractions(config: VisionConfig) -> dict[str, float]:
-    test = config.test_fraction
-    validation = config.validation_fraction * (1.0 - test)
-    return {"train": 1.0 - test - validation, "validation": validation, "test": test}
-
-
 def _builtin(name: str, size: int, config: VisionConfig) -> Splits:
     import numpy as np
     import sklearn
@@ -63,7 +63,7 @@ def _builtin(name: str, size: int, config: VisionConfig) -> Splits:
     images = (digits.images.astype(np.float32) * (255.0 / 16.0))[..., np.newaxis]  # (N, 8, 8, 1)
     dataset = tf.data.Dataset.from_tensor_slices((images, digits.target.astype(np.int64)))
     dataset = dataset.map(_resize(size))
-    parts = split_by_index(dataset, len(images), _fractions(config), config.split_seed)
+    parts = three_way_split(dataset, len(images), config)
     return Splits(
         train=parts["train"][0],
         validation=parts["validation"][0],
@@ -113,18 +113,15 @@ def _tfds(name: str, size: int, config: VisionConfig) -> Splits:
 def _directory(path: Path, size: int, config: VisionConfig) -> Splits:
     import keras
 
-    if not path.is_dir():
-        raise FileNotFoundError(f"image folder {path} does not exist")
-    has_splits = (path / "train").is_dir() and (path / "test").is_dir()
-    roots = {"all": path} if not has_splits else {"train": path / "train", "test": path / "test"}
-    loaded = {}
-    for key, root in roots.items():
+    resize = _resize(size)
+
+    def load(root: Path) -> tuple[Any, int, list[str]]:
         count = sum(1 for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
         if count == 0:
             raise ValueError(
                 f"no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders under {root}"
             )
-        ds = keras.utils.image_dataset_from_directory(
+        dataset = keras.utils.image_dataset_from_directory(
             root,
             labels="inferred",
             label_mode="int",
@@ -133,22 +130,9 @@ def _directory(path: Path, size: int, config: VisionConfig) -> Splits:
             shuffle=False,
             color_mode="rgb",
         )
-        loaded[key] = (ds, count)
-    class_names = list(loaded["all" if not has_splits else "train"][0].class_names)
-    resize = _resize(size)
-    if has_splits:
-        train_all, n_train = loaded["train"]
-        parts = split_by_index(
-            train_all.map(resize),
-            n_train,
-            {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
-            config.split_seed,
-        )
-        test, n_test = loaded["test"][0].map(resize), loaded["test"][1]
-        parts["test"] = (test, n_test)
-    else:
-        ds, n = loaded["all"]
-        parts = split_by_index(ds.map(resize), n, _fractions(config), config.split_seed)
+        return dataset.map(resize), count, list(dataset.class_names)
+
+    parts, class_names, how = class_folder_splits(path, load, config)
     return Splits(
         train=parts["train"][0],
         validation=parts["validation"][0],
@@ -163,9 +147,7 @@ def _directory(path: Path, size: int, config: VisionConfig) -> Splits:
             "version": None,
             "preprocessing": (
                 f"decoded as RGB, resized to {size}x{size} "
-                "by keras.utils.image_dataset_from_directory; "
-                f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
-                f"(split_seed={config.split_seed})"
+                f"by keras.utils.image_dataset_from_directory; {how}"
             ),
         },
     )

@@ -20,10 +20,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dlsuite.apps.common.data import Splits, split_by_index
+from dlsuite.apps.common.data import (
+    Splits,
+    class_folder_files,
+    class_folder_splits,
+    three_way_split,
+)
 from dlsuite.apps.nlp.classify import langid
 from dlsuite.apps.nlp.config import NLPConfig
-from dlsuite.apps.nlp.sources import parse_text_source, three_way_split
+from dlsuite.apps.nlp.sources import parse_text_source
 
 BUILTIN = ("langid",)
 # tfds datasets with their (text feature, label feature); others use --text-column/--label-column.
@@ -162,46 +167,17 @@ def _num_examples(info: Any, split: str, dataset: Any) -> int:
         return int(dataset.reduce(0, lambda count, _: count + 1))
 
 
-def _text_files(root: Path) -> tuple[list[str], list[int], list[str]]:
-    class_names = sorted(
-        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-    )
-    files, labels = [], []
-    for label, name in enumerate(class_names):
-        for path in sorted((root / name).rglob("*.txt")):
-            files.append(str(path))
-            labels.append(label)
-    if not files:
-        raise ValueError(f"no .txt files in class folders under {root}")
-    return files, labels, class_names
-
-
-def _read_files(files: list[str], labels: list[int]) -> Any:
+def _text_folder(root: Path) -> tuple[Any, int, list[str]]:
+    """``(dataset of (text, label), count, class_names)`` of one folder of class folders."""
     import tensorflow as tf
 
+    files, labels, class_names = class_folder_files(root, (".txt",), ".txt files")
     paths = tf.data.Dataset.from_tensor_slices((files, tf.constant(labels, tf.int64)))
-    return paths.map(lambda path, label: (tf.io.read_file(path), label))
+    return paths.map(lambda path, label: (tf.io.read_file(path), label)), len(files), class_names
 
 
 def _directory(path: Path, config: NLPConfig) -> Splits:
-    if not path.is_dir():
-        raise FileNotFoundError(f"text folder {path} does not exist")
-    has_splits = (path / "train").is_dir() and (path / "test").is_dir()
-    if has_splits:
-        files, labels, class_names = _text_files(path / "train")
-        test_files, test_labels, test_names = _text_files(path / "test")
-        if test_names != class_names:
-            raise ValueError(f"test/ classes {test_names} differ from train/ classes {class_names}")
-        parts = split_by_index(
-            _read_files(files, labels),
-            len(files),
-            {"train": 1.0 - config.validation_fraction, "validation": config.validation_fraction},
-            config.split_seed,
-        )
-        parts["test"] = (_read_files(test_files, test_labels), len(test_files))
-    else:
-        files, labels, class_names = _text_files(path)
-        parts = three_way_split(_read_files(files, labels), len(files), config)
+    parts, class_names, how = class_folder_splits(path, _text_folder, config)
     return _splits(
         parts,
         class_names,
@@ -210,9 +186,7 @@ def _directory(path: Path, config: NLPConfig) -> Splits:
             "kind": "dir",
             "name": str(path),
             "version": None,
-            "preprocessing": "raw .txt file contents; "
-            f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
-            f"(split_seed={config.split_seed})",
+            "preprocessing": f"raw .txt file contents; {how}",
         },
     )
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dlsuite.apps.common.data import Splits, load_tfds
+from dlsuite.apps.common.data import Splits, load_tfds, three_way_split
 from dlsuite.apps.nlp.config import NLPConfig
-from dlsuite.apps.nlp.sources import parse_text_source, three_way_split
+from dlsuite.apps.nlp.sources import parse_text_source
 from dlsuite.apps.nlp.translate import numbers
 
 
