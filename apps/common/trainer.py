@@ -29,6 +29,9 @@ from dlsuite.base.version import framework_versions
 
 @dataclasses.dataclass
 class TrainResult:
+    """What every app's ``train_and_evaluate`` returns: the run directory, the trained model
+    (RL: the TF-Agents agent) and the run's ``metrics.json``."""
+
     run: RunDir
     model: Any
     metrics: dict[str, Any]

@@ -14,7 +14,6 @@ suite's (docs/architecture.md).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import shutil
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.runs import RunDir, open_run
-from dlsuite.apps.common.trainer import seed_everything
+from dlsuite.apps.common.trainer import TrainResult, seed_everything
 from dlsuite.apps.rl.config import RLConfig
 from dlsuite.apps.rl.legacy_keras import check_legacy_keras
 from dlsuite.apps.rl.training_loop import CollectTrainLoop
@@ -37,17 +36,6 @@ FLOPS_METHOD = (
 # CartPole-v0 is "solved" at an average return of 195 over 100 consecutive episodes (OpenAI Gym).
 ITERATIONS_PER_CALL = 200
 SOLVED_RETURN = {"CartPole-v0": 195.0, "CartPole-v1": 475.0}
-
-
-@dataclasses.dataclass
-class RLTrainResult:
-    """What the CLI prints: the run directory and its metrics
-    (like `apps.common.trainer.TrainResult`).
-    """
-
-    run: RunDir
-    agent: Any
-    metrics: dict[str, Any]
 
 
 def _devices() -> dict[str, Any]:
@@ -83,7 +71,7 @@ def _evaluate(config: RLConfig, action_fn: Any, episodes: int, first_seed: int) 
     )
 
 
-def train_and_evaluate(config: RLConfig) -> RLTrainResult:
+def train_and_evaluate(config: RLConfig) -> TrainResult:
     """Train ``config.agent`` on ``config.env``; returns the run with its metrics."""
     import tensorflow as tf
 
@@ -236,7 +224,7 @@ def train_and_evaluate(config: RLConfig) -> RLTrainResult:
         run.checkpoint_dir / "train", ignore_errors=True
     )  # finished: only the best policy stays
     run.write_metrics(metrics)
-    return RLTrainResult(run=run, agent=loop.agent, metrics=metrics)
+    return TrainResult(run=run, model=loop.agent, metrics=metrics)
 
 
 def _metrics(
