@@ -1,10 +1,12 @@
 """Conformance of `dlsuite serve` with TF Serving's REST and gRPC APIs, against a real process.
 
-One server (module scope) serves four models from a text-format ModelServerConfig:
-``hp`` (versions 1 and 2, policy all, labels stable=1 / canary=2), ``hp_latest`` (latest 1),
-``hp_specific`` (specific 1) and ``poll`` (version 1 at start; the last tests publish new
-versions while requests run). The same tests run against the real tensorflow_model_server when it
-is on PATH (``tfserving`` parameter, skipped otherwise).
+A server serves four models from a text-format ModelServerConfig: ``hp`` (versions 1 and 2,
+policy all, labels stable=1 / canary=2), ``hp_latest`` (latest 1), ``hp_specific`` (specific 1)
+and ``poll`` (version 1). The read-only tests share one such server (module scope, ``server``);
+the tests that change the repository or the config (new, broken or failing versions, reloads)
+each start their own on a fresh copy of the repository (``own_server``) and set up every state
+they assert on, so no test depends on another or on their order. The same tests run against the
+real tensorflow_model_server when it is on PATH (``tfserving`` parameter, skipped otherwise).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import shutil
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -30,7 +33,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from tests.serving.conftest import copy_version, start_server, wait_until
+from tests.serving.conftest import ServerProcess, copy_version, start_server, wait_until
 from tests.serving.conftest import predict_request as make_predict_request
 from tests.serving.golden import example
 
@@ -53,11 +56,9 @@ model_config_list {{
 """
 
 
-@pytest.fixture(scope="module", params=["dlsuite", "tfserving"])
-def server(request, golden_versions, tmp_path_factory):
-    if request.param == "tfserving" and shutil.which("tensorflow_model_server") is None:
-        pytest.skip("tensorflow_model_server is not on PATH")
-    repo = tmp_path_factory.mktemp("repo")
+def serve_fresh_repo(repo: Path, backend: str, golden_versions) -> ServerProcess:
+    """Write the models' repository and config under ``repo`` (a new directory) and start a
+    ``backend`` server on them; ``server.repo`` is ``repo``."""
     copy_version(golden_versions["two"], repo / "hp", 1)
     copy_version(golden_versions["three"], repo / "hp", 2)
     (repo / "hp" / "tflite").mkdir()  # ignored: not a version number
@@ -76,11 +77,51 @@ def server(request, golden_versions, tmp_path_factory):
         ],
         repo / "server.log",
         "poll",
-        backend=request.param,
+        backend=backend,
     )
     srv.repo = repo
+    return srv
+
+
+@pytest.fixture(scope="module", params=["dlsuite", "tfserving"])
+def backend(request) -> str:
+    """The server under test: dlsuite's, or the real tensorflow_model_server if it is on PATH."""
+    if request.param == "tfserving" and shutil.which("tensorflow_model_server") is None:
+        pytest.skip("tensorflow_model_server is not on PATH")
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def server(backend, golden_versions, tmp_path_factory):
+    """The server the read-only tests share: no test may change its repository or config."""
+    srv = serve_fresh_repo(tmp_path_factory.mktemp("repo"), backend, golden_versions)
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def own_server(backend, golden_versions, tmp_path):
+    """Start a server of the test's own on a fresh repository: ``own_server()`` returns it, with
+    ``.stubs`` = ``(PredictionServiceStub, ModelServiceStub)``; it stops after the test. A
+    factory, so that a test can skip before paying for a server it would not use."""
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+    started = []
+
+    def start() -> ServerProcess:
+        srv = serve_fresh_repo(tmp_path / f"repo{len(started)}", backend, golden_versions)
+        srv.channel = grpc.insecure_channel(srv.grpc_target)
+        srv.stubs = (
+            prediction_service_pb2_grpc.PredictionServiceStub(srv.channel),
+            model_service_pb2_grpc.ModelServiceStub(srv.channel),
+        )
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.channel.close()
+        srv.stop()
 
 
 def post(server, path: str, body, raw: bool = False) -> requests.Response:
@@ -505,12 +546,38 @@ def test_client_errors_are_one_line(server):
 
 
 # --- versions: polling, hot swap, failed loads, reload ----------------------------------------
+# Each test here changes its server's repository or config, so it runs on a server of its own.
 def _status(server, model="poll") -> dict[str, dict]:
     body = requests.get(f"{server.rest}/v1/models/{model}", timeout=10).json()
     return {s["version"]: s for s in body.get("model_version_status", [])}
 
 
-def test_hot_swap_under_concurrent_requests_has_zero_failures(server, stubs, golden_versions):
+def _wait_ended(server, version: int) -> bool:
+    """Wait until ``poll``'s ``version`` has ended (its load failed, for a broken one)."""
+    return wait_until(lambda: _status(server).get(str(version), {}).get("state") == "END")
+
+
+def publish_corrupted_version(server, version: int) -> None:
+    """Publish ``poll/<version>`` (atomically) with a saved_model.pb that is not a SavedModel."""
+    bad = server.repo / "poll" / f".tmp-{version}"
+    bad.mkdir()
+    (bad / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+    bad.rename(server.repo / "poll" / str(version))
+
+
+def publish_version_failing_manifest_check(server, golden_versions, version: int) -> None:
+    """Publish ``poll/<version>``, a good SavedModel whose manifest has a wrong saved_model.pb
+    digest (dlsuite's manifest check refuses it)."""
+    src = server.repo / "poll" / f".tmp-{version}"
+    shutil.copytree(golden_versions["two"], src)
+    manifest = {"integrity": {"algorithm": "sha256", "files": {"saved_model.pb": "0" * 64}}}
+    (src / "assets.extra" / "manifest.json").write_text(json.dumps(manifest))
+    src.rename(server.repo / "poll" / str(version))
+
+
+def test_hot_swap_under_concurrent_requests_has_zero_failures(own_server, golden_versions):
+    server = own_server()
+    stubs = server.stubs
     failures, answers, stop = [], set(), threading.Event()
 
     def rest_client():
@@ -562,56 +629,60 @@ def test_hot_swap_under_concurrent_requests_has_zero_failures(server, stubs, gol
     assert ok(post(server, "poll:predict", {"instances": [1.0]}))["predictions"] == [3.5]
 
 
-def test_corrupted_version_is_reported_and_old_one_keeps_serving(server):
-    bad = server.repo / "poll" / ".tmp-3"
-    bad.mkdir()
-    (bad / "saved_model.pb").write_bytes(b"this is not a SavedModel")
-    bad.rename(server.repo / "poll" / "3")
-    assert wait_until(lambda: _status(server).get("3", {}).get("state") == "END"), _status(server)
+def test_corrupted_version_is_reported_and_old_one_keeps_serving(own_server):
+    server = own_server()
+    publish_corrupted_version(server, 3)
+    assert _wait_ended(server, 3), _status(server)
     status = _status(server)
     assert status["3"]["status"]["error_code"] != "OK" and status["3"]["status"]["error_message"]
-    assert status["2"]["state"] == "AVAILABLE"
-    assert ok(post(server, "poll:predict", {"instances": [1.0]}))["predictions"] == [3.5]
+    assert status["1"]["state"] == "AVAILABLE"
+    assert ok(post(server, "poll:predict", {"instances": [1.0]}))["predictions"] == [2.5]
     resp = post(server, "poll/versions/3:predict", {"instances": [1.0]})
     assert resp.status_code == 404
 
 
-def test_version_failing_manifest_check_is_not_loaded(server, golden_versions):
-    if server.backend != "dlsuite":
+def test_version_failing_manifest_check_is_not_loaded(backend, own_server, golden_versions):
+    if backend != "dlsuite":
         pytest.skip("the manifest check is dlsuite's")
-    src = server.repo / "poll" / ".tmp-4"
-    shutil.copytree(golden_versions["two"], src)
-    manifest = {"integrity": {"algorithm": "sha256", "files": {"saved_model.pb": "0" * 64}}}
-    (src / "assets.extra" / "manifest.json").write_text(json.dumps(manifest))
-    src.rename(server.repo / "poll" / "4")
-    assert wait_until(lambda: _status(server).get("4", {}).get("state") == "END"), _status(server)
+    server = own_server()
+    publish_version_failing_manifest_check(server, golden_versions, 4)
+    assert _wait_ended(server, 4), _status(server)
     status = _status(server)["4"]["status"]
     assert status["error_code"] == "DATA_LOSS" and "saved_model.pb" in status["error_message"]
-    assert ok(post(server, "poll:predict", {"instances": [1.0]}))["predictions"] == [3.5]
+    assert ok(post(server, "poll:predict", {"instances": [1.0]}))["predictions"] == [2.5]
 
 
-def test_reload_config_removes_and_adds_models(server, stubs):
+def test_reload_config_removes_and_adds_models(own_server):
     from google.protobuf import text_format
 
+    server = own_server()
+    assert ok(post(server, "hp_specific:predict", {"instances": [1.0]}))["predictions"] == [2.5]
     text = config_text(server.repo).replace('name: "hp_specific"', 'name: "hp_renamed"')
     req = model_management_pb2.ReloadConfigRequest()
     text_format.Parse(text, req.config)
-    resp = stubs[1].HandleReloadConfigRequest(req, timeout=60)
+    resp = server.stubs[1].HandleReloadConfigRequest(req, timeout=60)
     assert resp.status.error_code == 0
     assert requests.get(f"{server.rest}/v1/models/hp_specific", timeout=10).status_code == 404
     assert ok(post(server, "hp_renamed:predict", {"instances": [1.0]}))["predictions"] == [2.5]
 
 
 # --- dlsuite extensions: listing and readiness across several models --------------------------
-def test_models_listing_and_readiness_follow_the_config(server, stubs):
-    if server.backend != "dlsuite":
+def test_models_listing_and_readiness_follow_the_config(backend, own_server, golden_versions):
+    if backend != "dlsuite":
         pytest.skip("GET /v1/models and /v1/health/* are dlsuite extensions")
     from google.protobuf import text_format
 
+    server = own_server()
+    stubs = server.stubs
     listing = ok(requests.get(f"{server.rest}/v1/models", timeout=10))["models"]
     versions = {m["name"]: [s["version"] for s in m["model_version_status"]] for m in listing}
     assert versions["hp"] == ["2", "1"] and "poll" in versions
-    # poll's versions 3 and 4 failed to load, but version 2 still serves in their place
+    # poll's versions 3 and 4 fail to load, but version 1 still serves in their place (one after
+    # the other: under the latest policy, a poll that found both at once would only try 4)
+    publish_corrupted_version(server, 3)
+    assert _wait_ended(server, 3), _status(server)
+    publish_version_failing_manifest_check(server, golden_versions, 4)
+    assert _wait_ended(server, 4), _status(server)
     assert ok(requests.get(f"{server.rest}/v1/health/ready", timeout=10)) == {"ready": True}
 
     (server.repo / "empty").mkdir(exist_ok=True)
