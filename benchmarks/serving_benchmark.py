@@ -1,27 +1,51 @@
-"""Throughput and p50/p99 latency of `dlsuite serve` (REST and gRPC, batching off and on)
-against calling the SavedModel in-process.
+"""Throughput, p50/p99 latency and server CPU per request of `dlsuite serve` (REST and gRPC,
+batching off and on, several connection counts) against calling the model in-process.
 
-    .venv/bin/python benchmarks/serving_benchmark.py --seconds 5 --concurrency 16
-    .venv/bin/python benchmarks/serving_benchmark.py --model_base_path saved_models/lenet5 \
-        --input '[[...]]' --output benchmarks/results/serving.json
+    .venv/bin/python benchmarks/serving_benchmark.py --models half_plus_two --seconds 5
+    .venv/bin/python benchmarks/serving_benchmark.py --models lenet,half_plus_two \
+        --model_base_path /tmp/bench/saved_models/digits --signature predict_images \
+        --instance-shape 32,32,1 --connections 1,8,32 --seconds 5 \
+        --server-flag=--tensorflow_intra_op_parallelism=1 --output benchmarks/results/serving.json
 
-Without ``--model_base_path`` it builds the tiny golden model of the server tests
-(y = 0.5 * x + 2). Each mode runs closed-loop clients (one request in flight per client).
+``--model_base_path`` is a LeNet digits export of the suite (numbered version folders; the newest
+is used); ``half_plus_two`` is the golden model of the server tests (y = 0.5 * x + 2), built in
+a temporary folder. The batching parameters are options (``--max-batch-size`` and so on).
+
+Every point is a closed loop (each connection keeps one request in flight) for ``--seconds``,
+with the load generated outside the server process and never from Python threads sharing one
+interpreter:
+
+* REST: ``hey`` (Go; Debian package ``hey``). ``wrk`` was tried too but showed an artefact here,
+  a p99 of ~80 ms at 1 connection that neither hey nor a Python client sees, so hey it is.
+  hey prints latencies in 0.1 ms steps; answers other than 200 count as errors.
+* gRPC: there is no C/Go gRPC load generator installed, so ``C`` separate client processes
+  ("spawn"), each with one channel and ``PredictionServiceStub``, released by a common barrier.
+* in-process reference: the server's own loader (``Servable``) called from 1 and from 8 threads,
+  as the server runs the model from threads too.
+
+Server CPU per request comes from utime + stime of the server process in /proc/PID/stat.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
+import gc
+import importlib.util
 import json
+import multiprocessing as mp
+import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import types
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,171 +53,351 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def closed_loop(call, concurrency: int, seconds: float) -> dict:
-    """Run ``call()`` from ``concurrency`` threads for ``seconds``; throughput and latency stats."""
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process ``pid`` in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def result(
+    rps: float, p50: float | None, p99: float | None, cpu_s: float, errors: int, requests: int
+) -> dict[str, Any]:
+    """The numbers of one measured point."""
+    cpu_ms = 1000 * cpu_s / requests if requests else None
+    return dict(
+        rps=rps, p50_ms=p50, p99_ms=p99, cpu_ms_per_request=cpu_ms, errors=errors, requests=requests
+    )
+
+
+def from_latencies(answers: list[tuple[list[float], int]], seconds: float, cpu_s: float) -> dict:
+    """`result` of `closed_loop` runs: answered calls / seconds and their percentiles."""
+    lat = np.array([x for latencies, _ in answers for x in latencies]) * 1000
+    errors = sum(e for _, e in answers)
+    p50, p99 = (float(np.percentile(lat, q)) for q in (50, 99)) if len(lat) else (None, None)
+    return result(len(lat) / seconds, p50, p99, cpu_s, errors, len(lat) + errors)
+
+
+def closed_loop(
+    call: Callable[[], object], seconds: float, failure: type[Exception]
+) -> tuple[list[float], int]:
+    """Latencies (s) of back-to-back ``call()`` for ``seconds``, and the number that failed."""
     latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-
-    def worker() -> None:
-        local = []
-        while time.monotonic() < stop:
-            t0 = time.perf_counter()
-            try:
-                call()
-            except Exception:  # noqa: BLE001 - counted
-                with lock:
-                    errors[0] += 1
-                continue
-            local.append(time.perf_counter() - t0)
-        with lock:
-            latencies.extend(local)
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
-    lat = np.array(latencies) * 1000
-    return {
-        "requests": len(latencies),
-        "errors": errors[0],
-        "throughput_rps": len(latencies) / elapsed,
-        "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
-        "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
-    }
-
-
-def rest_caller(url: str, body: str) -> Callable[[], None]:
-    """A call that POSTs ``body`` to ``url`` on a `requests.Session` of the calling thread."""
-    import requests
-
-    local = threading.local()
-
-    def call() -> None:
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        session.post(url, data=body, timeout=30).raise_for_status()
-
-    return call
-
-
-def start_server(base: Path, name: str, batching: Path | None) -> tuple[subprocess.Popen, int, int]:
-    grpc_port, rest_port = _port(), _port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "dlsuite",
-        "serve",
-        f"--model_name={name}",
-        f"--model_base_path={base}",
-        f"--port={grpc_port}",
-        f"--rest_api_port={rest_port}",
-        "--host=127.0.0.1",
-        "--log_level=WARNING",
-    ]
-    if batching:
-        cmd += ["--enable_batching", f"--batching_parameters_file={batching}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import requests
-
-    for _ in range(600):
+    errors = 0
+    end = time.perf_counter() + seconds
+    while (t0 := time.perf_counter()) < end:
         try:
-            if requests.get(f"http://127.0.0.1:{rest_port}/v1/models/{name}", timeout=1).ok:
-                return proc, grpc_port, rest_port
-        except requests.RequestException:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
+            call()
+        except failure:
+            errors += 1
+            continue
+        latencies.append(time.perf_counter() - t0)
+    return latencies, errors
+
+
+def in_process(servable: Any, key: str, inputs: dict, threads: int, seconds: float) -> dict:
+    """``servable.run`` in a closed loop from ``threads`` threads."""
+    answers: list[tuple[list[float], int]] = []
+    barrier = threading.Barrier(threads + 1)
+
+    def loop() -> None:
+        barrier.wait()
+        answers.append(closed_loop(lambda: servable.run(key, inputs), seconds, Exception))
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    cpu0 = cpu_seconds(os.getpid())
+    for w in workers:
+        w.join()
+    return from_latencies(answers, seconds, cpu_seconds(os.getpid()) - cpu0)
+
+
+def parse_hey(text: str) -> tuple[float, float | None, float | None, int, int]:
+    """Requests/sec, p50 and p99 (ms), 200 answers and errors (other codes, failed requests)."""
+    summary, _, failures = text.partition("Error distribution:")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", summary).group(1))
+    pct = {int(p): 1000 * float(s) for p, s in re.findall(r"(\d+)%+ in ([\d.]+) secs", summary)}
+    codes = {int(c): int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", summary)}
+    failed = sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]", failures, re.MULTILINE))
+    ok = codes.pop(200, 0)
+    return rps, pct.get(50), pct.get(99), ok, sum(codes.values()) + failed
+
+
+HEY_POST = ["-m", "POST", "-T", "application/json", "-D"]  # followed by the body file
+
+
+def rest_point(url: str, body: Path, connections: int, seconds: float, pid: int) -> dict:
+    cmd = ["hey", "-z", f"{seconds}s", "-c", str(connections), *HEY_POST, str(body), url]
+    cpu0 = cpu_seconds(pid)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu0
+    rps, p50, p99, ok, errors = parse_hey(out)
+    return result(rps, p50, p99, cpu, errors, ok + errors)
+
+
+def _tensorflow_protos_only() -> None:
+    """Let ``import tensorflow.core.framework.*_pb2`` load the protobuf modules alone.
+
+    tensorflow_serving.apis imports them, which would run tensorflow/__init__.py: ~670 MB and
+    3 s per client process instead of ~30 MB and 0.1 s, too much for 32 clients.
+    """
+    package = types.ModuleType("tensorflow")
+    package.__path__ = list(importlib.util.find_spec("tensorflow").submodule_search_locations)
+    sys.modules["tensorflow"] = package
+
+
+def grpc_client(target: str, request: bytes, seconds: float, barrier: Any, results: Any) -> None:
+    """One client process: closed-loop ``Predict`` calls on one channel for ``seconds``."""
+    _tensorflow_protos_only()
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    message = predict_pb2.PredictRequest.FromString(request)
+    with grpc.insecure_channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        try:
+            for _ in range(3):  # connect and warm up
+                stub.Predict(message, timeout=60)
+        except grpc.RpcError as err:
+            results.put(f"gRPC warm-up failed: {err}")
+            barrier.abort()
+            return
+        barrier.wait()
+        results.put(closed_loop(lambda: stub.Predict(message, timeout=60), seconds, grpc.RpcError))
+
+
+def grpc_point(target: str, request: bytes, connections: int, seconds: float, pid: int) -> dict:
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(connections + 1), ctx.Queue()
+    clients = [
+        ctx.Process(target=grpc_client, args=(target, request, seconds, barrier, results))
+        for _ in range(connections)
+    ]
+    for c in clients:
+        c.start()
+    try:
+        barrier.wait(timeout=300)
+    except threading.BrokenBarrierError:
+        for c in clients:
+            c.terminate()
+        raise RuntimeError(results.get(timeout=10)) from None
+    cpu0 = cpu_seconds(pid)
+    answers = [results.get(timeout=seconds + 120) for _ in clients]
+    cpu = cpu_seconds(pid) - cpu0
+    for c in clients:
+        c.join()
+    return from_latencies(answers, seconds, cpu)
+
+
+def start_server(
+    name: str, base: Path, extra: list[str], log: Path
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """``dlsuite serve`` on free ports; returns once the REST model status answers 200."""
+    grpc_port, rest_port = free_port(), free_port()
+    cmd = [sys.executable, "-m", "dlsuite", "serve", f"--model_name={name}"]
+    cmd += [f"--model_base_path={base}", f"--port={grpc_port}", f"--rest_api_port={rest_port}"]
+    cmd += ["--host=127.0.0.1", "--log_level=WARNING", *extra]
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=err, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    url = f"http://127.0.0.1:{rest_port}/v1/models/{name}"
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return proc, grpc_port, rest_port
+        except OSError:  # not listening yet, or not 200 (HTTPError)
+            pass
+        time.sleep(0.2)
+    stop_server(proc)
+    raise RuntimeError(f"server did not start: {' '.join(cmd)}\n{log.read_text()[-3000:]}")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def bench_model(
+    name: str, base: Path, key: str, shape: tuple[int, ...], args: argparse.Namespace, tmp: Path
+) -> list[dict]:
+    """All points of one model: in-process, then REST and gRPC with batching off and on."""
+    import tensorflow as tf
+    from tensorflow.core.framework.tensor_pb2 import TensorProto
+    from tensorflow_serving.apis import predict_pb2
+
+    from dlsuite.serving.repository import version_dirs
+    from dlsuite.serving.server.servable import Servable
+
+    version, path = list(version_dirs(base).items())[-1]
+    servable = Servable(name, version, path)
+    gc.collect()
+    gc.freeze()
+    ((input_name, spec),) = servable.input_specs[key].items()
+    rng = np.random.default_rng(0)
+    batch = rng.random((1, *shape)).astype(spec.dtype.as_numpy_dtype)
+    rows = []
+
+    def add(mode: str, batching: bool | None, connections: int, numbers: dict) -> None:
+        rows.append({"model": name, "mode": mode, "batching": batching})
+        rows[-1] |= {"connections": connections, **numbers}
+        print_row(rows[-1])
+
+    for threads in (1, 8):
+        numbers = in_process(servable, key, {input_name: batch}, threads, args.seconds)
+        add(f"in_process_{threads}", None, threads, numbers)
+    servable.drain_and_close()
+    del servable
+
+    body = tmp / f"{name}.json"
+    body.write_text(json.dumps({"signature_name": key, "instances": batch.tolist()}))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.model_spec.signature_name = key
+    proto = tf.make_tensor_proto(batch)
+    if not proto.tensor_content:  # one element comes as float_val & co.: send tensor_content too
+        proto = TensorProto(
+            dtype=proto.dtype, tensor_shape=proto.tensor_shape, tensor_content=batch.tobytes()
+        )
+    request.inputs[input_name].CopyFrom(proto)
+    message = request.SerializeToString()
+    batching_file = tmp / "batching.txt"
+    batching_file.write_text(
+        f"max_batch_size {{ value: {args.max_batch_size} }}\n"
+        f"batch_timeout_micros {{ value: {args.batch_timeout_micros} }}\n"
+        f"num_batch_threads {{ value: {args.num_batch_threads} }}\n"
+        f"max_enqueued_batches {{ value: {args.max_enqueued_batches} }}\n"
+    )
+    for batching in (False, True):
+        extra = list(args.server_flag)
+        if batching:
+            extra += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
+        proc, grpc_port, rest_port = start_server(name, base, extra, tmp / f"{name}.log")
+        try:
+            url = f"http://127.0.0.1:{rest_port}/v1/models/{name}:predict"
+            warm_up = ["hey", "-n", "200", "-c", "4", *HEY_POST, str(body), url]
+            subprocess.run(warm_up, capture_output=True, check=True)
+            for c in args.connections:
+                add("rest", batching, c, rest_point(url, body, c, args.seconds, proc.pid))
+            for c in args.connections:
+                target = f"127.0.0.1:{grpc_port}"
+                add("grpc", batching, c, grpc_point(target, message, c, args.seconds, proc.pid))
+        finally:
+            stop_server(proc)
+    return rows
+
+
+def ratios(rows: list[dict]) -> dict[str, float | None]:
+    """req/s ratios: REST/gRPC at 8 connections over in-process (8 threads), batching on over
+    off at 32 connections, and 8 over 1 connection."""
+    rps = {(r["model"], r["mode"], r["batching"], r["connections"]): r["rps"] for r in rows}
+
+    def div(a: tuple, b: tuple) -> float | None:
+        return rps[a] / rps[b] if a in rps and b in rps and rps[b] else None
+
+    out: dict[str, float | None] = {}
+    for m in dict.fromkeys(r["model"] for r in rows):
+        for api in ("rest", "grpc"):
+            for b in (False, True):
+                tag = f"{m} {api} batching {'on' if b else 'off'}"
+                out[f"{tag}: 8 conn / in_process_8"] = div(
+                    (m, api, b, 8), (m, "in_process_8", None, 8)
+                )
+                out[f"{tag}: 8 conn / 1 conn"] = div((m, api, b, 8), (m, api, b, 1))
+            out[f"{m} {api} 32 conn: batching on / off"] = div(
+                (m, api, True, 32), (m, api, False, 32)
+            )
+    return out
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+HEADER = (
+    f"{'model':14s} {'mode':13s} {'batch':>5s} {'conn':>4s} {'req/s':>9s} {'p50 ms':>8s} "
+    f"{'p99 ms':>8s} {'cpu ms/req':>10s} {'errors':>6s}"
+)
+
+
+def print_row(r: dict) -> None:
+    batching = "-" if r["batching"] is None else ("on" if r["batching"] else "off")
+    print(
+        f"{r['model']:14s} {r['mode']:13s} {batching:>5s} {r['connections']:4d} "
+        f"{fmt(r['rps'], '9.1f')} {fmt(r['p50_ms'], '8.2f')} {fmt(r['p99_ms'], '8.2f')} "
+        f"{fmt(r['cpu_ms_per_request'], '10.3f')} {r['errors']:6d}",
+        flush=True,
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="lenet,half_plus_two", help="comma-separated")
+    parser.add_argument("--model_base_path", help="LeNet export (numbered version folders)")
+    parser.add_argument("--signature", default="predict_images", help="LeNet signature")
+    parser.add_argument("--instance-shape", default="32,32,1", help="LeNet instance shape")
+    parser.add_argument("--connections", default="1,8,32", help="comma-separated")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per point")
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--batch-timeout-micros", type=int, default=2000)
+    parser.add_argument("--num-batch-threads", type=int, default=2)
+    parser.add_argument("--max-enqueued-batches", type=int, default=1000)
     parser.add_argument(
-        "--model_base_path", help="model folder with numbered versions (default: golden)"
+        "--server-flag",
+        action="append",
+        default=[],
+        help="extra `dlsuite serve` flag, repeatable; use the = form: "
+        "--server-flag=--tensorflow_intra_op_parallelism=1",
     )
-    parser.add_argument("--model_name", default="bench")
-    parser.add_argument("--input", default="[1.0]", help="JSON instances of one request")
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--output", help="write the results as JSON here")
+    parser.add_argument("--output", help="write everything as JSON here")
     args = parser.parse_args()
+    args.connections = [int(c) for c in args.connections.split(",")]
+    print("command:", " ".join([sys.executable, *sys.argv]))
+    print("os.cpu_count():", os.cpu_count(), flush=True)
 
-    import grpc
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        for model in args.models.split(","):
+            if model == "lenet":
+                if not args.model_base_path:
+                    print("skipping lenet: it needs --model_base_path (a digits LeNet export)")
+                    continue
+                shape = tuple(int(d) for d in args.instance_shape.split(",") if d)
+                base, key = Path(args.model_base_path).resolve(), args.signature
+            elif model == "half_plus_two":
+                from tests.serving.golden import write_half_plus
 
-    tmp = Path(tempfile.mkdtemp(prefix="serving-bench-"))
-    if args.model_base_path:
-        base = Path(args.model_base_path).resolve()
-    else:
-        from tests.serving.golden import write_half_plus
+                base, key, shape = tmp / "half_plus_two", "serving_default", ()
+                write_half_plus(base / "1", 2.0, warmup=True)
+            else:
+                parser.error(f"unknown model {model!r} (lenet, half_plus_two)")
+            print(HEADER)
+            rows += bench_model(model, base, key, shape, args, tmp)
 
-        base = tmp / "model"
-        write_half_plus(base / "1", 2.0, warmup=True)
-    from dlsuite.serving.repository import list_versions
-
-    version_dir = base / str(list_versions(base)[-1])
-    instances = json.loads(args.input)
-
-    fn = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
-    ((input_name, spec),) = fn.structured_input_signature[1].items()
-    x = tf.constant(np.array(instances), dtype=spec.dtype)
-    results = {
-        "in_process": closed_loop(lambda: fn(**{input_name: x}), args.concurrency, args.seconds)
-    }
-
-    batching_file = tmp / "batching.txt"
-    batching_file.write_text(
-        "max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n"
-        "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 1000 }\n"
-    )
-    for mode, batching in (("server", None), ("server_batching", batching_file)):
-        proc, grpc_port, rest_port = start_server(base, args.model_name, batching)
-        try:
-            url = f"http://127.0.0.1:{rest_port}/v1/models/{args.model_name}:predict"
-            body = json.dumps({"instances": instances})
-            channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
-            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            request = predict_pb2.PredictRequest()
-            request.model_spec.name = args.model_name
-            request.inputs[input_name].CopyFrom(tf.make_tensor_proto(x.numpy()))
-            results[f"{mode}_rest"] = closed_loop(
-                rest_caller(url, body), args.concurrency, args.seconds
-            )
-            results[f"{mode}_grpc"] = closed_loop(
-                functools.partial(stub.Predict, request, timeout=30),
-                args.concurrency,
-                args.seconds,
-            )
-            channel.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-    print(f"{'mode':24s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s}")
-    for mode, r in results.items():
-        print(
-            f"{mode:24s} {r['throughput_rps']:9.1f} "
-            f"{r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:6d}"
-        )
-    report = {
-        "concurrency": args.concurrency,
-        "seconds": args.seconds,
-        "model": str(version_dir),
-        "results": results,
-    }
+    print(f"\n{HEADER}")
+    for r in rows:
+        print_row(r)
+    ratio = ratios(rows)
+    print("\nreq/s ratios:")
+    width = max(map(len, ratio), default=0)
+    for label, value in ratio.items():
+        print(f"  {label:{width}s} {fmt(value, '7.3f'):>7s}")
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        report = {"command": sys.argv, "cpu_count": os.cpu_count(), "args": vars(args)}
+        report |= {"results": rows, "ratios": ratio}
         Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     return 0
 

@@ -90,6 +90,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="microseconds between load retries (default 60 s; negative = no wait)",
     )
     parser.add_argument(
+        "--tensorflow_intra_op_parallelism",
+        type=int,
+        default=0,
+        help="threads one TensorFlow op may use (0: one per core, as TF Serving)",
+    )
+    parser.add_argument(
+        "--tensorflow_inter_op_parallelism",
+        type=int,
+        default=0,
+        help="TensorFlow ops run at once over all requests (0: one per core, as TF Serving); "
+        "1 and 1 suit many small requests on few cores",
+    )
+    parser.add_argument(
+        "--num_processes",
+        type=int,
+        default=1,
+        help="server processes sharing both ports (SO_REUSEPORT), each with its own copy of "
+        "the models; for hosts where one Python process is the limit (needs fixed ports)",
+    )
+    parser.add_argument(
         "--cors_allowed_origins",
         default="",
         help="comma-separated origins allowed to call the REST API from a browser "

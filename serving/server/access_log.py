@@ -7,19 +7,28 @@ or gRPC metadata) when it is 1-128 printable ASCII characters, otherwise they ar
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
 import sys
-import uuid
 
 ACCESS_LOG = logging.getLogger("dlsuite.access")
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
+_PROCESS_ID = os.urandom(8).hex()  # 64 random bits per server process
+_COUNTER = itertools.count(1)  # next() on it is atomic under the GIL
+
+
 def request_id(given: str | None) -> str:
-    """The client's request id when acceptable, else a new 32-character hex id."""
-    return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+    """The client's request id when acceptable, else a new one: 16 hex characters random per
+    process and a 16-hex-character counter (unique per process, as uuid4, without a system call
+    per request)."""
+    if given and _REQUEST_ID.match(given):
+        return given
+    return f"{_PROCESS_ID}{next(_COUNTER):016x}"
 
 
 def log_access(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import shutil
 import signal
@@ -39,11 +40,44 @@ def serve(flags: Mapping[str, Any]) -> int:
         argv = tfserving_argv(flags, binary)
         print(" ".join(argv), file=sys.stderr, flush=True)
         os.execv(binary, argv)
-    logging.basicConfig(
-        level=getattr(logging, str(flags["log_level"]).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    return run_server(server_options(flags))
+    level = getattr(logging, str(flags["log_level"]).upper(), logging.INFO)
+    _configure_logging(level)
+    options = server_options(flags)
+    if options.num_processes > 1:
+        return run_processes(options, level)
+    return run_server(options)
+
+
+def _configure_logging(level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run_processes(options: ServerOptions, log_level: int = logging.INFO) -> int:
+    """`run_server` in ``options.num_processes`` processes sharing both ports (SO_REUSEPORT: the
+    kernel spreads connections over them), this one included; stops the others when it stops.
+
+    Each process loads its own copy of the models and polls the repository itself; metrics,
+    ``HandleReloadConfigRequest`` and request logs are per process.
+    """
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked TF state
+    others = [
+        context.Process(target=_run_child, args=(options, log_level), name=f"serve-{i}")
+        for i in range(1, options.num_processes)
+    ]
+    for process in others:
+        process.start()
+    try:
+        return run_server(options)
+    finally:
+        for process in others:
+            process.terminate()
+        for process in others:
+            process.join(timeout=30)
+
+
+def _run_child(options: ServerOptions, log_level: int) -> None:
+    _configure_logging(log_level)
+    sys.exit(run_server(options))
 
 
 def run_server(options: ServerOptions) -> int:
@@ -59,6 +93,8 @@ def run_server(options: ServerOptions) -> int:
         options.allow_version_labels_for_unavailable_models,
         max_load_retries=options.max_num_load_retries,
         load_retry_interval=options.load_retry_interval_micros / 1e6,
+        session=options.session,
+        settle_heap=True,
     )
     manager.reconcile()  # the initial load happens before the ports open, as in TF Serving
     try:
@@ -83,6 +119,7 @@ def run_server(options: ServerOptions) -> int:
         workers,
         options.access_log,
         options.grpc_max_send_bytes,
+        reuse_port=options.num_processes > 1,
     )
     try:
         asyncio.run(_serve_rest(manager, options, workers, grpc_port))
@@ -114,7 +151,9 @@ async def _serve_rest(
         access_log.enable()
     runner = web.AppRunner(api.make_app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, options.host, options.rest_api_port)
+    site = web.TCPSite(
+        runner, options.host, options.rest_api_port, reuse_port=options.num_processes > 1
+    )
     await site.start()
     rest_port = site.port  # the bound port (--rest_api_port=0 asks for any free one)
     stop = asyncio.Event()

@@ -40,6 +40,8 @@ TFSERVING_FLAGS = (
     "allow_version_labels_for_unavailable_models",
     "max_num_load_retries",
     "load_retry_interval_micros",
+    "tensorflow_intra_op_parallelism",
+    "tensorflow_inter_op_parallelism",
 )
 
 _PROTO_CLASSES: dict[str, Any] = {}
@@ -187,6 +189,29 @@ class BatchingOptions:
 
 
 @dataclasses.dataclass(frozen=True)
+class SessionOptions:
+    """TensorFlow thread pools of every loaded model's session (TF Serving's
+    ``--tensorflow_intra_op_parallelism`` / ``--tensorflow_inter_op_parallelism``).
+
+    ``intra_op``: threads one op may use (a matmul, a convolution); ``inter_op``: ops run at once,
+    over all requests. 0 is TensorFlow's choice (one thread per core each). On a host with few
+    cores serving many small requests, 1 and 1 leave the cores to request handling (measured in
+    docs/serving.md); a large model answering one request at a time wants the defaults.
+    """
+
+    intra_op: int = 0
+    inter_op: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value in (("intra_op", self.intra_op), ("inter_op", self.inter_op)):
+            if value < 0:
+                raise ValueError(
+                    f"--tensorflow_{name}_parallelism expected a non-negative integer "
+                    f"(0: one thread per core). Received: {value}"
+                )
+
+
+@dataclasses.dataclass(frozen=True)
 class ServerOptions:
     """Everything ``dlsuite serve`` needs, validated at start-up."""
 
@@ -207,6 +232,8 @@ class ServerOptions:
     allow_version_labels_for_unavailable_models: bool = False
     max_num_load_retries: int = 5
     load_retry_interval_micros: int = 60_000_000
+    session: SessionOptions = SessionOptions()
+    num_processes: int = 1
 
 
 def server_options(flags: Mapping[str, Any]) -> ServerOptions:
@@ -253,6 +280,14 @@ def server_options(flags: Mapping[str, Any]) -> ServerOptions:
             f"--max_num_load_retries expected a non-negative integer. "
             f"Received: {flags['max_num_load_retries']}"
         )
+    processes = flags["num_processes"]
+    if processes < 1:
+        raise ValueError(f"--num_processes expected a positive integer. Received: {processes}")
+    if processes > 1 and 0 in (flags["port"], flags["rest_api_port"]):
+        raise ValueError(
+            "--num_processes above 1 needs fixed --port and --rest_api_port (port 0 would give "
+            "every process a different free port)"
+        )
     origins = tuple(o.strip() for o in flags["cors_allowed_origins"].split(",") if o.strip())
     return ServerOptions(
         models=models,
@@ -274,6 +309,11 @@ def server_options(flags: Mapping[str, Any]) -> ServerOptions:
         ],
         max_num_load_retries=flags["max_num_load_retries"],
         load_retry_interval_micros=flags["load_retry_interval_micros"],
+        session=SessionOptions(
+            intra_op=flags["tensorflow_intra_op_parallelism"],
+            inter_op=flags["tensorflow_inter_op_parallelism"],
+        ),
+        num_processes=processes,
     )
 
 

@@ -212,11 +212,17 @@ def make_grpc_server(
     workers: int = 32,
     access_log: bool = False,
     max_send_bytes: int = GRPC_UNLIMITED,
+    reuse_port: bool = False,
 ) -> tuple[grpc.Server, int]:
-    """A started threaded gRPC server with all its services; returns ``(server, bound port)``."""
+    """A started threaded gRPC server with all its services; returns ``(server, bound port)``.
+
+    ``reuse_port`` lets other processes bind the same port (``--num_processes``); without it a
+    port already taken is an error, not a silently shared port (gRPC's default on Linux).
+    """
     options = [
         ("grpc.max_receive_message_length", max_request_bytes),
         ("grpc.max_send_message_length", max_send_bytes),
+        ("grpc.so_reuseport", int(reuse_port)),
     ]
     server = grpc.server(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"), options=options

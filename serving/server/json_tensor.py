@@ -5,10 +5,14 @@
 messages and their order. The body itself is parsed by `serving.server.json_values.parse_json`;
 ``:classify``/``:regress`` bodies are read by `serving.server.json_examples`.
 
-Valid tensors take a numpy fast path (one object array to check the nesting, one set of leaf types,
-one vectorised range check, one ``np.asarray`` with the dtype); anything it does not accept is
-walked again by `_Walker`, a value-by-value copy of ``FillTensorProto`` that raises TF Serving's
-error for the first bad value, so messages are exact and valid requests never pay for the walk.
+Numeric tensors of a body without ``true``/``false``/``null`` words (`may_hold_literals`) take the
+fast path: one ``np.array`` of the nested lists (numpy finds the shape, refuses ragged nesting and
+types the leaves in C), then vectorised range checks; a value it cannot vouch for (a big number
+that may have been an integer, a mixed or empty tensor) sends the tensor to the exact path: one
+object array to check the nesting, one set of leaf types, the same checks value by value where
+needed. Anything the exact path does not accept is walked again by `_Walker`, a value-by-value copy
+of ``FillTensorProto`` that raises TF Serving's error for the first bad value, so messages are
+exact and valid requests never pay for the walk.
 """
 
 from __future__ import annotations
@@ -156,16 +160,48 @@ class _Walker:
         return sum(self.fill(item, shape, level + 1) for item in value)
 
 
-def to_array(value: Any, dtype: int) -> np.ndarray | None:
+def to_array(value: Any, dtype: int, fast: bool = False) -> np.ndarray | None:
     """One JSON tensor value as an array of ``dtype``, or None if it has to be walked for its error.
 
-    The shape is the JSON's own (``dense_shape``); strings become an object array of bytes. Never
+    The shape is the JSON's own (``dense_shape``); strings become an object array of bytes. With
+    ``fast`` (the body holds no ``true``/``false``/``null``), numbers try `_fast_array` first. Never
     raises: whatever it does not accept, `_Walker` reports exactly.
     """
     try:
-        return _to_array(value, dtype)
+        arr = _fast_array(value, dtype) if fast else None
+        return arr if arr is not None else _to_array(value, dtype)
     except (ServingError, ValueError, OverflowError, TypeError):
         return None
+
+
+def _fast_array(value: Any, dtype: int) -> np.ndarray | None:
+    """Numbers straight to an array of ``dtype``, or None when only the exact path can tell.
+
+    Only for values without JSON literals: numpy would read ``true`` as 1 among numbers.
+    """
+    name = dtype_name(dtype)
+    target = _NUMPY.get(name)
+    if target is None or name == "DT_BOOL":
+        return None
+    try:
+        wide = np.array(value)  # int64 / uint64 / float64 when every leaf is a number
+    except (ValueError, OverflowError):  # ragged, or integers past 64 bits together
+        return None
+    if not wide.size or wide.dtype.kind not in "iuf":
+        return None  # empty, strings, objects: the exact path decides
+    if name in ("DT_FLOAT", "DT_DOUBLE"):
+        # an integer token above this is refused, and among decimals numpy no longer shows which
+        # leaves were integers: such tensors go the exact way (rare: pixel values are smaller)
+        limit = _FLOAT_INT_MAX if name == "DT_FLOAT" else _DOUBLE_INT_MAX
+        if np.abs(wide).max() > limit:
+            return None
+        return wide.astype(target)
+    if wide.dtype.kind == "f":
+        return None  # decimals for an integer input: the walk names the first one
+    low, high = _INT_RANGES[name]
+    if wide.min() < low or wide.max() > high:
+        return None
+    return wide.astype(target)
 
 
 def _to_array(value: Any, dtype: int) -> np.ndarray | None:
@@ -208,9 +244,9 @@ def _to_array(value: Any, dtype: int) -> np.ndarray | None:
     return wide.astype(_NUMPY[name])
 
 
-def tensor_from_json(value: Any, dtype: int) -> np.ndarray:
+def tensor_from_json(value: Any, dtype: int, fast: bool = False) -> np.ndarray:
     """A whole JSON value as a tensor (columnar ``inputs``); TF Serving's errors, unwrapped."""
-    arr = to_array(value, dtype)
+    arr = to_array(value, dtype, fast)
     if arr is None:
         _Walker(dtype).fill(value, dense_shape(value))
         # the walk accepted what the fast path did not
@@ -280,7 +316,7 @@ def _walk_instances(rows: list, infos: Mapping[str, int]) -> None:
                 ) from None
 
 
-def _instances(rows: list, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
+def _instances(rows: list, infos: Mapping[str, int], fast: bool) -> dict[str, np.ndarray]:
     if not isinstance(rows[0], dict) and len(infos) > 1:
         raise invalid(
             "instances is a plain list, but expecting list of objects as multiple input "
@@ -293,12 +329,12 @@ def _instances(rows: list, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
         if all(_element_object(r) and r.keys() == wanted for r in rows):
             for name in names:
                 column = [row[name] for row in rows]
-                arr = to_array(column, infos[name])
+                arr = to_array(column, infos[name], fast)
                 if arr is None or arr.shape[1:] != tuple(dense_shape(rows[0][name])):
                     break
                 arrays[name] = arr
     elif not any(_element_object(r) for r in rows):
-        arr = to_array(rows, infos[names[0]])
+        arr = to_array(rows, infos[names[0]], fast)
         if arr is not None:
             arrays[names[0]] = arr
     if len(arrays) != len(names):
@@ -307,7 +343,7 @@ def _instances(rows: list, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _columns(value: Any, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
+def _columns(value: Any, infos: Mapping[str, int], fast: bool) -> dict[str, np.ndarray]:
     if not isinstance(value, dict) or is_b64(value):
         if len(infos) > 1:
             raise invalid(
@@ -315,21 +351,22 @@ def _columns(value: Any, infos: Mapping[str, int]) -> dict[str, np.ndarray]:
                 "tensors required as per tensorinfo_map"
             )
         (name,) = infos
-        return {name: tensor_from_json(value, infos[name])}
+        return {name: tensor_from_json(value, infos[name], fast)}
     arrays = {}
     for name in sorted(infos):  # names not in the signature are ignored, as in TF Serving
         if name not in value:
             raise invalid(f"Missing named input: {name} in 'inputs' object.")
-        arrays[name] = tensor_from_json(value[name], infos[name])
+        arrays[name] = tensor_from_json(value[name], infos[name], fast)
     return arrays
 
 
 def predict_inputs(
-    doc: dict, infos: Mapping[str, int], signame: str
+    doc: dict, infos: Mapping[str, int], signame: str, *, fast: bool = False
 ) -> tuple[dict[str, np.ndarray], bool]:
     """``FillPredictRequestFromJson`` after the signature lookup: ``(inputs, row_format)``.
 
-    ``infos`` maps the signature's input names to their ``types_pb2`` dtype.
+    ``infos`` maps the signature's input names to their ``types_pb2`` dtype; ``fast`` may be set
+    when the body holds no JSON literals (`json_values.may_hold_literals` is false).
     """
     if not infos:
         raise invalid(f"Failed to get input map for signature: {signame or 'DEFAULT'}")
@@ -345,7 +382,7 @@ def predict_inputs(
             "Excepting 'instances' to be an list/array",
             "No values in 'instances' array",
         )
-        return _instances(rows, infos), True
+        return _instances(rows, infos, fast), True
     if "inputs" in doc:
-        return _columns(doc["inputs"], infos), False
+        return _columns(doc["inputs"], infos, fast), False
     raise invalid("Missing 'inputs' or 'instances' key")

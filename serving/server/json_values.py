@@ -1,7 +1,11 @@
 """JSON documents and values as TF Serving (``json_tensor.cc``, rapidjson) reads and prints them.
 
 `parse_json` parses a request body the way ``tensorflow_model_server`` does (NaN/Infinity tokens,
-numbers past the double range refused, rapidjson's error messages), `signature_name` reads its
+numbers past the double range refused, rapidjson's error messages): orjson (C) parses every
+ordinary body; what it refuses or could read differently (NaN/Infinity, invalid UTF-8, integers of
+19 digits or more, deep nesting, syntax errors) goes to Python's json with the exact handling
+below. `may_hold_literals` tells whether a body can hold ``true``/``false``/``null`` values (which
+the numeric fast path of `serving.server.json_tensor` cannot see). `signature_name` reads its
 optional ``signature_name``; `json_type` and `value_to_string` name and print a value as TF
 Serving's error messages do; `to_bytes` and the ``{"b64": ...}`` helpers turn strings back into
 bytes. Tensors are read in `serving.server.json_tensor`, Examples in `serving.server.json_examples`.
@@ -13,9 +17,11 @@ import base64
 import binascii
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
+import orjson
 
 from dlsuite.serving.server.errors import invalid
 
@@ -33,12 +39,28 @@ _PARSE_ERRORS = (
 )
 
 
+_LONG_INTEGER = re.compile(rb"[0-9]{19}")  # may not fit 64 bits: orjson would make it a float
+
+
+def may_hold_literals(raw: bytes) -> bool:
+    """Whether ``raw`` may hold a ``true``, ``false`` or ``null`` (it has one of the words)."""
+    return b"true" in raw or b"false" in raw or b"null" in raw
+
+
 def parse_json(raw: bytes) -> dict:
     """``ParseJson``: the body as a JSON object, or TF Serving's INVALID_ARGUMENT.
 
     Invalid UTF-8 inside strings is kept byte for byte (rapidjson does not validate encodings):
     such strings carry surrogate escapes that `to_bytes` turns back into the original bytes.
     """
+    if raw and _LONG_INTEGER.search(raw) is None:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # read again below, for the exact answer
+        else:
+            if isinstance(doc, dict):
+                return doc
     if not raw:
         raise invalid("JSON Parse error: The document is empty")
     text = raw.decode("utf-8", "surrogateescape")

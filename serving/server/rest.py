@@ -31,7 +31,12 @@ from dlsuite.serving.server.access_log import request_id as make_request_id
 from dlsuite.serving.server.errors import ServingError, invalid
 from dlsuite.serving.server.json_examples import examples_from_json
 from dlsuite.serving.server.json_tensor import predict_inputs
-from dlsuite.serving.server.json_values import parse_json, signature_name, to_bytes
+from dlsuite.serving.server.json_values import (
+    may_hold_literals,
+    parse_json,
+    signature_name,
+    to_bytes,
+)
 from dlsuite.serving.server.manager import ModelManager
 from dlsuite.serving.server.servable import DEFAULT_SIGNATURE
 from dlsuite.serving.server.tensors import (
@@ -164,7 +169,9 @@ def _infer_v1_json(
             if sig is None:
                 raise invalid(f'Serving signature name: "{key}" not found in signature def')
             infos = {n: info.dtype for n, info in sig.inputs.items()}
-            inputs, row_format = predict_inputs(doc, infos, signame)
+            inputs, row_format = predict_inputs(
+                doc, infos, signame, fast=not may_hold_literals(raw)
+            )
             key = servable.signature(signame)
             outputs = servable.run(key, inputs)
             logger = manager.request_logger(name)
@@ -258,9 +265,8 @@ class RestApi:
 
     def make_app(self) -> web.Application:
         """Build the application (its body limit is one byte above ``max_request_bytes``)."""
-        app = web.Application(
-            client_max_size=self.max_request_bytes + 1, middlewares=[self._access, self._cors]
-        )
+        middlewares = [self._access, self._cors] if self.cors_origins else [self._access]
+        app = web.Application(client_max_size=self.max_request_bytes + 1, middlewares=middlewares)
         app.router.add_get(KSERVE_METRICS_PATH, self.metrics)
         if self.prometheus_path and self.prometheus_path != KSERVE_METRICS_PATH:
             app.router.add_get(self.prometheus_path, self.metrics)
@@ -461,10 +467,10 @@ class RestApi:
         return web.Response(body=body, headers={"Content-Type": self.manager.metrics.content_type})
 
     async def _call(self, fn, *args):  # -> Any
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, fn, *args)
+        future = asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
         try:
-            return await asyncio.wait_for(future, self.timeout)
+            async with asyncio.timeout(self.timeout):  # no extra task per request (wait_for's)
+                return await future
         except TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Request timed out") from None
 

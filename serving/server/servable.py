@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from dlsuite.serving.server.batching import Batcher
-from dlsuite.serving.server.config import BatchingOptions
+from dlsuite.serving.server.config import BatchingOptions, SessionOptions
 from dlsuite.serving.server.errors import ServingError, invalid
 from dlsuite.serving.signatures import PREDICT_METHOD
 
@@ -69,6 +69,7 @@ class Servable:
         batching: dynamic batching options, or None to run every request alone.
         on_batch: metrics callback ``(rows, padded_rows)`` for each batch.
         on_queue: metrics callback ``(queued_rows)`` when the batch queue changes.
+        session: the session's TensorFlow thread pools.
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class Servable:
         batching: BatchingOptions | None = None,
         on_batch: Callable[[int, int], None] | None = None,
         on_queue: Callable[[int], None] | None = None,
+        session: SessionOptions | None = None,
     ) -> None:
         import tensorflow as tf
         from tensorflow.core.protobuf import config_pb2
@@ -88,8 +90,14 @@ class Servable:
         self.path = Path(path)
         self._graph = tf.Graph()
         # soft placement: a graph exported with GPU device pins still loads on a CPU-only host
+        threads = session or SessionOptions()
         self._session = tf.compat.v1.Session(
-            graph=self._graph, config=tf.compat.v1.ConfigProto(allow_soft_placement=True)
+            graph=self._graph,
+            config=tf.compat.v1.ConfigProto(
+                allow_soft_placement=True,
+                intra_op_parallelism_threads=threads.intra_op,
+                inter_op_parallelism_threads=threads.inter_op,
+            ),
         )
         try:
             with self._graph.as_default():

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,10 +27,31 @@ _BYTES_SUFFIX = "_bytes"
 _INTS = "iu"
 
 
+_SMALL = 64  # up to this many values a Python loop beats numpy's fixed cost per string op
+
+
+def _float32(value: float) -> float:
+    """``value`` rounded to the nearest float32, as a Python float."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def _decimal(value: float, is_float: bool) -> str:
+    """``WriteDecimal`` for one value (the loop form of `format_decimals`)."""
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    text = f"{value:g}"
+    back = float(text)
+    if (_float32(back) if is_float else back) != value:
+        text = f"{value:.9g}" if is_float else f"{value:.17g}"
+    return text if "." in text or "e" in text else text + ".0"
+
+
 def format_decimals(values: np.ndarray) -> list[str]:
     """``WriteDecimal`` for every value of a float32/float64 array (flattened, in C order)."""
     flat = np.asarray(values).reshape(-1)
     is_float = flat.dtype == np.float32 or flat.dtype == np.float16
+    if flat.size <= _SMALL:
+        return [_decimal(v, is_float) for v in flat.astype(np.float64).tolist()]
     wide = flat.astype(np.float64)
     finite = np.isfinite(wide)
     out = np.full(flat.shape, "", dtype=object)

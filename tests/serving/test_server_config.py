@@ -142,6 +142,31 @@ def test_limit_cors_label_and_adaptive_flags(tmp_path):
     assert "--allow_version_labels_for_unavailable_models=true" in argv
 
 
+def test_thread_pool_and_process_flags(tmp_path):
+    base = f"--model_base_path={tmp_path}"
+    options = config.server_options(_args(base))
+    assert options.session == config.SessionOptions(0, 0) and options.num_processes == 1
+    options = config.server_options(
+        _args(
+            base,
+            "--tensorflow_intra_op_parallelism=1",
+            "--tensorflow_inter_op_parallelism=2",
+            "--num_processes=3",
+        )
+    )
+    assert options.session == config.SessionOptions(intra_op=1, inter_op=2)
+    assert options.num_processes == 3
+    with pytest.raises(ValueError, match="--tensorflow_intra_op_parallelism"):
+        config.server_options(_args(base, "--tensorflow_intra_op_parallelism=-1"))
+    with pytest.raises(ValueError, match="--num_processes"):
+        config.server_options(_args(base, "--num_processes=0"))
+    with pytest.raises(ValueError, match="fixed --port and --rest_api_port"):
+        config.server_options(_args(base, "--num_processes=2", "--port=0"))
+    argv = config.tfserving_argv(_args(base, "--tensorflow_inter_op_parallelism=4"), "tms")
+    assert "--tensorflow_inter_op_parallelism=4" in argv
+    assert "--tensorflow_intra_op_parallelism=0" in argv
+
+
 def test_logging_config_parsed_and_written_back(tmp_path):
     text = (
         f'model_config_list {{ config {{ name: "m" base_path: "{tmp_path}" logging_config {{ '

@@ -25,7 +25,13 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from tests.serving.conftest import copy_version, start_server
+from tests.serving.conftest import (
+    ServerProcess,
+    copy_version,
+    free_port,
+    start_server,
+    wait_until,
+)
 from tests.serving.test_server_batching import metric
 
 pytestmark = pytest.mark.slow
@@ -361,3 +367,53 @@ def test_adaptive_batcher_runs_alone_at_low_load_and_merges_at_high_load():
         assert out == [2.0 * i for i in range(64)] and max(sizes[5:]) > 1
     finally:
         batcher.stop()
+
+
+# --- 6. processes sharing the ports --------------------------------------------------------------
+def test_num_processes_share_both_ports_and_stop_together(golden_versions, tmp_path):
+    copy_version(golden_versions["two"], tmp_path / "hp", 1)
+    grpc_port, rest_port = free_port(), free_port()
+    args = [
+        f"--port={grpc_port}",
+        f"--rest_api_port={rest_port}",
+        "--host=127.0.0.1",
+        "--model_name=hp",
+        f"--model_base_path={tmp_path / 'hp'}",
+        "--num_processes=2",
+        "--tensorflow_intra_op_parallelism=1",
+        "--tensorflow_inter_op_parallelism=1",
+    ]
+    server = ServerProcess(args, tmp_path / "server.log", ports=(grpc_port, rest_port))
+    try:
+        server.wait_ready("hp")
+        answered_by: set[str] = set()  # generated request ids start with a per-process prefix
+
+        def both_answer() -> bool:
+            resp = predict(server, "hp:predict", [1.0, 3.0])  # a new connection each time
+            assert resp.json() == {"predictions": [2.5, 3.5]}
+            answered_by.add(resp.headers["x-request-id"][:16])
+            return len(answered_by) == 2
+
+        assert wait_until(both_answer, timeout=120), server.log()
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            out = stub.Predict(predict_request([1.0]), timeout=30)
+        assert tf.make_ndarray(out.outputs["y"]).tolist() == [2.5]
+    finally:
+        server.stop()
+    # the other process stopped with the first: both ports can be bound alone again
+    for port in (grpc_port, rest_port):
+        wait_until(lambda p=port: _bindable(p), timeout=30)
+        assert _bindable(port)
+
+
+def _bindable(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

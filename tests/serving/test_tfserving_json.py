@@ -19,10 +19,27 @@ def _infos(**dtypes: int) -> dict[str, int]:
 
 
 def _parse(text: str, **dtypes: int):
+    """``predict_inputs`` as the server calls it (fast path when the body has no literals),
+    checked to give what the exact path gives: the same arrays and dtypes, or the same error."""
     from dlsuite.serving.server.json_tensor import predict_inputs
-    from dlsuite.serving.server.json_values import parse_json
+    from dlsuite.serving.server.json_values import may_hold_literals, parse_json
 
-    return predict_inputs(parse_json(text.encode()), _infos(**dtypes), "")
+    raw = text.encode()
+    results = []
+    for fast in (not may_hold_literals(raw), False):
+        try:
+            results.append(predict_inputs(parse_json(raw), _infos(**dtypes), "", fast=fast))
+        except ServingError as err:
+            results.append(err)
+    served, exact = results
+    if isinstance(exact, ServingError):
+        assert isinstance(served, ServingError) and served.message == exact.message
+        raise served
+    assert served[1] == exact[1] and served[0].keys() == exact[0].keys()
+    for name, arr in exact[0].items():
+        assert served[0][name].dtype == arr.dtype
+        np.testing.assert_array_equal(served[0][name], arr)  # NaN equals NaN here
+    return served
 
 
 def _parse_error(text: str, **dtypes: int) -> str:
@@ -284,3 +301,23 @@ def test_json_classify_regress_requests():
     assert list(first["age"].int64_list.value) == [20]
     assert list(second["image"].bytes_list.value) == [b"image bytes"]
     assert list(second["flag"].int64_list.value) == [1]
+
+
+def test_decimals_written_the_same_by_the_loop_and_by_numpy(monkeypatch):
+    # small outputs are printed by a Python loop, large ones by numpy string ops: same text
+    from dlsuite.serving.server import tensors
+
+    rng = np.random.default_rng(0)
+    cases = [
+        rng.standard_normal(50).astype(np.float32) * 10.0 ** rng.integers(-40, 38, 50),
+        rng.standard_normal(50) * 10.0 ** rng.integers(-300, 300, 50),
+        np.float32([0, -0.0, 1, 2.5, np.nan, np.inf, -np.inf, 1e20, 3.4028235e38, 1e-45, 16777216]),
+        np.array([0, -0.0, 1, 0.1, 1e300, 5e-324, np.nan, 123456789.0]),
+        np.float16([0.1, 1, 65504]),
+    ]
+    for values in cases:
+        small = tensors.format_decimals(values)
+        monkeypatch.setattr(tensors, "_SMALL", -1)
+        assert tensors.format_decimals(values) == small
+        monkeypatch.setattr(tensors, "_SMALL", 64)
+    assert tensors.format_decimals(np.float32([0.1, 1, 1e-45])) == ["0.1", "1.0", "1.4013e-45"]
