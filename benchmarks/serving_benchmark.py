@@ -23,7 +23,8 @@ interpreter:
 * in-process reference: the server's own loader (``Servable``) called from 1 and from 8 threads,
   as the server runs the model from threads too.
 
-Server CPU per request comes from utime + stime of the server process in /proc/PID/stat.
+Server CPU per request comes from utime + stime in /proc/PID/stat of the server process and its
+children (``--server-flag=--num_processes=N``).
 """
 
 from __future__ import annotations
@@ -60,9 +61,16 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of process ``pid`` in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """utime + stime in seconds of process ``pid`` and its children (``--num_processes``)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if str(pid) in (stat.parent.name, fields[1]):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def result(
