@@ -3,11 +3,12 @@ batching off and on, several connection counts) against calling the model in-pro
 
     .venv/bin/python benchmarks/serving_benchmark.py --models half_plus_two --seconds 5
     .venv/bin/python benchmarks/serving_benchmark.py --models lenet,half_plus_two \
-        --model_base_path /tmp/bench/saved_models/digits --signature predict_images \
+        --model_base_path saved_models/digits --signature predict_images \
         --instance-shape 32,32,1 --connections 1,8,32 --seconds 5 \
         --server-flag=--tensorflow_intra_op_parallelism=1 --output benchmarks/results/serving.json
 
-``--model_base_path`` is a LeNet digits export of the suite (numbered version folders; the newest
+``--model_base_path`` is a LeNet digits export of the suite (``make demo`` writes
+saved_models/digits; numbered version folders, the newest
 is used); ``half_plus_two`` is the golden model of the server tests (y = 0.5 * x + 2), built in
 a temporary folder. The batching parameters are options (``--max-batch-size`` and so on).
 
