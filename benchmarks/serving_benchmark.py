@@ -404,10 +404,10 @@ def main() -> int:
     for label, value in ratio.items():
         print(f"  {label:{width}s} {fmt(value, '7.3f'):>7s}")
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        from dlsuite.base.files import atomic_write_json
+
         report = {"command": sys.argv, "cpu_count": os.cpu_count(), "args": vars(args)}
-        report |= {"results": rows, "ratios": ratio}
-        Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+        atomic_write_json(args.output, report | {"results": rows, "ratios": ratio})
     return 0
 
 

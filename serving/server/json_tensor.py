@@ -34,8 +34,8 @@ from dlsuite.serving.server.json_values import (
     value_to_string,
 )
 
-_FLOAT_INT_MAX = (1 << 24) - 1  # largest integer a float holds exactly (json_tensor.cc kMaxInt)
-_DOUBLE_INT_MAX = (1 << 53) - 1
+# largest integer each decimal type holds exactly (json_tensor.cc kMaxInt for float)
+_EXACT_INT_MAX = {"DT_FLOAT": (1 << 24) - 1, "DT_DOUBLE": (1 << 53) - 1}
 _INT_RANGES = {  # rapidjson's IsInt / IsInt64 / IsUint / IsUint64, as AddValueToTensor checks them
     "DT_INT32": (-(1 << 31), (1 << 31) - 1),
     "DT_INT16": (-(1 << 31), (1 << 31) - 1),
@@ -96,7 +96,7 @@ def check_value(value: Any, dtype: int) -> None:
     if name in ("DT_FLOAT", "DT_DOUBLE"):
         if not number:
             raise type_error(value, dtype)
-        limit = _FLOAT_INT_MAX if name == "DT_FLOAT" else _DOUBLE_INT_MAX
+        limit = _EXACT_INT_MAX[name]
         big = FLOAT_MAX if name == "DT_FLOAT" else math.inf
         exact_int = isinstance(value, int) and -(1 << 63) <= value < (1 << 64)
         lossless = (
@@ -192,16 +192,22 @@ def _fast_array(value: Any, dtype: int) -> np.ndarray | None:
     if name in ("DT_FLOAT", "DT_DOUBLE"):
         # an integer token above this is refused, and among decimals numpy no longer shows which
         # leaves were integers: such tensors go the exact way (rare: pixel values are smaller)
-        limit = _FLOAT_INT_MAX if name == "DT_FLOAT" else _DOUBLE_INT_MAX
+        limit = _EXACT_INT_MAX[name]
         if np.abs(wide).max() > limit:
             return None
         return wide.astype(target)
     if wide.dtype.kind == "f":
         return None  # decimals for an integer input: the walk names the first one
+    return _narrowed(wide, name)
+
+
+def _narrowed(wide: np.ndarray, name: str) -> np.ndarray | None:
+    """Non-empty 64-bit integers as integer type ``name``, or None when one is out of the range
+    ``AddValueToTensor`` accepts for it."""
     low, high = _INT_RANGES[name]
     if wide.min() < low or wide.max() > high:
         return None
-    return wide.astype(target)
+    return wide.astype(_NUMPY[name])
 
 
 def _to_array(value: Any, dtype: int) -> np.ndarray | None:
@@ -230,18 +236,15 @@ def _to_array(value: Any, dtype: int) -> np.ndarray | None:
         if not kinds <= {int, float}:
             return None
         wide = obj.astype(np.float64)  # OverflowError past the double range
-        limit = _FLOAT_INT_MAX if name == "DT_FLOAT" else _DOUBLE_INT_MAX
+        limit = _EXACT_INT_MAX[name]
         suspect = (np.abs(wide) > limit).reshape(-1)  # only these can be lossy: check them alone
         for item in leaves[suspect]:
             check_value(item, dtype)
         return wide.astype(_NUMPY[name])
     if name not in _INT_RANGES or kinds != {int}:
         return None
-    low, high = _INT_RANGES[name]
     wide = obj.astype(np.uint64 if name == "DT_UINT64" else np.int64)  # OverflowError past 64 bits
-    if not ((wide >= low) & (wide <= high)).all():
-        return None
-    return wide.astype(_NUMPY[name])
+    return _narrowed(wide, name)
 
 
 def tensor_from_json(value: Any, dtype: int, fast: bool = False) -> np.ndarray:
