@@ -18,6 +18,7 @@ fill as with the fixed window.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import threading
@@ -30,6 +31,8 @@ from dlsuite.serving.server.config import BatchingOptions
 from dlsuite.serving.server.errors import ServingError, invalid
 
 RunFn = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]
+Outputs = dict[str, np.ndarray]
+Deliver = Callable[[Outputs | None, BaseException | None], None]
 
 
 @dataclasses.dataclass
@@ -39,9 +42,24 @@ class _Task:
     inputs: dict[str, np.ndarray]
     rows: int
     enqueued: float
-    done: threading.Event = dataclasses.field(default_factory=threading.Event)
-    result: dict[str, np.ndarray] | None = None
-    error: BaseException | None = None
+    deliver: Deliver  # called once, from a batch thread, with the outputs or the error
+
+
+def _future_deliver(loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> Deliver:
+    """Complete ``future`` on its loop (unless its request gave up waiting, e.g. timed out)."""
+
+    def complete(result: Outputs | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def deliver(result: Outputs | None, error: BaseException | None) -> None:
+        loop.call_soon_threadsafe(complete, result, error)
+
+    return deliver
 
 
 class Batcher:
@@ -78,11 +96,35 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def submit(self, signature: str, inputs: dict[str, np.ndarray]) -> Outputs:
         """Run ``inputs`` as part of a batch; blocks until its rows of the outputs are ready."""
+        done = threading.Event()
+        box: list = [None, None]
+
+        def deliver(result: Outputs | None, error: BaseException | None) -> None:
+            box[:] = [result, error]
+            done.set()
+
+        if not self._enqueue(signature, inputs, deliver):
+            return self._run(signature, inputs)  # not batchable: run alone
+        done.wait()
+        if box[1] is not None:
+            raise box[1]
+        return box[0]
+
+    def submit_async(self, signature: str, inputs: dict[str, np.ndarray]) -> asyncio.Future | None:
+        """Queue ``inputs`` from an event loop: a future of its rows of the outputs, completed on
+        the running loop, or None when the inputs cannot be batched (the caller runs them alone).
+        No thread waits for the batch: the request's coroutine does."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        return future if self._enqueue(signature, inputs, _future_deliver(loop, future)) else None
+
+    def _enqueue(self, signature: str, inputs: dict[str, np.ndarray], deliver: Deliver) -> bool:
+        """Queue a task (False when the inputs have no common batch dimension)."""
         rows = {a.shape[0] if a.ndim else -1 for a in inputs.values()}
         if len(rows) != 1 or -1 in rows:
-            return self._run(signature, inputs)  # not batchable: run alone
+            return False
         (size,) = rows
         if size > self.options.max_batch_size:
             raise invalid(
@@ -90,7 +132,7 @@ class Batcher:
                 f"{self.options.max_batch_size}"
             )
         key = (signature,) + tuple(sorted((n, a.shape[1:], a.dtype.str) for n, a in inputs.items()))
-        task = _Task(key, signature, inputs, size, time.monotonic())
+        task = _Task(key, signature, inputs, size, time.monotonic(), deliver)
         with self._cond:
             if self._stopped:
                 raise ServingError("UNAVAILABLE", "batcher is shut down")
@@ -106,11 +148,7 @@ class Batcher:
             self._queue.append(task)
             self._set_queued(self._queued_rows + size)
             self._cond.notify_all()
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        assert task.result is not None
-        return task.result
+        return True
 
     def stop(self) -> None:
         """Stop the threads after the queued tasks have run."""
@@ -195,6 +233,7 @@ class Batcher:
             if self._on_batch is not None:
                 self._on_batch(rows, padded)
             offset = 0
+            results = []
             for task in batch:
                 result = {}
                 for name, value in outputs.items():
@@ -205,11 +244,11 @@ class Batcher:
                             "disable batching for this model",
                         )
                     result[name] = value[offset : offset + task.rows]
-                task.result = result
+                results.append(result)
                 offset += task.rows
         except BaseException as err:  # noqa: BLE001 - handed to every waiting request
             for task in batch:
-                task.error = err
-        finally:
-            for task in batch:
-                task.done.set()
+                task.deliver(None, err)
+            return
+        for task, result in zip(batch, results, strict=True):
+            task.deliver(result, None)

@@ -1,5 +1,13 @@
 """Predict, Classify, Regress and MultiInference on a loaded `Servable`, as TF Serving runs them.
 
+Every protocol predicts through one path: a codec turns its request into named inputs (TF Serving
+JSON in `serving.server.json_tensor`, ``TensorProto`` in `serving.server.tensors`, KServe V2 in
+`serving.server.v2`), `prepare` checks them against the signature once (TF Serving's alias and
+output-filter checks, before anything is decoded) and decodes them into the arrays fed,
+`Servable.run` / `Servable.run_async` runs them (batched when the version has a batcher), and
+`selected` applies the output filter; the codec writes the answer. `predict` is that path for
+callers on a thread (gRPC, warmup); the REST server runs the same steps from its event loop.
+
 The checks, their order, status codes and messages follow TF Serving's ``predict_util.cc``,
 ``classifier.cc``, ``regressor.cc`` and ``util.cc`` (serialized Examples with their context
 prepended, ``Input is empty.``, the output shape and dtype checks). The numpy-level functions serve
@@ -11,8 +19,8 @@ GetModelStatus's errors.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,6 +29,9 @@ from dlsuite.serving.server.servable import DEFAULT_SIGNATURE, Servable
 from dlsuite.serving.server.tensors import array_to_tensor_proto, tensor_proto_to_array
 from dlsuite.serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD
 from dlsuite.serving.warmup import read_warmup_requests
+
+T = TypeVar("T")
+Decode = Callable[[str, T, Any], np.ndarray]  # (input alias, encoded value, tf.TensorSpec) -> array
 
 
 @contextlib.contextmanager
@@ -226,6 +237,55 @@ def check_predict_request(
         seen.add(alias)
 
 
+def _as_feed(value: Any, spec: Any) -> np.ndarray:
+    """``value`` as the array fed for an input of ``spec``: strings as an object array of bytes.
+
+    Numbers keep their dtype: a float64 array fed to a float32 input fails in the session with
+    TensorFlow's own ``Expects arg[i] to be float but double is provided``, as in TF Serving.
+    """
+    arr = np.asarray(value)
+    if spec.dtype.name == "string" and arr.dtype.kind == "U":
+        return np.vectorize(lambda v: v.encode("utf-8"), otypes=[object])(arr)
+    return arr
+
+
+def prepare(
+    servable: Servable,
+    key: str,
+    inputs: Mapping[str, T],
+    output_filter: Sequence[str] = (),
+    decode: Decode | None = None,
+) -> dict[str, np.ndarray]:
+    """The request's inputs checked once against signature ``key`` (`check_predict_request`,
+    before anything is decoded) and decoded by the codec's ``decode`` (None: they are arrays
+    already) into the arrays `Servable.run` feeds."""
+    check_predict_request(servable, key, list(inputs), output_filter)
+    specs = servable.input_specs[key]
+    return {
+        name: _as_feed(decode(name, value, specs[name]) if decode else value, specs[name])
+        for name, value in inputs.items()
+    }
+
+
+def selected(outputs: dict[str, np.ndarray], output_filter: Sequence[str]) -> dict[str, np.ndarray]:
+    """The outputs an output filter asks for (all of them when it is empty)."""
+    return {k: v for k, v in outputs.items() if k in output_filter} if output_filter else outputs
+
+
+def predict(
+    servable: Servable,
+    key: str,
+    inputs: Mapping[str, T],
+    output_filter: Sequence[str] = (),
+    decode: Decode | None = None,
+) -> dict[str, np.ndarray]:
+    """The one predict path, from a thread: `prepare`, `Servable.run` (batched if configured),
+    `selected`."""
+    return selected(
+        servable.run(key, prepare(servable, key, inputs, output_filter, decode)), output_filter
+    )
+
+
 def _fill_spec(spec: Any, servable: Servable, key: str) -> None:
     spec.name = servable.name
     spec.version.value = servable.version
@@ -237,9 +297,13 @@ def predict_proto(servable: Servable, request: Any) -> Any:
     from tensorflow_serving.apis import predict_pb2
 
     key = servable.signature(request.model_spec.signature_name)  # FAILED_PRECONDITION if unknown
-    check_predict_request(servable, key, list(request.inputs), list(request.output_filter))
-    inputs = {name: tensor_proto_to_array(t, name) for name, t in request.inputs.items()}
-    outputs = servable.run(key, inputs, tuple(request.output_filter))
+    outputs = predict(
+        servable,
+        key,
+        request.inputs,
+        list(request.output_filter),
+        lambda name, proto, _spec: tensor_proto_to_array(proto, name),
+    )
     response = predict_pb2.PredictResponse()
     _fill_spec(response.model_spec, servable, key)
     for name, value in outputs.items():

@@ -3,8 +3,11 @@
 ``GET  /v1/models/{name}[/versions/{v}|/labels/{l}]``            model status
 ``GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata``   signature defs
 ``POST /v1/models/{name}[/versions/{v}|/labels/{l}]:(predict|classify|regress)``
-Errors are ``{"error": "..."}`` with TF Serving's HTTP status. TensorFlow runs in a thread pool so
-the event loop stays responsive.
+Errors are ``{"error": "..."}`` with TF Serving's HTTP status. Predict (v1 and V2) takes the one
+predict path of `serving.server.inference` from the event loop: a small body is decoded and its
+answer encoded on the loop, the model call alone goes to the worker threads (or, with batching, to
+the batcher, awaited as a future); bodies over `INLINE_CODEC_BYTES` are decoded in the worker
+threads so the loop keeps answering. Classify, regress and metadata run in the worker threads.
 
 dlsuite extensions: ``GET /v1/health/live``, ``GET /v1/health/ready``, ``GET /v1/models`` (listing),
 the KServe V2 REST protocol under ``/v2`` (`serving.server.v2`), an ``x-request-id`` header on every
@@ -16,13 +19,16 @@ Prometheus metrics at ``/metrics`` (KServe's scrape path); CORS for the origins 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
 import urllib.parse
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 from aiohttp import web
 
 from dlsuite.serving.server import inference, v2, v2_binary
@@ -38,7 +44,7 @@ from dlsuite.serving.server.json_values import (
     to_bytes,
 )
 from dlsuite.serving.server.manager import ModelManager
-from dlsuite.serving.server.servable import DEFAULT_SIGNATURE
+from dlsuite.serving.server.servable import DEFAULT_SIGNATURE, Servable
 from dlsuite.serving.server.tensors import (
     array_to_tensor_proto,
     classify_json,
@@ -58,6 +64,9 @@ _STATUS_PATH = re.compile(
     r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?"
 )
 _INT64_MAX = (1 << 63) - 1
+# Requests (and answers) up to this size are decoded (encoded) on the event loop; bigger ones in
+# the worker threads. 64 KiB of JSON decodes in well under a millisecond.
+INLINE_CODEC_BYTES = 64 * 1024
 _VERBS = ("predict", "classify", "regress")
 
 
@@ -145,39 +154,33 @@ def models_json(manager: ModelManager) -> dict:
     return {"models": models}
 
 
-def _infer_v1_json(
+def _predict_request(
+    servable: Servable, doc: dict, signame: str, fast: bool
+) -> tuple[str, dict[str, np.ndarray], bool]:
+    """The TF Serving JSON codec's request side (``FillPredictRequestFromJson``) on the one
+    predict path: ``(signature key, prepared inputs, row format)``."""
+    key = signame or DEFAULT_SIGNATURE
+    sig = servable.signature_defs.get(key)
+    if sig is None:
+        raise invalid(f'Serving signature name: "{key}" not found in signature def')
+    infos = {n: info.dtype for n, info in sig.inputs.items()}
+    inputs, row_format = predict_inputs(doc, infos, signame, fast=fast)
+    key = servable.signature(signame)
+    return key, inference.prepare(servable, key, inputs), row_format
+
+
+def _examples_v1_json(
     manager: ModelManager,
     verb: str,
     name: str,
     version: int | None,
     label: str | None,
-    raw: bytes,
-    access: dict,
+    doc: dict,
+    signame: str,
 ) -> tuple[str, str, str]:
-    """One v1 ``:predict``/``:classify``/``:regress`` from its JSON body to the JSON text of its
-    answer, run in a worker thread, with TF Serving's checks in TF Serving's order (the
-    JSON and, for classify/regress, the Examples before the model lookup); returns
-    ``(response body text, version served, signature key)``. The signature asked for goes into
-    ``access`` (the access-log record) as soon as it is known, so failed requests name it too."""
-    doc = parse_json(raw)
-    signame = signature_name(doc)
-    access["signature"] = signame or DEFAULT_SIGNATURE
-    if verb == "predict":
-        with inference.servable_handle(manager, name, version, label) as servable:
-            key = signame or DEFAULT_SIGNATURE
-            sig = servable.signature_defs.get(key)
-            if sig is None:
-                raise invalid(f'Serving signature name: "{key}" not found in signature def')
-            infos = {n: info.dtype for n, info in sig.inputs.items()}
-            inputs, row_format = predict_inputs(
-                doc, infos, signame, fast=not may_hold_literals(raw)
-            )
-            key = servable.signature(signame)
-            outputs = servable.run(key, inputs)
-            logger = manager.request_logger(name)
-            if logger is not None:
-                _log_predict(logger, servable.name, servable.version, key, inputs, outputs)
-            return predict_json(outputs, row_format), str(servable.version), key
+    """One v1 ``:classify``/``:regress`` from its parsed JSON body to the JSON text of its answer,
+    run in a worker thread, with TF Serving's checks in TF Serving's order (the Examples before
+    the model lookup); returns ``(response body text, version served, signature key)``."""
     context, examples = examples_from_json(doc)
     serialized = inference.serialized_examples(context, examples)
     with inference.servable_handle(manager, name, version, label) as servable:
@@ -192,6 +195,21 @@ def _infer_v1_json(
         if logger is not None:
             _log_examples(logger, servable, verb, key, context, examples, result)
         return text, str(servable.version), key
+
+
+def _v2_answer(
+    request: v2.InferRequest, name: str, version: int, key: str, outputs: dict
+) -> tuple[bytes, int | None]:
+    result = v2.infer_result(request, name, version, key, outputs)
+    return v2_binary.response_body(result.response, result.binary)
+
+
+def _v2_request(raw: bytes, header_length: str | None) -> v2.InferRequest:
+    return v2.parse_infer(*v2_binary.parse_request(raw, header_length))
+
+
+def _nbytes(outputs: dict[str, np.ndarray]) -> int:
+    return sum(np.asarray(a).nbytes for a in outputs.values())
 
 
 def _log_predict(
@@ -411,16 +429,28 @@ class RestApi:
         try:
             name, version, label = self._v2_target(request, "v2_infer")
             raw = await self._read_body(request)
-            payload, json_length, served, signature = await self._call(
-                v2.infer_http,
-                self.manager,
-                name,
-                version,
-                label,
-                raw,
-                request.headers.get(v2_binary.HEADER),
-            )
-            request["access"].update(version=served, signature=signature)
+            size = len(raw)
+            async with self._deadline():
+                infer = await self._codec(
+                    size, _v2_request, raw, request.headers.get(v2_binary.HEADER)
+                )
+                with self.manager.servable(name, version, label) as servable:
+                    served, key = str(servable.version), servable.signature(infer.signature)
+                    request["access"].update(version=served, signature=key)
+                    feeds = await self._codec(
+                        size,
+                        inference.prepare,
+                        servable,
+                        key,
+                        infer.inputs,
+                        infer.outputs,
+                        v2.decode_input,
+                    )
+                    outputs = await servable.run_async(key, feeds, self.executor)
+                    outputs = inference.selected(outputs, infer.outputs)
+                    payload, json_length = await self._codec(
+                        _nbytes(outputs), _v2_answer, infer, name, servable.version, key, outputs
+                    )
             if json_length is None:
                 return web.Response(body=payload, content_type="application/json", charset="utf-8")
             return web.Response(
@@ -466,13 +496,27 @@ class RestApi:
         body = self.manager.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": self.manager.metrics.content_type})
 
-    async def _call(self, fn, *args):  # -> Any
-        future = asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+    @contextlib.asynccontextmanager
+    async def _deadline(self) -> AsyncIterator[None]:
+        """``--rest_api_timeout_in_ms`` over what runs inside (DEADLINE_EXCEEDED when over)."""
         try:
             async with asyncio.timeout(self.timeout):  # no extra task per request (wait_for's)
-                return await future
+                yield
         except TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Request timed out") from None
+
+    async def _call(self, fn, *args):  # -> Any
+        """``fn(*args)`` in the worker threads, within the request timeout."""
+        async with self._deadline():
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def _codec(self, size: int, fn, *args):  # -> Any
+        """A codec step (decode or encode) of ``size`` bytes: on the event loop up to
+        `INLINE_CODEC_BYTES`, so a small request costs no thread hand-off but the model call's;
+        in the worker threads above, so a big body never stalls the loop (and health checks)."""
+        if size <= INLINE_CODEC_BYTES:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def v1(self, request: web.Request) -> web.Response:
         """Every ``/v1/...`` request, routed as ``HttpRestApiHandler::ProcessRequest`` routes it:
@@ -529,9 +573,18 @@ class RestApi:
         )
         try:
             raw = await self._read_body(request)
-            text, served, signature = await self._call(
-                _infer_v1_json, self.manager, verb, name, version, label, raw, request["access"]
-            )
+            async with self._deadline():
+                doc = await self._codec(len(raw), parse_json, raw)
+                signame = signature_name(doc)
+                request["access"]["signature"] = signame or DEFAULT_SIGNATURE
+                if verb == "predict":
+                    text, served, signature = await self._predict(
+                        name, version, label, raw, doc, signame
+                    )
+                else:
+                    text, served, signature = await self._call(
+                        _examples_v1_json, self.manager, verb, name, version, label, doc, signame
+                    )
             request["access"].update(version=served, signature=signature)
             return _text_response(text)
         except ServingError as err:
@@ -545,6 +598,32 @@ class RestApi:
                 self.manager.metrics.observe_request(
                     name, served, verb, "REST", status, time.monotonic() - started
                 )
+
+    async def _predict(
+        self,
+        name: str,
+        version: int | None,
+        label: str | None,
+        raw: bytes,
+        doc: dict,
+        signame: str,
+    ) -> tuple[str, str, str]:
+        """A v1 ``:predict`` on the one predict path: TF Serving JSON decoded, the model run (or
+        queued to the batcher) from the event loop, the answer printed as TF Serving prints it;
+        returns ``(response body text, version served, signature key)``."""
+        with inference.servable_handle(self.manager, name, version, label) as servable:
+            fast = not may_hold_literals(raw)
+            key, feeds, row_format = await self._codec(
+                len(raw), _predict_request, servable, doc, signame, fast
+            )
+            outputs = await servable.run_async(key, feeds, self.executor)
+            logger = self.manager.request_logger(name)
+            if logger is not None:
+                await self._call(
+                    _log_predict, logger, servable.name, servable.version, key, feeds, outputs
+                )
+            text = await self._codec(_nbytes(outputs), predict_json, outputs, row_format)
+            return text, str(servable.version), key
 
     def _too_big(self, size: int | None) -> str:
         got = f" ({size} bytes)" if size is not None else ""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +38,6 @@ def _tf_message(err: BaseException) -> str:
     ]
     message = useful[-1] if useful else lines[0]
     return message.split(" [[", 1)[0].strip()
-
-
-def _as_feed(value: Any, spec: Any) -> np.ndarray:
-    """``value`` as the array fed for an input of ``spec``: strings as an object array of bytes.
-
-    Numbers keep their dtype: a float64 array fed to a float32 input fails in the session with
-    TensorFlow's own ``Expects arg[i] to be float but double is provided``, as in TF Serving.
-    """
-    arr = np.asarray(value)
-    if spec.dtype.name == "string" and arr.dtype.kind == "U":
-        return np.vectorize(lambda v: v.encode("utf-8"), otypes=[object])(arr)
-    return arr
 
 
 class Servable:
@@ -162,38 +152,24 @@ class Servable:
         return self.signature_defs[key].method_name or PREDICT_METHOD
 
     # -- running ------------------------------------------------------------------------------
-    def run(
-        self, key: str, inputs: dict[str, np.ndarray], output_filter: tuple[str, ...] = ()
-    ) -> dict[str, np.ndarray]:
-        """Check ``inputs`` against signature ``key`` and run it (through the batcher if any)."""
-        specs = self.input_specs[key]
-        extra = sorted(set(inputs) - set(specs))
-        if extra:
-            raise invalid(
-                f"input tensor alias not found in signature: {extra[0]}. Inputs expected "
-                f"to be in the set {{{','.join(sorted(specs))}}}."
-            )
-        missing = sorted(set(specs) - set(inputs))
-        if missing:
-            raise invalid(
-                f"Request inputs do not match required inputs for model `{self.name}`. "
-                f"Missing but required: {{{','.join(missing)}}}."
-            )
-        outputs_known = set(self.signature_defs[key].outputs)
-        for name in output_filter:
-            if name not in outputs_known:
-                raise invalid(
-                    f"output tensor alias not found in signature: {name} Outputs expected "
-                    f"to be in the set {{{','.join(sorted(outputs_known))}}}."
-                )
-        checked = {name: _as_feed(inputs[name], spec) for name, spec in specs.items()}
+    def run(self, key: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run signature ``key`` on checked inputs (`inference.predict` checks them), through the
+        batcher if there is one; blocks the calling thread."""
         if self.batcher is not None:
-            outputs = self.batcher.submit(key, checked)
-        else:
-            outputs = self._run_direct(key, checked)
-        if output_filter:
-            outputs = {k: v for k, v in outputs.items() if k in output_filter}
-        return outputs
+            return self.batcher.submit(key, feeds)
+        return self._run_direct(key, feeds)
+
+    async def run_async(
+        self, key: str, feeds: dict[str, np.ndarray], executor: Executor
+    ) -> dict[str, np.ndarray]:
+        """`run` from an event loop: queued to the batcher (the coroutine, not a thread, waits for
+        the batch) or, without batching, run in ``executor``."""
+        if self.batcher is not None:
+            future = self.batcher.submit_async(key, feeds)
+            if future is not None:
+                return await future
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self._run_direct, key, feeds)
 
     def _run_direct(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tensorflow as tf

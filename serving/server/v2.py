@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from dlsuite.serving.server import v2_binary
+from dlsuite.serving.server import inference, v2_binary
 from dlsuite.serving.server.errors import invalid
 from dlsuite.serving.server.manager import ModelManager
 
@@ -161,8 +161,6 @@ def input_array(tensor: Any, spec: Any, raw: bytes | None = None) -> np.ndarray:
     ``raw`` is the input's binary data (binary extension, or gRPC ``raw_input_contents``); without
     it the elements come from the tensor's JSON ``data``.
     """
-    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
-        raise invalid("each input must be an object with 'name', 'shape', 'datatype' and 'data'")
     name = tensor["name"]
     shape, datatype, data = tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
@@ -243,15 +241,21 @@ def output_json(name: str, arr: np.ndarray) -> dict:
     return {"name": name, "shape": list(arr.shape), "datatype": datatype, "data": data}
 
 
-def infer(
-    manager: ModelManager,
-    name: str,
-    version: int | None,
-    label: str | None,
-    body: Any,
-    raw_inputs: list[bytes | None] | None = None,
-) -> InferResult:
-    """Run a V2 inference request.
+class InferRequest(NamedTuple):
+    """A V2 inference request before its tensors are decoded: ``inputs`` maps each input's name
+    to ``(JSON tensor, binary data or None)`` (decoded by `decode_input` once the signature is
+    known); ``outputs`` is the output filter and ``binary`` whether each output goes back raw."""
+
+    signature: str
+    inputs: dict[str, tuple[dict, bytes | None]]
+    outputs: tuple[str, ...]
+    binary: dict[str, bool]
+    all_binary: bool
+    id: Any
+
+
+def parse_infer(body: Any, raw_inputs: list[bytes | None] | None = None) -> InferRequest:
+    """A V2 inference body as an `InferRequest`.
 
     ``raw_inputs[i]`` is the binary data of ``body["inputs"][i]`` (None: its JSON ``data``). An
     output goes back as binary data when its requested ``parameters.binary_data`` is true, or when
@@ -261,62 +265,67 @@ def infer(
         raise invalid("Request body must be a JSON object")
     signature = _signature(body.get("parameters"))
     all_binary = _flag(body.get("parameters"), "binary_data_output", "the request")
-    inputs = body.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
+    tensors = body.get("inputs")
+    if not isinstance(tensors, list) or not tensors:
         raise invalid("'inputs' must be a non-empty list of tensors")
     wanted = body.get("outputs") or []
     if not isinstance(wanted, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted
     ):
         raise invalid("'outputs' must be a list of objects with a 'name'")
-    binary_outputs = {
+    binary = {
         o["name"]: _flag(o.get("parameters"), "binary_data", f"output '{o['name']}'", all_binary)
         for o in wanted
     }
-    raws = raw_inputs if raw_inputs is not None else [None] * len(inputs)
-    if len(raws) != len(inputs):
-        raise invalid(f"expected binary data for {len(inputs)} inputs, got {len(raws)}")
-    with manager.servable(name, version, label) as servable:
-        key = servable.signature(signature)
-        specs = servable.input_specs[key]
-        arrays = {}
-        for tensor, raw in zip(inputs, raws, strict=True):
-            tname = tensor.get("name") if isinstance(tensor, dict) else None
-            if tname not in specs:
-                raise invalid(
-                    f"input tensor alias not found in signature: {tname}. Inputs expected "
-                    f"to be in the set {{{','.join(sorted(specs))}}}."
-                )
-            arrays[tname] = input_array(tensor, specs[tname], raw)
-        outputs = servable.run(key, arrays, tuple(o["name"] for o in wanted))
-        tensors, binary = [], []
-        for n, a in sorted(outputs.items()):
-            if binary_outputs.get(n, all_binary):
-                tensor, raw = output_binary(n, a)
-                tensors.append(tensor)
-                binary.append(raw)
-            else:
-                tensors.append(output_json(n, a))
-        response = {"model_name": name, "model_version": str(servable.version), "outputs": tensors}
-        if "id" in body:
-            response["id"] = body["id"]
-        return InferResult(response, binary, str(servable.version), key)
+    raws = raw_inputs if raw_inputs is not None else [None] * len(tensors)
+    if len(raws) != len(tensors):
+        raise invalid(f"expected binary data for {len(tensors)} inputs, got {len(raws)}")
+    inputs: dict[str, tuple[dict, bytes | None]] = {}
+    for tensor, raw in zip(tensors, raws, strict=True):
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise invalid(
+                "each input must be an object with 'name', 'shape', 'datatype' and 'data'"
+            )
+        if tensor["name"] in inputs:
+            raise invalid(f"Input '{tensor['name']}' is given more than once")
+        inputs[tensor["name"]] = (tensor, raw)
+    names = tuple(o["name"] for o in wanted)
+    return InferRequest(signature, inputs, names, binary, all_binary, body.get("id"))
 
 
-def infer_http(
+def decode_input(name: str, value: tuple[dict, bytes | None], spec: Any) -> np.ndarray:
+    """`inference.prepare`'s decoder for V2 inputs (see `input_array`)."""
+    tensor, raw = value
+    return input_array(tensor, spec, raw)
+
+
+def infer_result(
+    request: InferRequest, name: str, version: int, key: str, outputs: dict[str, np.ndarray]
+) -> InferResult:
+    """The V2 answer to ``request`` from its (filtered) outputs."""
+    tensors, binary = [], []
+    for n, a in sorted(outputs.items()):
+        if request.binary.get(n, request.all_binary):
+            tensor, raw = output_binary(n, a)
+            tensors.append(tensor)
+            binary.append(raw)
+        else:
+            tensors.append(output_json(n, a))
+    response = {"model_name": name, "model_version": str(version), "outputs": tensors}
+    if request.id is not None:
+        response["id"] = request.id
+    return InferResult(response, binary, str(version), key)
+
+
+def infer(
     manager: ModelManager,
     name: str,
     version: int | None,
     label: str | None,
-    raw: bytes,
-    header_length: str | None,
-) -> tuple[bytes, int | None, str, str]:
-    """Run an HTTP V2 infer body (JSON, or JSON header + binary tensors when ``header_length``,
-    the ``Inference-Header-Content-Length`` header, is given).
-
-    Returns ``(response body, its JSON header length or None when all JSON, version, signature)``.
-    """
-    body, raws = v2_binary.parse_request(raw, header_length)
-    result = infer(manager, name, version, label, body, raws)
-    payload, json_length = v2_binary.response_body(result.response, result.binary)
-    return payload, json_length, result.version, result.signature
+    request: InferRequest,
+) -> InferResult:
+    """Run a V2 inference request from a thread (the V2 gRPC service) on the one predict path."""
+    with manager.servable(name, version, label) as servable:
+        key = servable.signature(request.signature)
+        outputs = inference.predict(servable, key, request.inputs, request.outputs, decode_input)
+        return infer_result(request, name, servable.version, key, outputs)

@@ -60,7 +60,7 @@ def parse_request(raw: bytes, header_length: str | None) -> tuple[Any, list[byte
     """Split an HTTP infer body into ``(JSON header, raw data of each input or None)``.
 
     Without ``header_length`` the whole body is JSON. The raw list is None when the header has no
-    list of inputs (`serving.server.v2.infer` then reports what is wrong with it).
+    list of inputs (`serving.server.v2.parse_infer` then reports what is wrong with it).
     """
     if header_length is None:
         header, tail = raw, b""

@@ -194,7 +194,7 @@ def _target(version: str) -> tuple[int | None, str | None]:
 
 
 def request_body(request: Any) -> tuple[dict, list[bytes | None]]:
-    """A ``ModelInferRequest`` as ``(V2 JSON body, raw data of each input)`` for `v2.infer`.
+    """A ``ModelInferRequest`` as ``(V2 JSON body, raw data of each input)`` for `v2.parse_infer`.
 
     ``raw_input_contents`` (one entry per input, all or none, as the protocol says) are decoded by
     `serving.server.v2_binary`; typed ``contents`` become JSON ``data``. The body asks for every
@@ -299,7 +299,9 @@ class InferenceServicer:
         try:
             version, label = _target(request.model_version)
             body, raws = request_body(request)
-            result = v2.infer(self.manager, request.model_name, version, label, body, raws)
+            result = v2.infer(
+                self.manager, request.model_name, version, label, v2.parse_infer(body, raws)
+            )
             served = result.version
             return response_proto(result)
         except ServingError as err:
