@@ -13,15 +13,21 @@ object array to check the nesting, one set of leaf types, the same checks value 
 needed. Anything the exact path does not accept is walked again by `_Walker`, a value-by-value copy
 of ``FillTensorProto`` that raises TF Serving's error for the first bad value, so messages are
 exact and valid requests never pay for the walk.
+
+Before all that, the server tries `split_dense`: a body whose one array is a dense array of numbers
+(the usual image or feature request) is read without nested Python lists at all, the numbers
+parsed by orjson as one flat list, the shape read off the brackets; `dense_inputs` then applies the
+fast path's checks. Any other body, or any doubt, goes the way above.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 
 from dlsuite.serving.server.errors import ServingError, invalid
 from dlsuite.serving.server.json_values import (
@@ -29,6 +35,7 @@ from dlsuite.serving.server.json_values import (
     decode_b64,
     is_b64,
     json_type,
+    may_hold_long_integer,
     nonempty_list,
     to_bytes,
     value_to_string,
@@ -180,13 +187,18 @@ def _fast_array(value: Any, dtype: int) -> np.ndarray | None:
     Only for values without JSON literals: numpy would read ``true`` as 1 among numbers.
     """
     name = dtype_name(dtype)
-    target = _NUMPY.get(name)
-    if target is None or name == "DT_BOOL":
+    if _NUMPY.get(name) is None or name == "DT_BOOL":
         return None
     try:
         wide = np.array(value)  # int64 / uint64 / float64 when every leaf is a number
     except (ValueError, OverflowError):  # ragged, or integers past 64 bits together
         return None
+    return _fitted(wide, name)
+
+
+def _fitted(wide: np.ndarray, name: str) -> np.ndarray | None:
+    """The numbers of a tensor, read as 64-bit numbers, as type ``name`` (not DT_BOOL), or None
+    when only the exact path can tell (empty, not all numbers, a value it must check itself)."""
     if not wide.size or wide.dtype.kind not in "iuf":
         return None  # empty, strings, objects: the exact path decides
     if name in ("DT_FLOAT", "DT_DOUBLE"):
@@ -195,10 +207,98 @@ def _fast_array(value: Any, dtype: int) -> np.ndarray | None:
         limit = _EXACT_INT_MAX[name]
         if np.abs(wide).max() > limit:
             return None
-        return wide.astype(target)
+        return wide.astype(_NUMPY[name])
     if wide.dtype.kind == "f":
         return None  # decimals for an integer input: the walk names the first one
     return _narrowed(wide, name)
+
+
+class DenseBody(NamedTuple):
+    """A ``:predict`` body whose one array is a dense array of JSON numbers, read without
+    building nested lists (`split_dense`): ``doc`` is the body with that array replaced by 0,
+    ``key`` is ``"instances"`` or ``"inputs"``, ``numbers`` the array as 64-bit numbers."""
+
+    doc: dict
+    key: str
+    numbers: np.ndarray
+
+
+_NOT_SKELETON = b"0123456789.eE+- \t\r\n"  # deleted: what is left of a dense array is [ , ]
+
+
+def _dense_shape(skeleton: bytes) -> tuple[int, ...] | None:
+    """The shape of a dense nested array from its skeleton (its brackets and commas, e.g.
+    ``[[,],[,]]`` for 2x2), or None when the skeleton is not that of a dense array."""
+    rank = len(skeleton) - len(skeleton.lstrip(b"["))
+    if rank == 0:
+        return None
+    dims, inner = [], b""
+    for depth in range(rank - 1, -1, -1):  # innermost first; the first block of each depth
+        size, at = 1, depth + 1 + len(inner)
+        while skeleton[at : at + 1] == b",":
+            size, at = size + 1, at + 1 + len(inner)
+        dims.append(size)
+        inner = b"[" + b",".join([inner] * size) + b"]"
+    return tuple(reversed(dims)) if inner == skeleton else None
+
+
+def split_dense(raw: bytes) -> DenseBody | None:
+    """The body's tensor as one array of numbers, without a Python object per element, when the
+    body is a JSON object whose only array is a dense array of numbers under ``instances`` or
+    ``inputs`` (an image, a feature matrix); None for any other body (the caller parses it).
+
+    The span from the first ``[`` to the last ``]`` is that array exactly when: the body with the
+    span replaced by ``0`` and by ``1`` parses, and differs only in the value of ``instances`` or
+    ``inputs`` (so the span sits at that value); the span's skeleton is that of a dense array
+    (so it is one array, of numbers-only tokens); and its tokens, without brackets, parse as a
+    flat JSON list of numbers. Nothing else is accepted, so a body this reads is read exactly as
+    the full parse reads it, only about four times faster.
+    """
+    first, last = raw.find(b"["), raw.rfind(b"]")
+    if first < 0 or last < first or may_hold_long_integer(raw):
+        return None
+    before, after = raw[:first], raw[last + 1 :]
+    try:
+        doc, other = orjson.loads(before + b"0" + after), orjson.loads(before + b"1" + after)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(other, dict):
+        return None
+    keys = [k for k in doc if doc[k] != other[k]]
+    if keys not in (["instances"], ["inputs"]) or ("instances" in doc and "inputs" in doc):
+        return None
+    if type(doc[keys[0]]) is not int:  # the span is inside that value, not all of it
+        return None
+    span = raw[first : last + 1]
+    shape = _dense_shape(span.translate(None, _NOT_SKELETON))
+    if shape is None:
+        return None
+    try:
+        values = orjson.loads(b"[" + span.translate(None, b"[]") + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(values) != math.prod(shape):
+        return None  # "[]" has the skeleton of one element
+    try:
+        numbers = np.array(values)  # int64 / uint64 / float64
+    except (ValueError, OverflowError):
+        return None
+    return DenseBody(doc, keys[0], numbers.reshape(shape))
+
+
+def dense_inputs(
+    body: DenseBody, infos: Mapping[str, int]
+) -> tuple[dict[str, np.ndarray], bool] | None:
+    """`predict_inputs` of a `split_dense` body for a signature of one numeric input, or None when
+    the full parse must decide (several inputs, a string or bool input, a value to check)."""
+    if len(infos) != 1:
+        return None
+    ((input_name, dtype),) = infos.items()
+    name = dtype_name(dtype)
+    if _NUMPY.get(name) is None or name == "DT_BOOL":
+        return None
+    arr = _fitted(body.numbers, name)
+    return None if arr is None else ({input_name: arr}, body.key == "instances")
 
 
 def _narrowed(wide: np.ndarray, name: str) -> np.ndarray | None:

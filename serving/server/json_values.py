@@ -17,7 +17,6 @@ import base64
 import binascii
 import json
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -39,7 +38,14 @@ _PARSE_ERRORS = (
 )
 
 
-_LONG_INTEGER = re.compile(rb"[0-9]{19}")  # may not fit 64 bits: orjson would make it a float
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"0" * 9)
+_LONG_RUN = b"0" * 19
+
+
+def may_hold_long_integer(raw: bytes) -> bool:
+    """Whether ``raw`` has a run of 19 or more digits: an integer that may not fit 64 bits, which
+    orjson would make a float. (One C-speed translate; a regular expression took 20x longer.)"""
+    return _LONG_RUN in raw.translate(_DIGITS_AS_ZERO)
 
 
 def may_hold_literals(raw: bytes) -> bool:
@@ -53,7 +59,7 @@ def parse_json(raw: bytes) -> dict:
     Invalid UTF-8 inside strings is kept byte for byte (rapidjson does not validate encodings):
     such strings carry surrogate escapes that `to_bytes` turns back into the original bytes.
     """
-    if raw and _LONG_INTEGER.search(raw) is None:
+    if raw and not may_hold_long_integer(raw):
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:

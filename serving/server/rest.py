@@ -36,7 +36,7 @@ from dlsuite.serving.server.access_log import log_access
 from dlsuite.serving.server.access_log import request_id as make_request_id
 from dlsuite.serving.server.errors import ServingError, invalid
 from dlsuite.serving.server.json_examples import examples_from_json
-from dlsuite.serving.server.json_tensor import predict_inputs
+from dlsuite.serving.server.json_tensor import DenseBody, dense_inputs, predict_inputs, split_dense
 from dlsuite.serving.server.json_values import (
     may_hold_literals,
     parse_json,
@@ -154,8 +154,15 @@ def models_json(manager: ModelManager) -> dict:
     return {"models": models}
 
 
+def _predict_body(raw: bytes) -> tuple[dict, DenseBody | None]:
+    """A ``:predict`` body parsed: ``(document, its dense tensor or None)``. A dense body
+    (`split_dense`) is not parsed in full: its document has the tensor replaced by 0."""
+    dense = split_dense(raw)
+    return (dense.doc, dense) if dense is not None else (parse_json(raw), None)
+
+
 def _predict_request(
-    servable: Servable, doc: dict, signame: str, fast: bool
+    servable: Servable, raw: bytes, doc: dict, dense: DenseBody | None, signame: str
 ) -> tuple[str, dict[str, np.ndarray], bool]:
     """The TF Serving JSON codec's request side (``FillPredictRequestFromJson``) on the one
     predict path: ``(signature key, prepared inputs, row format)``."""
@@ -164,7 +171,12 @@ def _predict_request(
     if sig is None:
         raise invalid(f'Serving signature name: "{key}" not found in signature def')
     infos = {n: info.dtype for n, info in sig.inputs.items()}
-    inputs, row_format = predict_inputs(doc, infos, signame, fast=fast)
+    decoded = dense_inputs(dense, infos) if dense is not None else None
+    if decoded is None:
+        if dense is not None:
+            doc = parse_json(raw)  # the dense reading could not vouch for it: the full parse
+        decoded = predict_inputs(doc, infos, signame, fast=not may_hold_literals(raw))
+    inputs, row_format = decoded
     key = servable.signature(signame)
     return key, inference.prepare(servable, key, inputs), row_format
 
@@ -574,12 +586,15 @@ class RestApi:
         try:
             raw = await self._read_body(request)
             async with self._deadline():
-                doc = await self._codec(len(raw), parse_json, raw)
+                if verb == "predict":
+                    doc, dense = await self._codec(len(raw), _predict_body, raw)
+                else:
+                    doc, dense = await self._codec(len(raw), parse_json, raw), None
                 signame = signature_name(doc)
                 request["access"]["signature"] = signame or DEFAULT_SIGNATURE
                 if verb == "predict":
                     text, served, signature = await self._predict(
-                        name, version, label, raw, doc, signame
+                        name, version, label, raw, doc, dense, signame
                     )
                 else:
                     text, served, signature = await self._call(
@@ -606,15 +621,15 @@ class RestApi:
         label: str | None,
         raw: bytes,
         doc: dict,
+        dense: DenseBody | None,
         signame: str,
     ) -> tuple[str, str, str]:
         """A v1 ``:predict`` on the one predict path: TF Serving JSON decoded, the model run (or
         queued to the batcher) from the event loop, the answer printed as TF Serving prints it;
         returns ``(response body text, version served, signature key)``."""
         with inference.servable_handle(self.manager, name, version, label) as servable:
-            fast = not may_hold_literals(raw)
             key, feeds, row_format = await self._codec(
-                len(raw), _predict_request, servable, doc, signame, fast
+                len(raw), _predict_request, servable, raw, doc, dense, signame
             )
             outputs = await servable.run_async(key, feeds, self.executor)
             logger = self.manager.request_logger(name)

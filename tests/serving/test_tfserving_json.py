@@ -20,8 +20,9 @@ def _infos(**dtypes: int) -> dict[str, int]:
 
 def _parse(text: str, **dtypes: int):
     """``predict_inputs`` as the server calls it (fast path when the body has no literals),
-    checked to give what the exact path gives: the same arrays and dtypes, or the same error."""
-    from dlsuite.serving.server.json_tensor import predict_inputs
+    checked to give what the exact path gives: the same arrays and dtypes, or the same error; and,
+    for a body `split_dense` reads, the same arrays from the dense reading."""
+    from dlsuite.serving.server.json_tensor import dense_inputs, predict_inputs, split_dense
     from dlsuite.serving.server.json_values import may_hold_literals, parse_json
 
     raw = text.encode()
@@ -32,14 +33,18 @@ def _parse(text: str, **dtypes: int):
         except ServingError as err:
             results.append(err)
     served, exact = results
+    dense = split_dense(raw)
+    decoded = dense_inputs(dense, _infos(**dtypes)) if dense is not None else None
     if isinstance(exact, ServingError):
         assert isinstance(served, ServingError) and served.message == exact.message
+        assert decoded is None  # the dense reading never accepts what the full parse refuses
         raise served
-    assert served[1] == exact[1] and served[0].keys() == exact[0].keys()
-    for name, arr in exact[0].items():
-        assert served[0][name].dtype == arr.dtype
-        np.testing.assert_array_equal(served[0][name], arr)  # NaN equals NaN here
-    return served
+    for got in (served, decoded) if decoded is not None else (served,):
+        assert got[1] == exact[1] and got[0].keys() == exact[0].keys()
+        for name, arr in exact[0].items():
+            assert got[0][name].dtype == arr.dtype
+            np.testing.assert_array_equal(got[0][name], arr)  # NaN equals NaN here
+    return decoded if decoded is not None else served
 
 
 def _parse_error(text: str, **dtypes: int) -> str:
@@ -321,3 +326,57 @@ def test_decimals_written_the_same_by_the_loop_and_by_numpy(monkeypatch):
         assert tensors.format_decimals(values) == small
         monkeypatch.setattr(tensors, "_SMALL", 64)
     assert tensors.format_decimals(np.float32([0.1, 1, 1e-45])) == ["0.1", "1.0", "1.4013e-45"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"instances": {"a": [1]}}',  # the array is inside the tensor's value
+        '{"instances": [1], "x": [2]}',  # two arrays
+        '{"instances": 0, "x": [1, 2]}',  # the array is another key's
+        '{"a": "[", "instances": [1], "b": "]"}',  # brackets inside strings
+        '{"instances": [1 2]}',  # invalid JSON the skeleton alone would accept
+        '{"instances": [1,,2]}',
+        '{"inputs": [[1, 2], [3]]}',  # ragged
+        '{"inputs": [01]}',  # not a JSON number
+        '{"instances": [1e400]}',  # too big for a double
+        '{"instances": [true, 1]}',
+        '{"instances": []}',
+        '{"instances": [[]]}',  # the skeleton of one element, no number
+        '{"instances": [1, 2], "inputs": 0}',  # both keys: the full parse reports it
+        '{"instances": [12345678901234567890123]}',  # past 64 bits
+        "[[1, 2]]",  # not an object
+    ],
+)
+def test_dense_reading_refuses_what_it_cannot_vouch_for(body):
+    from dlsuite.serving.server.json_tensor import split_dense
+
+    assert split_dense(body.encode()) is None
+
+
+def test_dense_reading_of_an_image_body():
+    """A 1x32x32x1 image as a client sends it: read as one dense array, equal to the full
+    parse's, and the rest of the document kept (the tensor replaced by 0)."""
+    from dlsuite.serving.server.json_tensor import split_dense
+
+    image = np.random.default_rng(0).random((1, 32, 32, 1)).round(4)
+    body = {"signature_name": "predict_images", "instances": image.tolist()}
+    dense = split_dense(json.dumps(body, indent=1).encode())  # whitespace between tokens too
+    assert dense is not None and dense.key == "instances"
+    assert dense.doc == {"signature_name": "predict_images", "instances": 0}
+    np.testing.assert_array_equal(dense.numbers, image)
+    inputs, row_format = _parse(json.dumps(body), images=types_pb2.DT_FLOAT)
+    assert row_format and inputs["images"].dtype == np.float32
+    np.testing.assert_array_equal(inputs["images"], image.astype(np.float32))
+    inputs, row_format = _parse(
+        '{"inputs": [[1, 2], [3, 4]]}', x=types_pb2.DT_INT32
+    )  # columnar, integers
+    assert (
+        not row_format
+        and inputs["x"].dtype == np.int32
+        and inputs["x"].tolist()
+        == [
+            [1, 2],
+            [3, 4],
+        ]
+    )
