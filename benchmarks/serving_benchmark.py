@@ -23,6 +23,9 @@ interpreter:
   ("spawn"), each with one channel and ``PredictionServiceStub``, released by a common barrier.
 * in-process reference: the server's own loader (``Servable``) called from 1 and from 8 threads,
   as the server runs the model from threads too.
+* ``status_probe``: while REST predict runs at the largest connection count, one more connection
+  asks for the model's status (``GET /v1/models/NAME``) 50 times a second; its p99 is the
+  responsiveness of the server under saturation.
 
 Server CPU per request comes from utime + stime in /proc/PID/stat of the server process and its
 children (``--server-flag=--num_processes=N``).
@@ -149,6 +152,19 @@ def rest_point(url: str, body: Path, connections: int, seconds: float, pid: int)
     cpu = cpu_seconds(pid) - cpu0
     rps, p50, p99, ok, errors = parse_hey(out)
     return result(rps, p50, p99, cpu, errors, ok + errors)
+
+
+def probe_under_load(
+    probe_url: str, url: str, body: Path, connections: int, seconds: float, pid: int
+) -> tuple[dict, dict]:
+    """`rest_point` of predict with, alongside, one connection asking ``probe_url`` (a status or
+    health GET) 50 times a second: ``(predict numbers, probe numbers)``."""
+    cmd = ["hey", "-z", f"{seconds}s", "-c", "1", "-q", "50", probe_url]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as probe:
+        numbers = rest_point(url, body, connections, seconds, pid)
+        out, _ = probe.communicate()
+    rps, p50, p99, ok, errors = parse_hey(out)
+    return numbers, result(rps, p50, p99, 0.0, errors, ok + errors) | {"cpu_ms_per_request": None}
 
 
 def _tensorflow_protos_only() -> None:
@@ -298,7 +314,13 @@ def bench_model(
             warm_up = ["hey", "-n", "200", "-c", "4", *HEY_POST, str(body), url]
             subprocess.run(warm_up, capture_output=True, check=True)
             for c in args.connections:
-                add("rest", batching, c, rest_point(url, body, c, args.seconds, proc.pid))
+                if c != max(args.connections):
+                    add("rest", batching, c, rest_point(url, body, c, args.seconds, proc.pid))
+                    continue
+                status = f"http://127.0.0.1:{rest_port}/v1/models/{name}"
+                numbers, probe = probe_under_load(status, url, body, c, args.seconds, proc.pid)
+                add("rest", batching, c, numbers)
+                add("status_probe", batching, 1, probe)  # while the row above ran
             for c in args.connections:
                 target = f"127.0.0.1:{grpc_port}"
                 add("grpc", batching, c, grpc_point(target, message, c, args.seconds, proc.pid))

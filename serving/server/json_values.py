@@ -43,9 +43,22 @@ _LONG_RUN = b"0" * 19
 
 
 def may_hold_long_integer(raw: bytes) -> bool:
-    """Whether ``raw`` has a run of 19 or more digits: an integer that may not fit 64 bits, which
-    orjson would make a float. (One C-speed translate; a regular expression took 20x longer.)"""
-    return _LONG_RUN in raw.translate(_DIGITS_AS_ZERO)
+    """Whether ``raw`` may hold an integer of 19 or more digits, which may not fit 64 bits and
+    which orjson would make a float. Runs of digits after a ``.`` or before a ``.``/``e``/``E``
+    belong to decimals (a float32 printed in full has such runs) and are not counted. One C-speed
+    translate and a look at each long run; a regular expression took 20x longer."""
+    text = raw.translate(_DIGITS_AS_ZERO)
+    at = text.find(_LONG_RUN)
+    while at >= 0:
+        start, end = at, at + len(_LONG_RUN)
+        while start and text[start - 1] == 0x30:  # "0": back to the first digit of the run
+            start -= 1
+        while text[end : end + 1] == b"0":
+            end += 1
+        if text[start - 1 : start] != b"." and text[end : end + 1] not in (b".", b"e", b"E"):
+            return True
+        at = text.find(_LONG_RUN, end)
+    return False
 
 
 def may_hold_literals(raw: bytes) -> bool:
