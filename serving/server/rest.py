@@ -6,8 +6,9 @@
 Errors are ``{"error": "..."}`` with TF Serving's HTTP status. Predict (v1 and V2) takes the one
 predict path of `serving.server.inference` from the event loop: a small body is decoded and its
 answer encoded on the loop, the model call alone goes to the worker threads (or, with batching, to
-the batcher, awaited as a future); bodies over `INLINE_CODEC_BYTES` are decoded in the worker
-threads so the loop keeps answering. Classify, regress and metadata run in the worker threads.
+the batcher, awaited as a future); bodies over `INLINE_CODEC_BYTES`, and all bodies while more
+than `INLINE_CODEC_REQUESTS` requests are in progress, are decoded in the worker threads so the
+loop keeps answering. Classify, regress and metadata run in the worker threads.
 
 dlsuite extensions: ``GET /v1/health/live``, ``GET /v1/health/ready``, ``GET /v1/models`` (listing),
 the KServe V2 REST protocol under ``/v2`` (`serving.server.v2`), an ``x-request-id`` header on every
@@ -64,9 +65,11 @@ _STATUS_PATH = re.compile(
     r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?"
 )
 _INT64_MAX = (1 << 63) - 1
-# Requests (and answers) up to this size are decoded (encoded) on the event loop; bigger ones in
-# the worker threads. 64 KiB of JSON decodes in well under a millisecond.
+# Requests (and answers) up to this size are decoded (encoded) on the event loop while at most
+# INLINE_CODEC_REQUESTS requests are in progress; bigger ones, or any under heavier load, in the
+# worker threads, so the loop's turn stays short and health checks are answered in time.
 INLINE_CODEC_BYTES = 64 * 1024
+INLINE_CODEC_REQUESTS = 4
 _VERBS = ("predict", "classify", "regress")
 
 
@@ -292,6 +295,7 @@ class RestApi:
         self.max_request_bytes = max_request_bytes
         self.timeout = timeout_ms / 1000 if timeout_ms > 0 else None
         self.prometheus_path = prometheus_path
+        self._in_progress = 0  # requests between the access middleware's start and end
 
     def make_app(self) -> web.Application:
         """Build the application (its body limit is one byte above ``max_request_bytes``)."""
@@ -321,10 +325,13 @@ class RestApi:
         started = time.monotonic()
         request_id = make_request_id(request.headers.get("x-request-id"))
         request["access"] = {}
+        self._in_progress += 1
         try:
             response = await handler(request)
         except web.HTTPException as exc:
             response = exc
+        finally:
+            self._in_progress -= 1
         response.headers["x-request-id"] = request_id
         if self.access_log:
             log_access(
@@ -523,10 +530,11 @@ class RestApi:
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def _codec(self, size: int, fn, *args):  # -> Any
-        """A codec step (decode or encode) of ``size`` bytes: on the event loop up to
-        `INLINE_CODEC_BYTES`, so a small request costs no thread hand-off but the model call's;
-        in the worker threads above, so a big body never stalls the loop (and health checks)."""
-        if size <= INLINE_CODEC_BYTES:
+        """A codec step (decode or encode) of ``size`` bytes: on the event loop when it is small
+        (`INLINE_CODEC_BYTES`) and few requests are in progress (`INLINE_CODEC_REQUESTS`), so a
+        request costs no thread hand-off but the model call's; otherwise in the worker threads,
+        so neither a big body nor a crowd of them keeps the loop (and health checks) waiting."""
+        if size <= INLINE_CODEC_BYTES and self._in_progress <= INLINE_CODEC_REQUESTS:
             return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 

@@ -7,6 +7,7 @@ of `Batcher` (no TensorFlow).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -200,3 +201,44 @@ def test_batcher_keeps_incompatible_shapes_apart():
             assert a.result().get("y").shape == (1, 2) and b.result()["y"].shape == (1, 3)
     finally:
         batcher.stop()
+
+
+def test_batcher_futures_from_an_event_loop():
+    """`submit_async`: requests queued from a loop share batches, each future gets its own rows;
+    an error reaches every future of its batch; a future given up on (a request timeout) does not
+    disturb the batch thread; inputs with no batch dimension are handed back (None)."""
+    calls: list[int] = []
+    batcher = Batcher(
+        _doubling_runner(calls), BatchingOptions(max_batch_size=8, batch_timeout_micros=50_000)
+    )
+
+    async def scenario() -> None:
+        futures = [batcher.submit_async("s", {"x": np.array([float(i)])}) for i in range(6)]
+        abandoned = batcher.submit_async("s", {"x": np.array([9.0])})
+        abandoned.cancel()
+        results = await asyncio.gather(*futures)
+        assert [r["y"].tolist() for r in results] == [[2.0 * i] for i in range(6)]
+        assert batcher.submit_async("s", {"x": np.array(1.0)}) is None  # a scalar: run alone
+        with pytest.raises(ServingError, match="larger than maximum input batch size"):
+            batcher.submit_async("s", {"x": np.zeros(9)})
+
+    try:
+        asyncio.run(scenario())
+        assert calls == [7]  # the six and the abandoned one, merged into one call
+    finally:
+        batcher.stop()
+
+    def failing(signature, inputs):
+        raise ServingError("INVALID_ARGUMENT", "bad row")
+
+    batcher = Batcher(failing, BatchingOptions(max_batch_size=4, batch_timeout_micros=50_000))
+
+    async def errors() -> list:
+        futures = [batcher.submit_async("s", {"x": np.zeros(1)}) for _ in range(3)]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(errors())
+    finally:
+        batcher.stop()
+    assert [getattr(o, "message", None) for o in outcomes] == ["bad row"] * 3
