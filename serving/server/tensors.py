@@ -196,10 +196,39 @@ def array_to_json(arr: np.ndarray, name: str) -> Any:
     return json.loads(to_bytes(tensor_json(arr, name)).decode("utf-8", "replace"))
 
 
+# DataType enum -> numpy dtype of the types whose ``tensor_content`` is the array's own bytes.
+_CONTENT_DTYPES = {
+    1: np.float32,  # DT_FLOAT
+    2: np.float64,  # DT_DOUBLE
+    3: np.int32,  # DT_INT32
+    4: np.uint8,  # DT_UINT8
+    5: np.int16,  # DT_INT16
+    6: np.int8,  # DT_INT8
+    9: np.int64,  # DT_INT64
+    10: np.bool_,  # DT_BOOL
+    17: np.uint16,  # DT_UINT16
+    19: np.float16,  # DT_HALF
+    22: np.uint32,  # DT_UINT32
+    23: np.uint64,  # DT_UINT64
+}
+
+
 def tensor_proto_to_array(proto: Any, name: str) -> np.ndarray:
     """``TensorProto`` -> numpy
     (``Tensor::FromProto``; INVALID_ARGUMENT ``tensor parsing error``).
+
+    A numeric tensor sent as ``tensor_content`` (what ``tf.make_tensor_proto`` writes for more
+    than one value) is a read-only view of the request's bytes, no copy; its size must match its
+    shape exactly. Anything else goes through ``tf.make_ndarray``.
     """
+    dtype = _CONTENT_DTYPES.get(proto.dtype)
+    if dtype is not None and proto.tensor_content and not proto.tensor_shape.unknown_rank:
+        shape = tuple(d.size for d in proto.tensor_shape.dim)
+        content = proto.tensor_content
+        itemsize = np.dtype(dtype).itemsize
+        if min(shape, default=0) < 0 or len(content) != math.prod(shape) * itemsize:
+            raise invalid(f"tensor parsing error: {name}")
+        return np.frombuffer(content, dtype=dtype).reshape(shape)
     import tensorflow as tf
 
     try:

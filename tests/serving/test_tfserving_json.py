@@ -380,3 +380,43 @@ def test_dense_reading_of_an_image_body():
             [3, 4],
         ]
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.arange(6, dtype=np.int64).reshape(3, 2),
+        np.array([True, False, True]),
+        np.arange(4, dtype=np.uint8),
+        np.linspace(0, 1, 5).astype(np.float16),
+        np.zeros((0, 4), np.float32),
+        np.float32(3.5),  # one value: float_val, read by tf.make_ndarray
+        np.array([b"a", b"bc"], dtype=object),
+    ],
+)
+def test_tensor_proto_to_array_reads_what_tensorflow_reads(value):
+    import tensorflow as tf
+
+    from dlsuite.serving.server.tensors import tensor_proto_to_array
+
+    proto = tf.make_tensor_proto(value)
+    got, want = tensor_proto_to_array(proto, "x"), tf.make_ndarray(proto)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_tensor_content_is_read_in_place_and_must_fit_its_shape():
+    """A 4 KB image sent as tensor_content is a view of the request's bytes; a shape that does
+    not match the content (one image's bytes, a shape of 4096 images) is refused before anything is
+    allocated, with TF Serving's message."""
+    import tensorflow as tf
+
+    from dlsuite.serving.server.tensors import tensor_proto_to_array
+
+    proto = tf.make_tensor_proto(np.ones((1, 32, 32, 1), np.float32))
+    arr = tensor_proto_to_array(proto, "images")
+    assert not arr.flags.owndata and not arr.flags.writeable and arr.shape == (1, 32, 32, 1)
+    proto.tensor_shape.dim[0].size = 4096
+    with pytest.raises(ServingError, match="^tensor parsing error: images$"):
+        tensor_proto_to_array(proto, "images")
