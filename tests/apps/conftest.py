@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
 TINY = dict(
     model="lenet5",
     data="builtin:digits",
@@ -29,6 +30,18 @@ def train_tiny(run_root: Path, **overrides):
 def tiny_run(tmp_path_factory):
     """A finished tiny vision run (about 10 s)."""
     return train_tiny(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tiny_run` exported once as ``<base>/digits/1``, shared by the export and serving tests
+    (which only read it)."""
+    from dlsuite.apps.common.export import export_run
+
+    base = tmp_path_factory.mktemp("saved_models")
+    return export_run(
+        tiny_run.run.path, model_base_path=base, name="digits", manifest_info=MANIFEST_INFO
+    )
 
 
 @pytest.fixture(scope="session")
@@ -93,4 +106,16 @@ def nlp_tiny_run(tmp_path_factory):
 
     return train_and_evaluate(
         NLPConfig(**{**NLP_TINY, "run_root": str(tmp_path_factory.mktemp("nlp-runs"))})
+    )
+
+
+@pytest.fixture(scope="session")
+def nlp_tiny_export(nlp_tiny_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`nlp_tiny_run` exported once as ``<base>/langid/1``, shared by the export and serving
+    tests (which only read it)."""
+    from dlsuite.apps.common.export import export_run
+
+    base = tmp_path_factory.mktemp("langid-export")
+    return export_run(
+        nlp_tiny_run.run.path, model_base_path=base, name="langid", manifest_info=MANIFEST_INFO
     )

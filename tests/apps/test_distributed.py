@@ -14,11 +14,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from tests.apps.launching import Launch
+
+if TYPE_CHECKING:
+    from dlsuite.apps.common.trainer import TrainResult
 
 TINY = dict(
     model="lenet5",
@@ -98,9 +102,20 @@ def test_auto_loop_choice_and_optimizer_options():
 # --- the custom loop behaves like fit --------------------------------------------------------
 
 
-def test_custom_loop_matches_fit(tmp_path):
-    fit = _train(tmp_path / "fit", loop="fit")
-    custom = _train(tmp_path / "custom", loop="custom")
+@pytest.fixture(scope="module")
+def fit_one_device(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """The tiny config trained with `fit` on one device (shared by two tests)."""
+    return _train(tmp_path_factory.mktemp("fit-one"), loop="fit", strategy="one_device")
+
+
+@pytest.fixture(scope="module")
+def custom_one_device(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """The tiny config trained with the custom loop on one device (shared by two tests)."""
+    return _train(tmp_path_factory.mktemp("custom-one"), loop="custom", strategy="one_device")
+
+
+def test_custom_loop_matches_fit(fit_one_device, custom_one_device):
+    fit, custom = fit_one_device, custom_one_device
     assert custom.metrics["loop"] == "custom" and fit.metrics["loop"] == "fit"
     assert set(custom.metrics) == set(fit.metrics)
     assert [set(r) for r in custom.metrics["history"]] == [set(r) for r in fit.metrics["history"]]
@@ -123,18 +138,16 @@ def test_custom_loop_matches_fit(tmp_path):
     assert not (custom.run.path / "backup").exists()  # removed once training finished
 
 
-def test_one_replica_equals_two_replicas(tmp_path):
+def test_one_replica_equals_two_replicas(tmp_path, fit_one_device, custom_one_device):
     """Global batch B on one device == B/2 on each of two mirrored replicas
     (custom loop and fit)."""
     if not _two_cpus():
         pytest.skip("needs the two logical CPUs of tests/conftest.py")
-    one = _train(tmp_path / "one", loop="custom", strategy="one_device")
     two = _train(tmp_path / "two", loop="custom", strategy="mirrored", replicas=2)
     assert two.metrics["replicas"] == 2 and two.metrics["per_replica_batch_size"] == 16
-    _assert_same_weights(one.model, two.model)
-    fit_one = _train(tmp_path / "fit1", loop="fit", strategy="one_device")
+    _assert_same_weights(custom_one_device.model, two.model)
     fit_two = _train(tmp_path / "fit2", loop="fit", strategy="mirrored", replicas=2)
-    _assert_same_weights(fit_one.model, fit_two.model)
+    _assert_same_weights(fit_one_device.model, fit_two.model)
 
 
 @pytest.mark.slow
@@ -159,29 +172,30 @@ def test_a_script_can_call_train_and_evaluate_under_mirrored_replicas(tmp_path):
     assert "replicas 2" in done.stdout
 
 
-def test_gradient_accumulation_equals_the_larger_batch(tmp_path):
-    big = _train(tmp_path / "big", loop="custom", optimizer="sgd", learning_rate=0.01, epochs=1)
-    accumulated = _train(
-        tmp_path / "acc",
-        loop="custom",
-        optimizer="sgd",
-        learning_rate=0.01,
-        epochs=1,
-        batch_size=16,
-        grad_accum_steps=2,
-    )
-    _assert_same_weights(big.model, accumulated.model)
+SGD = dict(loop="custom", optimizer="sgd", learning_rate=0.05, epochs=1)
 
 
-def test_clip_norm_over_two_replicas_equals_one(tmp_path):
+@pytest.fixture(scope="module")
+def sgd_one_device(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """One epoch of plain SGD on one device, no clipping: the large-batch reference of the
+    gradient accumulation test and the unclipped reference of the clipping test."""
+    return _train(tmp_path_factory.mktemp("sgd-one"), strategy="one_device", **SGD)
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tmp_path, sgd_one_device):
+    accumulated = _train(tmp_path / "acc", **SGD, batch_size=16, grad_accum_steps=2)
+    _assert_same_weights(sgd_one_device.model, accumulated.model)
+
+
+def test_clip_norm_over_two_replicas_equals_one(tmp_path, sgd_one_device):
     """Clipping acts on the global gradient: the same weights with 1 and 2 replicas."""
     if not _two_cpus():
         pytest.skip("needs the two logical CPUs of tests/conftest.py")
-    kwargs = dict(loop="custom", optimizer="sgd", learning_rate=0.05, clip_norm=0.5, epochs=1)
+    kwargs = dict(SGD, clip_norm=0.5)
     one = _train(tmp_path / "one", strategy="one_device", **kwargs)
     two = _train(tmp_path / "two", strategy="mirrored", replicas=2, **kwargs)
     _assert_same_weights(one.model, two.model)
-    unclipped = _train(tmp_path / "free", strategy="one_device", **{**kwargs, "clip_norm": None})
+    unclipped = sgd_one_device
     assert not np.allclose(one.model.get_weights()[0], unclipped.model.get_weights()[0])
 
 

@@ -189,39 +189,46 @@ def test_two_worker_gan_trains_like_two_replicas_in_one_process(tmp_path):
     argv = [
         arg for key, value in options.items() for arg in (f"--{key.replace('_', '-')}", str(value))
     ]
+    # The reference runs in its own process too: collective instance keys left by earlier
+    # MirroredStrategy runs in the pytest process can collide with a new strategy's. It runs
+    # while the workers train (its own run id, no ports): the two jobs share nothing.
+    log = tmp_path / "mirrored.log"
+    with log.open("w") as out:
+        reference = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dlsuite",
+                "train",
+                "generative",
+                *argv,
+                "--strategy",
+                "mirrored",
+                "--replicas",
+                "2",
+                "--loop",
+                "custom",
+                "--run-root",
+                str(tmp_path),
+                "--run-id",
+                "mirrored",
+            ],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     job = Launch(tmp_path, "two-workers", "generative", *argv)
-    assert job.wait() == 0, "".join(job.lines[-40:])
+    try:
+        assert job.wait() == 0, "".join(job.lines[-40:])
+        reference.wait(timeout=300)
+    finally:
+        if reference.poll() is None:
+            reference.kill()
+            reference.wait()
     workers = json.loads((tmp_path / "generative" / "two-workers" / "metrics.json").read_text())
     assert workers["loop"] == "custom" and workers["replicas"] == 2
     assert workers["strategy"] in ("MultiWorkerMirroredStrategy", "CollectiveAllReduceStrategy")
-
-    # The reference runs in its own process too: collective instance keys left by earlier
-    # MirroredStrategy runs in the pytest process can collide with a new strategy's.
-    reference = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dlsuite",
-            "train",
-            "generative",
-            *argv,
-            "--strategy",
-            "mirrored",
-            "--replicas",
-            "2",
-            "--loop",
-            "custom",
-            "--run-root",
-            str(tmp_path),
-            "--run-id",
-            "mirrored",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert reference.returncode == 0, reference.stdout[-3000:] + reference.stderr[-3000:]
+    assert reference.returncode == 0, log.read_text()[-6000:]
     mirrored = json.loads((tmp_path / "generative" / "mirrored" / "metrics.json").read_text())
     assert mirrored["replicas"] == 2 and mirrored["epochs_completed"] == 2
     for a, b in zip(workers["history"], mirrored["history"], strict=True):
@@ -348,22 +355,32 @@ def test_tiny_run_writes_marked_grids_gif_and_sample_metrics(tiny_gan_run):
         assert gif.n_frames == 2
 
 
-def test_export_generate_signature_matches_the_generator_and_marks_output(tiny_gan_run, tmp_path):
+@pytest.fixture(scope="module")
+def exported_gan(tiny_gan_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny run exported once as ``<base>/digit-gan/1``, shared by the export and serving
+    tests (which only read it)."""
+    from dlsuite.apps.common.export import export_run
+
+    return export_run(
+        tiny_gan_run.run.path,
+        model_base_path=tmp_path_factory.mktemp("repo"),
+        name="digit-gan",
+        manifest_info=MANIFEST_INFO,
+    )
+
+
+def test_export_generate_signature_matches_the_generator_and_marks_output(
+    tiny_gan_run, exported_gan
+):
     import keras
     import tensorflow as tf
 
-    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.generative.quality import generate_pixels
     from dlsuite.serving.marking import detect_mark, embed_watermark
     from dlsuite.serving.warmup import read_warmup_requests
 
-    version = export_run(
-        tiny_gan_run.run.path,
-        model_base_path=tmp_path,
-        name="digit-gan",
-        manifest_info=MANIFEST_INFO,
-    )
-    assert version == tmp_path / "digit-gan" / "1"
+    version = exported_gan
+    assert version.name == "1" and version.parent.name == "digit-gan"
     loaded = tf.saved_model.load(str(version))
     out = loaded.signatures["generate"](
         num_samples=tf.constant(3), class_ids=tf.constant([4, 7, 1]), seed=tf.constant(5, tf.int64)
@@ -427,20 +444,15 @@ def test_wgan_gp_is_selectable_by_name(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def served_gan(tiny_gan_run, tmp_path_factory):
-    from dlsuite.apps.common.export import export_run
+def served_gan(exported_gan, tmp_path_factory):
     from tests.serving.conftest import start_server
 
-    base = tmp_path_factory.mktemp("repo")
-    export_run(
-        tiny_gan_run.run.path, model_base_path=base, name="digit-gan", manifest_info=MANIFEST_INFO
-    )
     server = start_server(
-        ["--model_name=digit-gan", f"--model_base_path={base / 'digit-gan'}"],
+        ["--model_name=digit-gan", f"--model_base_path={exported_gan.parent}"],
         tmp_path_factory.mktemp("log") / "server.log",
         ready_model="digit-gan",
     )
-    yield server, base / "digit-gan" / "1"
+    yield server, exported_gan
     server.stop()
 
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dlsuite.apps.nlp.config import NLPConfig
-
-MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -323,17 +320,15 @@ def test_tiny_run_records_the_tokenizer_and_reloads_for_evaluation(nlp_tiny_run)
     assert (nlp_tiny_run.run.path / "confusion_matrix.png").is_file()
 
 
-def test_export_reloads_and_matches_the_in_memory_model_on_strings(nlp_tiny_run, tmp_path):
+def test_export_reloads_and_matches_the_in_memory_model_on_strings(nlp_tiny_run, nlp_tiny_export):
     import tensorflow as tf
 
-    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.nlp.classify.export import text_example
     from dlsuite.serving.signatures import CLASSIFY_METHOD, read_signature_defs
     from dlsuite.serving.warmup import read_warmup_requests
 
-    version = export_run(
-        nlp_tiny_run.run.path, model_base_path=tmp_path, name="langid", manifest_info=MANIFEST_INFO
-    )
+    version = nlp_tiny_export
+    assert version.name == "1" and version.parent.name == "langid"
     texts = [
         "Das ist nicht mein Haus.",
         "Where is the station?",

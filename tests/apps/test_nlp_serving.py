@@ -3,8 +3,6 @@ REST and gRPC."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import requests
@@ -12,7 +10,6 @@ import requests
 from tests.serving.conftest import start_server
 
 pytestmark = pytest.mark.slow
-MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
 TEXTS = [
     "Das Wetter ist heute schön.",
     "The weather is nice today.",
@@ -21,15 +18,10 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def served(nlp_tiny_run, tmp_path_factory):
+def served(nlp_tiny_run, nlp_tiny_export, tmp_path_factory):
     import tensorflow as tf
 
-    from dlsuite.apps.common.export import export_run
-
-    base = tmp_path_factory.mktemp("repo")
-    export_run(
-        nlp_tiny_run.run.path, model_base_path=base, name="langid", manifest_info=MANIFEST_INFO
-    )
+    base = nlp_tiny_export.parents[1]
     expected = nlp_tiny_run.model(tf.constant(TEXTS)).numpy()
     server = start_server(
         ["--model_name=langid", f"--model_base_path={base / 'langid'}"],

@@ -188,10 +188,23 @@ def test_evaluate_command_reproduces_the_final_evaluation(tiny_dqn):
     assert json.loads((tiny_dqn.run.path / "evaluation.json").read_text())["episodes"] == 5
 
 
-def test_export_reloads_and_acts_like_the_trained_policy(tiny_dqn, tmp_path):
+@pytest.fixture(scope="module")
+def exported_policy(tiny_dqn, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny run exported once as ``<base>/cartpole/1``, shared by the export and serving
+    tests (which only read it)."""
+    from dlsuite.apps.common.export import export_run
+
+    return export_run(
+        tiny_dqn.run.path,
+        model_base_path=tmp_path_factory.mktemp("rl-repo"),
+        name="cartpole",
+        manifest_info=MANIFEST_INFO,
+    )
+
+
+def test_export_reloads_and_acts_like_the_trained_policy(tiny_dqn, exported_policy):
     import tensorflow as tf
 
-    from dlsuite.apps.common.export import export_run
     from dlsuite.apps.rl.evaluation import policy_action_fn
     from dlsuite.apps.rl.export import sample_observations, time_step_inputs
     from dlsuite.apps.rl.models import greedy_policy
@@ -199,10 +212,8 @@ def test_export_reloads_and_acts_like_the_trained_policy(tiny_dqn, tmp_path):
     from dlsuite.serving.manifest import verify_version
     from dlsuite.serving.warmup import read_warmup_requests
 
-    version = export_run(
-        tiny_dqn.run.path, model_base_path=tmp_path, name="cartpole", manifest_info=MANIFEST_INFO
-    )
-    assert version == tmp_path / "cartpole" / "1"
+    version = exported_policy
+    assert version.name == "1" and version.parent.name == "cartpole"
     assert not verify_version(version)
     manifest = json.loads((version / "assets.extra" / "manifest.json").read_text())
     assert manifest["model"]["signatures"]["action"]["inputs"]["observation"]["shape"] == [-1, 4]
@@ -244,16 +255,11 @@ def test_agents_are_selectable_by_name(tmp_path, overrides):
 
 
 @pytest.fixture(scope="module")
-def served_policy(tiny_dqn, tmp_path_factory):
-    from dlsuite.apps.common.export import export_run
+def served_policy(exported_policy, tmp_path_factory):
     from tests.serving.conftest import start_server
 
-    base = tmp_path_factory.mktemp("rl-repo")
-    export_run(
-        tiny_dqn.run.path, model_base_path=base, name="cartpole", manifest_info=MANIFEST_INFO
-    )
     server = start_server(
-        ["--model_name=cartpole", f"--model_base_path={base / 'cartpole'}"],
+        ["--model_name=cartpole", f"--model_base_path={exported_policy.parent}"],
         tmp_path_factory.mktemp("rl-log") / "server.log",
         ready_model="cartpole",
     )

@@ -12,14 +12,9 @@ MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_run, tmp_path_factory):
-    from dlsuite.apps.common.export import export_run
-
-    base = tmp_path_factory.mktemp("saved_models")
-    path = export_run(
-        tiny_run.run.path, model_base_path=base, name="digits", manifest_info=MANIFEST_INFO
-    )
-    return base, path
+def exported(tiny_export: Path) -> tuple[Path, Path]:
+    """``(model_base_path, version)`` of the session's export of `tiny_run`."""
+    return tiny_export.parents[1], tiny_export
 
 
 def _held_out(tiny_run, n=6):

@@ -4,7 +4,6 @@ classes out."""
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,17 +12,14 @@ import requests
 from tests.serving.conftest import start_server
 
 pytestmark = pytest.mark.slow
-MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
 
 
 @pytest.fixture(scope="module")
-def served(tiny_run, tmp_path_factory):
-    from dlsuite.apps.common.export import export_run
+def served(tiny_run, tiny_export, tmp_path_factory):
     from dlsuite.apps.common.runs import splits_for_run
     from dlsuite.apps.vision.export import encode_png
 
-    base = tmp_path_factory.mktemp("repo")
-    export_run(tiny_run.run.path, model_base_path=base, name="digits", manifest_info=MANIFEST_INFO)
+    base = tiny_export.parents[1]
     images = np.stack(
         [x for x, _ in splits_for_run(tiny_run.run.path).test.take(3).as_numpy_iterator()]
     )
