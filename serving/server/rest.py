@@ -69,7 +69,7 @@ _INT64_MAX = (1 << 63) - 1
 # INLINE_CODEC_REQUESTS requests are in progress; bigger ones, or any under heavier load, in the
 # worker threads, so the loop's turn stays short and health checks are answered in time.
 INLINE_CODEC_BYTES = 64 * 1024
-INLINE_CODEC_REQUESTS = 4
+INLINE_CODEC_REQUESTS = 12
 _VERBS = ("predict", "classify", "regress")
 
 
