@@ -205,6 +205,12 @@ def test_v2_infer_bytes_utf8_and_b64(batching_server):
         ("/v2/models/hp/infer", {"inputs": []}, 400, "non-empty"),
         (
             "/v2/models/hp/infer",
+            {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}] * 2},
+            400,
+            "Input 'x' is given more than once",
+        ),
+        (
+            "/v2/models/hp/infer",
             {
                 "parameters": {"signature_name": "nope"},
                 "inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}],
