@@ -131,12 +131,17 @@ class CollectTrainLoop:
                 self.replay_buffer.clear()
                 return loss
 
+        # AutoGraph converts this loop only: the drivers and agents it calls are TF-Agents code
+        # written with explicit tf.while_loop/tf.cond, and converting all of it took most of the
+        # first call's ~18 s of tracing.
+        step = tf.autograph.experimental.do_not_convert(iteration)
+
         def iterations(
             count: Any,
         ) -> Any:  # `count` iterations in one call: no Python between steps
             loss = tf.constant(0.0)
             for _ in tf.range(count):
-                loss = iteration()
+                loss = step()
             return loss
 
         self.iterations = common.function(iterations, autograph=True)
