@@ -32,16 +32,19 @@ def tiny_run(tmp_path_factory):
     return train_tiny(tmp_path_factory.mktemp("runs"))
 
 
-@pytest.fixture(scope="session")
-def tiny_export(tiny_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`tiny_run` exported once as ``<base>/digits/1``, shared by the export and serving tests
-    (which only read it)."""
+def export_once(result, name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run (``result.run``) exported as ``<fresh base>/<name>/1``: the body of the
+    fixtures that export a tiny run once for the export and serving tests (which only read it)."""
     from dlsuite.apps.common.export import export_run
 
-    base = tmp_path_factory.mktemp("saved_models")
-    return export_run(
-        tiny_run.run.path, model_base_path=base, name="digits", manifest_info=MANIFEST_INFO
-    )
+    base = tmp_path_factory.mktemp(f"{name}-export")
+    return export_run(result.run.path, model_base_path=base, name=name, manifest_info=MANIFEST_INFO)
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tiny_run` exported once as ``<base>/digits/1``."""
+    return export_once(tiny_run, "digits", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -111,11 +114,5 @@ def nlp_tiny_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def nlp_tiny_export(nlp_tiny_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`nlp_tiny_run` exported once as ``<base>/langid/1``, shared by the export and serving
-    tests (which only read it)."""
-    from dlsuite.apps.common.export import export_run
-
-    base = tmp_path_factory.mktemp("langid-export")
-    return export_run(
-        nlp_tiny_run.run.path, model_base_path=base, name="langid", manifest_info=MANIFEST_INFO
-    )
+    """`nlp_tiny_run` exported once as ``<base>/langid/1``."""
+    return export_once(nlp_tiny_run, "langid", tmp_path_factory)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
+from tests.apps.conftest import export_once
+
 TINY = dict(
     data="builtin:digits",
     epochs=2,
@@ -359,14 +360,7 @@ def test_tiny_run_writes_marked_grids_gif_and_sample_metrics(tiny_gan_run):
 def exported_gan(tiny_gan_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny run exported once as ``<base>/digit-gan/1``, shared by the export and serving
     tests (which only read it)."""
-    from dlsuite.apps.common.export import export_run
-
-    return export_run(
-        tiny_gan_run.run.path,
-        model_base_path=tmp_path_factory.mktemp("repo"),
-        name="digit-gan",
-        manifest_info=MANIFEST_INFO,
-    )
+    return export_once(tiny_gan_run, "digit-gan", tmp_path_factory)
 
 
 def test_export_generate_signature_matches_the_generator_and_marks_output(

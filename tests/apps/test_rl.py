@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-MANIFEST_INFO = Path(__file__).resolve().parents[2] / "docs" / "manifest_example.yaml"
+from tests.apps.conftest import export_once
+
 TINY_RL = dict(
     num_env_steps=1200,
     initial_collect_steps=200,
@@ -192,14 +193,7 @@ def test_evaluate_command_reproduces_the_final_evaluation(tiny_dqn):
 def exported_policy(tiny_dqn, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny run exported once as ``<base>/cartpole/1``, shared by the export and serving
     tests (which only read it)."""
-    from dlsuite.apps.common.export import export_run
-
-    return export_run(
-        tiny_dqn.run.path,
-        model_base_path=tmp_path_factory.mktemp("rl-repo"),
-        name="cartpole",
-        manifest_info=MANIFEST_INFO,
-    )
+    return export_once(tiny_dqn, "cartpole", tmp_path_factory)
 
 
 def test_export_reloads_and_acts_like_the_trained_policy(tiny_dqn, exported_policy):
