@@ -4,15 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# test processes (pytest-xdist; whole modules per process, so module fixtures are built once)
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test test-fast lint clean
 
 install: $(STAMP)
 
-$(STAMP): setup.py setup.cfg pyproject.toml constraints.txt
+$(STAMP): setup.py setup.cfg pyproject.toml constraints.txt constraints-sign.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,rl]'
+	# second step: the signing stack needs a newer typing-extensions than tf-agents pins (see
+	# constraints-sign.txt); pip warns about tf-agents' pin, which is expected
+	$(BIN)/python -m pip install --quiet -c constraints-sign.txt -e '.[sign]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,10 +29,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not quality" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not quality" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -18,3 +18,9 @@ def pytest_configure(config) -> None:  # noqa: ANN001 - pytest hook
     from dlsuite.apps.common.strategy import configure_cpu_replicas
 
     configure_cpu_replicas(TEST_CPU_REPLICAS)
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001 - pytest hook
+    """Quality-bar tests (the longest: real training) first, so that `make test`'s two xdist
+    workers (``--dist loadscope``, modules handed out in this order) end at about the same time."""
+    items.sort(key=lambda item: item.get_closest_marker("quality") is None)
