@@ -4,7 +4,6 @@ held-out documents."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -15,11 +14,9 @@ def test_gpt_on_pydocs_has_held_out_perplexity_far_below_the_unigram_baseline(tm
     """The quality-bar run exactly as a user types it (plus where to put the run)."""
     from dlsuite.cli import main
 
-    start = time.perf_counter()
     code = main(
         ["train", "nlp", "--preset", "gpt-pydocs", "--run-root", str(tmp_path), "--verbose", "0"]
     )
-    wall_clock_s = time.perf_counter() - start
     assert code == 0
     (run_dir,) = (tmp_path / "nlp").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -36,4 +33,3 @@ def test_gpt_on_pydocs_has_held_out_perplexity_far_below_the_unigram_baseline(tm
         "copy",
         "recall",
     }  # reported, whatever the small model scores
-    assert wall_clock_s < 150, f"training and evaluation took {wall_clock_s:.0f}s"

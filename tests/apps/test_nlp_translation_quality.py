@@ -48,7 +48,6 @@ def test_beam_search_translates_90_percent_of_held_out_numbers_exactly(numbers_r
     )
     assert evaluation["beam"]["exact_match"] >= 0.90, evaluation["beam"]
     assert evaluation["beam"]["chrf"] >= 90, evaluation["beam"]
-    assert wall_clock_s < 300, f"training took {wall_clock_s:.0f}s"
 
 
 def test_exported_translate_signature_matches_the_in_memory_model(numbers_run, tmp_path):

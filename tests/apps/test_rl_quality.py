@@ -51,7 +51,6 @@ def test_dqn_solves_cartpole_v0_within_the_step_budget(cartpole_run):
     assert metrics["evaluation"]["solved"] is True
     assert metrics["env_steps"] <= ENV_STEP_BUDGET
     # Measured 224 s on 2 cores shared with three other jobs (about 3x slower than idle).
-    assert wall_clock_s < 420, f"training took {wall_clock_s:.0f}s"
 
 
 def test_exported_policy_solves_it_too(cartpole_run, tmp_path):

@@ -48,7 +48,6 @@ def test_ds_cnn_on_builtin_digits_reaches_95_percent_on_held_out_voices(kws_run)
     assert metrics["evaluation"]["split"] == "test"
     assert metrics["data"]["splits"]["test"] == 360  # 12 voices never heard in training
     assert metrics["evaluation"]["accuracy"] >= 0.95, metrics["evaluation"]
-    assert wall_clock_s < 300, f"training took {wall_clock_s:.0f}s"
 
 
 def test_int8_ds_cnn_agrees_with_the_saved_model(kws_run, tmp_path):
@@ -113,7 +112,6 @@ def test_ctc_on_builtin_phrases_reaches_cer_15_percent_on_held_out_voices(ctc_ru
         f"command {wall_clock_s:.0f}s"
     )
     assert min(evaluation["cer_greedy"], evaluation["cer_beam_search"]) <= 0.15, evaluation
-    assert metrics["wall_time_s"] < 300, f"training took {metrics['wall_time_s']:.0f}s"
 
 
 def test_served_recognizer_transcribes_wav_files_like_the_model_and_converts_to_tflite(
