@@ -5,8 +5,14 @@ served by dlsuite or by the real binary (`dlsuite.serving.server.app.serve`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from dlsuite.serving.server.config import DEFAULT_MAX_REQUEST_BYTES, GRPC_UNLIMITED
+from dlsuite.serving.server.config import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    GRPC_UNLIMITED,
+    OverloadOptions,
+    RequestLimits,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +142,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "on the dlsuite.access logger (stderr)",
     )
     parser.add_argument("--log_level", default="INFO", help="Python log level (dlsuite backend)")
+    limits = parser.add_argument_group(
+        "request limits (dlsuite backend; checked before anything is allocated or decoded)"
+    )
+    for field in dataclasses.fields(RequestLimits):
+        limits.add_argument(
+            f"--{field.name}",
+            type=int,
+            default=field.default,
+            help=f"{_LIMIT_HELP[field.name]} (default {field.default})",
+        )
+    overload = parser.add_argument_group("overload (dlsuite backend)")
+    for field in dataclasses.fields(OverloadOptions):
+        overload.add_argument(
+            f"--{field.name}",
+            type=int,
+            default=field.default,
+            help=f"{_OVERLOAD_HELP[field.name]} (default {field.default})",
+        )
+    security = parser.add_argument_group("security (dlsuite backend; see docs/serving.md)")
+    security.add_argument(
+        "--require_manifest",
+        action="store_true",
+        help="refuse model versions without a valid assets.extra/manifest.json (default: "
+        "load them, as TF Serving does, with a warning)",
+    )
+    security.add_argument(
+        "--trusted_signers",
+        help="PEM file of public keys; a version must carry a model-signing signature by one "
+        "of them (implies --require_manifest)",
+    )
+    security.add_argument(
+        "--enable_model_management",
+        action="store_true",
+        help="allow ModelService/HandleReloadConfigRequest, limited to base paths under the "
+        "start-up models' folders and request logs under --log_dir (default: refused)",
+    )
+    security.add_argument(
+        "--log_dir", help="folder a reloaded config's logging_config may write request logs to"
+    )
+    security.add_argument(
+        "--ssl_config_file",
+        help="text-format SSLConfig (server_key, server_cert, custom_ca, client_verify: PEM "
+        "contents, as TF Serving's): TLS on both ports",
+    )
+    security.add_argument(
+        "--auth_token_file",
+        help="file holding a bearer token every request must carry (REST 'Authorization: "
+        "Bearer <token>', gRPC 'authorization' metadata), health endpoints excepted",
+    )
+    security.add_argument(
+        "--expose_paths",
+        action="store_true",
+        help="show file-system paths in status and readiness answers (hidden by default)",
+    )
+
+
+_LIMIT_HELP = {
+    "max_tensor_elements": "largest number of elements of one input tensor, from its shape",
+    "max_request_elements": "largest number of input elements of one request",
+    "max_batch_rows": "largest first dimension (batch rows) of a request's inputs",
+    "max_json_depth": "deepest nesting of arrays and objects in a JSON body",
+    "max_number_chars": "longest JSON number literal, in characters",
+    "max_string_bytes": "longest string element, in bytes (after base64 decoding)",
+}
+_OVERLOAD_HELP = {
+    "max_concurrent_requests": "inference requests in progress at once; more are refused "
+    "with 429 / UNAVAILABLE",
+    "rest_read_timeout_in_ms": "time a REST client has to send a request's headers and body",
+    "rest_idle_timeout_in_ms": "an idle keep-alive REST connection is closed after this",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,10 +4,11 @@
 its own) into `ServerOptions`; `tfserving_argv` turns them into the real binary's command line.
 
 ``--model_config_file`` holds a ``ModelServerConfig`` (parsed with the protos shipped in
-``tensorflow-serving-api``). ``--batching_parameters_file`` holds a ``BatchingParameters`` and
-``--monitoring_config_file`` a ``MonitoringConfig``; those two protos are not part of
-``tensorflow-serving-api``, so they are declared here with TF Serving's exact field names and
-numbers (``session_bundle_config.proto``, ``monitoring_config.proto``) in a private descriptor pool.
+``tensorflow-serving-api``). ``--batching_parameters_file`` holds a ``BatchingParameters``,
+``--monitoring_config_file`` a ``MonitoringConfig`` and ``--ssl_config_file`` an ``SSLConfig``;
+those protos are not part of ``tensorflow-serving-api``, so they are declared here with TF
+Serving's exact field names and numbers (``session_bundle_config.proto``,
+``monitoring_config.proto``, ``ssl_config.proto``) in a private descriptor pool.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ TFSERVING_FLAGS = (
     "load_retry_interval_micros",
     "tensorflow_intra_op_parallelism",
     "tensorflow_inter_op_parallelism",
+    "ssl_config_file",
 )
 
 _PROTO_CLASSES: dict[str, Any] = {}
@@ -94,8 +96,12 @@ def _extra_protos() -> dict[str, Any]:
         label=f.LABEL_OPTIONAL,
         type_name=".tensorflow.serving.PrometheusConfig",
     )
+    ssl = file.message_type.add(name="SSLConfig")
+    for number, name in [(1, "server_key"), (2, "server_cert"), (3, "custom_ca")]:
+        ssl.field.add(name=name, number=number, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+    ssl.field.add(name="client_verify", number=4, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL)
     pool.Add(file)
-    for name in ("BatchingParameters", "MonitoringConfig"):
+    for name in ("BatchingParameters", "MonitoringConfig", "SSLConfig"):
         _PROTO_CLASSES[name] = message_factory.GetMessageClass(
             pool.FindMessageTypeByName(f"tensorflow.serving.{name}")
         )
@@ -212,6 +218,64 @@ class SessionOptions:
 
 
 @dataclasses.dataclass(frozen=True)
+class RequestLimits:
+    """What one request may ask of the server, checked before anything is allocated or decoded.
+
+    Each field is a ``dlsuite serve`` flag of the same name; a request over a limit is refused with
+    400/413 (REST, JSON error) or INVALID_ARGUMENT / RESOURCE_EXHAUSTED (gRPC) naming the flag.
+    """
+
+    max_tensor_elements: int = 2**24  # elements of one input tensor, from its declared shape
+    max_request_elements: int = 2**25  # elements of all input tensors of one request
+    max_batch_rows: int = 1024  # rows (first dimension) of a batched input
+    max_json_depth: int = 64  # nesting of arrays and objects in a JSON body
+    max_number_chars: int = 400  # characters of one JSON number literal
+    max_string_bytes: int = 16 * 1024 * 1024  # bytes of one string element (decoded base64)
+
+    def __post_init__(self) -> None:
+        check_positive_int(**dataclasses.asdict(self))
+
+
+@dataclasses.dataclass(frozen=True)
+class OverloadOptions:
+    """How much work the server takes on at once, and how long it waits for a client."""
+
+    max_concurrent_requests: int = 256  # predict-like requests in progress; more: 429/UNAVAILABLE
+    rest_read_timeout_in_ms: int = 30000  # to receive a request's headers and body (slowloris)
+    rest_idle_timeout_in_ms: int = 30000  # an idle keep-alive connection is closed after this
+
+    def __post_init__(self) -> None:
+        check_positive_int(**dataclasses.asdict(self))
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsOptions:
+    """TF Serving's ``SSLConfig`` (``--ssl_config_file``), PEM contents, for both ports."""
+
+    server_key: str
+    server_cert: str
+    custom_ca: str = ""  # PEM of the CA that client certificates must chain to
+    client_verify: bool = False  # require and check a client certificate (mutual TLS)
+
+    def __repr__(self) -> str:  # never print the private key
+        return f"TlsOptions(client_verify={self.client_verify}, custom_ca={bool(self.custom_ca)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class SecurityOptions:
+    """Who may use and manage the server, and which model versions it trusts."""
+
+    require_manifest: bool = False  # refuse versions without a valid assets.extra/manifest.json
+    trusted_signers: tuple[str, ...] = ()  # PEM public keys; a version must be signed by one
+    enable_model_management: bool = False  # allow ModelService/HandleReloadConfigRequest
+    model_roots: tuple[str, ...] = ()  # base paths a reload may use: the start-up models' parents
+    log_dir: str | None = None  # where a reload's logging_config may write request logs
+    tls: TlsOptions | None = None
+    auth_token: str | None = dataclasses.field(default=None, repr=False)  # bearer token
+    expose_paths: bool = False  # show file-system paths in status and readiness bodies
+
+
+@dataclasses.dataclass(frozen=True)
 class ServerOptions:
     """Everything ``dlsuite serve`` needs, validated at start-up."""
 
@@ -234,6 +298,9 @@ class ServerOptions:
     load_retry_interval_micros: int = 60_000_000
     session: SessionOptions = SessionOptions()
     num_processes: int = 1
+    limits: RequestLimits = RequestLimits()
+    overload: OverloadOptions = OverloadOptions()
+    security: SecurityOptions = SecurityOptions()
 
 
 def server_options(flags: Mapping[str, Any]) -> ServerOptions:
@@ -314,6 +381,66 @@ def server_options(flags: Mapping[str, Any]) -> ServerOptions:
             inter_op=flags["tensorflow_inter_op_parallelism"],
         ),
         num_processes=processes,
+        limits=RequestLimits(**{f.name: flags[f.name] for f in dataclasses.fields(RequestLimits)}),
+        overload=OverloadOptions(
+            **{f.name: flags[f.name] for f in dataclasses.fields(OverloadOptions)}
+        ),
+        security=security_options(flags, models),
+    )
+
+
+def security_options(flags: Mapping[str, Any], models: tuple[ModelSpec, ...]) -> SecurityOptions:
+    """Read the security flags: TLS, bearer token, trusted signers, management."""
+    if flags["trusted_signers"]:
+        signers = read_trusted_signers(flags["trusted_signers"])
+    else:
+        signers = ()
+    token = None
+    if flags["auth_token_file"]:
+        token = Path(flags["auth_token_file"]).read_text(encoding="utf-8").strip()
+        if not token:
+            raise ValueError(f"--auth_token_file {flags['auth_token_file']} is empty")
+    log_dir = os.path.abspath(flags["log_dir"]) if flags["log_dir"] else None
+    roots = tuple(sorted({str(Path(m.base_path).resolve().parent) for m in models}))
+    return SecurityOptions(
+        require_manifest=bool(flags["require_manifest"]) or bool(signers),
+        trusted_signers=signers,
+        enable_model_management=bool(flags["enable_model_management"]),
+        model_roots=roots,
+        log_dir=log_dir,
+        tls=read_ssl_config(flags["ssl_config_file"]) if flags["ssl_config_file"] else None,
+        auth_token=token,
+        expose_paths=bool(flags["expose_paths"]),
+    )
+
+
+def read_trusted_signers(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The PEM public keys in ``--trusted_signers`` (one file holding one or more keys)."""
+    text = Path(path).read_text(encoding="utf-8")
+    begin, end = "-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----"
+    keys = []
+    for chunk in text.split(end)[:-1]:
+        if begin not in chunk:
+            break
+        keys.append(begin + chunk.split(begin, 1)[1] + end + "\n")
+    if not keys:
+        raise ValueError(f"--trusted_signers {path} holds no PEM public key ({begin} ...)")
+    return tuple(keys)
+
+
+def read_ssl_config(path: str | os.PathLike[str]) -> TlsOptions:
+    """Read ``--ssl_config_file``: a text-format ``SSLConfig`` holding PEM contents, as TF
+    Serving's (``server_key``, ``server_cert``, ``custom_ca``, ``client_verify``)."""
+    proto = _parse_text(path, _extra_protos()["SSLConfig"](), "SSL config")
+    if not proto.server_key or not proto.server_cert:
+        raise ValueError(f"{path}: an SSLConfig needs server_key and server_cert (PEM contents)")
+    if proto.client_verify and not proto.custom_ca:
+        raise ValueError(f"{path}: client_verify needs custom_ca (the CA of client certificates)")
+    return TlsOptions(
+        server_key=proto.server_key,
+        server_cert=proto.server_cert,
+        custom_ca=proto.custom_ca,
+        client_verify=bool(proto.client_verify),
     )
 
 
