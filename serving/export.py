@@ -7,9 +7,11 @@
    hidden temporary folder beside the versions (the version is known from here on);
 3. Classify/Regress signatures get TF Serving's method names (`serving.signatures`);
 4. ``assets.extra/tf_serving_warmup_requests`` is written from real examples (`serving.warmup`);
-5. ``assets.extra/manifest.json`` is built from the run directory and written last, with the
+5. ``assets.extra/manifest.json`` is built from the run directory and written, with the
    SHA-256 of every other file (`serving.manifest`);
-6. the folder is renamed to ``<version>`` (next = highest + 1) in one atomic step.
+6. with a signing key, ``assets.extra/model.sig`` is written last: an OpenSSF model-signing
+   signature over every file, the manifest included (`serving.manifest.signing`);
+7. the folder is renamed to ``<version>`` (next = highest + 1) in one atomic step.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dlsuite.serving.manifest import build_manifest, missing_person_fields, write_manifest
+from dlsuite.serving.manifest import (
+    VersionSigner,
+    build_manifest,
+    missing_person_fields,
+    write_manifest,
+)
 from dlsuite.serving.repository import model_dir, new_version_dir
 from dlsuite.serving.signatures import set_signature_methods
 from dlsuite.serving.warmup import write_warmup_requests
@@ -35,6 +42,7 @@ def export_version(
     person: Mapping[str, Any],
     signature_methods: Mapping[str, str] | None = None,
     manifest_extra: Mapping[str, Any] | None = None,
+    sign_key: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write a complete new version and return its folder.
 
@@ -48,6 +56,7 @@ def export_version(
         person: the manifest fields only a person can know (`serving.manifest.load_person_fields`).
         signature_methods: ``{signature: method}`` for Classify/Regress signatures.
         manifest_extra: app-specific manifest additions (deep-merged).
+        sign_key: an EC private key (PEM) to sign the version with; checked before any work.
     """
     missing = missing_person_fields(person)
     if missing:
@@ -57,6 +66,7 @@ def export_version(
             + " (give them with --manifest-info FILE or --set KEY=VALUE; "
             "see docs/manifest_example.yaml)"
         )
+    signer = VersionSigner(sign_key) if sign_key is not None else None
     target = model_dir(model_base_path, name)
     with new_version_dir(target) as (version, tmp):
         save(tmp, name, version)
@@ -72,4 +82,6 @@ def export_version(
             extra=manifest_extra,
         )
         write_manifest(tmp, manifest)
+        if signer is not None:
+            signer.sign(tmp)
     return target / str(version)

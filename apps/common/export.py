@@ -41,12 +41,14 @@ def export_run(
     manifest_info: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     num_warmup: int = 4,
+    sign_key: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Export the finished run in ``run_dir`` with its app's `ExportPlan`; returns the version
     folder.
 
     ``manifest_info`` and ``overrides`` give the manifest fields only a person can know;
-    ``num_warmup`` held-out examples make the warmup requests.
+    ``num_warmup`` held-out examples make the warmup requests; ``sign_key`` (an EC private key,
+    PEM) signs the version with model-signing.
     """
     run_path = Path(run_dir)
     config_json, metrics = load_run(run_path)
@@ -65,4 +67,5 @@ def export_run(
         person=person,
         signature_methods=plan.signature_methods,
         manifest_extra=plan.manifest_extra,
+        sign_key=sign_key,
     )

@@ -1,4 +1,5 @@
-"""``dlsuite manifest validate|verify|render``: check and read the manifest of a model version."""
+"""``dlsuite manifest validate|verify|render``: check and read the manifest of a model version
+(``verify --public-key`` also checks its model-signing signature)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ import sys
 from pathlib import Path
 
 from dlsuite.serving.manifest.card import model_card, write_model_card
-from dlsuite.serving.manifest.integrity import load_manifest, resolve_manifest_path, verify_version
+from dlsuite.serving.manifest.integrity import (
+    SIGNATURE_RELPATH,
+    load_manifest,
+    resolve_manifest_path,
+    signature_path,
+    verify_version,
+)
 from dlsuite.serving.manifest.schema import validate_manifest
+from dlsuite.serving.manifest.signing import SignatureError, verify_signature
+from dlsuite.serving.server.config import read_trusted_signers
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,13 +42,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     verify = actions.add_parser(
         "verify",
-        help="check every file of a version against the manifest's SHA-256 digests "
-        "(exit 1 and list the problems if any file changed, is missing or was added)",
+        help="check every file of a version against the manifest's SHA-256 digests and, with "
+        "--public-key, its model-signing signature (exit 1 and list the problems if any file "
+        "changed, is missing or was added, or the version is unsigned, signed by another key "
+        "or changed since it was signed)",
     )
     verify.add_argument(
         "version_dir",
         metavar="VERSION_DIR",
         help="a model version folder, e.g. saved_models/digits/1",
+    )
+    verify.add_argument(
+        "--public-key",
+        dest="public_keys",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help=f"a PEM file of one or more trusted EC public keys: {SIGNATURE_RELPATH} must be "
+        "signed by one of them (repeatable; the same keys as dlsuite serve --trusted_signers)",
     )
     verify.set_defaults(func=_verify)
 
@@ -75,13 +95,24 @@ def _validate(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     if not Path(args.version_dir).is_dir():
         raise FileNotFoundError(f"no such version folder: {args.version_dir}")
+    keys = [(path, key) for path in args.public_keys for key in read_trusted_signers(path)]
     problems = verify_version(args.version_dir)
+    signer = None
+    if keys:
+        try:
+            signer = keys[verify_signature(args.version_dir, [key for _, key in keys])][0]
+        except SignatureError as err:
+            problems.append(str(err))
     if problems:
         print(f"{args.version_dir}: {len(problems)} problem(s):", file=sys.stderr)
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return 1
     print(f"{args.version_dir}: every file matches its recorded SHA-256")
+    if signer is not None:
+        print(f"{args.version_dir}: signed by a key in {signer}; the files are the ones signed")
+    elif signature_path(args.version_dir).is_file():
+        print(f"{args.version_dir}: {SIGNATURE_RELPATH} not checked (give --public-key PEM)")
     return 0
 
 

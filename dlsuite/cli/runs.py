@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
         "export",
         help="export a trained run as a versioned SavedModel with its manifest",
         description="Write saved_models/<name>/<version>/ atomically: SavedModel with serving "
-        "signatures, TF Serving warmup requests and the compliance manifest.",
+        "signatures, TF Serving warmup requests and the compliance manifest (signed with --sign).",
     )
     export.add_argument("run", help="run directory (runs/<app>/<run-id>)")
     export.add_argument(
@@ -79,6 +79,15 @@ def register(subparsers: Any) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="set one manifest field, e.g. --set provider.name=ACME (repeatable)",
+    )
+    export.add_argument(
+        "--sign",
+        metavar="KEY.pem",
+        default=None,
+        help="sign the version with this EC private key (PEM; OpenSSF model-signing, offline): "
+        "writes assets.extra/model.sig over every file, the manifest included, before the "
+        "version is published; `dlsuite serve --trusted_signers` and `dlsuite manifest verify "
+        "--public-key` check it",
     )
     export.set_defaults(func=_export)
 
@@ -175,6 +184,7 @@ def _export(args: argparse.Namespace) -> int:
         name=args.name,
         manifest_info=args.manifest_info,
         overrides=parse_assignments(args.overrides),
+        sign_key=args.sign,
     )
-    print(f"exported {path}")
+    print(f"exported {path}" + (" (signed: assets.extra/model.sig)" if args.sign else ""))
     return 0

@@ -6,6 +6,8 @@ classification, model and signatures, training data and compute (with an energy/
 held-out evaluation, limitations and oversight, and SHA-256 digests of every file of the version.
 Fields the suite measures come from the run directory; fields only a person can know come from a
 YAML/JSON file (``docs/manifest_example.yaml``). Field reference: ``docs/manifest.md``.
+A version may also carry an OpenSSF model-signing signature over all its files, the manifest
+included (``assets.extra/model.sig``, `signing`).
 
 Typical use by the export code, after every other file of the version is written::
 
@@ -13,8 +15,10 @@ Typical use by the export code, after every other file of the version is written
     manifest = build_manifest(run_dir=run_dir, version_dir=tmp_dir, name="digits", version=3,
                               person=person)
     write_manifest(tmp_dir, manifest)
+    VersionSigner("key.pem").sign(tmp_dir)   # optional: assets.extra/model.sig, after the manifest
     ...
     assert not verify_version(version_dir)   # the server checks this before loading
+    verify_signature(version_dir, trusted_pems)   # and this with --trusted_signers
 
 Nothing here imports TensorFlow at import time.
 """
@@ -34,9 +38,11 @@ from dlsuite.serving.manifest.build import (
 from dlsuite.serving.manifest.card import render_html
 from dlsuite.serving.manifest.integrity import (
     MANIFEST_RELPATH,
+    SIGNATURE_RELPATH,
     compute_integrity,
     load_manifest,
     manifest_path,
+    signature_path,
     verify_version,
     write_manifest,
 )
@@ -50,6 +56,15 @@ from dlsuite.serving.manifest.person import (
     parse_assignments,
 )
 from dlsuite.serving.manifest.schema import load_schema, validate_manifest
+from dlsuite.serving.manifest.signing import (
+    SignatureError,
+    SignatureMismatch,
+    UnsignedVersion,
+    UntrustedSignature,
+    VersionSigner,
+    check_public_keys,
+    verify_signature,
+)
 
 __all__ = [
     "ANNEX_III_AREAS",
@@ -61,8 +76,15 @@ __all__ = [
     "REQUIRED_PERSON_FIELDS",
     "RISK_CLASSES",
     "SCHEMA_VERSION",
+    "SIGNATURE_RELPATH",
     "SYSTEMIC_RISK_THRESHOLD_FLOP",
+    "SignatureError",
+    "SignatureMismatch",
+    "UnsignedVersion",
+    "UntrustedSignature",
+    "VersionSigner",
     "build_manifest",
+    "check_public_keys",
     "compute_integrity",
     "energy_estimate",
     "load_manifest",
@@ -72,8 +94,10 @@ __all__ = [
     "missing_person_fields",
     "parse_assignments",
     "render_html",
+    "signature_path",
     "systemic_risk",
     "validate_manifest",
+    "verify_signature",
     "verify_version",
     "write_manifest",
 ]

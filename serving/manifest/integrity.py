@@ -1,8 +1,10 @@
 """File digests of a model version: write them into the manifest and check them later.
 
 The integrity section lists the SHA-256 and size of every file under the version folder (relative
-POSIX paths), except ``assets.extra/manifest.json`` itself. `verify_version` recomputes them, so any
-change, removal or addition of a file is reported before a server loads the version.
+POSIX paths), except ``assets.extra/manifest.json`` itself and the signature
+``assets.extra/model.sig`` (`serving.manifest.signing`), which is written after the manifest and
+covers it. `verify_version` recomputes them, so any change, removal or addition of a file is
+reported before a server loads the version.
 """
 
 from __future__ import annotations
@@ -16,11 +18,18 @@ from dlsuite.serving.manifest.schema import validate_manifest
 MANIFEST_DIR = "assets.extra"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_RELPATH = f"{MANIFEST_DIR}/{MANIFEST_FILE}"
+SIGNATURE_RELPATH = f"{MANIFEST_DIR}/model.sig"
+_NOT_DESCRIBED = (MANIFEST_RELPATH, SIGNATURE_RELPATH)
 
 
 def manifest_path(version_dir: str | os.PathLike[str]) -> Path:
     """Where a version keeps its manifest."""
     return Path(version_dir) / MANIFEST_DIR / MANIFEST_FILE
+
+
+def signature_path(version_dir: str | os.PathLike[str]) -> Path:
+    """Where a version keeps its model-signing signature."""
+    return Path(version_dir) / SIGNATURE_RELPATH
 
 
 def resolve_manifest_path(path: str | os.PathLike[str]) -> Path:
@@ -42,13 +51,14 @@ def load_manifest(path: str | os.PathLike[str]) -> dict:
 
 
 def version_files(version_dir: str | os.PathLike[str]) -> list[str]:
-    """Sorted relative POSIX paths of every file of the version, without the manifest."""
+    """Sorted relative POSIX paths of every file of the version, without the manifest and the
+    signature."""
     root = Path(version_dir)
     files = []
     for dirpath, _dirnames, filenames in os.walk(root):
         for filename in filenames:
             rel = (Path(dirpath) / filename).relative_to(root).as_posix()
-            if rel != MANIFEST_RELPATH:
+            if rel not in _NOT_DESCRIBED:
                 files.append(rel)
     return sorted(files)
 
@@ -64,7 +74,7 @@ def compute_integrity(version_dir: str | os.PathLike[str]) -> dict:
     }
     if not files:
         raise ValueError(f"{root} holds no files to describe")
-    return {"algorithm": "sha256", "excluded": [MANIFEST_RELPATH], "files": files}
+    return {"algorithm": "sha256", "excluded": list(_NOT_DESCRIBED), "files": files}
 
 
 def write_manifest(version_dir: str | os.PathLike[str], manifest: dict) -> Path:

@@ -4,7 +4,11 @@ States follow ``ModelVersionStatus.State``: START -> LOADING -> AVAILABLE -> UNL
 version that fails to load goes to END with its error in the status and never replaces the
 version being served. Loading is availability-preserving: an old version is unloaded only once a
 version the policy wants is AVAILABLE, and only after its in-flight requests have finished.
-Models load only from their configured base paths; polling finds new version folders.
+Models load only from their configured base paths; polling finds new version folders. A version
+that finishes loading after its model was removed from the configuration is unloaded at once.
+
+Before a version loads, its manifest (``assets.extra/manifest.json``) and, with trusted signers,
+its model-signing signature (``assets.extra/model.sig``) are checked (`ModelManager.check_version`).
 """
 
 from __future__ import annotations
@@ -16,10 +20,19 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from dlsuite.serving.manifest import verify_version
+from dlsuite.serving.manifest import (
+    MANIFEST_RELPATH,
+    SignatureMismatch,
+    UnsignedVersion,
+    UntrustedSignature,
+    check_public_keys,
+    manifest_path,
+    verify_signature,
+    verify_version,
+)
 from dlsuite.serving.repository import check_model_name, version_dirs
 from dlsuite.serving.server.config import BatchingOptions, ModelSpec, SessionOptions
 from dlsuite.serving.server.errors import ServingError, not_found
@@ -67,15 +80,8 @@ class _Model:
     folders: dict[int, Path] = dataclasses.field(default_factory=dict)  # version folders, last scan
 
 
-def check_manifest(version_dir: Path) -> list[str]:
-    """Problems found by ``serving.manifest.verify_version`` (none when there is no manifest)."""
-    if not (version_dir / "assets.extra" / "manifest.json").is_file():
-        log.warning(
-            "%s has no assets.extra/manifest.json; loading it without an integrity check",
-            version_dir,
-        )
-        return []
-    return list(verify_version(version_dir))
+class FinalRefusal(ServingError):
+    """A refused load that trying again cannot change: the version goes to END without retries."""
 
 
 class ModelManager:
@@ -93,6 +99,10 @@ class ModelManager:
             default 60 s; 0 or less retries at once).
         session: the TensorFlow thread pools of every loaded version's session.
         settle_heap: run `settle_heap` after every load and unload (the server process does).
+        require_manifest: refuse versions without ``assets.extra/manifest.json``
+            (``--require_manifest``); by default they load, as in TF Serving, with a warning.
+        trusted_signers: PEM public keys (``--trusted_signers``); a version must carry a
+            model-signing signature by one of them. Implies ``require_manifest``.
     """
 
     def __init__(
@@ -105,6 +115,8 @@ class ModelManager:
         load_retry_interval: float = 60.0,
         session: SessionOptions | None = None,
         settle_heap: bool = False,
+        require_manifest: bool = False,
+        trusted_signers: Sequence[str] = (),
     ) -> None:
         if max_load_retries < 0:
             raise ValueError(
@@ -112,6 +124,22 @@ class ModelManager:
             )
         self.max_load_retries = max_load_retries
         self.load_retry_interval = load_retry_interval
+        self.trusted_signers = check_public_keys(trusted_signers) if trusted_signers else ()
+        self.require_manifest = require_manifest or bool(self.trusted_signers)
+        if self.trusted_signers:
+            log.info(
+                "versions must carry a valid manifest and a signature by one of %d trusted "
+                "key(s) (--trusted_signers)",
+                len(self.trusted_signers),
+            )
+        elif self.require_manifest:
+            log.info("versions must carry a valid manifest (--require_manifest)")
+        else:
+            log.info(
+                "versions without %s load without an integrity check, as in TF Serving "
+                "(--require_manifest refuses them)",
+                MANIFEST_RELPATH,
+            )
         self._lock = threading.RLock()
         self._reconcile_lock = threading.Lock()
         self._models: dict[str, _Model] = {m.name: _Model(m) for m in models}
@@ -231,7 +259,9 @@ class ModelManager:
                     self._begin_unload(status)
 
     def _load(self, model: _Model, version: int, path: Path) -> None:
-        """Load one version; a failure is retried ``max_load_retries`` times, then reported."""
+        """Load one version; a failure is retried ``max_load_retries`` times (a `FinalRefusal`
+        never), then reported. If the model was removed from the configuration (or moved to
+        another base path) while the version loaded, the version is unloaded at once."""
         name = model.spec.name
         with self._lock:
             status = model.versions.get(version)
@@ -253,9 +283,8 @@ class ModelManager:
                 self.metrics.observe_load(name, version, time.monotonic() - load_started, code)
                 with self._lock:
                     status.attempts += 1
-                    if (
-                        status.attempts > self.max_load_retries
-                    ):  # the first try and every retry failed
+                    # the first try and every retry failed, or trying again cannot help
+                    if status.attempts > self.max_load_retries or isinstance(err, FinalRefusal):
                         log.error("failed to load %s version %d: %s", name, version, message)
                         status.state, status.error_code, status.error_message = "END", code, message
                         return
@@ -275,15 +304,68 @@ class ModelManager:
         with self._lock:
             status.servable = servable
             status.state = "AVAILABLE"
+            current = self._models.get(name)
+            removed = current is None or current.versions.get(version) is not status
+            if removed:
+                self._begin_unload(status)
+        if removed:
+            log.info(
+                "%s version %d finished loading after its model was removed from the "
+                "configuration (or moved to another base path); unloading it",
+                name,
+                version,
+            )
+            return
         if self._settle_heap:
             settle_heap()
         log.info("%s version %d is AVAILABLE", name, version)
 
-    def _load_servable(self, name: str, version: int, path: Path) -> Servable:
-        """Check the manifest, load the SavedModel and replay its warmup requests."""
-        problems = check_manifest(path)
+    def check_version(self, path: Path) -> None:
+        """Raise `ServingError` if the version in ``path`` may not be loaded.
+
+        No manifest: FAILED_PRECONDITION with ``require_manifest``, else a warning that no
+        integrity check was done. Files that do not match the manifest: DATA_LOSS. With trusted
+        signers: no signature is FAILED_PRECONDITION; a signature by another key (or one that
+        does not verify) is a `FinalRefusal` (FAILED_PRECONDITION, not retried); files that do
+        not match what was signed are DATA_LOSS. The other refusals are retried like any failed
+        load, since a version still being copied shows the same symptoms.
+        """
+        if not manifest_path(path).is_file():
+            if self.require_manifest:
+                flag = "--trusted_signers" if self.trusted_signers else "--require_manifest"
+                raise ServingError(
+                    "FAILED_PRECONDITION",
+                    f"no {MANIFEST_RELPATH}: the version cannot be verified and {flag} "
+                    "refuses such versions",
+                )
+            log.warning(
+                "%s has no %s: loading it without an integrity check (start the server with "
+                "--require_manifest to refuse such versions)",
+                path,
+                MANIFEST_RELPATH,
+            )
+            return
+        problems = verify_version(path)
         if problems:
             raise ServingError("DATA_LOSS", "; ".join(problems))
+        if not self.trusted_signers:
+            return
+        try:
+            verify_signature(path, self.trusted_signers)
+        except UnsignedVersion as err:
+            raise ServingError(
+                "FAILED_PRECONDITION", f"{err}; --trusted_signers requires a signature"
+            ) from None
+        except UntrustedSignature as err:
+            raise FinalRefusal(
+                "FAILED_PRECONDITION", f"{err} (--trusted_signers; not retried)"
+            ) from None
+        except SignatureMismatch as err:
+            raise ServingError("DATA_LOSS", str(err)) from None
+
+    def _load_servable(self, name: str, version: int, path: Path) -> Servable:
+        """Check the version, load the SavedModel and replay its warmup requests."""
+        self.check_version(path)
         servable = Servable(
             name,
             version,

@@ -358,3 +358,60 @@ def test_cli_validate_verify_render(tmp_path, version_dir, person, cli, capsys):
     assert cli(["manifest", "validate", str(bad)]) == 1
     assert "'identity' is a required property" in capsys.readouterr().err
     assert cli(["manifest", "validate", str(tmp_path / "nope.json")]) == 2
+
+
+def test_export_signs_the_version_before_publishing_it(tmp_path, saved_model, person):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from dlsuite.serving.export import export_version
+    from tests.serving.golden import warmup_logs
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = tmp_path / "key.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    published = []
+
+    def save(folder: Path, name: str, version: int) -> None:
+        published.append(sorted(p.name for p in folder.parent.iterdir()))
+        shutil.copytree(saved_model, folder, dirs_exist_ok=True)
+
+    base = tmp_path / "saved_models"
+    version_dir = export_version(
+        model_base_path=base,
+        name="tiny",
+        run_dir=_run_dir(tmp_path),
+        save=save,
+        warmup_logs=lambda name: warmup_logs(),
+        person=person,
+        sign_key=private,
+    )
+    assert version_dir == base / "tiny" / "1"
+    assert published[0][0].startswith(".tmp-1-")  # written under a temporary name, then renamed
+    assert sorted(p.name for p in (base / "tiny").iterdir()) == ["1"]
+    assert mf.signature_path(version_dir).is_file()
+    assert mf.verify_version(version_dir) == []
+    assert mf.SIGNATURE_RELPATH in mf.load_manifest(version_dir)["integrity"]["excluded"]
+    assert mf.verify_signature(version_dir, [public.decode()]) == 0
+
+    (tmp_path / "not_a_key.pem").write_text("not a key")
+    with pytest.raises(ValueError, match="not a PEM private key"):  # before any work
+        export_version(
+            model_base_path=base,
+            name="tiny",
+            run_dir=_run_dir(tmp_path),
+            save=save,
+            warmup_logs=lambda name: warmup_logs(),
+            person=person,
+            sign_key=tmp_path / "not_a_key.pem",
+        )
+    assert len(published) == 1 and sorted(p.name for p in (base / "tiny").iterdir()) == ["1"]

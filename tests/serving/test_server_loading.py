@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 import requests
 
 from dlsuite.serving.repository import list_versions, parse_version_dir_name, version_dirs
+from dlsuite.serving.server.config import ModelSpec
+from dlsuite.serving.server.manager import ModelManager
 from tests.serving.conftest import ServerProcess, wait_until
 from tests.serving.tfserving_models import write_half_plus_tf1
 
@@ -220,3 +223,74 @@ def test_keras_model_export_serves_as_in_memory(tmp_path):
         )
     finally:
         server.stop()
+
+
+class _FakeServable:
+    """Stands in for a loaded version: counts requests holding it, records when it is closed."""
+
+    def __init__(self, name: str, version: int) -> None:
+        self.name, self.version, self.batcher = name, version, None
+        self.held = 0
+        self.closed = threading.Event()
+
+    def acquire(self) -> None:
+        self.held += 1
+
+    def release(self) -> None:
+        self.held -= 1
+
+    def drain_and_close(self, timeout: float | None = None) -> None:
+        self.closed.set()
+
+
+class _SlowLoads(ModelManager):
+    """A manager whose loads make fake servables and wait until the test lets them finish."""
+
+    def __init__(self, models: tuple[ModelSpec, ...]) -> None:
+        super().__init__(models, max_load_retries=0)
+        self.started, self.finish = threading.Event(), threading.Event()
+        self.loaded: list[_FakeServable] = []
+
+    def _load_servable(self, name: str, version: int, path: Path) -> _FakeServable:
+        self.started.set()
+        assert self.finish.wait(30)
+        self.loaded.append(_FakeServable(name, version))
+        return self.loaded[-1]
+
+
+@pytest.mark.parametrize("change", ["removed", "kept", "moved"])
+def test_version_whose_model_is_removed_while_it_loads_is_unloaded_when_it_finishes(
+    tmp_path, change
+):
+    for folder in ("m", "m2"):
+        (tmp_path / folder / "1").mkdir(parents=True)
+    spec = ModelSpec("m", str(tmp_path / "m"))
+    new_config = {
+        "removed": (),
+        "kept": (spec,),
+        "moved": (ModelSpec("m", str(tmp_path / "m2")),),  # same name, another base path
+    }[change]
+    manager = _SlowLoads((spec,))
+    loading = threading.Thread(target=manager.reconcile)
+    loading.start()
+    assert manager.started.wait(30)
+    # HandleReloadConfigRequest while version 1 loads: the new config is in place at once, its
+    # reconcile waits for the load in progress
+    reload = threading.Thread(target=manager.reload_config, args=(new_config,))
+    reload.start()
+    assert wait_until(lambda: manager.model_names() == [m.name for m in new_config], timeout=10)
+    manager.finish.set()
+    loading.join(30)
+    reload.join(30)
+    first = manager.loaded[0]
+    if change == "kept":
+        assert [s.state for s in manager.status("m")] == ["AVAILABLE"]
+        assert not first.closed.is_set()
+        with manager.servable("m") as servable:
+            assert servable is first
+    else:
+        assert first.closed.wait(10)  # unloaded once its load finished, not leaked
+    if change == "moved":  # the model's new base path has its own version 1, loaded afresh
+        assert len(manager.loaded) == 2 and [s.state for s in manager.status("m")] == ["AVAILABLE"]
+        with manager.servable("m") as servable:
+            assert servable is manager.loaded[1]
