@@ -5,8 +5,12 @@ JSON in `serving.server.json_tensor`, ``TensorProto`` in `serving.server.tensors
 `serving.server.v2`), `prepare` checks them against the signature once (TF Serving's alias and
 output-filter checks, before anything is decoded) and decodes them into the arrays fed,
 `Servable.run` / `Servable.run_async` runs them (batched when the version has a batcher), and
-`selected` applies the output filter; the codec writes the answer. `predict` is that path for
-callers on a thread (gRPC, warmup); the REST server runs the same steps from its event loop.
+`selected` applies the output filter; the codec writes the answer. Given the server's
+`RequestLimits`, `prepare` refuses inputs too large from their declared shapes before decoding
+them, and string elements too long once decoded (`serving.server.limits`); classify and regress
+check their Examples the same way before serializing them. Warmup replay runs without limits.
+`predict` is that path for callers on a thread (gRPC, warmup); the REST server runs the same steps
+from its event loop.
 
 The checks, their order, status codes and messages follow TF Serving's ``predict_util.cc``,
 ``classifier.cc``, ``regressor.cc`` and ``util.cc`` (serialized Examples with their context
@@ -20,18 +24,25 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
+from dlsuite.serving.server.config import RequestLimits
 from dlsuite.serving.server.errors import ServingError, invalid, not_found
+from dlsuite.serving.server.limits import check_examples, check_shapes, check_strings
 from dlsuite.serving.server.servable import DEFAULT_SIGNATURE, Servable
-from dlsuite.serving.server.tensors import array_to_tensor_proto, tensor_proto_to_array
+from dlsuite.serving.server.tensors import (
+    array_to_tensor_proto,
+    proto_shape,
+    tensor_proto_to_array,
+)
 from dlsuite.serving.signatures import CLASSIFY_METHOD, REGRESS_METHOD
 from dlsuite.serving.warmup import read_warmup_requests
 
 T = TypeVar("T")
 Decode = Callable[[str, T, Any], np.ndarray]  # (input alias, encoded value, tf.TensorSpec) -> array
+Shape = Callable[[str, T], Sequence[int]]  # (input alias, encoded value) -> the shape it declares
 
 
 @contextlib.contextmanager
@@ -188,21 +199,26 @@ def regress(servable: Servable, signature: str | None, serialized: Sequence[byte
     return out.reshape(-1)
 
 
-def serialized_examples(context: Any | None, examples: Sequence[Any]) -> list[bytes]:
+def serialized_examples(
+    context: Any | None, examples: Sequence[Any], limits: RequestLimits | None = None
+) -> list[bytes]:
     """``InputToSerializedExampleTensor``: each Example serialized, its context's bytes first (so
-    an example's feature wins over the context's of the same name, as when TF parses them)."""
+    an example's feature wins over the context's of the same name, as when TF parses them);
+    checked first against ``limits`` (`serving.server.limits.check_examples`) when given."""
+    if limits is not None:
+        check_examples(context, examples, limits)
     prefix = context.SerializeToString() if context is not None else b""
     return [prefix + ex.SerializeToString() for ex in examples]
 
 
-def examples_from_input(input_proto: Any) -> list[bytes]:
+def examples_from_input(input_proto: Any, limits: RequestLimits | None = None) -> list[bytes]:
     """The serialized Examples of an ``Input`` proto (``example_list`` or ``..._with_context``)."""
     which = input_proto.WhichOneof("kind")
     if which == "example_list":
-        return serialized_examples(None, input_proto.example_list.examples)
+        return serialized_examples(None, input_proto.example_list.examples, limits)
     if which == "example_list_with_context":
         lists = input_proto.example_list_with_context
-        return serialized_examples(lists.context, lists.examples)
+        return serialized_examples(lists.context, lists.examples, limits)
     raise invalid("Input is empty.")
 
 
@@ -255,16 +271,38 @@ def prepare(
     inputs: Mapping[str, T],
     output_filter: Sequence[str] = (),
     decode: Decode | None = None,
+    *,
+    shape: Shape | None = None,
+    limits: RequestLimits | None = None,
 ) -> dict[str, np.ndarray]:
     """The request's inputs checked once against signature ``key`` (`check_predict_request`,
     before anything is decoded) and decoded by the codec's ``decode`` (None: they are arrays
-    already) into the arrays `Servable.run` feeds."""
+    already) into the arrays `Servable.run` feeds.
+
+    With ``limits``, the shapes the inputs declare (the codec's ``shape``; None: the arrays' own)
+    are checked before any is decoded, rows counted on inputs whose signature shape starts with
+    None, and string elements once decoded.
+    """
     check_predict_request(servable, key, list(inputs), output_filter)
     specs = servable.input_specs[key]
-    return {
+    if limits is not None:
+        declared = {
+            f"input '{name}'": tuple(shape(name, value) if shape else np.shape(cast(Any, value)))
+            for name, value in inputs.items()
+        }
+        batched = {
+            f"input '{name}'"
+            for name in inputs
+            if specs[name].shape.rank and specs[name].shape[0] is None
+        }
+        check_shapes(declared, limits, batched)
+    feeds = {
         name: _as_feed(decode(name, value, specs[name]) if decode else value, specs[name])
         for name, value in inputs.items()
     }
+    if limits is not None:
+        check_strings(feeds, limits)
+    return feeds
 
 
 def selected(outputs: dict[str, np.ndarray], output_filter: Sequence[str]) -> dict[str, np.ndarray]:
@@ -278,12 +316,14 @@ def predict(
     inputs: Mapping[str, T],
     output_filter: Sequence[str] = (),
     decode: Decode | None = None,
+    *,
+    shape: Shape | None = None,
+    limits: RequestLimits | None = None,
 ) -> dict[str, np.ndarray]:
     """The one predict path, from a thread: `prepare`, `Servable.run` (batched if configured),
     `selected`."""
-    return selected(
-        servable.run(key, prepare(servable, key, inputs, output_filter, decode)), output_filter
-    )
+    feeds = prepare(servable, key, inputs, output_filter, decode, shape=shape, limits=limits)
+    return selected(servable.run(key, feeds), output_filter)
 
 
 def _fill_spec(spec: Any, servable: Servable, key: str) -> None:
@@ -292,8 +332,8 @@ def _fill_spec(spec: Any, servable: Servable, key: str) -> None:
     spec.signature_name = key
 
 
-def predict_proto(servable: Servable, request: Any) -> Any:
-    """Answer a ``PredictRequest``."""
+def predict_proto(servable: Servable, request: Any, limits: RequestLimits | None = None) -> Any:
+    """Answer a ``PredictRequest`` (its tensors' declared shapes checked against ``limits``)."""
     from tensorflow_serving.apis import predict_pb2
 
     key = servable.signature(request.model_spec.signature_name)  # FAILED_PRECONDITION if unknown
@@ -302,7 +342,9 @@ def predict_proto(servable: Servable, request: Any) -> Any:
         key,
         request.inputs,
         list(request.output_filter),
-        lambda name, proto, _spec: tensor_proto_to_array(proto, name),
+        lambda name, proto, _spec: tensor_proto_to_array(proto, name, limits),
+        shape=lambda name, proto: proto_shape(proto, name),
+        limits=limits,
     )
     response = predict_pb2.PredictResponse()
     _fill_spec(response.model_spec, servable, key)
@@ -311,12 +353,12 @@ def predict_proto(servable: Servable, request: Any) -> Any:
     return response
 
 
-def classify_proto(servable: Servable, request: Any) -> Any:
-    """Answer a ``ClassificationRequest``."""
+def classify_proto(servable: Servable, request: Any, limits: RequestLimits | None = None) -> Any:
+    """Answer a ``ClassificationRequest`` (its Examples checked against ``limits``)."""
     from tensorflow_serving.apis import classification_pb2
 
     key = _signature(servable, request.model_spec.signature_name, CLASSIFY_METHOD, "classification")
-    rows = classify(servable, key, examples_from_input(request.input))
+    rows = classify(servable, key, examples_from_input(request.input, limits))
     response = classification_pb2.ClassificationResponse()
     _fill_spec(response.model_spec, servable, key)
     for row in rows:
@@ -326,12 +368,12 @@ def classify_proto(servable: Servable, request: Any) -> Any:
     return response
 
 
-def regress_proto(servable: Servable, request: Any) -> Any:
-    """Answer a ``RegressionRequest``."""
+def regress_proto(servable: Servable, request: Any, limits: RequestLimits | None = None) -> Any:
+    """Answer a ``RegressionRequest`` (its Examples checked against ``limits``)."""
     from tensorflow_serving.apis import regression_pb2
 
     key = _signature(servable, request.model_spec.signature_name, REGRESS_METHOD, "regression")
-    values = regress(servable, key, examples_from_input(request.input))
+    values = regress(servable, key, examples_from_input(request.input, limits))
     response = regression_pb2.RegressionResponse()
     _fill_spec(response.model_spec, servable, key)
     for value in values:
@@ -339,13 +381,16 @@ def regress_proto(servable: Servable, request: Any) -> Any:
     return response
 
 
-def multi_inference_proto(servable: Servable, request: Any) -> Any:
-    """Answer a ``MultiInferenceRequest`` (all tasks on one model, classify/regress only)."""
+def multi_inference_proto(
+    servable: Servable, request: Any, limits: RequestLimits | None = None
+) -> Any:
+    """Answer a ``MultiInferenceRequest`` (all tasks on one model, classify/regress only; its
+    Examples checked against ``limits``)."""
     from tensorflow_serving.apis import inference_pb2
 
     if not request.tasks:
         raise invalid("Found no inference tasks")
-    examples = examples_from_input(request.input)
+    examples = examples_from_input(request.input, limits)
     response = inference_pb2.MultiInferenceResponse()
     seen = set()
     for task in request.tasks:

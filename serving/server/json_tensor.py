@@ -16,8 +16,10 @@ exact and valid requests never pay for the walk.
 
 Before all that, the server tries `split_dense`: a body whose one array is a dense array of numbers
 (the usual image or feature request) is read without nested Python lists at all, the numbers
-parsed by orjson as one flat list, the shape read off the brackets; `dense_inputs` then applies the
-fast path's checks. Any other body, or any doubt, goes the way above.
+parsed by orjson as one flat list, the shape read off the brackets (and its element count checked
+against ``--max_tensor_elements`` / ``--max_request_elements`` before any number is read);
+`dense_inputs` then applies the fast path's checks. Any other body, or any doubt, goes the way
+above.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
+from dlsuite.serving.server.config import RequestLimits
 from dlsuite.serving.server.errors import ServingError, invalid
 from dlsuite.serving.server.json_values import (
     FLOAT_MAX,
@@ -36,10 +39,13 @@ from dlsuite.serving.server.json_values import (
     is_b64,
     json_type,
     may_hold_long_integer,
+    may_hold_long_number,
     nonempty_list,
+    scan_text,
     to_bytes,
     value_to_string,
 )
+from dlsuite.serving.server.limits import check_shapes
 
 # largest integer each decimal type holds exactly (json_tensor.cc kMaxInt for float)
 _EXACT_INT_MAX = {"DT_FLOAT": (1 << 24) - 1, "DT_DOUBLE": (1 << 53) - 1}
@@ -226,11 +232,12 @@ class DenseBody(NamedTuple):
 _NOT_SKELETON = b"0123456789.eE+- \t\r\n"  # deleted: what is left of a dense array is [ , ]
 
 
-def _dense_shape(skeleton: bytes) -> tuple[int, ...] | None:
+def _dense_shape(skeleton: bytes, max_rank: int) -> tuple[int, ...] | None:
     """The shape of a dense nested array from its skeleton (its brackets and commas, e.g.
-    ``[[,],[,]]`` for 2x2), or None when the skeleton is not that of a dense array."""
+    ``[[,],[,]]`` for 2x2), or None when the skeleton is not that of a dense array of rank
+    ``max_rank`` or less (the rebuild below costs rank x length)."""
     rank = len(skeleton) - len(skeleton.lstrip(b"["))
-    if rank == 0:
+    if rank == 0 or rank > max_rank:
         return None
     dims, inner = [], b""
     for depth in range(rank - 1, -1, -1):  # innermost first; the first block of each depth
@@ -242,7 +249,7 @@ def _dense_shape(skeleton: bytes) -> tuple[int, ...] | None:
     return tuple(reversed(dims)) if inner == skeleton else None
 
 
-def split_dense(raw: bytes) -> DenseBody | None:
+def split_dense(raw: bytes, limits: RequestLimits) -> DenseBody | None:
     """The body's tensor as one array of numbers, without a Python object per element, when the
     body is a JSON object whose only array is a dense array of numbers under ``instances`` or
     ``inputs`` (an image, a feature matrix); None for any other body (the caller parses it).
@@ -253,11 +260,21 @@ def split_dense(raw: bytes) -> DenseBody | None:
     (so it is one array, of numbers-only tokens); and its tokens, without brackets, parse as a
     flat JSON list of numbers. Nothing else is accepted, so a body this reads is read exactly as
     the full parse reads it, only about four times faster.
+
+    ``limits``: a body that may be nested too deep or hold too long a number is left to the full
+    parse (which refuses it exactly); one whose skeleton has more elements than
+    ``--max_tensor_elements`` or ``--max_request_elements`` is refused (RESOURCE_EXHAUSTED, 413)
+    before its numbers are read. Both cost O(1) beyond the scans this already makes.
     """
     first, last = raw.find(b"["), raw.rfind(b"]")
-    if first < 0 or last < first or may_hold_long_integer(raw):
+    if first < 0 or last < first:
+        return None
+    scanned = scan_text(raw)
+    if may_hold_long_integer(scanned) or may_hold_long_number(scanned, limits):
         return None
     before, after = raw[:first], raw[last + 1 :]
+    if before.count(b"{") + after.count(b"{") > limits.max_json_depth:
+        return None  # the document around the array may be too deep: the full parse decides
     try:
         doc, other = orjson.loads(before + b"0" + after), orjson.loads(before + b"1" + after)
     except orjson.JSONDecodeError:
@@ -270,9 +287,11 @@ def split_dense(raw: bytes) -> DenseBody | None:
     if type(doc[keys[0]]) is not int:  # the span is inside that value, not all of it
         return None
     span = raw[first : last + 1]
-    shape = _dense_shape(span.translate(None, _NOT_SKELETON))
+    # the array sits in the body's object: rank + 1 deep (deeper: the full parse refuses it)
+    shape = _dense_shape(span.translate(None, _NOT_SKELETON), limits.max_json_depth - 1)
     if shape is None:
         return None
+    check_shapes({f"'{keys[0]}'": shape}, limits)  # the one tensor of the body, by its key
     try:
         values = orjson.loads(b"[" + span.translate(None, b"[]") + b"]")
     except orjson.JSONDecodeError:

@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from dlsuite.serving.server.config import RequestLimits
 from dlsuite.serving.server.errors import invalid
 from dlsuite.serving.server.json_values import to_bytes
+from dlsuite.serving.server.limits import check_repeated
 
 _BYTES_SUFFIX = "_bytes"
 _INTS = "iu"
@@ -213,22 +215,36 @@ _CONTENT_DTYPES = {
 }
 
 
-def tensor_proto_to_array(proto: Any, name: str) -> np.ndarray:
+def proto_shape(proto: Any, name: str) -> tuple[int, ...]:
+    """The shape a ``TensorProto`` declares, which ``tf.make_ndarray`` fills out from however few
+    values it carries (INVALID_ARGUMENT ``tensor parsing error`` for a negative size)."""
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    if min(shape, default=0) < 0:
+        raise invalid(f"tensor parsing error: {name}")
+    return shape
+
+
+def tensor_proto_to_array(proto: Any, name: str, limits: RequestLimits | None = None) -> np.ndarray:
     """``TensorProto`` -> numpy
     (``Tensor::FromProto``; INVALID_ARGUMENT ``tensor parsing error``).
 
     A numeric tensor sent as ``tensor_content`` (what ``tf.make_tensor_proto`` writes for more
     than one value) is a read-only view of the request's bytes, no copy; its size must match its
-    shape exactly. Anything else goes through ``tf.make_ndarray``.
+    shape exactly. Anything else goes through ``tf.make_ndarray``; with ``limits``, a string
+    tensor it would fill out by repeating its last string is refused when the copies pass
+    ``--max_string_bytes`` (its shape has been checked against the element limits already).
     """
+    shape = proto_shape(proto, name)
     dtype = _CONTENT_DTYPES.get(proto.dtype)
     if dtype is not None and proto.tensor_content and not proto.tensor_shape.unknown_rank:
-        shape = tuple(d.size for d in proto.tensor_shape.dim)
         content = proto.tensor_content
-        itemsize = np.dtype(dtype).itemsize
-        if min(shape, default=0) < 0 or len(content) != math.prod(shape) * itemsize:
+        if len(content) != math.prod(shape) * np.dtype(dtype).itemsize:
             raise invalid(f"tensor parsing error: {name}")
         return np.frombuffer(content, dtype=dtype).reshape(shape)
+    strings = proto.string_val
+    if limits is not None and strings:
+        missing = math.prod(shape) - len(strings)
+        check_repeated(f"the last string of input '{name}'", len(strings[-1]), missing, limits)
     import tensorflow as tf
 
     try:

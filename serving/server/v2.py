@@ -6,13 +6,17 @@ request's (or the metadata query's) ``signature_name`` parameter names another. 
 are UTF-8 strings or ``{"b64": "..."}`` objects. With the binary tensor data extension
 (`serving.server.v2_binary`) inputs may come raw after the JSON header, and outputs go back raw
 when asked (``binary_data`` on a requested output, or ``binary_data_output`` on the request).
-Errors are raised as `ServingError`.
+Errors are raised as `ServingError`: a malformed ``shape``, ``datatype``, version or element
+(NaN, Infinity, a decimal or an out-of-range number in INT/UINT data) is INVALID_ARGUMENT (400)
+naming it; a shape past the server's `RequestLimits` is refused (`prepare_inputs`) before any
+element is read.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 from importlib import metadata
 from typing import Any, NamedTuple
@@ -20,8 +24,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from dlsuite.serving.server import inference, v2_binary
+from dlsuite.serving.server.config import RequestLimits
 from dlsuite.serving.server.errors import invalid
 from dlsuite.serving.server.manager import ModelManager
+from dlsuite.serving.server.servable import Servable
 
 PLATFORM = "tensorflow_savedmodel"
 EXTENSIONS = ("binary_tensor_data",)  # what server metadata reports (Triton's extension names)
@@ -43,6 +49,25 @@ _V2_TYPES = {
     "bfloat16": "BF16",
     "string": "BYTES",
 }
+
+
+_INT64_MAX = (1 << 63) - 1
+
+
+def version_target(version: str | None) -> tuple[int | None, str | None]:
+    """A V2 model version from a URL or ``model_version`` as ``(version, label)``: an integer
+    (of int64's range, else INVALID_ARGUMENT naming it) is a version, any other text a label, none
+    or ``""`` the default version."""
+    if not version:
+        return None, None
+    digits = version.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        return None, version
+    digits = digits.lstrip("0") or "0"  # int() of thousands of digits is an error of its own
+    if len(digits) > 19 or int(digits) > _INT64_MAX:
+        shown = version if len(version) <= 40 else f"{version[:40]}... ({len(version)} characters)"
+        raise invalid(f"Model version {shown} is not a 64-bit integer")
+    return -int(digits) if version.startswith("-") else int(digits), None
 
 
 def server_metadata() -> dict:
@@ -155,6 +180,58 @@ def _bytes_element(value: Any, name: str) -> bytes:
     )
 
 
+def tensor_shape(tensor: dict) -> list[int]:
+    """A V2 input's ``shape``: a list of integers from 0 to 2**63 - 1 (INVALID_ARGUMENT naming
+    the input otherwise)."""
+    shape = tensor.get("shape")
+    if not isinstance(shape, list) or not all(
+        type(d) is int and 0 <= d <= _INT64_MAX for d in shape
+    ):
+        shown = str(shape) if len(str(shape)) <= 80 else f"{str(shape)[:80]}..."
+        raise invalid(
+            f"Input '{tensor['name']}': 'shape' must be a list of integers from 0 to 2^63-1, "
+            f"got {shown}"
+        )
+    return shape
+
+
+def _numbers(flat: list, name: str, expected: str, spec: Any) -> np.ndarray:
+    """JSON elements of a numeric or BOOL input as a flat array: every element a bool for BOOL,
+    an integer in the dtype's range for INT/UINT, a number for FP (NaN and Infinity allowed)."""
+    dtype = spec.dtype.as_numpy_dtype
+    if expected == "BOOL":
+        if not all(type(v) is bool for v in flat):
+            raise invalid(f"Input '{name}' has datatype BOOL; its elements must be true/false")
+        return np.array(flat, dtype=dtype)
+    if any(type(v) not in (int, float) for v in flat):
+        raise invalid(f"Input '{name}' has datatype {expected}; its elements must be numbers")
+    if spec.dtype.is_integer:
+        for index, value in enumerate(flat):
+            if type(value) is float:
+                what = (
+                    "a decimal number"
+                    if math.isfinite(value)
+                    else ("NaN" if math.isnan(value) else "an infinite number")
+                )
+                raise invalid(
+                    f"Input '{name}' has datatype {expected} but element {index} is {what} "
+                    f"({value!r}); its elements must be integers"
+                )
+        info = np.iinfo(dtype)
+        low, high = (min(flat), max(flat)) if flat else (0, 0)
+        if low < info.min or high > info.max:
+            bad = low if low < info.min else high
+            shown = str(bad) if len(str(bad)) <= 40 else f"{str(bad)[:40]}..."
+            raise invalid(
+                f"Input '{name}' has datatype {expected} but holds {shown}, outside its range "
+                f"[{info.min}, {info.max}]"
+            )
+    try:
+        return np.array(flat, dtype=dtype)
+    except (ValueError, OverflowError) as err:  # an integer past the double range for FP
+        raise invalid(f"Input '{name}' cannot be converted to {expected}: {err}") from None
+
+
 def input_array(tensor: Any, spec: Any, raw: bytes | None = None) -> np.ndarray:
     """One V2 request input as a numpy array checked against its ``tf.TensorSpec``.
 
@@ -162,14 +239,12 @@ def input_array(tensor: Any, spec: Any, raw: bytes | None = None) -> np.ndarray:
     it the elements come from the tensor's JSON ``data``.
     """
     name = tensor["name"]
-    shape, datatype, data = tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise invalid(f"Input '{name}': 'shape' must be a list of non-negative integers")
+    shape, datatype, data = tensor_shape(tensor), tensor.get("datatype"), tensor.get("data")
     expected = v2_datatype(spec.dtype)
     if datatype != expected:
-        raise invalid(
-            f"Input '{name}' has datatype {datatype} but the signature expects {expected}"
-        )
+        known = datatype in _V2_TYPES.values()
+        shown = datatype if known else f"{json.dumps(datatype)[:40]}, which is not a V2 datatype,"
+        raise invalid(f"Input '{name}' has datatype {shown} but the signature expects {expected}")
     if raw is not None:
         if data is not None:
             raise invalid(
@@ -188,16 +263,7 @@ def input_array(tensor: Any, spec: Any, raw: bytes | None = None) -> np.ndarray:
         arr = np.empty(len(flat), dtype=object)
         arr[:] = [_bytes_element(v, name) for v in flat]
         return arr.reshape(shape)
-    if any(isinstance(v, (str, dict, list)) or v is None for v in flat):
-        raise invalid(f"Input '{name}' has datatype {expected}; its elements must be numbers")
-    if expected == "BOOL" and not all(isinstance(v, bool) for v in flat):
-        raise invalid(f"Input '{name}' has datatype BOOL; its elements must be true/false")
-    if spec.dtype.is_integer and any(isinstance(v, float) and v != int(v) for v in flat):
-        raise invalid(f"Input '{name}' has datatype {expected} but got a decimal number")
-    try:
-        return np.array(flat, dtype=spec.dtype.as_numpy_dtype).reshape(shape)
-    except (ValueError, OverflowError) as err:
-        raise invalid(f"Input '{name}' cannot be converted to {expected}: {err}") from None
+    return _numbers(flat, name, expected, spec).reshape(shape)
 
 
 def _output_datatype(arr: np.ndarray) -> str:
@@ -299,6 +365,22 @@ def decode_input(name: str, value: tuple[dict, bytes | None], spec: Any) -> np.n
     return input_array(tensor, spec, raw)
 
 
+def prepare_inputs(
+    servable: Servable, key: str, request: InferRequest, limits: RequestLimits | None
+) -> dict[str, np.ndarray]:
+    """`inference.prepare` of a V2 request's inputs: their ``shape`` checked against ``limits``
+    before any is decoded."""
+    return inference.prepare(
+        servable,
+        key,
+        request.inputs,
+        request.outputs,
+        decode_input,
+        shape=lambda _name, value: tensor_shape(value[0]),
+        limits=limits,
+    )
+
+
 def infer_result(
     request: InferRequest, name: str, version: int, key: str, outputs: dict[str, np.ndarray]
 ) -> InferResult:
@@ -323,9 +405,11 @@ def infer(
     version: int | None,
     label: str | None,
     request: InferRequest,
+    limits: RequestLimits | None,
 ) -> InferResult:
     """Run a V2 inference request from a thread (the V2 gRPC service) on the one predict path."""
     with manager.servable(name, version, label) as servable:
         key = servable.signature(request.signature)
-        outputs = inference.predict(servable, key, request.inputs, request.outputs, decode_input)
+        feeds = prepare_inputs(servable, key, request, limits)
+        outputs = inference.selected(servable.run(key, feeds), request.outputs)
         return infer_result(request, name, servable.version, key, outputs)

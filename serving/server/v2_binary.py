@@ -7,7 +7,9 @@ row-major, without padding; BOOL is one byte (0 or 1) per element and every BYTE
 4-byte little-endian unsigned length followed by its bytes. The gRPC ``raw_input_contents`` and
 ``raw_output_contents`` use the same layout, one tensor per entry.
 
-Every malformed request raises `ServingError` INVALID_ARGUMENT (HTTP 400) naming what was wrong.
+Every malformed request raises `ServingError` INVALID_ARGUMENT (HTTP 400) naming what was wrong;
+the JSON header is checked against ``--max_json_depth`` / ``--max_number_chars`` before it is
+parsed, and every ``binary_data_size`` against the bytes left in the body before any is sliced.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from dlsuite.serving.server.config import RequestLimits
 from dlsuite.serving.server.errors import invalid
+from dlsuite.serving.server.json_values import check_json_text
 
 HEADER = "Inference-Header-Content-Length"
 SIZE = "binary_data_size"
@@ -56,7 +60,9 @@ def binary_size(tensor: Any, kind: str = "Input") -> int | None:
     return size
 
 
-def parse_request(raw: bytes, header_length: str | None) -> tuple[Any, list[bytes | None] | None]:
+def parse_request(
+    raw: bytes, header_length: str | None, limits: RequestLimits
+) -> tuple[Any, list[bytes | None] | None]:
     """Split an HTTP infer body into ``(JSON header, raw data of each input or None)``.
 
     Without ``header_length`` the whole body is JSON. The raw list is None when the header has no
@@ -67,6 +73,7 @@ def parse_request(raw: bytes, header_length: str | None) -> tuple[Any, list[byte
     else:
         length = _header_length(header_length, len(raw))
         header, tail = raw[:length], raw[length:]
+    check_json_text(header, limits)
     try:
         body = json.loads(header)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -80,6 +87,8 @@ def parse_request(raw: bytes, header_length: str | None) -> tuple[Any, list[byte
             else ""
         )
         raise invalid(f"JSON Parse error: {err}{hint}") from None
+    except ValueError as err:  # an integer past Python's digit limit (--max_number_chars above it)
+        raise invalid(f"JSON Parse error: {err}") from None
     inputs = body.get("inputs") if isinstance(body, dict) else None
     if not isinstance(inputs, list):
         if tail:
@@ -112,11 +121,12 @@ def parse_request(raw: bytes, header_length: str | None) -> tuple[Any, list[byte
     return body, raws
 
 
-def bytes_elements(raw: bytes, name: str) -> list[bytes]:
-    """The elements of a raw BYTES tensor (each a 4-byte little-endian length, then the bytes)."""
+def bytes_elements(raw: bytes, name: str, count: int) -> list[bytes]:
+    """The elements of a raw BYTES tensor (each a 4-byte little-endian length, then the bytes);
+    reading stops after ``count`` + 1 of them (more than the shape holds is an error anyway)."""
     out: list[bytes] = []
     offset = 0
-    while offset < len(raw):
+    while offset < len(raw) and len(out) <= count:
         if offset + 4 > len(raw):
             raise invalid(
                 f"Input '{name}': BYTES binary data ends inside the 4-byte length prefix "
@@ -137,10 +147,11 @@ def decode(name: str, datatype: str, shape: list[int], raw: bytes, dtype: Any) -
     """A raw tensor as a numpy array of ``dtype`` and ``shape`` (BYTES as an object array)."""
     count = math.prod(shape)
     if datatype == "BYTES":
-        items = bytes_elements(raw, name)
+        items = bytes_elements(raw, name, count)
         if len(items) != count:
+            holds = f"{len(items)}" if len(items) < count else f"more than {count}"
             raise invalid(
-                f"Input '{name}': the BYTES binary data holds {len(items)} elements but "
+                f"Input '{name}': the BYTES binary data holds {holds} elements but "
                 f"shape {shape} needs {count}"
             )
         arr = np.empty(count, dtype=object)

@@ -25,6 +25,7 @@ import grpc
 import numpy as np
 
 from dlsuite.serving.server import v2
+from dlsuite.serving.server.config import RequestLimits
 from dlsuite.serving.server.errors import ServingError, invalid
 from dlsuite.serving.server.manager import ModelManager
 
@@ -187,12 +188,6 @@ def messages() -> dict[str, Any]:
     return _MESSAGES
 
 
-def _target(version: str) -> tuple[int | None, str | None]:
-    if not version:
-        return None, None
-    return (int(version), None) if version.lstrip("-").isdigit() else (None, version)
-
-
 def request_body(request: Any) -> tuple[dict, list[bytes | None]]:
     """A ``ModelInferRequest`` as ``(V2 JSON body, raw data of each input)`` for `v2.parse_infer`.
 
@@ -254,10 +249,11 @@ def response_proto(result: v2.InferResult) -> Any:
 
 
 class InferenceServicer:
-    """The six V2 methods on a `ModelManager`."""
+    """The six V2 methods on a `ModelManager`; ModelInfer within ``limits``."""
 
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ModelManager, limits: RequestLimits) -> None:
         self.manager = manager
+        self.limits = limits
         self.m = messages()
 
     def _call(self, context: Any, fn, *args):  # -> Any
@@ -277,15 +273,18 @@ class InferenceServicer:
 
     def ModelReady(self, request, context):  # noqa: N802
         def ready() -> bool:
-            states = [s.state for s in self.manager.status(request.name, *_target(request.version))]
+            version, label = v2.version_target(request.version)
+            states = [s.state for s in self.manager.status(request.name, version, label)]
             return "AVAILABLE" in states
 
         return self.m["ModelReadyResponse"](ready=self._call(context, ready))
 
     def ModelMetadata(self, request, context):  # noqa: N802
-        meta = self._call(
-            context, v2.model_metadata, self.manager, request.name, *_target(request.version)
-        )
+        def metadata() -> dict:
+            version, label = v2.version_target(request.version)
+            return v2.model_metadata(self.manager, request.name, version, label)
+
+        meta = self._call(context, metadata)
         return self.m["ModelMetadataResponse"](
             name=meta["name"],
             versions=meta["versions"],
@@ -297,10 +296,15 @@ class InferenceServicer:
     def ModelInfer(self, request, context):  # noqa: N802
         started, served, status = time.monotonic(), "", "OK"
         try:
-            version, label = _target(request.model_version)
+            version, label = v2.version_target(request.model_version)
             body, raws = request_body(request)
             result = v2.infer(
-                self.manager, request.model_name, version, label, v2.parse_infer(body, raws)
+                self.manager,
+                request.model_name,
+                version,
+                label,
+                v2.parse_infer(body, raws),
+                self.limits,
             )
             served = result.version
             return response_proto(result)
@@ -319,9 +323,9 @@ class InferenceServicer:
                 )
 
 
-def add_to_server(manager: ModelManager, server: grpc.Server) -> None:
-    """Register ``inference.GRPCInferenceService`` on ``server``."""
-    servicer, m = InferenceServicer(manager), messages()
+def add_to_server(manager: ModelManager, server: grpc.Server, limits: RequestLimits) -> None:
+    """Register ``inference.GRPCInferenceService`` on ``server`` (ModelInfer within ``limits``)."""
+    servicer, m = InferenceServicer(manager, limits), messages()
     handlers = {}
     for method, request_type in (
         ("ServerLive", "ServerLiveRequest"),

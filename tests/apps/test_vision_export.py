@@ -108,6 +108,74 @@ def test_warmup_requests_replay_against_the_model(exported):
     assert out["probabilities"].shape == (4, 10)
 
 
+def huge_png(width: int, height: int) -> bytes:
+    """A valid PNG header declaring ``width`` x ``height`` RGB pixels, with a few rows of data:
+    about 100 bytes that decode_image would allocate width x height x 3 bytes for."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
+
+
+def huge_jpeg(width: int, height: int) -> bytes:
+    """A real JPEG whose frame header (SOF0) is rewritten to declare ``width`` x ``height``."""
+    import struct
+
+    import tensorflow as tf
+
+    data = bytearray(tf.io.encode_jpeg(np.zeros((8, 8, 3), np.uint8)).numpy())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def test_image_signatures_refuse_huge_images_before_decoding(exported, tiny_run):
+    """A 23,000 x 23,000 PNG of ~100 bytes, a 60,000 x 60,000 JPEG header and bytes of no image
+    format are refused from their headers (no gigabyte allocation), on both image signatures;
+    the limit is the export's ``max_image_pixels``, recorded in the manifest."""
+    import resource
+
+    import tensorflow as tf
+
+    from dlsuite.apps.vision.export import IMAGE_FEATURE, MAX_IMAGE_PIXELS, encode_png
+
+    _, path = exported
+    manifest = json.loads((path / "assets.extra" / "manifest.json").read_text())
+    assert manifest["vision"] == {"max_image_pixels": MAX_IMAGE_PIXELS}
+    loaded = tf.saved_model.load(str(path))
+    fine = encode_png(_held_out(tiny_run, 1)[0])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    for data, match in (
+        (huge_png(23_000, 23_000), f"23000 x 23000 pixels.*max_image_pixels={MAX_IMAGE_PIXELS}"),
+        (huge_jpeg(60_000, 60_000), "60000 x 60000 pixels.*max_image_pixels"),
+        (b"GIF8" + b"\xff" * 28, "65535 x 65535 pixels.*max_image_pixels"),
+        (b"not an image at all", "image format not accepted"),
+    ):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+            loaded.signatures["serving_default"](image_bytes=tf.constant([fine, data]))
+        example = tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    IMAGE_FEATURE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
+                }
+            )
+        )
+        with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+            loaded.signatures["classify"](inputs=tf.constant([example.SerializeToString()]))
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak
+    assert grown < 512 * 1024, f"peak RSS grew by {grown} KiB"  # the PNG alone would be 1.5 GiB
+
+
 def test_manifest_is_complete_and_verifies(exported, tiny_run):
     from dlsuite.serving.manifest import validate_manifest, verify_version
 

@@ -72,3 +72,20 @@ def test_grpc_predict_with_encoded_images(served):
     outputs = grpc_predict(server.grpc_target, "digits", {"image_bytes": pngs})
     np.testing.assert_array_equal(outputs["class_ids"], expected.argmax(-1))
     np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)
+
+
+def test_rest_refuses_a_huge_image_from_its_header(served):
+    """A ~100-byte PNG declaring 23,000 x 23,000 pixels is a 400 naming the export's limit; the
+    server is not made to allocate the 1.5 GiB it would decode to."""
+    from dlsuite.apps.vision.export import MAX_IMAGE_PIXELS
+    from tests.apps.test_vision_export import huge_png
+
+    server, pngs, _ = served
+    body = {"instances": [{"b64": base64.b64encode(png).decode()} for png in pngs[:1]]}
+    body["instances"].append({"b64": base64.b64encode(huge_png(23_000, 23_000)).decode()})
+    resp = requests.post(f"{server.rest}/v1/models/digits:predict", json=body, timeout=30)
+    assert resp.status_code == 400, resp.text
+    assert resp.json() == {
+        "error": "assertion failed: [image of 23000 x 23000 pixels, more than "
+        f"max_image_pixels={MAX_IMAGE_PIXELS} (set at export)]"
+    }

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from tensorflow.core.framework import types_pb2
 
+from dlsuite.serving.server.config import RequestLimits
 from dlsuite.serving.server.errors import ServingError
+
+LIMITS = RequestLimits()  # the server's defaults
 
 
 def _infos(**dtypes: int) -> dict[str, int]:
@@ -29,11 +32,11 @@ def _parse(text: str, **dtypes: int):
     results = []
     for fast in (not may_hold_literals(raw), False):
         try:
-            results.append(predict_inputs(parse_json(raw), _infos(**dtypes), "", fast=fast))
+            results.append(predict_inputs(parse_json(raw, LIMITS), _infos(**dtypes), "", fast=fast))
         except ServingError as err:
             results.append(err)
     served, exact = results
-    dense = split_dense(raw)
+    dense = split_dense(raw, LIMITS)
     decoded = dense_inputs(dense, _infos(**dtypes)) if dense is not None else None
     if isinstance(exact, ServingError):
         assert isinstance(served, ServingError) and served.message == exact.message
@@ -51,7 +54,7 @@ def _parse_error(text: str, **dtypes: int) -> str:
     from dlsuite.serving.server.json_values import parse_json, signature_name
 
     with pytest.raises(ServingError) as info:
-        signature_name(parse_json(text.encode()))
+        signature_name(parse_json(text.encode(), LIMITS))
         _parse(text, **dtypes)
     assert info.value.code == "INVALID_ARGUMENT"
     return info.value.message
@@ -296,7 +299,8 @@ def test_json_classify_regress_requests():
         parse_json(
             b'{"examples": [{"names": ["foo", "bar"], "ratings": [8.0, 9.0], "age": 20}, '
             b'{"names": ["baz"], "ratings": 6.0, "image": {"b64": "aW1hZ2UgYnl0ZXM="}, '
-            b'"flag": true}]}'
+            b'"flag": true}]}',
+            LIMITS,
         )
     )
     assert context is None
@@ -351,7 +355,7 @@ def test_decimals_written_the_same_by_the_loop_and_by_numpy(monkeypatch):
 def test_dense_reading_refuses_what_it_cannot_vouch_for(body):
     from dlsuite.serving.server.json_tensor import split_dense
 
-    assert split_dense(body.encode()) is None
+    assert split_dense(body.encode(), LIMITS) is None
 
 
 def test_dense_reading_of_an_image_body():
@@ -361,7 +365,7 @@ def test_dense_reading_of_an_image_body():
 
     image = np.random.default_rng(0).random((1, 32, 32, 1)).round(4)
     body = {"signature_name": "predict_images", "instances": image.tolist()}
-    dense = split_dense(json.dumps(body, indent=1).encode())  # whitespace between tokens too
+    dense = split_dense(json.dumps(body, indent=1).encode(), LIMITS)  # whitespace between tokens
     assert dense is not None and dense.key == "instances"
     assert dense.doc == {"signature_name": "predict_images", "instances": 0}
     np.testing.assert_array_equal(dense.numbers, image)
