@@ -15,6 +15,7 @@ import numpy as np
 from dlsuite.serving.server.batching import Batcher
 from dlsuite.serving.server.config import BatchingOptions, SessionOptions
 from dlsuite.serving.server.errors import ServingError, invalid
+from dlsuite.serving.server.overload import check_deadline, current_deadline
 from dlsuite.serving.signatures import PREDICT_METHOD
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -154,22 +155,33 @@ class Servable:
     # -- running ------------------------------------------------------------------------------
     def run(self, key: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run signature ``key`` on checked inputs (`inference.predict` checks them), through the
-        batcher if there is one; blocks the calling thread."""
+        batcher if there is one; blocks the calling thread. Not run, but DEADLINE_EXCEEDED, when
+        the request's deadline (`overload.current_deadline`) has passed before the model call."""
+        deadline = current_deadline()
         if self.batcher is not None:
-            return self.batcher.submit(key, feeds)
-        return self._run_direct(key, feeds)
+            return self.batcher.submit(key, feeds, deadline)
+        return self._run_by(deadline, key, feeds)
 
     async def run_async(
         self, key: str, feeds: dict[str, np.ndarray], executor: Executor
     ) -> dict[str, np.ndarray]:
         """`run` from an event loop: queued to the batcher (the coroutine, not a thread, waits for
-        the batch) or, without batching, run in ``executor``."""
+        the batch) or, without batching, run in ``executor``; within the request's deadline."""
+        deadline = current_deadline()
         if self.batcher is not None:
-            future = self.batcher.submit_async(key, feeds)
+            future = self.batcher.submit_async(key, feeds, deadline)
             if future is not None:
                 return await future
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, self._run_direct, key, feeds)
+        return await loop.run_in_executor(executor, self._run_by, deadline, key, feeds)
+
+    def _run_by(
+        self, deadline: float | None, key: str, inputs: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """`_run_direct` unless ``deadline`` has passed (a request waiting for a worker thread
+        beyond its deadline is dropped, not run)."""
+        check_deadline(deadline)
+        return self._run_direct(key, inputs)
 
     def _run_direct(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tensorflow as tf

@@ -20,7 +20,7 @@ import requests
 from dlsuite.serving.server.batching import Batcher
 from dlsuite.serving.server.config import BatchingOptions
 from dlsuite.serving.server.errors import ServingError
-from tests.serving.conftest import METRICS
+from tests.serving.conftest import METRICS, wait_until
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -187,6 +187,9 @@ def test_batcher_rejects_oversized_and_full_queue():
         gate.set()
         batcher.stop()
     assert "UNAVAILABLE" in outcomes and "ok" in outcomes
+    refused = [f.exception() for f in futures if f.exception() is not None]
+    assert all(err.http_status == 429 for err in refused)  # UNAVAILABLE on gRPC, 429 on REST
+    assert "max_enqueued_batches 1 of --batching_parameters_file" in refused[0].message
 
 
 def test_batcher_keeps_incompatible_shapes_apart():
@@ -205,8 +208,9 @@ def test_batcher_keeps_incompatible_shapes_apart():
 
 def test_batcher_futures_from_an_event_loop():
     """`submit_async`: requests queued from a loop share batches, each future gets its own rows;
-    an error reaches every future of its batch; a future given up on (a request timeout) does not
-    disturb the batch thread; inputs with no batch dimension are handed back (None)."""
+    an error of every request reaches every future of its batch; a future given up on (a request
+    timeout) is dropped without disturbing the batch; inputs with no batch dimension are handed
+    back (None)."""
     calls: list[int] = []
     batcher = Batcher(
         _doubling_runner(calls), BatchingOptions(max_batch_size=8, batch_timeout_micros=50_000)
@@ -224,7 +228,7 @@ def test_batcher_futures_from_an_event_loop():
 
     try:
         asyncio.run(scenario())
-        assert calls == [7]  # the six and the abandoned one, merged into one call
+        assert calls == [6]  # the six merged into one call, the abandoned one dropped
     finally:
         batcher.stop()
 
@@ -242,3 +246,62 @@ def test_batcher_futures_from_an_event_loop():
     finally:
         batcher.stop()
     assert [getattr(o, "message", None) for o in outcomes] == ["bad row"] * 3
+
+
+def test_batcher_failing_request_fails_alone():
+    """A merged call that fails is run again one request at a time: the bad request gets its own
+    error, its neighbours their rows."""
+    calls: list[int] = []
+
+    def picky(signature, inputs):
+        calls.append(inputs["x"].shape[0])
+        if (inputs["x"] < 0).any():
+            raise ServingError("INVALID_ARGUMENT", "negative input")
+        return {"y": inputs["x"] * 2}
+
+    batcher = Batcher(picky, BatchingOptions(max_batch_size=4, batch_timeout_micros=1_000_000))
+
+    async def scenario() -> list:
+        values = [1.0, -1.0, 2.0, 3.0]  # four rows: the batch is full at once
+        futures = [batcher.submit_async("s", {"x": np.array([v])}) for v in values]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(scenario())
+    finally:
+        batcher.stop()
+    assert calls == [4, 1, 1, 1, 1]  # the merged call, then each alone
+    assert [o["y"].tolist() for o in (outcomes[0], outcomes[2], outcomes[3])] == [[2], [4], [6]]
+    assert isinstance(outcomes[1], ServingError) and outcomes[1].message == "negative input"
+
+
+def test_batcher_drops_tasks_past_their_deadline():
+    """A task whose deadline passed while it waited for a busy batch thread is answered
+    DEADLINE_EXCEEDED and never run; one without a deadline still runs."""
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def run(signature, inputs):
+        calls.append(int(inputs["x"][0]))
+        if inputs["x"][0] == 0:
+            gate.wait(10)
+        return {"y": inputs["x"]}
+
+    batcher = Batcher(run, BatchingOptions(max_batch_size=1, num_batch_threads=1))
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            busy = pool.submit(batcher.submit, "s", {"x": np.array([0])})
+            assert wait_until(lambda: calls == [0], timeout=10)
+            late = pool.submit(batcher.submit, "s", {"x": np.array([1])}, time.monotonic() + 0.2)
+            patient = pool.submit(batcher.submit, "s", {"x": np.array([2])})
+            time.sleep(0.3)  # the deadline of `late` passes while the batch thread is busy
+            gate.set()
+            assert busy.result(10)["y"].tolist() == [0]
+            with pytest.raises(ServingError) as err:
+                late.result(10)
+            assert err.value.code == "DEADLINE_EXCEEDED"
+            assert patient.result(10)["y"].tolist() == [2]
+    finally:
+        gate.set()
+        batcher.stop()
+    assert calls == [0, 2]
