@@ -1,12 +1,14 @@
 """A small client for TF Serving's REST and gRPC APIs, and `predict` for ``dlsuite predict``.
 
-REST uses plain HTTP (``requests``); gRPC uses the ``tensorflow-serving-api`` stubs. Works against
-``dlsuite serve`` and the real tensorflow_model_server alike.
+REST uses ``requests``; gRPC uses the ``tensorflow-serving-api`` stubs. Works against
+``dlsuite serve`` and the real tensorflow_model_server alike. A `Connection` says how to reach a
+secured server: TLS (the CA to trust, a client certificate for mutual TLS) and a bearer token.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +21,87 @@ GRPC_CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", -1),
     ("grpc.max_receive_message_length", -1),
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """How to reach a server: plain HTTP and gRPC by default; TLS when ``tls`` or any file is
+    given (``ca_file``: the PEM CA that signed the server's certificate, else the system's;
+    ``cert_file``/``key_file``: a client certificate, for a server that requires one); a bearer
+    ``token`` sent as ``Authorization: Bearer <token>`` (REST) or ``authorization`` metadata."""
+
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    token: str | None = dataclasses.field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("a client certificate needs both --tls_cert and --tls_key")
+
+    @classmethod
+    def from_files(
+        cls,
+        tls: bool = False,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        token_file: str | None = None,
+    ) -> Connection:
+        """A `Connection` whose token is read from ``token_file`` (surrounding space stripped)."""
+        token = None
+        if token_file:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+            if not token:
+                raise ValueError(f"--auth_token_file {token_file} is empty")
+        return cls(tls, ca_file, cert_file, key_file, token)
+
+    @property
+    def secure(self) -> bool:
+        """Whether TLS is used."""
+        return self.tls or any((self.ca_file, self.cert_file, self.key_file))
+
+    def url(self, server: str, path: str) -> str:
+        """The REST URL of ``path`` (starting with ``/``) on ``server`` (host:port)."""
+        return f"{'https' if self.secure else 'http'}://{server}{path}"
+
+    def requests_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``requests`` calls: ``verify``, ``cert`` and the token header."""
+        options: dict[str, Any] = {"headers": self.headers()}
+        if self.ca_file:
+            options["verify"] = self.ca_file
+        if self.cert_file:
+            options["cert"] = (self.cert_file, self.key_file)
+        return options
+
+    def headers(self) -> dict[str, str]:
+        """The ``Authorization`` header when there is a token."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """gRPC call metadata: ``authorization`` when there is a token."""
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+    def channel(self, server: str) -> Any:
+        """A gRPC channel to ``server`` (``grpc.secure_channel`` with TLS)."""
+        import grpc
+
+        if not self.secure:
+            return grpc.insecure_channel(server, options=GRPC_CHANNEL_OPTIONS)
+
+        def read(path: str | None) -> bytes | None:
+            return Path(path).read_bytes() if path else None
+
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=read(self.ca_file),
+            private_key=read(self.key_file),
+            certificate_chain=read(self.cert_file),
+        )
+        return grpc.secure_channel(server, credentials, options=GRPC_CHANNEL_OPTIONS)
+
+
+PLAIN = Connection()  # plain HTTP and gRPC, no token
 
 
 def _model_path(model: str, version: int | None, label: str | None) -> str:
@@ -40,15 +123,20 @@ def rest_request(
     version: int | None = None,
     label: str | None = None,
     timeout: float = 30.0,
+    connection: Connection = PLAIN,
 ) -> dict:
     """POST ``body`` to ``/v1/models/<model>[...]:<verb>``;
     raises `RuntimeError` with the server's error.
     """
     import requests
 
-    url = f"http://{server}/v1/models/{_model_path(model, version, label)}:{verb}"
+    options = connection.requests_options()
+    options["headers"]["Content-Type"] = "application/json"
     resp = requests.post(
-        url, data=json.dumps(body), timeout=timeout, headers={"Content-Type": "application/json"}
+        connection.url(server, f"/v1/models/{_model_path(model, version, label)}:{verb}"),
+        data=json.dumps(body),
+        timeout=timeout,
+        **options,
     )
     try:
         answer = resp.json()
@@ -65,12 +153,15 @@ def rest_status(
     version: int | None = None,
     label: str | None = None,
     timeout: float = 10.0,
+    connection: Connection = PLAIN,
 ) -> dict:
     """GET the model status."""
     import requests
 
     resp = requests.get(
-        f"http://{server}/v1/models/{_model_path(model, version, label)}", timeout=timeout
+        connection.url(server, f"/v1/models/{_model_path(model, version, label)}"),
+        timeout=timeout,
+        **connection.requests_options(),
     )
     if resp.status_code != 200:
         raise RuntimeError(f"HTTP {resp.status_code}: {resp.text}")
@@ -96,14 +187,16 @@ def grpc_signature_inputs(
     label: str | None = None,
     signature: str | None = None,
     timeout: float = 10.0,
+    connection: Connection = PLAIN,
 ) -> dict[str, Any]:
-    """``{input_name: TensorInfo}`` of a signature, from GetModelMetadata."""
+    """``{input_name: TensorInfo}`` of a signature, from GetModelMetadata (``connection``
+    gives the call's token)."""
     from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
 
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     _model_spec(request.model_spec, model, version, label, None)
-    response = stub.GetModelMetadata(request, timeout=timeout)
+    response = stub.GetModelMetadata(request, timeout=timeout, metadata=connection.metadata())
     sig_map = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(sig_map)
     key = signature or "serving_default"
@@ -122,6 +215,7 @@ def grpc_predict(
     label: str | None = None,
     signature: str | None = None,
     timeout: float = 30.0,
+    connection: Connection = PLAIN,
 ) -> dict[str, Any]:
     """Predict over gRPC.
 
@@ -129,13 +223,14 @@ def grpc_predict(
 
     Returns ``{output_name: numpy array}``.
     """
-    import grpc
     import numpy as np
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    with grpc.insecure_channel(server, options=GRPC_CHANNEL_OPTIONS) as channel:
-        infos = grpc_signature_inputs(channel, model, version, label, signature, timeout)
+    with connection.channel(server) as channel:
+        infos = grpc_signature_inputs(
+            channel, model, version, label, signature, timeout, connection
+        )
         request = predict_pb2.PredictRequest()
         _model_spec(request.model_spec, model, version, label, signature)
         for name, value in inputs.items():
@@ -145,7 +240,7 @@ def grpc_predict(
             array = np.array(value, dtype=object) if dtype == tf.string else np.asarray(value)
             request.inputs[name].CopyFrom(tf.make_tensor_proto(array, dtype=dtype))
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        response = stub.Predict(request, timeout=timeout)
+        response = stub.Predict(request, timeout=timeout, metadata=connection.metadata())
     return {name: tf.make_ndarray(t) for name, t in response.outputs.items()}
 
 
@@ -184,17 +279,18 @@ def _grpc_inputs(
     version: int | None,
     label: str | None,
     signature: str | None,
+    connection: Connection,
 ) -> dict[str, Any]:
-    import grpc
-
     if images:
         value = [Path(p).read_bytes() for p in images]
     elif isinstance(value, dict) and ({"instances", "inputs"} & set(value)):
         value = value.get("inputs", value.get("instances"))
     if isinstance(value, dict):
         return value
-    with grpc.insecure_channel(server, options=GRPC_CHANNEL_OPTIONS) as channel:
-        names = sorted(grpc_signature_inputs(channel, model, version, label, signature))
+    with connection.channel(server) as channel:
+        names = sorted(
+            grpc_signature_inputs(channel, model, version, label, signature, connection=connection)
+        )
     if len(names) != 1:
         raise ValueError(
             f"the signature has inputs {names}; pass --input as a JSON object naming them"
@@ -213,8 +309,9 @@ def predict(
     label: str | None = None,
     signature: str | None = None,
     timeout: float = 30.0,
+    connection: Connection = PLAIN,
 ) -> dict:
-    """Send one predict request (`dlsuite predict`); returns the JSON answer.
+    """Send one predict request (`dlsuite predict`) over ``connection``; returns the JSON answer.
 
     Give exactly one of ``input_json`` (a request body, a list of instances, or an object of
     named inputs, as JSON text; ``@file.json`` reads it from a file) and ``images`` (image files
@@ -237,6 +334,7 @@ def predict(
                 version,
                 label,
                 timeout,
+                connection,
             )
         except RuntimeError as err:
             raise ValueError(str(err)) from None
@@ -250,11 +348,12 @@ def predict(
         outputs = grpc_predict(
             server,
             model,
-            _grpc_inputs(server, model, value, images, version, label, signature),
+            _grpc_inputs(server, model, value, images, version, label, signature, connection),
             version,
             label,
             signature,
             timeout,
+            connection,
         )
     except grpc.RpcError as err:
         raise ValueError(f"gRPC {err.code().name}: {err.details()}") from None

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from dlsuite.serving.client import predict
+from dlsuite.serving.client import Connection, predict
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +38,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="seconds to wait for the answer"
     )
+    secured = parser.add_argument_group("a secured server (dlsuite serve --ssl_config_file ...)")
+    secured.add_argument(
+        "--tls",
+        action="store_true",
+        help="connect with TLS (https / a secure gRPC channel); implied by the --tls_* files",
+    )
+    secured.add_argument(
+        "--tls_ca",
+        help="PEM file of the CA that signed the server's certificate (default: the system's)",
+    )
+    secured.add_argument(
+        "--tls_cert", help="PEM client certificate, for a server that requires one (client_verify)"
+    )
+    secured.add_argument("--tls_key", help="PEM private key of --tls_cert")
+    secured.add_argument(
+        "--auth_token_file", help="file holding the server's bearer token (--auth_token_file)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -53,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         label=args.label,
         signature=args.signature,
         timeout=args.timeout,
+        connection=Connection.from_files(
+            args.tls, args.tls_ca, args.tls_cert, args.tls_key, args.auth_token_file
+        ),
     )
     json.dump(answer, sys.stdout)
     sys.stdout.write("\n")

@@ -18,6 +18,8 @@ from dlsuite.serving.server.config import ServerOptions, server_options, tfservi
 from dlsuite.serving.server.errors import ServingError
 from dlsuite.serving.server.manager import ModelManager
 from dlsuite.serving.server.metrics import Metrics
+from dlsuite.serving.server.overload import Admission
+from dlsuite.serving.server.security import ServerSecurity
 
 log = logging.getLogger("dlsuite.serve")
 READY_PREFIX = "dlsuite serve: ready"  # then "(gRPC <port>, REST <port>)": the ports actually bound
@@ -86,6 +88,8 @@ def run_server(options: ServerOptions) -> int:
     # when it execs tensorflow_model_server.
     from dlsuite.serving.server.grpc_service import make_grpc_server
 
+    security = ServerSecurity(options.security, options.models)  # TLS errors before any load
+
     manager = ModelManager(
         options.models,
         options.batching,
@@ -95,6 +99,8 @@ def run_server(options: ServerOptions) -> int:
         load_retry_interval=options.load_retry_interval_micros / 1e6,
         session=options.session,
         settle_heap=True,
+        require_manifest=options.security.require_manifest,
+        trusted_signers=options.security.trusted_signers,
     )
     manager.reconcile()  # the initial load happens before the ports open, as in TF Serving
     try:
@@ -111,6 +117,7 @@ def run_server(options: ServerOptions) -> int:
             log.warning("model %s: no versions found yet under its base path", name)
     batch_threads = 2 * options.batching.max_batch_size if options.batching else 0
     workers = min(128, max(32, batch_threads))
+    admission = Admission(options.overload.max_concurrent_requests)  # REST and gRPC together
     grpc_server, grpc_port = make_grpc_server(
         manager,
         options.host,
@@ -120,9 +127,12 @@ def run_server(options: ServerOptions) -> int:
         options.access_log,
         options.grpc_max_send_bytes,
         reuse_port=options.num_processes > 1,
+        security=security,
+        admission=admission,
+        limits=options.limits,
     )
     try:
-        asyncio.run(_serve_rest(manager, options, workers, grpc_port))
+        asyncio.run(_serve_rest(manager, options, workers, grpc_port, security, admission))
     finally:
         grpc_server.stop(grace=2).wait()
         manager.stop()
@@ -131,7 +141,12 @@ def run_server(options: ServerOptions) -> int:
 
 
 async def _serve_rest(
-    manager: ModelManager, options: ServerOptions, workers: int, grpc_port: int
+    manager: ModelManager,
+    options: ServerOptions,
+    workers: int,
+    grpc_port: int,
+    security: ServerSecurity,
+    admission: Admission,
 ) -> None:
     from aiohttp import web
 
@@ -146,13 +161,26 @@ async def _serve_rest(
         prometheus_path=options.prometheus_path,
         access_log=options.access_log,
         cors_origins=options.cors_allowed_origins,
+        security=security,
+        overload=options.overload,
+        admission=admission,
+        limits=options.limits,
     )
     if options.access_log:
         access_log.enable()
-    runner = web.AppRunner(api.make_app(), access_log=None)
+    # aiohttp's keep-alive timer runs from a connection's start and from each response until the
+    # next request's headers are complete: it is the idle timeout and the header-read timeout
+    # at once, so it gets the smaller of the two (the body's read is timed in RestApi).
+    overload = options.overload
+    header_ms = min(overload.rest_idle_timeout_in_ms, overload.rest_read_timeout_in_ms)
+    runner = web.AppRunner(api.make_app(), access_log=None, keepalive_timeout=header_ms / 1000)
     await runner.setup()
     site = web.TCPSite(
-        runner, options.host, options.rest_api_port, reuse_port=options.num_processes > 1
+        runner,
+        options.host,
+        options.rest_api_port,
+        reuse_port=options.num_processes > 1,
+        ssl_context=security.rest_ssl_context,
     )
     await site.start()
     rest_port = site.port  # the bound port (--rest_api_port=0 asks for any free one)
@@ -166,4 +194,5 @@ async def _serve_rest(
     print(f"{READY_PREFIX} (gRPC {grpc_port}, REST {rest_port})", flush=True)
     await stop.wait()
     await runner.cleanup()
+    api.close()
     executor.shutdown(wait=False, cancel_futures=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import grpc
@@ -28,9 +29,11 @@ from tensorflow_serving.apis import (
 
 from dlsuite.serving.server import health_grpc, inference, v2_grpc
 from dlsuite.serving.server.access_log import log_access, request_id
-from dlsuite.serving.server.config import GRPC_UNLIMITED, models_from_config_proto
+from dlsuite.serving.server.config import GRPC_UNLIMITED, OverloadOptions, RequestLimits
 from dlsuite.serving.server.errors import ServingError, invalid
 from dlsuite.serving.server.manager import ModelManager
+from dlsuite.serving.server.overload import Admission, AdmissionInterceptor
+from dlsuite.serving.server.security import ServerSecurity
 
 
 def _version_of(spec: Any) -> tuple[int | None, str | None]:
@@ -57,11 +60,16 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict, Classify, Regress, MultiInference and GetModelMetadata."""
 
     def __init__(
-        self, manager: ModelManager, access_log: bool = False, max_send_bytes: int = GRPC_UNLIMITED
+        self,
+        manager: ModelManager,
+        access_log: bool = False,
+        max_send_bytes: int = GRPC_UNLIMITED,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.manager = manager
         self.access_log = access_log
         self.max_send_bytes = max_send_bytes
+        self.limits = limits or RequestLimits()  # Predict, Classify, Regress, MultiInference
 
     def _finish(self, api: str, request: Any, response: Any, version: int) -> Any:
         size = response.ByteSize()
@@ -137,13 +145,16 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 )
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
-        return self._serve("predict", request, _spec(request), inference.predict_proto, context)
+        answer = partial(inference.predict_proto, limits=self.limits)
+        return self._serve("predict", request, _spec(request), answer, context)
 
     def Classify(self, request, context):  # noqa: N802
-        return self._serve("classify", request, _spec(request), inference.classify_proto, context)
+        answer = partial(inference.classify_proto, limits=self.limits)
+        return self._serve("classify", request, _spec(request), answer, context)
 
     def Regress(self, request, context):  # noqa: N802
-        return self._serve("regress", request, _spec(request), inference.regress_proto, context)
+        answer = partial(inference.regress_proto, limits=self.limits)
+        return self._serve("regress", request, _spec(request), answer, context)
 
     def MultiInference(self, request, context):  # noqa: N802
         if not request.tasks:
@@ -152,7 +163,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             "multi_inference",
             request,
             request.tasks[0].model_spec,
-            inference.multi_inference_proto,
+            partial(inference.multi_inference_proto, limits=self.limits),
             context,
         )
 
@@ -168,10 +179,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus and HandleReloadConfigRequest."""
+    """GetModelStatus and HandleReloadConfigRequest (refused unless `ServerSecurity.admit_reload`
+    accepts the new config: ``--enable_model_management``, base paths and log paths)."""
 
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ModelManager, security: ServerSecurity | None = None) -> None:
         self.manager = manager
+        self.security = security or ServerSecurity()
 
     def GetModelStatus(self, request, context):  # noqa: N802
         """``GetModelStatusImpl``: a version label is ignored (all versions), as in TF Serving."""
@@ -194,7 +207,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         response = model_management_pb2.ReloadConfigResponse()
         try:
-            self.manager.reload_config(models_from_config_proto(request.config))
+            self.manager.reload_config(self.security.admit_reload(request.config))
         except (ServingError, ValueError) as err:
             code = err.code if isinstance(err, ServingError) else "INVALID_ARGUMENT"
             message = err.message if isinstance(err, ServingError) else str(err)
@@ -213,27 +226,47 @@ def make_grpc_server(
     access_log: bool = False,
     max_send_bytes: int = GRPC_UNLIMITED,
     reuse_port: bool = False,
+    security: ServerSecurity | None = None,
+    admission: Admission | None = None,
+    limits: RequestLimits | None = None,
 ) -> tuple[grpc.Server, int]:
     """A started threaded gRPC server with all its services; returns ``(server, bound port)``.
 
     ``reuse_port`` lets other processes bind the same port (``--num_processes``); without it a
     port already taken is an error, not a silently shared port (gRPC's default on Linux).
+    ``security`` adds TLS, the bearer token check and path hiding (`serving.server.security`).
+    ``admission`` (shared with the REST API; default: its own of ``--max_concurrent_requests``'s
+    default) bounds the inference RPCs in progress and gives them their client's deadline
+    (`overload.AdmissionInterceptor`); at most ``admission.limit + workers`` RPCs of any kind are
+    in progress or waiting for a thread, past that grpc answers RESOURCE_EXHAUSTED ``Concurrent
+    RPC limit exceeded!`` at once.
     """
+    admission = admission or Admission(OverloadOptions().max_concurrent_requests)
+    security = security or ServerSecurity()
     options = [
         ("grpc.max_receive_message_length", max_request_bytes),
         ("grpc.max_send_message_length", max_send_bytes),
         ("grpc.so_reuseport", int(reuse_port)),
     ]
     server = grpc.server(
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"), options=options
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+        options=options,
+        interceptors=[*security.grpc_interceptors(), AdmissionInterceptor(admission)],
+        maximum_concurrent_rpcs=admission.limit + workers,
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager, access_log, max_send_bytes), server
+        PredictionServicer(manager, access_log, max_send_bytes, limits), server
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
-    v2_grpc.add_to_server(manager, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelServicer(manager, security), server
+    )
+    v2_grpc.add_to_server(manager, server, limits or RequestLimits())
     health_grpc.add_to_server(manager, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    if security.grpc_credentials is not None:
+        bound = server.add_secure_port(address, security.grpc_credentials)
+    else:
+        bound = server.add_insecure_port(address)
     if bound == 0:
         raise ValueError(f"cannot bind the gRPC port {host}:{port}")
     server.start()

@@ -8,25 +8,35 @@ predict path of `serving.server.inference` from the event loop: a small body is 
 answer encoded on the loop, the model call alone goes to the worker threads (or, with batching, to
 the batcher, awaited as a future); bodies over `INLINE_CODEC_BYTES`, and all bodies while more
 than `INLINE_CODEC_REQUESTS` requests are in progress, are decoded in the worker threads so the
-loop keeps answering. Classify, regress and metadata run in the worker threads.
+loop keeps answering (a dense predict body over `PROCESS_CODEC_BYTES` in a child process).
+Classify, regress and metadata run in the worker threads. Overload (`serving.server.overload`):
+an inference request whose body has been read counts against ``--max_concurrent_requests``
+(429 past it), a body must arrive within ``--rest_read_timeout_in_ms`` (408), and work not
+started within ``--rest_api_timeout_in_ms`` is dropped.
 
 dlsuite extensions: ``GET /v1/health/live``, ``GET /v1/health/ready``, ``GET /v1/models`` (listing),
 the KServe V2 REST protocol under ``/v2`` (`serving.server.v2`), an ``x-request-id`` header on every
 response and, with ``access_log``, one JSON access-log line per request on ``dlsuite.access``;
 Prometheus metrics at ``/metrics`` (KServe's scrape path); CORS for the origins of
-``--cors_allowed_origins`` (preflight ``OPTIONS`` answered 204, off by default).
+``--cors_allowed_origins`` (preflight ``OPTIONS`` answered 204, off by default). The middlewares
+of `serving.server.security` check the bearer token (``--auth_token_file``) and keep file-system
+paths out of answers (unless ``--expose_paths``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import json
+import multiprocessing
 import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
@@ -35,6 +45,7 @@ from aiohttp import web
 from dlsuite.serving.server import inference, v2, v2_binary
 from dlsuite.serving.server.access_log import log_access
 from dlsuite.serving.server.access_log import request_id as make_request_id
+from dlsuite.serving.server.config import OverloadOptions, RequestLimits
 from dlsuite.serving.server.errors import ServingError, invalid
 from dlsuite.serving.server.json_examples import examples_from_json
 from dlsuite.serving.server.json_tensor import DenseBody, dense_inputs, predict_inputs, split_dense
@@ -45,6 +56,8 @@ from dlsuite.serving.server.json_values import (
     to_bytes,
 )
 from dlsuite.serving.server.manager import ModelManager
+from dlsuite.serving.server.overload import Admission, deadline_within
+from dlsuite.serving.server.security import ServerSecurity
 from dlsuite.serving.server.servable import DEFAULT_SIGNATURE, Servable
 from dlsuite.serving.server.tensors import (
     array_to_tensor_proto,
@@ -70,7 +83,12 @@ _INT64_MAX = (1 << 63) - 1
 # worker threads, so the loop's turn stays short and health checks are answered in time.
 INLINE_CODEC_BYTES = 64 * 1024
 INLINE_CODEC_REQUESTS = 12
+# Predict bodies over this are read into arrays in a child process (`RestApi._read_predict`):
+# reading tens of megabytes of JSON is a few C calls (orjson, numpy) that each hold the GIL for
+# up to a second per 60 MB, so in a worker thread they would still keep the loop waiting.
+PROCESS_CODEC_BYTES = 8 * 1024 * 1024
 _VERBS = ("predict", "classify", "regress")
+_ADMITTED = "dlsuite.admitted"  # request key: counted by the API's `Admission` until answered
 
 
 def parse_model_info(
@@ -85,9 +103,10 @@ def parse_model_info(
     name, version_text, label, last = match.groups()
     version = None
     if version_text:
-        version = int(version_text)
-        if version > _INT64_MAX:
-            raise invalid(f"Failed to convert version: {version_text} to numeric.")
+        digits = version_text.lstrip("0") or "0"  # int() of thousands of digits is an error
+        if len(digits) > 19 or int(digits) > _INT64_MAX:
+            raise invalid(f"Failed to convert version: {version_text[:40]} to numeric.")
+        version = int(digits)
     name = urllib.parse.unquote(name) if name else ""
     label = urllib.parse.unquote(label) if label else None
     verb, subresource = (last, None) if method == "POST" else (None, last)
@@ -157,18 +176,34 @@ def models_json(manager: ModelManager) -> dict:
     return {"models": models}
 
 
-def _predict_body(raw: bytes) -> tuple[dict, DenseBody | None]:
-    """A ``:predict`` body parsed: ``(document, its dense tensor or None)``. A dense body
-    (`split_dense`) is not parsed in full: its document has the tensor replaced by 0."""
-    dense = split_dense(raw)
-    return (dense.doc, dense) if dense is not None else (parse_json(raw), None)
+def _predict_body(raw: bytes, limits: RequestLimits) -> tuple[dict, DenseBody | None]:
+    """A ``:predict`` body parsed within ``limits``: ``(document, its dense tensor or None)``. A
+    dense body (`split_dense`) is not parsed in full: its document has the tensor replaced by 0."""
+    dense = split_dense(raw, limits)
+    return (dense.doc, dense) if dense is not None else (parse_json(raw, limits), None)
+
+
+def _dense_in_child(
+    raw: bytes, limits: RequestLimits
+) -> tuple[DenseBody | None, tuple[str, str, int] | None]:
+    """`split_dense` in the body-reading process: ``(dense body or None, None)``, or ``(None,
+    (code, message, HTTP status))`` when it refuses the body (a `ServingError` does not pickle)."""
+    try:
+        return split_dense(raw, limits), None
+    except ServingError as err:
+        return None, (err.code, err.message, err.http_status)
 
 
 def _predict_request(
-    servable: Servable, raw: bytes, doc: dict, dense: DenseBody | None, signame: str
+    servable: Servable,
+    raw: bytes,
+    doc: dict,
+    dense: DenseBody | None,
+    signame: str,
+    limits: RequestLimits,
 ) -> tuple[str, dict[str, np.ndarray], bool]:
     """The TF Serving JSON codec's request side (``FillPredictRequestFromJson``) on the one
-    predict path: ``(signature key, prepared inputs, row format)``."""
+    predict path, within ``limits``: ``(signature key, prepared inputs, row format)``."""
     key = signame or DEFAULT_SIGNATURE
     sig = servable.signature_defs.get(key)
     if sig is None:
@@ -177,11 +212,11 @@ def _predict_request(
     decoded = dense_inputs(dense, infos) if dense is not None else None
     if decoded is None:
         if dense is not None:
-            doc = parse_json(raw)  # the dense reading could not vouch for it: the full parse
+            doc = parse_json(raw, limits)  # the dense reading could not vouch for it: full parse
         decoded = predict_inputs(doc, infos, signame, fast=not may_hold_literals(raw))
     inputs, row_format = decoded
     key = servable.signature(signame)
-    return key, inference.prepare(servable, key, inputs), row_format
+    return key, inference.prepare(servable, key, inputs, limits=limits), row_format
 
 
 def _examples_v1_json(
@@ -192,12 +227,14 @@ def _examples_v1_json(
     label: str | None,
     doc: dict,
     signame: str,
+    limits: RequestLimits,
 ) -> tuple[str, str, str]:
     """One v1 ``:classify``/``:regress`` from its parsed JSON body to the JSON text of its answer,
     run in a worker thread, with TF Serving's checks in TF Serving's order (the Examples before
-    the model lookup); returns ``(response body text, version served, signature key)``."""
+    the model lookup, and within ``limits``); returns ``(response body text, version served,
+    signature key)``."""
     context, examples = examples_from_json(doc)
-    serialized = inference.serialized_examples(context, examples)
+    serialized = inference.serialized_examples(context, examples, limits)
     with inference.servable_handle(manager, name, version, label) as servable:
         key = signame or DEFAULT_SIGNATURE
         if verb == "classify":
@@ -219,8 +256,8 @@ def _v2_answer(
     return v2_binary.response_body(result.response, result.binary)
 
 
-def _v2_request(raw: bytes, header_length: str | None) -> v2.InferRequest:
-    return v2.parse_infer(*v2_binary.parse_request(raw, header_length))
+def _v2_request(raw: bytes, header_length: str | None, limits: RequestLimits) -> v2.InferRequest:
+    return v2.parse_infer(*v2_binary.parse_request(raw, header_length, limits))
 
 
 def _nbytes(outputs: dict[str, np.ndarray]) -> int:
@@ -287,19 +324,37 @@ class RestApi:
         prometheus_path: str | None,
         access_log: bool = False,
         cors_origins: tuple[str, ...] = (),
+        security: ServerSecurity | None = None,
+        overload: OverloadOptions | None = None,
+        admission: Admission | None = None,
+        limits: RequestLimits | None = None,
     ) -> None:
+        """``admission`` is shared with the gRPC server (default: this API's own, of
+        ``overload.max_concurrent_requests``)."""
+        overload = overload or OverloadOptions()
         self.manager = manager
+        self.limits = limits or RequestLimits()  # checked by the codecs (module functions above)
+        self.admission = admission or Admission(overload.max_concurrent_requests)
+        self.read_timeout_ms = overload.rest_read_timeout_in_ms
         self.cors_origins = cors_origins
+        self.security = security or ServerSecurity()
         self.access_log = access_log
         self.executor = executor
         self.max_request_bytes = max_request_bytes
         self.timeout = timeout_ms / 1000 if timeout_ms > 0 else None
         self.prometheus_path = prometheus_path
         self._in_progress = 0  # requests between the access middleware's start and end
+        self._reader: ProcessPoolExecutor | None = None  # started by the first huge predict body
+
+    def close(self) -> None:
+        """Stop the body-reading process, if one was started."""
+        if self._reader is not None:
+            self._reader.shutdown(wait=False, cancel_futures=True)
 
     def make_app(self) -> web.Application:
         """Build the application (its body limit is one byte above ``max_request_bytes``)."""
         middlewares = [self._access, self._cors] if self.cors_origins else [self._access]
+        middlewares += self.security.rest_middlewares()  # inside CORS: a preflight needs no token
         app = web.Application(client_max_size=self.max_request_bytes + 1, middlewares=middlewares)
         app.router.add_get(KSERVE_METRICS_PATH, self.metrics)
         if self.prometheus_path and self.prometheus_path != KSERVE_METRICS_PATH:
@@ -332,6 +387,10 @@ class RestApi:
             response = exc
         finally:
             self._in_progress -= 1
+            if _ADMITTED in request:  # let in by `_read_body`
+                self.admission.leave()
+        if response.status == 408:  # a body too slow (`_read_body`): the connection ends
+            response.force_close()
         response.headers["x-request-id"] = request_id
         if self.access_log:
             log_access(
@@ -397,11 +456,7 @@ class RestApi:
     def _v2_target(self, request: web.Request, api: str) -> tuple[str, int | None, str | None]:
         name, version = request.match_info["name"], request.match_info.get("version")
         request["access"].update(api=api, model=name, version=version or "")
-        if version is None:
-            return name, None, None
-        return (
-            (name, int(version), None) if re.fullmatch(r"-?\d+", version) else (name, None, version)
-        )
+        return (name, *v2.version_target(version))
 
     async def v2_ready(self, request: web.Request) -> web.Response:
         problems = self.manager.not_ready()
@@ -451,19 +506,13 @@ class RestApi:
             size = len(raw)
             async with self._deadline():
                 infer = await self._codec(
-                    size, _v2_request, raw, request.headers.get(v2_binary.HEADER)
+                    size, _v2_request, raw, request.headers.get(v2_binary.HEADER), self.limits
                 )
                 with self.manager.servable(name, version, label) as servable:
                     served, key = str(servable.version), servable.signature(infer.signature)
                     request["access"].update(version=served, signature=key)
                     feeds = await self._codec(
-                        size,
-                        inference.prepare,
-                        servable,
-                        key,
-                        infer.inputs,
-                        infer.outputs,
-                        v2.decode_input,
+                        size, v2.prepare_inputs, servable, key, infer, self.limits
                     )
                     outputs = await servable.run_async(key, feeds, self.executor)
                     outputs = inference.selected(outputs, infer.outputs)
@@ -490,13 +539,31 @@ class RestApi:
                 )
 
     async def _read_body(self, request: web.Request) -> bytes:
-        """The request body, or RESOURCE_EXHAUSTED (413) above ``--max_request_size_bytes``."""
+        """The body of an inference request, which from then on counts as in progress
+        (`Admission`; the access middleware ends it): RESOURCE_EXHAUSTED (413) above
+        ``--max_request_size_bytes``, DEADLINE_EXCEEDED (408) when it has not arrived within
+        ``--rest_read_timeout_in_ms``, UNAVAILABLE (429) past ``--max_concurrent_requests``.
+        A body still arriving takes no place among the requests in progress."""
         if request.content_length is not None and request.content_length > self.max_request_bytes:
             raise ServingError("RESOURCE_EXHAUSTED", self._too_big(request.content_length), 413)
         try:
-            return await request.read()
+            if request.content.is_eof():  # all here already (a small body): no timer
+                raw = await request.read()
+            else:
+                async with asyncio.timeout(self.read_timeout_ms / 1000):
+                    raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise ServingError("RESOURCE_EXHAUSTED", self._too_big(None), 413) from None
+        except TimeoutError:
+            raise ServingError(
+                "DEADLINE_EXCEEDED",
+                f"Request body not received within {self.read_timeout_ms} ms "
+                "(--rest_read_timeout_in_ms)",
+                408,
+            ) from None
+        self.admission.enter()
+        request[_ADMITTED] = True
+        return raw
 
     async def _read_json(self, request: web.Request) -> Any:
         raw = await self._read_body(request)
@@ -517,17 +584,21 @@ class RestApi:
 
     @contextlib.asynccontextmanager
     async def _deadline(self) -> AsyncIterator[None]:
-        """``--rest_api_timeout_in_ms`` over what runs inside (DEADLINE_EXCEEDED when over)."""
+        """``--rest_api_timeout_in_ms`` over what runs inside (DEADLINE_EXCEEDED when over); a
+        model call not started by then is dropped (`overload.deadline_within`)."""
         try:
             async with asyncio.timeout(self.timeout):  # no extra task per request (wait_for's)
-                yield
+                with deadline_within(self.timeout):
+                    yield
         except TimeoutError:
             raise ServingError("DEADLINE_EXCEEDED", "Request timed out") from None
 
     async def _call(self, fn, *args):  # -> Any
-        """``fn(*args)`` in the worker threads, within the request timeout."""
+        """``fn(*args)`` in the worker threads, within the request timeout (its deadline goes
+        along: the thread runs in a copy of this context)."""
         async with self._deadline():
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+            call = functools.partial(contextvars.copy_context().run, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
     async def _codec(self, size: int, fn, *args):  # -> Any
         """A codec step (decode or encode) of ``size`` bytes: on the event loop when it is small
@@ -537,6 +608,34 @@ class RestApi:
         if size <= INLINE_CODEC_BYTES and self._in_progress <= INLINE_CODEC_REQUESTS:
             return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def _read_predict(self, raw: bytes) -> tuple[dict, DenseBody | None]:
+        """`_predict_body` of a ``:predict`` body. Over `PROCESS_CODEC_BYTES` a dense body (what
+        clients send: images, feature matrices) is read in a child process, so that neither the
+        loop nor the other requests wait for the GIL meanwhile; any other body is parsed in a
+        worker thread, as smaller ones are."""
+        if len(raw) <= PROCESS_CODEC_BYTES:
+            return await self._codec(len(raw), _predict_body, raw, self.limits)
+        if self._reader is None:
+            context = multiprocessing.get_context("spawn")  # no forked TensorFlow state
+            self._reader = ProcessPoolExecutor(1, mp_context=context)
+        loop = asyncio.get_running_loop()
+        try:
+            dense, error = await loop.run_in_executor(
+                self._reader, _dense_in_child, raw, self.limits
+            )
+        except BrokenProcessPool:  # it died reading this body (out of memory?): a new one next
+            self._reader = None
+            raise ServingError(
+                "RESOURCE_EXHAUSTED",
+                "The process reading the request body ended while reading it (out of memory?)",
+                413,
+            ) from None
+        if error is not None:
+            raise ServingError(*error)
+        if dense is not None:
+            return dense.doc, dense
+        return await self._codec(len(raw), parse_json, raw, self.limits), None
 
     async def v1(self, request: web.Request) -> web.Response:
         """Every ``/v1/...`` request, routed as ``HttpRestApiHandler::ProcessRequest`` routes it:
@@ -595,9 +694,9 @@ class RestApi:
             raw = await self._read_body(request)
             async with self._deadline():
                 if verb == "predict":
-                    doc, dense = await self._codec(len(raw), _predict_body, raw)
+                    doc, dense = await self._read_predict(raw)
                 else:
-                    doc, dense = await self._codec(len(raw), parse_json, raw), None
+                    doc, dense = await self._codec(len(raw), parse_json, raw, self.limits), None
                 signame = signature_name(doc)
                 request["access"]["signature"] = signame or DEFAULT_SIGNATURE
                 if verb == "predict":
@@ -606,7 +705,15 @@ class RestApi:
                     )
                 else:
                     text, served, signature = await self._call(
-                        _examples_v1_json, self.manager, verb, name, version, label, doc, signame
+                        _examples_v1_json,
+                        self.manager,
+                        verb,
+                        name,
+                        version,
+                        label,
+                        doc,
+                        signame,
+                        self.limits,
                     )
             request["access"].update(version=served, signature=signature)
             return _text_response(text)
@@ -637,7 +744,7 @@ class RestApi:
         returns ``(response body text, version served, signature key)``."""
         with inference.servable_handle(self.manager, name, version, label) as servable:
             key, feeds, row_format = await self._codec(
-                len(raw), _predict_request, servable, raw, doc, dense, signame
+                len(raw), _predict_request, servable, raw, doc, dense, signame, self.limits
             )
             outputs = await servable.run_async(key, feeds, self.executor)
             logger = self.manager.request_logger(name)

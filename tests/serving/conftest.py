@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,7 +89,8 @@ class ServerProcess:
     The dlsuite backend binds port 0 (any free port) and the ports it got are read from its
     ``dlsuite serve: ready (gRPC <port>, REST <port>)`` line, so no port is chosen here and
     released before the server binds it (a race). The real ``tensorflow_model_server`` is given
-    free ports chosen here.
+    free ports chosen here. A secured server (``--ssl_config_file``, ``--auth_token_file``) is
+    reached with ``scheme="https"`` and ``requests``' ``verify``, ``cert`` and ``headers``.
     """
 
     def __init__(
@@ -97,9 +99,16 @@ class ServerProcess:
         log_path: Path,
         backend: str = "dlsuite",
         ports: tuple[int, int] | None = None,
+        *,
+        scheme: str = "http",
+        verify: bool | str = True,
+        cert: tuple[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """With ``ports`` (gRPC, REST), ``args`` is the whole command line (it names the ports;
         0 is read back from the ready line too)."""
+        self.scheme = scheme
+        self.requests_options = {"verify": verify, "cert": cert, "headers": headers or {}}
         if ports is None:
             ports = (0, 0) if backend == "dlsuite" else (free_port(), free_port())
             cmd_ports = ["--backend", backend, f"--port={ports[0]}", f"--rest_api_port={ports[1]}"]
@@ -137,7 +146,7 @@ class ServerProcess:
     def rest(self) -> str:
         if not self._bound_ports():
             raise RuntimeError(f"the server has not said which ports it bound yet:\n{self.log()}")
-        return f"http://127.0.0.1:{self.rest_port}"
+        return f"{self.scheme}://127.0.0.1:{self.rest_port}"
 
     @property
     def grpc_target(self) -> str:
@@ -161,7 +170,10 @@ class ServerProcess:
             try:
                 if (
                     self._bound_ports()
-                    and requests.get(f"{self.rest}{path}", timeout=2).status_code == 200
+                    and requests.get(
+                        f"{self.rest}{path}", timeout=2, **self.requests_options
+                    ).status_code
+                    == 200
                 ):
                     return
             except requests.RequestException:
@@ -185,12 +197,17 @@ class ServerProcess:
 
 
 def start_server(
-    args: list[str], log_path: Path, ready_model: str, backend: str = "dlsuite"
+    args: list[str],
+    log_path: Path,
+    ready_model: str,
+    backend: str = "dlsuite",
+    **secured: Any,
 ) -> ServerProcess:
-    """Start a server and wait until ``ready_model`` is served (skip tfserving when absent)."""
+    """Start a server and wait until ``ready_model`` is served (skip tfserving when absent);
+    ``secured`` are `ServerProcess`'s ``scheme``, ``verify``, ``cert`` and ``headers``."""
     if backend == "tfserving" and shutil.which("tensorflow_model_server") is None:
         pytest.skip("tensorflow_model_server is not on PATH")
-    server = ServerProcess(args, log_path, backend)
+    server = ServerProcess(args, log_path, backend, **secured)
     server.wait_ready(ready_model)
     return server
 

@@ -74,6 +74,7 @@ def serve_fresh_repo(repo: Path, backend: str, golden_versions) -> ServerProcess
             "--max_num_load_retries=1",
             "--load_retry_interval_micros=200000",
             f"--max_request_size_bytes={MAX_BYTES}",
+            "--enable_model_management",  # the reload tests (base paths stay under repo)
         ],
         repo / "server.log",
         "poll",

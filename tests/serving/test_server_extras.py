@@ -75,6 +75,9 @@ def server(golden_versions, tmp_path_factory):
             f"--max_request_size_bytes={REST_LIMIT}",
             f"--grpc_max_receive_message_bytes={GRPC_RECEIVE}",
             f"--grpc_max_send_message_bytes={GRPC_SEND}",
+            "--max_batch_rows=20000",  # the send-limit test predicts 12,600 rows at once
+            "--enable_model_management",  # a reload keeps hp's request log under --log_dir
+            f"--log_dir={repo / 'logs'}",
         ],
         repo / "server.log",
         "hp",
