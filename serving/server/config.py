@@ -424,7 +424,7 @@ def read_trusted_signers(path: str | os.PathLike[str]) -> tuple[str, ...]:
             break
         keys.append(begin + chunk.split(begin, 1)[1] + end + "\n")
     if not keys:
-        raise ValueError(f"--trusted_signers {path} holds no PEM public key ({begin} ...)")
+        raise ValueError(f"{path} holds no PEM public key ({begin} ...)")
     return tuple(keys)
 
 
@@ -444,8 +444,19 @@ def read_ssl_config(path: str | os.PathLike[str]) -> TlsOptions:
     )
 
 
+# dlsuite protections tensorflow_model_server does not have: refused with --backend tfserving
+# rather than silently dropped.
+_DLSUITE_ONLY_PROTECTIONS = ("require_manifest", "trusted_signers", "auth_token_file")
+
+
 def tfserving_argv(flags: Mapping[str, Any], binary: str) -> list[str]:
     """The tensorflow_model_server command line equivalent to ``flags``."""
+    for flag in _DLSUITE_ONLY_PROTECTIONS:
+        if flags.get(flag):
+            raise ValueError(
+                f"--{flag} is a dlsuite server protection that tensorflow_model_server does not "
+                "have; use --backend dlsuite, or drop the flag"
+            )
     argv = [binary]
     for flag in TFSERVING_FLAGS:
         value = flags[flag]

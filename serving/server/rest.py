@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from dlsuite.serving.server import inference, v2, v2_binary
 from dlsuite.serving.server.access_log import log_access
@@ -89,6 +90,7 @@ INLINE_CODEC_REQUESTS = 12
 PROCESS_CODEC_BYTES = 8 * 1024 * 1024
 _VERBS = ("predict", "classify", "regress")
 _ADMITTED = "dlsuite.admitted"  # request key: counted by the API's `Admission` until answered
+_CLOSE = "dlsuite.close"  # request key: its body could not be read, so its connection ends
 
 
 def parse_model_info(
@@ -389,8 +391,8 @@ class RestApi:
             self._in_progress -= 1
             if _ADMITTED in request:  # let in by `_read_body`
                 self.admission.leave()
-        if response.status == 408:  # a body too slow (`_read_body`): the connection ends
-            response.force_close()
+        if response.status == 408 or _CLOSE in request:  # a body too slow or unreadable
+            response.force_close()  # (`_read_body`): the connection ends
         response.headers["x-request-id"] = request_id
         if self.access_log:
             log_access(
@@ -554,6 +556,10 @@ class RestApi:
                     raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise ServingError("RESOURCE_EXHAUSTED", self._too_big(None), 413) from None
+        except RequestPayloadError as err:  # e.g. a Content-Encoding whose body does not decode
+            request[_CLOSE] = True  # the rest of the stream cannot be trusted
+            reason = " ".join(str(err).split()).removeprefix("400, message: ")
+            raise invalid(f"Request body could not be read: {reason}") from None
         except TimeoutError:
             raise ServingError(
                 "DEADLINE_EXCEEDED",
@@ -564,13 +570,6 @@ class RestApi:
         self.admission.enter()
         request[_ADMITTED] = True
         return raw
-
-    async def _read_json(self, request: web.Request) -> Any:
-        raw = await self._read_body(request)
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise invalid(f"JSON Parse error: {err}") from None
 
     # -- TF Serving's v1 API ------------------------------------------------------------------
     async def fallback(self, request: web.Request) -> web.Response:

@@ -103,6 +103,49 @@ def test_tfserving_backend_argv_and_missing_binary(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="tensorflow_model_server"):
         app.serve(_args("--backend=tfserving", f"--model_base_path={tmp_path}"))
+    ssl = tmp_path / "ssl.config"
+    argv = config.tfserving_argv(
+        _args(f"--model_base_path={tmp_path}", f"--ssl_config_file={ssl}"), "tms"
+    )
+    assert f"--ssl_config_file={ssl}" in argv  # TF Serving has TLS too
+    with pytest.raises(ValueError, match="--trusted_signers is a dlsuite server protection"):
+        config.tfserving_argv(
+            _args(f"--model_base_path={tmp_path}", "--trusted_signers=k.pem"), "t"
+        )
+
+
+def test_limits_overload_and_security_flags(tmp_path):
+    base = f"--model_base_path={tmp_path}"
+    options = config.server_options(_args(base))
+    assert options.limits == config.RequestLimits() and options.limits.max_batch_rows == 1024
+    assert options.overload == config.OverloadOptions()
+    assert options.security.model_roots == (str(tmp_path.parent.resolve()),)
+    assert not options.security.enable_model_management and options.security.tls is None
+    options = config.server_options(
+        _args(base, "--max_json_depth=8", "--rest_read_timeout_in_ms=5")
+    )
+    assert options.limits.max_json_depth == 8 and options.overload.rest_read_timeout_in_ms == 5
+    with pytest.raises(ValueError, match="max_tensor_elements"):
+        config.server_options(_args(base, "--max_tensor_elements=0"))
+    (tmp_path / "token").write_text("\n")
+    with pytest.raises(ValueError, match="is empty"):
+        config.server_options(_args(base, f"--auth_token_file={tmp_path / 'token'}"))
+    (tmp_path / "token").write_text("s3cret\n")
+    options = config.server_options(_args(base, f"--auth_token_file={tmp_path / 'token'}"))
+    assert options.security.auth_token == "s3cret" and "s3cret" not in repr(options)
+    (tmp_path / "keys.pem").write_text("not a key")
+    with pytest.raises(ValueError, match="holds no PEM public key"):
+        config.server_options(_args(base, f"--trusted_signers={tmp_path / 'keys.pem'}"))
+    (tmp_path / "ssl.config").write_text('server_key: "k"')
+    with pytest.raises(ValueError, match="needs server_key and server_cert"):
+        config.server_options(_args(base, f"--ssl_config_file={tmp_path / 'ssl.config'}"))
+    (tmp_path / "ssl.config").write_text('server_key: "k" server_cert: "c" client_verify: true')
+    with pytest.raises(ValueError, match="client_verify needs custom_ca"):
+        config.server_options(_args(base, f"--ssl_config_file={tmp_path / 'ssl.config'}"))
+    (tmp_path / "ssl.config").write_text('server_key: "k" server_cert: "c" custom_ca: "a"')
+    tls = config.server_options(_args(base, f"--ssl_config_file={tmp_path / 'ssl.config'}"))
+    assert tls.security.tls == config.TlsOptions("k", "c", "a", False)
+    assert "server_key" not in repr(tls.security.tls)
 
 
 def test_limit_cors_label_and_adaptive_flags(tmp_path):
