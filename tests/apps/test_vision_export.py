@@ -198,6 +198,41 @@ def test_manifest_detects_a_changed_file(tiny_run, tmp_path):
     assert any("variables/variables.index" in problem for problem in verify_version(path))
 
 
+def test_export_command_signs_and_manifest_verify_checks_the_signature(tiny_run, tmp_path, capsys):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from dlsuite.cli import main
+
+    keys = {}
+    for who in ("ours", "theirs"):
+        private = ec.generate_private_key(ec.SECP256R1())
+        keys[who] = tmp_path / f"{who}.pub"
+        keys[who].write_bytes(
+            private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        (tmp_path / f"{who}.pem").write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    base = ["--name", "digits", "--model-base-path", str(tmp_path / "models")]
+    argv = ["export", str(tiny_run.run.path), *base, "--manifest-info", str(MANIFEST_INFO)]
+    assert main([*argv, "--sign", str(tmp_path / "ours.pem")]) == 0
+    version = tmp_path / "models" / "digits" / "1"
+    assert (version / "assets.extra" / "model.sig").is_file()
+    verify = ["manifest", "verify", str(version), "--public-key"]
+    assert main([*verify, str(keys["ours"])]) == 0
+    assert main([*verify, str(keys["theirs"])]) == 1
+    assert "untrusted signature" in capsys.readouterr().err
+    (version / "variables" / "variables.index").write_bytes(b"tampered")
+    assert main([*verify, str(keys["ours"])]) == 1
+
+
 def test_next_export_is_the_next_version_and_failures_publish_nothing(tiny_run, tmp_path):
     from dlsuite.apps.common.export import export_run
 
