@@ -10,12 +10,32 @@ Everything the suite ships imports under this one name:
 
 On disk, ``apps/``, ``core_layers/`` and ``serving/`` stay at the top of the repository;
 ``setup.py`` maps them into this package. Importing `dlsuite` is cheap: nothing heavy
-(TensorFlow) is imported until a submodule is.
+(TensorFlow) is imported until a submodule is, or one of the public names below is used:
+
+* `dlsuite.RunRecorder`: a Keras callback (and custom-loop recorder) that writes the suite's run
+  directory for your own ``model.fit`` (`dlsuite.apps.common.recorder`).
 """
 
-from importlib import metadata
+from importlib import import_module, metadata
+from typing import Any
+
+# public name -> the module defining it, imported on first use (so `import dlsuite` stays cheap)
+_LAZY = {"RunRecorder": "dlsuite.apps.common.recorder"}
 
 try:
     __version__ = metadata.version("dlsuite")
 except metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0.0.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name of `_LAZY` on first access."""
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dlsuite' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -72,3 +72,17 @@ def forward_flops(model: Any, input_shape: Sequence[int], dtype: str = "float32"
 def training_flops(flops_per_example: int, examples_seen: int) -> float:
     """Training compute estimate: forward + backward (about 2x forward) per example seen."""
     return 3.0 * flops_per_example * examples_seen
+
+
+def model_input_spec(model: Any) -> tuple[list[int], str] | None:
+    """``(shape without the batch axis, dtype)`` of a built model's single input, for
+    `forward_flops`; None when Keras does not know it fully (a subclassed model has no symbolic
+    inputs; several inputs or an unknown dimension cannot be profiled at batch size 1).
+    """
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1:
+        return None
+    shape = list(inputs[0].shape[1:])
+    if any(d is None for d in shape):
+        return None
+    return [int(d) for d in shape], str(inputs[0].dtype)

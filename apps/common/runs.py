@@ -84,6 +84,7 @@ class RunDir:
 
 
 def is_complete(path: Path) -> bool:
+    """Whether the run in ``path`` finished (its ``metrics.json``, written last, exists)."""
     return (path / METRICS_FILE).is_file()
 
 
@@ -129,12 +130,17 @@ def new_run_id(digest: str) -> str:
 
 
 def _start(path: Path, app: str, config: Any, resumed: bool) -> RunDir:
+    return start_run(
+        path, app, {**config.to_dict(), "config_hash": config.config_hash()}, resumed=resumed
+    )
+
+
+def start_run(path: Path, app: str, config_json: dict[str, Any], *, resumed: bool) -> RunDir:
+    """Create ``path`` (if needed) and write its ``config.json``: ``config_json`` plus the ``app``
+    and ``run_id`` keys every run directory has. Returns the `RunDir`."""
     path.mkdir(parents=True, exist_ok=True)
     run = RunDir(path=path, app=app, resumed=resumed)
-    atomic_write_json(
-        run.config_file,
-        {**config.to_dict(), "app": app, "run_id": run.run_id, "config_hash": config.config_hash()},
-    )
+    atomic_write_json(run.config_file, {**config_json, "app": app, "run_id": run.run_id})
     return run
 
 

@@ -1,0 +1,482 @@
+"""`RunRecorder`: the suite's run directory for your own ``model.fit`` or training loop.
+
+A run directory written here reads like one `dlsuite train` writes (docs/architecture.md), so the
+manifest builder and the other readers of ``config.json`` and ``metrics.json`` work on it::
+
+    recorder = RunRecorder("runs/mine/first", data={"name": "digits", "train": (x, y)})
+    model.fit(x, y, epochs=3, batch_size=32, callbacks=[recorder])
+
+    with RunRecorder("runs/mine/loop", data=train_ds).loop(model) as rec:   # a custom loop
+        for epoch in range(3):
+            ...                                   # train one epoch
+            rec.log_epoch(epoch, {"loss": loss})
+
+What is written, and when:
+
+* at the start: ``config.json`` (the fit call's epochs and steps, the batch size when known, the
+  optimizer's and loss's configs, the model's layers and parameter counts, the strategy, replicas
+  and devices, and the keys of ``config=``);
+* after each epoch: one line of ``history.jsonl`` and the epoch's TensorBoard scalars (``logs/``),
+  by the suite's own `HistoryRecorder` and Keras's `TensorBoard`;
+* at a normal end: ``learning_curves.png`` and then ``metrics.json`` (wall time, examples seen,
+  FLOPs per example and of training, the energy estimate, final and best metrics, the data
+  description), each written atomically. ``metrics.json`` marks the run complete (`is_complete`),
+  so an interrupted ``fit`` or loop leaves an incomplete run.
+
+A run directory that is already complete is refused; an unfinished one is continued (its history
+kept, ``resumed`` recorded), as a fit resumed by `keras.callbacks.BackupAndRestore` needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from dlsuite.apps.common.callbacks import HistoryRecorder
+from dlsuite.apps.common.flops import FLOPS_METHOD, forward_flops, model_input_spec, training_flops
+from dlsuite.apps.common.plots import plot_learning_curves
+from dlsuite.apps.common.runs import CONFIG_FILE, RunDir, is_complete, start_run
+from dlsuite.apps.common.strategy import describe_devices, make_strategy
+from dlsuite.base.version import framework_versions
+from dlsuite.serving.manifest import energy_estimate
+
+RECORDED_APP = "keras"  # the ``app`` of a recorded run: a user's own Keras code, not a suite app
+LEARNING_CURVES_FILE = "learning_curves.png"
+# config.json keys the recorder fills; a user `config=` mapping may not reuse them (its
+# ``batch_size`` and ``seed`` are read as the run's)
+_RECORDED_KEYS = frozenset(
+    {
+        "app",
+        "run_id",
+        "loop",
+        "model",
+        "num_params",
+        "trainable_params",
+        "layers",
+        "epochs",
+        "steps_per_epoch",
+        "optimizer",
+        "loss",
+        "strategy",
+        "replicas",
+        "devices",
+    }
+)
+# keys of a `data=` mapping that describe the data (the rest are splits given as sources)
+_DESCRIPTION_KEYS = ("name", "version", "source", "preprocessing", "class_names", "input_shape")
+_SPLIT_KEYS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataDescription:
+    """What ``metrics.json`` says about the training data (its ``data`` section).
+
+    ``splits`` maps split names to example counts; ``input_shape`` excludes the batch axis (None
+    for an unknown dimension); ``batch_size`` is the largest batch seen when a batched `tf.data`
+    source was counted.
+    """
+
+    name: str | None = None
+    version: str | None = None
+    source: str | None = None
+    preprocessing: str | None = None
+    class_names: tuple[str, ...] | None = None
+    splits: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    input_shape: tuple[int | None, ...] | None = None
+    input_dtype: str | None = None
+    batch_size: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``data`` section of ``metrics.json`` (``kind`` is ``other``: a user's own data)."""
+        return {
+            "kind": "other",
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "preprocessing": self.preprocessing,
+            "class_names": None if self.class_names is None else list(self.class_names),
+            "splits": dict(self.splits),
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "input_dtype": self.input_dtype,
+        }
+
+
+def describe_data(data: Any) -> DataDescription:
+    """Describe ``data``: None, a name (str), one training source, or a mapping.
+
+    A source is a NumPy array, an ``(x, y[, sample_weight])`` tuple of arrays, or a finite,
+    batched `tf.data.Dataset` (counted by one pass over it). A mapping may hold the description
+    keys ``name``, ``version``, ``source``, ``preprocessing``, ``class_names``, ``input_shape``,
+    a ``splits`` mapping of counts, and sources under ``train``, ``validation`` and ``test``
+    (each counted into ``splits``; the training source also gives the input shape).
+    """
+    if data is None:
+        return DataDescription()
+    if isinstance(data, str):
+        return DataDescription(name=data)
+    if not isinstance(data, Mapping):
+        return describe_data({"train": data})
+    unknown = sorted(set(data) - {*_DESCRIPTION_KEYS, *_SPLIT_KEYS, "splits"})
+    if unknown:
+        raise ValueError(
+            f"data has unknown key(s) {unknown}; use {sorted(_DESCRIPTION_KEYS)}, 'splits' "
+            f"(a mapping of counts) or the sources {list(_SPLIT_KEYS)}"
+        )
+    splits = {str(k): _count(k, v) for k, v in dict(data.get("splits") or {}).items()}
+    input_shape, input_dtype, batch_size = None, None, None
+    for split in _SPLIT_KEYS:
+        if data.get(split) is None:
+            continue
+        count, shape, dtype, batch = _describe_source(split, data[split])
+        if count is not None:
+            splits[split] = count
+        if split == "train":
+            input_shape, input_dtype, batch_size = shape, dtype, batch
+    if data.get("input_shape") is not None:
+        input_shape = tuple(data["input_shape"])
+    class_names = data.get("class_names")
+    return DataDescription(
+        name=data.get("name"),
+        version=None if data.get("version") is None else str(data["version"]),
+        source=data.get("source"),
+        preprocessing=data.get("preprocessing"),
+        class_names=None if class_names is None else tuple(str(c) for c in class_names),
+        splits=splits,
+        input_shape=input_shape,
+        input_dtype=input_dtype,
+        batch_size=batch_size,
+    )
+
+
+def _count(split: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"data splits[{split!r}] must be a count of examples (int >= 0). Received: {value!r}"
+        )
+    return value
+
+
+def _describe_source(
+    split: str, source: Any
+) -> tuple[int | None, tuple[int | None, ...] | None, str | None, int | None]:
+    """``(examples, input shape, input dtype, largest batch)`` of one split's source."""
+    import numpy as np
+    import tensorflow as tf
+
+    if isinstance(source, tf.data.Dataset):
+        features = source.element_spec
+        if isinstance(features, tuple):
+            features = features[0]
+        shape, dtype = None, None
+        if isinstance(features, tf.TensorSpec) and features.shape.rank:
+            shape, dtype = tuple(features.shape[1:].as_list()), features.dtype.name
+        cardinality = int(source.cardinality())
+        if cardinality < 0:  # infinite or unknown: not counted
+            return None, shape, dtype, None
+        sizes = source.map(lambda *element: tf.shape(tf.nest.flatten(element)[0], tf.int64)[0])
+        total, largest = sizes.reduce(
+            (tf.constant(0, tf.int64), tf.constant(0, tf.int64)),
+            lambda state, n: (state[0] + n, tf.maximum(state[1], n)),
+        )
+        return int(total), shape, dtype, int(largest)
+    features = source[0] if isinstance(source, tuple | list) else source
+    if not hasattr(features, "shape") or not getattr(features, "ndim", 0):
+        raise ValueError(
+            f"data[{split!r}] must be a NumPy array, an (x, y) tuple of arrays or a tf.data "
+            f"Dataset. Received: {type(source).__name__}; describe it with a mapping instead, "
+            "e.g. data={'name': ..., 'splits': {'train': N}}"
+        )
+    features = np.asarray(features)
+    return len(features), tuple(int(d) for d in features.shape[1:]), features.dtype.name, None
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """A Keras callback that writes the suite's run directory for any ``model.fit``; `loop` does
+    the same for a custom training loop (module docstring).
+
+    ``run_dir`` is the run directory (created; refused if it holds a complete run). ``data``
+    describes the training data (`describe_data`); its training split's size times the epochs
+    run is the number of examples seen. ``config`` is your own settings (a mapping or a dataclass
+    instance, JSON-serialisable values), recorded in ``config.json`` beside what the recorder sees;
+    a ``seed`` key there is recorded as the run's seed. ``batch_size`` is the global batch size
+    when neither ``config`` nor a batched `tf.data` source tells it (``fit`` does not show it to
+    callbacks).
+    """
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        *,
+        data: Any = None,
+        config: Mapping[str, Any] | Any = None,
+        batch_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.path = Path(run_dir)
+        self._check_unfinished()
+        self.user_config = _config_dict(config)
+        collisions = sorted(_RECORDED_KEYS & set(self.user_config))
+        if collisions:
+            raise ValueError(
+                f"config key(s) {collisions} are recorded by RunRecorder itself; rename them"
+            )
+        self.data = describe_data(data)
+        self.batch_size = batch_size or self.user_config.get("batch_size") or self.data.batch_size
+        self.run: RunDir | None = None
+        self._loop = "fit"
+        self._strategy: Any = None
+        self._started = 0.0
+        self._callbacks: keras.callbacks.CallbackList | None = None
+
+    def _check_unfinished(self) -> None:
+        if is_complete(self.path):
+            raise ValueError(
+                f"run directory {self.path} already holds a complete run (metrics.json); "
+                "choose a new run_dir (one RunRecorder records one run)"
+            )
+
+    # --- model.fit ---------------------------------------------------------------------------
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._begin(self.model, self.params.get("epochs"), self.params.get("steps"))
+        self._callbacks.on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._callbacks.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._callbacks.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """``fit`` ended normally (an exception skips this): write the curves and metrics.json."""
+        self._callbacks.on_train_end(logs)
+        self._finish(self.model)
+
+    # --- a custom loop -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def loop(
+        self,
+        model: keras.Model,
+        *,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        strategy: Any = None,
+    ) -> Iterator[RunRecorder]:
+        """Record a custom training loop of ``model``: call `log_epoch` after every epoch.
+
+        ``strategy`` defaults to the one ``model`` was built under. Leaving the ``with`` block
+        normally completes the run; an exception leaves it incomplete (and propagates).
+        """
+        self._loop = "custom"
+        self.set_model(model)
+        self._begin(model, epochs, steps_per_epoch, strategy=strategy)
+        self._callbacks.on_train_begin()
+        self._callbacks.on_epoch_begin(0)
+        yield self
+        self._callbacks.on_train_end()
+        self._finish(model)
+
+    def log_epoch(self, epoch: int, logs: Mapping[str, Any]) -> None:
+        """Record the end of epoch ``epoch`` (0-based, as Keras counts) with its metric values
+        (``val_`` prefixed for validation); its wall time runs from the previous call."""
+        if self._loop != "custom" or self._callbacks is None:
+            raise RuntimeError(
+                "log_epoch records a custom loop; call it inside `with recorder.loop(model):` "
+                "(with model.fit, pass the recorder in callbacks=[...] instead)"
+            )
+        self._callbacks.on_epoch_end(epoch, {k: float(v) for k, v in logs.items()})
+        self._callbacks.on_epoch_begin(epoch + 1)
+
+    # --- shared ------------------------------------------------------------------------------
+
+    def _begin(
+        self,
+        model: keras.Model,
+        epochs: int | None,
+        steps_per_epoch: int | None,
+        strategy: Any = None,
+    ) -> None:
+        """Open the run directory, write config.json and set up history and TensorBoard."""
+        self._check_unfinished()
+        self._started = time.perf_counter()
+        self._strategy = strategy or model.distribute_strategy
+        resumed = (self.path / CONFIG_FILE).is_file()
+        self.run = start_run(
+            self.path,
+            RECORDED_APP,
+            {
+                **self.user_config,
+                **_model_config(model),
+                "loop": self._loop,
+                "epochs": epochs,
+                "steps_per_epoch": steps_per_epoch,
+                "batch_size": self.batch_size,
+                **self._devices(),
+            },
+            resumed=resumed,
+        )
+        self._callbacks = keras.callbacks.CallbackList(
+            [
+                HistoryRecorder(self.run),
+                keras.callbacks.TensorBoard(log_dir=str(self.run.log_dir), write_graph=False),
+            ],
+            model=model,
+        )
+
+    def _devices(self) -> dict[str, Any]:
+        import tensorflow as tf
+
+        strategy = self._strategy
+        default = not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy()
+        # the default strategy names no devices: Keras runs on the first one, as one_device does
+        devices = describe_devices(make_strategy("one_device") if default else strategy)
+        return {
+            "strategy": "default" if default else type(strategy).__name__,
+            "replicas": int(strategy.num_replicas_in_sync),
+            "devices": devices,
+        }
+
+    def _finish(self, model: keras.Model) -> None:
+        """Write learning_curves.png, then metrics.json (which marks the run complete)."""
+        run = self.run
+        history = run.read_history()
+        train_size = self.data.splits.get("train")
+        examples_seen = None if train_size is None else train_size * len(history)
+        flops = self._forward_flops(model)
+        wall_time = sum(r["epoch_time_s"] for r in history)
+        devices = self._devices()
+        replicas = devices["replicas"]
+        policy = model.dtype_policy.name
+        metrics = {
+            "app": RECORDED_APP,
+            "model": model.name,
+            "run_id": run.run_id,
+            "final": _final(history),
+            "best": _best(model, history),
+            "history": history,
+            "epochs_completed": len(history),
+            "resumed": run.resumed,
+            "wall_time_s": wall_time,
+            "process_wall_time_s": time.perf_counter() - self._started,
+            "examples_seen": examples_seen,
+            "num_params": int(model.count_params()),
+            "flops_per_example": flops,
+            "training_flops": (
+                None
+                if flops is None or examples_seen is None
+                else training_flops(flops, examples_seen)
+            ),
+            "flops_method": FLOPS_METHOD,
+            **devices,
+            "global_batch_size": self.batch_size,
+            "per_replica_batch_size": None
+            if self.batch_size is None
+            else self.batch_size // replicas,
+            "mixed_precision": policy if policy.startswith("mixed") else None,
+            "jit_compile": bool(getattr(model, "jit_compile", False)),
+            "loop": self._loop,
+            "seed": self.user_config.get("seed"),
+            "data": self.data.to_dict(),
+            "energy": energy_estimate(
+                wall_time_s=wall_time,
+                device_kind=devices["devices"]["kind"],
+                device_count=devices["devices"]["count"],
+            ),
+            "framework": framework_versions(),
+            "tf_config": bool(os.environ.get("TF_CONFIG")),
+        }
+        plot_learning_curves(history, run.path / LEARNING_CURVES_FILE, title=model.name)
+        run.write_metrics(metrics)
+        self._callbacks = None  # the run is complete: nothing more is recorded into it
+
+    def _forward_flops(self, model: keras.Model) -> int | None:
+        spec = model_input_spec(model)
+        if spec is None and self.data.input_shape and None not in self.data.input_shape:
+            spec = list(self.data.input_shape), self.data.input_dtype or "float32"
+        return None if spec is None else forward_flops(model, *spec)
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    if isinstance(config, Mapping):
+        return dict(config)
+    raise TypeError(
+        f"config must be a mapping or a dataclass instance. Received: {type(config).__name__}"
+    )
+
+
+def _model_config(model: keras.Model) -> dict[str, Any]:
+    """What config.json records of the model and its compile call."""
+    optimizer = getattr(model, "optimizer", None)
+    return {
+        "model": model.name,
+        "num_params": _params(model),
+        "trainable_params": (
+            sum(math.prod(v.shape) for v in model.trainable_variables) if model.built else None
+        ),
+        "layers": [  # the model summary: each top-level layer, its class and parameters
+            {"name": layer.name, "class_name": type(layer).__name__, "params": _params(layer)}
+            for layer in model.layers
+        ],
+        "optimizer": None if optimizer is None else keras.saving.serialize_keras_object(optimizer),
+        "loss": _serialized(getattr(model, "loss", None)),
+    }
+
+
+def _params(layer: keras.layers.Layer) -> int | None:
+    return int(layer.count_params()) if layer.built else None
+
+
+def _serialized(value: Any) -> Any:
+    """A loss as config.json records it: a name, a Keras config, or a structure of those."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _serialized(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_serialized(v) for v in value]
+    return keras.saving.serialize_keras_object(value)
+
+
+def _final(history: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The last epoch's metrics as ``{"train": {...}, "validation": {...}}``."""
+    if not history:
+        return {}
+    last = {k: v for k, v in history[-1].items() if k not in ("epoch", "epoch_time_s")}
+    final = {"train": {k: v for k, v in last.items() if not k.startswith("val_")}}
+    validation = {k.removeprefix("val_"): v for k, v in last.items() if k.startswith("val_")}
+    if validation:
+        final["validation"] = validation
+    return final
+
+
+def _best(model: keras.Model, history: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """``{metric: {"value", "epoch"}}`` for every recorded metric whose better direction Keras
+    knows (the loss: lower; a compiled metric: its ``_direction``), as Keras's own monitors do."""
+    directions = {"loss": "down"}
+    for metric in getattr(model, "metrics", []):
+        for inner in getattr(metric, "metrics", [metric]):
+            if getattr(inner, "_direction", None) in ("up", "down"):
+                directions[inner.name] = inner._direction  # noqa: SLF001 - Keras's own field
+    best = {}
+    for key in sorted({k for r in history for k in r}):
+        direction = directions.get(key.removeprefix("val_"))
+        rows = [r for r in history if r.get(key) is not None]
+        if direction is None or not rows:
+            continue
+        pick = max if direction == "up" else min
+        row = pick(rows, key=lambda r, key=key: r[key])
+        best[key] = {"value": row[key], "epoch": row["epoch"]}
+    return best
