@@ -41,11 +41,11 @@ from typing import Any
 import keras
 
 from dlsuite.apps.common.callbacks import HistoryRecorder
-from dlsuite.apps.common.flops import FLOPS_METHOD, forward_flops, model_input_spec, training_flops
 from dlsuite.apps.common.plots import plot_learning_curves
 from dlsuite.apps.common.runs import CONFIG_FILE, RunDir, is_complete, start_run
 from dlsuite.apps.common.strategy import describe_devices, make_strategy
 from dlsuite.base.version import framework_versions
+from dlsuite.serving.flops import FLOPS_METHOD, forward_flops, model_input_spec, training_flops
 from dlsuite.serving.manifest import energy_estimate
 
 RECORDED_APP = "keras"  # the ``app`` of a recorded run: a user's own Keras code, not a suite app
@@ -247,17 +247,17 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._begin(self.model, self.params.get("epochs"), self.params.get("steps"))
-        self._callbacks.on_train_begin(logs)
+        self._active.on_train_begin(logs)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._callbacks.on_epoch_begin(epoch, logs)
+        self._active.on_epoch_begin(epoch, logs)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._callbacks.on_epoch_end(epoch, logs)
+        self._active.on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """``fit`` ended normally (an exception skips this): write the curves and metrics.json."""
-        self._callbacks.on_train_end(logs)
+        self._active.on_train_end(logs)
         self._finish(self.model)
 
     # --- a custom loop -----------------------------------------------------------------------
@@ -279,10 +279,10 @@ class RunRecorder(keras.callbacks.Callback):
         self._loop = "custom"
         self.set_model(model)
         self._begin(model, epochs, steps_per_epoch, strategy=strategy)
-        self._callbacks.on_train_begin()
-        self._callbacks.on_epoch_begin(0)
+        self._active.on_train_begin()
+        self._active.on_epoch_begin(0)
         yield self
-        self._callbacks.on_train_end()
+        self._active.on_train_end()
         self._finish(model)
 
     def log_epoch(self, epoch: int, logs: Mapping[str, Any]) -> None:
@@ -293,8 +293,8 @@ class RunRecorder(keras.callbacks.Callback):
                 "log_epoch records a custom loop; call it inside `with recorder.loop(model):` "
                 "(with model.fit, pass the recorder in callbacks=[...] instead)"
             )
-        self._callbacks.on_epoch_end(epoch, {k: float(v) for k, v in logs.items()})
-        self._callbacks.on_epoch_begin(epoch + 1)
+        self._active.on_epoch_end(epoch, {k: float(v) for k, v in logs.items()})
+        self._active.on_epoch_begin(epoch + 1)
 
     # --- shared ------------------------------------------------------------------------------
 
@@ -345,9 +345,18 @@ class RunRecorder(keras.callbacks.Callback):
             "devices": devices,
         }
 
+    @property
+    def _active(self) -> keras.callbacks.CallbackList:
+        """The inner callbacks (history, TensorBoard) of the run being recorded."""
+        if self._callbacks is None:
+            raise RuntimeError("RunRecorder is not recording a run: fit or loop() has not begun")
+        return self._callbacks
+
     def _finish(self, model: keras.Model) -> None:
         """Write learning_curves.png, then metrics.json (which marks the run complete)."""
         run = self.run
+        if run is None:
+            raise RuntimeError("RunRecorder has no run to finish: fit or loop() has not begun")
         history = run.read_history()
         train_size = self.data.splits.get("train")
         examples_seen = None if train_size is None else train_size * len(history)
@@ -476,7 +485,8 @@ def _best(model: keras.Model, history: list[dict[str, Any]]) -> dict[str, dict[s
         rows = [r for r in history if r.get(key) is not None]
         if direction is None or not rows:
             continue
-        pick = max if direction == "up" else min
-        row = pick(rows, key=lambda r, key=key: r[key])
+        values = [float(r[key]) for r in rows]
+        best_value = max(values) if direction == "up" else min(values)
+        row = rows[values.index(best_value)]
         best[key] = {"value": row[key], "epoch": row["epoch"]}
     return best

@@ -19,12 +19,12 @@ from dlsuite.apps.common import custom_loop
 from dlsuite.apps.common.cluster import local_run_config, shared_backup_dir
 from dlsuite.apps.common.config import TrainingConfig
 from dlsuite.apps.common.data import Splits, make_pipeline
-from dlsuite.apps.common.flops import FLOPS_METHOD, forward_flops, training_flops
 from dlsuite.apps.common.optimization import make_optimizer
 from dlsuite.apps.common.plots import plot_learning_curves
 from dlsuite.apps.common.runs import RunDir, open_run
 from dlsuite.apps.common.strategy import describe_devices, make_strategy, mixed_precision_policy
 from dlsuite.base.version import framework_versions
+from dlsuite.serving.flops import FLOPS_METHOD, forward_flops, training_flops
 
 
 @dataclasses.dataclass

@@ -241,7 +241,7 @@ def _metrics(
     network_output: Any,
     describe_data: Any,
 ) -> dict[str, Any]:
-    from dlsuite.apps.common.flops import forward_flops
+    from dlsuite.serving.flops import forward_flops
 
     spec = loop.env.observation_spec()
     shape = tuple(int(d) for d in spec.shape)
