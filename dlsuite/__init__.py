@@ -13,14 +13,16 @@ On disk, ``apps/``, ``core_layers/`` and ``serving/`` stay at the top of the rep
 (TensorFlow) is imported until a submodule is, or one of the public names below is used:
 
 * `dlsuite.RunRecorder`: a Keras callback (and custom-loop recorder) that writes the suite's run
-  directory for your own ``model.fit`` (`dlsuite.apps.common.recorder`).
+  directory for your own ``model.fit`` (`dlsuite.apps.common.recorder`);
+* `dlsuite.export`: any Keras 3 model as the next version of ``<model_base_path>/<name>/``, with
+  warmup and manifest (`dlsuite.serving.keras_export.export`).
 """
 
 from importlib import import_module, metadata
 from typing import Any
 
 # public name -> the module defining it, imported on first use (so `import dlsuite` stays cheap)
-_LAZY = {"RunRecorder": "dlsuite.apps.common.recorder"}
+_LAZY = {"RunRecorder": "dlsuite.apps.common.recorder", "export": "dlsuite.serving.keras_export"}
 
 try:
     __version__ = metadata.version("dlsuite")

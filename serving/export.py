@@ -7,8 +7,9 @@
    hidden temporary folder beside the versions (the version is known from here on);
 3. Classify/Regress signatures get TF Serving's method names (`serving.signatures`);
 4. ``assets.extra/tf_serving_warmup_requests`` is written from real examples (`serving.warmup`);
-5. ``assets.extra/manifest.json`` is built from the run directory and written, with the
-   SHA-256 of every other file (`serving.manifest`);
+5. ``assets.extra/manifest.json`` is built from the run directory (or, for a model with no
+   recorded run, from what the model alone gives: `ModelFacts`) and written, with the SHA-256 of
+   every other file (`serving.manifest`);
 6. with a signing key, ``assets.extra/model.sig`` is written last: an OpenSSF model-signing
    signature over every file, the manifest included (`serving.manifest.signing`);
 7. the folder is renamed to ``<version>`` (next = highest + 1) in one atomic step.
@@ -27,6 +28,7 @@ from dlsuite.serving.manifest import (
     missing_person_fields,
     write_manifest,
 )
+from dlsuite.serving.manifest.build import ModelFacts
 from dlsuite.serving.repository import model_dir, new_version_dir
 from dlsuite.serving.signatures import set_signature_methods
 from dlsuite.serving.warmup import write_warmup_requests
@@ -36,20 +38,22 @@ def export_version(
     *,
     model_base_path: str | os.PathLike[str],
     name: str,
-    run_dir: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str] | None,
     save: Callable[[Path, str, int], None],
     warmup_logs: Callable[[str], Sequence[Any]],
     person: Mapping[str, Any],
     signature_methods: Mapping[str, str] | None = None,
     manifest_extra: Mapping[str, Any] | None = None,
     sign_key: str | os.PathLike[str] | None = None,
+    model_facts: ModelFacts | None = None,
 ) -> Path:
     """Write a complete new version and return its folder.
 
     Args:
         model_base_path: the model repository root (TF Serving's ``--model_base_path`` parent).
         name: model name; refused if it could leave the repository.
-        run_dir: the training run the model comes from (metrics and config for the manifest).
+        run_dir: the training run the model comes from (metrics and config for the manifest);
+            None for a model with no recorded run (then ``model_facts`` is required).
         save: ``save(folder, name, version)`` writes the SavedModel into ``folder``; ``version``
             is the number it will be published as.
         warmup_logs: ``warmup_logs(name)`` returns ``PredictionLog`` protos for the warmup file.
@@ -57,7 +61,10 @@ def export_version(
         signature_methods: ``{signature: method}`` for Classify/Regress signatures.
         manifest_extra: app-specific manifest additions (deep-merged).
         sign_key: an EC private key (PEM) to sign the version with; checked before any work.
+        model_facts: what is derived from the model alone (architecture, parameters, FLOPs).
     """
+    if run_dir is None and model_facts is None:
+        raise ValueError("export_version needs run_dir or model_facts for the manifest")
     missing = missing_person_fields(person)
     if missing:
         raise ValueError(
@@ -80,6 +87,7 @@ def export_version(
             version=version,
             person=person,
             extra=manifest_extra,
+            model_facts=model_facts,
         )
         write_manifest(tmp, manifest)
         if signer is not None:

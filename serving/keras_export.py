@@ -194,13 +194,13 @@ def _export_with_warmup(
 def model_facts(model: Any) -> ModelFacts:
     """Architecture, parameter count and forward FLOPs per example of a built Keras model.
 
-    FLOPs are counted by the suite's graph profiler (`apps.common.flops.forward_flops`) for a
+    FLOPs are counted by the suite's graph profiler (`serving.flops.forward_flops`) for a
     model with one numeric input of fully known shape; otherwise they are None and
     ``flops_method`` says why.
     """
     import keras
 
-    from dlsuite.apps.common.flops import FLOPS_METHOD, forward_flops
+    from dlsuite.serving.flops import FLOPS_METHOD, forward_flops
 
     flops: int | None = None
     method = FLOPS_METHOD

@@ -1,4 +1,5 @@
-"""`dlsuite train`, `dlsuite evaluate` and `dlsuite export`.
+"""`dlsuite train`, `dlsuite evaluate` and `dlsuite export` (of a run, a .keras file or a
+SavedModel).
 
 The options of `dlsuite train <app>` are generated from the app's config dataclass, so every
 config field is a documented option and there is one source of truth for defaults.
@@ -57,11 +58,40 @@ def register(subparsers: Any) -> None:
 
     export = subparsers.add_parser(
         "export",
-        help="export a trained run as a versioned SavedModel with its manifest",
+        help="export a trained run, a .keras file or a SavedModel as a versioned SavedModel with "
+        "its manifest",
         description="Write saved_models/<name>/<version>/ atomically: SavedModel with serving "
-        "signatures, TF Serving warmup requests and the compliance manifest (signed with --sign).",
+        "signatures, TF Serving warmup requests and the compliance manifest (signed with --sign). "
+        "The model comes from a suite run directory (RUN), a .keras file (--from-keras) or an "
+        "existing SavedModel folder (--from-savedmodel, e.g. one model.export() wrote).",
     )
-    export.add_argument("run", help="run directory (runs/<app>/<run-id>)")
+    export.add_argument("run", nargs="?", default=None, help="run directory (runs/<app>/<run-id>)")
+    export.add_argument(
+        "--from-keras",
+        metavar="MODEL.keras",
+        default=None,
+        help="export this Keras model file (model.save()) instead of a run; the manifest holds "
+        "what the model alone gives (parameters, FLOPs, signatures) unless --run-dir is given",
+    )
+    export.add_argument(
+        "--from-savedmodel",
+        metavar="DIR",
+        default=None,
+        help="copy this SavedModel folder (with a serving_default signature) into the new version",
+    )
+    export.add_argument(
+        "--examples",
+        metavar="FILE",
+        default=None,
+        help="with --from-keras/--from-savedmodel: warmup rows for serving_default (.npy: one "
+        "array [rows, ...]; .npz or .json: arrays named by input); default one row of zeros",
+    )
+    export.add_argument(
+        "--run-dir",
+        default=None,
+        help="with --from-keras/--from-savedmodel: a run directory whose training figures go into "
+        "the manifest",
+    )
     export.add_argument(
         "--name", required=True, help="model name in the repository (letters, digits, _ . -)"
     )
@@ -178,13 +208,41 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    path = export_run(
-        args.run,
-        model_base_path=args.model_base_path,
-        name=args.name,
-        manifest_info=args.manifest_info,
-        overrides=parse_assignments(args.overrides),
-        sign_key=args.sign,
-    )
+    sources = [
+        flag
+        for flag, value in (
+            ("RUN", args.run),
+            ("--from-keras", args.from_keras),
+            ("--from-savedmodel", args.from_savedmodel),
+        )
+        if value is not None
+    ]
+    if len(sources) != 1:
+        raise ValueError(
+            "give exactly one model source: a run directory (RUN), --from-keras MODEL.keras or "
+            f"--from-savedmodel DIR; got {', '.join(sources) or 'none'}"
+        )
+    if args.run is not None and (args.examples or args.run_dir):
+        raise ValueError(
+            "--examples and --run-dir are for --from-keras/--from-savedmodel; a run exports "
+            "with its own held-out examples"
+        )
+    common = {
+        "model_base_path": args.model_base_path,
+        "manifest_info": args.manifest_info,
+        "overrides": parse_assignments(args.overrides),
+        "sign_key": args.sign,
+    }
+    if args.run is not None:
+        path = export_run(args.run, name=args.name, **common)
+    else:
+        from dlsuite.serving import keras_export
+
+        examples = keras_export.load_examples(args.examples) if args.examples else None
+        common.update(examples=examples, run_dir=args.run_dir)
+        if args.from_keras is not None:
+            path = keras_export.export_keras_file(args.from_keras, args.name, **common)
+        else:
+            path = keras_export.export_saved_model(args.from_savedmodel, args.name, **common)
     print(f"exported {path}" + (" (signed: assets.extra/model.sig)" if args.sign else ""))
     return 0

@@ -2,12 +2,16 @@
 
 Measured fields come from the run directory (``config.json``, ``metrics.json``, optionally
 ``evaluation.json``; format in ``docs/architecture.md``) and from the version's ``saved_model.pb``.
+Without a run directory (a user's own Keras model) the training and evaluation sections say they
+were not recorded and the model section comes from `ModelFacts`, derived from the model alone; the
+``provenance`` section always lists which fields came from a recorded run and which were derived.
 Derived figures (the Art. 51 systemic-risk check, energy and CO2e) are computed last, from the
 merged values, so an ``extra`` override of ``training.training_flops`` is what gets checked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from collections.abc import Mapping
@@ -197,20 +201,49 @@ def _evaluation_section(run_dir: Path, metrics: Mapping[str, Any]) -> dict:
     return section
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelFacts:
+    """What the exporter derived from the model object itself, without a training run.
+
+    ``architecture``: a readable description (class and name); ``parameter_count``: weights of
+    the model; ``flops_per_example`` and ``flops_method``: the forward-pass count and how it was
+    obtained (None and the reason when it could not be counted).
+    """
+
+    architecture: str
+    parameter_count: int | None = None
+    flops_per_example: int | None = None
+    flops_method: str | None = None
+
+
+# Manifest fields (dotted paths) that always come from the exported files themselves.
+_FROM_VERSION = ("model.signatures", "identity.frameworks.export", "integrity")
+_NO_RUN_NOTE = (
+    "no training run was recorded for this version (exported without a run directory): "
+    "training data, compute, energy and evaluation figures are not known to the suite"
+)
+
+
 def build_manifest(
     *,
-    run_dir: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str] | None,
     version_dir: str | os.PathLike[str],
     name: str,
     version: int,
     person: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
+    model_facts: ModelFacts | None = None,
 ) -> dict:
     """Return the manifest of ``version_dir`` (without the integrity section).
 
     ``person`` comes from `load_person_fields`; raises one `ValueError` naming every missing or
     invalid required person field. ``extra`` is deep-merged over the result (nested dicts merge,
     other values replace) before the systemic-risk and energy figures are computed.
+
+    ``run_dir`` (a finished run with ``config.json`` and ``metrics.json``) gives the training and
+    evaluation figures; without it (None) they are marked as not recorded and ``model_facts``
+    (required then) gives what is derived from the model alone. The ``provenance`` section lists
+    which fields came from the recorded run and which were derived from the model and its files.
     """
     problems = missing_person_fields(person)
     if problems:
@@ -219,28 +252,66 @@ def build_manifest(
             "fields file, see docs/manifest_example.yaml, or as overrides): " + "; ".join(problems)
         )
     check_positive_int(version=version)
-    run_dir = Path(run_dir)
-    config = read_json(run_dir / "config.json")
-    if not (run_dir / "metrics.json").is_file():
-        raise FileNotFoundError(f"{run_dir} has no metrics.json: the run is not complete")
-    metrics = read_json(run_dir / "metrics.json")
-    data = dict(metrics.get("data") or {})
-    devices = dict(metrics.get("devices") or {})
+    if run_dir is None:
+        if model_facts is None:
+            raise ValueError(
+                "build_manifest needs run_dir (a finished training run) or model_facts "
+                "(what is derived from the model alone); pass one of them"
+            )
+        manifest = _manifest_without_run(version_dir, name, version, person, model_facts)
+    else:
+        manifest = _manifest_from_run(
+            Path(run_dir), version_dir, name, version, person, model_facts
+        )
+    if person.get("description"):
+        manifest["identity"]["description"] = person["description"]
+    if person.get("post_market_monitoring"):
+        manifest["limitations"]["post_market_monitoring"] = person["post_market_monitoring"]
+    if person.get("synthetic_content_marking"):
+        manifest["synthetic_content_marking"] = dict(person["synthetic_content_marking"])
+    if extra:
+        manifest = deep_merge(manifest, extra)
+
+    training = manifest["training"]
+    if run_dir is not None:
+        if training.get("training_flops") is None:
+            raise ValueError(
+                f"{Path(run_dir) / 'metrics.json'} records no training_flops; the Art. 51 check "
+                "needs it (pass extra={'training': {'training_flops': ...}})"
+            )
+        if training.get("wall_time_s") is None:
+            raise ValueError(
+                f"{Path(run_dir) / 'metrics.json'} records no wall_time_s; the energy estimate "
+                "needs it"
+            )
+    manifest["intended_use"]["systemic_risk"] = systemic_risk(
+        training.get("training_flops"), manifest["intended_use"]["general_purpose_ai"]
+    )
+    if run_dir is not None:
+        run_devices = training.get("devices") or {}
+        training["energy"] = energy_estimate(
+            wall_time_s=training["wall_time_s"],
+            device_kind=run_devices.get("kind", "CPU"),
+            device_count=int(run_devices.get("count", 1)),
+            constants=person.get("energy"),
+        )
+    return manifest
+
+
+def _common_sections(
+    version_dir: str | os.PathLike[str], name: str, version: int, person: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The identity, intended-use and limitations sections, and the signatures."""
     risk = dict(person["risk"])
     versions_now = framework_versions()
-
-    manifest: dict[str, Any] = {
+    return {
         "schema_version": SCHEMA_VERSION,
         "identity": {
             "name": name,
             "version": version,
             "created_utc": utc_now(),
-            "suite_version": versions_now["dlsuite"]
-            or (metrics.get("framework") or {}).get("dlsuite"),
-            "frameworks": {
-                "training": dict(metrics.get("framework") or {}),
-                "export": versions_now,
-            },
+            "suite_version": versions_now["dlsuite"],
+            "frameworks": {"training": {}, "export": versions_now},
             "license": person["license"],
             "provider": dict(person["provider"]),
         },
@@ -258,68 +329,121 @@ def build_manifest(
             },
             "general_purpose_ai": person["general_purpose_ai"],
         },
-        "model": {
-            "architecture": metrics.get("model") or config.get("model"),
-            "app": metrics.get("app") or config.get("app"),
-            "parameter_count": metrics.get("num_params"),
-            "flops_per_example": metrics.get("flops_per_example"),
-            "flops_method": metrics.get("flops_method"),
-            "class_names": data.get("class_names"),
-            "signatures": summarize_signatures(version_dir),
-        },
-        "training": {
-            "run_id": metrics.get("run_id") or config.get("run_id"),
-            "run_dir": run_dir.as_posix(),
-            "config_hash": config.get("config_hash"),
-            "data": _data_section(data, person),
-            "hyperparameters": {k: v for k, v in config.items() if k not in _RUN_KEYS},
-            "seed": metrics.get("seed", config.get("seed")),
-            "strategy": metrics.get("strategy"),
-            "replicas": metrics.get("replicas"),
-            "devices": devices,
-            "global_batch_size": metrics.get("global_batch_size"),
-            "mixed_precision": metrics.get("mixed_precision"),
-            "jit_compile": metrics.get("jit_compile"),
-            "epochs_completed": metrics.get("epochs_completed"),
-            "resumed": metrics.get("resumed"),
-            "examples_seen": metrics.get("examples_seen"),
-            "wall_time_s": metrics.get("wall_time_s"),
-            "training_flops": metrics.get("training_flops"),
-        },
-        "evaluation": _evaluation_section(run_dir, metrics),
+        "model": {"signatures": summarize_signatures(version_dir)},
         "limitations": {
             "limitations": as_list(person["limitations"]),
             "known_risks": as_list(person["known_risks"]),
             "human_oversight": person["human_oversight"],
         },
     }
-    if person.get("description"):
-        manifest["identity"]["description"] = person["description"]
-    if person.get("post_market_monitoring"):
-        manifest["limitations"]["post_market_monitoring"] = person["post_market_monitoring"]
-    if person.get("synthetic_content_marking"):
-        manifest["synthetic_content_marking"] = dict(person["synthetic_content_marking"])
-    if extra:
-        manifest = deep_merge(manifest, extra)
 
-    training = manifest["training"]
-    if training.get("training_flops") is None:
-        raise ValueError(
-            f"{run_dir / 'metrics.json'} records no training_flops; the Art. 51 check needs it "
-            "(pass extra={'training': {'training_flops': ...}})"
-        )
-    if training.get("wall_time_s") is None:
-        raise ValueError(
-            f"{run_dir / 'metrics.json'} records no wall_time_s; the energy estimate needs it"
-        )
-    manifest["intended_use"]["systemic_risk"] = systemic_risk(
-        training["training_flops"], manifest["intended_use"]["general_purpose_ai"]
+
+def _manifest_without_run(
+    version_dir: str | os.PathLike[str],
+    name: str,
+    version: int,
+    person: Mapping[str, Any],
+    facts: ModelFacts,
+) -> dict:
+    manifest = _common_sections(version_dir, name, version, person)
+    manifest["model"].update(
+        {
+            "architecture": facts.architecture,
+            "app": None,
+            "parameter_count": facts.parameter_count,
+            "flops_per_example": facts.flops_per_example,
+            "flops_method": facts.flops_method,
+            "class_names": None,
+        }
     )
-    run_devices = training.get("devices") or {}
-    training["energy"] = energy_estimate(
-        wall_time_s=training["wall_time_s"],
-        device_kind=run_devices.get("kind", "CPU"),
-        device_count=int(run_devices.get("count", 1)),
-        constants=person.get("energy"),
+    manifest["training"] = {"recorded": False, "note": _NO_RUN_NOTE}
+    manifest["evaluation"] = {
+        "split": None,
+        "metrics": {},
+        "note": "no run directory was given: no evaluation on held-out data was recorded",
+    }
+    manifest["provenance"] = {
+        "recorded_run": False,
+        "run_dir": None,
+        "recorded_from_run": [],
+        "derived_from_model": sorted(
+            (
+                *_FROM_VERSION,
+                "model.architecture",
+                "model.parameter_count",
+                "model.flops_per_example",
+                "model.flops_method",
+            )
+        ),
+        "not_recorded": ["evaluation", "training"],
+    }
+    return manifest
+
+
+def _manifest_from_run(
+    run_dir: Path,
+    version_dir: str | os.PathLike[str],
+    name: str,
+    version: int,
+    person: Mapping[str, Any],
+    facts: ModelFacts | None,
+) -> dict:
+    config = read_json(run_dir / "config.json")
+    if not (run_dir / "metrics.json").is_file():
+        raise FileNotFoundError(f"{run_dir} has no metrics.json: the run is not complete")
+    metrics = read_json(run_dir / "metrics.json")
+    data = dict(metrics.get("data") or {})
+    manifest = _common_sections(version_dir, name, version, person)
+    identity = manifest["identity"]
+    identity["suite_version"] = identity["suite_version"] or (metrics.get("framework") or {}).get(
+        "dlsuite"
     )
+    identity["frameworks"]["training"] = dict(metrics.get("framework") or {})
+    recorded = {
+        "architecture": metrics.get("model") or config.get("model"),
+        "parameter_count": metrics.get("num_params"),
+        "flops_per_example": metrics.get("flops_per_example"),
+        "flops_method": metrics.get("flops_method"),
+    }
+    derived = list(_FROM_VERSION)
+    from_run = ["evaluation", "identity.frameworks.training", "model.app", "model.class_names"]
+    for key, value in recorded.items():
+        if value is None and facts is not None and getattr(facts, key) is not None:
+            recorded[key] = getattr(facts, key)
+            derived.append(f"model.{key}")
+        elif value is not None:
+            from_run.append(f"model.{key}")
+    manifest["model"] = {
+        **recorded,
+        "app": metrics.get("app") or config.get("app"),
+        "class_names": data.get("class_names"),
+        "signatures": manifest["model"]["signatures"],
+    }
+    manifest["training"] = {
+        "run_id": metrics.get("run_id") or config.get("run_id"),
+        "run_dir": run_dir.as_posix(),
+        "config_hash": config.get("config_hash"),
+        "data": _data_section(data, person),
+        "hyperparameters": {k: v for k, v in config.items() if k not in _RUN_KEYS},
+        "seed": metrics.get("seed", config.get("seed")),
+        "strategy": metrics.get("strategy"),
+        "replicas": metrics.get("replicas"),
+        "devices": dict(metrics.get("devices") or {}),
+        "global_batch_size": metrics.get("global_batch_size"),
+        "mixed_precision": metrics.get("mixed_precision"),
+        "jit_compile": metrics.get("jit_compile"),
+        "epochs_completed": metrics.get("epochs_completed"),
+        "resumed": metrics.get("resumed"),
+        "examples_seen": metrics.get("examples_seen"),
+        "wall_time_s": metrics.get("wall_time_s"),
+        "training_flops": metrics.get("training_flops"),
+    }
+    manifest["evaluation"] = _evaluation_section(run_dir, metrics)
+    manifest["provenance"] = {
+        "recorded_run": True,
+        "run_dir": run_dir.as_posix(),
+        "recorded_from_run": sorted(from_run + ["training"]),
+        "derived_from_model": sorted(derived),
+        "not_recorded": [],
+    }
     return manifest

@@ -165,6 +165,8 @@ def _model(m: Mapping[str, Any]) -> str:
 
 def _training(m: Mapping[str, Any]) -> str:
     tr = m.get("training", {})
+    if tr.get("recorded") is False:  # exported without a run directory
+        return _para(tr.get("note"))
     data = tr.get("data", {})
     energy = tr.get("energy", {})
     devices = tr.get("devices", {})

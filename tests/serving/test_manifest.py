@@ -415,3 +415,62 @@ def test_export_signs_the_version_before_publishing_it(tmp_path, saved_model, pe
             sign_key=tmp_path / "not_a_key.pem",
         )
     assert len(published) == 1 and sorted(p.name for p in (base / "tiny").iterdir()) == ["1"]
+
+
+def test_manifest_without_a_run_holds_what_the_model_gives_and_says_so(version_dir, person):
+    from dlsuite.serving.manifest.build import ModelFacts
+
+    facts = ModelFacts("Sequential 'tiny_mlp'", 23, 46, "forward FLOPs at batch 1")
+    manifest = mf.build_manifest(
+        run_dir=None, version_dir=version_dir, name="tiny", version=1, person=person,
+        model_facts=facts,
+    )  # fmt: skip
+    mf.write_manifest(version_dir, manifest)
+    written = mf.load_manifest(version_dir)
+    assert mf.validate_manifest(written) == [] and mf.verify_version(version_dir) == []
+    model = written["model"]
+    assert (model["parameter_count"], model["flops_per_example"]) == (23, 46)
+    assert "serving_default" in model["signatures"]
+    assert written["training"]["recorded"] is False and "energy" not in written["training"]
+    assert written["evaluation"]["split"] is None
+    assert written["intended_use"]["systemic_risk"]["training_flop"] is None
+    assert written["identity"]["frameworks"]["training"] == {}
+    provenance = written["provenance"]
+    assert provenance["recorded_run"] is False and provenance["recorded_from_run"] == []
+    assert {"model.parameter_count", "model.signatures", "integrity"} <= set(
+        provenance["derived_from_model"]
+    )
+    card = mf.render_html(written)
+    assert "Model card: tiny version 1" in card and "no training run was recorded" in card
+
+    # a manifest that says "no run" may not carry a run's figures half-way, nor the reverse
+    claims_run = {**written, "provenance": {**provenance, "run_dir": "runs/x"}}
+    assert any(e.startswith("$.provenance.run_dir") for e in mf.validate_manifest(claims_run))
+    no_training = {**written, "provenance": {**provenance, "recorded_run": True}}
+    assert any("'run_id' is a required property" in e for e in mf.validate_manifest(no_training))
+
+    with pytest.raises(ValueError, match="needs run_dir .* or model_facts"):
+        mf.build_manifest(
+            run_dir=None, version_dir=version_dir, name="tiny", version=1, person=person
+        )
+
+
+def test_manifest_from_a_run_says_which_fields_it_recorded(tmp_path, version_dir, person):
+    from dlsuite.serving.manifest.build import ModelFacts
+
+    metrics = _metrics()
+    del metrics["flops_per_example"]
+    run = _run_dir(tmp_path)
+    atomic_write_json(run / "metrics.json", metrics)
+    manifest = mf.build_manifest(
+        run_dir=run, version_dir=version_dir, name="tiny", version=1, person=person,
+        model_facts=ModelFacts("tiny_mlp", 23, 46, "counted"),
+    )  # fmt: skip
+    provenance = manifest["provenance"]
+    assert provenance["recorded_run"] is True and provenance["run_dir"] == run.as_posix()
+    assert {"training", "evaluation", "model.parameter_count"} <= set(
+        provenance["recorded_from_run"]
+    )
+    assert "model.flops_per_example" in provenance["derived_from_model"]
+    assert manifest["model"]["flops_per_example"] == 46
+    assert "energy" in manifest["training"]
