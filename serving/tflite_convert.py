@@ -5,7 +5,8 @@
 ``class_names``), converts with the chosen quantization, then runs the result with the LiteRT
 interpreter on held-out examples and compares it with the SavedModel before writing anything (the
 self-check, `serving.tflite_check`). `serving.tflite_from_run.convert_from_run` draws those
-examples from the training run that produced the version.
+examples from the training run that produced the version, an examples file, or the version's
+warmup records.
 
 Conversion path: the SavedModel is reloaded with `tf.saved_model.load`; a `tf.function` with the
 signature's input spec calls the signature and returns only its numeric outputs; its concrete
@@ -110,6 +111,7 @@ def convert_version(
     check_examples: Sequence[np.ndarray] | np.ndarray | None = None,
     labels: Sequence[str] | None = None,
     min_agreement: float | None = None,
+    examples_source: dict | None = None,
 ) -> dict:
     """Convert one signature of a SavedModel version to TFLite, self-check it, and write it.
 
@@ -128,6 +130,8 @@ def convert_version(
             model is compared on; required.
         labels: class names in class-id order; default: the version manifest's class names.
         min_agreement: if given, fail when top-1 agreement (0..1) is below it.
+        examples_source: where the examples came from (``{"source": "run" | "examples_file" |
+            "warmup", ...}``), stored as the report's ``examples``; None leaves it out.
 
     Returns:
         The report (also stored under ``quantize`` in ``report.json``): file, sha256, sizes,
@@ -221,6 +225,8 @@ def convert_version(
         "check": report_check,
         "framework": _framework_versions(tf),
     }
+    if examples_source is not None:
+        report["examples"] = dict(examples_source)
 
     # Everything passed: write the artifacts, each atomically, model first.
     atomic_write_bytes(output_dir / file_name, model_bytes)
@@ -421,6 +427,8 @@ def _mobile_manifest(version_manifest: dict | None, output_dir: Path, report: di
         "latency_ms": check["latency_ms"],
         "created": report["created"],
     }
+    if report.get("examples"):
+        artifacts[report["quantization"]]["examples_source"] = report["examples"]["source"]
     manifest = dict(version_manifest or {})
     manifest["mobile"] = {
         "source_version_dir": report["source"]["version_dir"],

@@ -3,6 +3,10 @@
 A TFRecord file of ``tensorflow.serving.PredictionLog`` protos. TF Serving replays them (up to
 1000 records) before it marks a version AVAILABLE, so the first real request does not pay for
 graph tracing and memory allocation. See TF Serving's ``saved_model_warmup.md``.
+
+`write_warmup_requests` writes them; `read_warmup_requests` yields them back and `warmup_inputs`
+stacks the rows of one signature's predict requests (``dlsuite convert`` checks a version that has
+no training run on them).
 """
 
 from __future__ import annotations
@@ -89,3 +93,35 @@ def read_warmup_requests(version_dir: str | os.PathLike[str]) -> Iterator:
         log = prediction_log_pb2.PredictionLog()
         log.ParseFromString(record.numpy())
         yield log
+
+
+def warmup_inputs(
+    version_dir: str | os.PathLike[str], signature_name: str = "serving_default"
+) -> dict[str, Any]:
+    """The inputs of a version's warmup ``PredictRequest``s for ``signature_name``, stacked.
+
+    Returns ``{input_name: array (rows, ...)}``, the rows of every record in file order (a request
+    without a signature name counts as ``serving_default``, as TF Serving reads it); ``{}`` when
+    the version has no warmup file or no predict request for that signature. Records whose inputs
+    differ from the first matching one, and classify/regress records, are skipped.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    parts: dict[str, list[Any]] = {}
+    for log in read_warmup_requests(version_dir):
+        if log.WhichOneof("log_type") != "predict_log":
+            continue
+        request = log.predict_log.request
+        if (request.model_spec.signature_name or "serving_default") != signature_name:
+            continue
+        if parts and set(request.inputs) != set(parts):
+            continue
+        for key, proto in request.inputs.items():
+            parts.setdefault(key, []).append(tf.make_ndarray(proto))
+    try:
+        return {key: np.concatenate(values) for key, values in parts.items()}
+    except ValueError as err:  # rows of different shapes
+        raise ValueError(
+            f"the warmup records of {version_dir} for {signature_name!r} do not stack: {err}"
+        ) from err

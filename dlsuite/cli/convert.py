@@ -1,9 +1,11 @@
 """`dlsuite convert`: an exported SavedModel version -> a self-checked ``.tflite`` model.
 
-Representative (int8 calibration) and held-out check examples come from the training run that
-produced the version (``--run`` or the version manifest's ``training.run_dir``):
-`dlsuite.serving.tflite_from_run.convert_from_run` reads them with
-`dlsuite.apps.common.runs.run_examples`.
+Representative (int8 calibration) and check examples come from the training run that produced the
+version (``--run`` or the version manifest's ``training.run_dir``, read with
+`dlsuite.apps.common.runs.run_examples`), else from ``--examples FILE``, else (float conversions
+only) from the version's own warmup records: `dlsuite.serving.tflite_from_run.convert_from_run`
+picks the source. A version published with `dlsuite.export` (no run, or a run `RunRecorder` wrote,
+whose data the suite cannot reload) converts from its ``--examples`` or its warmup.
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ import argparse
 from pathlib import Path
 
 from dlsuite.serving.tflite_convert import QUANTIZATIONS
+
+_EXAMPLES_WORDS = {
+    "run": "held-out examples",
+    "examples_file": "--examples rows",
+    "warmup": "warmup examples",
+}
 
 
 def register(subparsers) -> None:
@@ -36,8 +44,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--signature",
         metavar="NAME",
-        default="predict_images",
-        help="signature to convert (default: predict_images)",
+        default=None,
+        help="signature to convert (default: predict_images, or serving_default when the version "
+        "has no predict_images, as for a model published with dlsuite.export)",
     )
     parser.add_argument(
         "--output",
@@ -45,25 +54,35 @@ def register(subparsers) -> None:
         default=None,
         help="output folder (default: <base>/<name>/tflite/<version>/)",
     )
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--run",
         metavar="RUN_DIR",
         default=None,
         help="training run directory for examples (default: the manifest's training.run_dir)",
+    )
+    source.add_argument(
+        "--examples",
+        metavar="FILE",
+        default=None,
+        help="example rows the signature takes (.npy, .npz or .json) for the check and int8 "
+        "calibration, when the version has no suite training run to draw them from (without "
+        "either, float conversions are checked on the version's warmup records)",
     )
     parser.add_argument(
         "--num-check",
         metavar="N",
         type=int,
         default=500,
-        help="held-out test examples to check on (default: 500)",
+        help="examples to check on: held-out test examples of the run, or the first rows of "
+        "--examples or of the warmup records (default: 500)",
     )
     parser.add_argument(
         "--num-representative",
         metavar="N",
         type=int,
         default=200,
-        help="training examples for int8 calibration (default: 200)",
+        help="training examples (or --examples rows) for int8 calibration (default: 200)",
     )
     parser.add_argument(
         "--labels",
@@ -90,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         args.version_dir,
         run_examples,
         run_dir=args.run,
+        examples_file=args.examples,
+        run_has_data=run_has_data,
         output_dir=args.output,
         signature=args.signature,
         quantize=args.quantize,
@@ -100,6 +121,20 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_report(report, output_dir))
     return 0
+
+
+def run_has_data(run_dir: Path) -> bool:
+    """Whether the suite can reload the data of the run in ``run_dir``: a suite app's run can, one
+    `RunRecorder` wrote for a user's own ``model.fit`` (its ``app`` is not a suite app) cannot.
+    A folder without ``config.json`` counts as one that can (reading it then says what is wrong).
+    """
+    from dlsuite.apps.common.registry import APPS
+    from dlsuite.base.files import read_json
+
+    config = Path(run_dir) / "config.json"
+    if not config.is_file():
+        return True
+    return read_json(config).get("app") in APPS
 
 
 def format_report(report: dict, output_dir: Path) -> str:
@@ -114,7 +149,7 @@ def format_report(report: dict, output_dir: Path) -> str:
         f"  size             {report['tflite_bytes'] / 1024:.1f} KB (SavedModel variables "
         f"{report['savedmodel_variables_bytes'] / 1024:.1f} KB{ratio_text})",
         f"  top-1 agreement  {100 * check['top1_agreement']:.2f}% on {check['num_examples']} "
-        f"held-out examples",
+        f"{_EXAMPLES_WORDS.get(str((report.get('examples') or {}).get('source')), 'examples')}",
         f"  max |diff| prob  {check['max_abs_diff']:.2e}",
         f"  latency          {check['latency_ms']:.3f} ms per example (1 thread, mean of "
         f"{check['latency_runs']})",
