@@ -205,6 +205,8 @@ _LIMIT_HELP = {
     "max_json_depth": "deepest nesting of arrays and objects in a JSON body",
     "max_number_chars": "longest JSON number literal, in characters",
     "max_string_bytes": "longest string element, in bytes (after base64 decoding)",
+    "max_image_pixels": "largest image (width x height, from its PNG/JPEG/GIF/BMP/WebP header) "
+    "a string element may hold",
 }
 _OVERLOAD_HELP = {
     "max_concurrent_requests": "inference requests in progress at once; more are refused "

@@ -231,6 +231,7 @@ class RequestLimits:
     max_json_depth: int = 64  # nesting of arrays and objects in a JSON body
     max_number_chars: int = 400  # characters of one JSON number literal
     max_string_bytes: int = 16 * 1024 * 1024  # bytes of one string element (decoded base64)
+    max_image_pixels: int = 4096 * 4096  # pixels an image string element's header may declare
 
     def __post_init__(self) -> None:
         check_positive_int(**dataclasses.asdict(self))

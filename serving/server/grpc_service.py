@@ -217,6 +217,67 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
+class _Unparsable:
+    """What `ParseErrorInterceptor`'s deserializer gives for bytes that are not the message."""
+
+    def __init__(self, message: str, error: Exception) -> None:
+        self.text = f"The request is not a valid {message} message: {error}"
+
+
+class ParseErrorInterceptor(grpc.ServerInterceptor):
+    """A unary request whose bytes do not parse as its method's message is answered
+    INVALID_ARGUMENT naming the message, not grpc-python's INTERNAL ``Exception deserializing
+    request!``: the deserializer is wrapped to hand such bytes on as `_Unparsable`, and the method
+    refuses it. Listed last among the interceptors, so the token check still comes first (the
+    outer ones keep this deserializer)."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[Any, Any]] = {}  # method -> (its handler, wrapped)
+
+    def intercept_service(
+        self, continuation: Callable[[Any], Any], handler_call_details: Any
+    ) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+            return handler
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = (handler, self._wrap(handler))
+            self._wrapped[method] = cached
+        return cached[1]
+
+    @staticmethod
+    def _wrap(handler: Any) -> Any:
+        parse = handler.request_deserializer
+        message = getattr(getattr(parse, "__self__", None), "DESCRIPTOR", None)
+        name = message.full_name if message is not None else "request"
+
+        def deserialize(data: bytes) -> Any:
+            try:
+                return parse(data)
+            except Exception as err:  # noqa: BLE001 - protobuf's DecodeError, or worse bytes
+                return _Unparsable(name, err)
+
+        streaming = handler.response_streaming
+        inner = handler.unary_stream if streaming else handler.unary_unary
+
+        def behavior(request: Any, context: Any) -> Any:
+            if isinstance(request, _Unparsable):
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.text)
+            return inner(request, context)
+
+        if streaming:
+            make = grpc.unary_stream_rpc_method_handler
+        else:
+            make = grpc.unary_unary_rpc_method_handler
+        return make(
+            behavior,
+            request_deserializer=deserialize,
+            response_serializer=handler.response_serializer,
+        )
+
+
 def make_grpc_server(
     manager: ModelManager,
     host: str,
@@ -251,7 +312,11 @@ def make_grpc_server(
     server = grpc.server(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
         options=options,
-        interceptors=[*security.grpc_interceptors(), AdmissionInterceptor(admission)],
+        interceptors=[
+            *security.grpc_interceptors(),
+            AdmissionInterceptor(admission),
+            ParseErrorInterceptor(),
+        ],
         maximum_concurrent_rpcs=admission.limit + workers,
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(

@@ -270,8 +270,12 @@ def value_to_string(value: Any) -> str:
 
 def to_bytes(text: str) -> bytes:
     """A JSON string (request value or response body) as its bytes: UTF-8, with bytes that were not
-    UTF-8 when they came in (kept as surrogates) written back unchanged."""
-    return text.encode("utf-8", "surrogateescape")
+    UTF-8 when they came in (kept as surrogates) written back unchanged. A lone surrogate escape
+    (``"\\ud800"``) has no bytes: refused as rapidjson refuses it."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise invalid("JSON Parse error: The surrogate pair in string is invalid.") from None
 
 
 def is_b64(value: Any) -> bool:

@@ -1,5 +1,6 @@
 """`RequestLimits` (``--max_tensor_elements``, ``--max_request_elements``, ``--max_batch_rows``,
-``--max_string_bytes``) applied to a request's inputs, whatever its protocol.
+``--max_string_bytes``, ``--max_image_pixels``) applied to a request's inputs, whatever its
+protocol.
 
 Sizes are read from what a request declares, before anything is built from it: the shape of a
 ``TensorProto`` (which ``tf.make_ndarray`` would fill out from a single value), a KServe V2
@@ -63,7 +64,10 @@ def check_shapes(
 
 
 def check_strings(feeds: Mapping[str, np.ndarray], limits: RequestLimits) -> None:
-    """Refuse a decoded string input with an element longer than ``--max_string_bytes``."""
+    """Refuse a decoded string input with an element longer than ``--max_string_bytes``, or an
+    image element (PNG, JPEG, GIF, BMP, WebP, told by its first bytes) whose header declares more
+    pixels than ``--max_image_pixels``: a signature that decodes it (``tf.io.decode_image``, in
+    any model) would allocate them all, and a few KB of PNG can declare gigapixels."""
     for name, arr in feeds.items():
         if arr.dtype == object and arr.size:
             longest = max(map(len, arr.flat))
@@ -73,6 +77,43 @@ def check_strings(feeds: Mapping[str, np.ndarray], limits: RequestLimits) -> Non
                     "max_string_bytes",
                     limits.max_string_bytes,
                 )
+            for element in arr.flat:
+                _check_image(name, element, limits.max_image_pixels)
+
+
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
+
+
+def _check_image(name: str, data: Any, max_pixels: int) -> None:
+    """RESOURCE_EXHAUSTED when ``data`` is an image whose header declares over ``max_pixels``.
+
+    Pillow reads the header only (`PIL.Image.open` is lazy: no pixel is decoded); bytes that are
+    not an image it can read are left to the model, which answers its own error.
+    """
+    if not isinstance(data, bytes) or not data.startswith(_IMAGE_MAGIC):
+        return
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as err:  # over twice Pillow's own limit, which says so
+        message = f"input '{name}' has an image: {err}"
+        raise too_large(message, "max_image_pixels", max_pixels) from None
+
+    except Exception:  # noqa: BLE001 - not an image Pillow reads: the model decides
+        return
+    if width * height > max_pixels:
+        raise too_large(
+            f"input '{name}' has an image of {width} x {height} pixels",
+            "max_image_pixels",
+            max_pixels,
+        )
 
 
 def check_repeated(what: str, size: int, times: int, limits: RequestLimits) -> None:

@@ -279,6 +279,20 @@ def _grpc_refused(call, request, code: grpc.StatusCode, *needles: str) -> None:
         assert needle in info.value.details(), info.value.details()
 
 
+def test_grpc_bytes_that_do_not_parse_are_invalid_argument(server):
+    """grpc-python answers INTERNAL ``Exception deserializing request!``; the server says what
+    is wrong instead, on every service (TF Serving's, V2, health)."""
+    channel = grpc.insecure_channel(server.grpc_target)
+    for method, message in (
+        ("/tensorflow.serving.PredictionService/Predict", "tensorflow.serving.PredictRequest"),
+        ("/inference.GRPCInferenceService/ModelInfer", "inference.ModelInferRequest"),
+        ("/grpc.health.v1.Health/Check", "grpc.health.v1.HealthCheckRequest"),
+    ):
+        call = channel.unary_unary(method)  # bytes in, bytes out
+        _grpc_refused(call, b"\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT, message)
+    channel.close()
+
+
 @pytest.mark.slow
 def test_grpc_tensor_proto_refused_from_its_declared_shape(prediction):
     """The issue's 69-byte request: one float_val, a 4096x32x32x1 shape (tf.make_ndarray would
@@ -492,3 +506,36 @@ def test_v2_version_target_refuses_versions_past_int64(text):
 
     with pytest.raises(ServingError, match="is not a 64-bit integer"):
         version_target(text)
+
+
+def test_image_strings_refused_from_their_header_and_lone_surrogates():
+    import io
+    import struct
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    from dlsuite.serving.server.json_values import to_bytes
+    from dlsuite.serving.server.limits import check_strings
+
+    def png(width: int, height: int) -> bytes:  # a header that declares the size, no pixels
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            crc = struct.pack(">I", zlib.crc32(kind + data))
+            return struct.pack(">I", len(data)) + kind + data + crc
+
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+    limits = RequestLimits(max_image_pixels=64 * 64)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buffer, "JPEG")
+    fine = np.array([buffer.getvalue(), png(64, 64), b"not an image", b"BM?"], dtype=object)
+    check_strings({"x": fine}, limits)
+    for big, needle in ((png(65, 64), "65 x 64 pixels"), (png(23_000, 23_000), "529000000")):
+        with pytest.raises(ServingError, match="max_image_pixels=4096") as err:
+            check_strings({"image": np.array([b"x", big], dtype=object)}, limits)
+        assert err.value.http_status == 413 and needle in err.value.message
+    with pytest.raises(ServingError, match="surrogate pair in string is invalid"):
+        to_bytes("\ud800")
+    assert to_bytes("a\udc80") == b"a\x80"  # non-UTF-8 bytes that came in go back unchanged
