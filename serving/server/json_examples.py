@@ -10,6 +10,7 @@ from typing import Any
 from dlsuite.serving.server.errors import invalid
 from dlsuite.serving.server.json_values import (
     FLOAT_MAX,
+    as_double,
     decode_b64,
     is_b64,
     json_type,
@@ -54,12 +55,13 @@ def _feature(name: str, content: Any) -> Any:
                 decode_b64(value) if isinstance(value, dict) else to_bytes(value)
             )
         elif want == "float_list":
-            if math.isfinite(float(value)) and abs(float(value)) > FLOAT_MAX:
+            number = as_double(value)
+            if math.isfinite(number) and abs(number) > FLOAT_MAX:
                 raise invalid(
                     f"Cannot convert JSON value: {value_to_string(value)} to float "
                     "without loss of precision."
                 )
-            feature.float_list.value.append(float(value))
+            feature.float_list.value.append(number)
         else:
             if value >= (1 << 63):
                 raise invalid(f"Feature: {name} has uint64 element. Only int64 is supported.")

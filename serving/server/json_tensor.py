@@ -35,6 +35,7 @@ from dlsuite.serving.server.config import RequestLimits
 from dlsuite.serving.server.errors import ServingError, invalid
 from dlsuite.serving.server.json_values import (
     FLOAT_MAX,
+    as_double,
     decode_b64,
     is_b64,
     json_type,
@@ -115,7 +116,7 @@ def check_value(value: Any, dtype: int) -> None:
         lossless = (
             (abs(value) <= limit)
             if exact_int
-            else (not math.isfinite(float(value)) or abs(float(value)) <= big)
+            else (not math.isfinite(as_double(value)) or abs(as_double(value)) <= big)
         )
         if not lossless:
             target = "float" if name == "DT_FLOAT" else "double"

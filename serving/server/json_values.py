@@ -249,6 +249,15 @@ def json_type(value: Any) -> str:
     return "Number"
 
 
+def as_double(value: int | float) -> float:
+    """A JSON number as the double rapidjson reads it; an integer past a double's range is
+    rapidjson's parse error (Python's parser reads any integer)."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise invalid("JSON Parse error: Number too big to be stored in double.") from None
+
+
 def value_to_string(value: Any) -> str:
     """``JsonValueToString``: a value as TF Serving prints it in error messages.
 
@@ -262,7 +271,7 @@ def value_to_string(value: Any) -> str:
         and not isinstance(value, bool)
         and not -(1 << 63) <= value < (1 << 64)
     ):
-        value = float(value)
+        value = as_double(value)
         as_float = -FLOAT_MAX <= value <= FLOAT_MAX
         return format_decimals(np.array([value], np.float32 if as_float else np.float64))[0]
     return json.dumps(value, indent=4, ensure_ascii=False)

@@ -539,3 +539,17 @@ def test_image_strings_refused_from_their_header_and_lone_surrogates():
     with pytest.raises(ServingError, match="surrogate pair in string is invalid"):
         to_bytes("\ud800")
     assert to_bytes("a\udc80") == b"a\x80"  # non-UTF-8 bytes that came in go back unchanged
+
+
+def test_integers_past_a_double_are_rapidjsons_parse_error():
+    """Python reads any integer; rapidjson (TF Serving) refuses one past a double's range."""
+    from dlsuite.serving.server.json_examples import example_from_json
+    from dlsuite.serving.server.json_tensor import check_value
+
+    for call in (
+        lambda: example_from_json({"y": [0.5, -(10**368)]}),
+        lambda: check_value(10**400, 1),  # DT_FLOAT
+    ):
+        with pytest.raises(ServingError, match="Number too big to be stored in double"):
+            call()
+    assert example_from_json({"y": [0.5, 10**30]}).features.feature["y"].float_list.value[1] > 0
