@@ -15,7 +15,10 @@ On disk, ``apps/``, ``core_layers/`` and ``serving/`` stay at the top of the rep
 * `dlsuite.RunRecorder`: a Keras callback (and custom-loop recorder) that writes the suite's run
   directory for your own ``model.fit`` (`dlsuite.apps.common.recorder`);
 * `dlsuite.export`: any Keras 3 model as the next version of ``<model_base_path>/<name>/``, with
-  warmup and manifest (`dlsuite.serving.keras_export.export`).
+  warmup and manifest (`dlsuite.serving.keras_export.export`);
+* `dlsuite.layers`: the public Keras layers (``dlsuite.layers.TransformerEncoderBlock``, ...);
+* `dlsuite.models`: the app models by name (``dlsuite.models.get("resnet20", num_classes=10)``,
+  ``dlsuite.models.names()``).
 """
 
 from importlib import import_module, metadata
@@ -23,6 +26,8 @@ from typing import Any
 
 # public name -> the module defining it, imported on first use (so `import dlsuite` stays cheap)
 _LAZY = {"RunRecorder": "dlsuite.apps.common.recorder", "export": "dlsuite.serving.keras_export"}
+# public submodules, imported on first attribute access (``dlsuite.layers.MFCC``)
+_LAZY_MODULES = frozenset({"layers", "models"})
 
 try:
     __version__ = metadata.version("dlsuite")
@@ -31,13 +36,16 @@ except metadata.PackageNotFoundError:  # a source tree that was never installed
 
 
 def __getattr__(name: str) -> Any:
-    """Import a public name of `_LAZY` on first access."""
-    if name in _LAZY:
+    """Import a public name of `_LAZY` or a module of `_LAZY_MODULES` on first access."""
+    if name in _LAZY_MODULES:
+        value = import_module(f"dlsuite.{name}")
+    elif name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'dlsuite' has no attribute {name!r}")
+    else:
+        raise AttributeError(f"module 'dlsuite' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted([*globals(), *_LAZY, *_LAZY_MODULES])
