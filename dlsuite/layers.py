@@ -25,38 +25,5 @@ Each class's docstring gives its arguments. Example::
     h = dlsuite.layers.TransformerEncoderBlock(num_heads=2, intermediate_dim=64)(h)  # (B, T, 32)
 """
 
-from dlsuite.core_layers import (
-    MFCC,
-    BasicResidualBlock,
-    BottleneckResidualBlock,
-    CachedMultiHeadAttention,
-    DCGANDiscriminatorBlock,
-    DCGANGeneratorBlock,
-    LocalResponseNormalization,
-    LogMelSpectrogram,
-    LSTMBlock,
-    PositionalEmbedding,
-    RestrictedBoltzmannMachine,
-    SpecAugment,
-    STFTMagnitude,
-    TransformerDecoderBlock,
-    TransformerEncoderBlock,
-)
-
-__all__ = [
-    "BasicResidualBlock",
-    "BottleneckResidualBlock",
-    "CachedMultiHeadAttention",
-    "DCGANDiscriminatorBlock",
-    "DCGANGeneratorBlock",
-    "LocalResponseNormalization",
-    "LogMelSpectrogram",
-    "LSTMBlock",
-    "MFCC",
-    "PositionalEmbedding",
-    "RestrictedBoltzmannMachine",
-    "SpecAugment",
-    "STFTMagnitude",
-    "TransformerDecoderBlock",
-    "TransformerEncoderBlock",
-]
+from dlsuite.core_layers import *  # noqa: F403 - the public layers, by name
+from dlsuite.core_layers import __all__  # noqa: F401 - the same names
