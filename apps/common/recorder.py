@@ -276,6 +276,12 @@ class RunRecorder(keras.callbacks.Callback):
         ``strategy`` defaults to the one ``model`` was built under. Leaving the ``with`` block
         normally completes the run; an exception leaves it incomplete (and propagates).
         """
+        if getattr(model, "optimizer", None) is None:
+            raise ValueError(
+                f"model {model.name!r} is not compiled: call model.compile(optimizer=..., "
+                "loss=...) with your loop's optimizer and loss before recording it (no need to "
+                "fit); the recorder reads them (and TensorBoard the learning rate) from it"
+            )
         self._loop = "custom"
         self.set_model(model)
         self._begin(model, epochs, steps_per_epoch, strategy=strategy)

@@ -202,6 +202,17 @@ def test_a_custom_loop_that_raises_leaves_the_run_incomplete(tmp_path):
     assert len((tmp_path / "run" / "history.jsonl").read_text().splitlines()) == 1
 
 
+def test_a_custom_loop_of_an_uncompiled_model_is_refused_naming_compile(tmp_path):
+    import keras
+
+    import dlsuite
+
+    model = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(2)], name="raw")
+    with pytest.raises(ValueError, match=r"'raw' is not compiled: call model.compile"):
+        with dlsuite.RunRecorder(tmp_path / "run").loop(model, epochs=1):
+            pass
+
+
 def test_mirrored_strategy_records_its_replicas(tmp_path):
     import tensorflow as tf
 
