@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -82,8 +83,34 @@ def _run_child(options: ServerOptions, log_level: int) -> None:
     sys.exit(run_server(options))
 
 
+# glibc's mallopt parameters (malloc.h)
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+
+def tune_malloc() -> None:
+    """Make glibc's malloc give memory back to the system, as a long-running server needs.
+
+    By default glibc gives every thread that allocates an arena of its own (up to 8 per core),
+    and after a large block is freed it raises the size from which blocks are mmapped, so later
+    large request buffers (a 64 MB body, its decoded copy) land in the arenas and stay there once
+    freed. Measured with the fuzz test (tests/serving/test_server_fuzz.py): resident memory grew
+    from 607 MB after warm-up to 916 MB over the hostile requests, and to 660 MB with two arenas
+    and a fixed 1 MiB mmap threshold. Does nothing where the C library is not glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(_M_ARENA_MAX, 2)
+    mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+
+
 def run_server(options: ServerOptions) -> int:
     """Load every model, serve until SIGINT/SIGTERM, then stop cleanly; returns the exit code."""
+    tune_malloc()
     # Here, not at the top: its TF Serving protos import TensorFlow, which `serve` does not need
     # when it execs tensorflow_model_server.
     from dlsuite.serving.server.grpc_service import make_grpc_server
@@ -173,7 +200,7 @@ async def _serve_rest(
     # at once, so it gets the smaller of the two (the body's read is timed in RestApi).
     overload = options.overload
     header_ms = min(overload.rest_idle_timeout_in_ms, overload.rest_read_timeout_in_ms)
-    runner = web.AppRunner(api.make_app(), access_log=None, keepalive_timeout=header_ms / 1000)
+    runner = api.make_runner(access_log=None, keepalive_timeout=header_ms / 1000)
     await runner.setup()
     site = web.TCPSite(
         runner,

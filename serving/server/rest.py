@@ -12,7 +12,10 @@ loop keeps answering (a dense predict body over `PROCESS_CODEC_BYTES` in a child
 Classify, regress and metadata run in the worker threads. Overload (`serving.server.overload`):
 an inference request whose body has been read counts against ``--max_concurrent_requests``
 (429 past it), a body must arrive within ``--rest_read_timeout_in_ms`` (408), and work not
-started within ``--rest_api_timeout_in_ms`` is dropped.
+started within ``--rest_api_timeout_in_ms`` is dropped. A body's Content-Encoding (identity, gzip,
+deflate; 415 otherwise) is decoded here, within ``--max_request_size_bytes`` (413); what aiohttp's
+HTTP parser refuses (400) and an ``Expect`` other than ``100-continue`` (417) are answered in
+JSON too (`RestApi.make_runner`).
 
 dlsuite extensions: ``GET /v1/health/live``, ``GET /v1/health/ready``, ``GET /v1/models`` (listing),
 the KServe V2 REST protocol under ``/v2`` (`serving.server.v2`), an ``x-request-id`` header on every
@@ -34,14 +37,17 @@ import multiprocessing
 import re
 import time
 import urllib.parse
+import zlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from http import HTTPStatus
 from typing import Any
 
 import numpy as np
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+from aiohttp.web_urldispatcher import _default_expect_handler
 
 from dlsuite.serving.server import inference, v2, v2_binary
 from dlsuite.serving.server.access_log import log_access
@@ -91,6 +97,8 @@ PROCESS_CODEC_BYTES = 8 * 1024 * 1024
 _VERBS = ("predict", "classify", "regress")
 _ADMITTED = "dlsuite.admitted"  # request key: counted by the API's `Admission` until answered
 _CLOSE = "dlsuite.close"  # request key: its body could not be read, so its connection ends
+# The Content-Encodings of a request body `_decoded` reads, with their zlib window bits.
+_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 def parse_model_info(
@@ -126,6 +134,92 @@ def _text_response(text: str) -> web.Response:
 
 def _error(err: ServingError) -> web.Response:
     return _json_response({"error": err.message}, err.http_status)
+
+
+class _JsonErrorHandler(RequestHandler):
+    """aiohttp's connection handler, answering what its HTTP parser refuses in our JSON.
+
+    A request line or header aiohttp cannot parse (a lower-case method, a line over 8,190 bytes,
+    a control character in a header, garbage where the next request should start) never
+    reaches the application or its middlewares: aiohttp answers it from ``handle_error`` with
+    a text page and closes the connection. This keeps all of that but the body, which becomes
+    ``{"error": "<aiohttp's message>"}``; 5xx answers stay aiohttp's.
+    """
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        response = super().handle_error(request, status, exc, message)  # logs, may raise
+        if status >= 500:
+            return response
+        error = _json_response({"error": message or HTTPStatus(status).phrase}, status)
+        error.force_close()
+        return error
+
+
+class _JsonErrorServer(web.Server):
+    """aiohttp's `web.Server` whose connections are `_JsonErrorHandler`s."""
+
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _RestRunner(web.AppRunner):
+    """aiohttp's `web.AppRunner`, serving through a `_JsonErrorServer`: aiohttp has no setting
+    for the answers of ``handle_error``, and its `web.Server` makes plain `RequestHandler`s."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()  # the application started and frozen
+        return _JsonErrorServer(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=server._loop,
+            **server._kwargs,
+        )
+
+
+async def _expect(request: web.Request) -> web.Response | None:
+    """aiohttp's ``Expect`` handling (``100 Continue`` for ``100-continue``), but an expectation
+    it cannot meet is answered 417 in JSON (aiohttp's answers text, before any middleware)."""
+    try:
+        await _default_expect_handler(request)
+    except web.HTTPExpectationFailed as err:
+        return _json_response({"error": err.text or "Expectation failed"}, 417)
+    return None  # go on to the route's handler
+
+
+def _decoded(raw: bytes, encoding: str, limit: int) -> bytes:
+    """A request body sent with ``Content-Encoding: <encoding>`` (a key of `_ENCODINGS`)
+    decoded: RESOURCE_EXHAUSTED (413) when it decodes to more than ``limit`` bytes
+    (``--max_request_size_bytes``), INVALID_ARGUMENT (400) when it is corrupt or incomplete.
+    A deflate body without the zlib header (raw deflate, as some clients send) is read too."""
+    wbits = _ENCODINGS[encoding]
+    if encoding == "deflate" and raw[:1] and raw[0] & 0x0F != 8:  # not a zlib header (RFC 1950)
+        wbits = -zlib.MAX_WBITS
+    decoder = zlib.decompressobj(wbits)
+    try:
+        body = decoder.decompress(raw, limit + 1)
+    except zlib.error as err:
+        raise invalid(f"Request body could not be decoded as {encoding}: {err}") from None
+    if len(body) > limit:
+        raise ServingError(
+            "RESOURCE_EXHAUSTED",
+            f"Request body decoded from {encoding} is larger than the maximum of {limit} bytes "
+            "(--max_request_size_bytes)",
+            413,
+        )
+    if not decoder.eof:
+        raise invalid(f"Request body could not be decoded as {encoding}: the stream is incomplete")
+    if decoder.unused_data:
+        raise invalid(
+            f"Request body could not be decoded as {encoding}: data after the end of the stream"
+        )
+    return body
 
 
 def status_json(manager: ModelManager, name: str, version: int | None, label: str | None) -> dict:
@@ -358,23 +452,30 @@ class RestApi:
         middlewares = [self._access, self._cors] if self.cors_origins else [self._access]
         middlewares += self.security.rest_middlewares()  # inside CORS: a preflight needs no token
         app = web.Application(client_max_size=self.max_request_bytes + 1, middlewares=middlewares)
-        app.router.add_get(KSERVE_METRICS_PATH, self.metrics)
+        get = functools.partial(app.router.add_get, expect_handler=_expect)
+        get(KSERVE_METRICS_PATH, self.metrics)
         if self.prometheus_path and self.prometheus_path != KSERVE_METRICS_PATH:
-            app.router.add_get(self.prometheus_path, self.metrics)
-        app.router.add_get("/v1/health/live", self.live)
-        app.router.add_get("/v1/health/ready", self.ready)
-        app.router.add_get("/v1/models", self.list_models)
-        app.router.add_get("/v1/models/", self.list_models)
-        app.router.add_get("/v2", self.v2_server_metadata)
-        app.router.add_get("/v2/health/live", self.live)
-        app.router.add_get("/v2/health/ready", self.v2_ready)
+            get(self.prometheus_path, self.metrics)
+        get("/v1/health/live", self.live)
+        get("/v1/health/ready", self.ready)
+        get("/v1/models", self.list_models)
+        get("/v1/models/", self.list_models)
+        get("/v2", self.v2_server_metadata)
+        get("/v2/health/live", self.live)
+        get("/v2/health/ready", self.v2_ready)
         for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
-            app.router.add_get(prefix, self.v2_metadata)
-            app.router.add_get(prefix + "/ready", self.v2_model_ready)
-            app.router.add_post(prefix + "/infer", self.v2_infer)
-        app.router.add_route("*", "/v1/{tail:.*}", self.v1)
-        app.router.add_route("*", "/{tail:.*}", self.fallback)
+            get(prefix, self.v2_metadata)
+            get(prefix + "/ready", self.v2_model_ready)
+            app.router.add_post(prefix + "/infer", self.v2_infer, expect_handler=_expect)
+        app.router.add_route("*", "/v1/{tail:.*}", self.v1, expect_handler=_expect)
+        app.router.add_route("*", "/{tail:.*}", self.fallback, expect_handler=_expect)
         return app
+
+    def make_runner(self, **kwargs: Any) -> web.AppRunner:
+        """An aiohttp runner of `make_app` (``kwargs``: `web.AppRunner`'s) that answers what
+        aiohttp's HTTP parser refuses in JSON (`_JsonErrorHandler`) and leaves request bodies
+        as sent: `_read_body` decodes their Content-Encoding, within ``max_request_bytes``."""
+        return _RestRunner(self.make_app(), auto_decompress=False, **kwargs)
 
     # -- access log, health, listing ----------------------------------------------------------
     @web.middleware
@@ -541,13 +642,23 @@ class RestApi:
                 )
 
     async def _read_body(self, request: web.Request) -> bytes:
-        """The body of an inference request, which from then on counts as in progress
-        (`Admission`; the access middleware ends it): RESOURCE_EXHAUSTED (413) above
-        ``--max_request_size_bytes``, DEADLINE_EXCEEDED (408) when it has not arrived within
-        ``--rest_read_timeout_in_ms``, UNAVAILABLE (429) past ``--max_concurrent_requests``.
+        """The body of an inference request, decoded from its Content-Encoding (identity, gzip
+        or deflate), which from then on counts as in progress (`Admission`; the access
+        middleware ends it): RESOURCE_EXHAUSTED (413) above ``--max_request_size_bytes`` (as
+        sent or decoded), DEADLINE_EXCEEDED (408) when it has not arrived within
+        ``--rest_read_timeout_in_ms``, UNAVAILABLE (429) past ``--max_concurrent_requests``,
+        415 for another Content-Encoding, INVALID_ARGUMENT (400) when it does not decode.
         A body still arriving takes no place among the requests in progress."""
         if request.content_length is not None and request.content_length > self.max_request_bytes:
             raise ServingError("RESOURCE_EXHAUSTED", self._too_big(request.content_length), 413)
+        encoding = request.headers.get("Content-Encoding", "").strip().lower() or "identity"
+        if encoding != "identity" and encoding not in _ENCODINGS:
+            raise ServingError(
+                "UNIMPLEMENTED",
+                f"Content-Encoding {encoding[:100]!r} is not supported "
+                f"(supported: identity, {', '.join(_ENCODINGS)})",
+                415,
+            )
         try:
             if request.content.is_eof():  # all here already (a small body): no timer
                 raw = await request.read()
@@ -556,7 +667,7 @@ class RestApi:
                     raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise ServingError("RESOURCE_EXHAUSTED", self._too_big(None), 413) from None
-        except RequestPayloadError as err:  # e.g. a Content-Encoding whose body does not decode
+        except RequestPayloadError as err:  # e.g. a chunked body whose framing is broken
             request[_CLOSE] = True  # the rest of the stream cannot be trusted
             reason = " ".join(str(err).split()).removeprefix("400, message: ")
             raise invalid(f"Request body could not be read: {reason}") from None
@@ -569,7 +680,15 @@ class RestApi:
             ) from None
         self.admission.enter()
         request[_ADMITTED] = True
-        return raw
+        if encoding == "identity":
+            return raw
+        try:  # in a worker thread: a small body may decode to many megabytes
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor, _decoded, raw, encoding, self.max_request_bytes
+            )
+        except ServingError:
+            request[_CLOSE] = True  # a body that does not decode ends its connection
+            raise
 
     # -- TF Serving's v1 API ------------------------------------------------------------------
     async def fallback(self, request: web.Request) -> web.Response:
