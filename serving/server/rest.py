@@ -32,45 +32,55 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import json
 import multiprocessing
 import re
 import time
 import urllib.parse
-import zlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from http import HTTPStatus
 from typing import Any
 
-import numpy as np
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler, RequestPayloadError
-from aiohttp.web_urldispatcher import _default_expect_handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from dlsuite.serving.server import inference, v2, v2_binary
 from dlsuite.serving.server.access_log import log_access
 from dlsuite.serving.server.access_log import request_id as make_request_id
 from dlsuite.serving.server.config import OverloadOptions, RequestLimits
 from dlsuite.serving.server.errors import ServingError, invalid
-from dlsuite.serving.server.json_examples import examples_from_json
-from dlsuite.serving.server.json_tensor import DenseBody, dense_inputs, predict_inputs, split_dense
+from dlsuite.serving.server.http_protocol import (
+    ENCODINGS,
+    JsonErrorRunner,
+    decoded_body,
+    expect_json,
+    json_response,
+)
+from dlsuite.serving.server.json_tensor import DenseBody
 from dlsuite.serving.server.json_values import (
-    may_hold_literals,
     parse_json,
     signature_name,
     to_bytes,
 )
 from dlsuite.serving.server.manager import ModelManager
 from dlsuite.serving.server.overload import Admission, deadline_within
+from dlsuite.serving.server.rest_codec import (
+    dense_in_child,
+    examples_v1_json,
+    log_predict,
+    metadata_json,
+    models_json,
+    outputs_nbytes,
+    predict_body,
+    predict_request,
+    status_json,
+    v2_answer,
+    v2_request,
+)
 from dlsuite.serving.server.security import ServerSecurity
-from dlsuite.serving.server.servable import DEFAULT_SIGNATURE, Servable
+from dlsuite.serving.server.servable import DEFAULT_SIGNATURE
 from dlsuite.serving.server.tensors import (
-    array_to_tensor_proto,
-    classify_json,
     predict_json,
-    regress_json,
 )
 
 KSERVE_METRICS_PATH = "/metrics"
@@ -97,8 +107,6 @@ PROCESS_CODEC_BYTES = 8 * 1024 * 1024
 _VERBS = ("predict", "classify", "regress")
 _ADMITTED = "dlsuite.admitted"  # request key: counted by the API's `Admission` until answered
 _CLOSE = "dlsuite.close"  # request key: its body could not be read, so its connection ends
-# The Content-Encodings of a request body `_decoded` reads, with their zlib window bits.
-_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 def parse_model_info(
@@ -123,288 +131,13 @@ def parse_model_info(
     return name, version, label, verb, subresource
 
 
-def _json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(body), status=status, content_type="application/json")
-
-
 def _text_response(text: str) -> web.Response:
     """A response body written by `serving.server.tensors` (raw bytes of strings kept)."""
     return web.Response(body=to_bytes(text), content_type="application/json")  # bytes kept as sent
 
 
 def _error(err: ServingError) -> web.Response:
-    return _json_response({"error": err.message}, err.http_status)
-
-
-class _JsonErrorHandler(RequestHandler):
-    """aiohttp's connection handler, answering what its HTTP parser refuses in our JSON.
-
-    A request line or header aiohttp cannot parse (a lower-case method, a line over 8,190 bytes,
-    a control character in a header, garbage where the next request should start) never
-    reaches the application or its middlewares: aiohttp answers it from ``handle_error`` with
-    a text page and closes the connection. This keeps all of that but the body, which becomes
-    ``{"error": "<aiohttp's message>"}``; 5xx answers stay aiohttp's.
-    """
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        response = super().handle_error(request, status, exc, message)  # logs, may raise
-        if status >= 500:
-            return response
-        error = _json_response({"error": message or HTTPStatus(status).phrase}, status)
-        error.force_close()
-        return error
-
-
-class _JsonErrorServer(web.Server):
-    """aiohttp's `web.Server` whose connections are `_JsonErrorHandler`s."""
-
-    def __call__(self) -> RequestHandler:
-        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
-
-
-class _RestRunner(web.AppRunner):
-    """aiohttp's `web.AppRunner`, serving through a `_JsonErrorServer`: aiohttp has no setting
-    for the answers of ``handle_error``, and its `web.Server` makes plain `RequestHandler`s."""
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()  # the application started and frozen
-        return _JsonErrorServer(
-            server.request_handler,
-            request_factory=server.request_factory,
-            handler_cancellation=server.handler_cancellation,
-            loop=server._loop,
-            **server._kwargs,
-        )
-
-
-async def _expect(request: web.Request) -> web.Response | None:
-    """aiohttp's ``Expect`` handling (``100 Continue`` for ``100-continue``), but an expectation
-    it cannot meet is answered 417 in JSON (aiohttp's answers text, before any middleware)."""
-    try:
-        await _default_expect_handler(request)
-    except web.HTTPExpectationFailed as err:
-        return _json_response({"error": err.text or "Expectation failed"}, 417)
-    return None  # go on to the route's handler
-
-
-def _decoded(raw: bytes, encoding: str, limit: int) -> bytes:
-    """A request body sent with ``Content-Encoding: <encoding>`` (a key of `_ENCODINGS`)
-    decoded: RESOURCE_EXHAUSTED (413) when it decodes to more than ``limit`` bytes
-    (``--max_request_size_bytes``), INVALID_ARGUMENT (400) when it is corrupt or incomplete.
-    A deflate body without the zlib header (raw deflate, as some clients send) is read too."""
-    wbits = _ENCODINGS[encoding]
-    if encoding == "deflate" and raw[:1] and raw[0] & 0x0F != 8:  # not a zlib header (RFC 1950)
-        wbits = -zlib.MAX_WBITS
-    decoder = zlib.decompressobj(wbits)
-    try:
-        body = decoder.decompress(raw, limit + 1)
-    except zlib.error as err:
-        raise invalid(f"Request body could not be decoded as {encoding}: {err}") from None
-    if len(body) > limit:
-        raise ServingError(
-            "RESOURCE_EXHAUSTED",
-            f"Request body decoded from {encoding} is larger than the maximum of {limit} bytes "
-            "(--max_request_size_bytes)",
-            413,
-        )
-    if not decoder.eof:
-        raise invalid(f"Request body could not be decoded as {encoding}: the stream is incomplete")
-    if decoder.unused_data:
-        raise invalid(
-            f"Request body could not be decoded as {encoding}: data after the end of the stream"
-        )
-    return body
-
-
-def status_json(manager: ModelManager, name: str, version: int | None, label: str | None) -> dict:
-    """``GetModelStatusResponse`` as TF Serving prints it in JSON.
-
-    As in TF Serving, a version label does not narrow the status: all versions are listed.
-    """
-    return {
-        "model_version_status": [
-            {
-                "version": str(s.version),
-                "state": s.state,
-                "status": {"error_code": s.error_code, "error_message": s.error_message},
-            }
-            for s in inference.model_status(manager, name, version)
-        ]
-    }
-
-
-def metadata_json(manager: ModelManager, name: str, version: int | None, label: str | None) -> dict:
-    """``GetModelMetadataResponse`` as TF Serving prints it in JSON."""
-    from google.protobuf import json_format
-
-    with inference.servable_handle(manager, name, version, label) as servable:
-        sig_map = {
-            k: json_format.MessageToDict(
-                v, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-            )
-            for k, v in sorted(servable.all_signature_defs.items())
-        }
-        return {
-            "model_spec": {
-                "name": servable.name,
-                "signature_name": "",
-                "version": str(servable.version),
-            },
-            "metadata": {"signature_def": {"signature_def": sig_map}},
-        }
-
-
-def models_json(manager: ModelManager) -> dict:
-    """Every configured model with its versions' status (``GET /v1/models``)."""
-    models = []
-    for name in manager.model_names():
-        try:
-            versions = status_json(manager, name, None, None)["model_version_status"]
-        except ServingError:
-            versions = []
-        models.append({"name": name, "model_version_status": versions})
-    return {"models": models}
-
-
-def _predict_body(raw: bytes, limits: RequestLimits) -> tuple[dict, DenseBody | None]:
-    """A ``:predict`` body parsed within ``limits``: ``(document, its dense tensor or None)``. A
-    dense body (`split_dense`) is not parsed in full: its document has the tensor replaced by 0."""
-    dense = split_dense(raw, limits)
-    return (dense.doc, dense) if dense is not None else (parse_json(raw, limits), None)
-
-
-def _dense_in_child(
-    raw: bytes, limits: RequestLimits
-) -> tuple[DenseBody | None, tuple[str, str, int] | None]:
-    """`split_dense` in the body-reading process: ``(dense body or None, None)``, or ``(None,
-    (code, message, HTTP status))`` when it refuses the body (a `ServingError` does not pickle)."""
-    try:
-        return split_dense(raw, limits), None
-    except ServingError as err:
-        return None, (err.code, err.message, err.http_status)
-
-
-def _predict_request(
-    servable: Servable,
-    raw: bytes,
-    doc: dict,
-    dense: DenseBody | None,
-    signame: str,
-    limits: RequestLimits,
-) -> tuple[str, dict[str, np.ndarray], bool]:
-    """The TF Serving JSON codec's request side (``FillPredictRequestFromJson``) on the one
-    predict path, within ``limits``: ``(signature key, prepared inputs, row format)``."""
-    key = signame or DEFAULT_SIGNATURE
-    sig = servable.signature_defs.get(key)
-    if sig is None:
-        raise invalid(f'Serving signature name: "{key}" not found in signature def')
-    infos = {n: info.dtype for n, info in sig.inputs.items()}
-    decoded = dense_inputs(dense, infos) if dense is not None else None
-    if decoded is None:
-        if dense is not None:
-            doc = parse_json(raw, limits)  # the dense reading could not vouch for it: full parse
-        decoded = predict_inputs(doc, infos, signame, fast=not may_hold_literals(raw))
-    inputs, row_format = decoded
-    key = servable.signature(signame)
-    return key, inference.prepare(servable, key, inputs, limits=limits), row_format
-
-
-def _examples_v1_json(
-    manager: ModelManager,
-    verb: str,
-    name: str,
-    version: int | None,
-    label: str | None,
-    doc: dict,
-    signame: str,
-    limits: RequestLimits,
-) -> tuple[str, str, str]:
-    """One v1 ``:classify``/``:regress`` from its parsed JSON body to the JSON text of its answer,
-    run in a worker thread, with TF Serving's checks in TF Serving's order (the Examples before
-    the model lookup, and within ``limits``); returns ``(response body text, version served,
-    signature key)``."""
-    context, examples = examples_from_json(doc)
-    serialized = inference.serialized_examples(context, examples, limits)
-    with inference.servable_handle(manager, name, version, label) as servable:
-        key = signame or DEFAULT_SIGNATURE
-        if verb == "classify":
-            result: Any = inference.classify(servable, signame, serialized)
-            text = classify_json(result)
-        else:
-            result = inference.regress(servable, signame, serialized)
-            text = regress_json(result)
-        logger = manager.request_logger(name)
-        if logger is not None:
-            _log_examples(logger, servable, verb, key, context, examples, result)
-        return text, str(servable.version), key
-
-
-def _v2_answer(
-    request: v2.InferRequest, name: str, version: int, key: str, outputs: dict
-) -> tuple[bytes, int | None]:
-    result = v2.infer_result(request, name, version, key, outputs)
-    return v2_binary.response_body(result.response, result.binary)
-
-
-def _v2_request(raw: bytes, header_length: str | None, limits: RequestLimits) -> v2.InferRequest:
-    return v2.parse_infer(*v2_binary.parse_request(raw, header_length, limits))
-
-
-def _nbytes(outputs: dict[str, np.ndarray]) -> int:
-    return sum(np.asarray(a).nbytes for a in outputs.values())
-
-
-def _log_predict(
-    logger: Any, name: str, version: int, key: str, inputs: dict, outputs: dict
-) -> None:
-    """Write a REST predict as the ``PredictRequest``/``PredictResponse`` TF Serving would log."""
-    from tensorflow_serving.apis import predict_pb2
-
-    request, response = predict_pb2.PredictRequest(), predict_pb2.PredictResponse()
-    for spec in (request.model_spec, response.model_spec):
-        spec.name, spec.signature_name = name, key
-    response.model_spec.version.value = version
-    for input_name, value in inputs.items():
-        request.inputs[input_name].CopyFrom(array_to_tensor_proto(value))
-    for output_name, value in outputs.items():
-        response.outputs[output_name].CopyFrom(array_to_tensor_proto(value))
-    logger.write("predict", request, response, version, key)
-
-
-def _log_examples(
-    logger: Any, servable: Any, verb: str, key: str, context: Any, examples: list, result: Any
-) -> None:
-    """Write a REST classify/regress
-    as the ``Classification``/``Regression`` protos TF Serving would log.
-    """
-    from tensorflow_serving.apis import classification_pb2, regression_pb2
-
-    classify = verb == "classify"
-    module = classification_pb2 if classify else regression_pb2
-    request = module.ClassificationRequest() if classify else module.RegressionRequest()
-    response = module.ClassificationResponse() if classify else module.RegressionResponse()
-    for spec in (request.model_spec, response.model_spec):
-        spec.name, spec.signature_name = servable.name, key
-    response.model_spec.version.value = servable.version
-    if context is not None:
-        request.input.example_list_with_context.context.CopyFrom(context)
-        request.input.example_list_with_context.examples.extend(examples)
-    else:
-        request.input.example_list.examples.extend(examples)
-    for row in result:
-        if classify:
-            item = response.result.classifications.add()
-            for label, score in row:
-                item.classes.add(label=label.decode("utf-8", "replace"), score=score)
-        else:
-            response.result.regressions.add(value=float(row))
-    logger.write(verb, request, response, servable.version, key)
+    return json_response({"error": err.message}, err.http_status)
 
 
 class RestApi:
@@ -452,7 +185,7 @@ class RestApi:
         middlewares = [self._access, self._cors] if self.cors_origins else [self._access]
         middlewares += self.security.rest_middlewares()  # inside CORS: a preflight needs no token
         app = web.Application(client_max_size=self.max_request_bytes + 1, middlewares=middlewares)
-        get = functools.partial(app.router.add_get, expect_handler=_expect)
+        get = functools.partial(app.router.add_get, expect_handler=expect_json)
         get(KSERVE_METRICS_PATH, self.metrics)
         if self.prometheus_path and self.prometheus_path != KSERVE_METRICS_PATH:
             get(self.prometheus_path, self.metrics)
@@ -466,16 +199,16 @@ class RestApi:
         for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
             get(prefix, self.v2_metadata)
             get(prefix + "/ready", self.v2_model_ready)
-            app.router.add_post(prefix + "/infer", self.v2_infer, expect_handler=_expect)
-        app.router.add_route("*", "/v1/{tail:.*}", self.v1, expect_handler=_expect)
-        app.router.add_route("*", "/{tail:.*}", self.fallback, expect_handler=_expect)
+            app.router.add_post(prefix + "/infer", self.v2_infer, expect_handler=expect_json)
+        app.router.add_route("*", "/v1/{tail:.*}", self.v1, expect_handler=expect_json)
+        app.router.add_route("*", "/{tail:.*}", self.fallback, expect_handler=expect_json)
         return app
 
     def make_runner(self, **kwargs: Any) -> web.AppRunner:
         """An aiohttp runner of `make_app` (``kwargs``: `web.AppRunner`'s) that answers what
         aiohttp's HTTP parser refuses in JSON (`_JsonErrorHandler`) and leaves request bodies
         as sent: `_read_body` decodes their Content-Encoding, within ``max_request_bytes``."""
-        return _RestRunner(self.make_app(), auto_decompress=False, **kwargs)
+        return JsonErrorRunner(self.make_app(), auto_decompress=False, **kwargs)
 
     # -- access log, health, listing ----------------------------------------------------------
     @web.middleware
@@ -518,7 +251,7 @@ class RestApi:
         origin = self._allowed_origin(request.headers.get("Origin"))
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             if origin is None:
-                return _json_response(
+                return json_response(
                     {"error": "CORS preflight from an origin that is not allowed"}, 403
                 )
             response: web.StreamResponse = web.Response(
@@ -544,16 +277,16 @@ class RestApi:
         return response
 
     async def live(self, request: web.Request) -> web.Response:
-        return _json_response({"live": True})
+        return json_response({"live": True})
 
     async def ready(self, request: web.Request) -> web.Response:
         problems = self.manager.not_ready()
         if problems:
-            return _json_response({"ready": False, "not_ready": problems}, 503)
-        return _json_response({"ready": True})
+            return json_response({"ready": False, "not_ready": problems}, 503)
+        return json_response({"ready": True})
 
     async def list_models(self, request: web.Request) -> web.Response:
-        return _json_response(models_json(self.manager))
+        return json_response(models_json(self.manager))
 
     # -- KServe V2 ----------------------------------------------------------------------------
     def _v2_target(self, request: web.Request, api: str) -> tuple[str, int | None, str | None]:
@@ -564,7 +297,7 @@ class RestApi:
     async def v2_ready(self, request: web.Request) -> web.Response:
         problems = self.manager.not_ready()
         if problems:  # the V2 protocol answers 4xx for "false"
-            return _json_response(
+            return json_response(
                 {
                     "ready": False,
                     "error": "; ".join(f"{name}: {why}" for name, why in problems.items()),
@@ -572,20 +305,20 @@ class RestApi:
                 },
                 400,
             )
-        return _json_response({"ready": True})
+        return json_response({"ready": True})
 
     async def v2_server_metadata(self, request: web.Request) -> web.Response:
-        return _json_response(v2.server_metadata())
+        return json_response(v2.server_metadata())
 
     async def v2_model_ready(self, request: web.Request) -> web.Response:
         try:
             name, version, label = self._v2_target(request, "v2_ready")
             states = [s.state for s in self.manager.status(name, version, label)]  # 404 if unknown
             if "AVAILABLE" not in states:
-                return _json_response(
+                return json_response(
                     {"name": name, "ready": False, "error": f"Model {name} is not ready"}, 400
                 )
-            return _json_response({"name": name, "ready": True})
+            return json_response({"name": name, "ready": True})
         except ServingError as err:
             return _error(err)
 
@@ -594,7 +327,7 @@ class RestApi:
             name, version, label = self._v2_target(request, "v2_metadata")
             signature = request.query.get("signature_name", "")
             request["access"]["signature"] = signature or "serving_default"
-            return _json_response(
+            return json_response(
                 await self._call(v2.model_metadata, self.manager, name, version, label, signature)
             )
         except ServingError as err:
@@ -609,7 +342,7 @@ class RestApi:
             size = len(raw)
             async with self._deadline():
                 infer = await self._codec(
-                    size, _v2_request, raw, request.headers.get(v2_binary.HEADER), self.limits
+                    size, v2_request, raw, request.headers.get(v2_binary.HEADER), self.limits
                 )
                 with self.manager.servable(name, version, label) as servable:
                     served, key = str(servable.version), servable.signature(infer.signature)
@@ -620,7 +353,13 @@ class RestApi:
                     outputs = await servable.run_async(key, feeds, self.executor)
                     outputs = inference.selected(outputs, infer.outputs)
                     payload, json_length = await self._codec(
-                        _nbytes(outputs), _v2_answer, infer, name, servable.version, key, outputs
+                        outputs_nbytes(outputs),
+                        v2_answer,
+                        infer,
+                        name,
+                        servable.version,
+                        key,
+                        outputs,
                     )
             if json_length is None:
                 return web.Response(body=payload, content_type="application/json", charset="utf-8")
@@ -634,7 +373,7 @@ class RestApi:
             return _error(err)
         except Exception as err:  # noqa: BLE001 - never crash on a request
             status = "INTERNAL"
-            return _json_response({"error": f"Internal error: {type(err).__name__}: {err}"}, 500)
+            return json_response({"error": f"Internal error: {type(err).__name__}: {err}"}, 500)
         finally:
             if name in self.manager.model_names():
                 self.manager.metrics.observe_request(
@@ -652,11 +391,11 @@ class RestApi:
         if request.content_length is not None and request.content_length > self.max_request_bytes:
             raise ServingError("RESOURCE_EXHAUSTED", self._too_big(request.content_length), 413)
         encoding = request.headers.get("Content-Encoding", "").strip().lower() or "identity"
-        if encoding != "identity" and encoding not in _ENCODINGS:
+        if encoding != "identity" and encoding not in ENCODINGS:
             raise ServingError(
                 "UNIMPLEMENTED",
                 f"Content-Encoding {encoding[:100]!r} is not supported "
-                f"(supported: identity, {', '.join(_ENCODINGS)})",
+                f"(supported: identity, {', '.join(ENCODINGS)})",
                 415,
             )
         try:
@@ -684,7 +423,7 @@ class RestApi:
             return raw
         try:  # in a worker thread: a small body may decode to many megabytes
             return await asyncio.get_running_loop().run_in_executor(
-                self.executor, _decoded, raw, encoding, self.max_request_bytes
+                self.executor, decoded_body, raw, encoding, self.max_request_bytes
             )
         except ServingError:
             request[_CLOSE] = True  # a body that does not decode ends its connection
@@ -694,7 +433,7 @@ class RestApi:
     async def fallback(self, request: web.Request) -> web.Response:
         if _V1_PATH.fullmatch(request.path):  # TF Serving matches /v1/ in any case
             return await self.v1(request)
-        return _json_response({"error": f"Malformed request: {request.method} {request.path}"}, 404)
+        return json_response({"error": f"Malformed request: {request.method} {request.path}"}, 404)
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = self.manager.metrics.exposition()
@@ -728,19 +467,19 @@ class RestApi:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def _read_predict(self, raw: bytes) -> tuple[dict, DenseBody | None]:
-        """`_predict_body` of a ``:predict`` body. Over `PROCESS_CODEC_BYTES` a dense body (what
+        """`predict_body` of a ``:predict`` body. Over `PROCESS_CODEC_BYTES` a dense body (what
         clients send: images, feature matrices) is read in a child process, so that neither the
         loop nor the other requests wait for the GIL meanwhile; any other body is parsed in a
         worker thread, as smaller ones are."""
         if len(raw) <= PROCESS_CODEC_BYTES:
-            return await self._codec(len(raw), _predict_body, raw, self.limits)
+            return await self._codec(len(raw), predict_body, raw, self.limits)
         if self._reader is None:
             context = multiprocessing.get_context("spawn")  # no forked TensorFlow state
             self._reader = ProcessPoolExecutor(1, mp_context=context)
         loop = asyncio.get_running_loop()
         try:
             dense, error = await loop.run_in_executor(
-                self._reader, _dense_in_child, raw, self.limits
+                self._reader, dense_in_child, raw, self.limits
             )
         except BrokenProcessPool:  # it died reading this body (out of memory?): a new one next
             self._reader = None
@@ -791,10 +530,10 @@ class RestApi:
         if not name:
             raise invalid("Missing model name in request.")
         if subresource == "metadata":  # case-sensitive in TF Serving: /METADATA answers the status
-            return _json_response(
+            return json_response(
                 await self._call(metadata_json, self.manager, name, version, label)
             )
-        return _json_response(status_json(self.manager, name, version, label))
+        return json_response(status_json(self.manager, name, version, label))
 
     async def _post(
         self, request: web.Request, name: str, version: int | None, label: str | None, verb: str
@@ -823,7 +562,7 @@ class RestApi:
                     )
                 else:
                     text, served, signature = await self._call(
-                        _examples_v1_json,
+                        examples_v1_json,
                         self.manager,
                         verb,
                         name,
@@ -840,7 +579,7 @@ class RestApi:
             return _error(err)
         except Exception as err:  # noqa: BLE001 - never crash on a request
             status = "INTERNAL"
-            return _json_response({"error": f"Internal error: {type(err).__name__}: {err}"}, 500)
+            return json_response({"error": f"Internal error: {type(err).__name__}: {err}"}, 500)
         finally:
             if name in self.manager.model_names():  # no metric labels for made-up names
                 self.manager.metrics.observe_request(
@@ -862,15 +601,15 @@ class RestApi:
         returns ``(response body text, version served, signature key)``."""
         with inference.servable_handle(self.manager, name, version, label) as servable:
             key, feeds, row_format = await self._codec(
-                len(raw), _predict_request, servable, raw, doc, dense, signame, self.limits
+                len(raw), predict_request, servable, raw, doc, dense, signame, self.limits
             )
             outputs = await servable.run_async(key, feeds, self.executor)
             logger = self.manager.request_logger(name)
             if logger is not None:
                 await self._call(
-                    _log_predict, logger, servable.name, servable.version, key, feeds, outputs
+                    log_predict, logger, servable.name, servable.version, key, feeds, outputs
                 )
-            text = await self._codec(_nbytes(outputs), predict_json, outputs, row_format)
+            text = await self._codec(outputs_nbytes(outputs), predict_json, outputs, row_format)
             return text, str(servable.version), key
 
     def _too_big(self, size: int | None) -> str:
