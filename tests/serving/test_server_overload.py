@@ -368,6 +368,9 @@ def test_work_past_its_deadline_is_dropped_unrun(batching, tmp_path):
             slow = pool.submit(
                 stub.Predict, tensor_request("sleep", [2_000_000] * 4, tf.int64), timeout=60
             )  # four rows: a full batch, run at once
+            # ...once the batch thread has taken it from the queue: on a loaded machine it may
+            # not have yet, and its rows would still count against max_enqueued_batches below
+            time.sleep(0.3)
             late_rest = pool.submit(predict, batching, {"instances": [b64(png(1))]})
             with pytest.raises(grpc.RpcError) as info:
                 stub.Predict(tensor_request("serving_default", [png(2)], tf.string), timeout=0.5)
