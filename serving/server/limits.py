@@ -15,6 +15,7 @@ syntax-type limits (JSON depth and number length) are in `serving.server.json_va
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -102,10 +103,14 @@ def _check_image(name: str, data: Any, max_pixels: int) -> None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
-    except Image.DecompressionBombError as err:  # over twice Pillow's own limit, which says so
-        message = f"input '{name}' has an image: {err}"
-        raise too_large(message, "max_image_pixels", max_pixels) from None
-
+    except Image.DecompressionBombError as err:  # over twice Pillow's limit; says how much
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        pixels = int(found[1]) if found else max_pixels + 1
+        if pixels <= max_pixels:
+            return
+        raise too_large(
+            f"input '{name}' has an image of {pixels} pixels", "max_image_pixels", max_pixels
+        ) from None
     except Exception:  # noqa: BLE001 - not an image Pillow reads: the model decides
         return
     if width * height > max_pixels:

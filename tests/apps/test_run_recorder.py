@@ -213,18 +213,46 @@ def test_a_custom_loop_of_an_uncompiled_model_is_refused_naming_compile(tmp_path
             pass
 
 
-def test_mirrored_strategy_records_its_replicas(tmp_path):
-    import tensorflow as tf
+_MIRRORED_FIT = """
+import sys
 
-    import dlsuite
+from dlsuite.apps.common.strategy import configure_cpu_replicas
+
+configure_cpu_replicas(2)
+import tensorflow as tf
+
+import dlsuite
+from tests.apps.test_run_recorder import _data, _model
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = _model("mirrored_mlp")
+x, y = _data(64)
+recorder = dlsuite.RunRecorder(sys.argv[1], data=(x, y), batch_size=32)
+model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[recorder])
+"""
+
+
+def test_mirrored_strategy_records_its_replicas(tmp_path):
+    """In a process of its own: collective instance keys left by MirroredStrategy runs earlier in
+    the pytest process can collide with a new strategy's (as in tests/apps/test_generative.py)."""
+    import os
+    import subprocess
+    import sys
+
     from dlsuite.apps.common.runs import load_run
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
-        model = _model("mirrored_mlp")
-    x, y = _data(64)
-    recorder = dlsuite.RunRecorder(tmp_path / "run", data=(x, y), batch_size=32)
-    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[recorder])
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", _MIRRORED_FIT, str(tmp_path / "run")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
     config, metrics = load_run(tmp_path / "run")
     assert (config["strategy"], config["replicas"]) == ("MirroredStrategy", 2)
     assert (metrics["replicas"], metrics["devices"]["count"]) == (2, 2)
