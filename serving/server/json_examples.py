@@ -77,6 +77,10 @@ def example_from_json(value: Any) -> Any:
         raise invalid(f"Example must be JSON object but got JSON {json_type(value)}")
     example = example_pb2.Example()
     for name, content in value.items():
+        try:
+            name.encode("utf-8")  # a proto map key is a UTF-8 string
+        except UnicodeEncodeError:  # bytes that were not UTF-8 in the body (kept as surrogates)
+            raise invalid(f"Feature name {ascii(name)} is not valid UTF-8") from None
         example.features.feature[name].CopyFrom(_feature(name, content))
     return example
 

@@ -541,8 +541,9 @@ def test_image_strings_refused_from_their_header_and_lone_surrogates():
     assert to_bytes("a\udc80") == b"a\x80"  # non-UTF-8 bytes that came in go back unchanged
 
 
-def test_integers_past_a_double_are_rapidjsons_parse_error():
-    """Python reads any integer; rapidjson (TF Serving) refuses one past a double's range."""
+def test_integers_past_a_double_and_feature_names_not_utf8_are_400s():
+    """Python reads any integer; rapidjson (TF Serving) refuses one past a double's range. A
+    feature name must be UTF-8 (a proto map key)."""
     from dlsuite.serving.server.json_examples import example_from_json
     from dlsuite.serving.server.json_tensor import check_value
 
@@ -553,3 +554,5 @@ def test_integers_past_a_double_are_rapidjsons_parse_error():
         with pytest.raises(ServingError, match="Number too big to be stored in double"):
             call()
     assert example_from_json({"y": [0.5, 10**30]}).features.feature["y"].float_list.value[1] > 0
+    with pytest.raises(ServingError, match="Feature name '\\\\udcd9y' is not valid UTF-8"):
+        example_from_json({"\udcd9y": [1.0]})  # a byte that was not UTF-8 in the body
