@@ -87,7 +87,9 @@ class RLConfig(RunConfig):
         2_000, "environment steps between evaluations (and history.jsonl records)"
     )
     eval_episodes: int = option(
-        30, "greedy episodes per periodic evaluation (the same seeds each time)"
+        100,
+        "greedy episodes per periodic evaluation (the same seeds each time; as many as the "
+        "final evaluation, so the best policy is not picked on a lucky few)",
     )
     final_eval_episodes: int = option(
         100, "greedy episodes of the final evaluation of the best policy"
