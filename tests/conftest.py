@@ -21,6 +21,7 @@ def pytest_configure(config) -> None:  # noqa: ANN001 - pytest hook
 
 
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001 - pytest hook
-    """Quality-bar tests (the longest: real training) first, so that `make test`'s two xdist
-    workers (``--dist loadscope``, modules handed out in this order) end at about the same time."""
+    """Quality-bar tests (the longest: real training) first, so that when they run with the rest
+    (a plain ``pytest -n 2 --dist loadscope``: modules handed out in this order) the workers end at
+    about the same time."""
     items.sort(key=lambda item: item.get_closest_marker("quality") is None)

@@ -1,5 +1,5 @@
-"""Quality bars, measured: real training on CPU to a target (`make test` runs these,
-`make test-fast` skips them)."""
+"""Quality bars, measured: real training on CPU to a target (`make test-quality` runs these,
+`make test` skips them)."""
 
 from __future__ import annotations
 
