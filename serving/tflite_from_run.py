@@ -5,9 +5,9 @@ any example is read, then draws the examples from one source (`EXAMPLE_SOURCES`,
 applies):
 
 * ``run``: the training run's data (``--run`` or the manifest's ``training.run_dir``), through a
-  function the caller passes (serving does not import the apps); a run whose data the suite cannot
-  reload (one `RunRecorder` wrote for a user's own ``model.fit``) is skipped when it is only the
-  manifest's;
+  function the caller passes (serving does not import the apps): a suite run's data reloaded, or
+  the sample of its data a `RunRecorder` run kept; a recorded run without such a sample is
+  skipped when it is only the manifest's;
 * ``examples_file``: rows of a ``.npy``/``.npz``/``.json`` file (`keras_export.load_examples`);
 * ``warmup``: the version's own TF Serving warmup requests for the converted signature
   (`warmup.warmup_inputs`), for float conversions and the check only (int8 calibration needs
@@ -120,7 +120,7 @@ def convert_from_run(
     2. ``examples_file`` (``.npy``, ``.npz`` or ``.json`` rows, read with
        `dlsuite.serving.keras_export.load_examples`) when given;
     3. the version manifest's ``training.run_dir``, unless ``run_has_data(run_dir)`` says the
-       suite cannot reload that run's data (a run `RunRecorder` wrote);
+       suite has no examples of that run (a `RunRecorder` run that kept no sample of its data);
     4. the version's warmup requests for ``signature`` (not for ``int8``: calibration needs
        training data).
 
@@ -222,8 +222,9 @@ def _example_source(
             raise FileNotFoundError(f"training run directory not found: {path}")
         if run_has_data is not None and not run_has_data(path):
             raise ValueError(
-                f"the suite cannot reload the data of {path} (a run RunRecorder wrote records a "
-                "description of its data, not the data): pass --examples FILE instead"
+                f"the suite cannot reload the data of {path} (a run RunRecorder wrote keeps a "
+                "sample of its data only when data= held arrays or a tf.data dataset): pass "
+                "--examples FILE instead"
             )
         return "run", path
     if examples_file:

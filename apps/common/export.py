@@ -2,7 +2,9 @@
 
 Each app's ``export.py`` provides ``export_plan(run_path, *, num_warmup) -> ExportPlan``, the
 part specific to it (the model, its signatures, warmup requests and manifest additions);
-`export_run` does the rest through `dlsuite.serving.export.export_version`.
+`export_run` does the rest through `dlsuite.serving.export.export_version`. A run `RunRecorder`
+wrote for a user's own script is exported like a model given to `dlsuite.export`: its
+``model.keras``, warmup rows from the examples it kept, its figures from the run.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.registry import app_module
-from dlsuite.apps.common.runs import load_run
+from dlsuite.apps.common.runs import RECORDED_APP, load_run, recorded_examples
 from dlsuite.serving.export import export_version
 from dlsuite.serving.manifest import load_person_fields
 
@@ -54,6 +56,16 @@ def export_run(
     config_json, metrics = load_run(run_path)
     if metrics is None:
         raise ValueError(f"run {run_dir} is not complete (no metrics.json); finish training first")
+    if config_json.get("app") == RECORDED_APP:
+        return _export_recorded(
+            run_path,
+            model_base_path=model_base_path,
+            name=name,
+            manifest_info=manifest_info,
+            overrides=overrides,
+            num_warmup=num_warmup,
+            sign_key=sign_key,
+        )
     person = load_person_fields(manifest_info, overrides)
     plan: ExportPlan = app_module(config_json["app"], "export").export_plan(
         run_path, num_warmup=num_warmup
@@ -68,4 +80,23 @@ def export_run(
         signature_methods=plan.signature_methods,
         manifest_extra=plan.manifest_extra,
         sign_key=sign_key,
+    )
+
+
+def _export_recorded(run_path: Path, *, name: str, num_warmup: int, **options: Any) -> Path:
+    from dlsuite.serving import keras_export
+
+    model_file = run_path / "model.keras"
+    if not model_file.is_file():
+        raise ValueError(
+            f"{run_path} was recorded without its model (RunRecorder(save_model=False)): export "
+            "the model from your script with dlsuite.export(model, name, run_dir=...) instead"
+        )
+    rows = recorded_examples(run_path, "test")
+    return keras_export.export_keras_file(
+        model_file,
+        name,
+        examples=None if rows is None else rows[:num_warmup],
+        run_dir=run_path,
+        **options,
     )

@@ -18,10 +18,13 @@ What is written, and when:
   and devices, and the keys of ``config=``);
 * after each epoch: one line of ``history.jsonl`` and the epoch's TensorBoard scalars (``logs/``),
   by the suite's own `HistoryRecorder` and Keras's `TensorBoard`;
-* at a normal end: ``learning_curves.png`` and then ``metrics.json`` (wall time, examples seen,
-  FLOPs per example and of training, the energy estimate, final and best metrics, the data
-  description), each written atomically. ``metrics.json`` marks the run complete (`is_complete`),
-  so an interrupted ``fit`` or loop leaves an incomplete run.
+* at a normal end: ``model.keras`` (``save_model``), a sample of each split's inputs in
+  ``examples/<split>.npy`` (``keep_examples`` rows: warmup for `dlsuite export RUN`, calibration
+  for ``dlsuite convert --quantize int8``), ``learning_curves.png`` and then ``metrics.json``
+  (wall time, examples seen, FLOPs per example and of training, the energy estimate, final and
+  best metrics, the data description with a fingerprint of each split, `fingerprint`), each
+  written atomically. ``metrics.json`` marks the run complete (`is_complete`), so an interrupted
+  ``fit`` or loop leaves an incomplete run.
 
 A run directory that is already complete is refused; an unfinished one is continued (its history
 kept, ``resumed`` recorded), as a fit resumed by `keras.callbacks.BackupAndRestore` needs.
@@ -41,14 +44,26 @@ from typing import Any
 import keras
 
 from dlsuite.apps.common.callbacks import HistoryRecorder
+from dlsuite.apps.common.fingerprint import (
+    arrays_fingerprint,
+    dataset_fingerprint,
+    files_fingerprint,
+)
 from dlsuite.apps.common.plots import plot_learning_curves
-from dlsuite.apps.common.runs import CONFIG_FILE, RunDir, is_complete, start_run
+from dlsuite.apps.common.runs import (
+    CONFIG_FILE,
+    EXAMPLES_DIR,
+    RECORDED_APP,
+    RunDir,
+    is_complete,
+    start_run,
+)
 from dlsuite.apps.common.strategy import describe_devices, make_strategy
+from dlsuite.base.files import atomic_write_bytes
 from dlsuite.base.version import framework_versions
 from dlsuite.serving.flops import FLOPS_METHOD, forward_flops, model_input_spec, training_flops
 from dlsuite.serving.manifest import energy_estimate
 
-RECORDED_APP = "keras"  # the ``app`` of a recorded run: a user's own Keras code, not a suite app
 LEARNING_CURVES_FILE = "learning_curves.png"
 # config.json keys the recorder fills; a user `config=` mapping may not reuse them (its
 # ``batch_size`` and ``seed`` are read as the run's)
@@ -71,7 +86,15 @@ _RECORDED_KEYS = frozenset(
     }
 )
 # keys of a `data=` mapping that describe the data (the rest are splits given as sources)
-_DESCRIPTION_KEYS = ("name", "version", "source", "preprocessing", "class_names", "input_shape")
+_DESCRIPTION_KEYS = (
+    "name",
+    "version",
+    "source",
+    "files",
+    "preprocessing",
+    "class_names",
+    "input_shape",
+)
 _SPLIT_KEYS = ("train", "validation", "test")
 
 
@@ -81,7 +104,8 @@ class DataDescription:
 
     ``splits`` maps split names to example counts; ``input_shape`` excludes the batch axis (None
     for an unknown dimension); ``batch_size`` is the largest batch seen when a batched `tf.data`
-    source was counted.
+    source was counted. ``fingerprints`` maps each split given as a source to its fingerprint
+    (`dlsuite.apps.common.fingerprint`), and ``"files"`` to that of the ``files`` folder.
     """
 
     name: str | None = None
@@ -93,6 +117,7 @@ class DataDescription:
     input_shape: tuple[int | None, ...] | None = None
     input_dtype: str | None = None
     batch_size: int | None = None
+    fingerprints: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``data`` section of ``metrics.json`` (``kind`` is ``other``: a user's own data)."""
@@ -106,6 +131,7 @@ class DataDescription:
             "splits": dict(self.splits),
             "input_shape": None if self.input_shape is None else list(self.input_shape),
             "input_dtype": self.input_dtype,
+            "fingerprints": {k: dict(v) for k, v in self.fingerprints.items()},
         }
 
 
@@ -113,10 +139,11 @@ def describe_data(data: Any) -> DataDescription:
     """Describe ``data``: None, a name (str), one training source, or a mapping.
 
     A source is a NumPy array, an ``(x, y[, sample_weight])`` tuple of arrays, or a finite,
-    batched `tf.data.Dataset` (counted by one pass over it). A mapping may hold the description
-    keys ``name``, ``version``, ``source``, ``preprocessing``, ``class_names``, ``input_shape``,
-    a ``splits`` mapping of counts, and sources under ``train``, ``validation`` and ``test``
-    (each counted into ``splits``; the training source also gives the input shape).
+    batched `tf.data.Dataset` (counted and fingerprinted in two passes over it). A mapping may hold
+    the description keys ``name``, ``version``, ``source``, ``files`` (the folder or file the data
+    was read from: fingerprinted), ``preprocessing``, ``class_names``, ``input_shape``, a
+    ``splits`` mapping of counts, and sources under ``train``, ``validation`` and ``test`` (each
+    counted into ``splits`` and fingerprinted; the training source also gives the input shape).
     """
     if data is None:
         return DataDescription()
@@ -132,12 +159,16 @@ def describe_data(data: Any) -> DataDescription:
         )
     splits = {str(k): _count(k, v) for k, v in dict(data.get("splits") or {}).items()}
     input_shape, input_dtype, batch_size = None, None, None
+    fingerprints: dict[str, dict[str, Any]] = {}
+    if data.get("files") is not None:
+        fingerprints["files"] = {"path": str(data["files"]), **files_fingerprint(data["files"])}
     for split in _SPLIT_KEYS:
         if data.get(split) is None:
             continue
         count, shape, dtype, batch = _describe_source(split, data[split])
         if count is not None:
             splits[split] = count
+            fingerprints[split] = _fingerprint(data[split])
         if split == "train":
             input_shape, input_dtype, batch_size = shape, dtype, batch
     if data.get("input_shape") is not None:
@@ -146,14 +177,52 @@ def describe_data(data: Any) -> DataDescription:
     return DataDescription(
         name=data.get("name"),
         version=None if data.get("version") is None else str(data["version"]),
-        source=data.get("source"),
+        source=data.get("source") or (None if data.get("files") is None else str(data["files"])),
         preprocessing=data.get("preprocessing"),
         class_names=None if class_names is None else tuple(str(c) for c in class_names),
         splits=splits,
         input_shape=input_shape,
         input_dtype=input_dtype,
         batch_size=batch_size,
+        fingerprints=fingerprints,
     )
+
+
+def _fingerprint(source: Any) -> dict[str, Any]:
+    import tensorflow as tf
+
+    if isinstance(source, tf.data.Dataset):
+        return dataset_fingerprint(source)
+    return arrays_fingerprint(*(source if isinstance(source, tuple | list) else (source,)))
+
+
+def sample_rows(source: Any, count: int) -> Any:
+    """Up to ``count`` input rows of one source (`describe_data`) as one NumPy array, or None when
+    its inputs are not one numeric array (several inputs, strings): a seeded random choice of an
+    array's rows, the first rows of a `tf.data` dataset."""
+    import numpy as np
+    import tensorflow as tf
+
+    if isinstance(source, tf.data.Dataset):
+        rows: list[Any] = []
+        for element in source:
+            features = element[0] if isinstance(element, tuple) else element
+            numeric = isinstance(features, tf.Tensor) and (
+                features.dtype.is_floating or features.dtype.is_integer
+            )
+            if not numeric:
+                return None
+            rows.extend(features.numpy()[: count - len(rows)])
+            if len(rows) >= count:
+                break
+        return np.stack(rows) if rows else None
+    features = np.asarray(source[0] if isinstance(source, tuple | list) else source)
+    if features.dtype.kind not in "fiub":
+        return None
+    if len(features) <= count:
+        return features
+    chosen = np.sort(np.random.default_rng(0).choice(len(features), count, replace=False))
+    return features[chosen]
 
 
 def _count(split: str, value: Any) -> int:
@@ -208,7 +277,9 @@ class RunRecorder(keras.callbacks.Callback):
     instance, JSON-serialisable values), recorded in ``config.json`` beside what the recorder sees;
     a ``seed`` key there is recorded as the run's seed. ``batch_size`` is the global batch size
     when neither ``config`` nor a batched `tf.data` source tells it (``fit`` does not show it to
-    callbacks).
+    callbacks). At the end ``save_model`` writes ``model.keras`` (so `dlsuite export RUN` works as
+    for a suite run) and ``keep_examples`` input rows of each split given as a source are kept
+    (0: none).
     """
 
     def __init__(
@@ -218,8 +289,12 @@ class RunRecorder(keras.callbacks.Callback):
         data: Any = None,
         config: Mapping[str, Any] | Any = None,
         batch_size: int | None = None,
+        save_model: bool = True,
+        keep_examples: int = 200,
     ) -> None:
         super().__init__()
+        if keep_examples < 0:
+            raise ValueError(f"keep_examples must be >= 0. Received: {keep_examples}")
         self.path = Path(run_dir)
         self._check_unfinished()
         self.user_config = _config_dict(config)
@@ -229,11 +304,15 @@ class RunRecorder(keras.callbacks.Callback):
                 f"config key(s) {collisions} are recorded by RunRecorder itself; rename them"
             )
         self.data = describe_data(data)
+        self.save_model = save_model
+        self.keep_examples = keep_examples
+        self._sources = _sources(data)
         self.batch_size = batch_size or self.user_config.get("batch_size") or self.data.batch_size
         self.run: RunDir | None = None
         self._loop = "fit"
         self._strategy: Any = None
         self._started = 0.0
+        self._steps_per_epoch: int | None = None
         self._callbacks: keras.callbacks.CallbackList | None = None
 
     def _check_unfinished(self) -> None:
@@ -314,6 +393,7 @@ class RunRecorder(keras.callbacks.Callback):
         """Open the run directory, write config.json and set up history and TensorBoard."""
         self._check_unfinished()
         self._started = time.perf_counter()
+        self._steps_per_epoch = steps_per_epoch
         self._strategy = strategy or model.distribute_strategy
         resumed = (self.path / CONFIG_FILE).is_file()
         self.run = start_run(
@@ -364,8 +444,7 @@ class RunRecorder(keras.callbacks.Callback):
         if run is None:
             raise RuntimeError("RunRecorder has no run to finish: fit or loop() has not begun")
         history = run.read_history()
-        train_size = self.data.splits.get("train")
-        examples_seen = None if train_size is None else train_size * len(history)
+        examples_seen = self._examples_seen(len(history))
         flops = self._forward_flops(model)
         wall_time = sum(r["epoch_time_s"] for r in history)
         devices = self._devices()
@@ -409,15 +488,55 @@ class RunRecorder(keras.callbacks.Callback):
             "framework": framework_versions(),
             "tf_config": bool(os.environ.get("TF_CONFIG")),
         }
+        if self.save_model:
+            run.save_model(model)
+        self._keep_examples(run)
         plot_learning_curves(history, run.path / LEARNING_CURVES_FILE, title=model.name)
         run.write_metrics(metrics)
         self._callbacks = None  # the run is complete: nothing more is recorded into it
+
+    def _examples_seen(self, epochs: int) -> int | None:
+        """Examples trained on: per epoch, steps x batch (``fit``'s steps, or `loop`'s
+        ``steps_per_epoch``) up to the training split's size (the last batch may be short), or
+        either one of them when only it is known."""
+        train_size = self.data.splits.get("train")
+        per_epoch = train_size
+        if self._steps_per_epoch is not None and self.batch_size is not None:
+            per_epoch = int(self._steps_per_epoch) * int(self.batch_size)
+            if train_size is not None:
+                per_epoch = min(per_epoch, train_size)
+        return None if per_epoch is None else per_epoch * epochs
+
+    def _keep_examples(self, run: RunDir) -> None:
+        """``examples/<split>.npy``: up to ``keep_examples`` input rows of each split's source."""
+        import io
+
+        import numpy as np
+
+        if not self.keep_examples:
+            return
+        for split, source in self._sources.items():
+            rows = sample_rows(source, self.keep_examples)
+            if rows is None:
+                continue
+            buffer = io.BytesIO()
+            np.save(buffer, rows, allow_pickle=False)
+            atomic_write_bytes(run.path / EXAMPLES_DIR / f"{split}.npy", buffer.getvalue())
 
     def _forward_flops(self, model: keras.Model) -> int | None:
         spec = model_input_spec(model)
         if spec is None and self.data.input_shape and None not in self.data.input_shape:
             spec = list(self.data.input_shape), self.data.input_dtype or "float32"
         return None if spec is None else forward_flops(model, *spec)
+
+
+def _sources(data: Any) -> dict[str, Any]:
+    """The splits of ``data`` (`describe_data`'s argument) given as sources, by split name."""
+    if data is None or isinstance(data, str):
+        return {}
+    if not isinstance(data, Mapping):
+        return {"train": data}
+    return {split: data[split] for split in _SPLIT_KEYS if data.get(split) is not None}
 
 
 def _config_dict(config: Any) -> dict[str, Any]:

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dlsuite.apps.common.registry import app_module, config_from_run
 from dlsuite.base.files import atomic_write_json, read_json
 
@@ -21,6 +23,8 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.jsonl"
 METRICS_FILE = "metrics.json"
 BACKUP_DIR = "backup"
+EXAMPLES_DIR = "examples"  # a recorded run's sample of its data: examples/<split>.npy
+RECORDED_APP = "keras"  # the ``app`` of a run `RunRecorder` wrote: a user's own Keras code
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +66,14 @@ class RunDir:
     @property
     def model_file(self) -> Path:
         return self.path / "model.keras"
+
+    def save_model(self, model: Any) -> None:
+        """Write ``model.keras`` under a temporary name, then rename it (never half-written)."""
+        import os
+
+        tmp = self.path / ".model.tmp.keras"
+        model.save(tmp)
+        os.replace(tmp, self.model_file)
 
     def read_history(self) -> list[dict[str, Any]]:
         """Per-epoch records, one per epoch number (a re-run epoch replaces the earlier record)."""
@@ -177,9 +189,21 @@ def run_examples(run_dir: str | Path, split: str, count: int, *, shuffle: bool =
     """Up to ``count`` single examples (numpy arrays, no labels) of one split of a run's data;
     ``shuffle`` draws them from a seeded shuffle instead of the first ones.
 
-    `dlsuite convert` passes this to `dlsuite.serving.tflite_from_run.convert_from_run`, which
-    checks and calibrates on such examples.
+    A suite run's data is reloaded; a run `RunRecorder` wrote gives the sample of its data it kept
+    (`recorded_examples`). `dlsuite convert` passes this to
+    `dlsuite.serving.tflite_from_run.convert_from_run`, which checks and calibrates on them.
     """
+    config_json, _ = load_run(run_dir)
+    if config_json.get("app") == RECORDED_APP:
+        rows = recorded_examples(run_dir, split)
+        if rows is None:
+            raise ValueError(
+                f"{run_dir} keeps no sample of its data (RunRecorder keeps one when its data= "
+                "holds arrays or a tf.data dataset); pass examples from a file instead"
+            )
+        if shuffle:
+            rows = rows[np.random.default_rng(0).permutation(len(rows))]
+        return list(rows[:count])
     dataset = dataset_for_run(run_dir, split)
     if shuffle:
         dataset = dataset.shuffle(min(10 * count, 10_000), seed=0)
@@ -187,6 +211,20 @@ def run_examples(run_dir: str | Path, split: str, count: int, *, shuffle: bool =
     if not examples:
         raise ValueError(f"the {split!r} split of {run_dir} has no examples")
     return examples
+
+
+def recorded_examples(run_dir: str | Path, split: str) -> np.ndarray | None:
+    """The rows of ``split`` a `RunRecorder` run kept (``examples/<split>.npy``), or None.
+
+    A ``test`` split that was not given falls back to ``validation``, then ``train``: the rows
+    then check a conversion against the SavedModel, not the model's accuracy.
+    """
+    folder = Path(run_dir) / EXAMPLES_DIR
+    for name in (split, "validation", "train") if split == "test" else (split,):
+        path = folder / f"{name}.npy"
+        if path.is_file():
+            return np.load(path, allow_pickle=False)
+    return None
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:

@@ -131,7 +131,10 @@ def train_and_evaluate(
         **pipeline,
     )
     val_ds = make_pipeline(splits.validation, training=False, **pipeline)
-    test_ds = make_pipeline(splits.test, training=False, **pipeline)
+    # Not cached: it is read twice (model.evaluate, then the app's `evaluate`), and tf.data's
+    # in-memory cache is shared by a dataset's iterators (tensorflow#38807): the second pass,
+    # started while the first one's prefetch may still be filling it, once saw 15 of 16 clips.
+    test_ds = make_pipeline(splits.test, training=False, **{**pipeline, "cache": False})
 
     from dlsuite.apps.common.callbacks import standard_callbacks
 
@@ -163,7 +166,7 @@ def train_and_evaluate(
             verbose=config.verbose,
         )
     shutil.rmtree(run.backup_dir, ignore_errors=True)
-    _save_model_atomically(model, run)
+    run.save_model(model)
 
     history = run.read_history()
     validation = _named(model.evaluate(val_ds, verbose=0, return_dict=True))
@@ -209,9 +212,3 @@ def train_and_evaluate(
 
 def _named(values: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items()}
-
-
-def _save_model_atomically(model: Any, run: RunDir) -> None:
-    tmp = run.path / ".model.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, run.model_file)

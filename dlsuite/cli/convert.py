@@ -4,8 +4,9 @@ Representative (int8 calibration) and check examples come from the training run 
 version (``--run`` or the version manifest's ``training.run_dir``, read with
 `dlsuite.apps.common.runs.run_examples`), else from ``--examples FILE``, else (float conversions
 only) from the version's own warmup records: `dlsuite.serving.tflite_from_run.convert_from_run`
-picks the source. A version published with `dlsuite.export` (no run, or a run `RunRecorder` wrote,
-whose data the suite cannot reload) converts from its ``--examples`` or its warmup.
+picks the source. A run `RunRecorder` wrote gives the sample of its data it kept (``examples/``);
+a version published with `dlsuite.export` without a run (or with a recorded run that kept no
+sample) converts from its ``--examples`` or its warmup.
 """
 
 from __future__ import annotations
@@ -124,17 +125,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_has_data(run_dir: Path) -> bool:
-    """Whether the suite can reload the data of the run in ``run_dir``: a suite app's run can, one
-    `RunRecorder` wrote for a user's own ``model.fit`` (its ``app`` is not a suite app) cannot.
+    """Whether the suite can give examples of the run in ``run_dir``: a suite app's run (its data
+    is reloaded) or one `RunRecorder` wrote that kept a sample of its data (``examples/``).
     A folder without ``config.json`` counts as one that can (reading it then says what is wrong).
     """
     from dlsuite.apps.common.registry import APPS
+    from dlsuite.apps.common.runs import RECORDED_APP, recorded_examples
     from dlsuite.base.files import read_json
 
     config = Path(run_dir) / "config.json"
     if not config.is_file():
         return True
-    return read_json(config).get("app") in APPS
+    app = read_json(config).get("app")
+    if app == RECORDED_APP:
+        return recorded_examples(run_dir, "train") is not None
+    return app in APPS
 
 
 def format_report(report: dict, output_dir: Path) -> str:

@@ -123,6 +123,93 @@ def test_a_recorded_run_builds_a_valid_manifest(fit_run, tmp_path):
     assert written["evaluation"]["other_splits"]["validation"]["loss"] > 0
 
 
+def test_a_recorded_run_keeps_its_model_a_sample_and_fingerprints_of_its_data(fit_run):
+    import keras
+
+    from dlsuite.apps.common.fingerprint import ARRAYS_METHOD, arrays_fingerprint
+
+    run_dir, model, _ = fit_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    x, y = _data()
+    fingerprints = metrics["data"]["fingerprints"]
+    assert set(fingerprints) == {"train", "validation"}
+    assert fingerprints["train"] == arrays_fingerprint(x[:64], y[:64])
+    assert fingerprints["validation"]["method"] == ARRAYS_METHOD
+    assert fingerprints["validation"]["value"] != fingerprints["train"]["value"]
+    # fewer rows than keep_examples (200): all of them, as given
+    np.testing.assert_array_equal(np.load(run_dir / "examples" / "train.npy"), x[:64])
+    np.testing.assert_array_equal(np.load(run_dir / "examples" / "validation.npy"), x[64:])
+    reloaded = keras.saving.load_model(run_dir / "model.keras")
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_a_tf_data_source_is_sampled_and_fingerprinted_whatever_its_order(tmp_path):
+    import tensorflow as tf
+
+    import dlsuite
+    from dlsuite.apps.common.fingerprint import DATASET_METHOD
+
+    x, y = _data(100)
+    shuffled = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(100, seed=1).batch(16)
+    in_order = tf.data.Dataset.from_tensor_slices((x, y)).batch(10)
+    recorder = dlsuite.RunRecorder(
+        tmp_path / "run", data={"train": shuffled, "files": Path(__file__)}, keep_examples=40
+    )
+    _model().fit(shuffled, epochs=1, steps_per_epoch=3, verbose=0, callbacks=[recorder])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    data = metrics["data"]
+    assert data["fingerprints"]["train"]["method"] == DATASET_METHOD
+    assert data["fingerprints"]["train"]["rows"] == 100
+    assert (
+        data["fingerprints"]["train"]
+        == dlsuite.RunRecorder(tmp_path / "other", data=in_order).data.fingerprints["train"]
+    )
+    assert data["fingerprints"]["files"]["files"] == 1
+    assert data["source"] == str(Path(__file__))
+    rows = np.load(tmp_path / "run" / "examples" / "train.npy")
+    assert rows.shape == (40, FEATURES)
+    assert {tuple(r) for r in rows} <= {tuple(r) for r in x}
+    # fit was given 3 steps of 16: 48 examples seen, not the dataset's 100
+    assert metrics["examples_seen"] == 48
+    assert not (tmp_path / "other").exists()
+
+
+def test_dlsuite_export_and_int8_convert_work_on_a_recorded_run(fit_run, tmp_path):
+    from dlsuite.cli import main
+    from dlsuite.serving.manifest import manifest_path
+    from dlsuite.serving.warmup import warmup_inputs
+
+    run_dir, model, _ = fit_run
+    assert (
+        main(
+            [
+                "export",
+                str(run_dir),
+                "--name",
+                "tiny",
+                "--model-base-path",
+                str(tmp_path),
+                "--manifest-info",
+                str(MANIFEST_INFO),
+            ]
+        )
+        == 0
+    )
+    version = tmp_path / "tiny" / "1"
+    manifest = json.loads(manifest_path(version).read_text())
+    assert manifest["training"]["run_dir"] == str(run_dir)
+    warmup = warmup_inputs(version, "serving_default")
+    x, _ = _data()
+    (rows,) = warmup.values()
+    np.testing.assert_array_equal(rows, x[64:68])  # the first kept validation rows
+    assert main(["convert", str(version), "--quantize", "int8"]) == 0
+    report = json.loads((tmp_path / "tiny" / "tflite" / "1" / "report.json").read_text())["int8"]
+    assert report["examples"] == {"source": "run", "run_dir": str(run_dir)}
+    assert report["representative_examples"] == 64  # the kept training rows
+    assert report["check"]["num_examples"] == 32  # the kept validation rows (no test split)
+    assert report["check"]["top1_agreement"] >= 0.9
+
+
 def test_an_interrupted_fit_leaves_the_run_incomplete(tmp_path):
     import keras
 
@@ -271,6 +358,10 @@ def test_bad_arguments_name_the_fix(tmp_path):
         dlsuite.RunRecorder(tmp_path, data=object())
     with pytest.raises(TypeError, match="mapping or a dataclass"):
         dlsuite.RunRecorder(tmp_path, config=[("seed", 1)])
+    with pytest.raises(ValueError, match="keep_examples must be >= 0"):
+        dlsuite.RunRecorder(tmp_path, keep_examples=-1)
+    with pytest.raises(FileNotFoundError, match="cannot fingerprint"):
+        dlsuite.RunRecorder(tmp_path, data={"files": tmp_path / "missing"})
 
 
 def test_importing_dlsuite_stays_cheap():
