@@ -54,12 +54,19 @@ def _register_einsum_flops() -> None:
 def forward_flops(model: Any, input_shape: Sequence[int], dtype: str = "float32") -> int:
     """Floating-point operations of one forward pass on one example of ``input_shape``."""
     import tensorflow as tf
+
+    return forward_flops_of(model, tf.TensorSpec([1, *input_shape], dtype))
+
+
+def forward_flops_of(model: Any, inputs: Any) -> int:
+    """Floating-point operations of ``model(inputs)``: ``inputs`` is a ``tf.TensorSpec`` or a
+    list or dict of them (a model with several inputs), fully defined, batch 1."""
+    import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     _register_einsum_flops()
 
-    spec = tf.TensorSpec([1, *input_shape], dtype)
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(inputs)
     frozen = convert_variables_to_constants_v2(concrete)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
@@ -72,17 +79,3 @@ def forward_flops(model: Any, input_shape: Sequence[int], dtype: str = "float32"
 def training_flops(flops_per_example: int, examples_seen: int) -> float:
     """Training compute estimate: forward + backward (about 2x forward) per example seen."""
     return 3.0 * flops_per_example * examples_seen
-
-
-def model_input_spec(model: Any) -> tuple[list[int], str] | None:
-    """``(shape without the batch axis, dtype)`` of a built model's single input, for
-    `forward_flops`; None when Keras does not know it fully (a subclassed model has no symbolic
-    inputs; several inputs or an unknown dimension cannot be profiled at batch size 1).
-    """
-    inputs = getattr(model, "inputs", None) or []
-    if len(inputs) != 1:
-        return None
-    shape = list(inputs[0].shape[1:])
-    if any(d is None for d in shape):
-        return None
-    return [int(d) for d in shape], str(inputs[0].dtype)

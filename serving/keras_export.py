@@ -194,13 +194,14 @@ def _export_with_warmup(
 def model_facts(model: Any) -> ModelFacts:
     """Architecture, parameter count and forward FLOPs per example of a built Keras model.
 
-    FLOPs are counted by the suite's graph profiler (`serving.flops.forward_flops`) for a
-    model with one numeric input of fully known shape; otherwise they are None and
-    ``flops_method`` says why.
+    FLOPs are counted by the suite's graph profiler (`serving.flops.forward_flops_of`) for a
+    model whose inputs (one, or several of a functional model) are numeric and of fully known
+    shape; otherwise they are None and ``flops_method`` says why.
     """
     import keras
+    import tensorflow as tf
 
-    from dlsuite.serving.flops import FLOPS_METHOD, forward_flops
+    from dlsuite.serving.flops import FLOPS_METHOD, forward_flops_of
 
     flops: int | None = None
     method = FLOPS_METHOD
@@ -208,15 +209,18 @@ def model_facts(model: Any) -> ModelFacts:
         specs = input_specs(model)
     except ValueError:  # several call arguments: served through the caller's signatures
         specs = []
-    shape = specs[0].shape.as_list()[1:] if len(specs) == 1 else None
-    if shape is None:
-        method = "not counted: the model does not have exactly one input"
-    elif any(d is None for d in shape):
-        method = "not counted: the input shape has unknown dimensions"
-    elif not (specs[0].dtype.is_floating or specs[0].dtype.is_integer):
-        method = f"not counted: the input is {specs[0].dtype.name}"
+    structure = _input_structure(model) if len(specs) > 1 else None
+    if not specs or (len(specs) > 1 and structure is None):
+        method = "not counted: the model's inputs are not known from the model alone"
+    elif any(None in spec.shape.as_list()[1:] for spec in specs):
+        method = "not counted: an input shape has unknown dimensions"
+    elif not all(spec.dtype.is_floating or spec.dtype.is_integer for spec in specs):
+        kinds = sorted({spec.dtype.name for spec in specs})
+        method = f"not counted: the inputs are {', '.join(kinds)}"
     else:
-        flops = forward_flops(model, shape, specs[0].dtype.name)
+        one = [tf.TensorSpec([1, *spec.shape[1:]], spec.dtype) for spec in specs]
+        inputs = one[0] if structure is None else keras.tree.pack_sequence_as(structure, one)
+        flops = forward_flops_of(model, inputs)
     return ModelFacts(
         architecture=f"{type(model).__name__} {model.name!r} (Keras {keras.__version__})",
         parameter_count=int(model.count_params()),

@@ -61,7 +61,7 @@ from dlsuite.apps.common.runs import (
 from dlsuite.apps.common.strategy import describe_devices, make_strategy
 from dlsuite.base.files import atomic_write_bytes
 from dlsuite.base.version import framework_versions
-from dlsuite.serving.flops import FLOPS_METHOD, forward_flops, model_input_spec, training_flops
+from dlsuite.serving.flops import FLOPS_METHOD, forward_flops, training_flops
 from dlsuite.serving.manifest import energy_estimate
 
 LEARNING_CURVES_FILE = "learning_curves.png"
@@ -524,10 +524,15 @@ class RunRecorder(keras.callbacks.Callback):
             atomic_write_bytes(run.path / EXAMPLES_DIR / f"{split}.npy", buffer.getvalue())
 
     def _forward_flops(self, model: keras.Model) -> int | None:
-        spec = model_input_spec(model)
-        if spec is None and self.data.input_shape and None not in self.data.input_shape:
-            spec = list(self.data.input_shape), self.data.input_dtype or "float32"
-        return None if spec is None else forward_flops(model, *spec)
+        """The model's own inputs (`keras_export.model_facts`), else the data's input shape (a
+        subclassed model knows no inputs)."""
+        from dlsuite.serving.keras_export import model_facts
+
+        flops = model_facts(model).flops_per_example
+        shape = self.data.input_shape
+        if flops is None and shape and None not in shape:
+            flops = forward_flops(model, list(shape), self.data.input_dtype or "float32")
+        return flops
 
 
 def _sources(data: Any) -> dict[str, Any]:

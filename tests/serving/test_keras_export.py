@@ -259,3 +259,26 @@ def test_user_signatures_replace_the_default(tmp_path):
     assert list(mf.load_manifest(version)["model"]["signatures"]["serving_default"]["outputs"]) == [
         "top"
     ]
+
+
+def test_model_facts_count_flops_of_every_input_or_say_why_not():
+    import keras
+
+    from dlsuite.serving.keras_export import model_facts
+
+    one = model_facts(_functional())  # 4 -> 3 -> 2: 2 x (4x3 + 3x2) multiply-adds, plus biases
+    assert one.flops_per_example is not None and one.flops_per_example >= 2 * (12 + 6)
+    assert one.flops_method.startswith("forward FLOPs")
+    a, b = keras.Input((4,), name="a"), keras.Input((6,), name="b")
+    two_inputs = keras.Model(
+        {"a": a, "b": b},
+        keras.layers.Dense(2)(keras.layers.Concatenate()([a, keras.layers.Dense(4)(b)])),
+    )
+    both = model_facts(two_inputs)
+    # Dense(6 -> 4) and Dense(8 -> 2): the profiler's count for each matmul is 2 x m x n
+    assert both.flops_per_example >= 2 * (6 * 4 + 8 * 2)
+    assert both.flops_per_example == model_facts(two_inputs).flops_per_example
+    unknown = keras.Model(a_seq := keras.Input((None, 3)), keras.layers.Dense(2)(a_seq))
+    assert model_facts(unknown).flops_per_example is None
+    assert "unknown dimensions" in model_facts(unknown).flops_method
+    assert model_facts(_subclassed()).flops_per_example >= 2 * 4 * 2  # called once: built
