@@ -36,11 +36,11 @@ SAMPLING = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "seed": 0}  # the me
 
 
 def build_language_model(config: NLPConfig, tokenizer: Any) -> Any:
-    """`GPTLanguageModel` of the config's sizes, carrying ``tokenizer``."""
-    from dlsuite.apps.nlp.lm.models.gpt import GPTLanguageModel
+    """`GPTLanguageModel` of the config's sizes, carrying ``tokenizer`` (`build_gpt`)."""
+    from dlsuite.apps.nlp.lm.models.gpt import build_gpt
 
-    model = GPTLanguageModel(
-        vocabulary_size=tokenizer.vocabulary_size(),
+    return build_gpt(
+        tokenizer.vocabulary_size(),
         sequence_length=config.sequence_length,
         num_layers=config.num_layers,
         num_heads=config.num_heads,
@@ -53,8 +53,6 @@ def build_language_model(config: NLPConfig, tokenizer: Any) -> Any:
         tokenizer=tokenizer,
         name=config.model,
     )
-    model.build((None, config.sequence_length))
-    return model
 
 
 def compile_language_model(model: Any, optimizer: Any, jit_compile: bool = False) -> None:

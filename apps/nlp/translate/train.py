@@ -99,13 +99,14 @@ def encode_pairs(
 
 
 def build_translator(config: NLPConfig, source_tokenizer: Any, target_tokenizer: Any) -> Any:
-    from dlsuite.apps.nlp.translate.models.seq2seq import TransformerSeq2Seq
+    """`TransformerSeq2Seq` of the config's sizes, carrying both tokenizers (`build_seq2seq`)."""
+    from dlsuite.apps.nlp.translate.models.seq2seq import build_seq2seq
 
-    return TransformerSeq2Seq(
+    return build_seq2seq(
         source_tokenizer.vocabulary_size(),
         target_tokenizer.vocabulary_size(),
-        config.sequence_length,
-        config.sequence_length,
+        source_length=config.sequence_length,
+        target_length=config.sequence_length,
         num_layers=config.num_layers,
         num_heads=config.num_heads,
         hidden_dim=config.embedding_dim,

@@ -213,3 +213,31 @@ class GPTLanguageModel(keras.Model):
 
             config["tokenizer"] = keras.layers.deserialize(config["tokenizer"])
         return cls(**config)
+
+
+def build_gpt(
+    vocabulary_size: int,
+    sequence_length: int = 128,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    hidden_dim: int = 128,
+    intermediate_dim: int = 512,
+    **options: Any,
+) -> GPTLanguageModel:
+    """A new `GPTLanguageModel`, built for windows of ``sequence_length`` tokens.
+
+    Int token ids ``(B, T)``, T <= ``sequence_length`` -> float32 logits
+    ``(B, T, vocabulary_size)``. ``options`` are the model's other arguments (``position``,
+    ``dropout``, ``norm_first``, ``tie_embeddings``, ``tokenizer``, ``name``).
+    """
+    model = GPTLanguageModel(
+        vocabulary_size,
+        sequence_length,
+        num_layers,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        **options,
+    )
+    model.build((None, sequence_length))
+    return model

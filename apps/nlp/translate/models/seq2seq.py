@@ -274,3 +274,24 @@ class TransformerSeq2Seq(keras.Model):
 
 def _serialize(tokenizer: Any) -> Any:
     return None if tokenizer is None else keras.layers.serialize(tokenizer)
+
+
+def build_seq2seq(
+    source_vocabulary_size: int,
+    target_vocabulary_size: int,
+    source_length: int = 32,
+    target_length: int = 32,
+    **options: Any,
+) -> TransformerSeq2Seq:
+    """A new `TransformerSeq2Seq`, built for its one input of ``source_length + target_length`` ids.
+
+    Int ``(B, source_length + target_length)`` (source ids, then decoder input ids) -> float32
+    logits ``(B, target_length, target_vocabulary_size)``. ``options`` are the model's other
+    arguments (``num_layers``, ``num_heads``, ``hidden_dim``, ``intermediate_dim``, ``dropout``,
+    ``norm_first``, ``position_embedding``, the tokenizers, ``name``).
+    """
+    model = TransformerSeq2Seq(
+        source_vocabulary_size, target_vocabulary_size, source_length, target_length, **options
+    )
+    model.build((None, source_length + target_length))
+    return model
