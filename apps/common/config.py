@@ -56,6 +56,13 @@ class RunConfig:
         """Raises `ValueError` unless every field in ``names`` is a positive int."""
         check_positive_int(**{name: getattr(self, name) for name in names})
 
+    @classmethod
+    def base_for(cls, given: Mapping[str, Any]) -> RunConfig:
+        """The config that the options ``given`` on the command line override when no
+        ``--preset`` is named: the defaults, or for an app whose good defaults depend on an
+        option (RL: the agent and the environment) the preset that matches them."""
+        return cls()
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig(RunConfig):

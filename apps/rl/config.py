@@ -11,13 +11,16 @@ own experience. Both are `apps.common.config.RunConfig`s: it keeps the run-direc
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from dlsuite.apps.common.config import RunConfig, option
 
-AGENTS = ("dqn", "ddqn", "reinforce")
+AGENTS = ("dqn", "ddqn", "reinforce", "ppo")
 VALUE_AGENTS = ("dqn", "ddqn")
 CARTPOLE_ENVS = ("CartPole-v0", "CartPole-v1")
+# the highest average return an environment allows (its episodes' step limit, reward 1 a step)
+MAX_RETURN = {"CartPole-v0": 200.0, "CartPole-v1": 500.0}
 ATARI_PREFIX = "ALE/"
 
 
@@ -25,8 +28,10 @@ ATARI_PREFIX = "ALE/"
 class RLConfig(RunConfig):
     """An agent, an environment and a budget of environment steps.
 
-    Defaults are tuned so ``dlsuite train rl --agent dqn --env CartPole-v0`` reaches an average
-    return of at least 195 over 100 evaluation episodes (the "solved" threshold) on a CPU.
+    The field defaults are the ``dqn-cartpole-v0`` preset. On the command line without
+    ``--preset``, `base_for` starts from the preset named after the agent and the environment
+    (``ppo-cartpole-v1``, ...) when there is one, so ``dlsuite train rl --agent ppo --env
+    CartPole-v1`` trains with the hyper-parameters and budget tuned for it (`PRESETS`).
     """
 
     LOCATION_FIELDS: ClassVar[frozenset[str]] = RunConfig.LOCATION_FIELDS | {"verbose"}
@@ -37,8 +42,8 @@ class RLConfig(RunConfig):
 
     agent: str = option(
         "dqn",
-        "agent: dqn (Mnih et al. 2015), ddqn (Double DQN, van Hasselt et al. 2016) "
-        "or reinforce (Williams 1992)",
+        "agent: dqn (Mnih et al. 2015), ddqn (Double DQN, van Hasselt et al. 2016), "
+        "reinforce (Williams 1992) or ppo (PPO-clip, Schulman et al. 2017)",
         choices=AGENTS,
     )
     env: str = option(
@@ -62,7 +67,9 @@ class RLConfig(RunConfig):
         1_000, "random-policy steps that fill the replay buffer before training (DQN)"
     )
     collect_steps_per_iteration: int = option(
-        1, "environment steps per driver run; one gradient step follows each (DQN)"
+        1,
+        "environment steps per environment per driver run; one gradient step follows each "
+        "(DQN), or --ppo-epochs epochs on them (PPO)",
     )
     target_update_period: int = option(
         200, "gradient steps between hard target-network updates (DQN)"
@@ -77,6 +84,10 @@ class RLConfig(RunConfig):
     episodes_per_iteration: int = option(
         4, "complete episodes collected per policy-gradient update (REINFORCE)"
     )
+    ppo_epochs: int = option(10, "full-batch epochs on each collected batch (PPO)")
+    ppo_clip: float = option(0.2, "importance-ratio clipping epsilon of the objective (PPO)")
+    gae_lambda: float = option(0.95, "lambda of generalized advantage estimation (PPO)")
+    entropy_coef: float = option(0.0, "entropy regularization coefficient (PPO)")
     num_envs: int = option(
         1, "environments stepped together per driver step (a batched environment)"
     )
@@ -95,9 +106,9 @@ class RLConfig(RunConfig):
         100, "greedy episodes of the final evaluation of the best policy"
     )
     early_stop_return: float | None = option(
-        200.0,
-        "stop once a periodic evaluation averages at least this return "
-        "(the default suits CartPole-v0, whose episodes end at 200)",
+        None,
+        "stop once a periodic evaluation averages at least this return; default: the "
+        "environment's highest (CartPole-v0 200, CartPole-v1 500; none on Atari); inf: never",
     )
     checkpoint_interval: int = option(
         5_000, "environment steps between Checkpointer saves (resume after a kill)"
@@ -136,6 +147,7 @@ class RLConfig(RunConfig):
             "target_update_period",
             "epsilon_decay_steps",
             "episodes_per_iteration",
+            "ppo_epochs",
             "num_envs",
             "eval_interval",
             "eval_episodes",
@@ -153,6 +165,12 @@ class RLConfig(RunConfig):
                 "learning_rate expected a positive number. "
                 f"Received: learning_rate={self.learning_rate}"
             )
+        if not 0.0 < self.ppo_clip < 1.0:
+            raise ValueError(f"ppo_clip expected a number in (0, 1). Received: {self.ppo_clip}")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ValueError(f"gae_lambda expected a number in [0, 1]. Received: {self.gae_lambda}")
+        if self.entropy_coef < 0.0:
+            raise ValueError(f"entropy_coef expected >= 0. Received: {self.entropy_coef}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma expected a number in (0, 1]. Received: gamma={self.gamma}")
         for name in ("epsilon_start", "epsilon_end"):
@@ -165,6 +183,14 @@ class RLConfig(RunConfig):
             self.check_positive_fields("max_episode_steps")
         if self.parallel_envs and self.num_envs < 2:
             raise ValueError("--parallel-envs needs --num-envs 2 or more")
+
+    @classmethod
+    def base_for(cls, given: Mapping[str, Any]) -> RLConfig:
+        """The preset ``<agent>-<env, lowercase>`` of the agent and environment in ``given``
+        (defaults: dqn, CartPole-v0) when `PRESETS` has it, else the field defaults."""
+        agent = given.get("agent", cls.agent)
+        env = given.get("env", cls.env)
+        return PRESETS.get(preset_name(agent, env), cls())
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:
@@ -181,21 +207,69 @@ class RLConfig(RunConfig):
         return sizes
 
     @property
+    def stop_return(self) -> float | None:
+        """The periodic evaluation return that ends training: ``early_stop_return`` or the
+        environment's highest (`MAX_RETURN`); None: train for the whole budget."""
+        if self.early_stop_return is not None:
+            return self.early_stop_return
+        return MAX_RETURN.get(self.env)
+
+    @property
     def is_atari(self) -> bool:
         return self.env.startswith(ATARI_PREFIX)
 
 
+def preset_name(agent: str, env: str) -> str:
+    """The name of the preset tuned for ``agent`` on ``env``: ``dqn-cartpole-v1`` for CartPole-v1,
+    ``dqn-pong`` for ALE/Pong-v5 (an Atari game by its name)."""
+    return f"{agent}-{env.lower().removeprefix('ale/').removesuffix('-v5')}"
+
+
+_PPO_CARTPOLE = RLConfig(
+    agent="ppo",
+    env="CartPole-v1",
+    num_env_steps=100_000,
+    hidden_units="64,64",
+    learning_rate=1e-3,
+    gamma=0.98,
+    gae_lambda=0.8,
+    ppo_epochs=20,
+    num_envs=8,
+    collect_steps_per_iteration=32,
+    eval_interval=10_000,
+)
 PRESETS: dict[str, RLConfig] = {
-    # The quality-bar run: the defaults.
-    "dqn-cartpole": RLConfig(),
-    "ddqn-cartpole": RLConfig(agent="ddqn"),
-    "reinforce-cartpole": RLConfig(
+    # CartPole-v0 (episodes end at 200, solved at 195): the field defaults.
+    "dqn-cartpole-v0": RLConfig(),
+    "ddqn-cartpole-v0": RLConfig(agent="ddqn"),
+    "reinforce-cartpole-v0": RLConfig(
         agent="reinforce",
         num_env_steps=150_000,
         hidden_units="100",
         learning_rate=3e-3,
         eval_interval=10_000,
     ),
+    # CartPole-v1 (episodes end at 500, solved at 475). The RL Baselines3 Zoo's tuned settings
+    # (Raffin 2020, hyperparams/dqn.yml and ppo.yml), in TF-Agents' terms.
+    # DQN: the Zoo trains 128 gradient steps every 256 env steps and copies the target network
+    # before each burst; here a gradient step follows every 2 env steps and the target network is
+    # copied every 128 gradient steps (the same ratios, interleaved).
+    "dqn-cartpole-v1": RLConfig(
+        env="CartPole-v1",
+        num_env_steps=50_000,
+        hidden_units="256,256",
+        learning_rate=2.3e-3,
+        replay_capacity=100_000,
+        collect_steps_per_iteration=2,
+        target_update_period=128,
+        epsilon_end=0.04,
+        epsilon_decay_steps=8_000,
+        eval_interval=5_000,
+    ),
+    # PPO: 8 environments x 32 steps per update, 20 epochs, GAE lambda 0.8, discount 0.98, a
+    # constant learning rate of 1e-3 (the Zoo decays it linearly to 0).
+    "ppo-cartpole-v1": _PPO_CARTPOLE,
+    "ppo-cartpole-v0": dataclasses.replace(_PPO_CARTPOLE, env="CartPole-v0"),
     # Mnih et al. 2015: 50 M frames = 12.5 M agent steps at frame skip 4, replay start 50 k, epsilon
     # 1 -> 0.1 over 1 M frames, a gradient step every 4 agent steps, target copied every 10 k
     # gradient steps, batch 32. Differences: Adam 1e-4 instead of RMSProp 2.5e-4, final epsilon

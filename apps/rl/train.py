@@ -165,10 +165,7 @@ def train_and_evaluate(config: RLConfig) -> TrainResult:
         if result["average_return"] > float(loop.best_return.numpy()):
             loop.best_return.assign(result["average_return"])
             loop.best.save(global_step=loop.train_step)
-        stop = (
-            config.early_stop_return is not None
-            and result["average_return"] >= config.early_stop_return
-        )
+        stop = config.stop_return is not None and result["average_return"] >= config.stop_return
         if (
             steps - last_checkpoint >= config.checkpoint_interval
             or stop
@@ -248,7 +245,12 @@ def _metrics(
     flops = forward_flops(network_output(loop.network), shape, dtype=spec.dtype.name)
     env_steps = loop.steps()
     train_steps = int(loop.train_step.numpy())
-    examples = train_steps * config.batch_size if loop.value_based else env_steps
+    # PPO trains each collected step once per epoch; REINFORCE once
+    examples = (
+        train_steps * config.batch_size
+        if loop.value_based
+        else env_steps * (config.ppo_epochs if config.agent == "ppo" else 1)
+    )
     target_evals = examples * (2 if config.agent == "ddqn" else 1) if loop.value_based else 0
     history = run.read_history()
     torso = "nature-cnn-" if config.is_atari else ""

@@ -4,7 +4,8 @@ It builds the training environment, the agent and its network, the replay buffer
 metrics and two `Checkpointer`s (``checkpoints/train/``: the whole training state, restored on
 construction so a re-run resumes; ``checkpoints/best/``: the best policy so far), and compiles
 one collect-then-train iteration (value-based agents: a step driver and one gradient step on
-sampled transitions; REINFORCE: whole episodes, trained on and cleared). `apps.rl.train` drives it.
+sampled transitions; PPO: a step driver over every environment, then its epochs on those steps,
+cleared; REINFORCE: whole episodes, trained on and cleared). `apps.rl.train` drives it.
 """
 
 from __future__ import annotations
@@ -53,10 +54,13 @@ class CollectTrainLoop:
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, name="elapsed_s")
         self.best_return = tf.Variable(-math.inf, dtype=tf.float64, name="best_return")
         self.value_based = config.agent in VALUE_AGENTS
+        self.on_policy_steps = config.agent == "ppo"
         # Environment steps per iteration
         # (REINFORCE: a guess, episodes vary; only sizes the chunks).
         self.steps_per_iteration = (
-            config.collect_steps_per_iteration * batch if self.value_based else 100
+            config.collect_steps_per_iteration * batch
+            if self.value_based or self.on_policy_steps
+            else 100
         )
         self._build_collection()
         state = dict(
@@ -112,6 +116,25 @@ class CollectTrainLoop:
                 driver.run()
                 experience, _ = next(iterator)  # (B, 2) transitions
                 return agent.train(experience).loss
+        elif self.on_policy_steps:
+            self.replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
+                agent.collect_data_spec,
+                batch_size=batch,
+                max_length=config.collect_steps_per_iteration,
+            )
+            driver = dynamic_step_driver.DynamicStepDriver(
+                env,
+                agent.collect_policy,
+                observers=[self.replay_buffer.add_batch, *self.metrics],
+                num_steps=config.collect_steps_per_iteration * batch,
+            )
+
+            def iteration() -> Any:
+                driver.run()
+                experience = self.replay_buffer.gather_all()  # (num_envs, steps)
+                loss = agent.train(experience).loss
+                self.replay_buffer.clear()
+                return loss
         else:
             capacity = 4 * (config.max_episode_steps or 500) * config.episodes_per_iteration
             self.replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(

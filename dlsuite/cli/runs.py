@@ -163,13 +163,14 @@ def _comma_list(text: str) -> tuple[str, ...]:
 def config_from_args(
     app: str, args: argparse.Namespace, defaults: Mapping[str, Any] | None = None
 ) -> Any:
-    """The app config: the preset (or the defaults) with ``defaults`` (a command's own defaults
-    of config fields) and every option given on the command line."""
+    """The app config: the preset (without one, the config's `base_for` the options given) with
+    ``defaults`` (a command's own defaults of config fields) and every option given on the
+    command line."""
     cls = config_class(app)
-    base = presets(app)[args.preset] if getattr(args, "preset", None) else cls()
     given = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)
     }
+    base = presets(app)[args.preset] if getattr(args, "preset", None) else cls.base_for(given)
     return override(base, {**(defaults or {}), **given})
 
 

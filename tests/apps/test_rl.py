@@ -234,8 +234,16 @@ def test_export_reloads_and_acts_like_the_trained_policy(tiny_dqn, exported_poli
     [
         dict(agent="ddqn", num_envs=2),
         dict(agent="reinforce", num_env_steps=600, eval_interval=300, episodes_per_iteration=2),
+        dict(
+            agent="ppo",
+            num_envs=2,
+            collect_steps_per_iteration=16,
+            ppo_epochs=2,
+            num_env_steps=600,
+            eval_interval=300,
+        ),
     ],
-    ids=["ddqn-2-envs", "reinforce"],
+    ids=["ddqn-2-envs", "reinforce", "ppo-2-envs"],
 )
 def test_agents_are_selectable_by_name(tmp_path, overrides):
     result = train_tiny_rl(tmp_path, **{"gif_episodes": 0, **overrides})
@@ -246,6 +254,26 @@ def test_agents_are_selectable_by_name(tmp_path, overrides):
     assert metrics["env_steps"] >= overrides.get("num_env_steps", 1200)
     assert metrics["train_steps"] > 0 and metrics["final"]["test"]["episodes"] == 5
     assert not (result.run.path / "episode.gif").exists()
+    if overrides["agent"] == "ppo":  # each collected step trained once per epoch
+        assert metrics["examples_seen"] == metrics["env_steps"] * 2
+        _check_export(result, tmp_path)
+
+
+def _check_export(result, tmp_path):
+    """Export a run's policy and check the exported ``action`` signature acts like it."""
+    import tensorflow as tf
+
+    from dlsuite.apps.common.export import export_run
+    from tests.apps.conftest import MANIFEST_INFO
+
+    version = export_run(
+        result.run.path, model_base_path=tmp_path, name="policy", manifest_info=MANIFEST_INFO
+    )
+    inputs, expected = _expected_actions(result.run.path, count=32)
+    served = tf.saved_model.load(str(version)).signatures["action"](
+        **{k: tf.constant(v) for k, v in inputs.items()}
+    )
+    np.testing.assert_array_equal(served["action"].numpy(), expected)
 
 
 @pytest.fixture(scope="module")

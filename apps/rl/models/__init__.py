@@ -3,6 +3,7 @@
 - ``dqn``, ``ddqn``: `apps.rl.models.dqn` (Mnih et al. 2015; van Hasselt et al. 2016), a Q network
   with a target network, the Huber loss and an epsilon-greedy collect policy.
 - ``reinforce``: `apps.rl.models.reinforce` (Williams 1992), Monte-Carlo policy gradient.
+- ``ppo``: `apps.rl.models.ppo` (Schulman et al. 2017), PPO-clip actor-critic with GAE.
 
 Every builder is ``build_<family>(config, inputs) -> (agent, network)``, ``inputs`` an
 `AgentInputs` (specs, optimizer, step counters). Networks: fully connected layers of
@@ -18,12 +19,14 @@ from typing import Any
 from dlsuite.apps.rl.config import RLConfig
 from dlsuite.apps.rl.models._common import AgentInputs
 from dlsuite.apps.rl.models.dqn import build_dqn, linear_epsilon
+from dlsuite.apps.rl.models.ppo import build_ppo
 from dlsuite.apps.rl.models.reinforce import build_reinforce, categorical_projection
 
 MODELS: dict[str, Callable[[RLConfig, AgentInputs], tuple[Any, Any]]] = {
     "dqn": build_dqn,
     "ddqn": build_dqn,
     "reinforce": build_reinforce,
+    "ppo": build_ppo,
 }
 
 
@@ -83,6 +86,7 @@ __all__ = [
     "AgentInputs",
     "build_agent",
     "build_dqn",
+    "build_ppo",
     "build_reinforce",
     "categorical_projection",
     "count_params",
