@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,3 +117,26 @@ def nlp_tiny_run(tmp_path_factory):
 def nlp_tiny_export(nlp_tiny_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`nlp_tiny_run` exported once as ``<base>/langid/1``."""
     return export_once(nlp_tiny_run, "langid", tmp_path_factory)
+
+
+def exported_policy_returns(version: Path, config: Any, seeds: range) -> list[float]:
+    """Returns of one episode per seed of ``config``'s evaluation environment, each action asked
+    of the exported policy's ``action`` signature (the quality tests' check of an export)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from dlsuite.apps.rl.data import make_eval_env
+    from dlsuite.apps.rl.export import time_step_inputs
+
+    action = tf.saved_model.load(str(version)).signatures["action"]
+    returns = []
+    for seed in seeds:
+        env = make_eval_env(config, seed)
+        step, total = env.reset(), 0.0
+        while not step.is_last():
+            inputs = time_step_inputs([step.observation], [int(step.step_type)])
+            chosen = action(**{k: tf.constant(v) for k, v in inputs.items()})["action"].numpy()[0]
+            step = env.step(np.int64(chosen))
+            total += float(step.reward)
+        returns.append(total)
+    return returns

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.apps.conftest import MANIFEST_INFO
+from tests.apps.conftest import MANIFEST_INFO, exported_policy_returns
 
 pytestmark = pytest.mark.quality
 SOLVED = 475.0
@@ -46,26 +46,14 @@ def test_the_defaults_solve_cartpole_v1_within_their_budget(v1_run):
 
 
 def test_the_exported_policy_solves_it_too(v1_run, tmp_path):
-    import tensorflow as tf
-
     from dlsuite.apps.common.export import export_run
     from dlsuite.apps.rl.config import PRESETS
-    from dlsuite.apps.rl.data import make_eval_env
-    from dlsuite.apps.rl.export import time_step_inputs
 
     agent, run_dir, _ = v1_run
     version = export_run(
         run_dir, model_base_path=tmp_path, name=f"{agent}-v1", manifest_info=MANIFEST_INFO
     )
-    action = tf.saved_model.load(str(version)).signatures["action"]
-    returns = []
-    for seed in range(6_000_000, 6_000_010):  # episodes neither training nor evaluation saw
-        env = make_eval_env(PRESETS[f"{agent}-cartpole-v1"], seed)
-        step, total = env.reset(), 0.0
-        while not step.is_last():
-            inputs = time_step_inputs([step.observation], [int(step.step_type)])
-            chosen = action(**{k: tf.constant(v) for k, v in inputs.items()})["action"].numpy()[0]
-            step = env.step(np.int64(chosen))
-            total += float(step.reward)
-        returns.append(total)
+    preset = PRESETS[f"{agent}-cartpole-v1"]
+    # episodes neither training nor evaluation saw
+    returns = exported_policy_returns(version, preset, range(6_000_000, 6_000_010))
     assert np.mean(returns) >= SOLVED, returns
