@@ -193,8 +193,8 @@ def run_examples(run_dir: str | Path, split: str, count: int, *, shuffle: bool =
     (`recorded_examples`). `dlsuite convert` passes this to
     `dlsuite.serving.tflite_from_run.convert_from_run`, which checks and calibrates on them.
     """
-    config_json, _ = load_run(run_dir)
-    if config_json.get("app") == RECORDED_APP:
+    config_file = Path(run_dir) / CONFIG_FILE
+    if config_file.is_file() and read_json(config_file).get("app") == RECORDED_APP:
         rows = recorded_examples(run_dir, split)
         if rows is None:
             raise ValueError(
