@@ -17,7 +17,7 @@ What is written, and when:
   optimizer's and loss's configs, the model's layers and parameter counts, the strategy, replicas
   and devices, and the keys of ``config=``);
 * after each epoch: one line of ``history.jsonl`` and the epoch's TensorBoard scalars (``logs/``),
-  by the suite's own `HistoryRecorder` and Keras's `TensorBoard`;
+  by the suite's own `HistoryRecorder` and `EpochSummaries`, as in a suite run;
 * at a normal end: ``model.keras`` (``save_model``), a sample of each split's inputs in
   ``examples/<split>.npy`` (``keep_examples`` rows: warmup for `dlsuite export RUN`, calibration
   for ``dlsuite convert --quantize int8``), ``learning_curves.png`` and then ``metrics.json``
@@ -43,7 +43,7 @@ from typing import Any
 
 import keras
 
-from dlsuite.apps.common.callbacks import HistoryRecorder
+from dlsuite.apps.common.callbacks import EpochSummaries, HistoryRecorder
 from dlsuite.apps.common.fingerprint import (
     arrays_fingerprint,
     dataset_fingerprint,
@@ -413,7 +413,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._callbacks = keras.callbacks.CallbackList(
             [
                 HistoryRecorder(self.run),
-                keras.callbacks.TensorBoard(log_dir=str(self.run.log_dir), write_graph=False),
+                EpochSummaries(self.run.log_dir),
             ],
             model=model,
         )
