@@ -196,7 +196,7 @@ def _fingerprint(source: Any) -> dict[str, Any]:
     return arrays_fingerprint(*(source if isinstance(source, tuple | list) else (source,)))
 
 
-def sample_rows(source: Any, count: int) -> Any:
+def _sample_rows(source: Any, count: int) -> Any:
     """Up to ``count`` input rows of one source (`describe_data`) as one NumPy array, or None when
     its inputs are not one numeric array (several inputs, strings): a seeded random choice of an
     array's rows, the first rows of a `tf.data` dataset."""
@@ -516,7 +516,7 @@ class RunRecorder(keras.callbacks.Callback):
         if not self.keep_examples:
             return
         for split, source in self._sources.items():
-            rows = sample_rows(source, self.keep_examples)
+            rows = _sample_rows(source, self.keep_examples)
             if rows is None:
                 continue
             buffer = io.BytesIO()
