@@ -107,7 +107,8 @@ class TrainingConfig(RunConfig):
     shuffle_buffer: int = option(10000, "tf.data shuffle buffer size")
     strategy: str = option(
         "auto",
-        "distribution strategy; auto = all GPUs with MirroredStrategy, else one device",
+        "distribution strategy; auto = all GPUs with MirroredStrategy, else TensorFlow's default "
+        "strategy (no scope, as a plain fit); one_device pins the first device",
         choices=STRATEGIES,
     )
     replicas: int | None = option(

@@ -58,7 +58,7 @@ from dlsuite.apps.common.runs import (
     is_complete,
     start_run,
 )
-from dlsuite.apps.common.strategy import describe_devices, make_strategy
+from dlsuite.apps.common.strategy import describe_devices, strategy_name
 from dlsuite.base.files import atomic_write_bytes
 from dlsuite.base.version import framework_versions
 from dlsuite.serving.flops import FLOPS_METHOD, forward_flops, training_flops
@@ -419,16 +419,11 @@ class RunRecorder(keras.callbacks.Callback):
         )
 
     def _devices(self) -> dict[str, Any]:
-        import tensorflow as tf
-
         strategy = self._strategy
-        default = not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy()
-        # the default strategy names no devices: Keras runs on the first one, as one_device does
-        devices = describe_devices(make_strategy("one_device") if default else strategy)
         return {
-            "strategy": "default" if default else type(strategy).__name__,
+            "strategy": strategy_name(strategy),
             "replicas": int(strategy.num_replicas_in_sync),
-            "devices": devices,
+            "devices": describe_devices(strategy),
         }
 
     @property

@@ -1,6 +1,8 @@
 """Choosing a `tf.distribute` strategy and describing the devices it runs on.
 
-``auto`` takes every GPU with `MirroredStrategy` (one device if there is one GPU or none).
+``auto`` takes every GPU with `MirroredStrategy`; with one GPU or none it is TensorFlow's default
+strategy, exactly what a plain Keras ``fit`` runs under (its first device; `OneDeviceStrategy`
+costs a per-step dispatch a small model notices). ``one_device`` pins that device explicitly.
 ``mirrored`` on a CPU-only host splits the CPU into ``replicas`` logical devices, so multi-replica
 training (gradient all-reduce, per-replica batches) is exercised on a laptop or in CI.
 ``multi_worker`` reads the cluster from ``TF_CONFIG``.
@@ -61,7 +63,7 @@ def make_strategy(name: str, replicas: int | None = None) -> Any:
     if name == "auto":
         if len(gpus) > 1:
             return tf.distribute.MirroredStrategy()
-        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+        return tf.distribute.get_strategy()
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
     if name == "mirrored":
@@ -95,10 +97,27 @@ def make_strategy(name: str, replicas: int | None = None) -> Any:
     raise ValueError(f"unknown strategy {name!r}; use auto, one_device, mirrored or multi_worker")
 
 
-def describe_devices(strategy: Any) -> dict[str, Any]:
-    """Device kind, count and names the strategy computes on (for metrics.json and the manifest)."""
+def is_default_strategy(strategy: Any) -> bool:
+    """Whether ``strategy`` is TensorFlow's default (no) strategy, which names no devices."""
     import tensorflow as tf
 
+    return not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy()
+
+
+def strategy_name(strategy: Any) -> str:
+    """The strategy's name for metrics.json and the manifest: its class, or ``default``."""
+    return "default" if is_default_strategy(strategy) else type(strategy).__name__
+
+
+def describe_devices(strategy: Any) -> dict[str, Any]:
+    """Device kind, count and names the strategy computes on (for metrics.json and the manifest).
+
+    The default strategy names no devices: Keras runs on the first one, as ``one_device`` does.
+    """
+    import tensorflow as tf
+
+    if is_default_strategy(strategy):
+        strategy = make_strategy("one_device")
     names = list(strategy.extended.worker_devices)
     kinds = sorted({tf.DeviceSpec.from_string(n).device_type or "CPU" for n in names})
     info: dict[str, Any] = {"kind": "+".join(kinds), "count": len(names), "names": names}

@@ -22,7 +22,12 @@ from dlsuite.apps.common.data import Splits, make_pipeline
 from dlsuite.apps.common.optimization import make_optimizer
 from dlsuite.apps.common.plots import plot_learning_curves
 from dlsuite.apps.common.runs import RunDir, open_run
-from dlsuite.apps.common.strategy import describe_devices, make_strategy, mixed_precision_policy
+from dlsuite.apps.common.strategy import (
+    describe_devices,
+    make_strategy,
+    mixed_precision_policy,
+    strategy_name,
+)
 from dlsuite.base.version import framework_versions
 from dlsuite.serving.flops import FLOPS_METHOD, forward_flops, training_flops
 
@@ -215,7 +220,7 @@ def train_and_evaluate(
         "matmul_peak_flops_per_s": peak,
         "mfu": achieved / peak,
         "devices": describe_devices(strategy),
-        "strategy": type(strategy).__name__,
+        "strategy": strategy_name(strategy),
         "replicas": replicas,
         "global_batch_size": config.batch_size,
         "per_replica_batch_size": config.batch_size // replicas,

@@ -149,6 +149,7 @@ def test_run_directory_contents(tiny_run):
     assert 833_040 <= metrics["flops_per_example"] <= 833_040 * 1.03
     assert metrics["training_flops"] == 3 * metrics["flops_per_example"] * metrics["examples_seen"]
     assert metrics["devices"]["count"] == 1 and metrics["devices"]["kind"] == "CPU"
+    assert metrics["strategy"] == "default"  # --strategy auto on a host without GPUs
     assert metrics["data"]["splits"]["test"] == 359 and metrics["data"]["kind"] == "builtin"
     assert metrics["wall_time_s"] > 0
     evaluation = metrics["evaluation"]
