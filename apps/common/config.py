@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -100,6 +101,19 @@ class TrainingConfig(RunConfig):
     test_fraction: float = option(
         0.2, "fraction held out for the test split when the source has no test split"
     )
+    group_by: str | None = option(
+        None,
+        "dir: sources: a regular expression searched in each file's path within its class folder "
+        "that names the file's group (speaker): its named group 'group' if it has one, else the "
+        "whole match, e.g. '^(?P<group>[^_]+)_nohash' (Speech Commands) or "
+        "'_(?P<group>[a-z]+)_' (7_alice_12.wav); whole groups are held out for validation and "
+        "test (speaker-disjoint splits)",
+    )
+    test_groups: tuple[str, ...] = option(
+        (),
+        "comma list of groups (of --group-by) held out as the test split, e.g. alice "
+        "(leave-one-speaker-out); default: a seeded --test-fraction of the groups",
+    )
     max_train_examples: int | None = option(
         None, "use at most this many training examples (smoke tests)"
     )
@@ -160,6 +174,20 @@ class TrainingConfig(RunConfig):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} expected a number in [0, 1). Received: {name}={value}")
+        if self.group_by is not None:
+            try:
+                re.compile(self.group_by)
+            except re.error as error:
+                raise ValueError(
+                    f"group_by is not a valid regular expression ({error}). "
+                    f"Received: group_by={self.group_by!r}"
+                ) from None
+            if not self.group_by:
+                raise ValueError("group_by expected a non-empty regular expression. Received: ''")
+        if any(not name for name in self.test_groups):
+            raise ValueError(
+                f"test_groups expected non-empty group names. Received: {self.test_groups!r}"
+            )
         if self.strategy not in STRATEGIES:
             raise ValueError(
                 f"strategy expected one of {STRATEGIES}. Received: strategy={self.strategy!r}"

@@ -111,28 +111,21 @@ def _tfds(name: str, size: int, config: VisionConfig) -> Splits:
 
 
 def _directory(path: Path, size: int, config: VisionConfig) -> Splits:
-    import keras
+    import tensorflow as tf
 
     resize = _resize(size)
 
-    def load(root: Path) -> tuple[Any, int, list[str]]:
-        count = sum(1 for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-        if count == 0:
-            raise ValueError(
-                f"no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders under {root}"
-            )
-        dataset = keras.utils.image_dataset_from_directory(
-            root,
-            labels="inferred",
-            label_mode="int",
-            image_size=(size, size),
-            batch_size=None,
-            shuffle=False,
-            color_mode="rgb",
-        )
-        return dataset.map(resize), count, list(dataset.class_names)
+    def decode(file: Any, label: Any) -> tuple[Any, Any]:  # -> ((size, size, 3) float32, label)
+        image = tf.io.decode_image(tf.io.read_file(file), channels=3, expand_animations=False)
+        return resize(image, label)
 
-    parts, class_names, how = class_folder_splits(path, load, config)
+    def images(files: list[str], labels: list[int]) -> Any:
+        paths = tf.data.Dataset.from_tensor_slices((files, tf.constant(labels, tf.int64)))
+        return paths.map(decode)
+
+    parts, class_names, how, groups = class_folder_splits(
+        path, IMAGE_EXTENSIONS, f"images ({', '.join(IMAGE_EXTENSIONS)})", images, config
+    )
     return Splits(
         train=parts["train"][0],
         validation=parts["validation"][0],
@@ -145,10 +138,8 @@ def _directory(path: Path, size: int, config: VisionConfig) -> Splits:
             "kind": "dir",
             "name": str(path),
             "version": None,
-            "preprocessing": (
-                f"decoded as RGB, resized to {size}x{size} "
-                f"by keras.utils.image_dataset_from_directory; {how}"
-            ),
+            "preprocessing": f"decoded as RGB, bilinear resize to {size}x{size}; {how}",
+            "groups": groups,
         },
     )
 

@@ -22,7 +22,6 @@ from typing import Any
 
 from dlsuite.apps.common.data import (
     Splits,
-    class_folder_files,
     class_folder_splits,
     three_way_split,
 )
@@ -167,17 +166,18 @@ def _num_examples(info: Any, split: str, dataset: Any) -> int:
         return int(dataset.reduce(0, lambda count, _: count + 1))
 
 
-def _text_folder(root: Path) -> tuple[Any, int, list[str]]:
-    """``(dataset of (text, label), count, class_names)`` of one folder of class folders."""
+def _text_files(files: list[str], labels: list[int]) -> Any:
+    """Dataset of ``(text, label)`` of the ``.txt`` ``files`` in order (text a scalar string)."""
     import tensorflow as tf
 
-    files, labels, class_names = class_folder_files(root, (".txt",), ".txt files")
     paths = tf.data.Dataset.from_tensor_slices((files, tf.constant(labels, tf.int64)))
-    return paths.map(lambda path, label: (tf.io.read_file(path), label)), len(files), class_names
+    return paths.map(lambda path, label: (tf.io.read_file(path), label))
 
 
 def _directory(path: Path, config: NLPConfig) -> Splits:
-    parts, class_names, how = class_folder_splits(path, _text_folder, config)
+    parts, class_names, how, groups = class_folder_splits(
+        path, (".txt",), ".txt files", _text_files, config
+    )
     return _splits(
         parts,
         class_names,
@@ -187,6 +187,7 @@ def _directory(path: Path, config: NLPConfig) -> Splits:
             "name": str(path),
             "version": None,
             "preprocessing": f"raw .txt file contents; {how}",
+            "groups": groups,
         },
     )
 
