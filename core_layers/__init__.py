@@ -5,6 +5,7 @@ Layers (one per module, named after the class):
 - `BottleneckResidualBlock`: 1x1 -> 3x3 -> 1x1 residual block (He et al. 2015, ResNet-50).
 - `LocalResponseNormalization`: cross-channel LRN (Krizhevsky et al. 2012, AlexNet).
 - `STFTMagnitude`, `LogMelSpectrogram`, `MFCC`: audio front end on `tf.signal` (waveform in).
+- `PCEN`: per-channel energy normalization of mel energies, trainable (Wang et al. 2017).
 - `SpecAugment`: time and frequency masking, training only (Park et al. 2019).
 - `DCGANGeneratorBlock`: transposed conv + BN + ReLU upsampling block (Radford et al. 2015).
 - `DCGANDiscriminatorBlock`: strided conv + norm + leaky ReLU block (Radford et al. 2015).
@@ -32,6 +33,7 @@ from dlsuite.core_layers.local_response_normalization import LocalResponseNormal
 from dlsuite.core_layers.log_mel_spectrogram import LogMelSpectrogram
 from dlsuite.core_layers.lstm_block import LSTMBlock
 from dlsuite.core_layers.mfcc import MFCC
+from dlsuite.core_layers.pcen import PCEN
 from dlsuite.core_layers.positional_embedding import PositionalEmbedding
 from dlsuite.core_layers.restricted_boltzmann_machine import RestrictedBoltzmannMachine
 from dlsuite.core_layers.spec_augment import SpecAugment
@@ -51,6 +53,7 @@ __all__ = [
     "RestrictedBoltzmannMachine",
     "LogMelSpectrogram",
     "MFCC",
+    "PCEN",
     "SpecAugment",
     "STFTMagnitude",
     "TransformerDecoderBlock",

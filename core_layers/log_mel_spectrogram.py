@@ -52,7 +52,8 @@ def mel_filterbank(
 
 @keras.saving.register_keras_serializable(package="dlsuite")
 class LogMelSpectrogram(STFTMagnitude):
-    """Log-mel spectrogram: `log(|STFT| ** power @ mel_filterbank + log_offset)`.
+    """Log-mel spectrogram: `log(|STFT| ** power @ mel_filterbank + log_offset)`, or with
+    `log=False` the mel energies `|STFT| ** power @ mel_filterbank` themselves.
 
     The STFT is that of `STFTMagnitude`; the filterbank is `mel_filterbank` (librosa's
     `filters.mel` construction, Slaney mel scale and area normalization by default, HTK with
@@ -70,6 +71,8 @@ class LogMelSpectrogram(STFTMagnitude):
         htk: HTK mel scale without area normalization instead of Slaney's. Defaults to False.
         power: magnitude exponent before the filterbank. Defaults to 2 (power spectrum).
         log_offset: added before the natural log. Defaults to 1e-6.
+        log: True for the log-mel spectrogram, False for the (non-negative) mel energies, the
+            input of `PCEN`; `log_offset` is then unused. Defaults to True.
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -98,6 +101,7 @@ class LogMelSpectrogram(STFTMagnitude):
         htk=False,
         power=2.0,
         log_offset=1e-6,
+        log=True,
         **kwargs,
     ):
         super().__init__(
@@ -125,6 +129,7 @@ class LogMelSpectrogram(STFTMagnitude):
         self.fmax = None if fmax is None else float(fmax)
         self.htk = bool(htk)
         self.log_offset = float(log_offset)
+        self.log = bool(log)
 
     def filterbank(self):
         """The `(bins, num_mel_bins)` float32 mel matrix."""
@@ -138,14 +143,20 @@ class LogMelSpectrogram(STFTMagnitude):
             slaney_norm=not self.htk,
         )
 
-    def log_mel(self, inputs):
+    def mel(self, inputs):
+        """Mel energies `(B, T, num_mel_bins)` float32 of waveforms `(B, samples)`."""
         spectrogram = self.spectrogram(inputs)  # (B, T, bins)
         mel = tf.tensordot(spectrogram, tf.constant(self.filterbank()), axes=1)  # (B, T, M)
         mel.set_shape(spectrogram.shape[:-1].concatenate([self.num_mel_bins]))
-        return tf.math.log(mel + self.log_offset)  # (B, T, M)
+        return mel
+
+    def log_mel(self, inputs):
+        """`log(mel + log_offset)`: `(B, T, num_mel_bins)` float32 of waveforms `(B, samples)`."""
+        return tf.math.log(self.mel(inputs) + self.log_offset)  # (B, T, M)
 
     def call(self, inputs):
-        return tf.cast(self.log_mel(inputs), self.compute_dtype)
+        features = self.log_mel(inputs) if self.log else self.mel(inputs)
+        return tf.cast(features, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_frames(input_shape[1]), self.num_mel_bins)
@@ -158,4 +169,5 @@ class LogMelSpectrogram(STFTMagnitude):
             "fmax": self.fmax,
             "htk": self.htk,
             "log_offset": self.log_offset,
+            "log": self.log,
         }

@@ -8,6 +8,7 @@ Each is a ``keras.layers.Layer`` registered for serialization under the package 
   ``(B, H/s, W/s, filters)`` (``filters * expansion`` for the bottleneck), ``s`` the stride;
 * `LocalResponseNormalization`: ``(B, H, W, C)`` -> the same shape;
 * `STFTMagnitude`, `LogMelSpectrogram`, `MFCC`: waveforms ``(B, samples)`` -> ``(B, frames, bins)``;
+* `PCEN`: mel energies ``(B, frames, bins)`` -> the same, per-channel energy normalised;
 * `SpecAugment`: features ``(B, frames, bins)`` -> the same, masked in training only;
 * `DCGANGeneratorBlock`: ``(B, H, W, C)`` -> ``(B, sH, sW, filters)`` (``s`` the stride, 2);
   `DCGANDiscriminatorBlock`: ``(B, H, W, C)`` -> ``(B, H/2, W/2, filters)``;

@@ -9,8 +9,9 @@ from dlsuite.apps.common.config import TrainingConfig, option
 MODEL_NAMES = ("dnn", "cnn", "ds_cnn", "bilstm_attention", "ctc")
 # Models that output transcripts (their data are transcribed clips, not classes).
 RECOGNIZERS = ("ctc",)
-FEATURES = ("log_mel", "mfcc")
-AUGMENTATIONS = ("shift", "noise", "specaugment")
+FEATURES = ("log_mel", "mfcc", "pcen")
+# Waveform augmentations (apps.speech.augment), then SpecAugment (a layer inside the model).
+AUGMENTATIONS = ("shift", "noise", "speed", "vtlp", "gain", "bandlimit", "reverb", "specaugment")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +45,11 @@ class SpeechConfig(TrainingConfig):
         16000, "sample rate in Hz of the model input; every source is resampled to it"
     )
     clip_ms: int = option(1000, "clip length in milliseconds; audio is padded or cropped to it")
-    features: str = option("mfcc", "front end inside the model", choices=FEATURES)
+    features: str = option(
+        "mfcc",
+        "front end inside the model: MFCCs, log-mel, or PCEN (trainable) of the mel energies",
+        choices=FEATURES,
+    )
     window_ms: float = option(40.0, "analysis window in milliseconds")
     hop_ms: float = option(20.0, "hop between windows in milliseconds")
     num_mel_bins: int = option(40, "mel filters")
@@ -53,8 +58,8 @@ class SpeechConfig(TrainingConfig):
     fmax: float | None = option(None, "highest mel filter edge in Hz; default: sample_rate / 2")
     augment: tuple[str, ...] = option(
         ("shift", "specaugment"),
-        "training augmentations (comma list of shift, noise, specaugment); "
-        "builtin:digits already has background noise",
+        f"training augmentations (comma list of {', '.join(AUGMENTATIONS)}; "
+        "see apps/speech/augment.py); builtin:digits already has background noise",
     )
     time_shift_ms: int = option(100, "largest random time shift in milliseconds (augment=shift)")
     noise_snr_db: float = option(

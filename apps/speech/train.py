@@ -12,8 +12,9 @@ from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classif
 from dlsuite.apps.common.optimization import compile_classifier
 from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
 from dlsuite.apps.common.strategy import prepare_strategy
+from dlsuite.apps.speech.augment import augmentation
 from dlsuite.apps.speech.config import SpeechConfig
-from dlsuite.apps.speech.data import augmentation, load_splits
+from dlsuite.apps.speech.data import load_splits
 from dlsuite.apps.speech.error_rates import character_error_rate, word_error_rate
 from dlsuite.base.files import atomic_write_json
 

@@ -253,7 +253,7 @@ def test_augmentation_shifts_and_adds_noise():
     import keras
     import tensorflow as tf
 
-    from dlsuite.apps.speech.data import augmentation
+    from dlsuite.apps.speech.augment import augmentation
 
     keras.utils.set_random_seed(
         0
@@ -302,7 +302,7 @@ def test_unknown_model_and_bad_config_are_errors():
     with pytest.raises(ValueError, match="Known models: dnn, cnn, ds_cnn, bilstm_attention"):
         build_model("wav2vec", 16000, 10)
     with pytest.raises(ValueError, match="augment expected"):
-        SpeechConfig(augment=("reverb",))
+        SpeechConfig(augment=("mixup",))
     with pytest.raises(ValueError, match="num_mfcc expected at most"):
         SpeechConfig(num_mfcc=50, num_mel_bins=40)
 

@@ -13,6 +13,7 @@ import pytest
 from dlsuite import core_layers
 from dlsuite.core_layers import (
     MFCC,
+    PCEN,
     BasicResidualBlock,
     BottleneckResidualBlock,
     CachedMultiHeadAttention,
@@ -44,6 +45,8 @@ LAYER_CASES = [
         {"num_mfcc": 5, "num_mel_bins": 8, "power": 1.0, "log_offset": 1.0, "frame_step_ms": 20},
         (2, 1600),
     ),
+    LayerCase(LogMelSpectrogram, {"num_mel_bins": 8, "log": False}, (2, 1600)),
+    LayerCase(PCEN, {"smooth_coef": 0.1, "learn_smooth_coef": True}, (2, 6, 10)),
     LayerCase(SpecAugment, {"freq_mask_param": 3, "time_mask_param": 2, "seed": 1}, (2, 6, 10)),
     LayerCase(DCGANGeneratorBlock, {"filters": 3}, (2, 3, 3, 4)),
     LayerCase(DCGANGeneratorBlock, {"filters": 2, "normalization": "none"}, (2, 2, 2, 3)),

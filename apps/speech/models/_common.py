@@ -1,11 +1,15 @@
 """The waveform input, audio front end and classifier head shared by the KWS builders (private)."""
 
+import math
+
 import keras
 
 from dlsuite.apps.common.models import check_head_arguments
-from dlsuite.core_layers import MFCC, LogMelSpectrogram, SpecAugment
+from dlsuite.core_layers import MFCC, PCEN, LogMelSpectrogram, SpecAugment
 
-FEATURES = ("log_mel", "mfcc")
+FEATURES = ("log_mel", "mfcc", "pcen")
+# PCEN's smoother time constant: s = 1 - exp(-hop / 400 ms), Wang et al.'s s = 0.025 at 10 ms hops.
+PCEN_TIME_CONSTANT_MS = 400.0
 DEFAULT_FRONTEND = {
     "features": "mfcc",
     "sample_rate": 16000,
@@ -32,8 +36,10 @@ def waveform_front_end(num_samples, frontend=None, spec_augment=True, seed=None)
     """Input `waveform` (B, num_samples) -> features (B, frames, channels),
     normalized per utterance.
 
-    `frontend` overrides `DEFAULT_FRONTEND` (`features`: "mfcc" or "log_mel", then the
-    `LogMelSpectrogram` / `MFCC` arguments). SpecAugment masks are applied in training only:
+    `frontend` overrides `DEFAULT_FRONTEND` (`features`: "mfcc", "log_mel" or "pcen", then the
+    `LogMelSpectrogram` / `MFCC` arguments). "pcen" is `PCEN` (trainable alpha, delta, r per mel
+    channel; smoother time constant `PCEN_TIME_CONSTANT_MS`) of the mel energies
+    (`LogMelSpectrogram(log=False)`). SpecAugment masks are applied in training only:
     `spec_augment` is False (none), True (two frequency masks of up to 1/8 of the channels and two
     time masks of up to 1/10 of the frames) or a dict of `SpecAugment` arguments overriding those.
     """
@@ -45,8 +51,12 @@ def waveform_front_end(num_samples, frontend=None, spec_augment=True, seed=None)
     inputs = keras.Input(shape=(num_samples,), dtype="float32", name="waveform")
     if features == "mfcc":
         x = MFCC(num_mfcc=num_mfcc, name="mfcc", **options)(inputs)  # (B, T, num_mfcc)
-    else:
+    elif features == "log_mel":
         x = LogMelSpectrogram(name="log_mel", **options)(inputs)  # (B, T, num_mel_bins)
+    else:
+        x = LogMelSpectrogram(log=False, name="mel", **options)(inputs)  # (B, T, num_mel_bins)
+        s = 1.0 - math.exp(-options["frame_step_ms"] / PCEN_TIME_CONSTANT_MS)
+        x = PCEN(smooth_coef=s, name="pcen")(x)  # (B, T, num_mel_bins)
     # Per-utterance mean and variance normalization of every channel over time (CMVN).
     x = keras.layers.LayerNormalization(axis=1, center=False, scale=False, name="cmvn")(
         x
