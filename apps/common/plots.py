@@ -10,7 +10,8 @@ from typing import Any
 from dlsuite.base.files import atomic_write_bytes
 
 
-def _figure_bytes(fig: Any) -> bytes:
+def figure_bytes(fig: Any) -> bytes:
+    """The figure as PNG bytes (110 dpi, tight); closes it."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -44,7 +45,7 @@ def plot_learning_curves(
         ax.legend()
     if title:
         fig.suptitle(title)
-    return atomic_write_bytes(path, _figure_bytes(fig))
+    return atomic_write_bytes(path, figure_bytes(fig))
 
 
 def plot_confusion_matrix(
@@ -80,4 +81,4 @@ def plot_confusion_matrix(
                     color="white" if counts[i, j] > threshold else "black",
                 )
     ax.set_title(title or "confusion matrix")
-    return atomic_write_bytes(path, _figure_bytes(fig))
+    return atomic_write_bytes(path, figure_bytes(fig))

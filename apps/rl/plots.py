@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dlsuite.apps.common.plots import _figure_bytes
+from dlsuite.apps.common.plots import figure_bytes
 from dlsuite.base.files import atomic_write_bytes
 
 
@@ -57,4 +57,4 @@ def plot_returns(
     loss.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    return atomic_write_bytes(path, _figure_bytes(fig))
+    return atomic_write_bytes(path, figure_bytes(fig))

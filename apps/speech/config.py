@@ -27,7 +27,8 @@ class SpeechConfig(TrainingConfig):
     # quality bar (>= 95% accuracy on held-out voices) on a CPU in about a minute.
     data: str = option(
         "builtin:digits",
-        "data source: builtin:digits (eSpeak NG spoken digits), "
+        "data source: builtin:digits (eSpeak NG spoken digits), builtin:speakers (digits by "
+        "eight synthetic speakers, whole speakers held out: --test-groups NAME), "
         "tfds:speech_commands or dir:<folder of WAV folders per class>; "
         "for --model ctc: builtin:phrases (eSpeak NG phrases with transcripts), "
         "builtin:digits or dir:<folder of WAVs with transcripts.tsv or metadata.csv>",

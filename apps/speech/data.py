@@ -11,21 +11,22 @@ For the recogniser (``--model ctc``) `load_splits` returns transcribed clips ins
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.data import (
     Splits,
-    class_folder_files,
     class_folder_splits,
     load_tfds,
     parse_source,
+    split_by_group,
     split_by_index,
 )
 from dlsuite.apps.speech.audio import decode_wav, fix_length, resample
 from dlsuite.apps.speech.config import SpeechConfig
 
-BUILTIN = ("digits",)
+BUILTIN = ("digits", "speakers")
 TFDS_RATE = 16000  # speech_commands is 16 kHz int16
 
 
@@ -54,6 +55,8 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
         raise ValueError(
             f"unknown builtin keyword-spotting dataset {name!r}; known: {BUILTIN}{hint}"
         )
+    if name == "speakers":
+        return _builtin_speakers(config)
     data = digits.load(config.sample_rate, config.clip_samples, config.cache_dir)
     audio = data["audio"].astype(np.float32) / 32768.0  # (N, S)
     held_out = data["held_out"]
@@ -88,6 +91,41 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
                 f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
                 f"train/validation seeded split (split_seed={config.split_seed})"
             ),
+        },
+    )
+
+
+def _builtin_speakers(config: SpeechConfig) -> Splits:
+    """``builtin:speakers``: whole speakers held out (`split_by_group`), by default the last one."""
+    import tensorflow as tf
+
+    from dlsuite.apps.speech import digits, speakers
+
+    data = speakers.load(config.sample_rate, config.clip_samples, config.cache_dir)
+    audio = data["audio"].astype("float32") / 32768.0  # (N, S)
+    if not config.test_groups:  # a fixed default fold: the same test speaker in every run
+        config = dataclasses.replace(config, test_groups=(speakers.SPEAKERS[-1].name,))
+    dataset = tf.data.Dataset.from_tensor_slices((audio, data["label"]))
+    parts, groups = split_by_group(dataset, data["speaker"].tolist(), config)
+    return Splits(
+        train=parts["train"][0],
+        validation=parts["validation"][0],
+        test=parts["test"][0],
+        class_names=list(digits.WORDS),
+        input_shape=(config.clip_samples,),
+        sizes={k: v[1] for k, v in parts.items()},
+        info={
+            "source": config.data,
+            "kind": "builtin",
+            "name": "speakers",
+            "version": data["description"],
+            "sample_rate": config.sample_rate,
+            "preprocessing": (
+                f"int16 PCM / 32768, {config.clip_samples} samples at {config.sample_rate} Hz; "
+                f"speaker-disjoint splits (test speakers {groups['test']}, validation speakers "
+                f"{groups['validation']}, split_seed={config.split_seed})"
+            ),
+            "groups": groups,
         },
     )
 
@@ -132,22 +170,24 @@ def _tfds(name: str, config: SpeechConfig) -> Splits:
     )
 
 
-def _wav_folder(root: Path, config: SpeechConfig) -> tuple[Any, int, list[str]]:
-    """``(dataset of (waveform (S,), label), count, class_names)`` of one folder of classes."""
+def _wav_files(files: list[str], labels: list[int], config: SpeechConfig) -> Any:
+    """Dataset of ``(waveform (S,), label)`` of WAV ``files`` in order, ``S = clip_samples``."""
     import tensorflow as tf
-
-    files, labels, class_names = class_folder_files(root, (".wav",), ".wav files")
 
     def load(path: Any, label: Any) -> tuple[Any, Any]:
         return decode_wav(tf.io.read_file(path), config.sample_rate, config.clip_samples), label
 
     paths = tf.data.Dataset.from_tensor_slices((files, tf.constant(labels, tf.int64)))
-    return paths.map(load), len(files), class_names
+    return paths.map(load)
 
 
 def _directory(path: Path, config: SpeechConfig) -> Splits:
-    parts, class_names, how = class_folder_splits(
-        path, lambda root: _wav_folder(root, config), config
+    parts, class_names, how, groups = class_folder_splits(
+        path,
+        (".wav",),
+        ".wav files",
+        lambda files, labels: _wav_files(files, labels, config),
+        config,
     )
     return Splits(
         train=parts["train"][0],
@@ -166,48 +206,6 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
                 f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
                 f"cropped/zero-padded to {config.clip_samples} samples; {how}"
             ),
+            "groups": groups,
         },
     )
-
-
-def augmentation(config: SpeechConfig) -> Any:
-    """Batched waveform augmentation for ``make_pipeline`` (time shift, noise), or None.
-
-    SpecAugment is not here: it is a layer inside the model (active only in training).
-    """
-    import tensorflow as tf
-
-    shift = "shift" in config.augment and config.time_shift_ms > 0
-    noise = "noise" in config.augment
-    if not (shift or noise):
-        return None
-    max_shift = config.sample_rate * config.time_shift_ms // 1000
-
-    def augment(x: Any, training: bool = True) -> Any:  # (B, S) -> (B, S)
-        batch, samples = tf.shape(x)[0], tf.shape(x)[1]
-        if shift:
-            offsets = tf.random.uniform(
-                [batch], -max_shift, max_shift + 1, tf.int32, seed=config.seed
-            )
-            index = tf.range(samples)[None, :] - offsets[:, None]  # (B, S)
-            valid = tf.cast((index >= 0) & (index < samples), x.dtype)
-            x = tf.gather(x, tf.clip_by_value(index, 0, samples - 1), batch_dims=1) * valid
-        if noise:
-            white = tf.random.normal(tf.shape(x), seed=config.seed + 1)  # (B, S)
-            brown = tf.cumsum(white, axis=1)
-            brown = brown - tf.reduce_mean(brown, axis=1, keepdims=True)
-            mix = tf.random.uniform([batch, 1], seed=config.seed + 2)
-            noise_wave = mix * white / tf.math.reduce_std(white, axis=1, keepdims=True) + (
-                1 - mix
-            ) * brown / (tf.math.reduce_std(brown, axis=1, keepdims=True) + 1e-6)
-            snr_db = config.noise_snr_db + 20.0 * tf.random.uniform(
-                [batch, 1], seed=config.seed + 3
-            )
-            # Speech fills about a quarter of the clip.
-            power = tf.reduce_mean(tf.square(x), axis=1, keepdims=True) * 4.0
-            scale = tf.sqrt(power / 10.0 ** (snr_db / 10.0))
-            apply = tf.cast(tf.random.uniform([batch, 1], seed=config.seed + 4) < 0.8, x.dtype)
-            x = tf.clip_by_value(x + apply * scale * noise_wave, -1.0, 1.0)
-        return x
-
-    return augment

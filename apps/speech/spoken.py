@@ -96,7 +96,8 @@ def trim(samples: np.ndarray, threshold: float = 0.02) -> np.ndarray:
     return samples[loud[0] : loud[-1] + 1] if len(loud) else samples
 
 
-def _noise(kind: str, n: int, rng: np.random.Generator, babble: np.ndarray) -> np.ndarray:
+def noise(kind: str, n: int, rng: np.random.Generator, babble: np.ndarray) -> np.ndarray:
+    """Background noise of ``kind`` (`NOISES`), ``n`` samples; babble sums 3 rows of ``babble``."""
     white = rng.standard_normal(n)
     if kind == "white":
         return white
@@ -145,15 +146,15 @@ def render(
     mixed = np.empty_like(clean)
     for i, clip in enumerate(clean):
         kind = NOISES[int(rng.integers(len(NOISES)))]
-        noise = _noise(kind, num_samples, rng, clean)
+        noise_wave = noise(kind, num_samples, rng, clean)
         snr = SNRS_DB[int(rng.integers(len(SNRS_DB)))] + (
             BABBLE_EXTRA_DB if kind == "babble" else 0.0
         )
         signal_power = (
             np.mean(clip[np.abs(clip) > 1e-4] ** 2) if np.any(np.abs(clip) > 1e-4) else 1e-6
         )
-        noise *= np.sqrt(signal_power / (np.mean(noise**2) + 1e-12) / 10 ** (snr / 10))
-        mixed[i] = clip + noise
+        noise_wave *= np.sqrt(signal_power / (np.mean(noise_wave**2) + 1e-12) / 10 ** (snr / 10))
+        mixed[i] = clip + noise_wave
     peak = np.maximum(np.abs(mixed).max(axis=1, keepdims=True), 1.0)
     return np.round(mixed / peak * 32767).astype(np.int16)
 
