@@ -21,10 +21,11 @@ What is written, and when:
 * at a normal end: ``model.keras`` (``save_model``), a sample of each split's inputs in
   ``examples/<split>.npy`` (``keep_examples`` rows: warmup for `dlsuite export RUN`, calibration
   for ``dlsuite convert --quantize int8``), ``learning_curves.png`` and then ``metrics.json``
-  (wall time, examples seen, FLOPs per example and of training, the energy estimate, final and
-  best metrics, the data description with a fingerprint of each split, `fingerprint`), each
-  written atomically. ``metrics.json`` marks the run complete (`is_complete`), so an interrupted
-  ``fit`` or loop leaves an incomplete run.
+  (wall time, examples seen, FLOPs per example and of training, the energy CodeCarbon measured
+  from the start of ``fit`` or the loop to its end (`EnergyMeter`), final and best metrics, the
+  data description with a fingerprint of each split, `fingerprint`), each written atomically.
+  ``metrics.json`` marks the run complete (`is_complete`), so an interrupted ``fit`` or loop
+  leaves an incomplete run.
 
 A run directory that is already complete is refused; an unfinished one is continued (its history
 kept, ``resumed`` recorded), as a fit resumed by `keras.callbacks.BackupAndRestore` needs.
@@ -37,6 +38,7 @@ import dataclasses
 import math
 import os
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from typing import Any
 import keras
 
 from dlsuite.apps.common.callbacks import EpochSummaries, HistoryRecorder
+from dlsuite.apps.common.energy import EnergyMeter
 from dlsuite.apps.common.fingerprint import (
     arrays_fingerprint,
     dataset_fingerprint,
@@ -62,7 +65,6 @@ from dlsuite.apps.common.strategy import describe_devices, strategy_name
 from dlsuite.base.files import atomic_write_bytes
 from dlsuite.base.version import framework_versions
 from dlsuite.serving.flops import FLOPS_METHOD, forward_flops, training_flops
-from dlsuite.serving.manifest import energy_estimate
 
 LEARNING_CURVES_FILE = "learning_curves.png"
 # config.json keys the recorder fills; a user `config=` mapping may not reuse them (its
@@ -314,6 +316,10 @@ class RunRecorder(keras.callbacks.Callback):
         self._started = 0.0
         self._steps_per_epoch: int | None = None
         self._callbacks: keras.callbacks.CallbackList | None = None
+        self._energy = EnergyMeter()  # checks $DLSUITE_COUNTRY now
+        # A fit that raises gets no on_train_end: its measurement stops when the recorder is
+        # collected (or fits again, or the process ends), not later.
+        weakref.finalize(self, self._energy.stop)
 
     def _check_unfinished(self) -> None:
         if is_complete(self.path):
@@ -363,12 +369,15 @@ class RunRecorder(keras.callbacks.Callback):
             )
         self._loop = "custom"
         self.set_model(model)
-        self._begin(model, epochs, steps_per_epoch, strategy=strategy)
-        self._active.on_train_begin()
-        self._active.on_epoch_begin(0)
-        yield self
-        self._active.on_train_end()
-        self._finish(model)
+        try:
+            self._begin(model, epochs, steps_per_epoch, strategy=strategy)
+            self._active.on_train_begin()
+            self._active.on_epoch_begin(0)
+            yield self
+            self._active.on_train_end()
+            self._finish(model)
+        finally:
+            self._energy.stop()  # its sampling threads end with the loop, however it ends
 
     def log_epoch(self, epoch: int, logs: Mapping[str, Any]) -> None:
         """Record the end of epoch ``epoch`` (0-based, as Keras counts) with its metric values
@@ -390,7 +399,8 @@ class RunRecorder(keras.callbacks.Callback):
         steps_per_epoch: int | None,
         strategy: Any = None,
     ) -> None:
-        """Open the run directory, write config.json and set up history and TensorBoard."""
+        """Open the run directory, write config.json, set up history and TensorBoard and start
+        measuring energy."""
         self._check_unfinished()
         self._started = time.perf_counter()
         self._steps_per_epoch = steps_per_epoch
@@ -417,6 +427,8 @@ class RunRecorder(keras.callbacks.Callback):
             ],
             model=model,
         )
+        self._energy.stop()  # a fit that raised (Keras calls no on_train_end) left it measuring
+        self._energy.start()
 
     def _devices(self) -> dict[str, Any]:
         strategy = self._strategy
@@ -438,6 +450,7 @@ class RunRecorder(keras.callbacks.Callback):
         run = self.run
         if run is None:
             raise RuntimeError("RunRecorder has no run to finish: fit or loop() has not begun")
+        energy = self._energy.stop()
         history = run.read_history()
         examples_seen = self._examples_seen(len(history))
         flops = self._forward_flops(model)
@@ -475,11 +488,7 @@ class RunRecorder(keras.callbacks.Callback):
             "loop": self._loop,
             "seed": self.user_config.get("seed"),
             "data": self.data.to_dict(),
-            "energy": energy_estimate(
-                wall_time_s=wall_time,
-                device_kind=devices["devices"]["kind"],
-                device_count=devices["devices"]["count"],
-            ),
+            "energy": energy,
             "framework": framework_versions(),
             "tf_config": bool(os.environ.get("TF_CONFIG")),
         }

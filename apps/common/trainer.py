@@ -19,6 +19,7 @@ from dlsuite.apps.common import custom_loop
 from dlsuite.apps.common.cluster import local_run_config, shared_backup_dir
 from dlsuite.apps.common.config import TrainingConfig
 from dlsuite.apps.common.data import Splits, make_pipeline
+from dlsuite.apps.common.energy import EnergyMeter
 from dlsuite.apps.common.optimization import make_optimizer
 from dlsuite.apps.common.plots import plot_learning_curves
 from dlsuite.apps.common.runs import RunDir, open_run
@@ -116,6 +117,7 @@ def train_and_evaluate(
     standard ones, so values they add to an epoch's logs are recorded in ``history.jsonl``.
     """
     process_start = time.perf_counter()
+    energy = EnergyMeter()  # checks $DLSUITE_COUNTRY before the run directory is opened
     # under multi_worker, non-chief workers write to a temp dir
     run = open_run(app, local_run_config(config))
     seed_everything(config.seed, deterministic=not config.jit_compile)
@@ -165,30 +167,31 @@ def train_and_evaluate(
     all_callbacks = [*(callbacks(run) if callbacks else ()), *standard_callbacks(run)]
 
     print(f"run directory: {run.path}" + (" (resuming)" if run.resumed else ""), flush=True)
-    if (
-        custom
-    ):  # strategy.run loop with the same callbacks and run directory (works under multi_worker)
-        custom_loop.fit(
-            model,
-            strategy,
-            train_ds,
-            validation_data=val_ds,
-            epochs=config.epochs,
-            callbacks=all_callbacks,
-            verbose=config.verbose,
-            config=config,
-            backup_dir=shared_backup_dir(config, app, run.run_id),
-            write_backup_dir=run.backup_dir,
-        )
-    else:
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=config.epochs,
-            shuffle=False,
-            callbacks=all_callbacks,
-            verbose=config.verbose,
-        )
+    with energy:  # CodeCarbon measures the training loop (apps/common/energy.py)
+        if (
+            custom
+        ):  # strategy.run loop with the same callbacks and run directory (works under multi_worker)
+            custom_loop.fit(
+                model,
+                strategy,
+                train_ds,
+                validation_data=val_ds,
+                epochs=config.epochs,
+                callbacks=all_callbacks,
+                verbose=config.verbose,
+                config=config,
+                backup_dir=shared_backup_dir(config, app, run.run_id),
+                write_backup_dir=run.backup_dir,
+            )
+        else:
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=config.epochs,
+                shuffle=False,
+                callbacks=all_callbacks,
+                verbose=config.verbose,
+            )
     shutil.rmtree(run.backup_dir, ignore_errors=True)
     run.save_model(model)
 
@@ -232,6 +235,7 @@ def train_and_evaluate(
         "data": splits.describe(),
         "evaluation": evaluation,
         "framework": framework_versions(),
+        "energy": energy.result,
         "tf_config": bool(os.environ.get("TF_CONFIG")),
         **(extra_metrics or {}),
     }

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dlsuite.apps.common.energy import EnergyMeter
 from dlsuite.apps.common.runs import RunDir, open_run
 from dlsuite.apps.common.trainer import TrainResult, seed_everything
 from dlsuite.apps.rl.config import RLConfig
@@ -87,6 +88,7 @@ def train_and_evaluate(config: RLConfig) -> TrainResult:
 
     check_legacy_keras()
     process_start = time.perf_counter()
+    energy = EnergyMeter()  # checks $DLSUITE_COUNTRY before the run directory is opened
     run = open_run(APP, config)
     # Seeded, deterministic ops; still, two runs of one seed differ (measured: tiny DQN, seed 0,
     # average returns 142.8 and 173.2), so something in collection is not reproducible yet.
@@ -103,78 +105,79 @@ def train_and_evaluate(config: RLConfig) -> TrainResult:
     greedy = policy_action_fn(greedy_policy(loop.agent))
     eval_seed = EVAL_SEED_OFFSET + 1000 * config.seed
 
-    start = time.perf_counter()
-    with (
-        writer.as_default(),
-        tf.summary.record_if(lambda: tf.equal(loop.train_step % loop.summary_every, 0)),
-    ):
-        loop.initial_collect()
-    steps = loop.steps()
-    last_checkpoint = resumed_from
-    stop = False
-    while steps < config.num_env_steps and not stop:
-        epoch = steps // config.eval_interval + 1
-        boundary = min(epoch * config.eval_interval, config.num_env_steps)
-        chunk_start, chunk_steps = time.perf_counter(), steps
-        losses = []
+    with energy:  # CodeCarbon measures the training loop (apps/common/energy.py)
+        start = time.perf_counter()
         with (
             writer.as_default(),
             tf.summary.record_if(lambda: tf.equal(loop.train_step % loop.summary_every, 0)),
         ):
-            while steps < boundary:
-                count = max(1, (boundary - steps) // loop.steps_per_iteration)
-                losses.append(
-                    loop.iterations(tf.constant(min(count, ITERATIONS_PER_CALL), tf.int64))
-                )
-                steps = loop.steps()
-        collect_time = time.perf_counter() - chunk_start
-        result = _evaluate(config, greedy, config.eval_episodes, eval_seed)
-        chunk_time = time.perf_counter() - chunk_start
-        loop.elapsed.assign_add(time.perf_counter() - start)
-        start = time.perf_counter()
-        record = {
-            "epoch": epoch,
-            "env_steps": steps,
-            "train_steps": int(loop.train_step.numpy()),
-            "average_return": result["average_return"],
-            "average_episode_length": result["average_episode_length"],
-            "train_average_return": float(loop.metrics[2].result()),
-            "loss": float(tf.reduce_mean(tf.stack(losses))) if losses else None,
-            "env_steps_per_s": (steps - chunk_steps) / max(collect_time, 1e-9),
-            "epoch_time_s": chunk_time,
-        }
-        if loop.value_based:
-            record["epsilon"] = float(linear_epsilon(config, loop.env_steps.result())())
-        run.append_history(record)
-        with eval_writer.as_default():
-            for key in (
-                "average_return",
-                "average_episode_length",
-                "train_average_return",
-                "env_steps_per_s",
+            loop.initial_collect()
+        steps = loop.steps()
+        last_checkpoint = resumed_from
+        stop = False
+        while steps < config.num_env_steps and not stop:
+            epoch = steps // config.eval_interval + 1
+            boundary = min(epoch * config.eval_interval, config.num_env_steps)
+            chunk_start, chunk_steps = time.perf_counter(), steps
+            losses = []
+            with (
+                writer.as_default(),
+                tf.summary.record_if(lambda: tf.equal(loop.train_step % loop.summary_every, 0)),
             ):
-                tf.summary.scalar(f"rl/{key}", record[key], step=steps)
-        if config.verbose:
-            print(
-                f"env steps {steps:>8}  return {record['average_return']:7.1f}  "
-                f"train return {record['train_average_return']:7.1f}  "
-                f"loss {record['loss'] or 0:.4f}  "
-                f"{record['env_steps_per_s']:.0f} steps/s",
-                flush=True,
-            )
-        if result["average_return"] > float(loop.best_return.numpy()):
-            loop.best_return.assign(result["average_return"])
-            loop.best.save(global_step=loop.train_step)
-        stop = config.stop_return is not None and result["average_return"] >= config.stop_return
-        if (
-            steps - last_checkpoint >= config.checkpoint_interval
-            or stop
-            or steps >= config.num_env_steps
-        ):
-            loop.checkpointer.save(global_step=loop.train_step)
-            last_checkpoint = steps
-    loop.elapsed.assign_add(time.perf_counter() - start)
-    training_time = float(loop.elapsed.numpy())
+                while steps < boundary:
+                    count = max(1, (boundary - steps) // loop.steps_per_iteration)
+                    losses.append(
+                        loop.iterations(tf.constant(min(count, ITERATIONS_PER_CALL), tf.int64))
+                    )
+                    steps = loop.steps()
+            collect_time = time.perf_counter() - chunk_start
+            result = _evaluate(config, greedy, config.eval_episodes, eval_seed)
+            chunk_time = time.perf_counter() - chunk_start
+            loop.elapsed.assign_add(time.perf_counter() - start)
+            start = time.perf_counter()
+            record = {
+                "epoch": epoch,
+                "env_steps": steps,
+                "train_steps": int(loop.train_step.numpy()),
+                "average_return": result["average_return"],
+                "average_episode_length": result["average_episode_length"],
+                "train_average_return": float(loop.metrics[2].result()),
+                "loss": float(tf.reduce_mean(tf.stack(losses))) if losses else None,
+                "env_steps_per_s": (steps - chunk_steps) / max(collect_time, 1e-9),
+                "epoch_time_s": chunk_time,
+            }
+            if loop.value_based:
+                record["epsilon"] = float(linear_epsilon(config, loop.env_steps.result())())
+            run.append_history(record)
+            with eval_writer.as_default():
+                for key in (
+                    "average_return",
+                    "average_episode_length",
+                    "train_average_return",
+                    "env_steps_per_s",
+                ):
+                    tf.summary.scalar(f"rl/{key}", record[key], step=steps)
+            if config.verbose:
+                print(
+                    f"env steps {steps:>8}  return {record['average_return']:7.1f}  "
+                    f"train return {record['train_average_return']:7.1f}  "
+                    f"loss {record['loss'] or 0:.4f}  "
+                    f"{record['env_steps_per_s']:.0f} steps/s",
+                    flush=True,
+                )
+            if result["average_return"] > float(loop.best_return.numpy()):
+                loop.best_return.assign(result["average_return"])
+                loop.best.save(global_step=loop.train_step)
+            stop = config.stop_return is not None and result["average_return"] >= config.stop_return
+            if (
+                steps - last_checkpoint >= config.checkpoint_interval
+                or stop
+                or steps >= config.num_env_steps
+            ):
+                loop.checkpointer.save(global_step=loop.train_step)
+                last_checkpoint = steps
+        loop.elapsed.assign_add(time.perf_counter() - start)
+        training_time = float(loop.elapsed.numpy())
 
     # The reported figure: the best policy on episodes it was never selected on.
     from tf_agents.utils import common
@@ -209,6 +212,7 @@ def train_and_evaluate(config: RLConfig) -> TrainResult:
         network_output,
         describe_data,
     )
+    metrics["energy"] = energy.result
     atomic_write_json(run.path / "evaluation.json", metrics["evaluation"])
     plot_returns(
         run.read_history(),

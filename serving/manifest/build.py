@@ -6,7 +6,9 @@ Without a run directory (a user's own Keras model) the training and evaluation s
 were not recorded and the model section comes from `ModelFacts`, derived from the model alone; the
 ``provenance`` section always lists which fields came from a recorded run and which were derived.
 Derived figures (the Art. 51 systemic-risk check, energy and CO2e) are computed last, from the
-merged values, so an ``extra`` override of ``training.training_flops`` is what gets checked.
+merged values, so an ``extra`` override of ``training.training_flops`` is what gets checked. Energy
+and CO2e are what CodeCarbon measured during training (``metrics.json`` ``energy``,
+`dlsuite.apps.common.energy`) when the run has it, else the constant formula (`energy_estimate`).
 """
 
 from __future__ import annotations
@@ -28,13 +30,38 @@ SCHEMA_VERSION = "1.0"
 # Art. 51(2): a general-purpose AI model is presumed to have high-impact capabilities (systemic
 # risk) when its cumulative training compute is greater than 10^25 floating-point operations.
 SYSTEMIC_RISK_THRESHOLD_FLOP = 1e25
-# Energy-estimate defaults; a person file's `energy:` section overrides any of them.
+# Defaults of the constant energy formula, the fallback for a run without a CodeCarbon
+# measurement; a person file's `energy:` section overrides any of them.
 DEFAULT_DEVICE_POWER_W: dict[str, float] = {"CPU": 65.0, "GPU": 300.0, "TPU": 200.0}
 DEFAULT_PUE = 1.58  # Uptime Institute Global Data Center Survey 2023, average PUE
 DEFAULT_GRID_INTENSITY = 0.475  # kgCO2e/kWh, IEA world average electricity generation
 ENERGY_FORMULA = (
     "energy_kwh = device_count * device_power_w[device_kind] * wall_time_s / 3.6e6 * pue; "
     "co2e_kg = energy_kwh * grid_intensity_kgco2e_per_kwh"
+)
+_ENERGY_CONSTANTS = ("device_power_w", "pue", "grid_intensity_kgco2e_per_kwh")
+# metrics.json `energy` keys (apps.common.energy.EnergyMeter) the manifest carries over
+_MEASURED_ENERGY_KEYS = (
+    "method",
+    "tool",
+    "version",
+    "method_detail",
+    "energy_kwh",
+    "cpu_energy_kwh",
+    "gpu_energy_kwh",
+    "ram_energy_kwh",
+    "co2e_kg",
+    "duration_s",
+    "cpu_power_w",
+    "gpu_power_w",
+    "ram_power_w",
+    "pue",
+    "country_iso_code",
+    "grid_intensity_kgco2e_per_kwh",
+    "tracking_mode",
+    "measure_power_secs",
+    "cpu_model",
+    "gpu_model",
 )
 _RUN_KEYS = ("app", "run_id", "config_hash")  # added to config.json beside the config fields
 # metrics.json `data.kind` -> manifest source kind (apps.common.data calls a folder source "dir").
@@ -85,18 +112,13 @@ def energy_estimate(
     device_count: int,
     constants: Mapping[str, Any] | None = None,
 ) -> dict:
-    """Estimated training energy (kWh) and emissions (kg CO2e), with the constants used.
+    """Training energy (kWh) and emissions (kg CO2e) by the constant formula, with the constants
+    used (``method``: ``"constant"``); the fallback for a run CodeCarbon did not measure.
 
     ``constants`` may hold ``device_power_w`` (``{kind: watts}``, merged over the defaults),
     ``pue`` and ``grid_intensity_kgco2e_per_kwh``.
     """
-    constants = dict(constants or {})
-    unknown = sorted(set(constants) - {"device_power_w", "pue", "grid_intensity_kgco2e_per_kwh"})
-    if unknown:
-        raise ValueError(
-            f"unknown energy constant(s) {unknown}; use device_power_w, pue, "
-            "grid_intensity_kgco2e_per_kwh"
-        )
+    constants = _energy_constants(constants)
     power = {**DEFAULT_DEVICE_POWER_W, **dict(constants.get("device_power_w") or {})}
     pue = float(constants.get("pue", DEFAULT_PUE))
     grid = float(constants.get("grid_intensity_kgco2e_per_kwh", DEFAULT_GRID_INTENSITY))
@@ -106,17 +128,9 @@ def energy_estimate(
             f"no device power for device kind {kind!r}; set energy.device_power_w.{kind} (watts) "
             "in the manifest fields file"
         )
-    for label, value in (
-        ("pue", pue),
-        ("grid_intensity_kgco2e_per_kwh", grid),
-        (f"device_power_w.{kind}", power[kind]),
-    ):
-        if value < 0 or (label == "pue" and value < 1):
-            raise ValueError(
-                f"energy.{label} must be {'>= 1' if label == 'pue' else '>= 0'}. Received: {value}"
-            )
     energy_kwh = device_count * float(power[kind]) * float(wall_time_s) / 3.6e6 * pue
     return {
+        "method": "constant",
         "energy_kwh": energy_kwh,
         "co2e_kg": energy_kwh * grid,
         "constants": {
@@ -129,6 +143,68 @@ def energy_estimate(
         },
         "formula": ENERGY_FORMULA,
     }
+
+
+def _energy_constants(constants: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The person file's ``energy:`` constants, checked: known names, ``pue`` >= 1, the
+    others >= 0."""
+    constants = dict(constants or {})
+    unknown = sorted(set(constants) - set(_ENERGY_CONSTANTS))
+    if unknown:
+        raise ValueError(
+            f"unknown energy constant(s) {unknown}; use device_power_w, pue, "
+            "grid_intensity_kgco2e_per_kwh"
+        )
+    values = [
+        (f"device_power_w.{kind}", watts)
+        for kind, watts in dict(constants.get("device_power_w") or {}).items()
+    ]
+    values += [(name, constants[name]) for name in _ENERGY_CONSTANTS[1:] if name in constants]
+    for label, value in values:
+        if float(value) < 0 or (label == "pue" and float(value) < 1):
+            raise ValueError(
+                f"energy.{label} must be {'>= 1' if label == 'pue' else '>= 0'}. Received: {value}"
+            )
+    return constants
+
+
+def _energy_section(
+    recorded: Any,
+    *,
+    wall_time_s: float,
+    device_kind: str,
+    device_count: int,
+    constants: Mapping[str, Any] | None,
+    resumed: bool,
+) -> dict:
+    """The manifest's ``training.energy``: the run's CodeCarbon figures (``recorded``, the
+    ``energy`` of ``metrics.json``) when it has them, else `energy_estimate` with the reason.
+
+    The person file's constants (checked either way) are the constant formula's only: measured
+    figures are CodeCarbon's, at its PUE and its grid intensity for the run's country.
+    """
+    checked = _energy_constants(constants)
+    if isinstance(recorded, Mapping) and recorded.get("tool") is not None:
+        section = {key: recorded.get(key) for key in _MEASURED_ENERGY_KEYS}
+        if resumed:
+            section["note"] = (
+                "the run was resumed: CodeCarbon measured its last session only (duration_s), "
+                "not the sessions before it"
+            )
+        return section
+    fallback = energy_estimate(
+        wall_time_s=wall_time_s,
+        device_kind=device_kind,
+        device_count=device_count,
+        constants=checked,
+    )
+    if isinstance(recorded, Mapping) and recorded.get("reason"):
+        fallback["fallback_reason"] = str(recorded["reason"])
+    else:
+        fallback["fallback_reason"] = (
+            "the run recorded no energy measurement (its metrics.json has no CodeCarbon figures)"
+        )
+    return fallback
 
 
 def systemic_risk(training_flops: float | None, general_purpose_ai: bool) -> dict:
@@ -281,19 +357,21 @@ def build_manifest(
             )
         if training.get("wall_time_s") is None:
             raise ValueError(
-                f"{Path(run_dir) / 'metrics.json'} records no wall_time_s; the energy estimate "
-                "needs it"
+                f"{Path(run_dir) / 'metrics.json'} records no wall_time_s; the energy figures "
+                "need it"
             )
     manifest["intended_use"]["systemic_risk"] = systemic_risk(
         training.get("training_flops"), manifest["intended_use"]["general_purpose_ai"]
     )
     if run_dir is not None:
         run_devices = training.get("devices") or {}
-        training["energy"] = energy_estimate(
+        training["energy"] = _energy_section(
+            training.get("energy"),
             wall_time_s=training["wall_time_s"],
             device_kind=run_devices.get("kind", "CPU"),
             device_count=int(run_devices.get("count", 1)),
             constants=person.get("energy"),
+            resumed=bool(training.get("resumed")),
         )
     return manifest
 
@@ -437,6 +515,7 @@ def _manifest_from_run(
         "examples_seen": metrics.get("examples_seen"),
         "wall_time_s": metrics.get("wall_time_s"),
         "training_flops": metrics.get("training_flops"),
+        "energy": metrics.get("energy"),  # what was measured; build_manifest makes the section
     }
     manifest["evaluation"] = _evaluation_section(run_dir, metrics)
     manifest["provenance"] = {

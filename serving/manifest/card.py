@@ -213,19 +213,42 @@ def _training(m: Mapping[str, Any]) -> str:
     if tr.get("hyperparameters"):
         out += ["<h3>Hyper-parameters</h3>", _kv_table(sorted(tr["hyperparameters"].items()))]
     if energy:
-        constants = energy.get("constants", {})
-        out += [
-            "<h3>Energy and emissions (estimate)</h3>",
-            _kv_table(
-                [
-                    ("Energy (kWh)", energy.get("energy_kwh")),
-                    ("CO2e (kg)", energy.get("co2e_kg")),
-                    *sorted(constants.items()),
-                    ("Formula", energy.get("formula")),
-                ]
-            ),
-        ]
+        out += ["<h3>Energy and emissions</h3>", _kv_table(energy_rows(energy))]
     return "".join(out)
+
+
+def energy_rows(energy: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The energy table: CodeCarbon's figures and how it got them, or the constant formula, its
+    constants and why it was used."""
+    rows: list[tuple[str, Any]] = [
+        ("Energy (kWh)", energy.get("energy_kwh")),
+        ("CO2e (kg)", energy.get("co2e_kg")),
+    ]
+    if energy.get("tool"):
+        rows = [
+            ("Method", f"{energy.get('method')} (CodeCarbon {energy.get('version')})"),
+            *rows,
+            ("How", energy.get("method_detail")),
+            *(
+                (f"{part} energy (kWh)", energy.get(f"{part.lower()}_energy_kwh"))
+                for part in ("CPU", "GPU", "RAM")
+            ),
+            ("Tracked for (s)", energy.get("duration_s")),
+            ("Country", energy.get("country_iso_code") or "not set (world average)"),
+            ("Grid intensity (kg CO2e/kWh)", energy.get("grid_intensity_kgco2e_per_kwh")),
+            ("PUE", energy.get("pue")),
+            ("Note", energy.get("note")),
+        ]
+    else:
+        rows = [
+            ("Method", "constant formula (estimate)"),
+            *rows,
+            *sorted((energy.get("constants") or {}).items()),
+            ("Formula", energy.get("formula")),
+            ("Why not measured", energy.get("fallback_reason")),
+        ]
+    optional = ("Note", "Why not measured")  # absent from most manifests
+    return [(k, v) for k, v in rows if v is not None or k not in optional]
 
 
 def _evaluation(m: Mapping[str, Any]) -> str:
