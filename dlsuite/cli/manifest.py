@@ -1,13 +1,17 @@
-"""``dlsuite manifest validate|verify|render``: check and read the manifest of a model version
-(``verify --public-key`` also checks its model-signing signature)."""
+"""``dlsuite manifest validate|verify|render|export|diff``: check and read the manifest of a model
+version (``verify --public-key`` also checks its model-signing signature), export it as a Hugging
+Face or Model Card Toolkit card, and list what changed between two versions."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from dlsuite.serving.manifest.card import model_card, write_model_card
+from dlsuite.serving.manifest.cards import CARD_FORMATS, render_card, write_outside_version
+from dlsuite.serving.manifest.diff import changes_json, diff_manifests, format_changes
 from dlsuite.serving.manifest.integrity import (
     SIGNATURE_RELPATH,
     load_manifest,
@@ -21,10 +25,10 @@ from dlsuite.serving.server.config import read_trusted_signers
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``manifest`` command and its three subcommands."""
+    """Add the ``manifest`` command and its subcommands."""
     parser = subparsers.add_parser(
         "manifest",
-        help="validate, verify or render a model version's compliance manifest",
+        help="validate, verify, render, export or compare model versions' compliance manifests",
         description=(
             "Work with assets.extra/manifest.json of an exported model version "
             "(see docs/manifest.md)."
@@ -79,6 +83,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     render.set_defaults(func=_render)
 
+    export = actions.add_parser(
+        "export",
+        help="write the manifest as a Hugging Face model card (README.md with YAML front matter) "
+        "or a Model Card Toolkit JSON document, checked against the Hub's spec or the toolkit's "
+        "schema",
+    )
+    export.add_argument(
+        "path",
+        metavar="VERSION_DIR|MANIFEST",
+        help="a model version folder or a manifest.json file",
+    )
+    export.add_argument(
+        "--format",
+        dest="card_format",
+        required=True,
+        choices=CARD_FORMATS,
+        help="hf: Hugging Face README.md; mct: Model Card Toolkit JSON (schema v0.0.2)",
+    )
+    export.add_argument(
+        "-o",
+        "--output",
+        default="-",
+        metavar="FILE",
+        help="where to write the card (default '-': print it). It may not be inside the version "
+        "folder, whose integrity it would change.",
+    )
+    export.add_argument(
+        "--language",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="a language the model handles, as an ISO 639-1 code (e.g. en), for the hf front "
+        "matter (repeatable; the manifest does not record languages)",
+    )
+    export.set_defaults(func=_export)
+
+    diff = actions.add_parser(
+        "diff",
+        help="list what changed between two versions' manifests: data, hyper-parameters, "
+        "metrics, files, ... (exit 0 when they are identical, 1 when they differ, like diff)",
+    )
+    diff.add_argument("a", metavar="VERSION_A", help="the older version folder or manifest.json")
+    diff.add_argument("b", metavar="VERSION_B", help="the newer version folder or manifest.json")
+    diff.add_argument(
+        "--json", action="store_true", help="print the changes as a JSON object instead of text"
+    )
+    diff.set_defaults(func=_diff)
+
 
 def _validate(args: argparse.Namespace) -> int:
     path = resolve_manifest_path(args.path)
@@ -123,3 +175,22 @@ def _render(args: argparse.Namespace) -> int:
     write_model_card(args.path, args.output)
     print(f"wrote {args.output}")
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    card = render_card(load_manifest(args.path), args.card_format, language=args.language)
+    if args.output == "-":
+        sys.stdout.write(card)
+        return 0
+    write_outside_version(args.path, args.output, card)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    changes = diff_manifests(load_manifest(args.a), load_manifest(args.b))
+    if args.json:
+        print(json.dumps(changes_json(changes, args.a, args.b), indent=2, default=str))
+    else:
+        sys.stdout.write(format_changes(changes, args.a, args.b))
+    return 1 if changes else 0
