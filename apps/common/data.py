@@ -409,6 +409,66 @@ def class_folder_splits(
     return parts, class_names, how, split_groups
 
 
+def source_fingerprint(
+    kind: str,
+    name: str,
+    *,
+    how: str | None = None,
+    groups: dict[str, list[str]] | None = None,
+    tfds_info: Any = None,
+    generator_version: str | int | None = None,
+    seed: int | None = None,
+    arrays: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """The ``fingerprint`` entry of `Splits.info`: which exact data a run saw.
+
+    * ``dir`` / ``file``: `files_fingerprint` of the folder or file (relative paths only), with
+      the files, bytes and digest of each class folder (``train/<class>`` and ``test/<class>``
+      for a folder with train/ and test/ sub-folders), the split rule ``how`` and the ``groups``
+      per split when the split kept groups together;
+    * ``tfds``: `tfds_fingerprint` of ``tfds_info`` (the loaded dataset's ``DatasetInfo``);
+    * ``builtin``: the generator ``name``, its ``generator_version`` and ``seed``, and
+      `arrays_fingerprint` of ``arrays`` (the generated data) when given.
+
+    Raises:
+        ValueError: for a ``tfds`` source without ``tfds_info`` or an unknown ``kind``.
+    """
+    from dlsuite.apps.common.fingerprint import (
+        arrays_fingerprint,
+        files_fingerprint,
+        tfds_fingerprint,
+    )
+
+    if kind in ("dir", "file"):
+        path = Path(name)
+        depth = 0
+        if kind == "dir":
+            depth = 2 if (path / "train").is_dir() and (path / "test").is_dir() else 1
+        fingerprint = files_fingerprint(path, folder_depth=depth)
+        if "folders" in fingerprint:
+            fingerprint["classes"] = fingerprint.pop("folders")
+        if how is not None:
+            fingerprint["split_rule"] = how
+        if groups:
+            fingerprint["groups"] = {split: list(names) for split, names in groups.items()}
+        return fingerprint
+    if kind == "tfds":
+        if tfds_info is None:
+            raise ValueError(f"fingerprint of tfds:{name} needs the DatasetInfo (tfds_info=)")
+        return tfds_fingerprint(tfds_info)
+    if kind == "builtin":
+        generated = arrays_fingerprint(*arrays) if arrays else {}
+        return {
+            **generated,
+            "generator": name,
+            "generator_version": generator_version,
+            "seed": seed,
+        }
+    raise ValueError(
+        f"no fingerprint for data source kind {kind!r}; known: dir, file, tfds, builtin"
+    )
+
+
 def load_tfds(
     name: str, data_dir: str | None, validation_fraction: float
 ) -> tuple[dict[str, Any], dict[str, int], Any]:

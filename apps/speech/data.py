@@ -20,6 +20,7 @@ from dlsuite.apps.common.data import (
     class_folder_splits,
     load_tfds,
     parse_source,
+    source_fingerprint,
     split_by_group,
     split_by_index,
 )
@@ -91,6 +92,13 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
                 f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
                 f"train/validation seeded split (split_seed={config.split_seed})"
             ),
+            "fingerprint": source_fingerprint(
+                "builtin",
+                name,
+                generator_version=digits.GENERATOR_VERSION,
+                seed=digits.SEED,
+                arrays=(data["audio"], data["label"]),
+            ),
         },
     )
 
@@ -126,6 +134,13 @@ def _builtin_speakers(config: SpeechConfig) -> Splits:
                 f"{groups['validation']}, split_seed={config.split_seed})"
             ),
             "groups": groups,
+            "fingerprint": source_fingerprint(
+                "builtin",
+                "speakers",
+                generator_version=speakers.GENERATOR_VERSION,
+                seed=speakers.SEED,
+                arrays=(data["audio"], data["label"]),
+            ),
         },
     )
 
@@ -166,6 +181,7 @@ def _tfds(name: str, config: SpeechConfig) -> Splits:
                 f"int16 PCM / 32768 at {TFDS_RATE} Hz, resampled to {config.sample_rate} Hz, "
                 f"cropped/zero-padded to {config.clip_samples} samples"
             ),
+            "fingerprint": source_fingerprint("tfds", name, tfds_info=info),
         },
     )
 
@@ -207,5 +223,6 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
                 f"cropped/zero-padded to {config.clip_samples} samples; {how}"
             ),
             "groups": groups,
+            "fingerprint": source_fingerprint("dir", str(path), how=how, groups=groups),
         },
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from dlsuite.apps.common.data import Splits, parse_source, split_by_index
+from dlsuite.apps.common.data import Splits, parse_source, source_fingerprint, split_by_index
 from dlsuite.apps.speech import ctc, digits, phrases
 from dlsuite.apps.speech.audio import decode_wav
 from dlsuite.apps.speech.config import SpeechConfig
@@ -164,6 +164,7 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
         texts = np.asarray(digits.WORDS)[data["label"]]
     audio = data["audio"].astype(np.float32) / 32768.0  # (N, S)
     ids = ctc.encode_batch(texts.tolist())  # (N, L)
+    generator = phrases if name == "phrases" else digits
     held_out = data["held_out"]
     parts = split_by_index(
         tf.data.Dataset.from_tensor_slices((audio[~held_out], ids[~held_out])),
@@ -189,6 +190,13 @@ def _builtin(name: str, config: SpeechConfig) -> Splits:
                 f"transcripts as character ids ({ctc.NUM_CLASSES} classes with the CTC blank); "
                 f"test = held-out voices {sorted(set(data['voice'][held_out].tolist()))}; "
                 f"train/validation seeded split (split_seed={config.split_seed})"
+            ),
+            "fingerprint": source_fingerprint(
+                "builtin",
+                name,
+                generator_version=generator.GENERATOR_VERSION,
+                seed=generator.SEED,
+                arrays=(data["audio"], ids),
             ),
         },
     )
@@ -232,6 +240,8 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
             {"train": 1.0 - test_share - validation, "validation": validation, "test": test_share},
             config.split_seed,
         )
+    how = "train/ and test/ folders" if has_splits else "seeded split"
+    how += f" (split_seed={config.split_seed})"
     return _splits(
         parts,
         config,
@@ -245,9 +255,8 @@ def _directory(path: Path, config: SpeechConfig) -> Splits:
                 f"16-bit PCM WAV, mono (channel mean), resampled to {config.sample_rate} Hz, "
                 f"zero-padded to {config.clip_samples} samples; "
                 "transcripts lower-cased as character ids "
-                f"({ctc.NUM_CLASSES} classes with the CTC blank); "
-                f"{'train/ and test/ folders' if has_splits else 'seeded split'} "
-                f"(split_seed={config.split_seed})"
+                f"({ctc.NUM_CLASSES} classes with the CTC blank); {how}"
             ),
+            "fingerprint": source_fingerprint("dir", str(path), how=how),
         },
     )

@@ -15,6 +15,7 @@ from dlsuite.apps.common.data import (
     class_folder_splits,
     load_tfds,
     parse_source,
+    source_fingerprint,
     three_way_split,
 )
 from dlsuite.apps.vision.config import VisionConfig
@@ -83,6 +84,12 @@ def _builtin(name: str, size: int, config: VisionConfig) -> Splits:
                 f"8x8 grey levels 0-16 scaled to 0-255, bilinear resize to {size}x{size}; "
                 f"seeded split (split_seed={config.split_seed})"
             ),
+            "fingerprint": source_fingerprint(
+                "builtin",
+                "scikit-learn load_digits",
+                generator_version=sklearn.__version__,
+                arrays=(digits.images, digits.target),
+            ),
         },
     )
 
@@ -106,6 +113,7 @@ def _tfds(name: str, size: int, config: VisionConfig) -> Splits:
             "name": name,
             "version": str(info.version),
             "preprocessing": f"uint8 pixels as float32 0-255, bilinear resize to {size}x{size}",
+            "fingerprint": source_fingerprint("tfds", name, tfds_info=info),
         },
     )
 
@@ -140,6 +148,7 @@ def _directory(path: Path, size: int, config: VisionConfig) -> Splits:
             "version": None,
             "preprocessing": f"decoded as RGB, bilinear resize to {size}x{size}; {how}",
             "groups": groups,
+            "fingerprint": source_fingerprint("dir", str(path), how=how, groups=groups),
         },
     )
 

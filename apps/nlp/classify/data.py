@@ -23,6 +23,7 @@ from typing import Any
 from dlsuite.apps.common.data import (
     Splits,
     class_folder_splits,
+    source_fingerprint,
     three_way_split,
 )
 from dlsuite.apps.nlp.classify import langid
@@ -75,6 +76,8 @@ def _splits(
 
 
 def _builtin(name: str, config: NLPConfig) -> Splits:
+    import numpy as np
+
     if name not in BUILTIN:
         raise ValueError(f"unknown builtin text dataset {name!r}; known: {BUILTIN}")
     data = langid.generate(config.langid_locales, config.langid_sentences, config.split_seed)
@@ -94,6 +97,13 @@ def _builtin(name: str, config: NLPConfig) -> Splits:
                 f"{data['dropped_shared']} sentences shared by two languages dropped; "
                 "seeded train/validation/test split of distinct sentences "
                 f"(split_seed={config.split_seed})"
+            ),
+            "fingerprint": source_fingerprint(
+                "builtin",
+                name,
+                generator_version=data["version"],
+                seed=config.split_seed,
+                arrays=(np.array(data["texts"], dtype=str), np.array(data["labels"])),
             ),
         },
     )
@@ -154,6 +164,7 @@ def _tfds(name: str, config: NLPConfig) -> Splits:
             "version": str(info.version),
             "preprocessing": f"raw text of feature {text_key!r}, label {label_key!r}; splits "
             + ", ".join(f"{k}={v}" for k, v in split_names.items()),
+            "fingerprint": source_fingerprint("tfds", name, tfds_info=info),
         },
     )
 
@@ -188,6 +199,7 @@ def _directory(path: Path, config: NLPConfig) -> Splits:
             "version": None,
             "preprocessing": f"raw .txt file contents; {how}",
             "groups": groups,
+            "fingerprint": source_fingerprint("dir", str(path), how=how, groups=groups),
         },
     )
 
@@ -237,6 +249,7 @@ def _file(path: Path, config: NLPConfig) -> Splits:
             "at least two are needed"
         )
     index = {name: i for i, name in enumerate(class_names)}
+    how = f"seeded split (split_seed={config.split_seed})"
     parts = three_way_split(
         _from_lists(texts, [index[label] for label in raw_labels]), len(texts), config
     )
@@ -250,8 +263,8 @@ def _file(path: Path, config: NLPConfig) -> Splits:
             "version": None,
             "preprocessing": (
                 f"raw text of column {config.text_column!r}, "
-                f"label column {config.label_column!r}; "
-                f"seeded split (split_seed={config.split_seed})"
+                f"label column {config.label_column!r}; {how}"
             ),
+            "fingerprint": source_fingerprint("file", str(path), how=how),
         },
     )

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dlsuite.apps.common.data import Splits
+from dlsuite.apps.common.data import Splits, source_fingerprint
 from dlsuite.apps.nlp.config import NLPConfig
 from dlsuite.apps.nlp.sources import parse_text_source
 
@@ -373,6 +373,16 @@ def load_language_model_data(config: NLPConfig, tokenizer: Any = None) -> Langua
         tokenizer = train_tokenizer(
             config.tokenizer, parts["train"], config.vocab_size, None, config.lowercase
         )
+    how = f"documents split by a seeded SHA-256 of their text (split_seed={config.split_seed})"
+    if spec.kind == "builtin":
+        fingerprint = source_fingerprint(
+            "builtin",
+            spec.name,
+            generator_version=version,
+            arrays=(np.array(documents, dtype=str),),
+        )
+    else:
+        fingerprint = source_fingerprint(spec.kind, spec.name, how=how)
     data, sizes, tokens = {}, {}, {}
     counts = None
     for split, texts in parts.items():
@@ -390,9 +400,9 @@ def load_language_model_data(config: NLPConfig, tokenizer: Any = None) -> Langua
         "documents": {k: len(v) for k, v in parts.items()},
         "tokens": tokens,
         "vocabulary_size": tokenizer.vocabulary_size(),
+        "fingerprint": fingerprint,
         "preprocessing": (
-            "documents split by a seeded SHA-256 of their text "
-            f"(split_seed={config.split_seed}); "
+            f"{how}; "
             f"{config.tokenizer} tokenizer trained on the training documents "
             f"(lowercase={config.lowercase}); "
             "[START] doc [END] streams cut into non-overlapping "

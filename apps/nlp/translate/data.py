@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dlsuite.apps.common.data import Splits, load_tfds, three_way_split
+from dlsuite.apps.common.data import Splits, load_tfds, source_fingerprint, three_way_split
 from dlsuite.apps.nlp.config import NLPConfig
 from dlsuite.apps.nlp.sources import parse_text_source
 from dlsuite.apps.nlp.translate import numbers
@@ -60,6 +60,8 @@ def _three_way(
 
 
 def _numbers(name: str, config: NLPConfig) -> Splits:
+    import numpy as np
+
     if name != "numbers":
         raise ValueError(f"unknown builtin translation dataset {name!r}; known: ('numbers',)")
     data = numbers.generate(
@@ -80,6 +82,13 @@ def _numbers(name: str, config: NLPConfig) -> Splits:
                 f"distinct integers drawn from [0, {config.numbers_max}] "
                 f"(seed {config.split_seed}); "
                 "seeded split of the numbers, so no number is in two splits"
+            ),
+            "fingerprint": source_fingerprint(
+                "builtin",
+                name,
+                generator_version=data["version"],
+                seed=config.split_seed,
+                arrays=(np.array(data["sources"], dtype=str), np.array(data["targets"], dtype=str)),
             ),
         },
     )
@@ -103,6 +112,7 @@ def _tfds(name: str, config: NLPConfig) -> Splits:
             "version": str(info.version),
             "pair": f"{keys[0]}-{keys[1]}" if keys else None,
             "preprocessing": f"raw text pairs (supervised keys {keys})",
+            "fingerprint": source_fingerprint("tfds", name, tfds_info=info),
         },
     )
 
@@ -148,6 +158,7 @@ def read_tsv_pairs(path: Path) -> tuple[list[str], list[str]]:
 
 def _tsv(path: Path, config: NLPConfig) -> Splits:
     sources, targets = read_tsv_pairs(path)
+    how = f"seeded split (split_seed={config.split_seed})"
     return _three_way(
         sources,
         targets,
@@ -158,8 +169,7 @@ def _tsv(path: Path, config: NLPConfig) -> Splits:
             "name": str(path),
             "version": None,
             "pair": None,
-            "preprocessing": (
-                f"source<TAB>target lines; seeded split (split_seed={config.split_seed})"
-            ),
+            "preprocessing": (f"source<TAB>target lines; {how}"),
+            "fingerprint": source_fingerprint("file", str(path), how=how),
         },
     )
