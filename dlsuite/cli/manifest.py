@@ -1,6 +1,7 @@
 """``dlsuite manifest validate|verify|render|export|diff``: check and read the manifest of a model
-version (``verify --public-key`` also checks its model-signing signature), export it as a Hugging
-Face or Model Card Toolkit card, and list what changed between two versions."""
+version (``verify --public-key`` also checks its model-signing signature, ``verify --data DIR``
+whether DIR is the data it was trained on), export it as a Hugging Face or Model Card Toolkit
+card, and list what changed between two versions."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from dlsuite.serving.manifest.card import model_card, write_model_card
 from dlsuite.serving.manifest.cards import CARD_FORMATS, render_card, write_outside_version
 from dlsuite.serving.manifest.diff import changes_json, diff_manifests, format_changes
+from dlsuite.serving.manifest.gpai_summary import render_summary, training_content_summary
 from dlsuite.serving.manifest.integrity import (
     SIGNATURE_RELPATH,
     load_manifest,
@@ -22,6 +24,8 @@ from dlsuite.serving.manifest.integrity import (
 from dlsuite.serving.manifest.schema import validate_manifest
 from dlsuite.serving.manifest.signing import SignatureError, verify_signature
 from dlsuite.serving.server.config import read_trusted_signers
+
+GPAI_SUMMARY = "gpai-summary"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,6 +69,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"a PEM file of one or more trusted EC public keys: {SIGNATURE_RELPATH} must be "
         "signed by one of them (repeatable; the same keys as dlsuite serve --trusted_signers)",
     )
+    verify.add_argument(
+        "--data",
+        metavar="DIR",
+        help="instead of the version's files, check whether DIR (a folder or file) is the data "
+        "the version was trained on: its fingerprint against the manifest's (exit 0 same data, "
+        "1 different, naming how; 2 when the version recorded no folder or file, e.g. tfds: or "
+        "builtin: data)",
+    )
     verify.set_defaults(func=_verify)
 
     render = actions.add_parser("render", help="write a readable HTML model card from a manifest")
@@ -87,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="write the manifest as a Hugging Face model card (README.md with YAML front matter) "
         "or a Model Card Toolkit JSON document, checked against the Hub's spec or the toolkit's "
-        "schema",
+        "schema, or the public summary of training content of a general-purpose AI model",
     )
     export.add_argument(
         "path",
@@ -98,8 +110,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format",
         dest="card_format",
         required=True,
-        choices=CARD_FORMATS,
-        help="hf: Hugging Face README.md; mct: Model Card Toolkit JSON (schema v0.0.2)",
+        choices=(*CARD_FORMATS, GPAI_SUMMARY),
+        help="hf: Hugging Face README.md; mct: Model Card Toolkit JSON (schema v0.0.2); "
+        f"{GPAI_SUMMARY}: the Art. 53(1)(d) public summary of training content in the "
+        "Commission's template (JSON when FILE ends in .json, else Markdown)",
     )
     export.add_argument(
         "-o",
@@ -147,6 +161,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     if not Path(args.version_dir).is_dir():
         raise FileNotFoundError(f"no such version folder: {args.version_dir}")
+    if args.data is not None:
+        return _verify_data(args.version_dir, args.data)
     keys = [(path, key) for path in args.public_keys for key in read_trusted_signers(path)]
     problems = verify_version(args.version_dir)
     signer = None
@@ -168,6 +184,43 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_data(version_dir: str, data: str) -> int:
+    from dlsuite.apps.common.data import source_fingerprint
+    from dlsuite.apps.common.fingerprint import FILES_METHOD, files_differences
+
+    sources = ((load_manifest(version_dir).get("training") or {}).get("data") or {}).get(
+        "sources"
+    ) or []
+    recorded = [s for s in sources if (s.get("fingerprint") or {}).get("method") == FILES_METHOD]
+    if not recorded:
+        names = ", ".join(str(s.get("source") or s.get("name")) for s in sources) or "no source"
+        print(
+            f"{version_dir}: trained on {names}; the manifest records no fingerprint of a folder "
+            f"or file, so there is nothing to compare {data} with (tfds: and builtin: data are "
+            "identified by their recorded name, version and checksums)",
+            file=sys.stderr,
+        )
+        return 2
+    expected = recorded[0]["fingerprint"]
+    path = Path(data)
+    current = source_fingerprint("dir" if path.is_dir() else "file", data)
+    differences = files_differences(expected, current)
+    if differences:
+        print(
+            f"{data}: not the data {version_dir} was trained on "
+            f"({recorded[0].get('source') or recorded[0].get('name')}):",
+            file=sys.stderr,
+        )
+        for line in differences:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(
+        f"{data}: same data as {version_dir} was trained on: {current['files']} files, "
+        f"{current['bytes']} bytes, {current['value']}"
+    )
+    return 0
+
+
 def _render(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(model_card(args.path))
@@ -178,7 +231,20 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    card = render_card(load_manifest(args.path), args.card_format, language=args.language)
+    manifest = load_manifest(args.path)
+    if args.card_format == GPAI_SUMMARY:
+        if args.language:
+            raise ValueError(
+                f"--language applies to the hf format only; for {GPAI_SUMMARY} set "
+                "training_content_summary.languages in the manifest fields file"
+            )
+        # The summary built at export holds the person's fields; any other manifest gets one now.
+        summary = (manifest.get("general_purpose") or {}).get(
+            "training_content_summary"
+        ) or training_content_summary(manifest)
+        card = render_summary(summary, args.output)
+    else:
+        card = render_card(manifest, args.card_format, language=args.language)
     if args.output == "-":
         sys.stdout.write(card)
         return 0

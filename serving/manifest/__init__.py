@@ -2,8 +2,9 @@
 
 A machine-readable record of one model version for the EU AI Act (Regulation (EU) 2024/1689)
 Annex IV technical documentation and for model-card readers: identity, intended use and risk
-classification, model and signatures, training data and compute (energy and CO2e measured by CodeCarbon, or estimated),
-held-out evaluation, limitations and oversight, and SHA-256 digests of every file of the version.
+classification, model and signatures, training data and compute (energy and CO2e measured by
+CodeCarbon, or estimated), held-out evaluation, limitations and oversight, and SHA-256 digests of
+every file of the version.
 Fields the suite measures come from the run directory; fields only a person can know come from a
 YAML/JSON file (``docs/manifest_example.yaml``). Field reference: ``docs/manifest.md``.
 A version may also carry an OpenSSF model-signing signature over all its files, the manifest

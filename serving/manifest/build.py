@@ -23,6 +23,7 @@ from typing import Any
 from dlsuite.base.files import read_json
 from dlsuite.base.validation import check_positive_int
 from dlsuite.base.version import framework_versions
+from dlsuite.serving.manifest.gpai_summary import is_general_purpose, training_content_summary
 from dlsuite.serving.manifest.person import as_list, deep_merge, missing_person_fields
 from dlsuite.serving.signatures import read_signature_defs
 
@@ -228,6 +229,8 @@ def _data_section(data: Mapping[str, Any], person: Mapping[str, Any]) -> dict:
         "version": data.get("version"),
         "source": data.get("source"),
     }
+    if data.get("fingerprint"):  # which exact data (apps.common.data.source_fingerprint)
+        source["fingerprint"] = dict(data["fingerprint"])
     section = {
         "sources": [source],
         "splits": dict(data.get("splits") or {}),
@@ -373,6 +376,12 @@ def build_manifest(
             constants=person.get("energy"),
             resumed=bool(training.get("resumed")),
         )
+    if is_general_purpose(manifest):  # Art. 53(1)(d), from the merged manifest
+        manifest["general_purpose"] = {
+            "training_content_summary": training_content_summary(
+                manifest, person.get("training_content_summary")
+            )
+        }
     return manifest
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dlsuite.serving.manifest.gpai_summary import check_summary_fields
+
 # Dotted paths into the person mapping. `general_purpose_ai` must be a boolean (False is a value).
 REQUIRED_PERSON_FIELDS: tuple[str, ...] = (
     "license",
@@ -35,6 +37,7 @@ OPTIONAL_PERSON_FIELDS: tuple[str, ...] = (
     "post_market_monitoring",
     "energy",
     "synthetic_content_marking",
+    "training_content_summary",
 )
 PERSON_KEYS: frozenset[str] = frozenset(
     [field.split(".")[0] for field in REQUIRED_PERSON_FIELDS] + list(OPTIONAL_PERSON_FIELDS)
@@ -188,6 +191,7 @@ def missing_person_fields(person: Mapping[str, Any]) -> list[str]:
     for field in ("energy", "synthetic_content_marking"):
         if person.get(field) is not None and not isinstance(person[field], Mapping):
             problems.append(f"{field} (must be a mapping, got {type(person[field]).__name__})")
+    problems += check_summary_fields(person.get("training_content_summary"))
     risk = _get(person, "risk.classification")
     if not _is_missing(risk) and risk not in RISK_CLASSES:
         problems.append(f"risk.classification (must be one of {list(RISK_CLASSES)}, got {risk!r})")
