@@ -47,6 +47,8 @@ from dlsuite.serving.tflite_check import ConversionError, savedmodel_predict, se
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 LABELS_FILE = "labels.txt"
+# Outputs holding one score per class: only these take the manifest's class names as labels.
+CLASS_OUTPUTS = ("probabilities", "scores")
 REPORT_FILE = "report.json"
 MANIFEST_FILE = "manifest.json"
 VERSION_MANIFEST = Path("assets.extra") / "manifest.json"
@@ -128,7 +130,8 @@ def convert_version(
             data, required for ``int8`` calibration; a few hundred are enough.
         check_examples: held-out examples (no batch axis, or one stacked array) the converted
             model is compared on; required.
-        labels: class names in class-id order; default: the version manifest's class names.
+        labels: class names in class-id order; default: the version manifest's class names when
+            the checked output holds class scores (`CLASS_OUTPUTS`), else none.
         min_agreement: if given, fail when top-1 agreement (0..1) is below it.
         examples_source: where the examples came from (``{"source": "run" | "examples_file" |
             "warmup", ...}``), stored as the report's ``examples``; None leaves it out.
@@ -156,10 +159,8 @@ def convert_version(
             "quantize='int8' needs representative_examples (a few hundred training examples) "
             "to calibrate activation ranges"
         )
-    manifest = read_version_manifest(version_dir)
-    if labels is None:
-        labels = labels_from_manifest(manifest)
     labels = _check_labels(labels)
+    manifest = read_version_manifest(version_dir)
 
     import tensorflow as tf
 
@@ -169,6 +170,8 @@ def convert_version(
     numeric, dropped = _split_outputs(sig, signature)
     prob_key = _probability_output(sig, numeric, signature)
     num_classes = sig.structured_outputs[prob_key].shape[-1]
+    if labels is None and prob_key in CLASS_OUTPUTS:  # not for a front end's features
+        labels = _check_labels(labels_from_manifest(manifest))
     if labels is not None and num_classes is not None and len(labels) != num_classes:
         raise ValueError(
             f"{len(labels)} labels for a model with {num_classes} classes ({prob_key!r} output)"
