@@ -47,8 +47,9 @@ class SpeechConfig(TrainingConfig):
     )
     clip_ms: int = option(1000, "clip length in milliseconds; audio is padded or cropped to it")
     features: str = option(
-        "mfcc",
-        "front end inside the model: MFCCs, log-mel, or PCEN (trainable) of the mel energies",
+        "pcen",
+        "front end inside the model: PCEN (trainable per-channel energy normalisation of the mel "
+        "energies; the default: best for speakers never heard, docs/speech.md), log-mel or MFCCs",
         choices=FEATURES,
     )
     window_ms: float = option(40.0, "analysis window in milliseconds")
@@ -128,7 +129,7 @@ PRESETS: dict[str, SpeechConfig] = {
     # The quality-bar run: DS-CNN on eSpeak NG spoken digits, >= 95% on held-out voices.
     "ds_cnn-digits": SpeechConfig(model="ds_cnn", data="builtin:digits"),
     "cnn-digits": SpeechConfig(model="cnn", data="builtin:digits", features="log_mel"),
-    "dnn-digits": SpeechConfig(model="dnn", data="builtin:digits"),
+    "dnn-digits": SpeechConfig(model="dnn", data="builtin:digits", features="mfcc"),
     "bilstm_attention-digits": SpeechConfig(
         model="bilstm_attention", data="builtin:digits", features="log_mel"
     ),

@@ -11,7 +11,7 @@ FEATURES = ("log_mel", "mfcc", "pcen")
 # PCEN's smoother time constant: s = 1 - exp(-hop / 400 ms), Wang et al.'s s = 0.025 at 10 ms hops.
 PCEN_TIME_CONSTANT_MS = 400.0
 DEFAULT_FRONTEND = {
-    "features": "mfcc",
+    "features": "pcen",
     "sample_rate": 16000,
     "frame_length_ms": 40.0,
     "frame_step_ms": 20.0,

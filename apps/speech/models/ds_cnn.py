@@ -28,7 +28,8 @@ def build_ds_cnn(
     Args:
         num_samples: waveform length in samples.
         num_classes: number of keywords, >= 2.
-        frontend: `waveform_front_end` options (Hello Edge: 10 MFCCs, 40 ms window, 20 ms hop).
+        frontend: `waveform_front_end` options (default PCEN of 40 mel energies, 40 ms window,
+            20 ms hop; Hello Edge used 10 MFCCs).
         spec_augment: SpecAugment masks in training. Defaults to True.
         dropout: dropout before the classifier, in [0, 1). Defaults to 0.1.
         filters: feature maps of every layer. Defaults to 64.
