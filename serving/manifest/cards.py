@@ -17,12 +17,10 @@ a person-filled field that is still unset reads "to be filled" in the text; noth
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -31,6 +29,7 @@ import yaml
 from dlsuite.base.files import atomic_write_text
 from dlsuite.serving.manifest.card import energy_rows
 from dlsuite.serving.manifest.integrity import MANIFEST_DIR, resolve_manifest_path
+from dlsuite.serving.manifest.schema import package_schema, schema_errors
 
 CARD_FORMATS = ("hf", "mct")  # Hugging Face README.md, Model Card Toolkit JSON
 TO_BE_FILLED = "to be filled"
@@ -38,7 +37,6 @@ NOT_RECORDED = "not recorded"
 HF_LIBRARY_NAME = "keras"  # the Hub's library id for Keras 3 models
 MCT_SCHEMA_FILE = "model_card_toolkit.schema.json"
 MCT_SCHEMA_VERSION = "0.0.2"
-_MAX_MESSAGE = 240
 # Apps of the suite train from scratch: their emissions are the whole ("pre-training") cost.
 _SUITE_APPS = frozenset({"vision", "speech", "nlp", "generative", "rl"})
 
@@ -151,22 +149,6 @@ HF_METADATA_SCHEMA: dict[str, Any] = {
     "if": {"properties": {"license": {"const": "other"}}, "required": ["license"]},
     "then": {"required": ["license_name"]},
 }
-
-
-def _schema_errors(schema: Mapping[str, Any], document: Any) -> list[str]:
-    """``"$.json.path: message"`` lines of ``document`` against ``schema``, sorted (empty =
-    valid); the validator class is the one the schema's ``$schema`` names."""
-    from jsonschema.validators import validator_for
-
-    cls = validator_for(schema)
-    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
-    lines = []
-    for error in validator.iter_errors(document):
-        message = error.message
-        if len(message) > _MAX_MESSAGE:
-            message = message[: _MAX_MESSAGE - 3] + "..."
-        lines.append(f"{error.json_path}: {message}")
-    return sorted(set(lines))
 
 
 def _number(value: Any) -> TypeGuard[int | float]:
@@ -312,7 +294,7 @@ def hugging_face_metadata(
 def check_hugging_face_metadata(meta: Any) -> list[str]:
     """Where ``meta`` (a card's parsed front matter) breaks the Hub's model card metadata spec
     (`HF_METADATA_SCHEMA`), as ``"$.json.path: message"`` lines; empty when it follows it."""
-    return _schema_errors(HF_METADATA_SCHEMA, meta)
+    return schema_errors(HF_METADATA_SCHEMA, meta, check_formats=True)
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
@@ -615,7 +597,6 @@ def hugging_face_card(manifest: Mapping[str, Any], *, language: Sequence[str] = 
 # --- Model Card Toolkit --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
 def load_model_card_toolkit_schema() -> dict:
     """Model Card Toolkit's JSON Schema v0.0.2 (draft-07), read once from the package data.
 
@@ -625,18 +606,13 @@ def load_model_card_toolkit_schema() -> dict:
     under the Apache License 2.0. The toolkit itself is not a dependency: it pins TFX libraries
     that do not install beside TensorFlow 2.21.
     """
-    text = (
-        resources.files("dlsuite.serving.manifest")
-        .joinpath(MCT_SCHEMA_FILE)
-        .read_text(encoding="utf-8")
-    )
-    return json.loads(text)
+    return package_schema(MCT_SCHEMA_FILE)
 
 
 def validate_model_card_toolkit(document: Any) -> list[str]:
     """Schema errors of a Model Card Toolkit document as ``"$.json.path: message"`` lines,
     sorted (empty = valid against `load_model_card_toolkit_schema`)."""
-    return _schema_errors(load_model_card_toolkit_schema(), document)
+    return schema_errors(load_model_card_toolkit_schema(), document, check_formats=True)
 
 
 def _descriptions(items: Any, prefix: str = "") -> list[dict[str, str]]:

@@ -11,26 +11,35 @@ SCHEMA_FILE = "schema.json"
 _MAX_MESSAGE = 240
 
 
-@functools.lru_cache(maxsize=1)
-def load_schema() -> dict:
-    """The manifest schema, read once from the package data."""
-    text = (
-        resources.files("dlsuite.serving.manifest")
-        .joinpath(SCHEMA_FILE)
-        .read_text(encoding="utf-8")
-    )
+@functools.cache
+def package_schema(file_name: str) -> dict:
+    """A JSON Schema shipped beside this module (``file_name``), read once."""
+    text = resources.files("dlsuite.serving.manifest").joinpath(file_name).read_text("utf-8")
     return json.loads(text)
 
 
-def validate_manifest(manifest: Any) -> list[str]:
-    """Schema errors as ``"$.json.path: message"`` lines, sorted by path (empty = valid)."""
-    from jsonschema import Draft202012Validator
+def load_schema() -> dict:
+    """The manifest schema, read once from the package data."""
+    return package_schema(SCHEMA_FILE)
 
-    validator = Draft202012Validator(load_schema())
+
+def schema_errors(schema: Any, document: Any, *, check_formats: bool = False) -> list[str]:
+    """``"$.json.path: message"`` lines of ``document`` against ``schema``, sorted (empty =
+    valid); the validator class is the one the schema's ``$schema`` names, and ``check_formats``
+    also checks ``format`` keywords (dates, URIs)."""
+    from jsonschema.validators import validator_for
+
+    cls = validator_for(schema)
+    validator = cls(schema, format_checker=cls.FORMAT_CHECKER if check_formats else None)
     lines = []
-    for error in validator.iter_errors(manifest):
+    for error in validator.iter_errors(document):
         message = error.message
         if len(message) > _MAX_MESSAGE:
             message = message[: _MAX_MESSAGE - 3] + "..."
         lines.append(f"{error.json_path}: {message}")
     return sorted(set(lines))
+
+
+def validate_manifest(manifest: Any) -> list[str]:
+    """Schema errors as ``"$.json.path: message"`` lines, sorted by path (empty = valid)."""
+    return schema_errors(load_schema(), manifest)
