@@ -74,7 +74,7 @@ def plot_folds(results: Mapping[str, Mapping[str, Any]], path: str | Path, title
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="lower left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(results))
     if title:
         ax.set_title(title)
     return atomic_write_bytes(path, figure_bytes(fig))
