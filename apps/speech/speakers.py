@@ -21,12 +21,11 @@ digit 50 times). Generation is seeded, takes about 30 s on a CPU and is cached l
 from __future__ import annotations
 
 import os
-from math import gcd
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from dlsuite.apps.speech import spoken, synth
+from dlsuite.apps.speech import spoken
 from dlsuite.apps.speech.digits import WORDS
 
 GENERATOR_VERSION = 2
@@ -110,20 +109,13 @@ def _take(
 ) -> np.ndarray:
     """One clean take of ``word`` by ``speaker`` in its room: float64 ``(num_samples,)``, peak 1,
     at a random offset."""
-    from scipy.signal import fftconvolve, resample_poly
+    from scipy.signal import fftconvolve
 
     rate = int(np.clip(speaker.rate * rng.uniform(0.9, 1.1), 80, 450))
     pitch = int(np.clip(speaker.pitch + rng.integers(-8, 9), 0, 100))
-    raw = synth.synthesize(word, voice=speaker.voice, rate=rate, pitch=pitch) / 32768.0
-    # Read the samples as if recorded at tract x the synthesizer's rate (rounded to 10 Hz).
-    source_rate = int(round(synth.sample_rate() * speaker.tract / 10.0)) * 10
-    g = gcd(sample_rate, source_rate)
-    speech = resample_poly(spoken.trim(raw.astype(np.float64)), sample_rate // g, source_rate // g)
-    if len(speech) > num_samples:
-        raise ValueError(
-            f"{word!r} by {speaker.name} lasts {len(speech) / sample_rate:.2f} s, longer than the "
-            f"{num_samples / sample_rate:.2f} s clip; raise clip_ms (--clip-ms)"
-        )
+    speech = spoken.speak(
+        word, speaker.voice, rate, pitch, sample_rate, num_samples, tract=speaker.tract
+    )
     speech = fftconvolve(speech, _room(speaker.rt60_s, sample_rate, rng))
     start = int(rng.integers(0, num_samples - min(len(speech), num_samples) + 1))
     speech = speech[: num_samples - start]  # the reverberant tail may be cut, never the words
@@ -146,9 +138,7 @@ def _generate(sample_rate: int, num_samples: int) -> dict[str, np.ndarray]:
     audio = np.empty((len(takes), num_samples), np.int16)
     for i, (speaker, _, clip) in enumerate(takes):
         noise = spoken.noise(speaker.noise, num_samples, rng, clean)
-        power = np.mean(clip[np.abs(clip) > 1e-4] ** 2)
-        snr_db = rng.uniform(*speaker.snr_db)
-        noise *= np.sqrt(power / (np.mean(noise**2) + 1e-12) / 10 ** (snr_db / 10))
+        noise = spoken.at_snr(noise, clip, rng.uniform(*speaker.snr_db))
         low, high = speaker.band_hz
         band = butter(
             2, [low, min(high, 0.45 * sample_rate)], "bandpass", fs=sample_rate, output="sos"

@@ -112,6 +112,51 @@ def noise(kind: str, n: int, rng: np.random.Generator, babble: np.ndarray) -> np
     return sum(np.roll(babble[i], int(rng.integers(n))) for i in picks)
 
 
+def speak(
+    text: str,
+    voice: str,
+    rate: int,
+    pitch: int,
+    sample_rate: int,
+    num_samples: int,
+    tract: float = 1.0,
+) -> np.ndarray:
+    """``text`` spoken by eSpeak NG, silence trimmed, resampled to ``sample_rate``: float64.
+
+    ``tract`` != 1 reads the synthesized samples as if recorded at ``tract`` times the
+    synthesizer's rate (rounded to 10 Hz), which moves formants, pitch and duration together, as
+    a shorter (> 1) or longer vocal tract would.
+
+    Raises:
+        ValueError: the speech is longer than ``num_samples`` (its words would be cut off).
+    """
+    from scipy.signal import resample_poly
+
+    raw = synth.synthesize(text, voice=voice, rate=rate, pitch=pitch).astype(np.float64) / 32768.0
+    source_rate = synth.sample_rate()
+    if tract != 1.0:
+        source_rate = int(round(source_rate * tract / 10.0)) * 10
+    g = gcd(sample_rate, source_rate)
+    speech = resample_poly(trim(raw), sample_rate // g, source_rate // g)
+    if len(speech) > num_samples:
+        raise ValueError(
+            f"{text!r} spoken by {voice} at {rate} words/min "
+            f"lasts {len(speech) / sample_rate:.2f} s, "
+            f"longer than the {num_samples / sample_rate:.2f} s clip; raise clip_ms (--clip-ms)"
+        )
+    return speech
+
+
+def at_snr(noise_wave: np.ndarray, clip: np.ndarray, snr_db: float) -> np.ndarray:
+    """``noise_wave`` scaled so that ``clip``'s speech (its samples above 1e-4) stands
+    ``snr_db`` dB above it."""
+    speech = np.abs(clip) > 1e-4
+    signal_power = np.mean(clip[speech] ** 2) if np.any(speech) else 1e-6
+    return noise_wave * np.sqrt(
+        signal_power / (np.mean(noise_wave**2) + 1e-12) / 10 ** (snr_db / 10)
+    )
+
+
 def render(
     clips: Sequence[Clip], sample_rate: int, num_samples: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -120,25 +165,9 @@ def render(
     Raises:
         ValueError: a clip's speech is longer than ``num_samples`` (its words would be cut off).
     """
-    from scipy.signal import resample_poly
-
-    source_rate = synth.sample_rate()
-    g = gcd(sample_rate, source_rate)
     clean = np.zeros((len(clips), num_samples))
     for i, clip in enumerate(clips):
-        raw = (
-            synth.synthesize(clip.text, voice=clip.voice, rate=clip.rate, pitch=clip.pitch).astype(
-                np.float64
-            )
-            / 32768.0
-        )
-        speech = resample_poly(trim(raw), sample_rate // g, source_rate // g)
-        if len(speech) > num_samples:
-            raise ValueError(
-                f"{clip.text!r} spoken by {clip.voice} at {clip.rate} words/min "
-                f"lasts {len(speech) / sample_rate:.2f} s, "
-                f"longer than the {num_samples / sample_rate:.2f} s clip; raise clip_ms (--clip-ms)"
-            )
+        speech = speak(clip.text, clip.voice, clip.rate, clip.pitch, sample_rate, num_samples)
         start = int(rng.integers(0, num_samples - len(speech) + 1))
         clean[i, start : start + len(speech)] = (
             speech * (0.3 + 0.6 * rng.random()) / max(np.abs(speech).max(), 1e-9)
@@ -150,11 +179,7 @@ def render(
         snr = SNRS_DB[int(rng.integers(len(SNRS_DB)))] + (
             BABBLE_EXTRA_DB if kind == "babble" else 0.0
         )
-        signal_power = (
-            np.mean(clip[np.abs(clip) > 1e-4] ** 2) if np.any(np.abs(clip) > 1e-4) else 1e-6
-        )
-        noise_wave *= np.sqrt(signal_power / (np.mean(noise_wave**2) + 1e-12) / 10 ** (snr / 10))
-        mixed[i] = clip + noise_wave
+        mixed[i] = clip + at_snr(noise_wave, clip, snr)
     peak = np.maximum(np.abs(mixed).max(axis=1, keepdims=True), 1.0)
     return np.round(mixed / peak * 32767).astype(np.int16)
 
