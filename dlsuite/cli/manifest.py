@@ -10,8 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from dlsuite.serving.manifest.card import model_card, write_model_card
-from dlsuite.serving.manifest.cards import CARD_FORMATS, render_card, write_outside_version
+from dlsuite.serving.manifest.card import model_card, write_model_card, write_outside_version
+from dlsuite.serving.manifest.cards import CARD_FORMATS, render_card
 from dlsuite.serving.manifest.diff import changes_json, diff_manifests, format_changes
 from dlsuite.serving.manifest.gpai_summary import render_summary, training_content_summary
 from dlsuite.serving.manifest.integrity import (

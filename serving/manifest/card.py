@@ -371,7 +371,15 @@ def model_card(path: str | os.PathLike[str]) -> str:
 def write_model_card(path: str | os.PathLike[str], output: str | os.PathLike[str]) -> None:
     """Write the `model_card` of ``path`` to ``output``, which may not be inside the version
     folder (whose integrity it would change)."""
-    card = model_card(path)
+    write_outside_version(path, output, model_card(path))
+
+
+def write_outside_version(
+    path: str | os.PathLike[str], output: str | os.PathLike[str], text: str
+) -> Path:
+    """Write ``text`` to ``output``, which may not be inside the version folder of the manifest
+    at ``path`` (a version folder or its manifest.json): a file there would change the version.
+    Returns the written path."""
     source = resolve_manifest_path(path)
     target = Path(output).resolve()
     version_dir = source.parent.parent.resolve()  # <version>/assets.extra/manifest.json
@@ -380,4 +388,4 @@ def write_model_card(path: str | os.PathLike[str], output: str | os.PathLike[str
             f"{output} is inside the version folder {version_dir}; writing there would change "
             "the version's files. Choose a path outside it."
         )
-    atomic_write_text(target, card)
+    return atomic_write_text(target, text)

@@ -18,17 +18,14 @@ a person-filled field that is still unset reads "to be filled" in the text; noth
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, TypeGuard
 
 import yaml
 
-from dlsuite.base.files import atomic_write_text
 from dlsuite.serving.manifest.card import energy_rows
-from dlsuite.serving.manifest.integrity import MANIFEST_DIR, resolve_manifest_path
+from dlsuite.serving.manifest.integrity import MANIFEST_DIR
 from dlsuite.serving.manifest.schema import package_schema, schema_errors
 
 CARD_FORMATS = ("hf", "mct")  # Hugging Face README.md, Model Card Toolkit JSON
@@ -788,20 +785,3 @@ def render_card(
             "field); drop it or use the hf format"
         )
     return json.dumps(model_card_toolkit_json(manifest), indent=2, ensure_ascii=False) + "\n"
-
-
-def write_outside_version(
-    path: str | os.PathLike[str], output: str | os.PathLike[str], text: str
-) -> Path:
-    """Write ``text`` to ``output``, which may not be inside the version folder of the manifest
-    at ``path`` (a version folder or its manifest.json): a file there would change the version.
-    Returns the written path."""
-    source = resolve_manifest_path(path)
-    target = Path(output).resolve()
-    version_dir = source.parent.parent.resolve()  # <version>/assets.extra/manifest.json
-    if source.parent.name == MANIFEST_DIR and target.is_relative_to(version_dir):
-        raise ValueError(
-            f"{output} is inside the version folder {version_dir}; writing there would change "
-            "the version's files. Choose a path outside it."
-        )
-    return atomic_write_text(target, text)
