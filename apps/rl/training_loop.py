@@ -107,14 +107,17 @@ class CollectTrainLoop:
                 observers=observers,
                 num_steps=config.collect_steps_per_iteration * batch,
             )
-            dataset = self.replay_buffer.as_dataset(
-                num_parallel_calls=2, sample_batch_size=config.batch_size, num_steps=2
-            ).prefetch(2)
-            iterator = iter(dataset)
+            replay_buffer = self.replay_buffer
 
             def iteration() -> Any:
                 driver.run()
-                experience, _ = next(iterator)  # (B, 2) transitions
+                # Sampled here, after the driver's writes: a prefetching `as_dataset` samples while
+                # the driver writes, so which transitions a batch holds (and the run) depended on
+                # thread timing. TF-Agents marks `get_next` deprecated for `as_dataset`; it is what
+                # that dataset calls.
+                experience, _ = replay_buffer.get_next(
+                    sample_batch_size=config.batch_size, num_steps=2
+                )  # (B, 2) transitions
                 return agent.train(experience).loss
         elif self.on_policy_steps:
             self.replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
