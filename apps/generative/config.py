@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from dlsuite.apps.common.config import TrainingConfig, option
+from dlsuite.serving.content_credentials import check_cert_and_key
 
 MODEL_NAMES = ("dcgan", "wgan_gp", "dbn")
 
 
 @dataclasses.dataclass(frozen=True)
 class GenerativeConfig(TrainingConfig):
-    """GAN training: which loss, how big, conditional or not, and how the samples are evaluated."""
+    """GAN training: which loss, how big, conditional or not, and how the samples are evaluated.
+
+    The C2PA certificate and key are run options like the run's location: they say who signs the
+    sample images, not what the run computes, so they are not part of the config hash.
+    """
+
+    LOCATION_FIELDS: ClassVar[frozenset[str]] = TrainingConfig.LOCATION_FIELDS | {
+        "c2pa_cert",
+        "c2pa_key",
+    }
 
     # Defaults tuned so `dlsuite train generative --data builtin:digits` meets the
     # quality bar (>= 80% of samples classified as the requested digit; about 95%
@@ -79,6 +90,15 @@ class GenerativeConfig(TrainingConfig):
     sample_grid_classes: int = option(
         10, "rows of the per-epoch sample grid (one per class when conditional)"
     )
+    c2pa_cert: str | None = option(
+        None,
+        "PEM certificate chain (signing certificate first) that signs the C2PA Content "
+        "Credentials of the sample images; default: an untrusted test certificate made for the "
+        "process (dlsuite c2pa-test-cert DIR writes a test chain)",
+    )
+    c2pa_key: str | None = option(
+        None, "unencrypted PEM private key of --c2pa-cert (keep it mode 0600)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -129,6 +149,7 @@ class GenerativeConfig(TrainingConfig):
                 "ema_momentum expected a number in (0, 1). "
                 f"Received: ema_momentum={self.ema_momentum}"
             )
+        check_cert_and_key(self.c2pa_cert, self.c2pa_key)
         if self.optimizer != "adam":
             raise ValueError(
                 f"the generative app trains with Adam. Received: optimizer={self.optimizer!r}"

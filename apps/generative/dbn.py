@@ -31,6 +31,7 @@ import tensorflow as tf
 from dlsuite.apps.generative.samples import SAMPLES_DIR, grid, write_marked_png
 from dlsuite.base.files import atomic_write_json
 from dlsuite.core_layers import RestrictedBoltzmannMachine
+from dlsuite.serving.content_credentials import SigningCredentials
 
 GENERATIVE_DBN_FILE = "generative_dbn.keras"
 
@@ -416,7 +417,8 @@ def grid_labels(rows: int, num_classes: int, cols: int = 10) -> np.ndarray:
 class GreedyPretraining(keras.callbacks.Callback):
     """Before fine-tuning: greedy CD-k training of the generative DBN (saved in the run directory
     as ``generative_dbn.keras``), whose lower RBMs become the classifier's starting weights, and a
-    marked grid of label-clamped samples, row r asking for class r.
+    marked grid of label-clamped samples, row r asking for class r, with C2PA Content Credentials
+    signed with ``credentials`` (None: the process's test chain).
 
     Skipped when the run resumes from a backup (the classifier's weights are restored instead, and
     the generative DBN was saved before the first epoch).
@@ -431,10 +433,11 @@ class GreedyPretraining(keras.callbacks.Callback):
         *,
         config: Any,
         model_label: str,
+        credentials: SigningCredentials | None = None,
     ) -> None:
         super().__init__()
         self.run, self.dbn, self.images, self.labels = run, dbn, train_images, train_labels
-        self.config, self.model_label = config, model_label
+        self.config, self.model_label, self.credentials = config, model_label, credentials
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if (Path(self.run.backup_dir) / "state.json").is_file():
@@ -494,4 +497,6 @@ class GreedyPretraining(keras.callbacks.Callback):
             folder / "dbn_gibbs.png",
             self.model_label,
             "generative DBN",
+            run=self.run.run_id,
+            credentials=self.credentials,
         )

@@ -8,8 +8,11 @@
     (-1 unconditional)
 
 The same seed and class ids give the same images (stateless noise). Both outputs carry the
-Art. 50(2) marks (`serving.marking`): the LSB watermark is in ``images`` and in the PNGs' pixels,
-and every PNG has the text chunks naming the model and version.
+Art. 50(2) marks (`serving.marking`): the DWT-DCT and LSB watermarks are in ``images`` and in the
+PNGs' pixels, and every PNG has the text chunks naming the model and version. The dlsuite server adds C2PA
+Content Credentials to the PNGs after the model call (`serving.content_credentials`), because the
+version's manifest has a ``synthetic_content_marking`` section; it records them under
+``content_credentials``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from dlsuite.apps.common.export import ExportPlan
 from dlsuite.apps.vision.export import classifier_plan
 from dlsuite.base.files import read_json
+from dlsuite.serving import content_credentials
 from dlsuite.serving.marking import manifest_section, mark_and_encode_tf
 from dlsuite.serving.warmup import predict_log
 
@@ -140,5 +144,10 @@ def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
         # the model name and version are in the marks of every PNG
         save=lambda path, name, version: save_saved_model(gan, image_shape, path, name, version),
         warmup_logs=lambda model_name: warmup_logs(model_name, gan.num_classes),
-        manifest_extra={"synthetic_content_marking": manifest_section()},
+        manifest_extra={
+            "synthetic_content_marking": {
+                **manifest_section(),
+                "content_credentials": content_credentials.manifest_section(),
+            }
+        },
     )

@@ -1,7 +1,13 @@
-"""Sample grids (marked PNG) every epoch in the run directory, and the animated GIF of training."""
+"""Sample grids (marked PNG) every epoch in the run directory, and the animated GIF of training.
+
+Every file carries the Art. 50(2) marks of `dlsuite.serving.marking` and C2PA Content Credentials
+(`dlsuite.serving.content_credentials`) signed with the run's certificate (``--c2pa-cert``) or,
+without one, the process's untrusted test certificate.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +15,12 @@ import keras
 import numpy as np
 
 from dlsuite.apps.generative.quality import generate_pixels
+from dlsuite.base.files import atomic_write_bytes
+from dlsuite.serving.content_credentials import (
+    SigningCredentials,
+    sign_image,
+    signing_credentials,
+)
 from dlsuite.serving.marking import embed_watermark, insert_chunks, marking_text, text_chunks
 
 SAMPLES_DIR = "samples"
@@ -29,20 +41,53 @@ def grid(images: np.ndarray, rows: int, scale: int = 4) -> np.ndarray:
     return np.repeat(np.repeat(out, scale, axis=0), scale, axis=1)  # nearest-neighbour upscaling
 
 
-def write_marked_png(pixels: np.ndarray, path: Path, model: str, version: str) -> Path:
-    """Write uint8 pixels as a PNG with the Art. 50 marks (pixel watermark + text chunks)."""
+def _write_signed(
+    data: bytes,
+    path: Path,
+    credentials: SigningCredentials | None,
+    *,
+    model: str,
+    version: str,
+    run: str | None,
+) -> Path:
+    """Write encoded image bytes atomically, with Content Credentials unless ``credentials`` is
+    None (c2pa-python not installed)."""
+    if credentials is not None:
+        data = sign_image(data, credentials, model=model, version=version, run=run, title=path.name)
+    return atomic_write_bytes(path, data)
+
+
+def write_marked_png(
+    pixels: np.ndarray,
+    path: Path,
+    model: str,
+    version: str,
+    *,
+    run: str | None = None,
+    credentials: SigningCredentials | None = None,
+) -> Path:
+    """Write uint8 pixels (H, W[, C]) as a PNG with the Art. 50 marks (pixel watermark + text
+    chunks) and C2PA Content Credentials naming ``model``, ``version`` and ``run``, signed with
+    ``credentials`` (None: `signing_credentials` without a certificate, the process's test
+    chain)."""
     import tensorflow as tf
 
     marked = embed_watermark(pixels)
     png = insert_chunks(tf.io.encode_png(marked).numpy(), text_chunks(marking_text(model, version)))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(png)
-    tmp.replace(path)
-    return path
+    credentials = credentials or signing_credentials(None, None)
+    return _write_signed(png, path, credentials, model=model, version=version, run=run)
 
 
-def write_gif(frames: list[Path], path: Path, model: str) -> Path | None:
-    """An animated GIF of the epoch grids (lossless for greyscale, so the watermark stays)."""
+def write_gif(
+    frames: list[Path],
+    path: Path,
+    model: str,
+    *,
+    run: str | None = None,
+    credentials: SigningCredentials | None = None,
+) -> Path | None:
+    """An animated GIF of the epoch grids (lossless for greyscale, so the watermark stays), with
+    Content Credentials as `write_marked_png`."""
     from PIL import Image
 
     if not frames:
@@ -55,10 +100,19 @@ def write_gif(frames: list[Path], path: Path, model: str) -> Path | None:
             ]
         images.append(Image.fromarray(embed_watermark(np.ascontiguousarray(pixels))))
     comment = f"AI-generated: samples of {model} during training (dlsuite, EU AI Act Art. 50(2))"
+    gif = io.BytesIO()
     images[0].save(
-        path, save_all=True, append_images=images[1:], duration=300, loop=0, comment=comment
+        gif,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=300,
+        loop=0,
+        comment=comment,
     )
-    return path
+    credentials = credentials or signing_credentials(None, None)
+    version = f"epochs 1-{len(frames)}"
+    return _write_signed(gif.getvalue(), path, credentials, model=model, version=version, run=run)
 
 
 class SampleGrids(keras.callbacks.Callback):
@@ -68,6 +122,8 @@ class SampleGrids(keras.callbacks.Callback):
     and ``samples/training.gif``.
 
     Listed before the standard callbacks, so the values it adds to the logs are recorded.
+    Every file's Content Credentials name the run (the run directory's name) and are signed with
+    ``credentials`` (None: the process's test chain, `signing_credentials`).
     """
 
     def __init__(
@@ -79,11 +135,14 @@ class SampleGrids(keras.callbacks.Callback):
         cols: int = 10,
         model_label: str,
         seed: int,
+        credentials: SigningCredentials | None = None,
     ) -> None:
         super().__init__()
         self.folder = Path(run_path) / SAMPLES_DIR
+        self.run_id = Path(run_path).name
         self.evaluate_epoch = evaluate_epoch
         self.rows, self.cols, self.model_label, self.seed = rows, cols, model_label, seed
+        self.credentials = credentials or signing_credentials(None, None)
 
     def _grid_pixels(self) -> np.ndarray:
         gan = self.model
@@ -100,6 +159,8 @@ class SampleGrids(keras.callbacks.Callback):
             self.folder / f"epoch_{epoch + 1:03d}.png",
             self.model_label,
             f"epoch {epoch + 1}",
+            run=self.run_id,
+            credentials=self.credentials,
         )
         if logs is not None:
             logs.update({f"val_{k}": v for k, v in self.evaluate_epoch(self.model).items()})
@@ -109,6 +170,18 @@ class SampleGrids(keras.callbacks.Callback):
         if getattr(gan.g_optimizer, "use_ema", False) and gan.g_optimizer.built:
             gan.g_optimizer.finalize_variable_values(gan.generator.trainable_variables)
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_marked_png(self._grid_pixels(), self.folder / "final.png", self.model_label, "final")
-        frames = sorted(self.folder.glob("epoch_*.png"))
-        write_gif(frames, self.folder / "training.gif", self.model_label)
+        write_marked_png(
+            self._grid_pixels(),
+            self.folder / "final.png",
+            self.model_label,
+            "final",
+            run=self.run_id,
+            credentials=self.credentials,
+        )
+        write_gif(
+            sorted(self.folder.glob("epoch_*.png")),
+            self.folder / "training.gif",
+            self.model_label,
+            run=self.run_id,
+            credentials=self.credentials,
+        )

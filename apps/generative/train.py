@@ -21,6 +21,7 @@ from dlsuite.apps.common.strategy import prepare_strategy
 from dlsuite.apps.generative.config import GenerativeConfig
 from dlsuite.apps.generative.data import load_splits
 from dlsuite.base.files import atomic_write_json
+from dlsuite.serving.content_credentials import signing_credentials
 from dlsuite.serving.marking import manifest_section
 
 APP = "generative"
@@ -150,6 +151,7 @@ def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
     )
     from dlsuite.apps.generative.quality import arrays
 
+    credentials = signing_credentials(config.c2pa_cert, config.c2pa_key)  # bad files: now
     splits = load_splits(config)
     images, labels = arrays(splits.train)
     if config.max_train_examples:
@@ -173,6 +175,7 @@ def train_dbn(config: GenerativeConfig) -> trainer.TrainResult:
                 labels,
                 config=config,
                 model_label=f"dlsuite generative dbn run {run.run_id}",
+                credentials=credentials,
             )
         ]
 
@@ -208,6 +211,7 @@ def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
     )
     from dlsuite.apps.generative.samples import SampleGrids
 
+    credentials = signing_credentials(config.c2pa_cert, config.c2pa_key)  # bad files: now
     splits = load_splits(config)
     num_classes = len(splits.class_names) if config.conditional else None
     dataset = dataset_name(splits.info)
@@ -250,6 +254,7 @@ def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
                 rows=config.sample_grid_classes,
                 model_label=f"dlsuite generative {config.model} run {run.run_id}",
                 seed=config.seed + 2,
+                credentials=credentials,
             )
         ]
 

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dlsuite.cli.manifest",
     "dlsuite.cli.convert",
     "dlsuite.cli.detect_mark",
+    "dlsuite.cli.c2pa",
     "dlsuite.cli.serve",
     "dlsuite.cli.predict",
     "dlsuite.cli.play",

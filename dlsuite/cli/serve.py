@@ -196,6 +196,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show file-system paths in status and readiness answers (hidden by default)",
     )
+    credentials = parser.add_argument_group(
+        "C2PA Content Credentials (dlsuite backend; see docs/generative.md)"
+    )
+    credentials.add_argument(
+        "--c2pa_cert",
+        help="PEM certificate chain (signing certificate first) that signs the C2PA Content "
+        "Credentials added to the images of models marked for Art. 50(2); default: an untrusted "
+        "test certificate made at start-up",
+    )
+    credentials.add_argument(
+        "--c2pa_key", help="unencrypted PEM private key of --c2pa_cert (keep it mode 0600)"
+    )
 
 
 _LIMIT_HELP = {

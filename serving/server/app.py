@@ -128,6 +128,7 @@ def run_server(options: ServerOptions) -> int:
         settle_heap=True,
         require_manifest=options.security.require_manifest,
         trusted_signers=options.security.trusted_signers,
+        content_credentials=options.content_credentials,
     )
     manager.reconcile()  # the initial load happens before the ports open, as in TF Serving
     try:

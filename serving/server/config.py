@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.base.validation import check_positive_int
+from dlsuite.serving.content_credentials import SigningCredentials, signing_credentials
 from dlsuite.serving.repository import check_model_name
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
@@ -302,6 +303,9 @@ class ServerOptions:
     limits: RequestLimits = RequestLimits()
     overload: OverloadOptions = OverloadOptions()
     security: SecurityOptions = SecurityOptions()
+    # signs the C2PA Content Credentials of marked models' images (--c2pa_cert/--c2pa_key); None:
+    # the process's test chain, made when the first marked version loads
+    content_credentials: SigningCredentials | None = None
 
 
 def server_options(flags: Mapping[str, Any]) -> ServerOptions:
@@ -387,6 +391,11 @@ def server_options(flags: Mapping[str, Any]) -> ServerOptions:
             **{f.name: flags[f.name] for f in dataclasses.fields(OverloadOptions)}
         ),
         security=security_options(flags, models),
+        content_credentials=(
+            signing_credentials(flags["c2pa_cert"], flags["c2pa_key"])
+            if flags["c2pa_cert"] or flags["c2pa_key"]
+            else None
+        ),
     )
 
 
@@ -445,9 +454,15 @@ def read_ssl_config(path: str | os.PathLike[str]) -> TlsOptions:
     )
 
 
-# dlsuite protections tensorflow_model_server does not have: refused with --backend tfserving
-# rather than silently dropped.
-_DLSUITE_ONLY_PROTECTIONS = ("require_manifest", "trusted_signers", "auth_token_file")
+# dlsuite protections (and the C2PA Content Credentials certificate) tensorflow_model_server does
+# not have: refused with --backend tfserving rather than silently dropped.
+_DLSUITE_ONLY_PROTECTIONS = (
+    "require_manifest",
+    "trusted_signers",
+    "auth_token_file",
+    "c2pa_cert",
+    "c2pa_key",
+)
 
 
 def tfserving_argv(flags: Mapping[str, Any], binary: str) -> list[str]:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from dlsuite.serving.content_credentials import SigningCredentials, served_image_signer
 from dlsuite.serving.manifest import (
     MANIFEST_RELPATH,
     SignatureMismatch,
@@ -103,6 +104,9 @@ class ModelManager:
             (``--require_manifest``); by default they load, as in TF Serving, with a warning.
         trusted_signers: PEM public keys (``--trusted_signers``); a version must carry a
             model-signing signature by one of them. Implies ``require_manifest``.
+        content_credentials: what signs the C2PA Content Credentials of the images that versions
+            marked for Art. 50(2) return (``--c2pa_cert``/``--c2pa_key``); None: the process's
+            test chain, made when the first marked version loads (none if c2pa-python is missing).
     """
 
     def __init__(
@@ -117,6 +121,7 @@ class ModelManager:
         settle_heap: bool = False,
         require_manifest: bool = False,
         trusted_signers: Sequence[str] = (),
+        content_credentials: SigningCredentials | None = None,
     ) -> None:
         if max_load_retries < 0:
             raise ValueError(
@@ -139,6 +144,12 @@ class ModelManager:
                 "versions without %s load without an integrity check, as in TF Serving "
                 "(--require_manifest refuses them)",
                 MANIFEST_RELPATH,
+            )
+        self.content_credentials = content_credentials
+        if content_credentials is not None:
+            log.info(
+                "images of models marked for Art. 50(2) get C2PA Content Credentials signed by %s",
+                content_credentials.describe(),
             )
         self._lock = threading.RLock()
         self._reconcile_lock = threading.Lock()
@@ -374,6 +385,7 @@ class ModelManager:
             self.metrics.batch_callback(name, version),
             self.metrics.queue_callback(name, version),
             self.session,
+            served_image_signer(self.content_credentials, path, name, version),
         )
         started = time.monotonic()
         try:

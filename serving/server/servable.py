@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from dlsuite.serving.content_credentials import ImageSigner
 from dlsuite.serving.server.batching import Batcher
 from dlsuite.serving.server.config import BatchingOptions, SessionOptions
 from dlsuite.serving.server.errors import ServingError, invalid
@@ -61,6 +62,8 @@ class Servable:
         on_batch: metrics callback ``(rows, padded_rows)`` for each batch.
         on_queue: metrics callback ``(queued_rows)`` when the batch queue changes.
         session: the session's TensorFlow thread pools.
+        image_signer: adds C2PA Content Credentials to every PNG, JPEG or GIF a signature returns
+            (a model marked for Art. 50(2), `content_credentials.served_image_signer`), or None.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class Servable:
         on_batch: Callable[[int, int], None] | None = None,
         on_queue: Callable[[int], None] | None = None,
         session: SessionOptions | None = None,
+        image_signer: ImageSigner | None = None,
     ) -> None:
         import tensorflow as tf
         from tensorflow.core.protobuf import config_pb2
@@ -79,6 +83,7 @@ class Servable:
         self.name = name
         self.version = version
         self.path = Path(path)
+        self.image_signer = image_signer
         self._graph = tf.Graph()
         # soft placement: a graph exported with GPU device pins still loads on a CPU-only host
         threads = session or SessionOptions()
@@ -184,6 +189,8 @@ class Servable:
         return self._run_direct(key, inputs)
 
     def _run_direct(self, key: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the signature; every call (alone or a whole batch, for REST, gRPC and V2) ends
+        here, so this is where the images of a marked model get their Content Credentials."""
         import tensorflow as tf
 
         try:
@@ -192,7 +199,13 @@ class Servable:
             raise invalid(_tf_message(err)) from None
         except tf.errors.OpError as err:
             raise ServingError("INTERNAL", _tf_message(err)) from None
-        return dict(zip(self._output_names[key], values, strict=True))
+        outputs = dict(zip(self._output_names[key], values, strict=True))
+        if self.image_signer is None:
+            return outputs
+        try:
+            return self.image_signer.sign_outputs(outputs)
+        except RuntimeError as err:
+            raise ServingError("INTERNAL", str(err)) from None
 
     # -- lifetime -----------------------------------------------------------------------------
     def acquire(self) -> None:
