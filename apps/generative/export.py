@@ -9,9 +9,9 @@
 
 The same seed and class ids give the same images (stateless noise). Both outputs carry the
 Art. 50(2) marks (`serving.marking`): the DWT-DCT and LSB watermarks are in ``images`` and in the
-PNGs' pixels, and every PNG has the text chunks naming the model and version. The dlsuite server adds C2PA
-Content Credentials to the PNGs after the model call (`serving.content_credentials`), because the
-version's manifest has a ``synthetic_content_marking`` section; it records them under
+PNGs' pixels, and every PNG has the text chunks naming the model and version. The dlsuite server
+adds C2PA Content Credentials to the PNGs after the model call (`serving.content_credentials`),
+because the version's manifest has a ``synthetic_content_marking`` section; it records them under
 ``content_credentials``.
 """
 
