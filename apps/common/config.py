@@ -26,6 +26,8 @@ LOOPS = ("auto", "fit", "custom")
 # choices of ``--lr-schedule``: auto is the app's default (`TrainingConfig.default_lr_schedule`).
 SCHEDULES = ("constant", "cosine", "transformer")
 LR_SCHEDULES = ("auto", *SCHEDULES)
+# Levels of a classifier's evaluation beyond accuracy (`apps.common.evaluation.robustness_report`).
+ROBUSTNESS_LEVELS = ("off", "quick", "full")
 
 
 def option(default: Any, help: str, **extra: Any) -> Any:  # noqa: A002 - mirrors argparse
@@ -162,6 +164,14 @@ class TrainingConfig(RunConfig):
     verbose: int = option(
         1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch"
     )
+    robustness: str = option(
+        "quick",
+        "a classifier's evaluation beyond accuracy (evaluation.json's robustness): ECE and a "
+        "validation-fitted temperature, accuracy under seeded corruptions, FGSM/PGD accuracy, "
+        "explanations, with PNGs; quick (a few seconds: 256 examples, severities 1/3/5, 3 "
+        "epsilons, PGD 5 steps on 128 examples), full (dlsuite evaluate RUN --robustness) or off",
+        choices=ROBUSTNESS_LEVELS,
+    )
 
     def __post_init__(self) -> None:
         self.check_positive_fields("epochs", "batch_size", "warmup_steps")
@@ -223,6 +233,11 @@ class TrainingConfig(RunConfig):
             )
         if self.grad_accum_steps is not None:
             self.check_positive_fields("grad_accum_steps")
+        if self.robustness not in ROBUSTNESS_LEVELS:
+            raise ValueError(
+                f"robustness expected one of {ROBUSTNESS_LEVELS}. "
+                f"Received: robustness={self.robustness!r}"
+            )
 
     def default_lr_schedule(self) -> str:
         """The schedule ``lr_schedule="auto"`` stands for; an app overrides it to change its own."""

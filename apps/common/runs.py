@@ -227,10 +227,27 @@ def recorded_examples(run_dir: str | Path, split: str) -> np.ndarray | None:
     return None
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
-    """Evaluate a finished run on a held-out split with its app's ``evaluate_run``."""
+def evaluate_run(
+    run_dir: str | Path, split: str = "test", robustness: str | None = None
+) -> dict[str, Any]:
+    """Evaluate a finished run on a held-out split with its app's ``evaluate_run``.
+
+    ``robustness``: the level of a classifier's evaluation beyond accuracy ("off", "quick" or
+    "full"; `apps.common.evaluation.robustness_report`), default the run's own option; only an
+    app whose ``evaluate_run`` takes it (vision, speech, nlp classify) accepts one.
+    """
+    import inspect
+
     config_json, _ = load_run(run_dir)
-    return app_module(config_json["app"], "train").evaluate_run(run_dir, split)
+    evaluate = app_module(config_json["app"], "train").evaluate_run
+    if robustness is None:
+        return evaluate(run_dir, split)
+    if "robustness" not in inspect.signature(evaluate).parameters:
+        raise ValueError(
+            f"--robustness evaluates classifiers (vision, speech keyword spotters, nlp classify); "
+            f"the {config_json['app']} app's evaluate_run takes no robustness level: leave it out"
+        )
+    return evaluate(run_dir, split, robustness=robustness)
 
 
 def load_trained_model(run_dir: str | Path) -> Any:

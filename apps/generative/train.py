@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common import trainer
-from dlsuite.apps.common.data import make_pipeline
-from dlsuite.apps.common.evaluation import classification_report, evaluate_classifier
+from dlsuite.apps.common.evaluation import (
+    classification_report,
+    evaluate_classifier,
+    held_out_batches,
+)
 from dlsuite.apps.common.optimization import compile_classifier
 from dlsuite.apps.common.plots import plot_confusion_matrix
 from dlsuite.apps.common.runs import run_config, splits_for_run
@@ -85,16 +88,26 @@ def evaluate_dbn(
     splits: Any,
     config: GenerativeConfig,
     split: str = "test",
+    robustness: str | None = None,
 ) -> dict[str, Any]:
-    """The fine-tuned classifier's report (``accuracy``, per class, confusion matrix), plus the
-    generative DBN's: its free-energy classification of ``split`` and its label-clamped samples
-    judged by the judge LeNet-5 (``class_accuracy``)."""
+    """The fine-tuned classifier's report (``accuracy``, per class, confusion matrix, evaluation
+    beyond accuracy at ``robustness``, default the run's option), plus the generative DBN's: its
+    free-energy classification of ``split`` and its label-clamped samples judged by the judge
+    LeNet-5 (``class_accuracy``)."""
     import numpy as np
 
     from dlsuite.apps.generative.dbn import load_generative_dbn
     from dlsuite.apps.generative.quality import arrays, requested_labels, train_evaluators
 
-    report = evaluate_classifier(classifier, batches, splits.class_names, run_path, split=split)
+    report = evaluate_classifier(
+        classifier,
+        batches,
+        splits.class_names,
+        run_path,
+        split=split,
+        robustness=robustness or config.robustness,
+        validation=held_out_batches(splits.validation, config),
+    )
     dbn = load_generative_dbn(run_path)
     images, labels = arrays(getattr(splits, split))
     predicted = np.concatenate(
@@ -285,8 +298,12 @@ def train_and_evaluate(config: GenerativeConfig) -> trainer.TrainResult:
     )
 
 
-def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
-    """Evaluate a finished run's generator on a held-out split; writes evaluation.json."""
+def evaluate_run(
+    run_dir: Any, split: str = "test", robustness: str | None = None
+) -> dict[str, Any]:
+    """Evaluate a finished run's generator on a held-out split; writes evaluation.json.
+
+    ``robustness``: the level of the evaluation beyond accuracy of a DBN run's classifier."""
     import keras
 
     from dlsuite import core_layers  # noqa: F401  (registers the custom layers)
@@ -298,14 +315,13 @@ def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
     splits = splits_for_run(path)
     gan = keras.saving.load_model(path / "model.keras", compile=False)
     if not isinstance(gan, GAN):  # the DBN classifier (and the generative DBN beside it)
-        batches = make_pipeline(
-            getattr(splits, split),
-            batch_size=config.batch_size,
-            training=False,
-            seed=config.seed,
-            cache=False,
+        batches = held_out_batches(getattr(splits, split), config)
+        return evaluate_dbn(gan, path, batches, splits, config, split=split, robustness=robustness)
+    if robustness is not None:
+        raise ValueError(
+            "--robustness evaluates classifiers; a GAN run is evaluated by FID-digits, IS-digits "
+            "and class accuracy: leave it out"
         )
-        return evaluate_dbn(gan, path, batches, splits, config, split=split)
     evaluators = train_evaluators(splits, path, epochs=config.evaluator_epochs, seed=config.seed)
     report = evaluate_gan(gan, evaluators, splits, config, split=split)
     _write_evaluation(report, path, splits.class_names, f"{gan.name}: {split}")

@@ -23,7 +23,19 @@ def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
     return task.train_and_evaluate(config)
 
 
-def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
-    """Evaluate a finished run's model on a held-out split; writes the report files."""
-    task = importlib.import_module(f"dlsuite.apps.nlp.{run_config(run_dir).task}.train")
-    return task.evaluate_run(run_dir, split)
+def evaluate_run(
+    run_dir: Any, split: str = "test", robustness: str | None = None
+) -> dict[str, Any]:
+    """Evaluate a finished run's model on a held-out split; writes the report files.
+
+    ``robustness``: the level of the evaluation beyond accuracy, for classify runs only."""
+    name = run_config(run_dir).task
+    task = importlib.import_module(f"dlsuite.apps.nlp.{name}.train")
+    if robustness is None:
+        return task.evaluate_run(run_dir, split)
+    if name != "classify":
+        raise ValueError(
+            f"--robustness evaluates classifiers; this nlp run's task is {name!r}, not "
+            "'classify': leave it out"
+        )
+    return task.evaluate_run(run_dir, split, robustness=robustness)

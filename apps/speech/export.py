@@ -25,6 +25,11 @@ Keyword spotters:
 - ``compute_features``
   - inputs: ``waveform``: float32 [N, S]
   - outputs: ``features`` float32 [N, T, F]: the front end alone (``predict_features``' input)
+- ``explain``
+  - inputs: ``waveform``: float32 [N, S]
+  - outputs: ``attributions`` float32 [N, T, F]: integrated gradients of the predicted class's
+    probability on the normalised features (the output of the layer "cmvn", a time x frequency
+    map; `apps.common.explain.explain_function`, 32 steps), ``class_ids`` int64 [N]
 
 Recognisers (``--model ctc``):
 
@@ -97,8 +102,12 @@ def build_signatures(
     of the keyword-spotting signatures for ``model``."""
     import tensorflow as tf
 
+    from dlsuite.apps.common.evaluation import SPEECH_FEATURES_LAYER
+    from dlsuite.apps.common.explain import explain_function
+
     names = tf.constant(list(class_names))
     front_end, body = split_front_end(model)
+    explain = explain_function(model, layer=SPEECH_FEATURES_LAYER)
 
     def outputs(scores: Any) -> dict[str, Any]:
         scores = tf.cast(scores, tf.float32)  # (N, K)
@@ -167,6 +176,7 @@ def build_signatures(
             [tf.TensorSpec([None, *feature_shape], tf.float32, name="features")],
         ),
         "compute_features": (compute_features, waveforms),
+        "explain": (explain, list(explain.input_signature)),
     }
 
 

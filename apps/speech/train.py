@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common import trainer
-from dlsuite.apps.common.data import make_pipeline
-from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
+from dlsuite.apps.common.evaluation import (
+    evaluate_classifier,
+    evaluate_classifier_run,
+    held_out_batches,
+)
 from dlsuite.apps.common.optimization import compile_classifier
 from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
 from dlsuite.apps.common.strategy import prepare_strategy
@@ -128,7 +131,13 @@ def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
         compile_model, evaluate = (
             compile_classifier,
             lambda model, run, test_batches: evaluate_classifier(
-                model, test_batches, splits.class_names, run.path
+                model,
+                test_batches,
+                splits.class_names,
+                run.path,
+                robustness=config.robustness,
+                validation=held_out_batches(splits.validation, config),
+                sample_rate=config.sample_rate,
             ),
         )
     return trainer.train_and_evaluate(
@@ -142,18 +151,22 @@ def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
     )
 
 
-def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
-    """Evaluate a finished run's model on a held-out split; writes the report files."""
+def evaluate_run(
+    run_dir: Any, split: str = "test", robustness: str | None = None
+) -> dict[str, Any]:
+    """Evaluate a finished run's model on a held-out split; writes the report files
+    (``robustness``: a keyword spotter's level, default the run's own; a recogniser has none)."""
     config = run_config(run_dir)
     if not config.recognizer:
-        return evaluate_classifier_run(run_dir, split)
-    batches = make_pipeline(
-        getattr(splits_for_run(run_dir), split),
-        batch_size=config.batch_size,
-        training=False,
-        seed=config.seed,
-        cache=False,
-    )
+        return evaluate_classifier_run(
+            run_dir, split, robustness=robustness, sample_rate=config.sample_rate
+        )
+    if robustness not in (None, "off"):
+        raise ValueError(
+            "--robustness evaluates classifiers; a CTC recogniser (--model ctc) has no "
+            "robustness evaluation: leave the option out"
+        )
+    batches = held_out_batches(getattr(splits_for_run(run_dir), split), config)
     return evaluate_recognizer(
         load_trained_model(run_dir), batches, run_dir, split, config.beam_width
     )

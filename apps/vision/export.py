@@ -9,6 +9,11 @@
 - ``classify`` (method classify)
   - inputs: ``inputs``: string [N], serialized ``tf.Example`` with ``image/encoded`` bytes
   - outputs: ``classes`` string [N, K], ``scores`` float32 [N, K]
+- ``explain`` (method predict)
+  - inputs: the model's input (``image``): float32 [N, S, S, C], pixel values 0-255
+  - outputs: ``attributions`` float32 [N, S, S, C], integrated gradients of the predicted
+    class's probability from a black image (`apps.common.explain.explain_function`, 32 steps;
+    they sum to about the probability's rise from black), ``class_ids`` int64 [N]
 
 Decoded images are converted to C channels and resized to S x S (bilinear), as in training.
 Before an image is decoded, its width and height are read from its header (PNG ``IHDR``, the JPEG
@@ -18,7 +23,8 @@ and an image of more than ``max_image_pixels`` pixels (an export option, default
 InvalidArgumentError naming the limit, so a small file declaring a huge image never makes the
 server allocate it; bytes of any other format (JPEG XL, whose size cannot be read this way,
 included) are refused the same way. Only core TensorFlow ops are used (the graph runs in the stock
-``tensorflow_model_server``); ``predict_images`` decodes nothing and stays TFLite-convertible.
+``tensorflow_model_server``); ``predict_images`` decodes nothing and stays TFLite-convertible
+(``explain``, gradients in a loop, is for the server).
 """
 
 from __future__ import annotations
@@ -108,9 +114,11 @@ def build_signatures(
     input_shape: Sequence[int],
     max_image_pixels: int = MAX_IMAGE_PIXELS,
 ) -> dict[str, Any]:
-    """``{name: (tf.function, input_signature)}`` of the three vision signatures for ``model``
+    """``{name: (tf.function, input_signature)}`` of the four vision signatures for ``model``
     (encoded images of more than ``max_image_pixels`` pixels refused before decoding)."""
     import tensorflow as tf
+
+    from dlsuite.apps.common.explain import explain_function
 
     size, _, channels = input_shape
     names = tf.constant(list(class_names))
@@ -143,6 +151,8 @@ def build_signatures(
     def predict_images(images: Any) -> dict[str, Any]:
         return predict(images)
 
+    explain = explain_function(model)
+
     def classify(inputs: Any) -> dict[str, Any]:
         features = tf.io.parse_example(
             inputs, {IMAGE_FEATURE: tf.io.FixedLenFeature([], tf.string)}
@@ -161,6 +171,7 @@ def build_signatures(
             [tf.TensorSpec([None, size, size, channels], tf.float32, name="images")],
         ),
         "classify": (classify, [tf.TensorSpec([None], tf.string, name="inputs")]),
+        "explain": (explain, list(explain.input_signature)),
     }
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from dlsuite.apps.common import trainer
-from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
+from dlsuite.apps.common.evaluation import (
+    evaluate_classifier,
+    evaluate_classifier_run,
+    held_out_batches,
+)
 from dlsuite.apps.common.optimization import compile_classifier
 from dlsuite.apps.common.strategy import prepare_strategy
 from dlsuite.apps.vision.config import VisionConfig
@@ -28,7 +32,14 @@ def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
         return build_model(config.model, splits.input_shape, num_classes, **options)
 
     def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
-        return evaluate_classifier(model, test_batches, splits.class_names, run.path)
+        return evaluate_classifier(
+            model,
+            test_batches,
+            splits.class_names,
+            run.path,
+            robustness=config.robustness,
+            validation=held_out_batches(splits.validation, config),
+        )
 
     return trainer.train_and_evaluate(
         app=APP,
@@ -43,6 +54,9 @@ def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
     )
 
 
-def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
-    """Evaluate a finished run's model on a held-out split; writes the report files."""
-    return evaluate_classifier_run(run_dir, split)
+def evaluate_run(
+    run_dir: Any, split: str = "test", robustness: str | None = None
+) -> dict[str, Any]:
+    """Evaluate a finished run's model on a held-out split; writes the report files
+    (``robustness``: the level, default the run's own)."""
+    return evaluate_classifier_run(run_dir, split, robustness=robustness)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dlsuite.apps.common.config import override
+from dlsuite.apps.common.config import ROBUSTNESS_LEVELS, override
 from dlsuite.apps.common.evaluation import format_report
 from dlsuite.apps.common.export import export_run
 from dlsuite.apps.common.registry import APPS, app_module, config_class, presets
@@ -48,11 +48,22 @@ def register(subparsers: Any) -> None:
         "evaluate",
         help="evaluate a trained run on a held-out split",
         description="Report accuracy, per-class precision/recall and write a confusion-matrix PNG "
-        "(evaluation.json and confusion_matrix.png in the run directory).",
+        "(evaluation.json and confusion_matrix.png in the run directory); for a classifier also "
+        "its calibration, robustness and explanations (--robustness).",
     )
     evaluate.add_argument("run", help="run directory (runs/<app>/<run-id>)")
     evaluate.add_argument(
         "--split", default="test", choices=("test", "validation"), help="held-out split to evaluate"
+    )
+    evaluate.add_argument(
+        "--robustness",
+        nargs="?",
+        const="full",
+        default=None,
+        choices=ROBUSTNESS_LEVELS,
+        help="a classifier's evaluation beyond accuracy: calibration (ECE, temperature), "
+        "corruption and FGSM/PGD accuracy, explanations, with PNGs (evaluation.json's "
+        "robustness); --robustness alone is full; default: the run's own --robustness level",
     )
     evaluate.set_defaults(func=_evaluate)
 
@@ -196,7 +207,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    report = evaluate_run(args.run, args.split)
+    report = evaluate_run(args.run, args.split, robustness=args.robustness)
     if "per_class" in report:
         print(format_report(report))
     else:  # an evaluation that is not a classification report (e.g. an unconditional GAN's FID)

@@ -243,12 +243,18 @@ def _data_section(data: Mapping[str, Any], person: Mapping[str, Any]) -> dict:
     return section
 
 
-def _evaluation_section(run_dir: Path, metrics: Mapping[str, Any]) -> dict:
+def _run_evaluation(run_dir: Path, metrics: Mapping[str, Any]) -> Any:
+    """The run's newest held-out report: ``evaluation.json`` (which `dlsuite evaluate` rewrites)
+    when it holds one, else ``metrics.json``'s ``evaluation``."""
     evaluation = metrics.get("evaluation")
     if (run_dir / "evaluation.json").is_file():  # `dlsuite evaluate` output is the newest figure
         candidate = read_json(run_dir / "evaluation.json")
         if isinstance(candidate, Mapping) and ("per_class" in candidate or "split" in candidate):
             evaluation = candidate
+    return evaluation
+
+
+def _evaluation_section(evaluation: Any, metrics: Mapping[str, Any]) -> dict:
     final = dict(metrics.get("final") or {})
     if isinstance(evaluation, Mapping):
         split = evaluation.get("split") or "test"
@@ -278,6 +284,47 @@ def _evaluation_section(run_dir: Path, metrics: Mapping[str, Any]) -> dict:
     if split is None:
         section["note"] = "the run recorded no evaluation on held-out data"
     return section
+
+
+def robustness_section(evaluation: Any) -> dict | None:
+    """The manifest's ``robustness`` section from a classifier's held-out report (its
+    ``robustness`` key, `dlsuite.apps.common.evaluation.robustness_report`): the level, method
+    and parameters; the ECE and temperature; the corruption table and its mean; FGSM and PGD
+    accuracy per epsilon; the explanation method; the PNG file names in the run directory.
+    None when the report has none."""
+    if not isinstance(evaluation, Mapping) or not isinstance(evaluation.get("robustness"), Mapping):
+        return None
+    report = evaluation["robustness"]
+    corruption = report["corruption"]
+    return {
+        "level": report["level"],
+        "method": report["method"],
+        "split": evaluation.get("split") or "test",
+        "parameters": dict(report["parameters"]),
+        "calibration": dict(report["calibration"]),
+        "corruption": {
+            key: corruption[key]
+            for key in (
+                "method",
+                "modality",
+                "seed",
+                "num_examples",
+                "severities",
+                "clean_accuracy",
+                "mean_corruption_accuracy",
+                "accuracy",
+                "parameters",
+            )
+        },
+        "adversarial": {
+            name: {k: v for k, v in attack.items() if k != "example"}
+            for name, attack in report["adversarial"].items()
+        },
+        "explanations": {
+            k: v for k, v in report["explanations"].items() if k not in ("labels", "explained")
+        },
+        "figures": dict(report["figures"]),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -526,7 +573,12 @@ def _manifest_from_run(
         "training_flops": metrics.get("training_flops"),
         "energy": metrics.get("energy"),  # what was measured; build_manifest makes the section
     }
-    manifest["evaluation"] = _evaluation_section(run_dir, metrics)
+    evaluation = _run_evaluation(run_dir, metrics)
+    manifest["evaluation"] = _evaluation_section(evaluation, metrics)
+    robustness = robustness_section(evaluation)
+    if robustness is not None:
+        manifest["robustness"] = robustness
+        from_run.append("robustness")
     manifest["provenance"] = {
         "recorded_run": True,
         "run_dir": run_dir.as_posix(),

@@ -22,6 +22,7 @@ _KNOWN_SECTIONS = (
     "model",
     "training",
     "evaluation",
+    "robustness",
     "limitations",
     "synthetic_content_marking",
     "integrity",
@@ -289,6 +290,97 @@ def _evaluation(m: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
+def _robustness(robustness: Mapping[str, Any]) -> str:
+    """The ``robustness`` section: calibration, corruption table, adversarial accuracy per
+    epsilon, explanations, and the PNGs it names (in the run directory; the card embeds no
+    files)."""
+    calibration = robustness.get("calibration", {})
+    temperature = calibration.get("temperature", {})
+    corruption = robustness.get("corruption", {})
+    out = [
+        _para(robustness.get("method")),
+        _kv_table(
+            [
+                ("Level", robustness.get("level")),
+                ("Held-out split", robustness.get("split")),
+                ("Parameters", robustness.get("parameters")),
+            ]
+        ),
+        "<h3>Calibration</h3>",
+        _kv_table(
+            [
+                ("Method", calibration.get("method")),
+                ("Expected calibration error", calibration.get("ece")),
+                ("Bins", calibration.get("bins")),
+                ("Mean confidence", calibration.get("mean_confidence")),
+                ("Accuracy", calibration.get("accuracy")),
+                (
+                    "Temperature (fitted on validation)",
+                    temperature.get("temperature")
+                    if temperature.get("fitted")
+                    else temperature.get("reason"),
+                ),
+                ("ECE after temperature scaling", temperature.get("ece_after")),
+            ]
+        ),
+    ]
+    bins = [b for b in calibration.get("per_bin") or [] if b.get("count")]
+    if bins:
+        out.append(
+            _grid(
+                ["confidence bin", "examples", "mean confidence", "accuracy"],
+                (
+                    [
+                        f"{b['lower']:.3f}-{b['upper']:.3f}",
+                        b["count"],
+                        b["confidence"],
+                        b["accuracy"],
+                    ]
+                    for b in bins
+                ),
+            )
+        )
+    table = corruption.get("accuracy") or {}
+    if table:
+        severities = sorted({s for row in table.values() for s in row}, key=int)
+        out += [
+            f"<h3>Corruptions ({_e(corruption.get('modality'))})</h3>",
+            _para(corruption.get("method")),
+            _kv_table(
+                [
+                    ("Clean accuracy", corruption.get("clean_accuracy")),
+                    ("Mean corruption accuracy", corruption.get("mean_corruption_accuracy")),
+                    ("Examples", corruption.get("num_examples")),
+                ]
+            ),
+            _grid(
+                ["corruption", *(f"severity {s}" for s in severities)],
+                ([name, *(row.get(s) for s in severities)] for name, row in table.items()),
+            ),
+        ]
+    out.append("<h3>Adversarial accuracy</h3>")
+    for name, attack in (robustness.get("adversarial") or {}).items():
+        if not attack.get("applicable"):
+            out.append(f"<p>{html.escape(name.upper())}: {_e(attack.get('reason'))}</p>")
+            continue
+        out += [
+            f"<p>{html.escape(name.upper())}: {_e(attack.get('method'))}, "
+            f"{_e(attack.get('steps'))} step(s), inputs in {_e(attack.get('value_range'))}</p>",
+            _grid(
+                ["epsilon", "accuracy"],
+                sorted((attack.get("accuracy") or {}).items(), key=lambda row: float(row[0])),
+            ),
+        ]
+    explanations = robustness.get("explanations") or {}
+    out += [
+        "<h3>Explanations</h3>",
+        _kv_table(sorted((k, v) for k, v in explanations.items())),
+        "<h3>Figures (PNG files in the run directory)</h3>",
+        _kv_table(sorted((robustness.get("figures") or {}).items())),
+    ]
+    return "".join(out)
+
+
 def _limitations(m: Mapping[str, Any]) -> str:
     lim = m.get("limitations", {})
     out = [
@@ -337,6 +429,10 @@ def render_html(manifest: dict) -> str:
         _training(manifest),
         "<h2>Evaluation</h2>",
         _evaluation(manifest),
+    ]
+    if manifest.get("robustness"):
+        sections += ["<h2>Robustness</h2>", _robustness(manifest["robustness"])]
+    sections += [
         "<h2>Limitations, risks and oversight</h2>",
         _limitations(manifest),
     ]

@@ -278,14 +278,36 @@ def hugging_face_metadata(
                         "task": {"type": task or "other", "name": HF_TASKS[task or "other"]},
                         "dataset": {"name": source, "type": source, "split": str(split)},
                         "metrics": [
-                            {"type": name, "value": value, "name": f"{split} {name}"}
-                            for name, value in scores
+                            *(
+                                {"type": name, "value": value, "name": f"{split} {name}"}
+                                for name, value in scores
+                            ),
+                            *_robustness_metrics(manifest.get("robustness")),
                         ],
                     }
                 ],
             }
         ]
     return meta
+
+
+def _robustness_metrics(robustness: Any) -> list[dict[str, Any]]:
+    """model-index metrics of a manifest's ``robustness`` section: the ECE and the mean
+    accuracy under the corruption suite, on its split."""
+    if not isinstance(robustness, Mapping):
+        return []
+    split = robustness.get("split")
+    ece = robustness["calibration"]["ece"]
+    corruption = robustness["corruption"]["mean_corruption_accuracy"]
+    return [
+        {"type": "ece", "value": ece, "name": f"{split} expected calibration error"},
+        {
+            "type": "accuracy",
+            "value": corruption,
+            "name": f"{split} accuracy under {robustness['corruption']['modality']} "
+            "corruptions (mean over corruptions and severities)",
+        },
+    ]
 
 
 def check_hugging_face_metadata(meta: Any) -> list[str]:
@@ -520,6 +542,47 @@ def _md_evaluation(m: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _md_robustness(m: Mapping[str, Any]) -> list[str]:
+    robustness = m.get("robustness")
+    if not robustness:
+        return []
+    calibration = robustness["calibration"]
+    temperature = calibration["temperature"]
+    corruption = robustness["corruption"]
+    out = ["## Robustness", "", *_para(robustness.get("method"))]
+    out += _fields(
+        [
+            ("Held-out split", robustness.get("split")),
+            ("Level", robustness.get("level")),
+            ("Expected calibration error", calibration["ece"]),
+            (
+                "Temperature (fitted on validation)",
+                temperature.get("temperature") if temperature.get("fitted") else None,
+            ),
+            ("ECE after temperature scaling", temperature.get("ece_after")),
+            ("Clean accuracy", corruption["clean_accuracy"]),
+            ("Mean accuracy under corruptions", corruption["mean_corruption_accuracy"]),
+            ("Explanations", robustness["explanations"].get("method")),
+        ]
+    )
+    table = corruption["accuracy"]
+    severities = sorted({s for row in table.values() for s in row}, key=int)
+    out += _table(
+        ["corruption", *(f"severity {s}" for s in severities)],
+        ([name, *(row.get(s) for s in severities)] for name, row in table.items()),
+    )
+    for name, attack in robustness["adversarial"].items():
+        if attack.get("applicable"):
+            out += [f"{name.upper()}: {attack['method']}", ""]
+            out += _table(
+                ["epsilon", "accuracy"],
+                sorted(attack["accuracy"].items(), key=lambda row: float(row[0])),
+            )
+        else:
+            out += [f"{name.upper()}: {attack['reason']}", ""]
+    return out
+
+
 def _md_compliance(m: Mapping[str, Any]) -> list[str]:
     use = m.get("intended_use", {})
     risk = use.get("risk", {})
@@ -579,6 +642,7 @@ def hugging_face_card(manifest: Mapping[str, Any], *, language: Sequence[str] = 
         *_md_use(manifest),
         *_md_training(manifest),
         *_md_evaluation(manifest),
+        *_md_robustness(manifest),
         *_md_compliance(manifest),
     ]
     card = f"---\n{head}---\n\n" + "\n".join(body)

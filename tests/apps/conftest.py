@@ -16,6 +16,7 @@ TINY = dict(
     max_train_examples=128,
     verbose=0,
     seed=7,
+    robustness="off",  # its tests do not check the robustness evaluation
 )
 
 
@@ -98,6 +99,7 @@ NLP_TINY = dict(
     batch_size=32,
     verbose=0,
     seed=5,
+    robustness="off",  # its tests do not check the robustness evaluation
 )
 
 

@@ -32,6 +32,7 @@ TINY = dict(
     max_train_examples=256,
     verbose=0,
     seed=3,
+    robustness="off",  # its tests do not check the robustness evaluation
 )
 TINY_ARGS = [
     "--model",

@@ -21,6 +21,7 @@ TINY = dict(
     max_train_examples=96,
     verbose=0,
     seed=3,
+    robustness="off",  # its tests do not check the robustness evaluation
 )
 
 
@@ -340,6 +341,7 @@ def test_tiny_run_writes_metrics(tiny_speech_run):
 def test_export_signatures_match_the_keras_model(tiny_speech_run, exported):
     import tensorflow as tf
 
+    from dlsuite.apps.common.explain import explain_function
     from dlsuite.apps.common.runs import splits_for_run
     from dlsuite.apps.speech.audio import encode_wav
     from dlsuite.serving.warmup import read_warmup_requests
@@ -356,6 +358,7 @@ def test_export_signatures_match_the_keras_model(tiny_speech_run, exported):
         "detect_keywords",
         "detect_keywords_wav",
         "compute_features",
+        "explain",
     }
     floats = loaded.signatures["predict_waveform"](waveform=tf.constant(clips))
     np.testing.assert_allclose(floats["scores"].numpy(), expected, atol=1e-5)
@@ -370,6 +373,16 @@ def test_export_signatures_match_the_keras_model(tiny_speech_run, exported):
     clear = _top2_gap(expected) > 5e-3  # the argmax of a near tie may flip with the rounding
     np.testing.assert_array_equal(from_wav["class_ids"].numpy()[clear], expected.argmax(-1)[clear])
     assert len(list(read_warmup_requests(exported))) == 5
+    # explain: integrated gradients on the normalised features, as explain_function computes them
+    explained = loaded.signatures["explain"](waveform=tf.constant(clips[:2]))
+    reference = explain_function(tiny_speech_run.model, layer="cmvn")(tf.constant(clips[:2]))
+    assert explained["attributions"].shape == (
+        2,
+        *tiny_speech_run.model.get_layer("cmvn").output.shape[1:],
+    )
+    np.testing.assert_allclose(
+        explained["attributions"].numpy(), reference["attributions"].numpy(), atol=1e-5
+    )
     # Streaming: a 5 s recording of the clips one after another; windows every 250 ms, so the
     # windows at 0, 1, 2, ... s are exactly the clips.
     stream = loaded.signatures["detect_keywords"](waveform=tf.constant(clips.reshape(1, -1)))

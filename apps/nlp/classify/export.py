@@ -7,6 +7,10 @@ Signatures (signature, method: inputs -> outputs):
   ``class_ids`` int64 [N], ``labels`` string [N], ``scores`` float32 [N, K]
 * ``classify``, classify: ``inputs`` string [N], serialized ``tf.Example`` with a ``text`` bytes
   feature -> ``classes`` string [N, K], ``scores`` float32 [N, K]
+* ``explain``, predict: ``text`` string [N] -> ``token_ids`` int32 [N, T] (the tokenizer's
+  ids, 0 = padding), ``attributions`` float32 [N, T] (integrated gradients of the predicted
+  class's probability on the token embeddings, summed over the embedding dimension;
+  `apps.common.explain.explain_function`, 32 steps), ``class_ids`` int64 [N]
 
 The text is lowercased (if the run did), split and looked up by the model's own tokenizer layer,
 exactly as in training (`apps.nlp.tokenizers`); the graph uses core TensorFlow ops only.
@@ -30,7 +34,10 @@ def build_classifier_signatures(model: Any, class_names: Sequence[str]) -> dict[
     """``{name: (tf.function, input_signature)}`` of the text classification signatures."""
     import tensorflow as tf
 
+    from dlsuite.apps.common.explain import explain_function
+
     names = tf.constant(list(class_names))
+    explain = explain_function(model)
 
     def predict(text: Any) -> dict[str, Any]:
         scores = tf.cast(model(text, training=False), tf.float32)  # (N, K)
@@ -46,6 +53,7 @@ def build_classifier_signatures(model: Any, class_names: Sequence[str]) -> dict[
     return {
         "serving_default": (predict, [tf.TensorSpec([None], tf.string, name="text")]),
         "classify": (classify, [tf.TensorSpec([None], tf.string, name="inputs")]),
+        "explain": (explain, list(explain.input_signature)),
     }
 
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from dlsuite.apps.common import trainer
-from dlsuite.apps.common.evaluation import evaluate_classifier, evaluate_classifier_run
+from dlsuite.apps.common.evaluation import (
+    evaluate_classifier,
+    evaluate_classifier_run,
+    held_out_batches,
+)
 from dlsuite.apps.common.optimization import compile_classifier
 from dlsuite.apps.nlp.classify.data import load_splits
 from dlsuite.apps.nlp.config import APP, NLPConfig
@@ -57,7 +61,14 @@ def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
     tokenizer = fit_tokenizer(config, train_texts(config, splits))
 
     def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
-        return evaluate_classifier(model, test_batches, splits.class_names, run.path)
+        return evaluate_classifier(
+            model,
+            test_batches,
+            splits.class_names,
+            run.path,
+            robustness=config.robustness,
+            validation=held_out_batches(splits.validation, config),
+        )
 
     return trainer.train_and_evaluate(
         app=APP,
@@ -72,10 +83,12 @@ def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
     )
 
 
-def evaluate_run(run_dir: Any, split: str = "test") -> dict[str, Any]:
+def evaluate_run(
+    run_dir: Any, split: str = "test", robustness: str | None = None
+) -> dict[str, Any]:
     """Evaluate a finished classification run's model on a held-out split;
-    writes the report files.
+    writes the report files (``robustness``: the level, default the run's own).
     """
     from dlsuite.apps.nlp import tokenizers  # noqa: F401  (registers the tokenizer layers)
 
-    return evaluate_classifier_run(run_dir, split)
+    return evaluate_classifier_run(run_dir, split, robustness=robustness)
