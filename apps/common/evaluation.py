@@ -497,6 +497,25 @@ def held_out_batches(dataset: Any, config: Any) -> Any:
     )
 
 
+def classifier_evaluator(splits: Any, config: Any, **options: Any) -> Any:
+    """The trainer's ``evaluate(model, run, test_batches)`` of a classifier app:
+    `evaluate_classifier` at ``config.robustness``, the temperature fitted on ``splits``'
+    validation split; ``options`` (e.g. ``sample_rate``) go to `evaluate_classifier`."""
+
+    def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
+        return evaluate_classifier(
+            model,
+            test_batches,
+            splits.class_names,
+            run.path,
+            robustness=config.robustness,
+            validation=held_out_batches(splits.validation, config),
+            **options,
+        )
+
+    return evaluate
+
+
 def evaluate_classifier_run(
     run_dir: Any,
     split: str = "test",

@@ -1,7 +1,8 @@
 """`export_run`: a finished run as the next version of ``<model_base_path>/<name>``, for every app.
 
 Each app's ``export.py`` provides ``export_plan(run_path, *, num_warmup) -> ExportPlan``, the
-part specific to it (the model, its signatures, warmup requests and manifest additions);
+part specific to it (the model, its signatures, warmup requests and manifest additions; a
+classifier app's also takes ``calibrate``);
 `export_run` does the rest through `dlsuite.serving.export.export_version`. A run `RunRecorder`
 wrote for a user's own script is exported like a model given to `dlsuite.export`: its
 ``model.keras``, warmup rows from the examples it kept, its figures from the run.
@@ -10,13 +11,14 @@ wrote for a user's own script is exported like a model given to `dlsuite.export`
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common.registry import app_module
-from dlsuite.apps.common.runs import RECORDED_APP, load_run, recorded_examples
+from dlsuite.apps.common.runs import RECORDED_APP, load_run, recorded_examples, run_temperature
 from dlsuite.serving.export import export_version
 from dlsuite.serving.manifest import load_person_fields
 
@@ -44,19 +46,24 @@ def export_run(
     overrides: Mapping[str, Any] | None = None,
     num_warmup: int = 4,
     sign_key: str | os.PathLike[str] | None = None,
+    calibrate: bool = False,
 ) -> Path:
     """Export the finished run in ``run_dir`` with its app's `ExportPlan`; returns the version
     folder.
 
     ``manifest_info`` and ``overrides`` give the manifest fields only a person can know;
     ``num_warmup`` held-out examples make the warmup requests; ``sign_key`` (an EC private key,
-    PEM) signs the version with model-signing.
+    PEM) signs the version with model-signing; ``calibrate``: a classifier serves
+    temperature-scaled probabilities (`runs.load_trained_model`), recorded in the manifest's
+    ``calibration`` section.
     """
     run_path = Path(run_dir)
     config_json, metrics = load_run(run_path)
     if metrics is None:
         raise ValueError(f"run {run_dir} is not complete (no metrics.json); finish training first")
     if config_json.get("app") == RECORDED_APP:
+        if calibrate:
+            raise ValueError("--calibrate applies to suite classifier runs, not a recorded run")
         return _export_recorded(
             run_path,
             model_base_path=model_base_path,
@@ -67,9 +74,23 @@ def export_run(
             sign_key=sign_key,
         )
     person = load_person_fields(manifest_info, overrides)
-    plan: ExportPlan = app_module(config_json["app"], "export").export_plan(
-        run_path, num_warmup=num_warmup
-    )
+    plan_of = app_module(config_json["app"], "export").export_plan
+    extra: dict[str, Any] = {}
+    if calibrate:
+        if "calibrate" not in inspect.signature(plan_of).parameters:
+            raise ValueError(
+                f"--calibrate scales a classifier's probabilities; the {config_json['app']} "
+                "app exports no classifier"
+            )
+        plan: ExportPlan = plan_of(run_path, num_warmup=num_warmup, calibrate=True)
+        extra["calibration"] = {
+            "method": "temperature scaling (Guo et al. 2017): the served probabilities are "
+            "softmax(log(p) / T) of the model's p; the argmax is unchanged",
+            "temperature": run_temperature(run_path),
+            "fitted_on": "validation split (evaluation.json robustness.calibration)",
+        }
+    else:
+        plan = plan_of(run_path, num_warmup=num_warmup)
     return export_version(
         model_base_path=model_base_path,
         name=name,
@@ -78,7 +99,7 @@ def export_run(
         warmup_logs=plan.warmup_logs,
         person=person,
         signature_methods=plan.signature_methods,
-        manifest_extra=plan.manifest_extra,
+        manifest_extra={**plan.manifest_extra, **extra},
         sign_key=sign_key,
     )
 

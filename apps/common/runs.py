@@ -250,10 +250,12 @@ def evaluate_run(
     return evaluate(run_dir, split, robustness=robustness)
 
 
-def load_trained_model(run_dir: str | Path) -> Any:
+def load_trained_model(run_dir: str | Path, *, calibrated: bool = False) -> Any:
     """A finished run's ``model.keras`` without its optimizer state (for evaluation and export).
 
-    Imports `core_layers` first, so the custom layers a model uses are registered.
+    Imports `core_layers` first, so the custom layers a model uses are registered. With
+    ``calibrated``, a classifier's probabilities go through `TemperatureScaling` with the
+    temperature its evaluation fitted on the validation split (`run_temperature`).
     """
     import keras
 
@@ -262,4 +264,31 @@ def load_trained_model(run_dir: str | Path) -> Any:
     path = Path(run_dir) / "model.keras"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no model.keras: the run is not complete")
-    return keras.saving.load_model(path, compile=False)
+    model = keras.saving.load_model(path, compile=False)
+    if not calibrated:
+        return model
+    from dlsuite.apps.common.calibration import TemperatureScaling
+
+    if len(model.outputs) != 1:
+        raise ValueError(
+            f"temperature scaling applies to a classifier's one probabilities output; "
+            f"{model.name} has {len(model.outputs)} outputs"
+        )
+    scaled = TemperatureScaling(run_temperature(run_dir), dtype="float32", name="temperature")(
+        model.outputs[0]
+    )
+    return keras.Model(model.inputs, scaled, name=model.name)
+
+
+def run_temperature(run_dir: str | Path) -> float:
+    """The temperature a classifier run's evaluation fitted on its validation split
+    (``evaluation.json`` ``robustness.calibration.temperature``)."""
+    path = Path(run_dir) / "evaluation.json"
+    report = read_json(path) if path.is_file() else {}
+    fit = ((report.get("robustness") or {}).get("calibration") or {}).get("temperature") or {}
+    if not fit.get("fitted"):
+        raise ValueError(
+            f"{run_dir} has no fitted temperature ({fit.get('reason') or 'no robustness report'}"
+            "): run `dlsuite evaluate RUN --robustness quick` first, or export without --calibrate"
+        )
+    return float(fit["temperature"])

@@ -299,10 +299,14 @@ def warmup_logs(
     return [predict_log(name, signature, {key: value}) for signature, key, value in requests]
 
 
-def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
-    """A finished speech run's export: keyword-spotting or recogniser signatures (above)."""
+def export_plan(run_path: Path, *, num_warmup: int, calibrate: bool = False) -> ExportPlan:
+    """A finished speech run's export: keyword-spotting or recogniser signatures (above);
+    ``calibrate``: a keyword spotter's temperature-scaled probabilities (`load_trained_model`)."""
     config = run_config(run_path)
-    model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
+    if calibrate and config.recognizer:
+        raise ValueError("--calibrate scales a keyword spotter's probabilities, not a recogniser's")
+    # weights only: no optimizer state in the SavedModel
+    model = load_trained_model(run_path, calibrated=calibrate)
     splits = splits_for_run(run_path)
     waveforms = [w for w, _ in splits.test.take(num_warmup).as_numpy_iterator()]
     speech = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from dlsuite.apps.common import trainer
 from dlsuite.apps.common.evaluation import (
-    evaluate_classifier,
+    classifier_evaluator,
     evaluate_classifier_run,
     held_out_batches,
 )
@@ -130,15 +130,7 @@ def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
     else:
         compile_model, evaluate = (
             compile_classifier,
-            lambda model, run, test_batches: evaluate_classifier(
-                model,
-                test_batches,
-                splits.class_names,
-                run.path,
-                robustness=config.robustness,
-                validation=held_out_batches(splits.validation, config),
-                sample_rate=config.sample_rate,
-            ),
+            classifier_evaluator(splits, config, sample_rate=config.sample_rate),
         )
     return trainer.train_and_evaluate(
         app=APP,

@@ -231,9 +231,11 @@ def warmup_logs(name: str, images: Sequence[Any]) -> list[Any]:
     return logs
 
 
-def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
-    """A finished vision run's export: its trained model with the signatures above."""
-    model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
+def export_plan(run_path: Path, *, num_warmup: int, calibrate: bool = False) -> ExportPlan:
+    """A finished vision run's export: its trained model with the signatures above
+    (``calibrate``: temperature-scaled probabilities, `load_trained_model`)."""
+    # weights only: no optimizer state in the SavedModel
+    model = load_trained_model(run_path, calibrated=calibrate)
     return classifier_plan(model, run_path, num_warmup=num_warmup)
 
 

@@ -6,9 +6,8 @@ from typing import Any
 
 from dlsuite.apps.common import trainer
 from dlsuite.apps.common.evaluation import (
-    evaluate_classifier,
+    classifier_evaluator,
     evaluate_classifier_run,
-    held_out_batches,
 )
 from dlsuite.apps.common.optimization import compile_classifier
 from dlsuite.apps.common.strategy import prepare_strategy
@@ -31,16 +30,6 @@ def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
         options = {"dropout": config.dropout} if config.dropout else {}
         return build_model(config.model, splits.input_shape, num_classes, **options)
 
-    def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
-        return evaluate_classifier(
-            model,
-            test_batches,
-            splits.class_names,
-            run.path,
-            robustness=config.robustness,
-            validation=held_out_batches(splits.validation, config),
-        )
-
     return trainer.train_and_evaluate(
         app=APP,
         config=config,
@@ -49,7 +38,7 @@ def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
         compile_model=lambda model, opt, jit: compile_classifier(
             model, opt, jit, label_smoothing=config.label_smoothing
         ),
-        evaluate=evaluate,
+        evaluate=classifier_evaluator(splits, config),
         augment=augmentation(config, size),
     )
 

@@ -130,6 +130,13 @@ def register(subparsers: Any) -> None:
         "version is published; `dlsuite serve --trusted_signers` and `dlsuite manifest verify "
         "--public-key` check it",
     )
+    export.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="a classifier run (vision, speech keyword spotting, text classification): serve "
+        "temperature-scaled probabilities, softmax(log(p) / T) with the T its evaluation fitted "
+        "on the validation split (the manifest's calibration section records it)",
+    )
     export.set_defaults(func=_export)
 
 
@@ -234,6 +241,8 @@ def _export(args: argparse.Namespace) -> int:
             "give exactly one model source: a run directory (RUN), --from-keras MODEL.keras or "
             f"--from-savedmodel DIR; got {', '.join(sources) or 'none'}"
         )
+    if args.calibrate and args.run is None:
+        raise ValueError("--calibrate uses a run's fitted temperature: give a run directory (RUN)")
     if args.run is not None and (args.examples or args.run_dir):
         raise ValueError(
             "--examples and --run-dir are for --from-keras/--from-savedmodel; a run exports "
@@ -246,7 +255,7 @@ def _export(args: argparse.Namespace) -> int:
         "sign_key": args.sign,
     }
     if args.run is not None:
-        path = export_run(args.run, name=args.name, **common)
+        path = export_run(args.run, name=args.name, calibrate=args.calibrate, **common)
     else:
         from dlsuite.serving import keras_export
 

@@ -203,3 +203,48 @@ def test_keyword_spotter_robustness_explains_its_normalised_features(tmp_path):
         assert (tmp_path / f"{name}.png").is_file()
     with pytest.raises(ValueError, match="sample_rate"):
         robustness_report(model, probabilities, labels, x, ["a", "b", "c"], tmp_path, level="quick")
+
+
+def test_calibrated_export_serves_temperature_scaled_probabilities(
+    robust_run, full_report, tmp_path
+):
+    """`dlsuite export RUN --calibrate`: the server answers softmax(log(p) / T) of the trained
+    model's p, with the validation-fitted T in the manifest; the argmax is unchanged."""
+    from dlsuite.apps.common.runs import splits_for_run
+    from dlsuite.cli import main
+
+    fit = full_report["robustness"]["calibration"]["temperature"]
+    assert fit["fitted"] and fit["temperature"] > 0
+    base = tmp_path / "models"
+    command = ["export", str(robust_run.run.path), "--name", "cal", "--model-base-path", str(base)]
+    assert main([*command, "--manifest-info", str(MANIFEST_INFO), "--calibrate"]) == 0
+    manifest = json.loads((base / "cal" / "1" / "assets.extra" / "manifest.json").read_text())
+    assert manifest["calibration"]["temperature"] == fit["temperature"]
+    images = np.stack(
+        [x for x, _ in splits_for_run(robust_run.run.path).test.take(8).as_numpy_iterator()]
+    ).astype(np.float32)
+    p = np.asarray(robust_run.model(images, training=False), np.float64)
+    scaled = np.exp(np.log(np.maximum(p, 1e-30)) / fit["temperature"])
+    scaled /= scaled.sum(axis=-1, keepdims=True)
+    server = start_server(
+        ["--model_name=cal", f"--model_base_path={base / 'cal'}"],
+        tmp_path / "server.log",
+        ready_model="cal",
+    )
+    try:
+        body = {"signature_name": "predict_images", "instances": images.tolist()}
+        answer = requests.post(f"{server.rest}/v1/models/cal:predict", json=body, timeout=60)
+    finally:
+        server.stop()
+    served = np.array([row["probabilities"] for row in answer.json()["predictions"]])
+    np.testing.assert_allclose(served, scaled, atol=1e-5)
+    assert (served.argmax(-1) == p.argmax(-1)).all()
+    assert not np.allclose(served, p, atol=1e-3)  # T != 1 changed the probabilities
+
+
+def test_calibrate_needs_a_fitted_temperature(tiny_run):
+    from dlsuite.apps.common.runs import load_trained_model
+
+    # tiny_run trained with --robustness off: nothing was fitted
+    with pytest.raises(ValueError, match="no fitted temperature"):
+        load_trained_model(tiny_run.run.path, calibrated=True)

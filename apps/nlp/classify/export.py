@@ -99,12 +99,14 @@ def classifier_warmup_logs(name: str, texts: Sequence[str]) -> list[Any]:
     return logs
 
 
-def export_plan(run_path: Path, *, num_warmup: int) -> ExportPlan:
-    """A text classification run's export (signatures above, warmup from the test split)."""
+def export_plan(run_path: Path, *, num_warmup: int, calibrate: bool = False) -> ExportPlan:
+    """A text classification run's export (signatures above, warmup from the test split;
+    ``calibrate``: temperature-scaled probabilities, `load_trained_model`)."""
     from dlsuite.apps.nlp.tokenizers import Tokenizer, describe_tokenizer
 
     config = run_config(run_path)
-    model = load_trained_model(run_path)  # weights only: no optimizer state in the SavedModel
+    # weights only: no optimizer state in the SavedModel
+    model = load_trained_model(run_path, calibrated=calibrate)
     splits = splits_for_run(run_path)
     texts = [text.decode("utf-8") for text, _ in splits.test.take(num_warmup).as_numpy_iterator()]
     tokenizer = next(layer for layer in model.layers if isinstance(layer, Tokenizer))

@@ -8,9 +8,8 @@ from typing import Any
 
 from dlsuite.apps.common import trainer
 from dlsuite.apps.common.evaluation import (
-    evaluate_classifier,
+    classifier_evaluator,
     evaluate_classifier_run,
-    held_out_batches,
 )
 from dlsuite.apps.common.optimization import compile_classifier
 from dlsuite.apps.nlp.classify.data import load_splits
@@ -60,16 +59,6 @@ def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
     splits = load_splits(config)
     tokenizer = fit_tokenizer(config, train_texts(config, splits))
 
-    def evaluate(model: Any, run: Any, test_batches: Any) -> dict[str, Any]:
-        return evaluate_classifier(
-            model,
-            test_batches,
-            splits.class_names,
-            run.path,
-            robustness=config.robustness,
-            validation=held_out_batches(splits.validation, config),
-        )
-
     return trainer.train_and_evaluate(
         app=APP,
         config=config,
@@ -78,7 +67,7 @@ def train_and_evaluate(config: NLPConfig) -> trainer.TrainResult:
             config.model, tokenizer, len(splits.class_names), **classifier_options(config)
         ),
         compile_model=compile_classifier,
-        evaluate=evaluate,
+        evaluate=classifier_evaluator(splits, config),
         extra_metrics={"tokenizer": describe_tokenizer(tokenizer)},
     )
 
