@@ -26,7 +26,8 @@ LOOPS = ("auto", "fit", "custom")
 # choices of ``--lr-schedule``: auto is the app's default (`TrainingConfig.default_lr_schedule`).
 SCHEDULES = ("constant", "cosine", "transformer")
 LR_SCHEDULES = ("auto", *SCHEDULES)
-# Levels of a classifier's evaluation beyond accuracy (`apps.common.evaluation.robustness_report`).
+# Levels of the evaluation beyond accuracy (`apps.common.evaluation.robustness_report` of a
+# classifier, `perturbation_robustness` of a recogniser or a policy).
 ROBUSTNESS_LEVELS = ("off", "quick", "full")
 
 
@@ -166,10 +167,11 @@ class TrainingConfig(RunConfig):
     )
     robustness: str = option(
         "quick",
-        "a classifier's evaluation beyond accuracy (evaluation.json's robustness): ECE and a "
+        "evaluation beyond accuracy (evaluation.json's robustness): for a classifier ECE and a "
         "validation-fitted temperature, accuracy under seeded corruptions, FGSM/PGD accuracy, "
-        "explanations, with PNGs; quick (a few seconds: 256 examples, severities 1/3/5, 3 "
-        "epsilons, PGD 5 steps on 128 examples), full (dlsuite evaluate RUN --robustness) or off",
+        "explanations; for a speech recogniser CER/WER under corruptions; with PNGs; quick (a "
+        "few seconds: 256 examples, severities 1/3/5, 3 epsilons, PGD 5 steps on 128 "
+        "examples), full (dlsuite evaluate RUN --robustness) or off",
         choices=ROBUSTNESS_LEVELS,
     )
 

@@ -13,6 +13,9 @@ matrix, and beyond accuracy (the ``robustness`` report, at a `ROBUSTNESS_LEVELS`
   normalised features, the layer "cmvn"), token attributions for text
   (`dlsuite.apps.common.explain`).
 
+`perturbation_robustness` is the report of a model that is not a classifier (a CTC recogniser's
+error rates, an RL policy's return under perturbations), in the same shape where it applies.
+
 The modality is the model's input: strings are text, images (B, H, W, C) vision (pixels 0-255),
 waveforms (B, S) speech (samples in [-1, 1]).
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -439,6 +442,102 @@ def robustness_report(
     }
     report["wall_time_s"] = time.perf_counter() - start
     return report
+
+
+def perturbation_robustness(
+    measure: Callable[[str, int], Mapping[str, float]],
+    suite: Mapping[str, Sequence[Any]],
+    units: Mapping[str, str],
+    out_dir: str | Path,
+    *,
+    level: str,
+    metrics: Sequence[str],
+    lower_is_better: bool,
+    method: str,
+    modality: str,
+    num_examples: int,
+    parameters: Mapping[str, Any],
+    not_applicable: Mapping[str, str],
+    title: str,
+    ylabel: str,
+) -> dict[str, Any]:
+    """The ``robustness`` report of a model that is not a classifier (a speech recogniser, an RL
+    policy): its ``metrics`` under each perturbation of ``suite`` at the ``level``'s severities,
+    the curve of the first metric written (`FIGURES` ``corruption_curves``).
+
+    Args:
+        measure: ``(perturbation, severity)`` -> ``{metric: value}`` for every one of
+            ``metrics``; severity 0 is the unperturbed model (measured once, as the clean
+            figures), 1..5 pick ``suite[perturbation][severity - 1]``.
+        suite: ``{perturbation: (its parameter at severity 1, ..., 5)}``.
+        units: ``{perturbation: what its parameter means}``.
+        level: "quick" or "full" (`BUDGETS`: their severities).
+        metrics: the measured figures, the first the one drawn (e.g. ``("cer", "wer")``).
+        lower_is_better: whether a lower value of the metrics is better.
+        method, modality, num_examples: recorded in the ``corruption`` part.
+        parameters: recorded under ``parameters`` with the severities and the seed.
+        not_applicable: ``{"adversarial": reason, "explanations": reason}``: why the model has
+            no such part.
+        title, ylabel: of the curve.
+
+    Returns:
+        A JSON-ready dict: ``level``, ``method``, ``parameters``, ``corruption`` (``method``,
+        ``modality``, ``seed``, ``num_examples``, ``severities``, ``metric`` (the first),
+        ``metrics``, ``lower_is_better``, ``parameters`` ``{perturbation: {"values", "unit"}}``
+        and per metric ``m``: ``clean_<m>``, ``<m>`` ``{perturbation: {"1": value, ...}}``,
+        ``mean_corruption_<m>``), ``adversarial`` and ``explanations`` (``{applicable: false,
+        reason}``), ``figures`` and ``wall_time_s``.
+    """
+    import numpy as np
+
+    from dlsuite.apps.common.plots import plot_corruption_curves
+
+    if level not in BUDGETS:
+        raise ValueError(f"`level` expected one of {sorted(BUDGETS)}. Received: level={level!r}")
+    start = time.perf_counter()
+    severities = BUDGETS[level].severities
+    clean = measure(next(iter(suite)), 0)
+    measured = {name: {str(s): measure(name, s) for s in severities} for name in suite}
+    corruption: dict[str, Any] = {
+        "method": method,
+        "modality": modality,
+        "seed": ROBUSTNESS_SEED,
+        "num_examples": int(num_examples),
+        "severities": list(severities),
+        "metric": metrics[0],
+        "metrics": list(metrics),
+        "lower_is_better": lower_is_better,
+        "parameters": {
+            name: {
+                "values": [list(v) if isinstance(v, tuple) else v for v in values],
+                "unit": units[name],
+            }
+            for name, values in suite.items()
+        },
+    }
+    for metric in metrics:
+        table = {name: {s: row[s][metric] for s in row} for name, row in measured.items()}
+        corruption[f"clean_{metric}"] = clean[metric]
+        corruption[metric] = table
+        corruption[f"mean_corruption_{metric}"] = float(
+            np.mean([value for row in table.values() for value in row.values()])
+        )
+    figure = FIGURES["corruption_curves"]
+    plot_corruption_curves(corruption, Path(out_dir) / figure, title=title, ylabel=ylabel)
+    return {
+        "level": level,
+        "method": method,
+        "parameters": {
+            **parameters,
+            "severities": list(severities),
+            "modality": modality,
+            "seed": ROBUSTNESS_SEED,
+        },
+        "corruption": corruption,
+        **{part: {"applicable": False, "reason": why} for part, why in not_applicable.items()},
+        "figures": {"corruption_curves": figure},
+        "wall_time_s": time.perf_counter() - start,
+    }
 
 
 def evaluate_classifier(

@@ -139,32 +139,42 @@ def plot_reliability_diagram(
     return atomic_write_bytes(path, figure_bytes(fig))
 
 
-def plot_corruption_curves(result: Mapping[str, Any], path: str | Path, title: str = "") -> Path:
-    """Accuracy against severity (0: clean) of a `corruption_accuracy` result, one line per
-    corruption; the mean corruption accuracy in the title."""
+def plot_corruption_curves(
+    result: Mapping[str, Any], path: str | Path, title: str = "", ylabel: str | None = None
+) -> Path:
+    """A metric against severity (0: clean), one line per corruption, the mean over the
+    corruptions in the title: a `corruption_accuracy` result (accuracy) or the ``corruption``
+    part of a `perturbation_robustness` report (its ``metric``: an error rate, a return).
+    ``ylabel``: the y axis's label, default the metric's name."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    metric = result.get("metric", "accuracy")
+    name = metric.replace("_", " ")
+    clean, mean = result[f"clean_{metric}"], result[f"mean_corruption_{metric}"]
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for name, row in result["accuracy"].items():
+    for corruption, row in result[metric].items():
         severities = sorted(row, key=int)
         ax.plot(
             [0, *map(int, severities)],
-            [result["clean_accuracy"], *(row[s] for s in severities)],
+            [clean, *(row[s] for s in severities)],
             marker="o",
             markersize=3,
-            label=name,
+            label=corruption,
         )
     ax.set_xlabel("severity (0: clean)")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1.02)
+    ax.set_ylabel(ylabel or name)
+    if metric == "accuracy":
+        ax.set_ylim(0, 1.02)
+    else:
+        ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(
-        f"{title + ': ' if title else ''}{result['modality']} corruptions, mean accuracy "
-        f"{result['mean_corruption_accuracy']:.4f} (clean {result['clean_accuracy']:.4f})"
+        f"{title + ': ' if title else ''}{result['modality']} corruptions, mean {name} "
+        f"{mean:.4f} (clean {clean:.4f})"
     )
     return atomic_write_bytes(path, figure_bytes(fig))
 

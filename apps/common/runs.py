@@ -232,21 +232,15 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate a finished run on a held-out split with its app's ``evaluate_run``.
 
-    ``robustness``: the level of a classifier's evaluation beyond accuracy ("off", "quick" or
-    "full"; `apps.common.evaluation.robustness_report`), default the run's own option; only an
-    app whose ``evaluate_run`` takes it (vision, speech, nlp classify) accepts one.
+    ``robustness``: the level of the evaluation beyond accuracy ("off", "quick" or "full";
+    classifiers: `apps.common.evaluation.robustness_report`; recognisers and policies:
+    `perturbation_robustness`), default the run's own option; a GAN, translation or language
+    model run refuses one.
     """
-    import inspect
-
     config_json, _ = load_run(run_dir)
     evaluate = app_module(config_json["app"], "train").evaluate_run
     if robustness is None:
         return evaluate(run_dir, split)
-    if "robustness" not in inspect.signature(evaluate).parameters:
-        raise ValueError(
-            f"--robustness evaluates classifiers (vision, speech keyword spotters, nlp classify); "
-            f"the {config_json['app']} app's evaluate_run takes no robustness level: leave it out"
-        )
     return evaluate(run_dir, split, robustness=robustness)
 
 

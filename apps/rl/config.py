@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from dlsuite.apps.common.config import RunConfig, option
+from dlsuite.apps.common.config import ROBUSTNESS_LEVELS, RunConfig, option
 
 AGENTS = ("dqn", "ddqn", "reinforce", "ppo")
 VALUE_AGENTS = ("dqn", "ddqn")
@@ -116,6 +116,14 @@ class RLConfig(RunConfig):
     gif_episodes: int = option(
         1, "evaluation episodes rendered to GIF in the run directory (0: none)"
     )
+    robustness: str = option(
+        "quick",
+        "the best policy's average return under seeded Gaussian observation noise and "
+        "epsilon-random actions (evaluation.json's robustness, with a PNG): quick (severities "
+        "1/3/5 on at most 20 of the final evaluation's episodes), full (severities 1-5 on all "
+        "of them; dlsuite evaluate RUN --robustness) or off; CartPole only (an Atari run: off)",
+        choices=ROBUSTNESS_LEVELS,
+    )
     max_episode_steps: int | None = option(
         None, "cap on episode length; default: the environment's own (200 for CartPole-v0)"
     )
@@ -181,6 +189,11 @@ class RLConfig(RunConfig):
         self.layer_sizes  # noqa: B018 - validates hidden_units
         if self.max_episode_steps is not None:
             self.check_positive_fields("max_episode_steps")
+        if self.robustness not in ROBUSTNESS_LEVELS:
+            raise ValueError(
+                f"robustness expected one of {ROBUSTNESS_LEVELS}. "
+                f"Received: robustness={self.robustness!r}"
+            )
         if self.parallel_envs and self.num_envs < 2:
             raise ValueError("--parallel-envs needs --num-envs 2 or more")
 
@@ -294,6 +307,7 @@ PRESETS: dict[str, RLConfig] = {
         final_eval_episodes=30,
         early_stop_return=None,
         checkpoint_interval=100_000,
+        robustness="off",
     ),
 }
 CONFIG_CLASS = RLConfig

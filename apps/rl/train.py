@@ -8,8 +8,9 @@ is appended and TensorBoard summaries are written; the best policy so far is kep
 ``checkpoints/best/``. A `Checkpointer` (``checkpoints/train/``: agent, optimizer, replay buffer,
 metrics, counters) is saved every ``checkpoint_interval`` steps, so re-running the same command
 after a kill resumes from it. At the end the best policy plays ``final_eval_episodes`` fresh
-episodes (the reported figure) and one is rendered to ``episode.gif``. The run directory is the
-suite's (docs/architecture.md).
+episodes (the reported figure), one is rendered to ``episode.gif``, and (``robustness``) the
+return under observation noise and random actions is measured on those episodes' seeds. The run
+directory is the suite's (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -72,6 +73,41 @@ def _evaluate(config: RLConfig, action_fn: Any, episodes: int, first_seed: int) 
     )
 
 
+def robustness_level(config: RLConfig, level: str) -> str:
+    """The robustness level measured for ``config``'s environment: ``level`` (checked) on
+    CartPole; "off" on Atari, said once (the observation noise is in CartPole's units)."""
+    from dlsuite.apps.common.evaluation import check_robustness_level
+
+    check_robustness_level(level)
+    if config.is_atari and level != "off":
+        print(
+            f"robustness: not measured for {config.env} (its perturbation levels are in "
+            "CartPole's units)",
+            flush=True,
+        )
+        return "off"
+    return level
+
+
+def _robustness(
+    config: RLConfig, action_fn: Any, first_seed: int, out_dir: Path, level: str
+) -> dict[str, Any]:
+    """`policy_robustness` of ``action_fn`` on the ``config.final_eval_episodes`` episodes seeded
+    from ``first_seed`` (``level`` from `robustness_level`)."""
+    from dlsuite.apps.rl.data import make_eval_env
+    from dlsuite.apps.rl.evaluation import policy_robustness
+
+    return policy_robustness(
+        action_fn,
+        functools.partial(make_eval_env, config),
+        first_seed,
+        config.final_eval_episodes,
+        out_dir,
+        level=level,
+        title=f"{config.agent} on {config.env}",
+    )
+
+
 def train_and_evaluate(config: RLConfig) -> TrainResult:
     """Train ``config.agent`` on ``config.env``; returns the run with its metrics."""
     import tensorflow as tf
@@ -87,6 +123,7 @@ def train_and_evaluate(config: RLConfig) -> TrainResult:
     from dlsuite.apps.rl.plots import plot_returns
 
     check_legacy_keras()
+    robustness = robustness_level(config, config.robustness)  # checked before training
     process_start = time.perf_counter()
     energy = EnergyMeter()  # checks $DLSUITE_COUNTRY before the run directory is opened
     run = open_run(APP, config)
@@ -213,6 +250,10 @@ def train_and_evaluate(config: RLConfig) -> TrainResult:
         describe_data,
     )
     metrics["energy"] = energy.result
+    if robustness != "off":
+        metrics["evaluation"]["robustness"] = _robustness(
+            config, greedy, FINAL_SEED_OFFSET + 1000 * config.seed, run.path, robustness
+        )
     atomic_write_json(run.path / "evaluation.json", metrics["evaluation"])
     plot_returns(
         run.read_history(),
@@ -348,11 +389,15 @@ def load_policy(run_dir: str | Path) -> tuple[RLConfig, Any, Any]:
     return config, agent, network
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path, split: str = "test", robustness: str | None = None
+) -> dict[str, Any]:
     """Play ``final_eval_episodes`` greedy episodes of a finished run's best policy.
 
     ``test`` uses the final-evaluation seeds (reproduces metrics.json), ``validation`` another
-    range. Writes ``evaluation.json`` and ``episode.gif`` in the run directory.
+    range. ``robustness``: the level of the return under perturbations on the same episodes
+    (`policy_robustness`), default the run's own. Writes ``evaluation.json`` and
+    ``episode.gif`` (and the robustness curve) in the run directory.
     """
     from dlsuite.apps.rl.data import make_eval_env
     from dlsuite.apps.rl.evaluation import (
@@ -364,6 +409,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
     from dlsuite.apps.rl.models import greedy_policy
 
     config, agent, _ = load_policy(run_dir)
+    level = robustness_level(config, config.robustness if robustness is None else robustness)
     path = Path(run_dir)
     first_seed = (
         FINAL_SEED_OFFSET if split == "test" else VALIDATION_SEED_OFFSET
@@ -384,5 +430,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, Any]:
     if config.env in SOLVED_RETURN:
         report["solved_threshold"] = SOLVED_RETURN[config.env]
         report["solved"] = result["average_return"] >= SOLVED_RETURN[config.env]
+    if level != "off":
+        report["robustness"] = _robustness(config, action_fn, first_seed, path, level)
     atomic_write_json(path / "evaluation.json", report)
     return report

@@ -8,9 +8,12 @@ from typing import Any
 
 from dlsuite.apps.common import trainer
 from dlsuite.apps.common.evaluation import (
+    ROBUSTNESS_SEED,
+    check_robustness_level,
     classifier_evaluator,
     evaluate_classifier_run,
     held_out_batches,
+    perturbation_robustness,
 )
 from dlsuite.apps.common.optimization import compile_classifier
 from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
@@ -23,6 +26,14 @@ from dlsuite.base.files import atomic_write_json
 
 APP = "speech"
 NUM_EXAMPLES_SHOWN = 10  # transcripts recorded in a recogniser's evaluation.json
+RECOGNIZER_CLIPS = {"quick": 32, "full": 256}  # clips of a recogniser's robustness evaluation
+ROBUSTNESS_BATCH = 32  # clips transcribed at a time under a corruption
+RECOGNIZER_NOT_APPLICABLE = {
+    "adversarial": "not measured: FGSM and PGD here attack a classifier's cross-entropy; a CTC "
+    "recogniser emits a transcript, not one class to flip",
+    "explanations": "not measured: Grad-CAM and integrated gradients here explain one class "
+    "score; a CTC recogniser emits a sequence of per-frame scores",
+}
 
 
 def frontend_options(config: SpeechConfig) -> dict[str, Any]:
@@ -66,10 +77,21 @@ def compile_recognizer(model: Any, optimizer: Any, jit_compile: bool = False) ->
 
 
 def evaluate_recognizer(
-    model: Any, batches: Any, out_dir: Any, split: str = "test", beam_width: int = 16
+    model: Any,
+    batches: Any,
+    out_dir: Any,
+    split: str = "test",
+    beam_width: int = 16,
+    *,
+    robustness: str = "off",
+    sample_rate: int | None = None,
 ) -> dict[str, Any]:
     """Transcribe ``batches`` of ``(waveform, character ids)``
     greedily and with beam search; CER and WER.
+
+    ``robustness``: "off", "quick" or "full": the `recognizer_robustness` of the first
+    `RECOGNIZER_CLIPS` clips added as the report's ``robustness`` key (``sample_rate``: Hz of
+    the waveforms, needed then).
 
     Writes ``evaluation.json`` (the rates, the first transcripts) to ``out_dir`` and returns it.
     """
@@ -77,11 +99,16 @@ def evaluate_recognizer(
 
     from dlsuite.apps.speech import ctc
 
+    check_robustness_level(robustness)
+    keep = RECOGNIZER_CLIPS.get(robustness, 0)
     references: list[str] = []
+    clips: list[Any] = []
     hypotheses: dict[str, list[str]] = {method: [] for method in ctc.DECODERS}
     for x, y in batches:
         probabilities = model(x, training=False)  # (B, T, C)
         references.extend(ctc.decode_ids(row) for row in np.asarray(y))
+        if sum(map(len, clips)) < keep:
+            clips.append(np.asarray(x, dtype=np.float32))
         for method in ctc.DECODERS:
             texts = ctc.transcribe(probabilities, method, beam_width).numpy()
             hypotheses[method].extend(t.decode() for t in texts)
@@ -97,8 +124,91 @@ def evaluate_recognizer(
         {"reference": ref, **{m: hypotheses[m][i] for m in ctc.DECODERS}}
         for i, ref in enumerate(references[:NUM_EXAMPLES_SHOWN])
     ]
+    if keep:
+        if sample_rate is None:
+            raise ValueError("a recogniser's robustness needs `sample_rate` (Hz) of its waveforms")
+        waveforms = np.concatenate(clips)[:keep]
+        report["robustness"] = recognizer_robustness(
+            model,
+            waveforms,
+            references[: len(waveforms)],
+            out_dir,
+            level=robustness,
+            sample_rate=sample_rate,
+        )
     atomic_write_json(Path(out_dir) / "evaluation.json", report)
     return report
+
+
+def recognizer_robustness(
+    model: Any,
+    waveforms: Any,
+    references: list[str],
+    out_dir: Any,
+    *,
+    level: str,
+    sample_rate: int,
+) -> dict[str, Any]:
+    """Greedy CER and WER of a CTC recogniser under the speech corruption suite (noise at SNRs,
+    speed, band-limiting: `dlsuite.apps.common.robustness.corrupt`) at the ``level``'s
+    severities, each clip set corrupted with the robustness seed; the CER curve written to
+    ``out_dir`` (`dlsuite.apps.common.evaluation.perturbation_robustness` gives the shape).
+
+    Args:
+        model: the recogniser, waveforms (B, S) in [-1, 1] -> probabilities (B, T, C).
+        waveforms: held-out clips (N, S).
+        references: their transcripts (N,).
+        level: "quick" or "full".
+        sample_rate: Hz of the waveforms.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from dlsuite.apps.common.robustness import CORRUPTIONS, UNITS, corrupt
+    from dlsuite.apps.speech import ctc
+
+    clips = np.asarray(waveforms, dtype=np.float32)
+    transcribe = tf.function(
+        lambda batch: ctc.transcribe(model(batch, training=False), "greedy"),
+        reduce_retracing=True,
+    )
+
+    def measure(corruption: str, severity: int) -> dict[str, float]:
+        shifted = corrupt(
+            clips,
+            "speech",
+            corruption,
+            severity,
+            seed=ROBUSTNESS_SEED,
+            sample_rate=sample_rate,
+        )
+        texts: list[str] = []
+        for start in range(0, len(shifted), ROBUSTNESS_BATCH):
+            batch = tf.constant(shifted[start : start + ROBUSTNESS_BATCH])
+            texts.extend(t.decode() for t in transcribe(batch).numpy())
+        return {
+            "cer": character_error_rate(references, texts),
+            "wer": word_error_rate(references, texts),
+        }
+
+    suite = CORRUPTIONS["speech"]
+    return perturbation_robustness(
+        measure,
+        suite,
+        {name: UNITS[name] for name in suite},
+        out_dir,
+        level=level,
+        metrics=("cer", "wer"),
+        lower_is_better=True,
+        method="greedy CER and WER under a fixed, seeded speech corruption suite at severities "
+        "of 1-5 (in the spirit of ImageNet-C, Hendrycks & Dietterich 2019)",
+        modality="speech",
+        num_examples=len(clips),
+        parameters={"examples": len(clips), "decoder": "greedy", "sample_rate": sample_rate},
+        not_applicable=RECOGNIZER_NOT_APPLICABLE,
+        title=str(model.name),
+        ylabel="character error rate (greedy; lower is better)",
+    )
 
 
 def _check_frames(config: SpeechConfig, splits: Any) -> None:
@@ -124,7 +234,12 @@ def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
         compile_model, evaluate = (
             compile_recognizer,
             lambda model, run, test_batches: evaluate_recognizer(
-                model, test_batches, run.path, beam_width=config.beam_width
+                model,
+                test_batches,
+                run.path,
+                beam_width=config.beam_width,
+                robustness=config.robustness,
+                sample_rate=config.sample_rate,
             ),
         )
     else:
@@ -147,18 +262,20 @@ def evaluate_run(
     run_dir: Any, split: str = "test", robustness: str | None = None
 ) -> dict[str, Any]:
     """Evaluate a finished run's model on a held-out split; writes the report files
-    (``robustness``: a keyword spotter's level, default the run's own; a recogniser has none)."""
+    (``robustness``: the level of a keyword spotter's evaluation beyond accuracy or of a
+    recogniser's error rates under corruptions, default the run's own)."""
     config = run_config(run_dir)
     if not config.recognizer:
         return evaluate_classifier_run(
             run_dir, split, robustness=robustness, sample_rate=config.sample_rate
         )
-    if robustness not in (None, "off"):
-        raise ValueError(
-            "--robustness evaluates classifiers; a CTC recogniser (--model ctc) has no "
-            "robustness evaluation: leave the option out"
-        )
     batches = held_out_batches(getattr(splits_for_run(run_dir), split), config)
     return evaluate_recognizer(
-        load_trained_model(run_dir), batches, run_dir, split, config.beam_width
+        load_trained_model(run_dir),
+        batches,
+        run_dir,
+        split,
+        config.beam_width,
+        robustness=config.robustness if robustness is None else robustness,
+        sample_rate=config.sample_rate,
     )

@@ -49,7 +49,9 @@ def register(subparsers: Any) -> None:
         help="evaluate a trained run on a held-out split",
         description="Report accuracy, per-class precision/recall and write a confusion-matrix PNG "
         "(evaluation.json and confusion_matrix.png in the run directory); for a classifier also "
-        "its calibration, robustness and explanations (--robustness).",
+        "its calibration, robustness and explanations, for a speech recogniser its CER/WER "
+        "under corruptions, for an RL policy its return under observation and action noise "
+        "(--robustness).",
     )
     evaluate.add_argument("run", help="run directory (runs/<app>/<run-id>)")
     evaluate.add_argument(
@@ -61,9 +63,10 @@ def register(subparsers: Any) -> None:
         const="full",
         default=None,
         choices=ROBUSTNESS_LEVELS,
-        help="a classifier's evaluation beyond accuracy: calibration (ECE, temperature), "
-        "corruption and FGSM/PGD accuracy, explanations, with PNGs (evaluation.json's "
-        "robustness); --robustness alone is full; default: the run's own --robustness level",
+        help="evaluation beyond accuracy: a classifier's calibration (ECE, temperature), "
+        "corruption and FGSM/PGD accuracy and explanations; a recogniser's CER/WER under "
+        "corruptions; a policy's return under noise; with PNGs (evaluation.json's robustness); "
+        "--robustness alone is full; default: the run's own --robustness level",
     )
     evaluate.set_defaults(func=_evaluate)
 

@@ -287,44 +287,37 @@ def _evaluation_section(evaluation: Any, metrics: Mapping[str, Any]) -> dict:
 
 
 def robustness_section(evaluation: Any) -> dict | None:
-    """The manifest's ``robustness`` section from a classifier's held-out report (its
-    ``robustness`` key, `dlsuite.apps.common.evaluation.robustness_report`): the level, method
-    and parameters; the ECE and temperature; the corruption table and its mean; FGSM and PGD
-    accuracy per epsilon; the explanation method; the PNG file names in the run directory.
+    """The manifest's ``robustness`` section from a held-out report's ``robustness`` key: the
+    level, method and parameters; the corruption table and its mean; the PNG file names in the
+    run directory. A classifier's (`dlsuite.apps.common.evaluation.robustness_report`) adds the
+    ECE and temperature, FGSM and PGD accuracy per epsilon and the explanation method; a
+    recogniser's or a policy's (`perturbation_robustness`: the corruption part names its
+    ``metric``, e.g. CER or return) says why adversarial and explanations do not apply.
     None when the report has none."""
     if not isinstance(evaluation, Mapping) or not isinstance(evaluation.get("robustness"), Mapping):
         return None
     report = evaluation["robustness"]
-    corruption = report["corruption"]
-    return {
+    adversarial = report["adversarial"]
+    section = {
         "level": report["level"],
         "method": report["method"],
         "split": evaluation.get("split") or "test",
         "parameters": dict(report["parameters"]),
-        "calibration": dict(report["calibration"]),
-        "corruption": {
-            key: corruption[key]
-            for key in (
-                "method",
-                "modality",
-                "seed",
-                "num_examples",
-                "severities",
-                "clean_accuracy",
-                "mean_corruption_accuracy",
-                "accuracy",
-                "parameters",
-            )
-        },
-        "adversarial": {
+        "corruption": dict(report["corruption"]),
+        "adversarial": dict(adversarial)
+        if "applicable" in adversarial
+        else {
             name: {k: v for k, v in attack.items() if k != "example"}
-            for name, attack in report["adversarial"].items()
+            for name, attack in adversarial.items()
         },
         "explanations": {
             k: v for k, v in report["explanations"].items() if k not in ("labels", "explained")
         },
         "figures": dict(report["figures"]),
     }
+    if "calibration" in report:
+        section["calibration"] = dict(report["calibration"])
+    return section
 
 
 @dataclasses.dataclass(frozen=True)

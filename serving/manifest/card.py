@@ -290,22 +290,10 @@ def _evaluation(m: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
-def _robustness(robustness: Mapping[str, Any]) -> str:
-    """The ``robustness`` section: calibration, corruption table, adversarial accuracy per
-    epsilon, explanations, and the PNGs it names (in the run directory; the card embeds no
-    files)."""
-    calibration = robustness.get("calibration", {})
+def _calibration(calibration: Mapping[str, Any]) -> list[str]:
+    """A classifier's calibration: ECE, temperature and the confidence bins."""
     temperature = calibration.get("temperature", {})
-    corruption = robustness.get("corruption", {})
     out = [
-        _para(robustness.get("method")),
-        _kv_table(
-            [
-                ("Level", robustness.get("level")),
-                ("Held-out split", robustness.get("split")),
-                ("Parameters", robustness.get("parameters")),
-            ]
-        ),
         "<h3>Calibration</h3>",
         _kv_table(
             [
@@ -340,26 +328,63 @@ def _robustness(robustness: Mapping[str, Any]) -> str:
                 ),
             )
         )
-    table = corruption.get("accuracy") or {}
-    if table:
+    return out
+
+
+def _corruption(corruption: Mapping[str, Any]) -> list[str]:
+    """The corruption table of each metric measured (a classifier's accuracy; a recogniser's
+    CER and WER; a policy's average return), its clean and mean values."""
+    metrics = corruption.get("metrics") or [corruption.get("metric", "accuracy")]
+    if not corruption.get(metrics[0]):
+        return []
+    direction = corruption.get("lower_is_better")
+    out = [
+        f"<h3>Corruptions ({_e(corruption.get('modality'))})</h3>",
+        _para(corruption.get("method")),
+    ]
+    for metric in metrics:
+        name = metric.replace("_", " ")
+        table = corruption.get(metric) or {}
         severities = sorted({s for row in table.values() for s in row}, key=int)
+        better = [] if direction is None else [("Better", "lower" if direction else "higher")]
         out += [
-            f"<h3>Corruptions ({_e(corruption.get('modality'))})</h3>",
-            _para(corruption.get("method")),
             _kv_table(
                 [
-                    ("Clean accuracy", corruption.get("clean_accuracy")),
-                    ("Mean corruption accuracy", corruption.get("mean_corruption_accuracy")),
+                    *better,
+                    (f"Clean {name}", corruption.get(f"clean_{metric}")),
+                    (f"Mean corruption {name}", corruption.get(f"mean_corruption_{metric}")),
                     ("Examples", corruption.get("num_examples")),
                 ]
             ),
             _grid(
                 ["corruption", *(f"severity {s}" for s in severities)],
-                ([name, *(row.get(s) for s in severities)] for name, row in table.items()),
+                ([row_name, *(row.get(s) for s in severities)] for row_name, row in table.items()),
             ),
         ]
+    return out
+
+
+def _robustness(robustness: Mapping[str, Any]) -> str:
+    """The ``robustness`` section: calibration (a classifier's), corruption table, adversarial
+    accuracy per epsilon (or why it does not apply), explanations, and the PNGs it names (in
+    the run directory; the card embeds no files)."""
+    out = [
+        _para(robustness.get("method")),
+        _kv_table(
+            [
+                ("Level", robustness.get("level")),
+                ("Held-out split", robustness.get("split")),
+                ("Parameters", robustness.get("parameters")),
+            ]
+        ),
+    ]
+    if robustness.get("calibration"):
+        out += _calibration(robustness["calibration"])
+    out += _corruption(robustness.get("corruption") or {})
     out.append("<h3>Adversarial accuracy</h3>")
-    for name, attack in (robustness.get("adversarial") or {}).items():
+    adversarial = robustness.get("adversarial") or {}
+    attacks = {"adversarial": adversarial} if "applicable" in adversarial else adversarial
+    for name, attack in attacks.items():
         if not attack.get("applicable"):
             out.append(f"<p>{html.escape(name.upper())}: {_e(attack.get('reason'))}</p>")
             continue

@@ -292,22 +292,33 @@ def hugging_face_metadata(
 
 
 def _robustness_metrics(robustness: Any) -> list[dict[str, Any]]:
-    """model-index metrics of a manifest's ``robustness`` section: the ECE and the mean
-    accuracy under the corruption suite, on its split."""
+    """model-index metrics of a manifest's ``robustness`` section: a classifier's ECE, and each
+    metric's mean under the corruption suite (accuracy; a recogniser's CER and WER, a policy's
+    average return), on its split."""
     if not isinstance(robustness, Mapping):
         return []
     split = robustness.get("split")
-    ece = robustness["calibration"]["ece"]
-    corruption = robustness["corruption"]["mean_corruption_accuracy"]
-    return [
-        {"type": "ece", "value": ece, "name": f"{split} expected calibration error"},
-        {
-            "type": "accuracy",
-            "value": corruption,
-            "name": f"{split} accuracy under {robustness['corruption']['modality']} "
-            "corruptions (mean over corruptions and severities)",
-        },
-    ]
+    corruption = robustness["corruption"]
+    out = []
+    if "calibration" in robustness:
+        ece = robustness["calibration"]["ece"]
+        out.append({"type": "ece", "value": ece, "name": f"{split} expected calibration error"})
+    for metric in _corruption_metrics(corruption):
+        out.append(
+            {
+                "type": metric,
+                "value": corruption[f"mean_corruption_{metric}"],
+                "name": f"{split} {metric} under {corruption['modality']} corruptions "
+                "(mean over corruptions and severities)",
+            }
+        )
+    return out
+
+
+def _corruption_metrics(corruption: Mapping[str, Any]) -> list[str]:
+    """The metrics of a ``robustness.corruption`` section: ``metrics`` (a recogniser's or a
+    policy's), else the classifiers' accuracy."""
+    return list(corruption.get("metrics") or [corruption.get("metric") or "accuracy"])
 
 
 def check_hugging_face_metadata(meta: Any) -> list[str]:
@@ -546,32 +557,44 @@ def _md_robustness(m: Mapping[str, Any]) -> list[str]:
     robustness = m.get("robustness")
     if not robustness:
         return []
-    calibration = robustness["calibration"]
-    temperature = calibration["temperature"]
     corruption = robustness["corruption"]
-    out = ["## Robustness", "", *_para(robustness.get("method"))]
-    out += _fields(
-        [
-            ("Held-out split", robustness.get("split")),
-            ("Level", robustness.get("level")),
+    metrics = _corruption_metrics(corruption)
+    fields: list[tuple[str, Any]] = [
+        ("Held-out split", robustness.get("split")),
+        ("Level", robustness.get("level")),
+    ]
+    if "calibration" in robustness:
+        calibration = robustness["calibration"]
+        temperature = calibration["temperature"]
+        fields += [
             ("Expected calibration error", calibration["ece"]),
             (
                 "Temperature (fitted on validation)",
                 temperature.get("temperature") if temperature.get("fitted") else None,
             ),
             ("ECE after temperature scaling", temperature.get("ece_after")),
-            ("Clean accuracy", corruption["clean_accuracy"]),
-            ("Mean accuracy under corruptions", corruption["mean_corruption_accuracy"]),
-            ("Explanations", robustness["explanations"].get("method")),
         ]
-    )
-    table = corruption["accuracy"]
-    severities = sorted({s for row in table.values() for s in row}, key=int)
-    out += _table(
-        ["corruption", *(f"severity {s}" for s in severities)],
-        ([name, *(row.get(s) for s in severities)] for name, row in table.items()),
-    )
-    for name, attack in robustness["adversarial"].items():
+    for metric in metrics:
+        fields += [
+            (f"Clean {metric}", corruption[f"clean_{metric}"]),
+            (f"Mean {metric} under corruptions", corruption[f"mean_corruption_{metric}"]),
+        ]
+    if "lower_is_better" in corruption:
+        fields.append(("Better", "lower" if corruption["lower_is_better"] else "higher"))
+    explanations = robustness.get("explanations") or {}
+    fields.append(("Explanations", explanations.get("method") or explanations.get("reason")))
+    out = ["## Robustness", "", *_para(robustness.get("method")), *_fields(fields)]
+    for metric in metrics:
+        table = corruption[metric]
+        severities = sorted({s for row in table.values() for s in row}, key=int)
+        out += _table(
+            [f"{metric}: corruption", *(f"severity {s}" for s in severities)],
+            ([name, *(row.get(s) for s in severities)] for name, row in table.items()),
+        )
+    adversarial = robustness.get("adversarial") or {}
+    if "applicable" in adversarial:  # {applicable: false, reason} for the whole section
+        return [*out, f"Adversarial: {adversarial.get('reason')}", ""]
+    for name, attack in adversarial.items():
         if attack.get("applicable"):
             out += [f"{name.upper()}: {attack['method']}", ""]
             out += _table(

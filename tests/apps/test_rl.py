@@ -21,6 +21,7 @@ TINY_RL = dict(
     replay_capacity=2000,
     batch_size=32,
     verbose=0,
+    robustness="off",  # tests/apps/test_robustness_nonclassifiers.py checks it
     # Seed 0's tiny run ends with a policy whose returns differ by episode (104 to 200), so
     # comparing returns tells policies apart; a policy that always pushes the cart one way
     # would score 9 or 10 on every episode.

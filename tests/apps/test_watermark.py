@@ -118,6 +118,7 @@ def _detections(batch: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+@pytest.mark.quality  # the goal, measured on all 1,797 digits: ~15-60 s per size
 @pytest.mark.parametrize("size", [16, 28, 32])
 def test_robust_watermark_detection_false_positives_and_psnr_on_real_digits(size):
     from dlsuite.serving.marking import embed_watermark, watermark_score
