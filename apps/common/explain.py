@@ -55,14 +55,17 @@ def class_scores_model(model: Any) -> Any:
 
 def last_conv_layer(model: Any) -> str:
     """The name of ``model``'s last top-level layer with a 4-D output (B, h, w, C) larger than
-    1 x 1 in space: the feature maps Grad-CAM weighs."""
-    for layer in reversed(model.layers):
+    1 x 1 in space, from its first convolution on: the feature maps Grad-CAM weighs (the input
+    and preprocessing layers before it, e.g. a `Rescaling` before a flattening head, are pixels,
+    not feature maps)."""
+    convolutions = [i for i, layer in enumerate(model.layers) if "Conv" in type(layer).__name__]
+    for layer in reversed(model.layers[convolutions[0] :] if convolutions else []):
         shape = tuple(getattr(layer.output, "shape", ()))  # a list of outputs has no shape
         if len(shape) == 4 and None not in shape[1:3] and shape[1] * shape[2] > 1:
             return str(layer.name)
     raise ValueError(
-        f"model {model.name!r} has no layer with a 4-D (batch, height, width, channels) output "
-        "larger than 1x1, so no convolutional feature map for Grad-CAM: use "
+        f"model {model.name!r} has no convolution with a 4-D (batch, height, width, channels) "
+        "output larger than 1x1, so no convolutional feature map for Grad-CAM: use "
         "integrated_gradients instead"
     )
 

@@ -225,3 +225,17 @@ def test_heat_map_and_token_plots_write_pngs(tmp_path):
         )
     )
     assert all(path.read_bytes().startswith(b"\x89PNG") for path in written)
+
+
+def test_a_dense_head_after_preprocessing_has_no_grad_cam_layer():
+    """The DBN classifier (Rescaling, Flatten, RBMs, softmax) has a 4-D Rescaling output but no
+    convolution: no Grad-CAM layer, so the evaluation explains it by integrated gradients."""
+    from dlsuite.apps.common.explain import integrated_gradients, last_conv_layer
+    from dlsuite.apps.generative.dbn import build_dbn_classifier
+
+    model = build_dbn_classifier((8, 8, 1), 3, units=16, layers=2, k=1)
+    with pytest.raises(ValueError, match="no convolution"):
+        last_conv_layer(model)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 1)).astype("float32")
+    report = integrated_gradients(model, x, steps=16).report
+    assert report["completeness"]["max_relative_error"] < 0.05
