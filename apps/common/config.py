@@ -31,6 +31,14 @@ LR_SCHEDULES = ("auto", *SCHEDULES)
 ROBUSTNESS_LEVELS = ("off", "quick", "full")
 
 
+def check_robustness_level(level: str) -> None:
+    """Raises `ValueError` unless ``level`` is one of `ROBUSTNESS_LEVELS`."""
+    if level not in ROBUSTNESS_LEVELS:
+        raise ValueError(
+            f"`robustness` expected one of {ROBUSTNESS_LEVELS}. Received: robustness={level!r}"
+        )
+
+
 def option(default: Any, help: str, **extra: Any) -> Any:  # noqa: A002 - mirrors argparse
     """A dataclass field with its command-line help text (``choices`` etc. go in ``extra``)."""
     return dataclasses.field(default=default, metadata={"help": help, **extra})
@@ -235,11 +243,7 @@ class TrainingConfig(RunConfig):
             )
         if self.grad_accum_steps is not None:
             self.check_positive_fields("grad_accum_steps")
-        if self.robustness not in ROBUSTNESS_LEVELS:
-            raise ValueError(
-                f"robustness expected one of {ROBUSTNESS_LEVELS}. "
-                f"Received: robustness={self.robustness!r}"
-            )
+        check_robustness_level(self.robustness)
 
     def default_lr_schedule(self) -> str:
         """The schedule ``lr_schedule="auto"`` stands for; an app overrides it to change its own."""

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlsuite.apps.common.config import ROBUSTNESS_LEVELS
+from dlsuite.apps.common.config import check_robustness_level
 from dlsuite.apps.common.data import make_pipeline
 from dlsuite.apps.common.plots import plot_confusion_matrix
 from dlsuite.apps.common.runs import load_trained_model, run_config, splits_for_run
@@ -72,14 +72,6 @@ BUDGETS = {
     "quick": RobustnessBudget(256, (1, 3, 5), (0, 2, 4), 128, 5, 1, 10, 16),
     "full": RobustnessBudget(1000, (1, 2, 3, 4, 5), (0, 1, 2, 3, 4, 5), 500, 10, 2, 20, 50),
 }
-
-
-def check_robustness_level(level: str) -> None:
-    """Raises `ValueError` unless ``level`` is one of `ROBUSTNESS_LEVELS`."""
-    if level not in ROBUSTNESS_LEVELS:
-        raise ValueError(
-            f"`robustness` expected one of {ROBUSTNESS_LEVELS}. Received: robustness={level!r}"
-        )
 
 
 def classification_report(

@@ -14,7 +14,12 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from dlsuite.apps.common.config import ROBUSTNESS_LEVELS, RunConfig, option
+from dlsuite.apps.common.config import (
+    ROBUSTNESS_LEVELS,
+    RunConfig,
+    check_robustness_level,
+    option,
+)
 
 AGENTS = ("dqn", "ddqn", "reinforce", "ppo")
 VALUE_AGENTS = ("dqn", "ddqn")
@@ -189,11 +194,7 @@ class RLConfig(RunConfig):
         self.layer_sizes  # noqa: B018 - validates hidden_units
         if self.max_episode_steps is not None:
             self.check_positive_fields("max_episode_steps")
-        if self.robustness not in ROBUSTNESS_LEVELS:
-            raise ValueError(
-                f"robustness expected one of {ROBUSTNESS_LEVELS}. "
-                f"Received: robustness={self.robustness!r}"
-            )
+        check_robustness_level(self.robustness)
         if self.parallel_envs and self.num_envs < 2:
             raise ValueError("--parallel-envs needs --num-envs 2 or more")
 

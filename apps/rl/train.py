@@ -76,7 +76,7 @@ def _evaluate(config: RLConfig, action_fn: Any, episodes: int, first_seed: int) 
 def robustness_level(config: RLConfig, level: str) -> str:
     """The robustness level measured for ``config``'s environment: ``level`` (checked) on
     CartPole; "off" on Atari, said once (the observation noise is in CartPole's units)."""
-    from dlsuite.apps.common.evaluation import check_robustness_level
+    from dlsuite.apps.common.config import check_robustness_level
 
     check_robustness_level(level)
     if config.is_atari and level != "off":

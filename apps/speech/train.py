@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from dlsuite.apps.common import trainer
+from dlsuite.apps.common.config import check_robustness_level
 from dlsuite.apps.common.evaluation import (
     ROBUSTNESS_SEED,
-    check_robustness_level,
     classifier_evaluator,
     evaluate_classifier_run,
     held_out_batches,

@@ -96,7 +96,7 @@ def test_robustness_levels_are_checked():
     from dlsuite.apps.common.evaluation import evaluate_classifier
     from dlsuite.apps.vision.config import VisionConfig
 
-    with pytest.raises(ValueError, match="robustness expected one of"):
+    with pytest.raises(ValueError, match="`robustness` expected one of"):
         VisionConfig(robustness="thorough")
     with pytest.raises(ValueError, match="`robustness` expected one of"):
         evaluate_classifier(None, [], ["a", "b"], ".", robustness="some")

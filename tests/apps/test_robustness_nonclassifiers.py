@@ -155,7 +155,7 @@ def test_rl_robustness_option_is_checked(capsys):
     from dlsuite.apps.rl.train import robustness_level
 
     assert RLConfig().robustness == "quick" and PRESETS["dqn-pong"].robustness == "off"
-    with pytest.raises(ValueError, match="robustness expected one of"):
+    with pytest.raises(ValueError, match="`robustness` expected one of"):
         RLConfig(robustness="thorough")
     assert robustness_level(RLConfig(), "full") == "full"
     with pytest.raises(ValueError, match="`robustness` expected one of"):
