@@ -15,9 +15,9 @@ $(STAMP): setup.py setup.cfg pyproject.toml constraints.txt constraints-sign.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,rl]'
-	# second step: the signing stack and CodeCarbon (pydantic 2) need a newer typing-extensions than tf-agents pins (see
-	# constraints-sign.txt); pip warns about tf-agents' pin, which is expected
-	$(BIN)/python -m pip install --quiet -c constraints-sign.txt -e '.[sign,energy]'
+	# second step: the signing stack, CodeCarbon (pydantic 2) and KerasHub need a newer typing-extensions than
+	# tf-agents pins (see constraints-sign.txt); pip warns about tf-agents' pin, which is expected
+	$(BIN)/python -m pip install --quiet -c constraints-sign.txt -e '.[sign,energy,hub]'
 	touch $(STAMP)
 
 demo: $(STAMP)

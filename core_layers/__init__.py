@@ -3,6 +3,7 @@
 Layers (one per module, named after the class):
 - `BasicResidualBlock`: two 3x3 conv + BN residual block (He et al. 2015, CIFAR ResNets).
 - `BottleneckResidualBlock`: 1x1 -> 3x3 -> 1x1 residual block (He et al. 2015, ResNet-50).
+- `ImageNetPreprocessing`: a `keras.applications` family's input normalisation (caffe, tf, torch).
 - `LocalResponseNormalization`: cross-channel LRN (Krizhevsky et al. 2012, AlexNet).
 - `STFTMagnitude`, `LogMelSpectrogram`, `MFCC`: audio front end on `tf.signal` (waveform in).
 - `PCEN`: per-channel energy normalization of mel energies, trainable (Wang et al. 2017).
@@ -29,6 +30,7 @@ from dlsuite.core_layers.bottleneck_residual_block import BottleneckResidualBloc
 from dlsuite.core_layers.cached_multi_head_attention import CachedMultiHeadAttention
 from dlsuite.core_layers.dcgan_discriminator_block import DCGANDiscriminatorBlock
 from dlsuite.core_layers.dcgan_generator_block import DCGANGeneratorBlock
+from dlsuite.core_layers.imagenet_preprocessing import ImageNetPreprocessing
 from dlsuite.core_layers.local_response_normalization import LocalResponseNormalization
 from dlsuite.core_layers.log_mel_spectrogram import LogMelSpectrogram
 from dlsuite.core_layers.lstm_block import LSTMBlock
@@ -47,6 +49,7 @@ __all__ = [
     "CachedMultiHeadAttention",
     "DCGANDiscriminatorBlock",
     "DCGANGeneratorBlock",
+    "ImageNetPreprocessing",
     "LocalResponseNormalization",
     "LSTMBlock",
     "PositionalEmbedding",

@@ -7,6 +7,8 @@ Each is a ``keras.layers.Layer`` registered for serialization under the package 
 * `BasicResidualBlock`, `BottleneckResidualBlock`: images ``(B, H, W, C)`` ->
   ``(B, H/s, W/s, filters)`` (``filters * expansion`` for the bottleneck), ``s`` the stride;
 * `LocalResponseNormalization`: ``(B, H, W, C)`` -> the same shape;
+* `ImageNetPreprocessing`: RGB pixels ``(B, H, W, 3)`` in [0, 255] -> the same shape, normalised
+  as a ``keras.applications`` family expects (caffe, tf, torch);
 * `STFTMagnitude`, `LogMelSpectrogram`, `MFCC`: waveforms ``(B, samples)`` -> ``(B, frames, bins)``;
 * `PCEN`: mel energies ``(B, frames, bins)`` -> the same, per-channel energy normalised;
 * `SpecAugment`: features ``(B, frames, bins)`` -> the same, masked in training only;

@@ -29,6 +29,9 @@ LR_SCHEDULES = ("auto", *SCHEDULES)
 # Levels of the evaluation beyond accuracy (`apps.common.evaluation.robustness_report` of a
 # classifier, `perturbation_robustness` of a recogniser or a policy).
 ROBUSTNESS_LEVELS = ("off", "quick", "full")
+# ``--class-weight`` of a classifier: none, or balanced
+# (`apps.common.transfer.balanced_class_weights`)
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 def check_robustness_level(level: str) -> None:

@@ -57,10 +57,16 @@ def last_conv_layer(model: Any) -> str:
     """The name of ``model``'s last top-level layer with a 4-D output (B, h, w, C) larger than
     1 x 1 in space, from its first convolution on: the feature maps Grad-CAM weighs (the input
     and preprocessing layers before it, e.g. a `Rescaling` before a flattening head, are pixels,
-    not feature maps)."""
-    convolutions = [i for i, layer in enumerate(model.layers) if "Conv" in type(layer).__name__]
+    not feature maps). A nested model (a pretrained backbone) counts as a convolution."""
+    import keras
+
+    convolutions = [
+        i
+        for i, layer in enumerate(model.layers)
+        if "Conv" in type(layer).__name__ or isinstance(layer, keras.Model)
+    ]
     for layer in reversed(model.layers[convolutions[0] :] if convolutions else []):
-        shape = tuple(getattr(layer.output, "shape", ()))  # a list of outputs has no shape
+        shape = tuple(getattr(_call_tensors(layer)[1], "shape", ()))  # a list has no shape
         if len(shape) == 4 and None not in shape[1:3] and shape[1] * shape[2] > 1:
             return str(layer.name)
     raise ValueError(
@@ -135,7 +141,7 @@ def grad_cam(
     inputs = np.asarray(x)
     given = _given_targets(targets, len(inputs))
     name = last_conv_layer(model) if layer is None else layer
-    features = model.get_layer(name).output
+    features = _call_tensors(model.get_layer(name))[1]
     if len(features.shape) != 4:
         raise ValueError(
             f"`layer` expected a layer with a (batch, height, width, channels) output. "
@@ -232,10 +238,22 @@ def _split_at(model: Any, name: str) -> tuple[Any, Any]:
 
     if name not in {layer.name for layer in model.layers}:
         raise ValueError(f"model {model.name!r} has no layer named {name!r} (`layer`)")
-    layer = model.get_layer(name)
-    front = keras.Model(model.inputs, [layer.input, layer.output])
-    back = keras.Model([layer.input, layer.output], model.outputs[0])
+    layer_input, layer_output = _call_tensors(model.get_layer(name))
+    front = keras.Model(model.inputs, [layer_input, layer_output])
+    back = keras.Model([layer_input, layer_output], model.outputs[0])
     return front, back
+
+
+def _call_tensors(layer: Any) -> tuple[Any, Any]:
+    """``layer``'s symbolic (input, output) where the model calls it. A nested model (a pretrained
+    backbone) has two graph nodes, its own and its call in the outer model; Keras'
+    ``layer.input`` / ``layer.output`` are the first's, so the last node is read here."""
+    node = layer._inbound_nodes[-1]
+    inputs, outputs = list(node.input_tensors), list(node.output_tensors)
+    return (
+        inputs[0] if len(inputs) == 1 else inputs,
+        outputs[0] if len(outputs) == 1 else outputs,
+    )
 
 
 def _attribution_function(model: Any, layer: str | None, steps: int) -> Callable[..., Any]:

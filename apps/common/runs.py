@@ -258,6 +258,9 @@ def load_trained_model(run_dir: str | Path, *, calibrated: bool = False) -> Any:
     path = Path(run_dir) / "model.keras"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no model.keras: the run is not complete")
+    config = Path(run_dir) / "config.json"
+    if config.is_file() and read_json(config).get("backbone") == "kerashub":
+        import keras_hub  # noqa: F401 - registers the KerasHub backbone the model holds
     model = keras.saving.load_model(path, compile=False)
     if not calibrated:
         return model

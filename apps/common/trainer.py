@@ -106,6 +106,8 @@ def train_and_evaluate(
     extra_metrics: dict[str, Any] | None = None,
     callbacks: Callable[[RunDir], Sequence[Any]] | None = None,
     optimizer_options: dict[str, Any] | None = None,
+    class_weight: dict[int, float] | None = None,
+    fit_only: str | None = None,
 ) -> TrainResult:
     """Train ``build_model()`` on ``splits`` under ``config``; write and return the run's metrics.
 
@@ -115,6 +117,8 @@ def train_and_evaluate(
     arguments. ``evaluate(model, run, test_batches)`` returns the held-out evaluation (and may
     write files). ``callbacks(run)`` returns the app's own Keras callbacks; they run before the
     standard ones, so values they add to an epoch's logs are recorded in ``history.jsonl``.
+    ``class_weight`` weighs each class id's loss (Keras fit's). ``fit_only``: why this run needs
+    Keras fit (e.g. a callback that re-traces fit's step); the custom loop is then refused.
     """
     process_start = time.perf_counter()
     energy = EnergyMeter()  # checks $DLSUITE_COUNTRY before the run directory is opened
@@ -129,6 +133,12 @@ def train_and_evaluate(
         )
     policy = mixed_precision_policy(config.mixed_precision)
     custom = custom_loop.use_custom_loop(config, replicas)
+    if custom and (fit_only or class_weight):
+        raise ValueError(
+            f"{fit_only or '--class-weight needs Keras fit'}; this run would train with the "
+            "custom loop (--loop custom, --strategy multi_worker, or --clip-norm over several "
+            "replicas): use --loop fit on one worker"
+        )
     train_size = min(splits.sizes["train"], config.max_train_examples or splits.sizes["train"])
     with dtype_policy_scope(policy), strategy.scope():
         model = build_model()
@@ -189,6 +199,7 @@ def train_and_evaluate(
                 validation_data=val_ds,
                 epochs=config.epochs,
                 shuffle=False,
+                class_weight=class_weight,
                 callbacks=all_callbacks,
                 verbose=config.verbose,
             )

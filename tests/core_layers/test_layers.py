@@ -19,6 +19,7 @@ from dlsuite.core_layers import (
     CachedMultiHeadAttention,
     DCGANDiscriminatorBlock,
     DCGANGeneratorBlock,
+    ImageNetPreprocessing,
     LocalResponseNormalization,
     LogMelSpectrogram,
     LSTMBlock,
@@ -38,6 +39,8 @@ LAYER_CASES = [
     LayerCase(BottleneckResidualBlock, {"filters": 2, "strides": 2}, (2, 6, 6, 3)),
     LayerCase(BottleneckResidualBlock, {"filters": 2, "epsilon": 1e-3}, (2, 5, 5, 8)),
     LayerCase(LocalResponseNormalization, {}, (2, 5, 5, 8)),
+    LayerCase(ImageNetPreprocessing, {"mode": "caffe"}, (2, 4, 4, 3)),
+    LayerCase(ImageNetPreprocessing, {"mode": "torch"}, (1, 3, 3, 3)),
     LayerCase(STFTMagnitude, {"frame_length_ms": 25, "frame_step_ms": 10}, (2, 1600)),
     LayerCase(LogMelSpectrogram, {"num_mel_bins": 16, "fmax": 7000.0}, (2, 1600)),
     LayerCase(
