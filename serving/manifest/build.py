@@ -5,6 +5,10 @@ Measured fields come from the run directory (``config.json``, ``metrics.json``, 
 Without a run directory (a user's own Keras model) the training and evaluation sections say they
 were not recorded and the model section comes from `ModelFacts`, derived from the model alone; the
 ``provenance`` section always lists which fields came from a recorded run and which were derived.
+A run that fine-tuned a pretrained backbone (``metrics.json`` ``transfer``) gets a
+``transfer_learning`` section, and a classifier trained with balanced class weights
+(``metrics.json`` ``class_weight``) a ``training.class_weight``: both copied as recorded, and
+checked by the schema when the manifest is written.
 Derived figures (the Art. 51 systemic-risk check, energy and CO2e) are computed last, from the
 merged values, so an ``extra`` override of ``training.training_flops`` is what gets checked. Energy
 and CO2e are what CodeCarbon measured during training (``metrics.json`` ``energy``,
@@ -566,12 +570,17 @@ def _manifest_from_run(
         "training_flops": metrics.get("training_flops"),
         "energy": metrics.get("energy"),  # what was measured; build_manifest makes the section
     }
+    if metrics.get("class_weight") is not None:  # a classifier trained with balanced weights
+        manifest["training"]["class_weight"] = metrics["class_weight"]
     evaluation = _run_evaluation(run_dir, metrics)
     manifest["evaluation"] = _evaluation_section(evaluation, metrics)
     robustness = robustness_section(evaluation)
     if robustness is not None:
         manifest["robustness"] = robustness
         from_run.append("robustness")
+    if metrics.get("transfer") is not None:  # a fine-tuned pretrained backbone
+        manifest["transfer_learning"] = metrics["transfer"]
+        from_run.append("transfer_learning")
     manifest["provenance"] = {
         "recorded_run": True,
         "run_dir": run_dir.as_posix(),

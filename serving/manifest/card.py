@@ -15,6 +15,8 @@ from dlsuite.base.files import atomic_write_text
 from dlsuite.serving.manifest.integrity import MANIFEST_DIR, load_manifest, resolve_manifest_path
 
 TEMPLATE_FILE = "card.html"
+# The columns of a pretrained backbone's training phases (`phase_rows`).
+PHASE_HEADER = ("epochs", "trained", "layers", "trainable parameters")
 _KNOWN_SECTIONS = (
     "schema_version",
     "identity",
@@ -23,6 +25,7 @@ _KNOWN_SECTIONS = (
     "training",
     "evaluation",
     "robustness",
+    "transfer_learning",
     "limitations",
     "synthetic_content_marking",
     "integrity",
@@ -213,9 +216,63 @@ def _training(m: Mapping[str, Any]) -> str:
     )
     if tr.get("hyperparameters"):
         out += ["<h3>Hyper-parameters</h3>", _kv_table(sorted(tr["hyperparameters"].items()))]
+    if tr.get("class_weight"):
+        out += [
+            f"<h3>Class weights ({_e(tr['class_weight'].get('mode'))})</h3>",
+            _grid(["class", "loss weight"], tr["class_weight"]["weights"].items()),
+        ]
     if energy:
         out += ["<h3>Energy and emissions</h3>", _kv_table(energy_rows(energy))]
     return "".join(out)
+
+
+def transfer_rows(transfer: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The pretrained-backbone table of a ``transfer_learning`` section: the backbone, its
+    library and layer, its weights (as given, their source, path and SHA-256; randomly
+    initialised ones have neither), the preprocessing, freezing, learning rate and batch norm."""
+    weights = transfer.get("weights") or {}
+    origin: list[tuple[str, Any]]
+    if weights.get("source") == "random":
+        origin = [("Weights source", "random: initialised randomly, no pretrained weights")]
+    else:
+        origin = [
+            ("Weights source", weights.get("source")),
+            ("Weights path", weights.get("path")),
+            ("Weights SHA-256", weights.get("sha256")),
+        ]
+    return [
+        ("Backbone", transfer.get("backbone")),
+        ("Library", transfer.get("library")),
+        ("Layer in the model", transfer.get("layer")),
+        ("Weights (as given)", weights.get("spec")),
+        *origin,
+        ("Preprocessing", transfer.get("preprocessing")),
+        ("Backbone frozen for (epochs)", transfer.get("freeze_epochs")),
+        ("Backbone learning-rate multiplier", transfer.get("backbone_learning_rate_multiplier")),
+        ("Batch normalisation", transfer.get("batch_norm")),
+    ]
+
+
+def phase_rows(transfer: Mapping[str, Any]) -> list[list[Any]]:
+    """One row per training phase of a ``transfer_learning`` section, as `PHASE_HEADER`: the
+    epochs (``"1-3"``, 1-based, inclusive), what was trained, its layers, trainable parameters."""
+    rows = []
+    for phase in transfer.get("phases") or []:
+        first, last = phase["epochs"]
+        epochs = str(first) if first == last else f"{first}-{last}"
+        rows.append([epochs, phase["trained"], phase["layers"], phase["trainable_params"]])
+    return rows
+
+
+def _transfer(transfer: Mapping[str, Any]) -> str:
+    """The ``transfer_learning`` section: the backbone and its weights, then the phases."""
+    return "".join(
+        [
+            _kv_table(transfer_rows(transfer)),
+            "<h3>Training phases</h3>",
+            _grid(PHASE_HEADER, phase_rows(transfer)),
+        ]
+    )
 
 
 def energy_rows(energy: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -450,6 +507,10 @@ def render_html(manifest: dict) -> str:
         _intended_use(manifest),
         "<h2>Model</h2>",
         _model(manifest),
+    ]
+    if manifest.get("transfer_learning"):
+        sections += ["<h2>Pretrained backbone</h2>", _transfer(manifest["transfer_learning"])]
+    sections += [
         "<h2>Training</h2>",
         _training(manifest),
         "<h2>Evaluation</h2>",

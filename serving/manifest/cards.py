@@ -3,7 +3,8 @@
 * `hugging_face_card`: a Hugging Face Hub ``README.md``: YAML front matter as the Hub's model card
   spec defines it (``license``, ``library_name``, ``tags``, ``datasets``, ``language``,
   ``metrics``, ``pipeline_tag``, ``co2_eq_emissions``, ``model-index``), then a Markdown body
-  (model details, intended use, limitations, training data and procedure, evaluation, compliance
+  (model details, the pretrained backbone and its weights' SHA-256 when the model was fine-tuned
+  from one, intended use, limitations, training data and procedure, evaluation, compliance
   notes). The front matter is parsed back and checked by `check_hugging_face_metadata`, an offline
   structural check of the spec (``huggingface_hub`` is not a dependency; its
   ``ModelCard.validate`` needs the network).
@@ -24,7 +25,7 @@ from typing import Any, TypeGuard
 
 import yaml
 
-from dlsuite.serving.manifest.card import energy_rows
+from dlsuite.serving.manifest.card import PHASE_HEADER, energy_rows, phase_rows, transfer_rows
 from dlsuite.serving.manifest.integrity import MANIFEST_DIR
 from dlsuite.serving.manifest.schema import package_schema, schema_errors
 
@@ -34,7 +35,8 @@ NOT_RECORDED = "not recorded"
 HF_LIBRARY_NAME = "keras"  # the Hub's library id for Keras 3 models
 MCT_SCHEMA_FILE = "model_card_toolkit.schema.json"
 MCT_SCHEMA_VERSION = "0.0.2"
-# Apps of the suite train from scratch: their emissions are the whole ("pre-training") cost.
+# Apps of the suite train from scratch, their emissions the whole ("pre-training") cost, unless
+# they fine-tuned a pretrained backbone (`_pretrained`): then they are the fine-tuning's.
 _SUITE_APPS = frozenset({"vision", "speech", "nlp", "generative", "rl"})
 
 # Hub task ids (pipeline tags) this exporter emits, with the Hub's display name.
@@ -262,7 +264,7 @@ def hugging_face_metadata(
             "source": _energy_source(energy),
         }
         if app in _SUITE_APPS:
-            co2["training_type"] = "pre-training"
+            co2["training_type"] = "fine-tuning" if _pretrained(manifest) else "pre-training"
         if energy.get("country_iso_code"):
             co2["geographical_location"] = str(energy["country_iso_code"])
         co2["hardware_used"] = _devices(training)
@@ -289,6 +291,26 @@ def hugging_face_metadata(
             }
         ]
     return meta
+
+
+def _pretrained(manifest: Mapping[str, Any]) -> bool:
+    """Whether the model was fine-tuned from pretrained weights (a ``transfer_learning`` section
+    whose weights are not random)."""
+    transfer = manifest.get("transfer_learning")
+    return isinstance(transfer, Mapping) and transfer["weights"]["source"] != "random"
+
+
+def backbone_summary(transfer: Mapping[str, Any]) -> str:
+    """One sentence on a ``transfer_learning`` section's backbone and where its weights came
+    from: their source, path and SHA-256, or that they were initialised randomly."""
+    weights = transfer["weights"]
+    head = f"{transfer['backbone']} backbone ({transfer['library']})"
+    if weights["source"] == "random":
+        return f"{head}, trained from randomly initialised weights (no pretrained weights)"
+    return (
+        f"{head}, fine-tuned from the pretrained weights {weights['spec']!r} "
+        f"({weights['source']}: {weights['path']}, SHA-256 {weights['sha256']})"
+    )
 
 
 def _robustness_metrics(robustness: Any) -> list[dict[str, Any]]:
@@ -451,6 +473,24 @@ def _md_model(m: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _md_transfer(m: Mapping[str, Any]) -> list[str]:
+    """The pretrained backbone (`backbone_summary`), its table and the training phases; nothing
+    for a model trained from scratch."""
+    transfer = m.get("transfer_learning")
+    if not transfer:
+        return []
+    return [
+        "## Pretrained backbone",
+        "",
+        f"{backbone_summary(transfer)}.",
+        "",
+        *_fields(transfer_rows(transfer)),
+        "### Training phases",
+        "",
+        *_table(PHASE_HEADER, phase_rows(transfer)),
+    ]
+
+
 def _md_use(m: Mapping[str, Any]) -> list[str]:
     use = m.get("intended_use", {})
     lim = m.get("limitations", {})
@@ -527,6 +567,9 @@ def _md_training(m: Mapping[str, Any]) -> list[str]:
             ["name", "value"],
             ((k, _config_value(v)) for k, v in sorted(tr["hyperparameters"].items())),
         )
+    if tr.get("class_weight"):
+        out += [f"### Class weights ({tr['class_weight']['mode']})", ""]
+        out += _table(["class", "loss weight"], tr["class_weight"]["weights"].items())
     if tr.get("energy"):
         out += ["### Energy and emissions", "", *_fields(energy_rows(tr["energy"]))]
     return out
@@ -651,8 +694,11 @@ def hugging_face_card(manifest: Mapping[str, Any], *, language: Sequence[str] = 
     ``library_name: keras``, ``tags``, ``datasets`` (the run's data set names), ``language``
     (only when given: the manifest does not record it), ``metrics``, ``pipeline_tag``
     (`pipeline_tag`), ``co2_eq_emissions`` (the manifest's ``training.energy`` estimate in grams,
-    its formula as the source, the devices) and ``model-index`` (the held-out evaluation's
-    metrics). Raises `ValueError` listing the problems if the front matter breaks the Hub's spec.
+    its formula as the source, the devices; ``training_type`` fine-tuning for a model fine-tuned
+    from pretrained weights) and ``model-index`` (the held-out evaluation's metrics). A pretrained
+    backbone is stated in the body only: the Hub's ``base_model`` names a Hub repository, and the
+    manifest records a library's weights or a local path. Raises `ValueError` listing the problems
+    if the front matter breaks the Hub's spec.
     """
     ident = manifest.get("identity", {})
     meta = hugging_face_metadata(manifest, language=language)
@@ -662,6 +708,7 @@ def hugging_face_card(manifest: Mapping[str, Any], *, language: Sequence[str] = 
         "",
         *_para(ident.get("description"), TO_BE_FILLED),
         *_md_model(manifest),
+        *_md_transfer(manifest),
         *_md_use(manifest),
         *_md_training(manifest),
         *_md_evaluation(manifest),
@@ -767,13 +814,35 @@ def _mct_metrics(evaluation: Mapping[str, Any]) -> list[dict[str, str]]:
     return out
 
 
+def _mct_training_notes(manifest: Mapping[str, Any]) -> list[str]:
+    """What the toolkit's schema has no field for: the fine-tuning phases and batch norm of a
+    ``transfer_learning`` section, and the class weights of a run trained with them."""
+    notes = []
+    transfer = manifest.get("transfer_learning")
+    if transfer:
+        phases = "; ".join(
+            f"epochs {epochs}: {trained} ({', '.join(layers)}), {params} trainable parameters"
+            for epochs, trained, layers, params in phase_rows(transfer)
+        )
+        notes.append(f"Training phases: {phases}. Batch normalisation: {transfer['batch_norm']}")
+    class_weight = (manifest.get("training") or {}).get("class_weight")
+    if class_weight:
+        weights = ", ".join(
+            f"{name} {value:.6g}" for name, value in class_weight["weights"].items()
+        )
+        notes.append(f"Class weights ({class_weight['mode']}): {weights}")
+    return notes
+
+
 def model_card_toolkit_json(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """A Model Card Toolkit document (schema v0.0.2) of ``manifest``.
 
     ``model_details``: name, overview (the description), documentation (intended purpose, risk
-    classification, provenance), owners (the provider), version (number and export date),
-    licenses. ``model_parameters``: architecture, data (one entry per source, with its splits,
-    preprocessing and provenance), input and output formats of every signature.
+    classification, the fine-tuning phases and class weights when recorded, provenance), owners
+    (the provider), version (number and export date), licenses. ``model_parameters``:
+    architecture (with the pretrained backbone and its weights' SHA-256, `backbone_summary`), data
+    (one entry per source, with its splits, preprocessing and provenance), input and output
+    formats of every signature.
     ``quantitative_analysis.performance_metrics``: every evaluation figure (see `_mct_metrics`).
     ``considerations``: users, use cases, limitations (and out-of-scope uses), ethical
     considerations (each known risk with the human-oversight measures as its mitigation, and the
@@ -792,6 +861,7 @@ def model_card_toolkit_json(manifest: Mapping[str, Any]) -> dict[str, Any]:
     output_format, output_map = _mct_formats(signatures, "outputs")
     documentation = [
         f"Intended purpose: {use.get('intended_purpose')}",
+        *_mct_training_notes(manifest),
         f"EU AI Act risk classification (the provider's assessment): "
         f"{risk.get('classification')}"
         + (f" (Annex III: {risk['annex_iii_area']})" if risk.get("annex_iii_area") else "")
@@ -803,6 +873,9 @@ def model_card_toolkit_json(manifest: Mapping[str, Any]) -> dict[str, Any]:
     ]
     if training.get("recorded") is False:
         documentation.append(str(training.get("note")))
+    architecture = str(model.get("architecture"))
+    if manifest.get("transfer_learning"):
+        architecture += f"; {backbone_summary(manifest['transfer_learning'])}"
     ethical = [
         {"name": str(r), "mitigation_strategy": str(lim.get("human_oversight"))}
         for r in lim.get("known_risks") or []
@@ -830,7 +903,7 @@ def model_card_toolkit_json(manifest: Mapping[str, Any]) -> dict[str, Any]:
         "schema_version": MCT_SCHEMA_VERSION,
         "model_details": details,
         "model_parameters": {
-            "model_architecture": str(model.get("architecture")),
+            "model_architecture": architecture,
             "data": _mct_data(training, evaluation.get("split")),
             "input_format": input_format,
             "input_format_map": input_map,
