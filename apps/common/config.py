@@ -258,6 +258,69 @@ class TrainingConfig(RunConfig):
         return self.default_lr_schedule() if self.lr_schedule == "auto" else self.lr_schedule
 
 
+DEFAULT_FREEZE_EPOCHS = 5  # epochs of a pretrained --backbone run that train the head alone
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTuningOptions:
+    """The options of a classifier app that can fine-tune a pretrained ``--backbone`` (vision,
+    speech keyword spotting), and class weights; mixed into its config. The app's config defines
+    ``backbone`` and `pretrained_backbone`, and calls `check_fine_tuning` in its checks."""
+
+    freeze_epochs: int | None = option(
+        None,
+        "epochs that train the head alone before the --backbone is unfrozen; default "
+        f"{DEFAULT_FREEZE_EPOCHS} with pretrained weights, 0 from random weights",
+    )
+    backbone_lr_multiplier: float = option(
+        0.1,
+        "the pretrained --backbone's learning rate, as a fraction of --learning-rate, once "
+        "unfrozen (from random weights the whole model trains at --learning-rate)",
+    )
+    class_weight: str = option(
+        "none",
+        "weight the loss per class: none, or balanced (n_samples / (n_classes * count), as "
+        "scikit-learn's) for imbalanced training data",
+        choices=CLASS_WEIGHTS,
+    )
+
+    @property
+    def pretrained_backbone(self) -> bool:
+        """Whether the ``backbone`` starts from pretrained weights (an app may say otherwise)."""
+        return True
+
+    @property
+    def effective_freeze_epochs(self) -> int:
+        """The epochs the backbone stays frozen: ``freeze_epochs``, or `DEFAULT_FREEZE_EPOCHS`
+        with pretrained weights and 0 from random weights."""
+        if self.freeze_epochs is not None:
+            return self.freeze_epochs
+        return DEFAULT_FREEZE_EPOCHS if self.pretrained_backbone else 0
+
+    def check_fine_tuning(self) -> None:
+        """Raises `ValueError` naming a bad ``class_weight``, ``freeze_epochs`` or
+        ``backbone_lr_multiplier``."""
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(
+                f"class_weight expected one of {CLASS_WEIGHTS}. "
+                f"Received: class_weight={self.class_weight!r}"
+            )
+        if self.freeze_epochs is not None and self.freeze_epochs < 0:
+            raise ValueError(
+                f"freeze_epochs expected 0 or more. Received: freeze_epochs={self.freeze_epochs}"
+            )
+        if not self.pretrained_backbone and self.effective_freeze_epochs:
+            raise ValueError(
+                "--freeze-epochs freezes pretrained weights; with --weights none there are none "
+                f"to keep. Received: freeze_epochs={self.freeze_epochs}"
+            )
+        if not self.backbone_lr_multiplier > 0:
+            raise ValueError(
+                "backbone_lr_multiplier expected a positive number. "
+                f"Received: backbone_lr_multiplier={self.backbone_lr_multiplier}"
+            )
+
+
 def override(config: C, overrides: Mapping[str, Any]) -> C:
     """Return ``config`` with fields replaced; an unknown key is an error naming the known ones."""
     known = {f.name for f in dataclasses.fields(config)}

@@ -2,19 +2,21 @@
 learning rate for the backbone, balanced class weights, and the run's ``transfer`` record.
 
 The recipe is the Keras transfer-learning guide's (keras.io/guides/transfer_learning): the
-backbone is called with ``training=False``, so its batch normalization layers keep their
-pretrained moving statistics throughout; the head is trained alone for ``freeze_epochs`` epochs,
-then the backbone is unfrozen and trained at ``backbone_lr_multiplier`` times the head's rate
-(`FineTuneSchedule`, `scale_learning_rate`). The apps build the model (the vision app from
-``keras.applications`` or a KerasHub preset, the speech app from a ``.keras`` file or a
-SavedModel); this module holds what they share.
+pretrained backbone's batch normalization layers stay in inference mode throughout, keeping their
+pretrained statistics (`freeze_batch_norm`: they are made non-trainable, which is inference mode
+in Keras 3; the guide's ``base_model(x, training=False)`` is overridden by ``fit``'s
+``training=True`` in a Keras 3.15 functional model); the head is trained alone for
+``freeze_epochs`` epochs, then the backbone is unfrozen and trained at
+``backbone_lr_multiplier`` times the head's rate (`FineTuneSchedule`, `scale_learning_rate`).
+The apps build the model (the vision app from ``keras.applications`` or a KerasHub preset, the
+speech app from a ``.keras`` file or a SavedModel); this module holds what they share.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,11 @@ from dlsuite.apps.common.fingerprint import files_fingerprint
 from dlsuite.base.files import sha256_file
 
 BACKBONE_LAYER = "backbone"  # the name of the pretrained part in every fine-tuned suite model
-BATCH_NORM = (
-    "inference mode throughout: the pretrained moving statistics are used and never updated"
+BATCH_NORM_FROZEN = (
+    "inference mode throughout: the pretrained moving statistics, scale and offset are kept "
+    "(not trained)"
 )
+BATCH_NORM_TRAINED = "trained (random weights): statistics, scale and offset learned"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +66,17 @@ class PretrainedWeights:
 
     def describe(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedClassifier:
+    """What an app's pretrained-classifier builder returns: the model (its backbone the layer
+    `BACKBONE_LAYER`) and what the run records of the backbone."""
+
+    model: keras.Model
+    library: str  # keras.applications, keras_hub, keras
+    weights: PretrainedWeights
+    preprocessing: str  # how the input is prepared for the backbone, in words
 
 
 def keras_cache_dir() -> Path:
@@ -101,15 +116,25 @@ def scale_learning_rate(optimizer: Any, variables: Iterable[Any], multiplier: fl
         )
     if multiplier == 1:
         return
-    scaled = {id(variable) for variable in variables}
+    # The optimizer's own variable key: `update_step` gets the backend variable (TensorFlow's,
+    # or a replica's under a distribution strategy), not the Keras one given here.
+    scaled = {optimizer._var_key(variable) for variable in variables}
     update_step = optimizer.update_step
 
     def scaled_update_step(gradient: Any, variable: Any, learning_rate: Any) -> Any:
-        if id(variable) in scaled:
+        if optimizer._var_key(variable) in scaled:
             learning_rate = learning_rate * multiplier
         return update_step(gradient, variable, learning_rate)
 
     optimizer.update_step = scaled_update_step
+
+
+def freeze_batch_norm(backbone: Any) -> None:
+    """Make every batch normalization layer inside ``backbone`` non-trainable: in Keras 3 such a
+    layer normalises with its moving statistics (inference mode) even when ``fit`` trains."""
+    for layer in backbone._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
 
 
 class FineTuneSchedule(keras.callbacks.Callback):
@@ -119,22 +144,28 @@ class FineTuneSchedule(keras.callbacks.Callback):
     the backbone's weights before they are trained, and a backup holds them from the first
     epoch); each epoch then sets the backbone's ``trainable`` flag for its phase and, when the
     flag changes, re-traces the training step so the change takes effect. A resumed run gets the
-    phase of the epoch it resumes at. Its epoch logs carry ``backbone_trainable`` (0 or 1).
+    phase of the epoch it resumes at. With ``batch_norm_frozen`` (pretrained weights) the
+    backbone's batch normalization layers stay non-trainable when it is unfrozen
+    (`freeze_batch_norm`). Its epoch logs carry ``backbone_trainable`` (0 or 1).
     """
 
-    def __init__(self, backbone_layer: str, freeze_epochs: int) -> None:
+    def __init__(self, backbone_layer: str, freeze_epochs: int, batch_norm_frozen: bool) -> None:
         super().__init__()
         self.backbone_layer = backbone_layer
         self.freeze_epochs = freeze_epochs
+        self.batch_norm_frozen = batch_norm_frozen
 
-    def _set_trainable(self, trainable: bool) -> None:
+    def _set_trainable(self, trainable: bool, retrace: bool = True) -> None:
         backbone = self.model.get_layer(self.backbone_layer)
         if backbone.trainable != trainable:
             backbone.trainable = trainable
-            self.model.make_train_function(force=True)
+            if trainable and self.batch_norm_frozen:
+                freeze_batch_norm(backbone)
+            if retrace:
+                self.model.make_train_function(force=True)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.model.get_layer(self.backbone_layer).trainable = True
+        self._set_trainable(True, retrace=False)
         optimizer = self.model.optimizer
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
@@ -148,10 +179,11 @@ class FineTuneSchedule(keras.callbacks.Callback):
 
 
 def trained_phases(
-    model: Any, backbone_layer: str, freeze_epochs: int, epochs: int
+    model: Any, backbone_layer: str, freeze_epochs: int, epochs: int, batch_norm_frozen: bool
 ) -> list[dict[str, Any]]:
     """The run's phases (1-based inclusive epochs): which top-level layers with weights are
-    trained in each, and how many parameters; the model is left as it was."""
+    trained in each, and how many parameters (a frozen batch normalization's not counted); the
+    model is left as it was."""
     backbone = model.get_layer(backbone_layer)
     head = [layer for layer in model.layers if layer.weights and layer is not backbone]
 
@@ -167,6 +199,8 @@ def trained_phases(
 
     was = backbone.trainable
     backbone.trainable = True
+    if batch_norm_frozen:
+        freeze_batch_norm(backbone)
     try:
         frozen = min(freeze_epochs, epochs)
         phases = [phase(1, frozen, False)] if frozen else []
@@ -174,7 +208,8 @@ def trained_phases(
             phases.append(phase(frozen + 1, epochs, True))
         return phases
     finally:
-        backbone.trainable = was
+        if not was:
+            backbone.trainable = False
 
 
 def transfer_record(
@@ -189,6 +224,7 @@ def transfer_record(
     epochs: int,
 ) -> dict[str, Any]:
     """The ``transfer`` entry of a fine-tuned run's ``metrics.json`` (and its manifest)."""
+    pretrained = weights.path is not None
     return {
         "backbone": backbone,
         "library": library,
@@ -197,8 +233,8 @@ def transfer_record(
         "preprocessing": preprocessing,
         "freeze_epochs": freeze_epochs,
         "backbone_learning_rate_multiplier": backbone_lr_multiplier,
-        "batch_norm": BATCH_NORM,
-        "phases": trained_phases(model, BACKBONE_LAYER, freeze_epochs, epochs),
+        "batch_norm": BATCH_NORM_FROZEN if pretrained else BATCH_NORM_TRAINED,
+        "phases": trained_phases(model, BACKBONE_LAYER, freeze_epochs, epochs, pretrained),
     }
 
 
@@ -224,4 +260,65 @@ def class_weight_record(weights: Mapping[int, float], class_names: Sequence[str]
     return {
         "mode": "balanced",
         "weights": {class_names[i]: round(w, 6) for i, w in sorted(weights.items())},
+    }
+
+
+def class_weights(mode: str, splits: Any) -> tuple[dict[int, float] | None, dict[str, Any]]:
+    """``(class_weight for fit, metrics.json entries)`` for ``--class-weight mode``: balanced
+    weights over the training split's labels (one pass over it), or none."""
+    if mode == "none":
+        return None, {}
+    import numpy as np
+
+    labels = splits.train.map(lambda _, label: label).batch(4096)
+    seen = [batch.numpy() for batch in labels]
+    weights = balanced_class_weights(
+        np.concatenate(seen) if seen else np.zeros(0, np.int64), splits.class_names
+    )
+    return weights, {"class_weight": class_weight_record(weights, splits.class_names)}
+
+
+def fine_tuning_arguments(
+    build: Callable[[], PretrainedClassifier],
+    config: Any,
+    compile_model: Callable[[Any, Any, bool], None],
+    extra_metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """The `trainer.train_and_evaluate` arguments that fine-tune the classifier ``build()``
+    makes under ``config`` (a `FineTuningOptions` config with ``backbone`` and ``epochs``).
+
+    The head trains alone for the freeze epochs, then the backbone too (`FineTuneSchedule`); a
+    pretrained backbone trains at ``backbone_lr_multiplier`` times the learning rate
+    (`scale_learning_rate`) with its batch normalization frozen; ``compile_model`` is the app's
+    own compile; the run's ``transfer`` record goes into ``extra_metrics`` when the model is
+    built (the trainer writes it with the run's metrics).
+    """
+    pretrained = config.pretrained_backbone
+    freeze_epochs = config.effective_freeze_epochs
+    multiplier = config.backbone_lr_multiplier if pretrained else 1.0
+
+    def build_model() -> Any:
+        built = build()
+        extra_metrics["transfer"] = transfer_record(
+            model=built.model,
+            backbone=config.backbone,
+            library=built.library,
+            weights=built.weights,
+            preprocessing=built.preprocessing,
+            freeze_epochs=freeze_epochs,
+            backbone_lr_multiplier=multiplier,
+            epochs=config.epochs,
+        )
+        return built.model
+
+    def compile_fine_tuned(model: Any, optimizer: Any, jit: bool) -> None:
+        backbone = model.get_layer(BACKBONE_LAYER)
+        scale_learning_rate(optimizer, backbone.trainable_weights, multiplier)
+        compile_model(model, optimizer, jit)
+
+    return {
+        "build_model": build_model,
+        "compile_model": compile_fine_tuned,
+        "callbacks": lambda run: [FineTuneSchedule(BACKBONE_LAYER, freeze_epochs, pretrained)],
+        "fit_only": "--backbone's freeze-then-unfreeze schedule needs Keras fit",
     }

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-from dlsuite.apps.common.config import TrainingConfig, option
+from dlsuite.apps.common.config import FineTuningOptions, TrainingConfig, option
 
 MODEL_NAMES = ("dnn", "cnn", "ds_cnn", "bilstm_attention", "ctc")
 # Models that output transcripts (their data are transcribed clips, not classes).
@@ -15,7 +16,7 @@ AUGMENTATIONS = ("shift", "noise", "speed", "vtlp", "gain", "bandlimit", "reverb
 
 
 @dataclasses.dataclass(frozen=True)
-class SpeechConfig(TrainingConfig):
+class SpeechConfig(TrainingConfig, FineTuningOptions):
     """Keyword spotting or speech recognition: which network,
     which front end (inside the model), which augmentation.
 
@@ -76,6 +77,13 @@ class SpeechConfig(TrainingConfig):
     cache_dir: str | None = option(
         None, "where builtin: audio is generated once and cached; default: ~/.cache/dlsuite/speech"
     )
+    backbone: str | None = option(
+        None,
+        "fine-tune a pretrained audio embedding network instead of training --model: a .keras "
+        "file taking the front end's features (B, frames, channels) or the raw waveform "
+        "(B, samples); its output is pooled to (B, D) and a new classifier head trained "
+        "(keyword spotting only; docs/speech.md, Transfer learning)",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -110,6 +118,37 @@ class SpeechConfig(TrainingConfig):
                 f"dropout expected a number in [0, 1). Received: dropout={self.dropout}"
             )
         self.check_positive_fields("beam_width")
+        self.check_fine_tuning()
+        if self.recognizer and self.class_weight != "none":
+            raise ValueError(
+                "--class-weight weighs a keyword spotter's classes; --model ctc emits "
+                "transcripts. Drop --class-weight or train a keyword spotter"
+            )
+        self._check_backbone()
+
+    def _check_backbone(self) -> None:
+        if self.backbone is None:
+            return
+        if self.recognizer:
+            raise ValueError(
+                f"--backbone fine-tunes a keyword spotter (a classifier head on the backbone's "
+                f"pooled embedding); --model {self.model} is a CTC recogniser, which it cannot "
+                "fine-tune. Drop --model ctc (or --backbone)"
+            )
+        if Path(self.backbone).expanduser().is_dir():
+            raise ValueError(
+                f"--backbone {self.backbone} is a folder (a SavedModel?). A SavedModel cannot be "
+                "fine-tuned here: held in keras.layers.TFSMLayer its weights do not train with "
+                "Adam (their names end in ':0', which Adam's slot names reject), and a model "
+                "holding a TFSMLayer saves to .keras only as a reference to the folder, which "
+                "Keras refuses to reload in safe mode, so the run could not be evaluated or "
+                "exported. Give a .keras file of the network (keras.Model.save('net.keras'))"
+            )
+        if Path(self.backbone).suffix != ".keras":
+            raise ValueError(
+                f"--backbone expected a .keras file (keras.Model.save('net.keras')) of an audio "
+                f"embedding network. Received: backbone={self.backbone!r}"
+            )
 
     def default_lr_schedule(self) -> str:
         """Cosine decay to 0 over the run, for the keyword spotters and the recogniser."""

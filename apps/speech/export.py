@@ -57,7 +57,9 @@ as the training data was (`apps.speech.audio`). ``predict_features`` is the netw
 audio front end, for targets that compute the features themselves (the int8 TFLite model);
 ``compute_features`` is that front end, so `dlsuite convert` can turn the run's waveforms into
 calibration and check examples for ``predict_features``
-(`serving.tflite_from_run.examples_for_signature`).
+(`serving.tflite_from_run.examples_for_signature`). A keyword spotter fine-tuned on a backbone that
+takes the raw waveform (``--backbone``, docs/speech.md) has no suite front end: its export has no
+``predict_features``, ``compute_features`` or ``explain``.
 """
 
 from __future__ import annotations
@@ -88,9 +90,15 @@ def split_front_end(model: Any) -> tuple[Any, Any]:
     # Rebuild the layers after the front end on a new input (the graph is a chain from `front`).
     tensors = {id(front.output): features}
     for layer in model.layers[model.layers.index(front) + 1 :]:
-        inbound = layer._inbound_nodes[0].input_tensors  # noqa: SLF001  (functional graph walk)
-        args = [tensors[id(t)] for t in inbound]
-        tensors[id(layer.output)] = layer(args if len(args) > 1 else args[0])
+        # The layer's call in this graph, by its node: a nested model (a fine-tuned "backbone")
+        # has its own graph's nodes too, and its `output` is its own graph's output tensor.
+        node = next(
+            node
+            for node in layer._inbound_nodes  # noqa: SLF001  (functional graph walk)
+            if all(id(t) in tensors for t in node.input_tensors)
+        )
+        args = [tensors[id(t)] for t in node.input_tensors]
+        tensors[id(node.output_tensors[0])] = layer(args if len(args) > 1 else args[0])
     body = keras.Model(features, tensors[id(model.output)], name=f"{model.name}_body")
     return front_end, body
 
@@ -99,15 +107,17 @@ def build_signatures(
     model: Any, class_names: Sequence[str], sample_rate: int, num_samples: int
 ) -> dict[str, Any]:
     """``{name: (tf.function, input_signature)}``
-    of the keyword-spotting signatures for ``model``."""
+    of the keyword-spotting signatures for ``model``.
+
+    ``predict_features``, ``compute_features`` and ``explain`` need the suite's front end (the
+    layer "cmvn"); a model without it (fine-tuned on a waveform ``--backbone``) has the others.
+    """
     import tensorflow as tf
 
     from dlsuite.apps.common.evaluation import SPEECH_FEATURES_LAYER
     from dlsuite.apps.common.explain import explain_function
 
     names = tf.constant(list(class_names))
-    front_end, body = split_front_end(model)
-    explain = explain_function(model, layer=SPEECH_FEATURES_LAYER)
 
     def outputs(scores: Any) -> dict[str, Any]:
         scores = tf.cast(scores, tf.float32)  # (N, K)
@@ -152,15 +162,8 @@ def build_signatures(
             recordings.merge_dims(1, 2).to_tensor()
         )  # (N, L) zero-padded to the longest
 
-    def predict_features(features: Any) -> dict[str, Any]:
-        return {"scores": tf.cast(body(features, training=False), tf.float32)}
-
-    def compute_features(waveform: Any) -> dict[str, Any]:
-        return {"features": tf.cast(front_end(waveform, training=False), tf.float32)}
-
-    feature_shape = list(body.inputs[0].shape[1:])
     waveforms = [tf.TensorSpec([None, num_samples], tf.float32, name="waveform")]
-    return {
+    signatures = {
         "serving_default": (serving_default, [tf.TensorSpec([None], tf.string, name="audio")]),
         "predict_waveform": (predict_waveform, waveforms),
         "detect_keywords": (
@@ -171,13 +174,26 @@ def build_signatures(
             detect_keywords_wav,
             [tf.TensorSpec([None], tf.string, name="audio")],
         ),
-        "predict_features": (
-            predict_features,
-            [tf.TensorSpec([None, *feature_shape], tf.float32, name="features")],
-        ),
-        "compute_features": (compute_features, waveforms),
-        "explain": (explain, list(explain.input_signature)),
     }
+    if SPEECH_FEATURES_LAYER not in {layer.name for layer in model.layers}:
+        return signatures  # a fine-tuned waveform backbone: no suite front end to cut at
+    front_end, body = split_front_end(model)
+    explain = explain_function(model, layer=SPEECH_FEATURES_LAYER)
+
+    def predict_features(features: Any) -> dict[str, Any]:
+        return {"scores": tf.cast(body(features, training=False), tf.float32)}
+
+    def compute_features(waveform: Any) -> dict[str, Any]:
+        return {"features": tf.cast(front_end(waveform, training=False), tf.float32)}
+
+    feature_shape = list(body.inputs[0].shape[1:])
+    signatures["predict_features"] = (
+        predict_features,
+        [tf.TensorSpec([None, *feature_shape], tf.float32, name="features")],
+    )
+    signatures["compute_features"] = (compute_features, waveforms)
+    signatures["explain"] = (explain, list(explain.input_signature))
+    return signatures
 
 
 def build_recognizer_signatures(

@@ -226,7 +226,10 @@ def _check_frames(config: SpeechConfig, splits: Any) -> None:
 
 
 def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
-    """Train ``config.model`` on ``config.data``; returns the run with its metrics."""
+    """Train ``config.model`` (or fine-tune ``config.backbone``) on ``config.data``; returns the
+    run with its metrics."""
+    from dlsuite.apps.common.transfer import class_weights, fine_tuning_arguments
+
     prepare_strategy(config.strategy, config.replicas)  # before the data touches TensorFlow
     splits = load_splits(config)
     if config.recognizer:
@@ -247,14 +250,38 @@ def train_and_evaluate(config: SpeechConfig) -> trainer.TrainResult:
             compile_classifier,
             classifier_evaluator(splits, config, sample_rate=config.sample_rate),
         )
+    class_weight, extra_metrics = class_weights(config.class_weight, splits)
+    model_arguments: dict[str, Any] = {
+        "build_model": lambda: build(config, len(splits.class_names)),
+        "compile_model": compile_model,
+    }
+    if config.backbone is not None:
+        from dlsuite.apps.speech.models.pretrained import build_pretrained_classifier
+
+        path = config.backbone
+        model_arguments = fine_tuning_arguments(
+            lambda: build_pretrained_classifier(
+                path,
+                config.clip_samples,
+                len(splits.class_names),
+                frontend=frontend_options(config),
+                spec_augment="specaugment" in config.augment,
+                dropout=config.dropout,
+                seed=config.seed,
+            ),
+            config,
+            compile_model,
+            extra_metrics,
+        )
     return trainer.train_and_evaluate(
         app=APP,
         config=config,
         splits=splits,
-        build_model=lambda: build(config, len(splits.class_names)),
-        compile_model=compile_model,
         evaluate=evaluate,
         augment=augmentation(config),
+        extra_metrics=extra_metrics,
+        class_weight=class_weight,
+        **model_arguments,
     )
 
 

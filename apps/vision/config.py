@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from dlsuite.apps.common.config import TrainingConfig, option
+from dlsuite.apps.common.config import FineTuningOptions, TrainingConfig, option
+from dlsuite.apps.vision.backbones import BACKBONE_NAMES, KERAS_HUB
 
 AUGMENTATIONS = ("crop", "flip", "translate")
 MODEL_NAMES = ("lenet5", "alexnet", "resnet20", "resnet32", "resnet56", "resnet50")
 
 
 @dataclasses.dataclass(frozen=True)
-class VisionConfig(TrainingConfig):
+class VisionConfig(TrainingConfig, FineTuningOptions):
     """Image classification: which network, at which input size, with which augmentation."""
 
     # Defaults tuned so `dlsuite train vision --model lenet5 --data builtin:digits` meets the
@@ -32,6 +33,20 @@ class VisionConfig(TrainingConfig):
         0.0, "dropout rate before the classifier (networks that have a dropout layer)"
     )
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy loss")
+    backbone: str | None = option(
+        None,
+        "fine-tune a pretrained backbone instead of training --model from scratch: a "
+        "keras.applications family (ResNet50, MobileNetV3Small, EfficientNetV2B0, ...) or "
+        "kerashub (--weights DIR, a KerasHub preset folder); its own input normalisation is in "
+        "the graph and its batch normalization stays in inference mode",
+        choices=BACKBONE_NAMES,
+    )
+    weights: str = option(
+        "imagenet",
+        "the --backbone's weights: imagenet (the file in Keras' cache, ~/.keras/models; never "
+        "downloaded), a weights file of the family without its top (.h5, .weights.h5), a "
+        "KerasHub preset folder (--backbone kerashub), or none (random weights)",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -46,11 +61,31 @@ class VisionConfig(TrainingConfig):
             raise ValueError(
                 f"image_size expected at least 8. Received: image_size={self.image_size}"
             )
+        self.check_fine_tuning()
+        self._check_backbone()
         for name in ("dropout", "label_smoothing"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(
                     f"{name} expected a number in [0, 1). Received: {name}={getattr(self, name)}"
                 )
+
+    def _check_backbone(self) -> None:
+        if self.backbone is None:
+            return
+        if self.backbone not in BACKBONE_NAMES:
+            raise ValueError(
+                f"backbone expected one of {BACKBONE_NAMES}. Received: backbone={self.backbone!r}"
+            )
+        if self.backbone == KERAS_HUB and self.weights in ("imagenet", "none"):
+            raise ValueError(
+                f"--backbone {KERAS_HUB} takes its architecture and weights from --weights DIR, "
+                f"a KerasHub preset folder. Received: weights={self.weights!r}"
+            )
+
+    @property
+    def pretrained_backbone(self) -> bool:
+        """Whether the ``backbone`` starts from pretrained weights (not ``--weights none``)."""
+        return self.weights != "none"
 
 
 PRESETS: dict[str, VisionConfig] = {

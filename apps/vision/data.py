@@ -18,6 +18,7 @@ from dlsuite.apps.common.data import (
     source_fingerprint,
     three_way_split,
 )
+from dlsuite.apps.vision.backbones import DEFAULT_BACKBONE_INPUT_SIZE
 from dlsuite.apps.vision.config import VisionConfig
 
 BUILTIN = ("digits",)
@@ -36,9 +37,12 @@ def load_splits(config: VisionConfig) -> Splits:
 
 
 def image_size(config: VisionConfig) -> int:
+    """``--image-size``, else the network's own: 224 for a pretrained ``--backbone``."""
     from dlsuite.apps.vision.models import DEFAULT_INPUT_SIZE  # models/ imports Keras
 
-    return config.image_size or DEFAULT_INPUT_SIZE[config.model]
+    if config.image_size:
+        return config.image_size
+    return DEFAULT_BACKBONE_INPUT_SIZE if config.backbone else DEFAULT_INPUT_SIZE[config.model]
 
 
 def _resize(size: int) -> Any:

@@ -18,28 +18,49 @@ APP = "vision"
 
 
 def train_and_evaluate(config: VisionConfig) -> trainer.TrainResult:
-    """Train ``config.model`` on ``config.data``; returns the run with its metrics."""
-    from dlsuite.apps.vision.models import build_model
+    """Train ``config.model`` (or fine-tune ``config.backbone``) on ``config.data``; returns the
+    run with its metrics."""
+    from dlsuite.apps.common.transfer import class_weights, fine_tuning_arguments
 
     prepare_strategy(config.strategy, config.replicas)  # before the data touches TensorFlow
     splits = load_splits(config)
     size = image_size(config)
-    num_classes = len(splits.class_names)
+    class_weight, extra_metrics = class_weights(config.class_weight, splits)
+    options = {"dropout": config.dropout} if config.dropout else {}
 
-    def build() -> Any:
-        options = {"dropout": config.dropout} if config.dropout else {}
-        return build_model(config.model, splits.input_shape, num_classes, **options)
+    def compile_model(model: Any, optimizer: Any, jit: bool) -> None:
+        compile_classifier(model, optimizer, jit, label_smoothing=config.label_smoothing)
 
+    if config.backbone is None:
+        from dlsuite.apps.vision.models import build_model
+
+        model_arguments: dict[str, Any] = {
+            "build_model": lambda: build_model(
+                config.model, splits.input_shape, len(splits.class_names), **options
+            ),
+            "compile_model": compile_model,
+        }
+    else:
+        from dlsuite.apps.vision.models.pretrained import build_pretrained_classifier
+
+        backbone = config.backbone
+        model_arguments = fine_tuning_arguments(
+            lambda: build_pretrained_classifier(
+                backbone, config.weights, splits.input_shape, len(splits.class_names), **options
+            ),
+            config,
+            compile_model,
+            extra_metrics,
+        )
     return trainer.train_and_evaluate(
         app=APP,
         config=config,
         splits=splits,
-        build_model=build,
-        compile_model=lambda model, opt, jit: compile_classifier(
-            model, opt, jit, label_smoothing=config.label_smoothing
-        ),
         evaluate=classifier_evaluator(splits, config),
         augment=augmentation(config, size),
+        extra_metrics=extra_metrics,
+        class_weight=class_weight,
+        **model_arguments,
     )
 
 
