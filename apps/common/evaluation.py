@@ -199,6 +199,7 @@ def _calibration(
 
     from dlsuite.apps.common.calibration import (
         MIN_PROBABILITY,
+        MIN_TEMPERATURE_EXAMPLES,
         TemperatureScaling,
         expected_calibration_error,
         fit_temperature,
@@ -211,6 +212,15 @@ def _calibration(
         section["temperature"] = {"fitted": False, "reason": "no validation split was given"}
         return section
     scores, truth, _ = _predict(model, validation, 0)
+    if len(truth) < MIN_TEMPERATURE_EXAMPLES:
+        section["temperature"] = {
+            "fitted": False,
+            "reason": (
+                f"the validation split has {len(truth)} examples; a temperature is fitted on at "
+                f"least {MIN_TEMPERATURE_EXAMPLES}"
+            ),
+        }
+        return section
     fit = fit_temperature(np.log(np.maximum(scores, MIN_PROBABILITY)), truth)
     scaled = TemperatureScaling(fit["temperature"])(keras.ops.convert_to_tensor(probabilities))
     section["temperature"] = {

@@ -181,6 +181,35 @@ def test_text_classifier_robustness_has_no_attack_and_token_attributions(nlp_tin
     assert (path / "explanations.png").is_file() and (path / "corruption_curves.png").is_file()
 
 
+def test_no_temperature_is_fitted_on_a_handful_of_validation_examples(tmp_path):
+    """Five validation examples, all right, would drive T to its lower bound: none is fitted."""
+    from dlsuite.apps.common.calibration import MIN_TEMPERATURE_EXAMPLES
+    from dlsuite.apps.common.evaluation import robustness_report
+    from dlsuite.apps.speech.models import build_model
+
+    model = build_model("ds_cnn", 1600, 3, frontend={"features": "log_mel"}, seed=0)
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (6, 1600)).astype(np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    report = robustness_report(
+        model,
+        np.asarray(model(x)),
+        labels,
+        x,
+        ["a", "b", "c"],
+        tmp_path,
+        level="quick",
+        sample_rate=16000,
+        validation=[(x[:5], labels[:5])],
+    )
+    assert report["calibration"]["temperature"] == {
+        "fitted": False,
+        "reason": (
+            "the validation split has 5 examples; a temperature is fitted on at least "
+            f"{MIN_TEMPERATURE_EXAMPLES}"
+        ),
+    }
+
+
 def test_keyword_spotter_robustness_explains_its_normalised_features(tmp_path):
     from dlsuite.apps.common.evaluation import robustness_report
     from dlsuite.apps.speech.models import build_model
