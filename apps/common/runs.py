@@ -247,8 +247,13 @@ def evaluate_run(
 def load_trained_model(run_dir: str | Path, *, calibrated: bool = False) -> Any:
     """A finished run's ``model.keras`` without its optimizer state (for evaluation and export).
 
-    Imports `core_layers` first, so the custom layers a model uses are registered. With
-    ``calibrated``, a classifier's probabilities go through `TemperatureScaling` with the
+    Imports `core_layers` first, so the custom layers a model uses are registered (and KerasHub
+    for a run fine-tuned from a KerasHub preset). A run whose ``metrics.json`` records a
+    SavedModel backbone (the speech app's frozen feature extractor) holds
+    a `keras.layers.TFSMLayer`, which reloads that folder's graph: Keras refuses it in safe mode,
+    so such a run, and only such a run, is loaded with ``safe_mode=False`` (the run directory is
+    the suite's own, written by its trainer; the folder must still be where training found it).
+    With ``calibrated``, a classifier's probabilities go through `TemperatureScaling` with the
     temperature its evaluation fitted on the validation split (`run_temperature`).
     """
     import keras
@@ -258,10 +263,12 @@ def load_trained_model(run_dir: str | Path, *, calibrated: bool = False) -> Any:
     path = Path(run_dir) / "model.keras"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no model.keras: the run is not complete")
-    config = Path(run_dir) / "config.json"
-    if config.is_file() and read_json(config).get("backbone") == "kerashub":
+    metrics = Path(run_dir) / METRICS_FILE
+    transfer = (read_json(metrics).get("transfer") or {}) if metrics.is_file() else {}
+    if transfer.get("library") == "keras_hub":
         import keras_hub  # noqa: F401 - registers the KerasHub backbone the model holds
-    model = keras.saving.load_model(path, compile=False)
+    safe_mode = transfer.get("library") != "saved_model"
+    model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
     if not calibrated:
         return model
     from dlsuite.apps.common.calibration import TemperatureScaling

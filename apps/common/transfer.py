@@ -291,14 +291,19 @@ def fine_tuning_arguments(
     pretrained backbone trains at ``backbone_lr_multiplier`` times the learning rate
     (`scale_learning_rate`) with its batch normalization frozen; ``compile_model`` is the app's
     own compile; the run's ``transfer`` record goes into ``extra_metrics`` when the model is
-    built (the trainer writes it with the run's metrics).
+    built (the trainer writes it with the run's metrics). When the freeze epochs cover the run,
+    the backbone is built non-trainable and stays so: no schedule, and the optimizer holds the
+    head's variables only (a SavedModel backbone, which cannot train, is always such a run).
     """
     pretrained = config.pretrained_backbone
     freeze_epochs = config.effective_freeze_epochs
     multiplier = config.backbone_lr_multiplier if pretrained else 1.0
+    frozen_throughout = freeze_epochs >= config.epochs
 
     def build_model() -> Any:
         built = build()
+        if frozen_throughout:
+            built.model.get_layer(BACKBONE_LAYER).trainable = False
         extra_metrics["transfer"] = transfer_record(
             model=built.model,
             backbone=config.backbone,
@@ -316,9 +321,10 @@ def fine_tuning_arguments(
         scale_learning_rate(optimizer, backbone.trainable_weights, multiplier)
         compile_model(model, optimizer, jit)
 
-    return {
-        "build_model": build_model,
-        "compile_model": compile_fine_tuned,
-        "callbacks": lambda run: [FineTuneSchedule(BACKBONE_LAYER, freeze_epochs, pretrained)],
-        "fit_only": "--backbone's freeze-then-unfreeze schedule needs Keras fit",
-    }
+    arguments: dict[str, Any] = {"build_model": build_model, "compile_model": compile_fine_tuned}
+    if not frozen_throughout:
+        arguments["callbacks"] = lambda run: [
+            FineTuneSchedule(BACKBONE_LAYER, freeze_epochs, pretrained)
+        ]
+        arguments["fit_only"] = "--backbone's freeze-then-unfreeze schedule needs Keras fit"
+    return arguments

@@ -16,7 +16,7 @@ AUGMENTATIONS = ("shift", "noise", "speed", "vtlp", "gain", "bandlimit", "reverb
 
 
 @dataclasses.dataclass(frozen=True)
-class SpeechConfig(TrainingConfig, FineTuningOptions):
+class SpeechConfig(FineTuningOptions, TrainingConfig):
     """Keyword spotting or speech recognition: which network,
     which front end (inside the model), which augmentation.
 
@@ -80,9 +80,10 @@ class SpeechConfig(TrainingConfig, FineTuningOptions):
     backbone: str | None = option(
         None,
         "fine-tune a pretrained audio embedding network instead of training --model: a .keras "
-        "file taking the front end's features (B, frames, channels) or the raw waveform "
-        "(B, samples); its output is pooled to (B, D) and a new classifier head trained "
-        "(keyword spotting only; docs/speech.md, Transfer learning)",
+        "file, or a SavedModel folder (kept frozen: only the head trains), taking the front "
+        "end's features (B, frames, channels) or the raw waveform (B, samples); its output is "
+        "pooled to (B, D) and a new classifier head trained (keyword spotting only; "
+        "docs/speech.md, Transfer learning)",
     )
 
     def __post_init__(self) -> None:
@@ -135,20 +136,36 @@ class SpeechConfig(TrainingConfig, FineTuningOptions):
                 f"pooled embedding); --model {self.model} is a CTC recogniser, which it cannot "
                 "fine-tune. Drop --model ctc (or --backbone)"
             )
-        if Path(self.backbone).expanduser().is_dir():
-            raise ValueError(
-                f"--backbone {self.backbone} is a folder (a SavedModel?). A SavedModel cannot be "
-                "fine-tuned here: held in keras.layers.TFSMLayer its weights do not train with "
-                "Adam (their names end in ':0', which Adam's slot names reject), and a model "
-                "holding a TFSMLayer saves to .keras only as a reference to the folder, which "
-                "Keras refuses to reload in safe mode, so the run could not be evaluated or "
-                "exported. Give a .keras file of the network (keras.Model.save('net.keras'))"
-            )
+        if self.saved_model_backbone:
+            if self.freeze_epochs is not None and self.freeze_epochs < self.epochs:
+                raise ValueError(
+                    f"--backbone {self.backbone} is a folder (a SavedModel): it is a frozen "
+                    "feature extractor, only the head trains. Held in keras.layers.TFSMLayer "
+                    "its weights do not train with Adam (their names end in ':0', which Adam's "
+                    "slot names reject), so --freeze-epochs must be unset or at least --epochs "
+                    f"(or give a .keras file of the network to fine-tune it). Received: "
+                    f"freeze_epochs={self.freeze_epochs}, epochs={self.epochs}"
+                )
+            return
         if Path(self.backbone).suffix != ".keras":
             raise ValueError(
-                f"--backbone expected a .keras file (keras.Model.save('net.keras')) of an audio "
-                f"embedding network. Received: backbone={self.backbone!r}"
+                f"--backbone expected a .keras file (keras.Model.save('net.keras')) or a "
+                f"SavedModel folder of an audio embedding network. Received: "
+                f"backbone={self.backbone!r}"
             )
+
+    @property
+    def saved_model_backbone(self) -> bool:
+        """Whether ``backbone`` is a folder (a SavedModel): a frozen feature extractor."""
+        return self.backbone is not None and Path(self.backbone).expanduser().is_dir()
+
+    @property
+    def effective_freeze_epochs(self) -> int:
+        """`FineTuningOptions.effective_freeze_epochs`, and every epoch for a SavedModel
+        backbone when ``freeze_epochs`` is unset."""
+        if self.saved_model_backbone and self.freeze_epochs is None:
+            return self.epochs
+        return super().effective_freeze_epochs
 
     def default_lr_schedule(self) -> str:
         """Cosine decay to 0 over the run, for the keyword spotters and the recogniser."""

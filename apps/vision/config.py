@@ -12,7 +12,7 @@ MODEL_NAMES = ("lenet5", "alexnet", "resnet20", "resnet32", "resnet56", "resnet5
 
 
 @dataclasses.dataclass(frozen=True)
-class VisionConfig(TrainingConfig, FineTuningOptions):
+class VisionConfig(FineTuningOptions, TrainingConfig):
     """Image classification: which network, at which input size, with which augmentation."""
 
     # Defaults tuned so `dlsuite train vision --model lenet5 --data builtin:digits` meets the

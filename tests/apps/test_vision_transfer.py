@@ -254,6 +254,57 @@ def test_a_kerashub_preset_folder_fine_tunes_and_exports(backbones, folder, tmp_
     )
 
 
+def test_a_run_killed_while_frozen_resumes_and_unfreezes_on_time(folder, tmp_path):
+    """SIGKILL after the second of three frozen epochs; the same command resumes from the backup
+    (optimizer slots for the backbone included) and unfreezes at epoch 4."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import keras
+
+    weights = tmp_path / "random.weights.h5"  # known weights, no training needed
+    keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, input_shape=(SIZE, SIZE, 3)
+    ).save_weights(weights)
+    runs = tmp_path / "runs"
+    command = [
+        sys.executable,
+        "-m",
+        "dlsuite",
+        "train",
+        "vision",
+        *("--backbone", "MobileNetV3Small", "--weights", str(weights)),
+        *("--data", f"dir:{folder}", "--image-size", str(SIZE), "--batch-size", "16"),
+        *("--epochs", "6", "--freeze-epochs", "3", "--robustness", "off", "--verbose", "0"),
+        *("--run-root", str(runs)),
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    def history() -> list[dict]:
+        files = list(runs.glob("vision/*/history.jsonl"))
+        text = files[0].read_text() if files else ""
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while len(history()) < 2:
+        assert first.poll() is None, first.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "training never reached epoch 2"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run_dir,) = (runs / "vision").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["resumed"] is True
+    assert [h["backbone_trainable"] for h in metrics["history"]] == [0.0] * 3 + [1.0] * 3
+
+
 @pytest.mark.quality
 def test_pretrained_weights_beat_random_weights_on_five_images_per_class(tmp_path_factory):
     """The same architecture, recipe and budget from pretrained weights (MobileNetV3Small, 30

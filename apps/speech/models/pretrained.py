@@ -1,4 +1,5 @@
-"""A keyword spotter on a pretrained audio embedding network loaded from a ``.keras`` file.
+"""A keyword spotter on a pretrained audio embedding network: a ``.keras`` file, fine-tuned, or a
+SavedModel folder, a frozen feature extractor.
 
 The backbone's input decides what comes before it. A backbone taking features ``(B, T, F)`` (the
 trunk of a suite keyword spotter, say) gets the suite's own front end (`waveform_front_end`:
@@ -9,7 +10,9 @@ training rate (as YAMNet-like networks do) replaces the front end. The backbone 
 "backbone", its batch normalization kept in inference mode (`freeze_batch_norm`); its output,
 ``(B, D)`` or with time (and frequency) axes, is average-pooled to ``(B, D)`` and ends in the
 suite's `classifier_head`. Freezing and the backbone's learning rate are the trainer's
-(`apps.common.transfer`).
+(`apps.common.transfer`). A SavedModel is held in a non-trainable `keras.layers.TFSMLayer`
+calling its ``serving_default`` signature: only the head is trained (its weights would not train
+with Adam: their names end in ':0', which Adam's slot names reject).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dlsuite.apps.common.transfer import (
 )
 from dlsuite.apps.speech.models._common import check_arguments, waveform_front_end
 
+SIGNATURE = "serving_default"  # the SavedModel signature a backbone is called through
 POOLING = {2: None, 3: keras.layers.GlobalAveragePooling1D, 4: keras.layers.GlobalAveragePooling2D}
 
 
@@ -42,12 +46,14 @@ def build_pretrained_classifier(
     dropout: float = 0.1,
     seed: int | None = None,
 ) -> PretrainedClassifier:
-    """A keyword spotter of ``num_classes`` on the network saved in the ``.keras`` file ``path``.
+    """A keyword spotter of ``num_classes`` on the network saved at ``path``.
 
     Args:
-        path: a ``.keras`` file of a functional or Sequential model with one input, float32
-            features ``(B, T, F)`` or a waveform ``(B, S)``, and one output ``(B, D)``,
-            ``(B, T', D)`` or ``(B, T', F', D)``.
+        path: a ``.keras`` file of a functional or Sequential model, or a SavedModel folder whose
+            ``serving_default`` signature is the network (`keras.Model.export`,
+            `tf.saved_model.save` with ``signatures``), with one input, float32 features
+            ``(B, T, F)`` or a waveform ``(B, S)``, and one output ``(B, D)``, ``(B, T', D)`` or
+            ``(B, T', F', D)``.
         num_samples: clip length S in samples at the training rate.
         frontend: `waveform_front_end` options (for a features backbone; they must give its T, F).
         spec_augment: SpecAugment masks on a features backbone's input in training.
@@ -56,17 +62,23 @@ def build_pretrained_classifier(
 
     Returns:
         The model, float32 waveforms ``(B, num_samples)`` -> float32 probabilities
-        ``(B, num_classes)``, with where its weights came from (library "keras", source
-        "keras-file", the file's SHA-256).
+        ``(B, num_classes)``, with where its weights came from: library "keras", source
+        "keras-file" and the file's SHA-256, or library "saved_model", source "saved-model" and
+        the folder's files' digest (a SavedModel's layer is non-trainable).
 
     Raises:
-        FileNotFoundError: no file at ``path``.
+        FileNotFoundError: no file at ``path``, or a folder without ``saved_model.pb``.
         ValueError: not a loadable model, or its input or output does not fit (the message says
             which options to change).
     """
     name = f"{re.sub(r'[^0-9A-Za-z_]', '_', Path(path).stem)}_finetuned"
     check_arguments(name, num_samples, num_classes, dropout)
-    network = _load(path)
+    if Path(path).expanduser().is_dir():  # a SavedModel folder
+        network = _load_saved_model(path)
+        library, source = "saved_model", "saved-model"
+    else:
+        network = _load(path)
+        library, source = "keras", "keras-file"
     input_shape = tuple(network.inputs[0].shape[1:])
     if len(input_shape) == 2:  # (T, F) features: the suite's front end before it
         inputs, x = waveform_front_end(num_samples, frontend, spec_augment, seed)  # (B, T, F)
@@ -100,7 +112,7 @@ def build_pretrained_classifier(
     outputs = classifier_head(x, num_classes, dropout)  # (B, num_classes)
     model = keras.Model(inputs, outputs, name=name)
     return PretrainedClassifier(
-        model, "keras", PretrainedWeights.at(path, "keras-file", path), preprocessing
+        model, library, PretrainedWeights.at(path, source, path), preprocessing
     )
 
 
@@ -129,6 +141,52 @@ def _load(path: str) -> keras.Model:
             f"{[t.name for t in network.inputs]}, outputs {[t.name for t in network.outputs]}"
         )
     return keras.Model(network.inputs[0], network.outputs[0], name=BACKBONE_LAYER)
+
+
+def _load_saved_model(path: str) -> keras.Model:
+    """The SavedModel folder's ``serving_default`` signature as a non-trainable functional model
+    named "backbone": input -> `keras.layers.TFSMLayer` "saved_model" -> its one output (the layer
+    returns ``{name: tensor}``)."""
+    folder = Path(path).expanduser().resolve()
+    if not (folder / "saved_model.pb").is_file():
+        raise FileNotFoundError(
+            f"--backbone {path}: a folder without saved_model.pb. Expected a SavedModel folder "
+            "(keras.Model.export(DIR) or tf.saved_model.save) or a .keras file"
+        )
+    try:
+        # The absolute path: the run's model.keras reloads the layer from it.
+        layer = keras.layers.TFSMLayer(
+            str(folder), call_endpoint=SIGNATURE, trainable=False, name="saved_model"
+        )
+    except ValueError as error:
+        raise ValueError(
+            f"--backbone {path}: expected a SavedModel with a {SIGNATURE!r} signature (what "
+            f"keras.Model.export writes). Received: {error}"
+        ) from None
+    positional, inputs = layer.call_endpoint_fn.structured_input_signature
+    outputs = layer.call_endpoint_fn.structured_outputs
+    if positional or len(inputs) != 1 or not isinstance(outputs, dict) or len(outputs) != 1:
+        raise ValueError(
+            f"--backbone {path}: expected a {SIGNATURE!r} signature with one input and one "
+            f"output. Received: inputs {_specs(inputs)}, outputs {_specs(outputs)}"
+        )
+    ((name, spec),) = inputs.items()
+    if spec.dtype != "float32" or spec.shape.rank is None:
+        raise ValueError(
+            f"--backbone {path}: expected a float32 input of known rank. Received: {_specs(inputs)}"
+        )
+    (output,) = outputs
+    given = keras.Input(shape=tuple(spec.shape[1:]), dtype="float32", name=name)
+    network = keras.Model(given, layer(given)[output], name=BACKBONE_LAYER)
+    network.trainable = False
+    return network
+
+
+def _specs(specs: Any) -> dict[str, str]:
+    """A signature's tensor specs by name (sorted), as ``dtype (shape)``, for error messages."""
+    if not isinstance(specs, dict):
+        return {"": str(specs)}
+    return {name: f"{specs[name].dtype.name} {tuple(specs[name].shape)}" for name in sorted(specs)}
 
 
 def _check_fits(path: str, expected: tuple[Any, ...], given: tuple[int, ...], options: str) -> None:
