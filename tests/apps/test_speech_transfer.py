@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -172,39 +173,52 @@ def test_frozen_epochs_leave_the_backbone_bit_identical_and_later_ones_change_it
                 assert not np.array_equal(after, before), layer.name
 
 
-def test_export_answers_like_the_in_memory_model(task, fine_tuned):
+def _export_and_compare(run: Any, repo: Path) -> tuple[Path, Any, Any, Any]:
+    """Export ``run`` into ``repo`` and check its ``predict_waveform`` answers like the in-memory
+    model on 6 test clips; returns ``(version, loaded SavedModel, clips, expected scores)``."""
     import tensorflow as tf
 
     from dlsuite.apps.common.export import export_run
     from dlsuite.apps.common.runs import splits_for_run
-    from dlsuite.cli import main
 
     exported = export_run(
-        fine_tuned.run.path,
-        model_base_path=task / "repo",
-        name="kws",
-        manifest_info=MANIFEST_INFO,
+        run.run.path, model_base_path=repo, name="kws", manifest_info=MANIFEST_INFO
     )
-    clips = np.stack(
-        [c for c, _ in splits_for_run(fine_tuned.run.path).test.take(6).as_numpy_iterator()]
-    )
-    expected = fine_tuned.model.predict(clips, verbose=0)
+    test = splits_for_run(run.run.path).test.take(6).as_numpy_iterator()
+    clips = np.stack([c for c, _ in test])
+    expected = run.model.predict(clips, verbose=0)
     loaded = tf.saved_model.load(str(exported))
     answer = loaded.signatures["predict_waveform"](waveform=tf.constant(clips))
     np.testing.assert_allclose(answer["scores"].numpy(), expected, atol=1e-5)
+    return exported, loaded, clips, expected
+
+
+def _int8_agreement(version: Path, output: Path) -> dict[str, Any]:
+    """`dlsuite convert` of ``predict_features`` to int8, calibrated and checked on 40 of the
+    run's clips; returns the report (top-1 agreement >= 90% asserted)."""
+    from dlsuite.cli import main
+
+    arguments = ["convert", str(version), "--signature", "predict_features", "--quantize"]
+    arguments += ["int8", "--num-check", "40", "--num-representative", "40"]
+    assert main([*arguments, "--output", str(output)]) == 0
+    report = json.loads((output / "report.json").read_text())["int8"]
+    print(f"int8 TFLite top-1 agreement: {report['check']['top1_agreement']:.3f}")
+    assert report["check"]["num_examples"] == 40 and report["check"]["top1_agreement"] >= 0.9
+    return report
+
+
+def test_export_answers_like_the_in_memory_model(task, fine_tuned):
+    import tensorflow as tf
+
+    exported, loaded, clips, expected = _export_and_compare(fine_tuned, task / "repo")
     features = loaded.signatures["compute_features"](waveform=tf.constant(clips))["features"]
     from_features = loaded.signatures["predict_features"](features=features)["scores"]
     np.testing.assert_allclose(from_features.numpy(), expected, atol=1e-5)
     manifest = json.loads((exported / "assets.extra" / "manifest.json").read_text())
     assert manifest["transfer_learning"]["weights"]["source"] == "keras-file"
     # The int8 TFLite cut after the front end, calibrated and checked on the run's clips.
-    arguments = ["convert", str(exported), "--signature", "predict_features", "--quantize"]
-    arguments += ["int8", "--num-check", "40", "--num-representative", "40"]
-    assert main([*arguments, "--output", str(task / "tflite")]) == 0
-    report = json.loads((task / "tflite" / "report.json").read_text())["int8"]
+    report = _int8_agreement(exported, task / "tflite")
     assert report["inputs"] == {"features": {"shape": [-1, 49, 40], "dtype": "float32"}}
-    print(f"int8 TFLite top-1 agreement: {report['check']['top1_agreement']:.3f}")
-    assert report["check"]["num_examples"] == 40 and report["check"]["top1_agreement"] >= 0.9
 
 
 def test_a_waveform_backbone_replaces_the_front_end(tmp_path):
@@ -316,34 +330,11 @@ def test_a_saved_model_backbone_stays_frozen_while_the_head_trains(
 
 
 def test_a_saved_model_run_exports_and_converts_to_int8(task, saved_model_run):
-    import tensorflow as tf
-
-    from dlsuite.apps.common.export import export_run
-    from dlsuite.apps.common.runs import splits_for_run
-    from dlsuite.cli import main
-
-    exported = export_run(
-        saved_model_run.run.path,
-        model_base_path=task / "saved_model_repo",
-        name="kws",
-        manifest_info=MANIFEST_INFO,
-    )
-    clips = np.stack(
-        [c for c, _ in splits_for_run(saved_model_run.run.path).test.take(6).as_numpy_iterator()]
-    )
-    expected = saved_model_run.model.predict(clips, verbose=0)
-    loaded = tf.saved_model.load(str(exported))
-    answer = loaded.signatures["predict_waveform"](waveform=tf.constant(clips))
-    np.testing.assert_allclose(answer["scores"].numpy(), expected, atol=1e-5)
+    exported, _, _, _ = _export_and_compare(saved_model_run, task / "saved_model_repo")
     manifest = json.loads((exported / "assets.extra" / "manifest.json").read_text())
     transfer = manifest["transfer_learning"]
     assert transfer["library"] == "saved_model" and transfer["weights"]["source"] == "saved-model"
-    arguments = ["convert", str(exported), "--signature", "predict_features", "--quantize"]
-    arguments += ["int8", "--num-check", "40", "--num-representative", "40"]
-    assert main([*arguments, "--output", str(task / "saved_model_tflite")]) == 0
-    report = json.loads((task / "saved_model_tflite" / "report.json").read_text())["int8"]
-    print(f"int8 TFLite top-1 agreement: {report['check']['top1_agreement']:.3f}")
-    assert report["check"]["num_examples"] == 40 and report["check"]["top1_agreement"] >= 0.9
+    _int8_agreement(exported, task / "saved_model_tflite")
 
 
 def test_saved_model_backbone_errors(trunk_saved_model, tmp_path):
