@@ -74,7 +74,7 @@ class PretrainedClassifier:
     `BACKBONE_LAYER`) and what the run records of the backbone."""
 
     model: keras.Model
-    library: str  # keras.applications, keras_hub, keras
+    library: str  # keras.applications, keras_hub, keras (a .keras file), saved_model
     weights: PretrainedWeights
     preprocessing: str  # how the input is prepared for the backbone, in words
 
