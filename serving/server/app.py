@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import uvloop
+
 from dlsuite.serving.server import access_log
 from dlsuite.serving.server.config import ServerOptions, server_options, tfserving_argv
 from dlsuite.serving.server.errors import ServingError
@@ -160,7 +162,10 @@ def run_server(options: ServerOptions) -> int:
         limits=options.limits,
     )
     try:
-        asyncio.run(_serve_rest(manager, options, workers, grpc_port, security, admission))
+        # uvloop (libuv) runs the REST port's event loop: the same aiohttp server needs about a
+        # third less CPU per request than on asyncio's own loop (docs/serving.md, Throughput)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_serve_rest(manager, options, workers, grpc_port, security, admission))
     finally:
         grpc_server.stop(grace=2).wait()
         manager.stop()
