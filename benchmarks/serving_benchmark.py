@@ -21,8 +21,10 @@ interpreter:
   hey prints latencies in 0.1 ms steps; answers other than 200 count as errors.
 * gRPC: there is no C/Go gRPC load generator installed, so ``C`` separate client processes
   ("spawn"), each with one channel and ``PredictionServiceStub``, released by a common barrier.
-* in-process reference: the server's own loader (``Servable``) called from 1 and from 8 threads,
-  as the server runs the model from threads too.
+* in-process reference: the server's own loader (``Servable``, with the session thread pools of
+  the ``--tensorflow_*_op_parallelism`` server flags) called from 1 and from 8 threads, as the
+  server runs the model from threads too; and from 1 thread with 8 and 32 rows per call
+  (``rows_x8``, ``rows_x32``, in rows/s): what a batch can save on the model's own cost.
 * ``status_probe``: while REST predict runs at the largest connection count, one more connection
   asks for the model's status (``GET /v1/models/NAME``) 50 times a second; its p99 is the
   responsiveness of the server under saturation.
@@ -142,6 +144,10 @@ def parse_hey(text: str) -> tuple[float, float | None, float | None, int, int]:
     return rps, pct.get(50), pct.get(99), ok, sum(codes.values()) + failed
 
 
+# calls of this many rows, run in-process from one thread (rows_x8, rows_x32): their rows/s over
+# in_process_1's calls/s is the most batching can gain on the model's own cost
+ROWS_PER_CALL = (8, 32)
+
 HEY_POST = ["-m", "POST", "-T", "application/json", "-D"]  # followed by the body file
 
 
@@ -221,6 +227,17 @@ def grpc_point(target: str, request: bytes, connections: int, seconds: float, pi
     return from_latencies(answers, seconds, cpu)
 
 
+def session_options(server_flags: list[str]) -> Any:
+    """The `SessionOptions` the server gets from ``--tensorflow_{intra,inter}_op_parallelism`` in
+    ``server_flags``, so the in-process reference runs the model on the same thread pools."""
+    from dlsuite.serving.server.config import SessionOptions
+
+    pools = dict(
+        re.findall(r"--tensorflow_(intra|inter)_op_parallelism=(\d+)", " ".join(server_flags))
+    )
+    return SessionOptions(**{f"{k}_op": int(v) for k, v in pools.items()})
+
+
 def start_server(
     name: str, base: Path, extra: list[str], log: Path
 ) -> tuple[subprocess.Popen[bytes], int, int]:
@@ -266,7 +283,7 @@ def bench_model(
     from dlsuite.serving.server.servable import Servable
 
     version, path = list(version_dirs(base).items())[-1]
-    servable = Servable(name, version, path)
+    servable = Servable(name, version, path, session=session_options(args.server_flag))
     gc.collect()
     gc.freeze()
     ((input_name, spec),) = servable.input_specs[key].items()
@@ -282,6 +299,11 @@ def bench_model(
     for threads in (1, 8):
         numbers = in_process(servable, key, {input_name: batch}, threads, args.seconds)
         add(f"in_process_{threads}", None, threads, numbers)
+    for rows_per_call in ROWS_PER_CALL:  # what a batch saves: rows/s of one thread's bigger calls
+        rows_in = {input_name: np.repeat(batch, rows_per_call, axis=0)}
+        numbers = in_process(servable, key, rows_in, 1, args.seconds)
+        numbers["rps"] *= rows_per_call
+        add(f"rows_x{rows_per_call}", None, 1, numbers)
     servable.drain_and_close()
     del servable
 
@@ -331,7 +353,7 @@ def bench_model(
 
 def ratios(rows: list[dict]) -> dict[str, float | None]:
     """req/s ratios: REST/gRPC at 8 connections over in-process (8 threads), batching on over
-    off at 32 connections, and 8 over 1 connection."""
+    off at 32 connections, 8 over 1 connection, and the model's rows/s in bigger calls."""
     rps = {(r["model"], r["mode"], r["batching"], r["connections"]): r["rps"] for r in rows}
 
     def div(a: tuple, b: tuple) -> float | None:
@@ -339,6 +361,10 @@ def ratios(rows: list[dict]) -> dict[str, float | None]:
 
     out: dict[str, float | None] = {}
     for m in dict.fromkeys(r["model"] for r in rows):
+        for n in ROWS_PER_CALL:
+            out[f"{m} model rows/s, {n} rows per call / 1"] = div(
+                (m, f"rows_x{n}", None, 1), (m, "in_process_1", None, 1)
+            )
         for api in ("rest", "grpc"):
             for b in (False, True):
                 tag = f"{m} {api} batching {'on' if b else 'off'}"
