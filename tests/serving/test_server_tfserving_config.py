@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -50,6 +53,23 @@ def test_writes_parseable_tfserving_files(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "docker run" in printed and "tensorflow/serving" in printed
     assert "--model_config_file=/config/models.config" in printed
+
+
+def test_printing_into_a_closed_pipe_ends_quietly(tmp_path):
+    """``dlsuite tfserving-config ... | head -0``: the reader is gone before anything is printed;
+    the command stops with exit code 1 and no traceback (Python's own end is a BrokenPipeError)."""
+    (tmp_path / "repo" / "m" / "1").mkdir(parents=True)
+    command = [sys.executable, "-m", "dlsuite", "tfserving-config"]
+    command += ["--repository", str(tmp_path / "repo"), "--output", str(tmp_path / "out")]
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(command, stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert (tmp_path / "out" / "models.config").is_file()  # the files were written first
 
 
 def test_unknown_model_and_empty_repository(tmp_path):
